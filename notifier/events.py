@@ -1,0 +1,178 @@
+"""The events rules see, and each event kind's field catalogue (contract section 5).
+
+The catalogue is the single source of truth for which fields exist (the rules loader
+rejects others, suggesting a close match), what type each has (the loader checks that
+an operator fits), and where each comes from: `stage` says which request must be made
+before the field has a value, so sources fetch detail only for events that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FieldType = Literal["number", "string", "time", "bool", "list", "object", "any"]
+# Where a field's value comes from, cheapest first:
+#   list    - the source's list response (always in hand)
+#   lookup  - a cached look-up of the exam or user (exam_title, student)
+#   detail  - the single-attempt endpoint
+#   answers - the user-answers endpoint (every page)
+Stage = Literal["list", "lookup", "detail", "answers"]
+STAGE_ORDER: tuple[Stage, ...] = ("list", "lookup", "detail", "answers")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    type: FieldType
+    stage: Stage = "list"
+    # For lists of objects (`sections`, `subject_stats`, `answers`): the item's fields.
+    items: Mapping[str, FieldSpec] | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, as rules see it. `key` is unique within `kind`."""
+
+    kind: str
+    key: str
+    data: dict[str, Any] = field(hash=False, compare=False)
+
+
+def _f(type_: FieldType, stage: Stage = "list", items: Mapping[str, FieldSpec] | None = None):
+    return FieldSpec(type_, stage, items)
+
+
+N, S, T = "number", "string", "time"
+
+SECTION_FIELDS = {
+    "id": _f(N),
+    "order": _f(N),
+    "section_id": _f(N),
+    "time_taken": _f(N),
+    "correct_answers_count": _f(N),
+    "incorrect_answers_count": _f(N),
+    "unanswered_count": _f(N),
+    "score": _f(N),
+}
+SUBJECT_FIELDS = {
+    "subject_id": _f(N),
+    "subject_name": _f(S),
+    "total_count": _f(N),
+    "correct_answers_count": _f(N),
+    "unanswered_count": _f(N),
+    "incorrect_answers_count": _f(N),
+    "parent_subject_id": _f(N),
+    "is_leaf": _f("bool"),
+    "score": _f(N),
+    "partial_correct_answers_count": _f(N),
+}
+ANSWER_FIELDS = {
+    "question_id": _f(N),
+    "section_id": _f(N),
+    "type": _f(S),
+    "result": _f(S),
+    "duration": _f(N),
+    "marks": _f(N),
+    "negative_marks": _f(N),
+    "review": _f("bool"),
+    "guessed": _f("bool"),
+    "selected_answers": _f("list"),
+    "question_text": _f(S),
+}
+
+ATTEMPT_FIELDS: dict[str, FieldSpec] = {
+    "id": _f(N),
+    "date": _f(T),
+    "exam_id": _f(N),
+    "user_id": _f(N),
+    "email": _f(S),
+    "name": _f(S),
+    "phone": _f(S),
+    "correct_answers_count": _f(N),
+    "incorrect_answers_count": _f(N),
+    "unanswered_count": _f(N),
+    "score": _f(N),
+    "percentage": _f(N),
+    "time_taken": _f(N),
+    "remaining_time": _f(N),
+    "result": _f(S),
+    "state": _f(S),
+    "last_started_time": _f(T),
+    "last_answer_updated_time": _f(T),
+    "speed": _f(N),
+    "exam_url": _f(S),
+    "user_url": _f(S),
+    "percentile": _f(N, "detail"),
+    "username": _f(S, "detail"),
+    "sections": _f("list", "detail", SECTION_FIELDS),
+    "subject_stats": _f("list", "detail", SUBJECT_FIELDS),
+    "difficulty_level_stats": _f("object", "detail"),
+    "institute_attempt_id": _f(N, "detail"),
+    "exam_title": _f(S, "lookup"),
+    "student": _f(S, "lookup"),
+    "answers": _f("list", "answers", ANSWER_FIELDS),
+}
+
+CONTENT_TYPES = ("exam", "quiz", "video", "attachment", "notes", "video_conference", "live_stream")
+
+CONTENT_ATTEMPT_FIELDS: dict[str, FieldSpec] = {
+    "id": _f(N),
+    "user_id": _f(N),
+    "course_id": _f(N),
+    "chapter_id": _f(N),
+    "chapter_content_id": _f(N),
+    "content_type": _f(S),
+    "state": _f(S),
+    "created": _f(T),
+    "completed_on": _f(T),
+    "remaining_time": _f(N),
+    "correct_answers_count": _f(N),
+    "incorrect_answers_count": _f(N),
+    "title": _f(S),
+    "course_title": _f(S),
+    "username": _f(S),
+    "email": _f(S),
+    "student": _f(S),
+    "watched_percentage": _f(N),
+    "percentage": _f(N),
+    "result": _f(S),
+    "rank": _f(N),
+    "total_score": _f(N),
+}
+
+CONFERENCE_ATTENDANCE_FIELDS: dict[str, FieldSpec] = {
+    "conference_id": _f(N),
+    "conference_title": _f(S),
+    "name": _f(S),
+    "email": _f(S),
+    "student": _f(S),
+    "join_time": _f(T),
+    "leave_time": _f(T),
+    "duration": _f(N),
+    "sessions": _f(N),
+}
+
+EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
+    "attempt.completed": ATTEMPT_FIELDS,
+    "content_attempt.completed": CONTENT_ATTEMPT_FIELDS,
+    "conference.attendance": CONFERENCE_ATTENDANCE_FIELDS,
+}
+
+# Which source produces each event kind; a source no rule uses is never polled.
+SOURCE_OF_KIND = {
+    "attempt.completed": "attempts",
+    "content_attempt.completed": "content_attempts",
+    "conference.attendance": "conferences",
+}
+
+
+def best_label(*candidates: Any, user_id: Any = None) -> str | None:
+    """The best human label for a student: the first non-blank candidate, else
+    `user <id>`, else None."""
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if user_id is not None:
+        return f"user {user_id}"
+    return None

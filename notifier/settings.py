@@ -1,0 +1,145 @@
+"""Every environment variable the notifier reads, in one place (contract section 3).
+
+Values come from the environment and from a `.env` file in the working directory; the
+environment wins. Secrets are `SecretStr`, so they never show in a repr, a log line or
+a validation error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration problem: the command exits with status 2 and prints `lines`."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=False,
+    )
+
+    testpress_base_url: str | None = Field(None, validation_alias=_env("TESTPRESS_BASE_URL"))
+    testpress_token: SecretStr | None = Field(None, validation_alias=_env("TESTPRESS_TOKEN"))
+    testpress_username: str | None = Field(None, validation_alias=_env("TESTPRESS_USERNAME"))
+    testpress_password: SecretStr | None = Field(None, validation_alias=_env("TESTPRESS_PASSWORD"))
+
+    rules_path: Path = Field(Path("rules.yaml"), validation_alias=_env("NOTIFIER_RULES"))
+    db_path: Path = Field(Path("notifier.db"), validation_alias=_env("NOTIFIER_DB"))
+    poll_interval: float = Field(60.0, gt=0, validation_alias=_env("NOTIFIER_POLL_INTERVAL"))
+    lookback_hours: float = Field(24.0, gt=0, validation_alias=_env("NOTIFIER_LOOKBACK_HOURS"))
+    conference_settle_minutes: float = Field(
+        30.0, ge=0, validation_alias=_env("NOTIFIER_CONFERENCE_SETTLE_MINUTES")
+    )
+    delivery_concurrency: int = Field(
+        4, ge=1, le=64, validation_alias=_env("NOTIFIER_DELIVERY_CONCURRENCY")
+    )
+    retry_initial_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("NOTIFIER_RETRY_INITIAL_SECONDS")
+    )
+    retry_max_hours: float = Field(24.0, gt=0, validation_alias=_env("NOTIFIER_RETRY_MAX_HOURS"))
+    tls_verify: bool | Path = Field(True, validation_alias=_env("NOTIFIER_TLS_VERIFY"))
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", validation_alias=_env("SMTP_SECURITY")
+    )
+    smtp_from: str | None = Field(None, validation_alias=_env("SMTP_FROM"))
+
+    @field_validator("tls_verify", mode="before")
+    @classmethod
+    def _tls_verify(cls, value: object) -> bool | Path:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        if text.lower() in {"true", "1", "yes", "on"}:
+            return True
+        if text.lower() in {"false", "0", "no", "off"}:
+            return False
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError("must be true, false, or the path of an existing CA bundle file")
+        return path
+
+    @field_validator(
+        "testpress_base_url", "testpress_username", "smtp_host", "smtp_username", "smtp_from"
+    )
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("testpress_token", "testpress_password", "slack_bot_token", "smtp_password")
+    @classmethod
+    def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("testpress_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def ssl_verify(self) -> bool | str:
+        """What httpx's `verify=` and our SMTP TLS context take."""
+        return str(self.tls_verify) if isinstance(self.tls_verify, Path) else self.tls_verify
+
+    def require_testpress(self) -> None:
+        """Raise ConfigError unless the settings `run` needs to reach Testpress are set."""
+        problems = []
+        if not self.testpress_base_url:
+            problems.append("TESTPRESS_BASE_URL: required to poll Testpress")
+        if self.testpress_token is None and not (
+            self.testpress_username and self.testpress_password
+        ):
+            problems.append(
+                "TESTPRESS_TOKEN: required (or TESTPRESS_USERNAME and TESTPRESS_PASSWORD)"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+_ALIASES = {
+    name: str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into ConfigError lines that name the
+    variable and never echo its value (it may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = err["loc"][0] if err["loc"] else "?"
+            var = _ALIASES.get(str(loc), str(loc))
+            lines.append(f"{var}: {err['msg']}")
+        raise ConfigError(lines) from None
