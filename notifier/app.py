@@ -1,0 +1,253 @@
+"""One cycle = poll -> evaluate -> enqueue -> deliver; and the run loop around it.
+
+Thin wiring: each stage lives in its own module. A source that fails is recorded and
+skipped (the next cycle picks up what it missed); the others are still processed and
+deliveries still attempted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from notifier.channels import CHANNEL_TYPES
+from notifier.channels.base import Channel, SendContext
+from notifier.delivery import Deliverer, PassResult, RetryPolicy
+from notifier.events import SOURCE_OF_KIND
+from notifier.logs import redact, register_secrets
+from notifier.rules.evaluate import evaluate
+from notifier.rules.load import RulesError, load_rules
+from notifier.rules.schema import RuleSet
+from notifier.settings import Settings
+from notifier.sources.base import PollContext, Source
+from notifier.store import NewDelivery, Store
+from notifier.testpress.client import TestpressClient, TestpressError
+
+log = logging.getLogger(__name__)
+
+
+def make_sources() -> dict[str, Source]:
+    from notifier.sources.attempts import AttemptsSource
+
+    sources: dict[str, Source] = {"attempts": AttemptsSource()}
+    try:
+        from notifier.sources.content import ContentAttemptsSource
+        from notifier.sources.conferences import ConferencesSource
+    except ImportError:  # pragma: no cover - until those sources land
+        return sources
+    sources["content_attempts"] = ContentAttemptsSource()
+    sources["conferences"] = ConferencesSource()
+    return sources
+
+
+def build_channels(ruleset: RuleSet, settings: Settings) -> dict[str, Channel]:
+    ctx = SendContext(settings=settings)
+    return {
+        name: CHANNEL_TYPES[ch.type].build(name, ch.config, ctx)
+        for name, ch in ruleset.channels.items()
+    }
+
+
+def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str | None]:
+    values: list[str | None] = [
+        s.get_secret_value() if s is not None else None
+        for s in (
+            settings.testpress_token,
+            settings.testpress_password,
+            settings.slack_bot_token,
+            settings.smtp_password,
+        )
+    ]
+    if ruleset is not None:
+        for ch in ruleset.channels.values():
+            secret = getattr(ch.config, "secret", None)
+            if secret is not None:
+                values.append(secret.get_secret_value())
+                values.append(secret.get_secret_value().removeprefix("whsec_"))
+    return values
+
+
+@dataclass
+class CycleResult:
+    sources_ok: bool = True
+    queued: int = 0
+    events: int = 0
+    delivery: PassResult = field(default_factory=PassResult)
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        ruleset: RuleSet,
+        store: Store,
+        client: TestpressClient,
+        *,
+        channels: dict[str, Channel] | None = None,
+        clock: Any = time.time,
+        stop: threading.Event | None = None,
+    ):
+        self.settings = settings
+        self.ruleset = ruleset
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.sources = make_sources()
+        self.channels = channels if channels is not None else build_channels(ruleset, settings)
+        register_secrets(secrets_of(settings, ruleset))
+        self.deliverer = Deliverer(
+            store,
+            self.channels,
+            concurrency=settings.delivery_concurrency,
+            policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
+            clock=clock,
+            stop=self.stop,
+        )
+        self._rules_mtime = _mtime(ruleset.path)
+        self.store.set_meta("rules_loaded_at", _now_iso(clock()))
+        self.store.set_meta("rules_path", str(ruleset.path))
+        self.store.set_meta("rules_error", "")
+
+    def close(self) -> None:
+        self.deliverer.close()
+        for channel in self.channels.values():
+            channel.close()
+        self.client.close()
+
+    # -- one cycle ------------------------------------------------------------------------
+
+    def cycle(self, since: date | None = None) -> CycleResult:
+        result = CycleResult()
+        for name in self.sources_in_use():
+            if self.stop.is_set():
+                break
+            ok, queued, events = self.poll_source(name, since)
+            result.sources_ok &= ok
+            result.queued += queued
+            result.events += events
+        result.delivery = self.deliverer.run_pass()
+        return result
+
+    def sources_in_use(self) -> list[str]:
+        used = {SOURCE_OF_KIND[kind] for kind in self.ruleset.kinds_used()}
+        return [name for name in self.sources if name in used]
+
+    def poll_source(self, name: str, since: date | None) -> tuple[bool, int, int]:
+        """Poll one source and record its events and deliveries in one transaction.
+        Returns (read without errors, deliveries queued, events seen)."""
+        source = self.sources[name]
+        first = not self.store.has_baseline(name)
+        now = self.clock()
+        ctx = PollContext(
+            client=self.client,
+            store=self.store,
+            rules=[r for r in self.ruleset.rules if r.event in source.kinds],
+            now=datetime.fromtimestamp(now, UTC),
+            lookback_hours=self.settings.lookback_hours,
+            baseline=first and since is None,
+            since=since if first else None,
+            conference_settle_minutes=self.settings.conference_settle_minutes,
+            extra_conferences=self.ruleset.sources.conferences,
+        )
+        try:
+            polled = source.poll(ctx)
+        except TestpressError as exc:
+            message = redact(str(exc))
+            log.error("source %s could not be read: %s", name, message)
+            self.store.source_polled(name, ok=False, error=message, now=now)
+            return False, 0, 0
+        deliveries = [
+            NewDelivery(m.rule.name, channel, event.kind, event.key, [_alert(m)])
+            for event in polled.events
+            for m in evaluate(self.ruleset.rules, event)
+            for channel in m.rule.notify
+        ]
+        queued = self.store.record(
+            name, polled.seen, deliveries, baseline=first, state=polled.state, now=now
+        )
+        error = "; ".join(polled.errors[:3]) if polled.errors else None
+        if error and len(polled.errors) > 3:
+            error += f" (and {len(polled.errors) - 3} more)"
+        self.store.source_polled(name, ok=True, error=redact(error) if error else None, now=now)
+        if ctx.baseline:
+            log.info("%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen))
+        elif polled.events:
+            log.info("%s: %d new events, %d deliveries queued", name, len(polled.events), queued)
+        return not polled.errors, queued, len(polled.events)
+
+    # -- hot reload -------------------------------------------------------------------------
+
+    def reload_rules_if_changed(self) -> None:
+        """A changed rules file takes effect at the next cycle; an invalid one is
+        reported (log and `status`) and the last good rules keep running."""
+        mtime = _mtime(self.ruleset.path)
+        if mtime == self._rules_mtime:
+            return
+        self._rules_mtime = mtime
+        try:
+            ruleset = load_rules(self.ruleset.path, self.settings)
+        except RulesError as exc:
+            text = "\n".join(str(p) for p in exc.problems)
+            log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
+            self.store.set_meta("rules_error", text)
+            return
+        old_channels = self.channels
+        self.ruleset = ruleset
+        self.channels = build_channels(ruleset, self.settings)
+        register_secrets(secrets_of(self.settings, ruleset))
+        self.deliverer.set_channels(self.channels)
+        for channel in old_channels.values():
+            channel.close()
+        self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.set_meta("rules_error", "")
+        log.info("rules reloaded: %s", ruleset.summary())
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_forever(self, since: date | None = None) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            self.reload_rules_if_changed()
+            try:
+                self.cycle(since)
+            except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle
+                log.exception("cycle failed; trying again next interval")
+            since = None
+            elapsed = time.monotonic() - started
+            self.stop.wait(max(0.0, self.settings.poll_interval - elapsed))
+
+
+def _alert(match: Any) -> dict[str, Any]:
+    return {
+        "event": match.event.kind,
+        "key": match.event.key,
+        "data": match.event.data,
+        "reasons": [r.to_dict() for r in match.reasons],
+    }
+
+
+def _mtime(path: Any) -> float | None:
+    try:
+        return float(path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+def _now_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def make_client(settings: Settings) -> TestpressClient:
+    settings.require_testpress()
+    return TestpressClient(
+        settings.testpress_base_url or "",
+        token=settings.testpress_token,
+        username=settings.testpress_username,
+        password=settings.testpress_password,
+        verify=settings.ssl_verify,
+    )

@@ -1,0 +1,234 @@
+"""Commands (contract section 2): parse arguments, call the app, map errors to exit codes.
+
+Exit status 2 is a configuration problem (one located problem a line, no traceback),
+1 anything else that stopped the command. Imports are made inside each command so
+`notifier check` starts fast and never loads what it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notifier", description="Watch a Testpress institute and alert admins."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="poll, evaluate and deliver until stopped")
+    run.add_argument("--once", action="store_true", help="one cycle, then exit")
+    run.add_argument(
+        "--since", type=_parse_date, metavar="YYYY-MM-DD",
+        help="on a new state store, alert on items from this date instead of baselining",
+    )
+    check = sub.add_parser("check", help="validate the rules file and the settings it needs")
+    check.add_argument("path", nargs="?", type=Path, help="rules file (default NOTIFIER_RULES)")
+    status = sub.add_parser("status", help="sources, deliveries and rules at a glance")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    replay = sub.add_parser("replay", help="queue dead deliveries again")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
+    replay.add_argument("--all", action="store_true", help="every dead delivery")
+    sub.add_parser("demo", help="run the notifier against the sandbox institute")
+    sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from notifier.lock import AlreadyRunning
+    from notifier.rules.load import RulesError
+    from notifier.settings import ConfigError
+
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except AlreadyRunning as exc:
+        print(f"notifier: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from notifier.rules.load import load_rules
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    ruleset = load_rules(args.path or settings.rules_path, settings)
+    print(ruleset.summary())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from notifier.app import App, make_client
+    from notifier.lock import InstanceLock
+    from notifier.logs import register_secrets, setup_logging
+    from notifier.rules.load import load_rules
+    from notifier.settings import load_settings
+    from notifier.store import Store
+
+    setup_logging()
+    settings = load_settings()
+    register_secrets(
+        s.get_secret_value() if s else None
+        for s in (settings.testpress_token, settings.testpress_password,
+                  settings.slack_bot_token, settings.smtp_password)
+    )
+    ruleset = load_rules(settings.rules_path, settings)
+    client = make_client(settings)
+    with InstanceLock(settings.db_path):
+        store = Store(settings.db_path)
+        store.release_all_claims()
+        app = App(settings, ruleset, store, client)
+        try:
+            if args.once:
+                result = app.cycle(args.since)
+                return 0 if result.sources_ok else 1
+            _stop_on_signals(app.stop)
+            app.run_forever(args.since)
+            return 0
+        finally:
+            app.close()
+            store.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def status_report(settings: Any) -> dict[str, Any]:
+    """The `status --json` object (contract section 2)."""
+    from notifier.lock import AlreadyRunning, InstanceLock
+    from notifier.rules.load import RulesError, load_rules
+    from notifier.store import Store, iso
+
+    store = Store(settings.db_path)
+    try:
+        report: dict[str, Any] = {
+            "sources": store.source_statuses(),
+            "deliveries": store.delivery_counts(),
+        }
+        report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
+        try:
+            lock = InstanceLock(settings.db_path).acquire()
+        except AlreadyRunning:
+            lock = None
+        if lock is None:  # a service runs: report what it loaded
+            report["rules"] = {
+                "path": store.get_meta("rules_path") or str(settings.rules_path),
+                "loaded_at": store.get_meta("rules_loaded_at"),
+                "error": store.get_meta("rules_error") or None,
+            }
+        else:
+            lock.release()
+            import time
+
+            error = None
+            try:
+                load_rules(settings.rules_path, settings)
+            except RulesError as exc:
+                error = "\n".join(str(p) for p in exc.problems)
+            report["rules"] = {
+                "path": str(settings.rules_path),
+                "loaded_at": iso(time.time()),
+                "error": error,
+            }
+        return report
+    finally:
+        store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from notifier.logs import redact
+    from notifier.settings import load_settings
+
+    report = status_report(load_settings())
+    if args.json:
+        print(redact(json.dumps(report, indent=2)))
+        return 0
+    lines = ["sources:"]
+    for name, s in report["sources"].items() or {}.items():
+        state = "ok" if s["last_error"] is None else f"error: {s['last_error']}"
+        lines.append(f"  {name}: last success {s['last_success'] or 'never'}; {state}")
+    if not report["sources"]:
+        lines.append("  (not polled yet)")
+    d = report["deliveries"]
+    lines.append(
+        f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
+        f"{d['dead']} dead, {d['sent']} sent"
+    )
+    r = report["rules"]
+    lines.append(f"rules: {r['path']} loaded {r['loaded_at']}" + (" (invalid)" if r["error"] else ""))
+    if r["error"]:
+        lines += ["  " + line for line in r["error"].splitlines()]
+    print(redact("\n".join(lines)))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import time
+
+    from notifier.settings import ConfigError, load_settings
+    from notifier.store import Store
+
+    if not args.ids and not args.all:
+        raise ConfigError(["replay: give delivery ids, or --all for every dead delivery"])
+    settings = load_settings()
+    store = Store(settings.db_path)
+    try:
+        count = store.replay(None if args.all else args.ids, time.time())
+    finally:
+        store.close()
+    print(f"{count} dead deliveries queued again")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from notifier.demo import run_demo
+
+    return run_demo()
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from notifier.sandbox import serve
+
+    serve(port=args.port, seed=args.seed)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "status": cmd_status,
+    "replay": cmd_replay,
+    "demo": cmd_demo,
+    "sandbox": cmd_sandbox,
+}

@@ -1,0 +1,227 @@
+"""Exam attempts: find attempts newly in state Completed, cheaply.
+
+A cycle's cost grows with what is new or still running, not with history:
+
+1. the running list (`state=0`), every page: usually one request;
+2. the completed list (`state=1`, newest start first) only down to where the previous
+   cycle already looked: usually one request. An attempt that completed since then was
+   either running at the previous cycle (step 3) or started after it (this step);
+3. the single-attempt endpoint for each id that left the running list since the
+   previous cycle: that is also how an attempt running longer than the lookback window
+   is still alerted when it completes.
+
+The first cycle on an empty store reads the whole lookback window and is a baseline:
+it records, and alerts on nothing (unless `--since` was given).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from notifier.events import Event, Stage
+from notifier.rules.evaluate import match_rule
+from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
+from notifier.sources.lookups import Lookups
+from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.testpress.models import (
+    Attempt,
+    AttemptDetail,
+    ExamQuestion,
+    UserAnswer,
+    parse_records,
+    question_text,
+)
+
+log = logging.getLogger(__name__)
+
+LIST = "/api/v2.5/admin/attempts/"
+DETAIL = "/api/v2.5/admin/attempts/{}/"
+ANSWERS = "/api/v3/admin/attempts/{}/user_answers/"
+KIND = "attempt.completed"
+# How far before the previous cycle the completed list is still read: covers clock
+# skew between Testpress and this machine.
+SKEW_MARGIN = timedelta(minutes=5)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class AttemptsSource:
+    name = "attempts"
+    kinds = (KIND,)
+
+    def poll(self, ctx: PollContext) -> PollResult:
+        result = PollResult()
+        client = ctx.client
+        cursor = ctx.store.get_state(self.name, "cursor") or {}
+        last_poll = _parse_time(cursor.get("last_poll"))
+        previously_running = {str(i) for i in cursor.get("running", [])}
+        filters = _pinned_filters(ctx)
+
+        running = {str(a.id) for a in self._list(client, {"state": 0, **filters})}
+
+        first = last_poll is None
+        if first and ctx.since is not None:
+            date_0 = ctx.since
+        else:
+            date_0 = (ctx.now - timedelta(hours=ctx.lookback_hours) - timedelta(days=1)).date()
+        stop_before = None if first else last_poll - SKEW_MARGIN  # type: ignore[operator]
+        completed = self._completed(client, date_0, stop_before, filters)
+
+        departed = previously_running - running - set(completed)
+        still_watching: set[str] = set()
+        detailed: dict[str, dict[str, Any]] = {}
+        for attempt_id in sorted(departed):
+            try:
+                raw = client.get(DETAIL.format(attempt_id))
+            except TestpressError as exc:
+                if exc.status == 404:
+                    continue  # deleted: nothing to alert on
+                still_watching.add(attempt_id)  # try again next cycle
+                result.errors.append(f"attempt {attempt_id}: {exc}")
+                continue
+            parsed = parse_records(AttemptDetail, [raw], where=f"attempt {attempt_id}")
+            if parsed and parsed[0].state == "Completed":
+                detailed[attempt_id] = parsed[0].to_data()
+
+        candidates = {**completed, **detailed}
+        new_keys = ctx.store.unseen(self.name, candidates)
+        result.state["cursor"] = {
+            "last_poll": ctx.now.isoformat(),
+            "running": sorted(running | still_watching),
+        }
+        if ctx.baseline:
+            result.seen = sorted(new_keys)
+            return result
+
+        list_only = [candidates[k] for k in sorted(new_keys) if k not in detailed]
+        with_detail = [candidates[k] for k in sorted(new_keys) if k in detailed]
+        lookups = Lookups(ctx.store, client)
+        # Rules that read `student` or `exam_title` need them before the detail stage.
+        _label(
+            [r for r in list_only + with_detail if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
+            lookups,
+        )
+        fetchers = _fetchers(client)
+        ready = enrich(list_only, ctx.rules, fetchers, {"list", "lookup"}, result.errors)
+        ready += enrich(with_detail, ctx.rules, fetchers, {"list", "lookup", "detail"}, result.errors)
+        # Every alert a person will read gets the readable names.
+        _label([r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)], lookups)
+        result.events = [Event(KIND, str(data["id"]), data) for data in ready]
+        result.seen = [event.key for event in result.events]
+        return result
+
+    def _list(self, client: TestpressClient, params: dict[str, Any]) -> list[Attempt]:
+        records: list[Attempt] = []
+        for page in client.pages(LIST, params):
+            records += parse_records(Attempt, page.results or [], where=LIST)
+        return records
+
+    def _completed(
+        self,
+        client: TestpressClient,
+        date_0: date,
+        stop_before: datetime | None,
+        filters: dict[str, Any],
+    ) -> dict[str, dict[str, Any]]:
+        """Completed attempts, newest start first, down to `stop_before`."""
+        found: dict[str, dict[str, Any]] = {}
+        params = {"state": 1, "ordering": "-date", "date_0": date_0.isoformat(), **filters}
+        for page in client.pages(LIST, params):
+            oldest: datetime | None = None
+            for attempt in parse_records(Attempt, page.results or [], where=LIST):
+                found.setdefault(str(attempt.id), attempt.to_data())
+                started = _parse_time(attempt.date)
+                if started is not None:
+                    oldest = started if oldest is None else min(oldest, started)
+            if stop_before is not None and oldest is not None and oldest < stop_before:
+                break
+        return found
+
+
+def _pinned_filters(ctx: PollContext) -> dict[str, Any]:
+    """Push `exams`/`users` into the query when every rule pins them to one value."""
+    filters: dict[str, Any] = {}
+    for field, param in (("exam_id", "exams"), ("user_id", "users")):
+        values = {_pinned(rule, field) for rule in ctx.rules}
+        if len(values) == 1 and None not in values:
+            filters[param] = values.pop()
+    return filters
+
+
+def _pinned(rule: Any, field: str) -> Any:
+    pinned = getattr(rule, "pinned", None)
+    return pinned(field) if callable(pinned) else None
+
+
+def _fetchers(client: TestpressClient) -> dict[Stage, Any]:
+    def detail(data: dict[str, Any]) -> dict[str, Any]:
+        raw = client.get(DETAIL.format(data["id"]))
+        parsed = parse_records(AttemptDetail, [raw], where=f"attempt {data['id']}")
+        if not parsed:
+            raise TestpressError(f"attempt {data['id']}: malformed detail", retryable=True)
+        return parsed[0].to_data()
+
+    def answers(data: dict[str, Any]) -> dict[str, Any]:
+        return {"answers": fetch_answers(client, data["id"])}
+
+    return {"detail": detail, "answers": answers}
+
+
+def fetch_answers(client: TestpressClient, attempt_id: Any) -> list[dict[str, Any]]:
+    """Every page of the attempt's user answers, joined with their exam questions."""
+    answers: list[UserAnswer] = []
+    questions: dict[Any, ExamQuestion] = {}
+    where = ANSWERS.format(attempt_id)
+    for page in client.pages(where):
+        body = page.results if isinstance(page.results, dict) else {}
+        answers += parse_records(UserAnswer, body.get("user_answers") or [], where=where)
+        for q in parse_records(ExamQuestion, body.get("exam_questions") or [], where=where):
+            questions[q.id] = q
+    joined = []
+    for answer in answers:
+        q = questions.get(answer.exam_question_id)
+        joined.append(
+            {
+                "question_id": q.question_id if q else None,
+                "section_id": q.section_id if q else None,
+                "type": q.type if q else None,
+                "result": answer.result,
+                "duration": answer.duration,
+                "marks": q.marks if q else None,
+                "negative_marks": q.negative_marks if q else None,
+                "review": answer.review,
+                "guessed": answer.guessed,
+                "selected_answers": answer.selected_answers,
+                "question_text": question_text(q.question_html or "") if q else None,
+            }
+        )
+    return joined
+
+
+def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
+    """Add `exam_title` and `student` from cached look-ups (null when a look-up fails)."""
+    todo = [r for r in records if "student" not in r]
+    if not todo:
+        return
+    lookups.load(
+        {"user": [r.get("user_id") for r in todo], "exam": [r.get("exam_id") for r in todo]}
+    )
+    for record in todo:
+        record["exam_title"] = lookups.exam_title(record.get("exam_id"))
+        record["student"] = lookups.student(
+            record.get("user_id"), record.get("name"), record.get("username"), record.get("email")
+        )
+
+
+def _event(data: dict[str, Any]) -> Event:
+    return Event(KIND, str(data.get("id")), data)

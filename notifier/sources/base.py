@@ -1,0 +1,105 @@
+"""What every source shares: the context a poll gets, the result it returns, and staged
+enrichment (fetch a costlier stage of fields only for events some rule still wants)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from notifier.events import STAGE_ORDER, Event, Stage
+from notifier.rules.evaluate import prefilter
+from notifier.rules.schema import Rule
+from notifier.store import Store
+from notifier.testpress.client import TestpressClient, TestpressError
+
+log = logging.getLogger(__name__)
+
+DETAIL_CONCURRENCY = 8
+
+
+@dataclass
+class PollContext:
+    client: TestpressClient
+    store: Store
+    rules: Sequence[Rule]  # the rules of this source's event kinds
+    now: datetime  # aware, UTC
+    lookback_hours: float
+    baseline: bool  # first cycle for this source: record, alert on nothing
+    since: date | None = None
+    conference_settle_minutes: float = 30.0
+    extra_conferences: Sequence[int] = ()
+
+
+@dataclass
+class PollResult:
+    events: list[Event] = field(default_factory=list)  # new, enriched, ready to evaluate
+    seen: list[str] = field(default_factory=list)  # keys to mark seen (events' keys included)
+    state: dict[str, Any] = field(default_factory=dict)  # cursor to save with the seen marks
+    errors: list[str] = field(default_factory=list)  # partial failures; the keys stay unseen
+
+
+class Source(Protocol):
+    name: str
+    kinds: tuple[str, ...]
+
+    def poll(self, ctx: PollContext) -> PollResult: ...
+
+
+Fetcher = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def stages_wanted(rules: Iterable[Rule], data: dict[str, Any], have: set[Stage]) -> set[Stage]:
+    """The stages some rule still needs for this event: rules whose conditions on the
+    fields in hand have not already failed."""
+    wanted: set[Stage] = set()
+    for rule in rules:
+        missing = set(rule.stages) - have
+        if missing and prefilter(rule, data, have):
+            wanted |= missing
+    return wanted
+
+
+def enrich(
+    records: list[dict[str, Any]],
+    rules: Sequence[Rule],
+    fetchers: dict[Stage, Fetcher],
+    have: set[Stage],
+    errors: list[str],
+) -> list[dict[str, Any]]:
+    """Fetch, stage by stage from the cheapest, the fields rules need; records whose
+    fetch fails are dropped (and stay unseen, so the next cycle tries them again)."""
+    current = records
+    for stage in STAGE_ORDER:
+        if stage in have or stage not in fetchers:
+            continue
+        need = [r for r in current if stage in stages_wanted(rules, r, have)]
+        if need:
+            failed = _fetch_all(need, fetchers[stage], stage, errors)
+            current = [r for r in current if id(r) not in failed]
+        have = have | {stage}
+    return current
+
+
+def _fetch_all(
+    records: list[dict[str, Any]], fetch: Fetcher, stage: str, errors: list[str]
+) -> set[int]:
+    def one(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        try:
+            return fetch(record), None
+        except TestpressError as exc:
+            return {}, str(exc)
+
+    failed: set[int] = set()
+    with ThreadPoolExecutor(min(DETAIL_CONCURRENCY, len(records))) as pool:
+        for record, (extra, error) in zip(records, pool.map(one, records), strict=True):
+            if error is not None:
+                failed.add(id(record))
+                errors.append(f"{stage} of {record.get('id')}: {error}")
+                log.warning("could not fetch %s of %s: %s", stage, record.get("id"), error)
+            else:
+                record.update(extra)
+    return failed
