@@ -1,0 +1,152 @@
+"""Live-class attendance: one event per participant per live class, once it is final.
+
+Final means, as the notifier observed it: the conference's attendance list has not
+changed for NOTIFIER_CONFERENCE_SETTLE_MINUTES, and every row of that participant has a
+leave time. A participant's rows (one per join) are merged by lower-cased email, or by
+name when a row has no email. A conference is dropped from polling once everyone in it
+has been emitted and it has been quiet for a day.
+
+Conferences are found through chapter-content attempts of content type 7 and from
+`sources: {conferences: [...]}` in the rules file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from notifier.events import Event, best_label
+from notifier.sources.base import PollContext, PollResult
+from notifier.sources.content import read_content_attempts
+from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.testpress.models import ConferenceRow, parse_records
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v3/admin/attempts/{}/video-conference/"
+KIND = "conference.attendance"
+RETIRE_AFTER = timedelta(days=1)
+
+
+def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[str, dict[str, Any]]:
+    """Merge attendance rows per person: total duration, first join, last leave, number
+    of sessions, and whether every row has a leave time."""
+    people: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        email = (row.get("email") or "").strip().lower()
+        name = (row.get("name") or "").strip()
+        if not email and not name:
+            log.warning("conference %s: a row with neither email nor name was skipped", conference_id)
+            continue
+        if not email:
+            log.warning("conference %s: %r has no email; keyed by name", conference_id, name)
+        who = email or f"name:{name.lower()}"
+        person = people.setdefault(
+            who,
+            {"conference_id": conference_id, "name": name or None, "email": email or None,
+             "join_time": None, "leave_time": None, "duration": 0.0, "sessions": 0,
+             "left": True},
+        )
+        person["sessions"] += 1
+        join, leave = row.get("join_time"), row.get("leave_time")
+        if join and (person["join_time"] is None or _t(join) < _t(person["join_time"])):
+            person["join_time"] = join
+        if leave is None:
+            person["left"] = False
+        elif person["leave_time"] is None or _t(leave) > _t(person["leave_time"]):
+            person["leave_time"] = leave
+        person["duration"] += _duration(row)
+    return people
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _duration(row: dict[str, Any]) -> float:
+    if isinstance(row.get("duration"), int | float):
+        return float(row["duration"])
+    try:
+        return max(0.0, (_t(row["leave_time"]) - _t(row["join_time"])).total_seconds())
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+class ConferencesSource:
+    name = "conferences"
+    kinds = (KIND,)
+
+    def poll(self, ctx: PollContext) -> PollResult:
+        result = PollResult()
+        now = ctx.now
+        tracked: dict[str, dict[str, Any]] = ctx.store.get_state(self.name, "conferences") or {}
+        for conf_id, title in self._discover(ctx).items():
+            entry = tracked.setdefault(str(conf_id), {"title": None, "done": False})
+            entry["title"] = entry.get("title") or title
+        for conf_id in ctx.extra_conferences:
+            tracked.setdefault(str(conf_id), {"title": None, "done": False})
+
+        settle = timedelta(minutes=ctx.conference_settle_minutes)
+        for conf_id, entry in sorted(tracked.items()):
+            if entry.get("done"):
+                continue
+            try:
+                rows = self._rows(ctx.client, conf_id)
+            except TestpressError as exc:
+                result.errors.append(f"conference {conf_id}: {exc}")
+                continue
+            fingerprint = hashlib.sha256(
+                json.dumps(rows, sort_keys=True, default=str).encode()
+            ).hexdigest()
+            if fingerprint != entry.get("fingerprint"):
+                entry["fingerprint"] = fingerprint
+                entry["changed_at"] = now.isoformat()
+            quiet_for = now - datetime.fromisoformat(entry["changed_at"])
+            people = merge_participants(rows, int(conf_id))
+            settled = quiet_for >= settle
+            final = {
+                f"{conf_id}:{who}": {k: v for k, v in person.items() if k != "left"}
+                for who, person in people.items()
+                if settled and person["left"]
+            }
+            new_keys = ctx.store.unseen(self.name, final)
+            everyone_final = bool(people) and len(final) == len(people)
+            if ctx.baseline:
+                result.seen += sorted(new_keys)
+            else:
+                for key in sorted(new_keys):
+                    person = final[key]
+                    data = {
+                        **person,
+                        "conference_title": entry.get("title"),
+                        "student": best_label(person["name"], person["email"]),
+                    }
+                    result.events.append(Event(KIND, key, data))
+                    result.seen.append(key)
+            if everyone_final and quiet_for >= RETIRE_AFTER:
+                entry["done"] = True
+        result.state["conferences"] = tracked
+        return result
+
+    def _rows(self, client: TestpressClient, conf_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        where = PATH.format(conf_id)
+        for page in client.pages(where):
+            rows += [r.to_data() for r in parse_records(ConferenceRow, page.results or [], where=where)]
+        return rows
+
+    def _discover(self, ctx: PollContext) -> dict[int, str | None]:
+        """Conference ids (and titles) from live-class content attempts in the window."""
+        since = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
+        _, conferences = read_content_attempts(
+            ctx.client, {"content_type": 7, "completed_after": since.isoformat()}
+        )
+        found: dict[int, str | None] = {}
+        for row in conferences:
+            conf = row.get("video_conference") or {}
+            if isinstance(conf, dict) and isinstance(conf.get("id"), int):
+                found[conf["id"]] = conf.get("title")
+        return found

@@ -1,0 +1,169 @@
+"""Chapter-content attempts: a video watched, a quiz or exam finished.
+
+Reads `GET /api/v3/admin/chapter-content-attempts/` completed after a day before the
+lookback window (the filter takes dates in the institute's time zone, so a day early
+covers any zone), every page, and joins each content attempt with the side-loaded lists
+of the same response. An attempt fires once, when first seen in a final state; one seen
+as Pending Evaluation is left unseen, so it fires when it reaches Evaluation Completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from notifier.events import Event, best_label
+from notifier.sources.base import PollContext, PollResult
+from notifier.testpress.client import TestpressClient
+from notifier.testpress.models import (
+    ChapterContent,
+    ContentAttempt,
+    Course,
+    User,
+    UserExam,
+    UserVideo,
+    UserVideoConference,
+    parse_records,
+)
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v3/admin/chapter-content-attempts/"
+KIND = "content_attempt.completed"
+FINAL_STATES = {"completed", "evaluation completed"}
+
+# Every spelling seen (content attempts, chapter contents, search) -> the contract's name.
+_CONTENT_TYPES = {
+    "exam": "exam", "assessment": "exam", "1": "exam",
+    "quiz": "quiz", "2": "quiz",
+    "video": "video", "3": "video",
+    "attachment": "attachment", "4": "attachment",
+    "notes": "notes", "note": "notes", "html": "notes", "content": "notes", "5": "notes",
+    "videoconference": "video_conference", "7": "video_conference",
+    "livestream": "live_stream", "8": "live_stream",
+}
+CONTENT_TYPE_CODES = {"exam": 1, "quiz": 2, "video": 3, "attachment": 4, "notes": 5,
+                      "video_conference": 7, "live_stream": 8}
+
+
+def content_type_name(value: Any) -> str | None:
+    """Map any spelling of a content type ("videoConference", "Live Stream", 7, ...) to
+    the contract's name, or None when unknown."""
+    if value is None:
+        return None
+    return _CONTENT_TYPES.get(re.sub(r"[^a-z0-9]", "", str(value).lower()))
+
+
+def read_content_attempts(
+    client: TestpressClient, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every page, joined. Returns (content attempts as event data, the
+    user_video_conferences rows seen), de-duplicated by id."""
+    found: dict[str, dict[str, Any]] = {}
+    conferences: list[dict[str, Any]] = []
+    for page in client.pages(PATH, params):
+        body = page.results if isinstance(page.results, dict) else {}
+        side = {
+            "users": _by_id(User, body, "users"),
+            "courses": _by_id(Course, body, "courses"),
+            "contents": _by_id(ChapterContent, body, "chapter_contents"),
+            "videos": _by_id(UserVideo, body, "user_videos"),
+            "exams": _by_id(UserExam, body, "user_exams"),
+            "confs": _by_id(UserVideoConference, body, "user_video_conferences"),
+        }
+        conferences += side["confs"].values()
+        for attempt in parse_records(ContentAttempt, body.get("content_attempts") or [], where=PATH):
+            data = attempt.to_data()
+            found.setdefault(str(data["id"]), _join(data, side))
+    return list(found.values()), conferences
+
+
+def _by_id(model: Any, body: dict[str, Any], key: str) -> dict[Any, dict[str, Any]]:
+    return {
+        str(r.id): r.to_data() for r in parse_records(model, body.get(key) or [], where=f"{PATH} {key}")
+    }
+
+
+def _join(data: dict[str, Any], side: dict[str, dict[Any, dict[str, Any]]]) -> dict[str, Any]:
+    user = side["users"].get(str(data.get("user_id")), {})
+    content = side["contents"].get(str(data.get("chapter_content_id")), {})
+    course = side["courses"].get(str(data.get("course_id")), {})
+    video = side["videos"].get(str(data.get("user_video_id")), {})
+    exam = side["exams"].get(str(data.get("assessment_id")), {})
+    conference = side["confs"].get(str(data.get("user_video_conference_id")), {})
+    full_name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p)
+    data.update(
+        {
+            "content_type": content_type_name(data.get("content_type"))
+            or content_type_name(content.get("content_type")),
+            "title": content.get("title")
+            or (conference.get("video_conference") or {}).get("title"),
+            "course_title": course.get("title"),
+            "username": user.get("username"),
+            "email": user.get("email"),
+            "student": best_label(
+                user.get("display_name"), full_name, user.get("username"), user.get("email"),
+                user_id=data.get("user_id"),
+            ),
+            "watched_percentage": video.get("watched_percentage"),
+            "percentage": exam.get("percentage"),
+            "result": exam.get("result"),
+            "rank": exam.get("rank"),
+            "total_score": exam.get("total_score"),
+        }
+    )
+    return data
+
+
+class ContentAttemptsSource:
+    name = "content_attempts"
+    kinds = (KIND,)
+
+    def poll(self, ctx: PollContext) -> PollResult:
+        result = PollResult()
+        if ctx.since is not None:
+            completed_after = ctx.since - timedelta(days=1)
+        else:
+            completed_after = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
+        params: dict[str, Any] = {"completed_after": completed_after.isoformat()}
+        params.update(_pinned_filters(ctx))
+        records, _ = read_content_attempts(ctx.client, params)
+        final = {
+            str(r["id"]): r for r in records if str(r.get("state") or "").lower() in FINAL_STATES
+        }
+        new_keys = ctx.store.unseen(self.name, final)
+        if ctx.baseline:
+            result.seen = sorted(new_keys)
+            return result
+        if ctx.since is not None:
+            new_keys = {k for k in new_keys if _on_or_after(final[k].get("completed_on"), ctx.since)}
+        result.events = [Event(KIND, key, final[key]) for key in sorted(new_keys, key=_num)]
+        result.seen = [e.key for e in result.events]
+        return result
+
+
+def _pinned_filters(ctx: PollContext) -> dict[str, Any]:
+    """Push `content_type` and `course_ids` into the query when every rule pins them."""
+    filters: dict[str, Any] = {}
+    types = {_pinned(rule, "content_type") for rule in ctx.rules}
+    if len(types) == 1 and (only := types.pop()) in CONTENT_TYPE_CODES:
+        filters["content_type"] = CONTENT_TYPE_CODES[only]
+    courses = {_pinned(rule, "course_id") for rule in ctx.rules}
+    if len(courses) == 1 and (course := courses.pop()) is not None:
+        filters["course_ids"] = course
+    return filters
+
+
+def _pinned(rule: Any, field: str) -> Any:
+    pinned = getattr(rule, "pinned", None)
+    return pinned(field) if callable(pinned) else None
+
+
+def _on_or_after(value: Any, day: Any) -> bool:
+    return isinstance(value, str) and value[:10] >= day.isoformat()
+
+
+def _num(key: str) -> tuple[int, str]:
+    return (int(key), key) if key.isdigit() else (0, key)
