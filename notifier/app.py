@@ -29,6 +29,10 @@ from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY = 3600.0
+PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
+DEAD_KEPT = 30 * 86400.0
+
 
 def make_sources() -> dict[str, Source]:
     from notifier.sources.attempts import AttemptsSource
@@ -131,7 +135,24 @@ class App:
             result.queued += queued
             result.events += events
         result.delivery = self.deliverer.run_pass()
+        self.prune_if_due()
         return result
+
+    def prune_if_due(self) -> None:
+        """At most once an hour: drop seen keys and sent deliveries older than any poll
+        can reach again (the lookback window, plus the day the date filters are widened
+        by, plus a margin), and dead deliveries after 30 days."""
+        now = self.clock()
+        last = float(self.store.get_meta("pruned_at") or 0)
+        if now - last < PRUNE_EVERY:
+            return
+        keep = (self.settings.lookback_hours * 3600) + PRUNE_MARGIN
+        counts = self.store.prune(
+            seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
+        )
+        self.store.set_meta("pruned_at", str(now))
+        if any(counts.values()):
+            log.info("pruned the state store: %s", counts)
 
     def sources_in_use(self) -> list[str]:
         used = {SOURCE_OF_KIND[kind] for kind in self.ruleset.kinds_used()}
@@ -175,7 +196,9 @@ class App:
             error += f" (and {len(polled.errors) - 3} more)"
         self.store.source_polled(name, ok=True, error=redact(error) if error else None, now=now)
         if ctx.baseline:
-            log.info("%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen))
+            log.info(
+                "%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen)
+            )
         elif polled.events:
             log.info("%s: %d new events, %d deliveries queued", name, len(polled.events), queued)
         return not polled.errors, queued, len(polled.events)

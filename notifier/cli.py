@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="poll, evaluate and deliver until stopped")
     run.add_argument("--once", action="store_true", help="one cycle, then exit")
     run.add_argument(
-        "--since", type=_parse_date, metavar="YYYY-MM-DD",
+        "--since",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
         help="on a new state store, alert on items from this date instead of baselining",
     )
     check = sub.add_parser("check", help="validate the rules file and the settings it needs")
@@ -95,8 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     register_secrets(
         s.get_secret_value() if s else None
-        for s in (settings.testpress_token, settings.testpress_password,
-                  settings.slack_bot_token, settings.smtp_password)
+        for s in (
+            settings.testpress_token,
+            settings.testpress_password,
+            settings.slack_bot_token,
+            settings.smtp_password,
+        )
     )
     ruleset = load_rules(settings.rules_path, settings)
     client = make_client(settings)
@@ -186,7 +192,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{d['dead']} dead, {d['sent']} sent"
     )
     r = report["rules"]
-    lines.append(f"rules: {r['path']} loaded {r['loaded_at']}" + (" (invalid)" if r["error"] else ""))
+    lines.append(
+        f"rules: {r['path']} loaded {r['loaded_at']}" + (" (invalid)" if r["error"] else "")
+    )
     if r["error"]:
         lines += ["  " + line for line in r["error"].splitlines()]
     print(redact("\n".join(lines)))

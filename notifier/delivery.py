@@ -31,7 +31,9 @@ class RetryPolicy:
     max_hours: float = 24.0
     jitter: Callable[[], float] = random.random
 
-    def next_try(self, outcome: Outcome, attempts: int, created_at: float, now: float) -> float | None:
+    def next_try(
+        self, outcome: Outcome, attempts: int, created_at: float, now: float
+    ) -> float | None:
         """When to try again after `attempts` failed tries, or None for dead: the
         failure is final, or the delivery has been failing for `max_hours`."""
         if not outcome.retryable or now - created_at >= self.max_hours * 3600:
@@ -110,7 +112,9 @@ class Deliverer:
         for row in rows:
             channel = self.channels.get(row.channel)
             if channel is None:
-                self._record(row, Outcome.final(f"channel {row.channel!r} is not configured"), result)
+                self._record(
+                    row, Outcome.final(f"channel {row.channel!r} is not configured"), result
+                )
                 continue
             pending[self._pool(row.channel).submit(_safe_send, channel, to_notification(row))] = row
         while pending:
@@ -121,7 +125,9 @@ class Deliverer:
                 self._release_unstarted(pending, result)
         return result
 
-    def _release_unstarted(self, pending: dict[Future[Outcome], OutboxRow], result: PassResult) -> None:
+    def _release_unstarted(
+        self, pending: dict[Future[Outcome], OutboxRow], result: PassResult
+    ) -> None:
         """On a stop: give back the rows no thread has started; the sends in flight
         are allowed to finish (each is bounded by its channel's timeout)."""
         released = [row.id for future, row in list(pending.items()) if future.cancel()]
@@ -148,7 +154,11 @@ class Deliverer:
             result.retrying += 1
             log.warning(
                 "delivery %s (%s -> %s) failed, retry in %.0fs: %s",
-                row.id, row.rule, row.channel, next_at - now, reason,
+                row.id,
+                row.rule,
+                row.channel,
+                next_at - now,
+                reason,
             )
 
     def close(self) -> None:

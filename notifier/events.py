@@ -39,11 +39,15 @@ class Event:
     data: dict[str, Any] = field(hash=False, compare=False)
 
 
-def _f(type_: FieldType, stage: Stage = "list", items: Mapping[str, FieldSpec] | None = None):
+def _f(
+    type_: FieldType, stage: Stage = "list", items: Mapping[str, FieldSpec] | None = None
+) -> FieldSpec:
     return FieldSpec(type_, stage, items)
 
 
-N, S, T = "number", "string", "time"
+N: FieldType = "number"
+S: FieldType = "string"
+T: FieldType = "time"
 
 SECTION_FIELDS = {
     "id": _f(N),

@@ -135,7 +135,7 @@ def load_settings() -> Settings:
     """Read the settings, turning validation errors into ConfigError lines that name the
     variable and never echo its value (it may be a secret)."""
     try:
-        return Settings()
+        return Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_input=False, include_url=False):

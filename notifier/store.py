@@ -170,8 +170,17 @@ class Store:
                 "status, attempts, next_at, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
                 [
-                    (d.id, d.rule, d.channel, d.event, d.event_key,
-                     json.dumps(d.alerts, default=str), now, now, now)
+                    (
+                        d.id,
+                        d.rule,
+                        d.channel,
+                        d.event,
+                        d.event_key,
+                        json.dumps(d.alerts, default=str),
+                        now,
+                        now,
+                        now,
+                    )
                     for d in deliveries
                 ],
             )
@@ -228,8 +237,13 @@ class Store:
             self.db.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, next_at = ?, "
                 "updated_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
-                ["dead" if next_at is None else "retrying",
-                 now if next_at is None else next_at, now, error[:500], id_],
+                [
+                    "dead" if next_at is None else "retrying",
+                    now if next_at is None else next_at,
+                    now,
+                    error[:500],
+                    id_,
+                ],
             )
 
     def release(self, ids: Iterable[str]) -> None:
@@ -267,8 +281,35 @@ class Store:
         return counts
 
     def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        sql = "SELECT * FROM outbox" + (" WHERE status = ?" if status else "") + " ORDER BY created_at"
+        sql = (
+            "SELECT * FROM outbox"
+            + (" WHERE status = ?" if status else "")
+            + " ORDER BY created_at"
+        )
         yield from self.db.query(sql, [status] if status else [])
+
+    def prune(
+        self, *, seen_before: float, sent_before: float, dead_before: float
+    ) -> dict[str, int]:
+        """Forget what can no longer matter, so the store stays bounded over months:
+        seen keys older than any poll can reach again, sent deliveries as old, dead
+        deliveries never replayed (kept 30 days by the caller), stale cache entries."""
+        with self.db.atomic():
+            counts = {
+                "seen": self.db.execute(
+                    "DELETE FROM seen WHERE seen_at < ?", [seen_before]
+                ).rowcount,
+                "sent": self.db.execute(
+                    "DELETE FROM outbox WHERE status = 'sent' AND updated_at < ?", [sent_before]
+                ).rowcount,
+                "dead": self.db.execute(
+                    "DELETE FROM outbox WHERE status = 'dead' AND updated_at < ?", [dead_before]
+                ).rowcount,
+                "cache": self.db.execute(
+                    "DELETE FROM state WHERE scope = 'lookups' AND updated_at < ?", [dead_before]
+                ).rowcount,
+            }
+        return counts
 
     # -- source status ----------------------------------------------------------------------
 

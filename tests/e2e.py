@@ -64,7 +64,11 @@ class Harness:
         return self.tmp / "notifier.db"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_"))
+        }
         env.update(
             {
                 "TESTPRESS_BASE_URL": self.sandbox.url,

@@ -181,7 +181,11 @@ def test_a_second_copy_on_the_same_store_refuses_to_start(h: Harness) -> None:
     h.extra_env = {"NOTIFIER_POLL_INTERVAL": "0.5"}
     first = subprocess.Popen(
         [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=h.tmp,
+        env=h.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 20

@@ -25,7 +25,12 @@ class Reason:
     actual: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "op": self.op, "expected": self.expected, "actual": self.actual}
+        return {
+            "field": self.field,
+            "op": self.op,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Reason:

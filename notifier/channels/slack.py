@@ -3,9 +3,17 @@ incoming webhook."""
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from notifier.channels.base import Notification, Outcome, SendContext, classify_status
+from notifier.channels.base import parse_retry_after as _parse_retry_after
 
 
 class SlackConfig(BaseModel):
@@ -23,7 +31,251 @@ class SlackConfig(BaseModel):
             raise ValueError("webhook_url must be an http(s) URL")
         return self
 
-    def missing_settings(self, settings) -> list[str]:  # type: ignore[no-untyped-def]
+    def missing_settings(self, settings: Any) -> list[str]:
         if self.channel and settings.slack_bot_token is None:
             return ["SLACK_BOT_TOKEN"]
         return []
+
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+# Slack's chat.postMessage allows about one message a second per Slack channel, with
+# short bursts; incoming webhooks the same per webhook.
+PACE_SECONDS = 1.0
+# A send never waits longer than this for its turn; past it, it returns a retry so a
+# delivery thread is not parked behind a long queue for one Slack channel.
+MAX_PACE_WAIT = 5.0
+# Slack errors that mean "try again later" although HTTP said 200.
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+class SlackPacer:
+    """Keeps consecutive posts to one Slack channel at least `interval` seconds apart,
+    across every rules-file channel and thread that posts there, without delaying other
+    Slack channels (each key has its own slot).
+
+    `reserve(key)` claims the next slot for `key` and says how long to wait for it;
+    `next_allowed_in(key)` only asks, so the delivery loop can leave a delivery queued
+    instead of handing it to a thread that would wait. `defer(key, seconds)` pushes a
+    key's next slot out (after Slack said 429 with Retry-After). Thread-safe."""
+
+    def __init__(self, interval: float = PACE_SECONDS, clock: Callable[[], float] | None = None):
+        self.interval = interval
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def next_allowed_in(self, key: str) -> float:
+        """Seconds until `key` may post; 0.0 when it may post now."""
+        with self._lock:
+            return max(0.0, self._next.get(key, 0.0) - self._clock())
+
+    def reserve(self, key: str) -> float:
+        """Claim the next slot for `key`; the caller waits the returned seconds, then posts."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next.get(key, 0.0))
+            self._next[key] = slot + self.interval
+            return slot - now
+
+    def defer(self, key: str, seconds: float) -> None:
+        """Nobody posts to `key` for `seconds` from now."""
+        with self._lock:
+            until = self._clock() + seconds
+            self._next[key] = max(self._next.get(key, 0.0), until)
+
+
+# Shared by every Slack channel of the process (two rules-file channels may name the same
+# Slack channel); the delivery loop may ask it `next_allowed_in(SlackChannel.pace_key)`.
+PACER = SlackPacer()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _code(error: Any) -> str | None:
+    """Slack's error code when it is one (`channel_not_found`), else None: other text
+    (an HTML error page) is not quoted in a reason."""
+    if isinstance(error, str) and re.fullmatch(r"[a-z0-9_.]{1,80}", error):
+        return error
+    return None
+
+
+class SlackChannel:
+    """Posts through `chat.postMessage` (bot token) or an incoming webhook.
+
+    slack_sdk's own retries are off (`retry_handlers=[]`): the outbox retries, with the
+    backoff and the dead letters the contract promises. Classification: 429 or
+    `ratelimited` → retry after Retry-After; 5xx and Slack's transient errors → retry;
+    any other Slack error (`channel_not_found`, `invalid_auth`, `not_in_channel`) →
+    final, the code as the reason; timeouts and connection errors → retry."""
+
+    def __init__(
+        self,
+        name: str,
+        config: SlackConfig,
+        settings: Any,
+        *,
+        pacer: SlackPacer | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_pace_wait: float = MAX_PACE_WAIT,
+    ):
+        self.name = name
+        self.config = config
+        self.settings = settings
+        self.pacer = pacer or PACER
+        self.timeout = timeout
+        self.max_pace_wait = max_pace_wait
+        self._client: Any = None
+        self._http: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def pace_key(self) -> str:
+        """The pacer key: the Slack channel, or the incoming webhook (one channel each)."""
+        if self.config.webhook_url:  # the URL is a secret: key on its hash, safe to log
+            import hashlib
+
+            return "webhook:" + hashlib.sha256(self.config.webhook_url.encode()).hexdigest()[:16]
+        return f"{self.settings.slack_api_url}|{self.config.channel}"
+
+    def send(self, notification: Notification) -> Outcome:
+        from notifier.render import slack_message
+
+        text, blocks = slack_message(notification)
+        if self.pacer.next_allowed_in(self.pace_key) > self.max_pace_wait:
+            return Outcome.retry("paced", self.pacer.next_allowed_in(self.pace_key))
+        wait = self.pacer.reserve(self.pace_key)
+        if wait > 0:
+            time.sleep(wait)
+        if self.config.webhook_url:
+            outcome = self._post_webhook(text, blocks)
+        else:
+            outcome = self._post_api(text, blocks)
+        if outcome.retry_after:
+            self.pacer.defer(self.pace_key, outcome.retry_after)
+        return outcome
+
+    def _web_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from slack_sdk import WebClient
+
+                from notifier.channels.email import tls_context
+
+                base_url = self.settings.slack_api_url
+                if not base_url.endswith("/"):
+                    base_url += "/"
+                token = self.settings.slack_bot_token
+                factory: Any = WebClient  # its `timeout` is typed int; urllib takes floats
+                self._client = factory(
+                    token=token.get_secret_value() if token else None,
+                    base_url=base_url,
+                    timeout=self.timeout,
+                    ssl=tls_context(self.settings.ssl_verify),
+                    retry_handlers=[],
+                )
+            return self._client
+
+    def _post_api(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
+        import http.client
+
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        client = self._web_client()
+        try:
+            client.chat_postMessage(
+                channel=self.config.channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,  # no previews of anything that looks like a URL
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            return self._classify_api_error(exc)
+        except SlackClientError as exc:  # a request slack_sdk refuses to make
+            return Outcome.final(f"slack: {type(exc).__name__}")
+        except TimeoutError:
+            return Outcome.retry("slack: timeout")
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+            reason = getattr(exc, "reason", None)
+            if isinstance(reason, TimeoutError):
+                return Outcome.retry("slack: timeout")
+            return Outcome.retry(f"slack: connection failed ({type(exc).__name__})")
+        return Outcome.sent()
+
+    def _classify_api_error(self, exc: Any) -> Outcome:
+        response = exc.response
+        status = int(getattr(response, "status_code", 0) or 0)
+        data = getattr(response, "data", None)
+        error = _code(data.get("error")) if isinstance(data, dict) else None
+        headers = _lower(getattr(response, "headers", None))
+        retry_after = _parse_retry_after(headers.get("retry-after"))
+        if status == 429 or error == "ratelimited":
+            return Outcome.retry("slack: ratelimited", retry_after)
+        label = error or f"HTTP {status}"
+        if status in (408,) or status >= 500 or error in RETRYABLE_ERRORS:
+            return Outcome.retry(f"slack: {label}", retry_after)
+        return Outcome.final(f"slack: {label}")
+
+    def _http_client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                from notifier.channels.email import tls_context
+
+                self._http = httpx.Client(
+                    timeout=self.timeout, verify=tls_context(self.settings.ssl_verify)
+                )
+            return self._http
+
+    def _post_webhook(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
+        """Incoming webhooks answer `ok`, or an HTTP error with a code in the body
+        (`channel_not_found`, `invalid_payload`). The URL is itself a secret: it never
+        appears in a reason."""
+        import httpx
+
+        try:
+            response = self._http_client().post(
+                self.config.webhook_url,
+                json={"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False},
+            )
+        except httpx.TimeoutException:
+            return Outcome.retry("slack webhook: timeout")
+        except httpx.HTTPError as exc:
+            return Outcome.retry(f"slack webhook: connection failed ({type(exc).__name__})")
+        outcome = classify_status(response.status_code, response.headers)
+        if outcome.ok:
+            return outcome
+        code = _code(response.text.strip())
+        reason = f"slack webhook: {outcome.reason}" + (f" {code}" if code else "")
+        if outcome.retryable:
+            return Outcome.retry(reason, outcome.retry_after)
+        return Outcome.final(reason)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+            self._client = None
+
+
+def build(name: str, config: SlackConfig, ctx: SendContext) -> SlackChannel:
+    """`ctx.extra` may hold `slack_pacer` (a SlackPacer to share; default the process-wide
+    PACER) and `send_timeout` (seconds; default 10)."""
+    return SlackChannel(
+        name,
+        config,
+        ctx.settings,
+        pacer=ctx.extra.get("slack_pacer"),
+        timeout=float(ctx.extra.get("send_timeout", DEFAULT_TIMEOUT)),
+    )

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from notifier.channels.base import Notification, Outcome, SendContext, classify_status
 
 
 class WebhookConfig(BaseModel):
@@ -37,5 +45,109 @@ class WebhookConfig(BaseModel):
             raise ValueError("must be a Standard Webhooks secret: whsec_ and base64") from None
         return value
 
-    def missing_settings(self, settings) -> list[str]:  # type: ignore[no-untyped-def]
+    def missing_settings(self, settings: Any) -> list[str]:
         return []
+
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def safe_url(url: str) -> str:
+    """`scheme://host[:port]/path` only: no user:password, query or fragment, which may
+    carry tokens. This is what reasons and logs may show of a URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """The JSON bytes sent and signed (serialised once: the signature covers exactly
+    these bytes). Values JSON cannot hold (dates) become strings."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+class WebhookChannel:
+    """POSTs the contract's JSON body; with a secret, adds the Standard Webhooks headers
+    (`webhook-id` = the delivery id, stable across retries, so receivers can de-duplicate).
+
+    One httpx.Client per channel (connection reuse; thread-safe). The answer goes through
+    `classify_status` (2xx sent; 408, 429, 5xx retry honouring Retry-After; other 4xx
+    final); timeouts and connection errors retry. Reasons show the URL as
+    `scheme://host/path` and never the secret."""
+
+    def __init__(
+        self,
+        name: str,
+        config: WebhookConfig,
+        settings: Any,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ):
+        import httpx
+
+        from notifier.channels.email import tls_context
+
+        self.name = name
+        self.config = config
+        self._clock = clock
+        self._target = safe_url(config.url)
+        self._signer: Any = None
+        if config.secret is not None:
+            from standardwebhooks import Webhook
+
+            self._signer = Webhook(config.secret.get_secret_value())
+        self._client = httpx.Client(
+            timeout=timeout, verify=tls_context(settings.ssl_verify), follow_redirects=False
+        )
+        self._lock = threading.Lock()
+
+    def request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
+        """The body bytes and headers one send uses (also handy for tests and `notifier
+        test`)."""
+        from notifier.render import webhook_body
+
+        now = int(self._clock())
+        sent_at = datetime.fromtimestamp(now, UTC)
+        body = encode_body(webhook_body(notification, sent_at))
+        headers = {"Content-Type": "application/json", "User-Agent": "testpress-notifier"}
+        if self._signer is not None:
+            signature = self._signer.sign(
+                msg_id=notification.id, timestamp=sent_at, data=body.decode()
+            )
+            headers["webhook-id"] = notification.id
+            headers["webhook-timestamp"] = str(now)
+            headers["webhook-signature"] = signature
+        return body, headers
+
+    def send(self, notification: Notification) -> Outcome:
+        import httpx
+
+        body, headers = self.request(notification)
+        try:
+            response = self._client.post(self.config.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Outcome.retry(f"POST {self._target}: timeout")
+        except httpx.HTTPError as exc:
+            return Outcome.retry(f"POST {self._target}: connection failed ({type(exc).__name__})")
+        outcome = classify_status(response.status_code, response.headers)
+        if outcome.ok:
+            return outcome
+        reason = f"POST {self._target}: {outcome.reason}"
+        if outcome.retryable:
+            return Outcome.retry(reason, outcome.retry_after)
+        return Outcome.final(reason)
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+
+def build(name: str, config: WebhookConfig, ctx: SendContext) -> WebhookChannel:
+    """`ctx.extra["send_timeout"]` overrides the 10 s timeout (tests)."""
+    timeout = float(ctx.extra.get("send_timeout", DEFAULT_TIMEOUT))
+    return WebhookChannel(name, config, ctx.settings, timeout=timeout)

@@ -108,14 +108,22 @@ class AttemptsSource:
         lookups = Lookups(ctx.store, client)
         # Rules that read `student` or `exam_title` need them before the detail stage.
         _label(
-            [r for r in list_only + with_detail if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
+            [
+                r
+                for r in list_only + with_detail
+                if "lookup" in stages_wanted(ctx.rules, r, {"list"})
+            ],
             lookups,
         )
         fetchers = _fetchers(client)
         ready = enrich(list_only, ctx.rules, fetchers, {"list", "lookup"}, result.errors)
-        ready += enrich(with_detail, ctx.rules, fetchers, {"list", "lookup", "detail"}, result.errors)
+        ready += enrich(
+            with_detail, ctx.rules, fetchers, {"list", "lookup", "detail"}, result.errors
+        )
         # Every alert a person will read gets the readable names.
-        _label([r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)], lookups)
+        _label(
+            [r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)], lookups
+        )
         result.events = [Event(KIND, str(data["id"]), data) for data in ready]
         result.seen = [event.key for event in result.events]
         return result

@@ -39,16 +39,25 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
         email = (row.get("email") or "").strip().lower()
         name = (row.get("name") or "").strip()
         if not email and not name:
-            log.warning("conference %s: a row with neither email nor name was skipped", conference_id)
+            log.warning(
+                "conference %s: a row with neither email nor name was skipped", conference_id
+            )
             continue
         if not email:
             log.warning("conference %s: %r has no email; keyed by name", conference_id, name)
         who = email or f"name:{name.lower()}"
         person = people.setdefault(
             who,
-            {"conference_id": conference_id, "name": name or None, "email": email or None,
-             "join_time": None, "leave_time": None, "duration": 0.0, "sessions": 0,
-             "left": True},
+            {
+                "conference_id": conference_id,
+                "name": name or None,
+                "email": email or None,
+                "join_time": None,
+                "leave_time": None,
+                "duration": 0.0,
+                "sessions": 0,
+                "left": True,
+            },
         )
         person["sessions"] += 1
         join, leave = row.get("join_time"), row.get("leave_time")
@@ -86,6 +95,7 @@ class ConferencesSource:
         for conf_id, title in self._discover(ctx).items():
             entry = tracked.setdefault(str(conf_id), {"title": None, "done": False})
             entry["title"] = entry.get("title") or title
+        pinned = {str(c) for c in ctx.extra_conferences}  # listed in the rules: kept for good
         for conf_id in ctx.extra_conferences:
             tracked.setdefault(str(conf_id), {"title": None, "done": False})
 
@@ -128,14 +138,25 @@ class ConferencesSource:
                     result.seen.append(key)
             if everyone_final and quiet_for >= RETIRE_AFTER:
                 entry["done"] = True
-        result.state["conferences"] = tracked
+        # Forget finished classes once discovery can no longer find them again.
+        forget_before = now - timedelta(hours=ctx.lookback_hours, days=4)
+        result.state["conferences"] = {
+            conf_id: entry
+            for conf_id, entry in tracked.items()
+            if conf_id in pinned
+            or not (
+                entry.get("done") and datetime.fromisoformat(entry["changed_at"]) < forget_before
+            )
+        }
         return result
 
     def _rows(self, client: TestpressClient, conf_id: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         where = PATH.format(conf_id)
         for page in client.pages(where):
-            rows += [r.to_data() for r in parse_records(ConferenceRow, page.results or [], where=where)]
+            rows += [
+                r.to_data() for r in parse_records(ConferenceRow, page.results or [], where=where)
+            ]
         return rows
 
     def _discover(self, ctx: PollContext) -> dict[int, str | None]:

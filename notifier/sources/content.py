@@ -36,16 +36,34 @@ FINAL_STATES = {"completed", "evaluation completed"}
 
 # Every spelling seen (content attempts, chapter contents, search) -> the contract's name.
 _CONTENT_TYPES = {
-    "exam": "exam", "assessment": "exam", "1": "exam",
-    "quiz": "quiz", "2": "quiz",
-    "video": "video", "3": "video",
-    "attachment": "attachment", "4": "attachment",
-    "notes": "notes", "note": "notes", "html": "notes", "content": "notes", "5": "notes",
-    "videoconference": "video_conference", "7": "video_conference",
-    "livestream": "live_stream", "8": "live_stream",
+    "exam": "exam",
+    "assessment": "exam",
+    "1": "exam",
+    "quiz": "quiz",
+    "2": "quiz",
+    "video": "video",
+    "3": "video",
+    "attachment": "attachment",
+    "4": "attachment",
+    "notes": "notes",
+    "note": "notes",
+    "html": "notes",
+    "content": "notes",
+    "5": "notes",
+    "videoconference": "video_conference",
+    "7": "video_conference",
+    "livestream": "live_stream",
+    "8": "live_stream",
 }
-CONTENT_TYPE_CODES = {"exam": 1, "quiz": 2, "video": 3, "attachment": 4, "notes": 5,
-                      "video_conference": 7, "live_stream": 8}
+CONTENT_TYPE_CODES = {
+    "exam": 1,
+    "quiz": 2,
+    "video": 3,
+    "attachment": 4,
+    "notes": 5,
+    "video_conference": 7,
+    "live_stream": 8,
+}
 
 
 def content_type_name(value: Any) -> str | None:
@@ -74,7 +92,9 @@ def read_content_attempts(
             "confs": _by_id(UserVideoConference, body, "user_video_conferences"),
         }
         conferences += side["confs"].values()
-        for attempt in parse_records(ContentAttempt, body.get("content_attempts") or [], where=PATH):
+        for attempt in parse_records(
+            ContentAttempt, body.get("content_attempts") or [], where=PATH
+        ):
             data = attempt.to_data()
             found.setdefault(str(data["id"]), _join(data, side))
     return list(found.values()), conferences
@@ -82,7 +102,8 @@ def read_content_attempts(
 
 def _by_id(model: Any, body: dict[str, Any], key: str) -> dict[Any, dict[str, Any]]:
     return {
-        str(r.id): r.to_data() for r in parse_records(model, body.get(key) or [], where=f"{PATH} {key}")
+        str(r.id): r.to_data()
+        for r in parse_records(model, body.get(key) or [], where=f"{PATH} {key}")
     }
 
 
@@ -104,7 +125,10 @@ def _join(data: dict[str, Any], side: dict[str, dict[Any, dict[str, Any]]]) -> d
             "username": user.get("username"),
             "email": user.get("email"),
             "student": best_label(
-                user.get("display_name"), full_name, user.get("username"), user.get("email"),
+                user.get("display_name"),
+                full_name,
+                user.get("username"),
+                user.get("email"),
                 user_id=data.get("user_id"),
             ),
             "watched_percentage": video.get("watched_percentage"),
@@ -138,7 +162,9 @@ class ContentAttemptsSource:
             result.seen = sorted(new_keys)
             return result
         if ctx.since is not None:
-            new_keys = {k for k in new_keys if _on_or_after(final[k].get("completed_on"), ctx.since)}
+            new_keys = {
+                k for k in new_keys if _on_or_after(final[k].get("completed_on"), ctx.since)
+            }
         result.events = [Event(KIND, key, final[key]) for key in sorted(new_keys, key=_num)]
         result.seen = [e.key for e in result.events]
         return result

@@ -1,0 +1,402 @@
+"""Loopback stand-ins that speak the real protocols: a Slack Web API, a webhook receiver
+and an SMTP server. `notifier demo` delivers to them instead of the internet, and the
+tests use them to drive the real channel code over real sockets.
+
+Each has `start()`, `stop()`, is a context manager, has `.url` (or `.port`), and records
+what it received in a thread-safe list (`.received`, a copy). HTTP stand-ins can be
+scripted: `script([...])` queues answers consumed one per request, each a tuple
+`(status, body, headers)` (body: a dict as JSON, str or bytes; headers optional) or the
+string `"hang"` (never answer until `stop()`). They print nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+Scripted = tuple[Any, ...] | str
+
+
+def free_port() -> int:
+    """A free loopback port: bind to port 0, read the number, close."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # otherwise every answer stalls ~40 ms
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Stand-ins print nothing."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.owner._handle(self, body)
+
+    def do_GET(self) -> None:
+        self.server.owner._handle(self, b"")
+
+    def answer(self, status: int, body: Any = b"", headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, dict | list):
+            payload, ctype = json.dumps(body).encode(), "application/json; charset=utf-8"
+        elif isinstance(body, str):
+            payload, ctype = body.encode(), "text/plain; charset=utf-8"
+        else:
+            payload, ctype = bytes(body or b""), "text/plain"
+        try:
+            self.send_response(status)
+            sent = {k.lower() for k in (headers or {})}
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if "content-type" not in sent and payload:
+                self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client gave up (timeout): nothing to answer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: _HttpStandin
+
+
+class _HttpStandin:
+    """Shared plumbing: the server thread, the script queue, the received list."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._script: list[Scripted] = []
+        self._received: list[Any] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def received(self) -> list[Any]:
+        with self._lock:
+            return list(self._received)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._script.clear()
+
+    def script(self, answers: Iterable[Scripted]) -> None:
+        """Queue answers, consumed in order by the next requests; then back to normal."""
+        with self._lock:
+            self._script.extend(answers)
+
+    def _next_scripted(self) -> Scripted | None:
+        with self._lock:
+            return self._script.pop(0) if self._script else None
+
+    def _record(self, item: Any) -> None:
+        with self._lock:
+            self._received.append(item)
+
+    def _play(self, handler: _Handler, scripted: Scripted) -> None:
+        if isinstance(scripted, str):  # "hang"
+            self._stopping.wait()
+            return
+        status, body, *rest = scripted
+        headers: dict[str, str] | None = rest[0] if rest else None
+        handler.answer(int(status), body, headers)
+
+    def _handle(self, handler: _Handler, body: bytes) -> None:
+        raise NotImplementedError
+
+    def start(self) -> _HttpStandin:
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.owner = self
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging handlers
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- Slack ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackPost:
+    """One `chat.postMessage` call or incoming-webhook post as the fake saw it."""
+
+    path: str
+    channel: str | None
+    text: str | None
+    blocks: list[dict[str, Any]] | None
+    authorization: str | None
+    at: float  # time.monotonic() when it arrived
+
+
+class FakeSlack(_HttpStandin):
+    """The Slack Web API's `chat.postMessage` (JSON or form body, as slack_sdk sends it)
+    and incoming webhooks at `/webhook/...`. Without an `Authorization: Bearer` header
+    the API answers `not_authed`, as Slack does. `.url` is what SLACK_API_URL takes;
+    `.webhook_url` is an incoming-webhook URL."""
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.base_url}/webhook/T000/B000/standin"
+
+    def _handle(self, handler: _Handler, body: bytes) -> None:
+        path = handler.path.split("?")[0]
+        fields = _parse_body(handler.headers.get("Content-Type", ""), body)
+        blocks = fields.get("blocks")
+        if isinstance(blocks, str):
+            try:
+                blocks = json.loads(blocks)
+            except ValueError:
+                blocks = None
+        auth = handler.headers.get("Authorization")
+        is_api = path == "/api/chat.postMessage"
+        if not is_api and not path.startswith("/webhook/"):
+            handler.answer(404, {"ok": False, "error": "unknown_method"})
+            return
+        channel = fields.get("channel")
+        self._record(SlackPost(path, channel, fields.get("text"), blocks, auth, time.monotonic()))
+        scripted = self._next_scripted()
+        if scripted is not None:
+            self._play(handler, scripted)
+        elif not is_api:
+            handler.answer(200, "ok")
+        elif not (auth or "").startswith("Bearer "):
+            handler.answer(200, {"ok": False, "error": "not_authed"})
+        else:
+            ts = f"{time.time():.6f}"
+            handler.answer(200, {"ok": True, "channel": channel, "ts": ts})
+
+
+def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    if "json" in content_type:
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    form = parse_qs(body.decode("utf-8", "replace"))
+    return {key: values[-1] for key, values in form.items()}
+
+
+# --- webhooks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    json: Any  # None when the body is not JSON
+    verified: bool  # the Standard Webhooks signature checked out (False without a secret)
+
+
+class WebhookReceiver(_HttpStandin):
+    """Records every request; with a `secret` (whsec_...) checks the Standard Webhooks
+    signature with the `standardwebhooks` library and answers 401 when it fails, else
+    204. Scripted answers take precedence (the request is still recorded)."""
+
+    def __init__(self, secret: str | None = None):
+        super().__init__()
+        self.secret = secret
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/hooks/testpress"
+
+    def _handle(self, handler: _Handler, body: bytes) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        verified = False
+        if self.secret:
+            from standardwebhooks import Webhook
+            from standardwebhooks.webhooks import WebhookVerificationError
+
+            try:
+                Webhook(self.secret).verify(body, headers)
+                verified = True
+            except (WebhookVerificationError, ValueError):
+                verified = False
+        self._record(WebhookRequest(handler.path, headers, body, parsed, verified))
+        scripted = self._next_scripted()
+        if scripted is not None:
+            self._play(handler, scripted)
+        elif self.secret and not verified:
+            handler.answer(401, {"error": "bad signature"})
+        else:
+            handler.answer(204)
+
+
+# --- SMTP -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    login: str | None  # the authenticated user, if the client logged in
+
+
+@dataclass
+class _SmtpState:
+    received: list[ReceivedMail] = field(default_factory=list)
+    reject: set[str] = field(default_factory=set)
+    data_replies: list[str] = field(default_factory=list)
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback. With `username`/`password` it requires
+    AUTH (PLAIN or LOGIN, allowed without TLS for tests). `reject` holds addresses whose
+    RCPT is refused with 550; `script_data([...])` queues replies to DATA (e.g.
+    "451 4.3.0 try later"). `stop()` then `start()` serves again on the same port, as a
+    mail server that was down and came back."""
+
+    def __init__(self, username: str | None = None, password: str | None = None):
+        self.username = username
+        self.password = password
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self._lock = threading.Lock()
+        self._state = _SmtpState()
+        self._controller: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        with self._lock:
+            return list(self._state.received)
+
+    def reject(self, *addresses: str) -> None:
+        with self._lock:
+            self._state.reject.update(a.lower() for a in addresses)
+
+    def script_data(self, replies: Iterable[str]) -> None:
+        with self._lock:
+            self._state.data_replies.extend(replies)
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        kwargs: dict[str, Any] = {}
+        if self.username is not None:
+            kwargs.update(
+                authenticator=self._authenticate, auth_require_tls=False, auth_required=True
+            )
+            # AUTH without TLS is the point of a loopback sink; aiosmtpd warns on every
+            # connection, from its own thread, so the filter is process-wide and narrow.
+            warnings.filterwarnings(
+                "ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning
+            )
+        self._controller = Controller(
+            _SmtpHandler(self), hostname=self.host, port=self.port, **kwargs
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
+            and auth_data.password.decode() == self.password
+        )
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
+class _SmtpHandler:
+    def __init__(self, sink: SmtpSink):
+        self.sink = sink
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        with self.sink._lock:
+            if address.lower() in self.sink._state.reject:
+                return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import policy
+        from email.parser import BytesParser
+
+        with self.sink._lock:
+            if self.sink._state.data_replies:
+                return self.sink._state.data_replies.pop(0)
+        raw = envelope.original_content or envelope.content
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        login = getattr(session.auth_data, "login", None)
+        if isinstance(login, bytes):
+            login = login.decode()
+        mail = ReceivedMail(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            message,
+            login if isinstance(login, str) else None,
+        )
+        with self.sink._lock:
+            self.sink._state.received.append(mail)
+        return "250 Message accepted for delivery"
