@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from notifier.channels import CHANNEL_TYPES
@@ -256,7 +257,7 @@ def _alert(match: Any) -> dict[str, Any]:
 
 def _mtime(path: Any) -> float | None:
     try:
-        return float(path.stat().st_mtime_ns)
+        return float(Path(path).stat().st_mtime_ns)
     except OSError:
         return None
 

@@ -1,0 +1,145 @@
+"""`Sandbox`: the institute, its API server and its activity, started and stopped as one."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import TracebackType
+
+from notifier.sandbox.activity import Ticker, populate
+from notifier.sandbox.auth import TokenIssuer
+from notifier.sandbox.control import SandboxApi
+from notifier.sandbox.data import Institute
+from notifier.sandbox.faults import FaultConfig
+from notifier.sandbox.server import SandboxServer
+
+
+class Sandbox:
+    """A stand-in Testpress institute served on 127.0.0.1.
+
+    `port=0` picks a free port (see `url` after `start`). `activity=True` makes students
+    act every second; `history=N` adds N completed attempts from earlier days at start.
+    `token_ttl` (seconds) puts an `exp` in tokens and rejects them after it.
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        port: int = 0,
+        activity: bool = False,
+        history: int = 0,
+        username: str = "admin",
+        password: str = "sandbox",
+        token_ttl: float | None = None,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self.seed = seed
+        self.port = port
+        self.activity = activity
+        self.history = history
+        self.username = username
+        self.password = password
+        self.institute = Institute(seed)
+        populate(self.institute)
+        self._issuer = TokenIssuer(username, token_ttl)
+        self._api = SandboxApi(self.institute, self._issuer, password)
+        self._server: SandboxServer | None = None
+        self._thread: threading.Thread | None = None
+        self.ticker = Ticker(self.institute, tick_seconds)
+        self.token = ""
+
+    def start(self) -> Sandbox:
+        """Seed history, bind, serve in a background thread, start activity; returns self."""
+        if self.history:
+            self.institute.seed_history(self.history)
+        self._server = SandboxServer(("127.0.0.1", self.port), self._api)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="sandbox-http", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+        self.token = self._issuer.issue()
+        if self.activity:
+            self.ticker.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def new_token(self) -> str:
+        """Issue another valid token (as a login would), without counting a login."""
+        return self._issuer.issue()
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests per endpoint name since the last reset (faulty answers included)."""
+        return self._api.counts()
+
+    def reset_counts(self) -> None:
+        self._api.reset_counts()
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The live fault configuration; change its fields in place, or assign a new one."""
+        return self._api.faults.config
+
+    @faults.setter
+    def faults(self, config: FaultConfig) -> None:
+        self._api.faults.replace(config)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far (including `token`) now gets 401; logins still work."""
+        self._issuer.expire_all()
+
+    def stop(self) -> None:
+        """Stop activity and the server; slow answers in flight are abandoned."""
+        self.ticker.stop()
+        if self._server is not None:
+            self._server.stopping.set()
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(port: int = 8765, seed: int = 1, activity: bool = True, history: int = 1000) -> None:
+    """Serve a sandbox until SIGINT or SIGTERM (what `notifier sandbox --port N` runs).
+
+    Prints the URL and the sandbox's own throwaway credentials, which exist only to be
+    pasted into `TESTPRESS_*` settings.
+    """
+    done = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: done.set())
+    sandbox = Sandbox(seed=seed, port=port, activity=activity, history=history).start()
+    try:
+        print(f"Sandbox institute at {sandbox.url}", flush=True)
+        print(f"  username: {sandbox.username}", flush=True)
+        print(f"  password: {sandbox.password}", flush=True)
+        print(f"  token:    {sandbox.token}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

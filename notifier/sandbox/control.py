@@ -1,0 +1,96 @@
+"""`/_sandbox/` control endpoints: steer a sandbox that runs in another process.
+
+They need no token, are never counted and never meet faults, so a benchmark or a
+subprocess test can read counts, set faults and make students act between cycles.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from notifier.sandbox.api import AdminApi, BadRequest, Request, Response, route
+from notifier.sandbox.faults import FaultConfig
+
+
+def _when(data: dict[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise BadRequest(400, {key: ["Enter a valid ISO 8601 time."]}) from None
+
+
+class SandboxApi(AdminApi):
+    """The admin API plus the control endpoints."""
+
+    @route("GET", r"/_sandbox/stats", "")
+    def stats(self, req: Request) -> Response:
+        return Response(200, self.counts())
+
+    @route("POST", r"/_sandbox/reset-counts", "")
+    def reset(self, req: Request) -> Response:
+        self.reset_counts()
+        return Response(200, {"ok": True})
+
+    @route("GET", r"/_sandbox/faults", "")
+    def get_faults(self, req: Request) -> Response:
+        return Response(200, self.faults.config.as_json())
+
+    @route("POST", r"/_sandbox/faults", "")
+    def set_faults(self, req: Request) -> Response:
+        try:
+            config = FaultConfig.from_json(req.json())
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(400, {"detail": str(exc)}) from None
+        self.faults.replace(config)
+        return Response(200, config.as_json())
+
+    @route("POST", r"/_sandbox/expire-tokens", "")
+    def expire(self, req: Request) -> Response:
+        self.issuer.expire_all()
+        return Response(200, {"ok": True})
+
+    @route("POST", r"/_sandbox/attempts", "")
+    def start(self, req: Request) -> Response:
+        """{"exam_id", "user_id", "started_at"?} -> {"id"}; ids default to the first ones."""
+        data = req.json()
+        inst = self.institute
+        with inst.lock:
+            exam_id = int(data.get("exam_id") or min(inst.exams))
+            user_id = int(data.get("user_id") or min(inst.users))
+            aid = inst.start_attempt(exam_id, user_id, _when(data, "started_at"))
+        return Response(201, {"id": aid})
+
+    @route("POST", r"/_sandbox/attempts/(\d+)/complete", "")
+    def complete(self, req: Request) -> Response:
+        """{result?, score?, percentage?, percentile?, completed_at?, guesser?} -> {"id"}."""
+        data = req.json()
+        assert req.match is not None
+        aid = int(req.match.group(1))
+        try:
+            self.institute.complete_attempt(
+                aid,
+                result=data.get("result"),
+                score=data.get("score"),
+                percentage=data.get("percentage"),
+                percentile=data.get("percentile"),
+                completed_at=_when(data, "completed_at"),
+                guesser=data.get("guesser"),
+            )
+        except TypeError as exc:
+            raise BadRequest(400, {"detail": str(exc)}) from None
+        return Response(200, {"id": aid})
+
+    @route("POST", r"/_sandbox/history", "")
+    def history(self, req: Request) -> Response:
+        """{"n", "days_ago_min"?, "days_ago_max"?} -> {"attempts": total now}."""
+        data = req.json()
+        self.institute.seed_history(
+            int(data.get("n", 0)),
+            days_ago_min=float(data.get("days_ago_min", 2)),
+            days_ago_max=float(data.get("days_ago_max", 30)),
+        )
+        return Response(200, {"attempts": len(self.institute.attempts)})
