@@ -38,7 +38,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "TESTPRESS_USERNAME": sandbox.username,
                 "TESTPRESS_PASSWORD": sandbox.password,
                 "SLACK_BOT_TOKEN": "xoxb-demo-token",
-                "SLACK_API_URL": f"{slack.url}/api/",
+                "SLACK_API_URL": slack.url,
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(smtp.port),
                 "SMTP_SECURITY": "none",

@@ -75,7 +75,7 @@ class Harness:
                 "TESTPRESS_USERNAME": self.sandbox.username,
                 "TESTPRESS_PASSWORD": self.sandbox.password,
                 "SLACK_BOT_TOKEN": "xoxb-e2e-token",
-                "SLACK_API_URL": f"{self.slack.url}/api/",
+                "SLACK_API_URL": self.slack.url,
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(self.smtp.port),
                 "SMTP_SECURITY": "none",

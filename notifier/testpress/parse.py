@@ -1,0 +1,172 @@
+"""Value coercions for what the Testpress API really sends (contract section 5).
+
+Real servers disagree with the documentation: numbers come as strings (`"90.00"`),
+durations as Python/Django timedelta strings (`"2:47:53.076906"`, `"1 day, 2:03:04"`),
+absent values as `"NA"` or `""`, and times end in `Z` or `+05:30`. Each function here
+turns one such value into what rules compare against, or raises `ValueError` when the
+value cannot mean what the field says (the record is then logged and skipped).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+# Values that mean "no value" wherever they appear (compared case-insensitively).
+NULL_STRINGS = frozenset({"", "na", "n/a"})
+
+_DURATION = re.compile(
+    r"""^\s*
+    (?:(?P<days>-?\d+)\s*(?:days?,?)?\s+|(?P<sign>-))?  # "1 day, ", "-1 day, ", Django's "1 "
+    (?:(?P<hours>\d+):)?(?P<minutes>\d+):(?P<seconds>\d+(?:\.\d+)?)\s*$""",
+    re.VERBOSE,
+)
+
+
+def is_null(value: Any) -> bool:
+    """True for None and for the strings the API uses to mean "no value"."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in NULL_STRINGS)
+
+
+def null_strings_to_none(value: Any) -> Any:
+    return None if is_null(value) else value
+
+
+def to_float(value: Any) -> float | None:
+    """A number, possibly sent as a string: `"90.00"` -> 90.0, `0` -> 0.0."""
+    if is_null(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value[:40]!r}") from None
+    else:
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def to_count(value: Any) -> int | float | None:
+    """A count or an id-like number: an int when integral (`"12"`, `12.0` -> 12), else the
+    float (a server sending `2.5` for a count is odd, but the record is still useful)."""
+    number = to_float(value)
+    if number is None:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def to_id(value: Any) -> int:
+    """A record id: an integer, possibly sent as a string. Never null."""
+    number = to_count(value)
+    if number is None or not isinstance(number, int):
+        raise ValueError("expected an integer id")
+    return number
+
+
+def to_seconds(value: Any) -> float | None:
+    """A duration in seconds, rounded to 2 decimals: a timedelta string
+    (`"2:47:53.076906"` -> 10073.08, `"1 day, 2:03:04"` -> 93784.0, Django's
+    `"1 02:03:04"`, `"05:30"`) or a plain number (`5`, `"0.00"`)."""
+    if is_null(value):
+        return None
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            days = int(match["days"] or 0)
+            seconds = (
+                days * 86400
+                + int(match["hours"] or 0) * 3600
+                + int(match["minutes"]) * 60
+                + float(match["seconds"])
+            )
+            if match["sign"]:
+                seconds = -seconds
+            return round(seconds, 2)
+    number = to_float(value)
+    return None if number is None else round(number, 2)
+
+
+def to_time(value: Any) -> str | None:
+    """An ISO 8601 time with its offset: `"...Z"` -> `"...+00:00"`, `+05:30` kept.
+
+    A time without an offset is taken as UTC (the API always sends one; a naive time
+    would otherwise compare unpredictably with aware ones). A number is read as Unix
+    seconds.
+    """
+    if is_null(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a time, got a boolean")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"expected a time, got {type(value).__name__}")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat()
+
+
+def to_text(value: Any) -> str | None:
+    """A string; numbers become their text (a phone number sent as a number)."""
+    if is_null(value):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a string, got a boolean")
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"style", "script"})
+    _BREAKS = frozenset(
+        {"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def question_text(html: str | None) -> str:
+    """Plain text of a question's HTML: tags removed, entities decoded, `<style>` and
+    `<script>` content dropped, whitespace collapsed to single spaces."""
+    if not html:
+        return ""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
