@@ -1,0 +1,277 @@
+"""Compile a rule's `when` into conditions, checking it against the event's field
+catalogue (notifier.events.EVENT_KINDS): unknown fields and operators (with a close
+match), operators that do not fit the field's type, values of the wrong type, invalid
+regular expressions. Every problem is reported; compiling goes on past the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from notifier.events import FieldSpec
+from notifier.rules.conditions import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Cond,
+    FieldOps,
+    Not,
+    Op,
+    Quantifier,
+    is_number,
+    prepare_time,
+)
+from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, key_name, to_plain, type_name
+
+COMPARISON_OPS = (
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "matches", "exists",
+)  # fmt: skip
+ORDERED_OPS = ("lt", "lte", "gt", "gte")
+LIST_OPS = ("some", "every", "count")
+COUNT_OPS = ("eq", "ne", "lt", "lte", "gt", "gte")
+COMBINATORS = ("any", "all", "not")
+# Which field types each operator applies to (eq, ne, in, not_in, exists: every type).
+APPLIES_TO = {
+    **{op: ("number", "time", "any") for op in ORDERED_OPS},
+    "contains": ("string", "list", "any"),
+    "matches": ("string", "time", "any"),
+}
+TIME_EXAMPLE = "2026-11-25T10:00:00+05:30"
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unique_pairs(node: YMap, sink: Sink, where: str) -> list[tuple[str, YNode, YNode]]:
+    """The mapping's pairs, reporting each repeated key where it appears again."""
+    seen: set[str] = set()
+    pairs = []
+    for k, v in node.pairs:
+        name = key_name(k)
+        if name in seen:
+            sink.add(k, f"duplicate key '{name}' {where}")
+            continue
+        seen.add(name)
+        pairs.append((name, k, v))
+    return pairs
+
+
+class Compiler:
+    def __init__(self, sink: Sink):
+        self.sink = sink
+
+    def when(
+        self,
+        node: YNode | None,
+        catalogue: Mapping[str, FieldSpec],
+        where: str,
+        label: str = "'when'",
+    ) -> AllOf | None:
+        """A `when` mapping as an AllOf of its parts (nested `all`s flattened, so
+        prefiltering can test each part alone); None when it has problems."""
+        if node is None or (isinstance(node, YScalar) and node.value is None and not node.broken):
+            return AllOf(())
+        if isinstance(node, YScalar) and node.broken:
+            return None
+        if not isinstance(node, YMap):
+            self.sink.add(
+                node, f"{label} needs a mapping of field names to conditions, got {type_name(node)}"
+            )
+            return None
+        parts: list[Cond] = []
+        ok = True
+        for name, key, value in unique_pairs(node, self.sink, f"in {label}"):
+            part: Cond | None
+            if name in ("any", "all"):
+                part = self._combine(name, value, catalogue, where)
+            elif name == "not":
+                inner = self.when(value, catalogue, where, "'not'")
+                part = None if inner is None else Not(inner, to_plain(value))
+            elif name in catalogue:
+                part = self.field(name, catalogue[name], value)
+            else:
+                choices = [*catalogue, *COMBINATORS]
+                self.sink.add(
+                    key, f"unknown field '{name}' for {where}{did_you_mean(name, choices)}"
+                )
+                part = None
+            if part is None:
+                ok = False
+            elif isinstance(part, AllOf):
+                parts.extend(part.parts)
+            else:
+                parts.append(part)
+        return AllOf(tuple(parts)) if ok else None
+
+    def _combine(
+        self, name: str, node: YNode, catalogue: Mapping[str, FieldSpec], where: str
+    ) -> Cond | None:
+        if not isinstance(node, YSeq) or not node.items:
+            self.sink.add(node, f"'{name}' needs a non-empty list of conditions")
+            return None
+        branches = [
+            self.when(item, catalogue, where, f"each item of '{name}'") for item in node.items
+        ]
+        if any(b is None for b in branches):
+            return None
+        kept = tuple(b for b in branches if b is not None)
+        return AnyOf(kept) if name == "any" else AllOf(kept)
+
+    def field(self, name: str, spec: FieldSpec, node: YNode) -> FieldOps | None:
+        """One field's condition: a bare value (eq) or a mapping of operators."""
+        if isinstance(node, YSeq):
+            self.sink.add(
+                node,
+                f"'{name}' needs a value or a mapping of operators, got a list"
+                " (use 'in' to match any of several values)",
+            )
+            return None
+        if isinstance(node, YScalar):
+            op = self.compare("eq", spec, name, node, node)
+            return None if op is None else FieldOps(name, (op,))
+        if not node.pairs:
+            self.sink.add(node, f"no operator given for '{name}'")
+            return None
+        allowed = COMPARISON_OPS + (LIST_OPS if spec.items is not None else ())
+        ops: list[Op] = []
+        ok = True
+        for op_name, key, value in unique_pairs(node, self.sink, f"for '{name}'"):
+            got: Op | None = None
+            if op_name in COMPARISON_OPS:
+                got = self.compare(op_name, spec, name, key, value)
+            elif op_name in LIST_OPS and spec.items is not None:
+                got = self.quantifier(op_name, spec.items, name, value)
+            elif op_name in LIST_OPS:
+                self.sink.add(
+                    key, f"'{op_name}' needs a list of objects; '{name}' is a {spec.type} field"
+                )
+            else:
+                hint = did_you_mean(op_name, allowed)
+                self.sink.add(key, f"unknown operator '{op_name}' for '{name}'{hint}")
+            if got is None:
+                ok = False
+            else:
+                ops.append(got)
+        return FieldOps(name, tuple(ops)) if ok else None
+
+    def compare(
+        self, op: str, spec: FieldSpec, name: str, key: YNode, node: YNode
+    ) -> Compare | None:
+        kind = spec.type
+        if isinstance(node, YScalar) and node.broken:
+            return None
+        label = f"'{op}' on '{name}'" if key is not node else f"'{name}'"
+        if op in APPLIES_TO and kind not in APPLIES_TO[op]:
+            needs = " or ".join(t for t in APPLIES_TO[op] if t != "any")
+            self.sink.add(key, f"'{op}' needs a {needs} field; '{name}' is a {kind} field")
+            return None
+        if op == "exists":
+            if isinstance(node, YScalar) and isinstance(node.value, bool):
+                return Compare(op, kind, node.value, node.value)
+            self.sink.add(node, f"'exists' needs true or false, got {type_name(node)}")
+            return None
+        if op in ("eq", "ne") and isinstance(node, YScalar) and node.value is None:
+            return Compare(op, kind, None, None)
+        if op in ("in", "not_in"):
+            if not isinstance(node, YSeq):
+                self.sink.add(node, f"{label} needs a list, got {type_name(node)}")
+                return None
+            values = [self.value(kind, item, f"each item of {label}") for item in node.items]
+            if any(v is None for v in values):
+                return None
+            return Compare(op, kind, tuple(v[0] for v in values if v), [v[1] for v in values if v])
+        if op == "contains" and kind != "string":
+            if isinstance(node, YScalar) and node.value is not None:
+                return Compare(op, kind, to_plain(node), to_plain(node))
+            self.sink.add(node, f"{label} needs a single value, got {type_name(node)}")
+            return None
+        if op == "matches":
+            got = self.value("string", node, label)
+            if got is None:
+                return None
+            try:
+                pattern = re.compile(got[0])
+            except re.error as exc:
+                self.sink.add(node, f"invalid regular expression for '{name}': {exc}")
+                return None
+            return Compare(op, kind, pattern, got[1])
+        value_kind = "number" if op in ORDERED_OPS and kind == "any" else kind
+        got = self.value(value_kind, node, label)
+        return None if got is None else Compare(op, kind, got[0], got[1])
+
+    def value(self, kind: str, node: YNode, label: str) -> tuple[Any, Any] | None:
+        """(the value prepared for comparison, the value as written) for a `kind`
+        field; None after reporting a value of the wrong type."""
+        if kind in ("list", "object", "any"):
+            plain = to_plain(node)
+            if plain is None:
+                self.sink.add(node, f"{label} needs a value, got null")
+                return None
+            return plain, plain
+        if not isinstance(node, YScalar) or node.value is None:
+            wanted = {"number": "a number", "string": "a string", "bool": "true or false"}
+            what = wanted.get(kind, f"a time with an offset, e.g. {TIME_EXAMPLE}")
+            self.sink.add(node, f"{label} needs {what}, got {type_name(node)}")
+            return None
+        value = node.value
+        if kind == "number" and is_number(value):
+            return value, value
+        if kind == "bool" and isinstance(value, bool):
+            return value, value
+        if kind == "string":
+            # An unquoted `yes` or `133` is still the text written for a string field.
+            text = node.text if node.plain else value
+            if isinstance(text, str):
+                return text, text
+        if kind == "time":
+            when = prepare_time(value)
+            if when is not None:
+                return when, node.text
+            self.sink.add(node, f"{label} needs a time with an offset, e.g. {TIME_EXAMPLE}")
+            return None
+        needed = {"number": "a number", "bool": "true or false"}.get(kind, "a string")
+        self.sink.add(node, f"{label} needs {needed}, got {type_name(node)}")
+        return None
+
+    def quantifier(
+        self, op: str, items: Mapping[str, FieldSpec], name: str, node: YNode
+    ) -> Quantifier | None:
+        where = f"{name} items"
+        if op != "count":
+            inner = self.when(node, items, where, f"'{op}'")
+            return None if inner is None else Quantifier(op, inner, (), to_plain(node))
+        if not isinstance(node, YMap):
+            self.sink.add(
+                node, f"'count' needs a mapping like {{where: ..., gte: 3}}, got {type_name(node)}"
+            )
+            return None
+        inner_cond: Cond | None = AllOf(())
+        counts: list[Compare] = []
+        ok = True
+        for key_text, key, value in unique_pairs(node, self.sink, "in 'count'"):
+            if key_text == "where":
+                inner_cond = self.when(value, items, where, "'where'")
+                ok = ok and inner_cond is not None
+            elif key_text in COUNT_OPS:
+                if isinstance(value, YScalar) and is_number(value.value):
+                    counts.append(Compare(key_text, "number", value.value, value.value))
+                else:
+                    self.sink.add(
+                        value, f"'{key_text}' in 'count' needs a number, got {type_name(value)}"
+                    )
+                    ok = False
+            else:
+                hint = did_you_mean(key_text, ("where", *COUNT_OPS))
+                self.sink.add(key, f"unknown key '{key_text}' in 'count'{hint}")
+                ok = False
+        if ok and not counts:
+            self.sink.add(node, "'count' needs a comparison, e.g. {where: ..., gte: 3}")
+            return None
+        if not ok or inner_cond is None:
+            return None
+        return Quantifier(op, inner_cond, tuple(counts), to_plain(node))

@@ -1,0 +1,344 @@
+"""Load and validate the rules file (contract section 4) into a RuleSet.
+
+Validation is in two layers: each channel's own config model checks its fields, and
+this module checks the whole: the key tables in `schema.py`, references between rules
+and channels, unique names, the settings a channel needs. Every problem is collected
+and reported together, sorted by line, as `PATH:LINE:COL: message`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from notifier.channels import CHANNEL_TYPES
+from notifier.events import EVENT_KINDS, Stage
+from notifier.rules.compile import Compiler, did_you_mean, unique_pairs
+from notifier.rules.schema import (
+    CHANNEL_COMMON_KEYS,
+    RULE_KEYS,
+    RULE_NAME,
+    SOURCES_KEYS,
+    TOP_LEVEL_KEYS,
+    ChannelDef,
+    Rule,
+    RuleSet,
+    Sources,
+)
+from notifier.rules.yamlpos import (
+    Pos,
+    Problem,
+    Sink,
+    YMap,
+    YNode,
+    YScalar,
+    YSeq,
+    is_broken,
+    key_name,
+    parse,
+    to_plain,
+    type_name,
+)
+from notifier.settings import Settings
+
+__all__ = ["Problem", "RulesError", "load_rules"]
+
+
+class RulesError(Exception):
+    """The rules file is invalid; `problems` lists every problem found, by line."""
+
+    def __init__(self, problems: list[Problem]):
+        unique = list(dict.fromkeys(problems))  # an aliased node is reported once
+        self.problems = sorted(unique, key=lambda p: (p.line, p.col))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def load_rules(
+    path: Path | str, settings: Settings | None = None, env: Mapping[str, str] | None = None
+) -> RuleSet:
+    """Read, validate and compile the rules file. `env` (default os.environ) feeds
+    `${VAR}`; with `settings`, a channel whose type needs a missing setting is a
+    problem too. Raises RulesError listing every problem."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(
+            [Problem(shown, 1, 1, f"cannot read the rules file: {exc.strerror or exc}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise RulesError([Problem(shown, 1, 1, "the rules file is not UTF-8 text")]) from None
+    root, problems = parse(text, shown, os.environ if env is None else env)
+    sink = Sink(shown, problems)
+    ruleset = _Loader(sink, settings).load(root)
+    if sink.problems or ruleset is None:
+        raise RulesError(sink.problems)
+    return ruleset
+
+
+class _Loader:
+    def __init__(self, sink: Sink, settings: Settings | None):
+        self.sink = sink
+        self.settings = settings
+        self.compiler = Compiler(sink)
+
+    def keys(
+        self, node: YMap, table: Mapping[str, bool], where: str, owner: str
+    ) -> dict[str, tuple[YNode, YNode]]:
+        """Check a mapping against a key table: duplicates, unknown keys (with a close
+        match) and missing required keys. Returns name -> (key node, value node)."""
+        found: dict[str, tuple[YNode, YNode]] = {}
+        for name, key, value in unique_pairs(node, self.sink, where):
+            if name in table:
+                found[name] = (key, value)
+            else:
+                self.sink.add(key, f"unknown key '{name}' {where}{did_you_mean(name, table)}")
+        for name, required in table.items():
+            if required and name not in found:
+                self.sink.add(node, f"{owner} needs '{name}'")
+        return found
+
+    def load(self, root: YNode | None) -> RuleSet | None:
+        if root is None:
+            if not self.sink.problems:
+                self.sink.add(Pos(1, 1), "the rules file is empty; it needs 'channels' and 'rules'")
+            return None
+        if not isinstance(root, YMap):
+            self.sink.add(
+                root,
+                f"the rules file needs a mapping with 'channels' and 'rules', got "
+                f"{type_name(root)}",
+            )
+            return None
+        top = self.keys(root, TOP_LEVEL_KEYS, "at the top level", "the rules file")
+        channels, defined = self.channels(top["channels"][1]) if "channels" in top else ({}, set())
+        sources = self.sources(top["sources"][1]) if "sources" in top else Sources()
+        rules = self.rules(top["rules"][1], defined) if "rules" in top else []
+        return RuleSet(self.sink.path, channels, rules, sources)
+
+    # -- channels -----------------------------------------------------------------------
+
+    def channels(self, node: YNode) -> tuple[dict[str, ChannelDef], set[str]]:
+        """The valid channels, and the names of every channel defined (valid or not), so
+        a rule naming an invalid channel is not also told it is undefined."""
+        channels: dict[str, ChannelDef] = {}
+        defined: set[str] = set()
+        if not isinstance(node, YMap):
+            self.sink.add(
+                node,
+                f"'channels' needs a mapping of channel names to channels, got {type_name(node)}",
+            )
+            return channels, defined
+        for k, v in node.pairs:
+            name = key_name(k)
+            if name in defined:
+                self.sink.add(k, f"duplicate channel name '{name}'")
+                continue
+            defined.add(name)
+            channel = self.channel(name, k, v)
+            if channel is not None:
+                channels[name] = channel
+        return channels, defined
+
+    def channel(self, name: str, key: YNode, node: YNode) -> ChannelDef | None:
+        if not isinstance(node, YMap):
+            self.sink.add(
+                node, f"channel '{name}' needs a mapping with 'type', got {type_name(node)}"
+            )
+            return None
+        pairs = unique_pairs(node, self.sink, f"in channel '{name}'")
+        type_node = next((v for n, _, v in pairs if n == "type"), None)
+        known = ", ".join(sorted(CHANNEL_TYPES))
+        if type_node is None:
+            self.sink.add(key, f"channel '{name}' needs 'type' (one of {known})")
+            return None
+        type_ = type_node.value if isinstance(type_node, YScalar) else None
+        if not isinstance(type_, str) or type_ not in CHANNEL_TYPES:
+            shown = type_ if isinstance(type_, str) else type_name(type_node)
+            hint = did_you_mean(shown, CHANNEL_TYPES) or f"; use one of {known}"
+            self.sink.add(type_node, f"unknown channel type '{shown}' for channel '{name}'{hint}")
+            return None
+        if is_broken(node):
+            return None
+        model = CHANNEL_TYPES[type_].config
+        raw = {n: to_plain(v) for n, _, v in pairs}
+        try:
+            config = model.model_validate(raw)
+        except ValidationError as exc:
+            self.config_problems(name, type_, key, pairs, model, raw, exc)
+            return None
+        if self.settings is not None:
+            missing = config.missing_settings(self.settings)  # type: ignore[attr-defined]
+            if missing:
+                verb = "is" if len(missing) == 1 else "are"
+                self.sink.add(
+                    key,
+                    f"channel '{name}' ({type_}) needs {' and '.join(missing)}, "
+                    f"which {verb} not set",
+                )
+                return None
+        return ChannelDef(name, type_, config)
+
+    def config_problems(
+        self,
+        name: str,
+        type_: str,
+        key: YNode,
+        pairs: list[tuple[str, YNode, YNode]],
+        model: type[BaseModel],
+        raw: dict[str, Any],
+        exc: ValidationError,
+    ) -> None:
+        """Map the channel model's errors back to positions in the file. Never echo an
+        input: a channel's values may hold a secret."""
+        keys = {n: (k, v) for n, k, v in pairs}
+        allowed = set(model.model_fields) | CHANNEL_COMMON_KEYS
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = [str(part) for part in err["loc"]]
+            first = loc[0] if loc else None
+            where = f"channel '{name}' ({type_})"
+            if err["type"] == "extra_forbidden" and first in keys:
+                hint = did_you_mean(first, allowed - {"type"})
+                self.sink.add(keys[first][0], f"unknown key '{first}' in {where}{hint}")
+                continue
+            if err["type"] == "missing" and first:
+                self.sink.add(key, f"{where} needs '{first}'")
+                continue
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if first in model.model_fields and _is_secret(model, first):
+                value = raw.get(first)
+                if isinstance(value, str) and value and value in message:
+                    message = "is not valid"
+            target = _locate(keys[first][1], loc[1:]) if first in keys else key
+            self.sink.add(
+                target, f"{where}: {'.'.join(loc)}: {message}" if loc else f"{where}: {message}"
+            )
+
+    # -- sources ------------------------------------------------------------------------
+
+    def sources(self, node: YNode) -> Sources:
+        if not isinstance(node, YMap):
+            self.sink.add(node, f"'sources' needs a mapping, got {type_name(node)}")
+            return Sources()
+        found = self.keys(node, SOURCES_KEYS, "in sources", "sources")
+        conferences: list[int] = []
+        if "conferences" in found:
+            value = found["conferences"][1]
+            if not isinstance(value, YSeq):
+                self.sink.add(
+                    value,
+                    "'conferences' needs a list of conference ids, e.g. [12, 15], "
+                    f"got {type_name(value)}",
+                )
+                return Sources()
+            for item in value.items:
+                v = item.value if isinstance(item, YScalar) else None
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                    conferences.append(v)
+                elif not (isinstance(item, YScalar) and item.broken):
+                    got = str(v) if isinstance(v, int) else type_name(item)
+                    self.sink.add(item, f"a conference id must be a positive integer, got {got}")
+        return Sources(conferences)
+
+    # -- rules --------------------------------------------------------------------------
+
+    def rules(self, node: YNode, channels: set[str]) -> list[Rule]:
+        if not isinstance(node, YSeq):
+            self.sink.add(node, f"'rules' needs a list of rules, got {type_name(node)}")
+            return []
+        rules: list[Rule] = []
+        names: set[str] = set()
+        for item in node.items:
+            rule = self.rule(item, channels, names)
+            if rule is not None:
+                rules.append(rule)
+        return rules
+
+    def rule(self, node: YNode, channels: set[str], names: set[str]) -> Rule | None:
+        if not isinstance(node, YMap):
+            self.sink.add(
+                node,
+                f"a rule needs a mapping with 'name', 'event' and 'notify', got {type_name(node)}",
+            )
+            return None
+        before = len(self.sink.problems)
+        found = self.keys(node, RULE_KEYS, "in rule", "a rule")
+        name = self.rule_name(found["name"][1], names) if "name" in found else None
+        event = self.event(found["event"][1]) if "event" in found else None
+        notify = self.notify(found["notify"][1], channels) if "notify" in found else ()
+        when = None
+        if event is not None:
+            when_node = found["when"][1] if "when" in found else None
+            when = self.compiler.when(when_node, EVENT_KINDS[event], event)
+        if name is None or event is None or when is None or len(self.sink.problems) > before:
+            return None
+        catalogue = EVENT_KINDS[event]
+        stages: set[Stage] = {catalogue[f].stage for f in when.fields}
+        stages.add("list")
+        return Rule(name, event, notify, when, when.fields, frozenset(stages))
+
+    def rule_name(self, node: YNode, names: set[str]) -> str | None:
+        value = node.value if isinstance(node, YScalar) else None
+        if not isinstance(value, str):
+            self.sink.add(node, f"a rule name needs a string, got {type_name(node)}")
+            return None
+        if not RULE_NAME.match(value):
+            self.sink.add(node, f"bad rule name '{value}': use only letters, digits, '-' and '_'")
+            return None
+        if value in names:
+            self.sink.add(node, f"duplicate rule name '{value}'")
+            return None
+        names.add(value)
+        return value
+
+    def event(self, node: YNode) -> str | None:
+        value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, str) and value in EVENT_KINDS:
+            return value
+        shown = value if isinstance(value, str) else type_name(node)
+        hint = did_you_mean(shown, EVENT_KINDS) or f"; use one of {', '.join(EVENT_KINDS)}"
+        self.sink.add(node, f"unknown event '{shown}'{hint}")
+        return None
+
+    def notify(self, node: YNode, channels: set[str]) -> tuple[str, ...]:
+        if not isinstance(node, YSeq):
+            self.sink.add(
+                node,
+                f"'notify' needs a list of channel names, e.g. [teachers], got {type_name(node)}",
+            )
+            return ()
+        if not node.items:
+            self.sink.add(node, "'notify' needs at least one channel name")
+            return ()
+        names: list[str] = []
+        for item in node.items:
+            value = item.value if isinstance(item, YScalar) else None
+            if not isinstance(value, str):
+                self.sink.add(item, f"a channel name needs a string, got {type_name(item)}")
+            elif value not in channels:
+                hint = did_you_mean(value, channels)
+                self.sink.add(item, f"undefined channel '{value}' in notify{hint}")
+            elif value not in names:
+                names.append(value)
+        return tuple(names)
+
+
+def _is_secret(model: type[BaseModel], name: str) -> bool:
+    annotation = model.model_fields[name].annotation
+    return "SecretStr" in repr(annotation) or annotation is SecretStr
+
+
+def _locate(node: YNode, loc: list[str]) -> YNode:
+    """The node a pydantic error location points at, as deep as the file goes."""
+    for part in loc:
+        if isinstance(node, YMap) and node.get(part) is not None:
+            node = node.get(part)  # type: ignore[assignment]
+        elif isinstance(node, YSeq) and part.isdigit() and int(part) < len(node.items):
+            node = node.items[int(part)]
+        else:
+            break
+    return node
