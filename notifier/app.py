@@ -37,16 +37,14 @@ DEAD_KEPT = 30 * 86400.0
 
 def make_sources() -> dict[str, Source]:
     from notifier.sources.attempts import AttemptsSource
+    from notifier.sources.conferences import ConferencesSource
+    from notifier.sources.content import ContentAttemptsSource
 
-    sources: dict[str, Source] = {"attempts": AttemptsSource()}
-    try:
-        from notifier.sources.content import ContentAttemptsSource
-        from notifier.sources.conferences import ConferencesSource
-    except ImportError:  # pragma: no cover - until those sources land
-        return sources
-    sources["content_attempts"] = ContentAttemptsSource()
-    sources["conferences"] = ConferencesSource()
-    return sources
+    return {
+        "attempts": AttemptsSource(),
+        "content_attempts": ContentAttemptsSource(),
+        "conferences": ConferencesSource(),
+    }
 
 
 def build_channels(ruleset: RuleSet, settings: Settings) -> dict[str, Channel]:

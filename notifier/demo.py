@@ -43,7 +43,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "SMTP_PORT": str(smtp.port),
                 "SMTP_SECURITY": "none",
                 "SMTP_FROM": "notifier@school.example",
-                "LMS_WEBHOOK_URL": f"{webhook.url}/hooks/testpress",
+                "LMS_WEBHOOK_URL": webhook.url,
                 "LMS_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "NOTIFIER_DB": str(Path(tmp) / "notifier.db"),
                 "NOTIFIER_POLL_INTERVAL": "3",
@@ -74,7 +74,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print(f"  {post.channel}: {post.text}")
         print(f"email ({len(smtp.received)} messages):")
         for message in smtp.received[:5]:
-            print(f"  to {message['To']}: {message['Subject']}")
+            print(f"  to {message.message['To']}: {message.message['Subject']}")
         verified = sum(1 for r in webhook.received if r.verified)
         print(f"webhook ({len(webhook.received)} requests, {verified} with a valid signature):")
         for request in webhook.received[:5]:

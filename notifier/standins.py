@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-Scripted = tuple[Any, ...] | str
+Scripted = tuple[Any, ...] | int | str
 
 
 def free_port() -> int:
@@ -117,6 +117,9 @@ class _HttpStandin:
     def _play(self, handler: _Handler, scripted: Scripted) -> None:
         if isinstance(scripted, str):  # "hang"
             self._stopping.wait()
+            return
+        if isinstance(scripted, int):
+            handler.answer(scripted, {"ok": 200 <= scripted < 300})
             return
         status, body, *rest = scripted
         headers: dict[str, str] | None = rest[0] if rest else None
@@ -231,6 +234,7 @@ class WebhookRequest:
     body: bytes
     json: Any  # None when the body is not JSON
     verified: bool  # the Standard Webhooks signature checked out (False without a secret)
+    status: int = 204  # what the receiver answered (0 when it hung)
 
 
 class WebhookReceiver(_HttpStandin):
@@ -262,14 +266,22 @@ class WebhookReceiver(_HttpStandin):
                 verified = True
             except (WebhookVerificationError, ValueError):
                 verified = False
-        self._record(WebhookRequest(handler.path, headers, body, parsed, verified))
         scripted = self._next_scripted()
         if scripted is not None:
+            status = 0 if isinstance(scripted, str) else _status_of(scripted)
+        else:
+            status = 401 if self.secret and not verified else 204
+        self._record(WebhookRequest(handler.path, headers, body, parsed, verified, status))
+        if scripted is not None:
             self._play(handler, scripted)
-        elif self.secret and not verified:
+        elif status == 401:
             handler.answer(401, {"error": "bad signature"})
         else:
             handler.answer(204)
+
+
+def _status_of(scripted: Any) -> int:
+    return int(scripted if isinstance(scripted, int) else scripted[0])
 
 
 # --- SMTP -----------------------------------------------------------------------------

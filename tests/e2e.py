@@ -80,7 +80,7 @@ class Harness:
                 "SMTP_PORT": str(self.smtp.port),
                 "SMTP_SECURITY": "none",
                 "SMTP_FROM": "notifier@school.example",
-                "LMS_URL": f"{self.webhook.url}/hooks/testpress",
+                "LMS_URL": self.webhook.url,
                 "LMS_SECRET": WEBHOOK_SECRET,
                 "NOTIFIER_RULES": str(self.tmp / "rules.yaml"),
                 "NOTIFIER_DB": str(self.db),

@@ -86,10 +86,12 @@ def test_baseline_then_one_alert_per_completion_per_channel_never_repeated(h: Ha
     assert hook.json["alerts"][0]["data"]["student"] == "Asha Verma"
     assert hook.headers["webhook-id"] == hook.json["id"]
 
-    subjects = sorted(m["Subject"] for m in h.smtp.received)
+    subjects = sorted(m.message["Subject"] for m in h.smtp.received)
     assert len(subjects) == 2
     assert subjects[0].startswith("[failed-exam]") and subjects[1].startswith("[low-percentile]")
-    mail = next(m for m in h.smtp.received if m["Subject"].startswith("[low-percentile]"))
+    mail = next(
+        m.message for m in h.smtp.received if m.message["Subject"].startswith("[low-percentile]")
+    )
     assert {p.get_content_type() for p in mail.walk()} >= {"text/plain", "text/html"}
     assert "Ravi Kumar" in mail.get_body(("plain",)).get_content()
 

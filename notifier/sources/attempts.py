@@ -57,7 +57,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 class AttemptsSource:
     name = "attempts"
-    kinds = (KIND,)
+    kinds: tuple[str, ...] = (KIND,)
 
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
@@ -74,7 +74,7 @@ class AttemptsSource:
             date_0 = ctx.since
         else:
             date_0 = (ctx.now - timedelta(hours=ctx.lookback_hours) - timedelta(days=1)).date()
-        stop_before = None if first else last_poll - SKEW_MARGIN  # type: ignore[operator]
+        stop_before = None if last_poll is None else last_poll - SKEW_MARGIN
         completed = self._completed(client, date_0, stop_before, filters)
 
         departed = previously_running - running - set(completed)
@@ -193,8 +193,8 @@ def fetch_answers(client: TestpressClient, attempt_id: Any) -> list[dict[str, An
     for page in client.pages(where):
         body = page.results if isinstance(page.results, dict) else {}
         answers += parse_records(UserAnswer, body.get("user_answers") or [], where=where)
-        for q in parse_records(ExamQuestion, body.get("exam_questions") or [], where=where):
-            questions[q.id] = q
+        for question in parse_records(ExamQuestion, body.get("exam_questions") or [], where=where):
+            questions[question.id] = question
     joined = []
     for answer in answers:
         q = questions.get(answer.exam_question_id)

@@ -86,18 +86,18 @@ def _duration(row: dict[str, Any]) -> float:
 
 class ConferencesSource:
     name = "conferences"
-    kinds = (KIND,)
+    kinds: tuple[str, ...] = (KIND,)
 
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         now = ctx.now
         tracked: dict[str, dict[str, Any]] = ctx.store.get_state(self.name, "conferences") or {}
-        for conf_id, title in self._discover(ctx).items():
-            entry = tracked.setdefault(str(conf_id), {"title": None, "done": False})
+        for found_id, title in self._discover(ctx).items():
+            entry = tracked.setdefault(str(found_id), {"title": None, "done": False})
             entry["title"] = entry.get("title") or title
         pinned = {str(c) for c in ctx.extra_conferences}  # listed in the rules: kept for good
-        for conf_id in ctx.extra_conferences:
-            tracked.setdefault(str(conf_id), {"title": None, "done": False})
+        for listed in pinned:
+            tracked.setdefault(listed, {"title": None, "done": False})
 
         settle = timedelta(minutes=ctx.conference_settle_minutes)
         for conf_id, entry in sorted(tracked.items()):

@@ -143,7 +143,7 @@ def _join(data: dict[str, Any], side: dict[str, dict[Any, dict[str, Any]]]) -> d
 
 class ContentAttemptsSource:
     name = "content_attempts"
-    kinds = (KIND,)
+    kinds: tuple[str, ...] = (KIND,)
 
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
