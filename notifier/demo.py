@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 DEMO_SECONDS = 40.0
@@ -27,7 +26,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))
     with (
         tempfile.TemporaryDirectory(prefix="notifier-demo-") as tmp,
-        Sandbox(seed=7, activity=True) as sandbox,
+        Sandbox(seed=7, activity=True, history=500) as sandbox,
         FakeSlack() as slack,
         WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
         SmtpSink() as smtp,
@@ -59,11 +58,14 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
         store = Store(settings.db_path)
         app = App(settings, ruleset, store, make_client(settings))
-        worker = threading.Thread(target=app.run_forever, daemon=True)
-        worker.start()
-        time.sleep(seconds)
-        app.stop.set()
-        worker.join(timeout=30)
+        timer = threading.Timer(seconds, app.stop.set)
+        timer.start()
+        try:
+            app.run_forever()
+        except KeyboardInterrupt:
+            print("\ndemo: interrupted")
+        finally:
+            timer.cancel()
         counts = store.delivery_counts()
         app.close()
         store.close()
