@@ -1,0 +1,84 @@
+"""In-process harness: the real App (sources, rules, store, delivery, channels) against
+the sandbox institute and a webhook receiver, with a clock the test controls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from notifier.app import App, CycleResult, make_client
+from notifier.rules.load import load_rules
+from notifier.sandbox import Sandbox
+from notifier.settings import Settings
+from notifier.standins import WebhookReceiver
+from notifier.store import Store
+
+CHANNELS = """\
+channels:
+  hook:
+    type: webhook
+    url: ${HOOK_URL}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Rig:
+    sandbox: Sandbox
+    webhook: WebhookReceiver
+    app: App
+    store: Store
+    clock: Clock
+
+    def cycle(self) -> CycleResult:
+        return self.app.cycle()
+
+    def alerts(self, rule: str | None = None) -> list[dict[str, Any]]:
+        """Every alert the webhook receiver accepted, in order."""
+        return [
+            alert
+            for request in self.webhook.received
+            if request.status < 300 and (rule is None or request.json["rule"] == rule)
+            for alert in request.json["alerts"]
+        ]
+
+    def texts(self) -> list[str]:
+        return [r.json["text"] for r in self.webhook.received if r.status < 300]
+
+
+@contextmanager
+def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Iterator[Rig]:
+    with Sandbox(seed=5, history=history) as sandbox, WebhookReceiver() as webhook:
+        path = tmp_path / "rules.yaml"
+        path.write_text(CHANNELS + rules)
+        config = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            TESTPRESS_BASE_URL=sandbox.url,
+            TESTPRESS_TOKEN=sandbox.token,
+            NOTIFIER_DB=str(tmp_path / "notifier.db"),
+            NOTIFIER_RETRY_INITIAL_SECONDS="0.1",
+            **settings,
+        )
+        ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
+        store = Store(config.db_path)
+        clock = Clock()
+        app = App(config, ruleset, store, make_client(config), clock=clock)
+        try:
+            yield Rig(sandbox, webhook, app, store, clock)
+        finally:
+            app.close()
+            store.close()
