@@ -6,6 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
+from notifier.rules.load import load_rules
+from notifier.sandbox import Sandbox
+from notifier.sources.attempts import AttemptsSource
+from notifier.sources.base import PollContext
+from notifier.sources.content import ContentAttemptsSource
+from notifier.store import Store
+from notifier.testpress.client import TestpressClient
 from tests.inprocess import rig
 
 ATTEMPT_RULES = """
@@ -249,3 +258,51 @@ def test_new_completions_are_found_cheaply_after_a_long_history(tmp_path: Path) 
         r.cycle()
         assert [a["key"] for a in r.alerts()] == [str(attempt)]
         assert r.sandbox.request_counts.get("attempts", 0) <= 2
+
+
+class _Recording(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[httpx.URL] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.urls.append(request.url)
+        return super().handle_request(request)
+
+
+def test_filters_a_rule_pins_are_pushed_into_the_query(tmp_path: Path) -> None:
+    rules = """
+channels:
+  hook: {type: console}
+rules:
+  - name: mock-1-failed
+    event: attempt.completed
+    when: {exam_id: 7, result: Fail}
+    notify: [hook]
+  - name: videos
+    event: content_attempt.completed
+    when: {content_type: video, course_id: {in: [3]}}
+    notify: [hook]
+"""
+    (tmp_path / "rules.yaml").write_text(rules)
+    ruleset = load_rules(tmp_path / "rules.yaml")
+    with Sandbox(seed=5) as sandbox:
+        transport = _Recording()
+        client = TestpressClient(sandbox.url, token=sandbox.token, transport=transport)
+        store = Store(":memory:")
+        for source in (AttemptsSource(), ContentAttemptsSource()):
+            ctx = PollContext(
+                client=client,
+                store=store,
+                rules=[r for r in ruleset.rules if r.event in source.kinds],
+                now=datetime.now(UTC),
+                lookback_hours=24,
+                baseline=True,
+            )
+            source.poll(ctx)
+    seen = [(url.path, dict(url.params)) for url in transport.urls]
+    attempt_lists = [p for path, p in seen if path.endswith("/admin/attempts/")]
+    assert attempt_lists and all(p.get("exams") == "7" for p in attempt_lists)
+    content = [p for path, p in seen if "chapter-content" in path]
+    assert content
+    assert all(p.get("content_type") == "3" and p.get("course_ids") == "3" for p in content)
