@@ -9,7 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-DEMO_SECONDS = 40.0
+DEMO_SECONDS = 45.0
 WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
 
 
@@ -46,7 +46,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "LMS_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "NOTIFIER_DB": str(Path(tmp) / "notifier.db"),
                 "NOTIFIER_POLL_INTERVAL": "3",
-                "NOTIFIER_CONFERENCE_SETTLE_MINUTES": "0.25",
+                "NOTIFIER_CONFERENCE_SETTLE_MINUTES": "0.1",
                 "NOTIFIER_RETRY_INITIAL_SECONDS": "1",
             }
         )

@@ -16,7 +16,7 @@ from notifier.sandbox.generate import CONFERENCE_TITLES, EXAM_TITLES, person
 
 USERS = 50
 EXAMS = 5
-CLASS_TICKS, BREAK_TICKS = 40, 15
+CLASS_TICKS, BREAK_TICKS = 24, 10  # short enough for `make demo` to see a class settle
 
 
 def populate(inst: Institute, users: int = USERS, exams: int = EXAMS) -> None:

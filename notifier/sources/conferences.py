@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/v3/admin/attempts/{}/video-conference/"
 KIND = "conference.attendance"
 RETIRE_AFTER = timedelta(days=1)
+_WARNED: set[tuple[int, str]] = set()  # warn once per process, not every cycle
 
 
 def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[str, dict[str, Any]]:
@@ -43,7 +44,8 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
                 "conference %s: a row with neither email nor name was skipped", conference_id
             )
             continue
-        if not email:
+        if not email and (conference_id, name) not in _WARNED:
+            _WARNED.add((conference_id, name))
             log.warning("conference %s: %r has no email; keyed by name", conference_id, name)
         who = email or f"name:{name.lower()}"
         person = people.setdefault(
