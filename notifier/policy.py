@@ -1,0 +1,186 @@
+"""When a match may go out, and with which others: grouping, digests, quiet hours and
+throttling (the rules file's `group_by`, `digest`, `quiet_hours`, `throttle`, `urgent`).
+
+Pure planning, time passed in (after Alertmanager's dispatcher): every match still gets
+its own outbox row, so "once per (rule, event key, channel)" holds whatever the policy;
+the plan only sets the row's `group` and its earliest send time. Rows of one rule and
+channel that share a group and are due together go out as ONE message. Nothing is
+dropped: a held match waits in the outbox until its time comes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_duration(value: Any) -> float:
+    """`30`, `30s`, `5m`, `2h`, `1d` -> seconds. ValueError with a readable message."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m, 2h or 1d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 2h or 1d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_clock(value: Any) -> time:
+    match = _CLOCK.match(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f'{value!r} is not a time of day like "18:00"')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_zone(value: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'{value!r} is not a time zone like "Asia/Kolkata"') from None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+    zone: ZoneInfo
+
+    def release_time(self, at: float) -> float | None:
+        """If `at` falls inside the window, when the window ends; else None."""
+        local = datetime.fromtimestamp(at, self.zone)
+        today_start = local.replace(
+            hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0
+        )
+        today_end = local.replace(
+            hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0
+        )
+        if self.start <= self.end:  # same day, e.g. 12:00-14:00
+            inside = today_start <= local < today_end
+            end = today_end
+        else:  # over midnight, e.g. 21:00-07:00
+            if local >= today_start:
+                inside, end = True, today_end + timedelta(days=1)
+            else:
+                inside, end = local < today_end, today_end
+        return _ts(end) if inside else None
+
+
+@dataclass(frozen=True)
+class Digest:
+    times: tuple[time, ...]
+    zone: ZoneInfo
+
+    def next_after(self, at: float) -> float:
+        local = datetime.fromtimestamp(at, self.zone)
+        candidates = [
+            _at(local.date() + timedelta(days=offset), t, self.zone)
+            for offset in (0, 1)
+            for t in self.times
+        ]
+        return min(c for c in candidates if c > at)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    by: tuple[str, ...]
+    within: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    group_by: tuple[str, ...] = ()
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    digest: Digest | None = None
+    quiet_hours: QuietHours | None = None
+    throttle: Throttle | None = None
+    urgent: bool = False
+
+    @property
+    def is_default(self) -> bool:
+        return self == Policy()
+
+
+@dataclass(frozen=True)
+class Plan:
+    group: str | None  # rows of one rule and channel with the same group go out together
+    not_before: float
+
+
+class History(Protocol):
+    """What planning needs to know of the outbox (the store implements it)."""
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
+        """The send time of rows of this group still queued, if any."""
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
+        """When a row of this group was last sent."""
+
+
+def plan(
+    policy: Policy,
+    *,
+    rule: str,
+    channel: str,
+    data: Mapping[str, Any],
+    now: float,
+    history: History,
+    channel_quiet: QuietHours | None = None,
+) -> Plan:
+    """Decide a match's group and earliest send time. A match joins a group already
+    waiting; otherwise it waits `group_wait` (and `group_interval` after the group's
+    last message), or until the next digest, or out the throttle window; then quiet
+    hours (the rule's and the channel's, unless `urgent`) push it to the window's end."""
+    group: str | None = None
+    not_before = now
+    if policy.digest is not None:
+        not_before = policy.digest.next_after(now)
+        group = f"digest:{int(not_before)}"
+    elif policy.group_by:
+        group = "group:" + _values(data, policy.group_by)
+        pending = history.pending_group(rule, channel, group)
+        if pending is not None:
+            return Plan(group, pending)
+        not_before = now + policy.group_wait
+        last = history.last_group_send(rule, channel, group)
+        if last is not None:
+            not_before = max(not_before, last + policy.group_interval)
+    elif policy.throttle is not None:
+        group = "throttle:" + _values(data, policy.throttle.by)
+        pending = history.pending_group(rule, channel, group)
+        if pending is not None:
+            return Plan(group, pending)
+        last = history.last_group_send(rule, channel, group)
+        if last is not None and now < last + policy.throttle.within:
+            not_before = last + policy.throttle.within
+    if not policy.urgent:
+        for window in (policy.quiet_hours, channel_quiet):
+            release = window.release_time(not_before) if window is not None else None
+            if release is not None:
+                not_before = release
+                group = f"{group or ''}|quiet:{int(release)}"
+    return Plan(group, not_before)
+
+
+def _values(data: Mapping[str, Any], fields: Sequence[str]) -> str:
+    return json.dumps([data.get(f) for f in fields], default=str, separators=(",", ":"))
+
+
+def _at(day: Any, t: time, zone: ZoneInfo) -> float:
+    return _ts(datetime(day.year, day.month, day.day, t.hour, t.minute, tzinfo=zone))
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
