@@ -20,6 +20,7 @@ from notifier.channels.base import Channel, SendContext
 from notifier.delivery import Deliverer, PassResult, RetryPolicy
 from notifier.events import SOURCE_OF_KIND
 from notifier.logs import redact, register_secrets
+from notifier.policy import Policy, plan
 from notifier.rules.evaluate import evaluate
 from notifier.rules.load import RulesError, load_rules
 from notifier.rules.schema import RuleSet
@@ -181,8 +182,9 @@ class App:
             log.error("source %s could not be read: %s", name, message)
             self.store.source_polled(name, ok=False, error=message, now=now)
             return False, 0, 0
+        planner = _Planner(self.store, self.ruleset, now)
         deliveries = [
-            NewDelivery(m.rule.name, channel, event.kind, event.key, [_alert(m)])
+            planner.delivery(m, channel)
             for event in polled.events
             for m in evaluate(self.ruleset.rules, event)
             for channel in m.rule.notify
@@ -242,6 +244,46 @@ class App:
             since = None
             elapsed = time.monotonic() - started
             self.stop.wait(max(0.0, self.settings.poll_interval - elapsed))
+
+
+class _Planner:
+    """Plans each delivery's group and send time (notifier.policy), remembering the
+    groups planned earlier in the same cycle, which the store does not hold yet."""
+
+    def __init__(self, store: Store, ruleset: RuleSet, now: float):
+        self.store = store
+        self.ruleset = ruleset
+        self.now = now
+        self.planned: dict[tuple[str, str, str], float] = {}
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
+        planned = self.planned.get((rule, channel, group))
+        return planned if planned is not None else self.store.pending_group(rule, channel, group)
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
+        return self.store.last_group_send(rule, channel, group)
+
+    def delivery(self, match: Any, channel: str) -> NewDelivery:
+        rule = match.rule
+        policy = getattr(rule, "policy", None) or Policy()
+        channel_def = self.ruleset.channels.get(channel)
+        quiet = getattr(channel_def, "quiet_hours", None)
+        alert = [_alert(match)]
+        kind, key = match.event.kind, match.event.key
+        if policy.is_default and quiet is None:
+            return NewDelivery(rule.name, channel, kind, key, alert)
+        decided = plan(
+            policy,
+            rule=rule.name,
+            channel=channel,
+            data=match.event.data,
+            now=self.now,
+            history=self,
+            channel_quiet=quiet,
+        )
+        if decided.group is not None:
+            self.planned.setdefault((rule.name, channel, decided.group), decided.not_before)
+        return NewDelivery(rule.name, channel, kind, key, alert, decided.group, decided.not_before)
 
 
 def _alert(match: Any) -> dict[str, Any]:

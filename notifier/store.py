@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("queued", "retrying", "sent", "dead")
 
 
@@ -54,6 +54,7 @@ class OutboxRow:
     status: str
     attempts: int
     created_at: float
+    group_key: str | None = None  # rows of one rule and channel in one group go out together
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class NewDelivery:
     event: str
     event_key: str
     alerts: list[dict[str, Any]]
+    group: str | None = None  # see notifier.policy
+    not_before: float | None = None  # None: due at once
 
     @property
     def id(self) -> str:
@@ -101,12 +104,15 @@ class Store:
                 f"{self.path} was written by a newer notifier (schema {version}); "
                 f"this one knows schema {SCHEMA_VERSION}"
             )
-        if version is None:
-            with self.db.atomic():
-                for statement in _SCHEMA_V1.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self._set_meta("schema_version", str(SCHEMA_VERSION))
+        current = 0 if version is None else int(version)
+        for target, script in _MIGRATIONS:
+            if current < target:
+                with self.db.atomic():
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self._set_meta("schema_version", str(target))
+                current = target
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -167,8 +173,8 @@ class Store:
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO outbox(id, rule, channel, event, event_key, alerts, "
-                "status, attempts, next_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+                "status, attempts, next_at, created_at, updated_at, group_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
                 [
                     (
                         d.id,
@@ -177,9 +183,10 @@ class Store:
                         d.event,
                         d.event_key,
                         json.dumps(d.alerts, default=str),
+                        now if d.not_before is None else d.not_before,
                         now,
                         now,
-                        now,
+                        d.group,
                     )
                     for d in deliveries
                 ],
@@ -207,7 +214,8 @@ class Store:
         by a live lease), oldest first, at most `limit_per_channel` per channel."""
         with self.db.atomic():
             rows = self.db.execute(
-                "SELECT id, rule, channel, event, event_key, alerts, status, attempts, created_at "
+                "SELECT id, rule, channel, event, event_key, alerts, status, attempts, created_at, "
+                "group_key "
                 "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY next_at, "
                 "created_at) AS n FROM outbox WHERE status IN ('queued', 'retrying') "
                 "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)) "
@@ -219,9 +227,26 @@ class Store:
                 [(now + lease_seconds, row[0]) for row in rows],
             )
         return [
-            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
+            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
             for r in rows
         ]
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
+        """When the queued rows of this group are due (planning joins them)."""
+        row = self.db.execute(
+            "SELECT MIN(next_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
+            "AND status = 'queued' AND attempts = 0",
+            [rule, channel, group],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
+        row = self.db.execute(
+            "SELECT MAX(sent_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
+            "AND status = 'sent'",
+            [rule, channel, group],
+        ).fetchone()
+        return None if row is None else row[0]
 
     def mark_sent(self, ids: Iterable[str], now: float) -> None:
         with self.db.atomic():
@@ -357,6 +382,11 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+_SCHEMA_V2 = """
+ALTER TABLE outbox ADD COLUMN group_key TEXT;
+CREATE INDEX IF NOT EXISTS outbox_group ON outbox (rule, channel, group_key, status)
+"""
+
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (
@@ -379,3 +409,6 @@ CREATE TABLE IF NOT EXISTS state (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID
 """
+
+# (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
