@@ -14,7 +14,7 @@ from notifier.app import App, CycleResult, make_client
 from notifier.rules.load import load_rules
 from notifier.sandbox import Sandbox
 from notifier.settings import Settings
-from notifier.standins import WebhookReceiver
+from notifier.standins import FakeSlack, WebhookReceiver
 from notifier.store import Store
 
 CHANNELS = """\
@@ -22,6 +22,9 @@ channels:
   hook:
     type: webhook
     url: ${HOOK_URL}
+  slack:
+    type: slack
+    channel: "#exam-alerts"
 """
 
 
@@ -40,6 +43,7 @@ class Clock:
 class Rig:
     sandbox: Sandbox
     webhook: WebhookReceiver
+    slack: FakeSlack
     app: App
     store: Store
     clock: Clock
@@ -62,7 +66,11 @@ class Rig:
 
 @contextmanager
 def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Iterator[Rig]:
-    with Sandbox(seed=5, history=history) as sandbox, WebhookReceiver() as webhook:
+    with (
+        Sandbox(seed=5, history=history) as sandbox,
+        WebhookReceiver() as webhook,
+        FakeSlack() as slack,
+    ):
         path = tmp_path / "rules.yaml"
         path.write_text(CHANNELS + rules)
         config = Settings(  # type: ignore[call-arg]
@@ -71,6 +79,8 @@ def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Ite
             TESTPRESS_TOKEN=sandbox.token,
             NOTIFIER_DB=str(tmp_path / "notifier.db"),
             NOTIFIER_RETRY_INITIAL_SECONDS="0.1",
+            SLACK_BOT_TOKEN="xoxb-rig",
+            SLACK_API_URL=slack.url,
             **settings,
         )
         ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
@@ -78,7 +88,7 @@ def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Ite
         clock = Clock()
         app = App(config, ruleset, store, make_client(config), clock=clock)
         try:
-            yield Rig(sandbox, webhook, app, store, clock)
+            yield Rig(sandbox, webhook, slack, app, store, clock)
         finally:
             app.close()
             store.close()
