@@ -29,6 +29,9 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
 sandbox: $(VENV)/.demo
 	$(BIN)/notifier sandbox
 

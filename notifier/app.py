@@ -27,6 +27,7 @@ from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, Source
 from notifier.store import NewDelivery, Store
+from notifier.templates import activate
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class App:
         self.stop = stop or threading.Event()
         self.sources = make_sources()
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
+        activate(ruleset.rules)  # the rules' message templates, used when rendering
         register_secrets(secrets_of(settings, ruleset))
         self.deliverer = Deliverer(
             store,
@@ -220,8 +222,11 @@ class App:
             log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
             self.store.set_meta("rules_error", text)
             return
+        from notifier.templates import activate
+
         old_channels = self.channels
         self.ruleset = ruleset
+        activate(ruleset.rules)  # channels render with the new rules' templates
         self.channels = build_channels(ruleset, self.settings)
         register_secrets(secrets_of(self.settings, ruleset))
         self.deliverer.set_channels(self.channels)

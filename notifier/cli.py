@@ -49,7 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=1)
+    test = sub.add_parser("test", help="run rule tests (events in, expected alerts out)")
+    test.add_argument("tests", type=Path, metavar="TESTS.yaml", help="the rule tests file")
+    preview = sub.add_parser(
+        "preview", help="show what the rules would have sent over the last days; sends nothing"
+    )
+    preview.add_argument("--days", type=_positive, default=1.0, help="how far back (default 1)")
+    preview.add_argument(
+        "--samples", type=int, default=3, help="rendered samples per rule and channel"
+    )
+    preview.add_argument("path", nargs="?", type=Path, help="rules file (default NOTIFIER_RULES)")
+    sub.add_parser("schema", help="print the JSON Schema of the rules file")
     return parser
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of days")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from notifier.settings import load_settings
     from notifier.store import Store
 
+    stop = threading.Event()
+    _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
     setup_logging()
     settings = load_settings()
     register_secrets(
@@ -109,12 +132,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with InstanceLock(settings.db_path):
         store = Store(settings.db_path)
         store.release_all_claims()
-        app = App(settings, ruleset, store, client)
+        app = App(settings, ruleset, store, client, stop=stop)
         try:
             if args.once:
                 result = app.cycle(args.since)
                 return 0 if result.sources_ok else 1
-            _stop_on_signals(app.stop)
             app.run_forever(args.since)
             return 0
         finally:
@@ -232,6 +254,45 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from notifier.ruletest import run_tests
+    from notifier.settings import load_settings
+
+    return run_tests(args.tests, sys.stdout, lambda: load_settings().rules_path)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from notifier.app import make_client
+    from notifier.logs import redact, register_secrets
+    from notifier.preview import preview_command
+    from notifier.rules.load import load_rules
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    register_secrets(
+        s.get_secret_value() if s else None
+        for s in (settings.testpress_token, settings.testpress_password)
+    )
+    ruleset = load_rules(args.path or settings.rules_path, None)
+    client = make_client(settings)
+    try:
+        import io
+
+        out = io.StringIO()
+        code = preview_command(ruleset, client, out, args.days, args.samples)
+        print(redact(out.getvalue()), end="")
+        return code
+    finally:
+        client.close()
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from notifier.schema_json import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
@@ -239,4 +300,7 @@ COMMANDS = {
     "replay": cmd_replay,
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
+    "test": cmd_test,
+    "preview": cmd_preview,
+    "schema": cmd_schema,
 }

@@ -8,10 +8,12 @@ The store is touched only from the calling thread; worker threads only call
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -54,7 +56,13 @@ class PassResult:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def to_notification(row: OutboxRow) -> Notification:
+Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
+
+
+def to_notification(unit: Unit | OutboxRow) -> Notification:
+    """The message for one row, or for a group of rows of one rule and channel (their
+    alerts in order, under an id derived from the members, stable across retries)."""
+    rows = unit if isinstance(unit, tuple) else (unit,)
     alerts = tuple(
         Alert(
             event=a["event"],
@@ -62,11 +70,27 @@ def to_notification(row: OutboxRow) -> Notification:
             data=a.get("data", {}),
             reasons=tuple(Reason.from_dict(r) for r in a.get("reasons", [])),
         )
+        for row in rows
         for a in row.alerts
     )
+    first = rows[0]
+    if len(rows) == 1:
+        id_ = first.id
+    else:
+        members = "\0".join(sorted(row.id for row in rows))
+        id_ = "msg_" + hashlib.sha256(members.encode()).hexdigest()[:28]
     return Notification(
-        id=row.id, rule=row.rule, channel=row.channel, alerts=alerts, attempt=row.attempts + 1
+        id=id_, rule=first.rule, channel=first.channel, alerts=alerts, attempt=first.attempts + 1
     )
+
+
+def into_units(rows: list[OutboxRow]) -> list[Unit]:
+    """Rows without a group go alone; rows of one (rule, channel, group) go together."""
+    units: dict[tuple[str, str, str], list[OutboxRow]] = {}
+    for row in rows:
+        key = (row.rule, row.channel, row.group_key or f"\0{row.id}")
+        units.setdefault(key, []).append(row)
+    return [tuple(members) for members in units.values()]
 
 
 class Deliverer:
@@ -103,60 +127,87 @@ class Deliverer:
         return pool
 
     def run_pass(self) -> PassResult:
-        """Send every delivery due now and record each outcome as it arrives."""
+        """Send every delivery due now and record each outcome as it arrives.
+
+        At most `concurrency` sends per channel are handed to threads at a time, and the
+        next one only after an outcome has been recorded: so when the process dies, at
+        most `concurrency` sends per channel can have reached the far end without being
+        marked sent (the only possible duplicates after a restart)."""
         result = PassResult()
         rows = self.store.claim_due(self.clock(), self.lease_seconds)
         if not rows:
             return result
-        pending: dict[Future[Outcome], OutboxRow] = {}
-        for row in rows:
-            channel = self.channels.get(row.channel)
-            if channel is None:
-                self._record(
-                    row, Outcome.final(f"channel {row.channel!r} is not configured"), result
-                )
+        waiting: dict[str, deque[Unit]] = {}
+        for unit in into_units(rows):
+            channel = unit[0].channel
+            if channel not in self.channels:
+                self._record(unit, Outcome.final(f"channel {channel!r} is not configured"), result)
                 continue
-            pending[self._pool(row.channel).submit(_safe_send, channel, to_notification(row))] = row
+            waiting.setdefault(channel, deque()).append(unit)
+        pending: dict[Future[Outcome], Unit] = {}
+        in_flight: dict[str, int] = dict.fromkeys(waiting, 0)
+
+        def fill(name: str) -> None:
+            queue = waiting[name]
+            while queue and in_flight[name] < self.concurrency and not self.stop.is_set():
+                unit = queue.popleft()
+                try:
+                    notification = to_notification(unit)
+                except (KeyError, TypeError, ValueError) as exc:  # a row no send can use
+                    self._record(unit, Outcome.final(f"unreadable outbox row ({exc!r})"), result)
+                    continue
+                future = self._pool(name).submit(_safe_send, self.channels[name], notification)
+                pending[future] = unit
+                in_flight[name] += 1
+
+        for name in waiting:
+            fill(name)
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                self._record(pending.pop(future), future.result(), result)
+                unit = pending.pop(future)
+                in_flight[unit[0].channel] -= 1
+                self._record(unit, future.result(), result)
+                fill(unit[0].channel)
             if self.stop.is_set():
-                self._release_unstarted(pending, result)
+                self._release_waiting(waiting, result)
+        self._release_waiting(waiting, result)
         return result
 
-    def _release_unstarted(
-        self, pending: dict[Future[Outcome], OutboxRow], result: PassResult
-    ) -> None:
-        """On a stop: give back the rows no thread has started; the sends in flight
+    def _release_waiting(self, waiting: dict[str, deque[Unit]], result: PassResult) -> None:
+        """On a stop: give back the rows not handed to a thread yet; the sends in flight
         are allowed to finish (each is bounded by its channel's timeout)."""
-        released = [row.id for future, row in list(pending.items()) if future.cancel()]
-        for future in [f for f in pending if f.cancelled()]:
-            del pending[future]
+        released = [row.id for queue in waiting.values() for unit in queue for row in unit]
+        for queue in waiting.values():
+            queue.clear()
         if released:
             self.store.release(released)
             result.released += len(released)
 
-    def _record(self, row: OutboxRow, outcome: Outcome, result: PassResult) -> None:
+    def _record(self, unit: Unit, outcome: Outcome, result: PassResult) -> None:
+        """Write one message's outcome to every row it carried."""
         now = self.clock()
+        first = unit[0]
         if outcome.ok:
-            self.store.mark_sent([row.id], now)
-            result.sent += 1
-            result.by_channel[row.channel] = result.by_channel.get(row.channel, 0) + 1
+            self.store.mark_sent([row.id for row in unit], now)
+            result.sent += len(unit)
+            result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(unit)
             return
-        next_at = self.policy.next_try(outcome, row.attempts + 1, row.created_at, now)
+        next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = redact(outcome.reason)
-        self.store.mark_failed(row.id, now=now, next_at=next_at, error=reason)
+        for row in unit:
+            self.store.mark_failed(row.id, now=now, next_at=next_at, error=reason)
+        what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if next_at is None:
-            result.dead += 1
-            log.error("delivery %s (%s -> %s) is dead: %s", row.id, row.rule, row.channel, reason)
+            result.dead += len(unit)
+            log.error("delivery %s (%s -> %s) is dead: %s", what, first.rule, first.channel, reason)
         else:
-            result.retrying += 1
+            result.retrying += len(unit)
             log.warning(
                 "delivery %s (%s -> %s) failed, retry in %.0fs: %s",
-                row.id,
-                row.rule,
-                row.channel,
+                what,
+                first.rule,
+                first.channel,
                 next_at - now,
                 reason,
             )

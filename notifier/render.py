@@ -14,13 +14,14 @@ student called `<!channel>` can never notify a channel, link, or format.
 from __future__ import annotations
 
 import html
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.channels.base import Alert, Notification, Reason
+from notifier.channels.base import Alert, Notification
 from notifier.events import best_label
+from notifier.templates import RuleTemplates, active_templates, context_for, try_render
+from notifier.textfmt import duration_text, number_text, one_line, reason_text
 
 # Slack's limits: https://api.slack.com/reference/block-kit/blocks
 SLACK_MAX_BLOCKS = 50
@@ -30,82 +31,16 @@ SLACK_FALLBACK_ALERTS = 5  # alerts spelled out in the notification (fallback) t
 # Plain text and email list at most this many alerts, then say "and N more".
 MAX_LISTED_ALERTS = 500
 SUBJECT_MAX = 180
-VALUE_MAX = 200  # one Testpress value in a line
 ZWJ = "\u200d"
 
-DURATION_FIELDS = frozenset({"duration", "time_taken", "remaining_time"})
-_OPS = {
-    "ne": "!=",
-    "lt": "<",
-    "lte": "<=",
-    "gt": ">",
-    "gte": ">=",
-    "in": "in",
-    "not_in": "not in",
-    "contains": "contains",
-    "matches": "matches",
-}
 _CONTENT_NAMES = {"video_conference": "live class", "live_stream": "live stream"}
 
 
 # --- values ---------------------------------------------------------------------------
 
 
-def one_line(value: Any, limit: int = VALUE_MAX) -> str:
-    """Any value as one line of at most `limit` characters: control characters and every
-    kind of line break become spaces (so a title can never break a subject header or
-    a console line), runs of whitespace collapse."""
-    text = value if isinstance(value, str) else str(value)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return one_line(value)
-    if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        return f"{round(value, 2):g}" if abs(value) < 1e15 else str(value)
-    return str(value)
-
-
-def _duration(seconds: Any) -> str:
-    """Seconds as a person reads them: `45 s`, `5.2 min`, `2 h 48 min`."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return one_line(seconds)
-    if seconds < 60:
-        return f"{_num(round(seconds))} s"
-    if seconds < 7200:
-        return f"{_num(round(seconds / 60, 1))} min"
-    hours, rest = divmod(round(seconds), 3600)
-    return f"{hours} h {round(rest / 60)} min"
-
-
-def _value(field: str, value: Any) -> str:
-    if value is None:
-        return "missing"
-    if field.split(".")[-1] in DURATION_FIELDS and isinstance(value, int | float):
-        return _duration(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return one_line(", ".join(_value(field, v) for v in value), VALUE_MAX)
-    return _num(value)
-
-
-def reason_text(reason: Reason) -> str:
-    """One firing condition with the value that met it: `result Fail`,
-    `percentile 12.5 (rule: < 30)`, `email missing`."""
-    field = one_line(reason.field, 80)
-    actual = _value(reason.field, reason.actual)
-    if reason.op == "eq":
-        return f"{field} {actual}"
-    if reason.op == "exists":
-        return f"{field} {'present' if reason.expected else 'missing'}"
-    op = _OPS.get(reason.op, one_line(reason.op, 40))
-    return f"{field} {actual} (rule: {op} {_value(reason.field, reason.expected)})"
+_num = number_text
+_duration = duration_text
 
 
 # --- what an alert says ---------------------------------------------------------------
@@ -119,8 +54,11 @@ class Described:
     did: str
     details: tuple[str, ...]
     why: tuple[str, ...]
+    message: str | None = None  # the rule's `message` template, rendered (one line)
 
     def sentence(self) -> str:
+        if self.message is not None:
+            return self.message
         text = f"{self.student} {self.did}"
         if self.details:
             text += f" ({', '.join(self.details)})"
@@ -203,26 +141,80 @@ def describe(alert: Alert) -> Described:
     )
 
 
-def alert_summary(alert: Alert, rule: str) -> str:
-    """One plain line: `[rule] Student completed exam "T" (score 12) because result Fail`."""
-    return f"[{one_line(rule, 100)}] {describe(alert).line()}"
+# --- the rule's templates (notifier.templates) ------------------------------------------
+
+
+def _templates(rule: str, given: RuleTemplates | None) -> RuleTemplates | None:
+    """The templates to use: those given, else the running rules' (by rule name)."""
+    return given if given is not None else active_templates(rule)
+
+
+def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:
+    data = alert.data if isinstance(alert.data, dict) else {}
+    extras = {"rule": rule, "event": alert.event, "key": alert.key, "why": "; ".join(why)}
+    return context_for(alert.event, data, {**extras, "count": count})
+
+
+def _message(
+    alert: Alert, rule: str, t: RuleTemplates | None, count: int, *, html: bool = False
+) -> tuple[Described, str | None]:
+    """The alert described, and its `message` template rendered (None: default wording);
+    with `html` the template's values are HTML-escaped and its line breaks kept."""
+    d = describe(alert)
+    if t is None or t.message is None or t.event != alert.event:
+        return d, None
+    text = try_render(t.message, _context(alert, rule, count, d.why), rule, html=html)
+    return d, text
+
+
+def said(alert: Alert, rule: str, t: RuleTemplates | None = None, count: int = 1) -> Described:
+    """The alert in words, with the rule's `message` template (made one line) in place of
+    the default sentence when the rule has one."""
+    d, text = _message(alert, rule, t, count)
+    if text is None or not text.strip():
+        return d
+    return Described(d.student, d.did, d.details, d.why, one_line(text, SLACK_MAX_TEXT))
+
+
+def title_text(n: Notification, templates: RuleTemplates | None = None) -> str | None:
+    """The rule's `title` template rendered for this notification (with its first
+    alert's fields and `count`), one line; None when the rule has none or it failed."""
+    t = _templates(n.rule, templates)
+    if t is None or t.title is None or not n.alerts or t.event != n.alerts[0].event:
+        return None
+    first = n.alerts[0]
+    context = _context(first, n.rule, len(n.alerts), describe(first).why)
+    text = try_render(t.title, context, n.rule)
+    return one_line(text, SUBJECT_MAX) if text and text.strip() else None
+
+
+def _summary(alert: Alert, rule: str, t: RuleTemplates | None, count: int) -> str:
+    return f"[{one_line(rule, 100)}] {said(alert, rule, t, count).line()}"
+
+
+def alert_summary(alert: Alert, rule: str, templates: RuleTemplates | None = None) -> str:
+    """One plain line: `[rule] Student completed exam "T" (score 12) because result Fail`
+    (the rule's `message` template, when it has one, in place of the sentence)."""
+    return _summary(alert, rule, _templates(rule, templates), 1)
 
 
 def _more(count: int) -> str:
     return f"and {count} more"
 
 
-def plain_text(n: Notification) -> str:
+def plain_text(n: Notification, templates: RuleTemplates | None = None) -> str:
     """The summary a person reads: one line per alert (at most MAX_LISTED_ALERTS)."""
-    lines = [alert_summary(a, n.rule) for a in n.alerts[:MAX_LISTED_ALERTS]]
-    if len(n.alerts) > MAX_LISTED_ALERTS:
-        lines.append(_more(len(n.alerts) - MAX_LISTED_ALERTS))
+    t = _templates(n.rule, templates)
+    total = len(n.alerts)
+    lines = [_summary(a, n.rule, t, total) for a in n.alerts[:MAX_LISTED_ALERTS]]
+    if total > MAX_LISTED_ALERTS:
+        lines.append(_more(total - MAX_LISTED_ALERTS))
     return "\n".join(lines) if lines else f"[{one_line(n.rule, 100)}] (no alerts)"
 
 
-def console_line(n: Notification) -> str:
+def console_line(n: Notification, templates: RuleTemplates | None = None) -> str:
     """One line per alert, joined by newlines; no alert's line contains a newline."""
-    return plain_text(n)
+    return plain_text(n, templates)
 
 
 # --- Slack ----------------------------------------------------------------------------
@@ -256,23 +248,30 @@ def _plain(text: str, limit: int = SLACK_MAX_TEXT) -> dict[str, Any]:
     return {"type": "plain_text", "text": _cut(slack_escape(text), limit), "emoji": False}
 
 
-def slack_message(n: Notification) -> tuple[str, list[dict[str, Any]]]:
+def slack_message(
+    n: Notification, templates: RuleTemplates | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """`text` (the notification/fallback text, always set) and Block Kit `blocks`.
 
     Testpress text only ever appears escaped inside `plain_text` objects (which Slack
     never formats) or in the neutralised fallback `text`; mrkdwn carries only our own
-    words. At most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text."""
+    words. At most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text.
+    A rule's `title` template is the header, its `message` template each alert's text
+    (its own line breaks kept); both are escaped as a whole, values and all."""
+    t = _templates(n.rule, templates)
     rule = one_line(n.rule, 100)
     total = len(n.alerts)
-    header = rule if total == 1 else f"{rule}: {total} alerts"
+    title = title_text(n, t)
+    header = title or (rule if total == 1 else f"{rule}: {total} alerts")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(header, SLACK_MAX_HEADER)},
     ]
     room = SLACK_MAX_BLOCKS - len(blocks)
     shown = n.alerts if total <= room else n.alerts[: room - 1]
     for alert in shown:
-        d = describe(alert)
-        text = d.sentence() + (f"\nBecause: {'; '.join(d.why)}" if d.why else "")
+        d, custom = _message(alert, n.rule, t, total)
+        sentence = custom.strip() if custom and custom.strip() else d.sentence()
+        text = sentence + (f"\nBecause: {'; '.join(d.why)}" if d.why else "")
         blocks.append({"type": "section", "text": _plain(text)})
     if len(shown) < total:
         blocks.append(
@@ -282,10 +281,12 @@ def slack_message(n: Notification) -> tuple[str, list[dict[str, Any]]]:
             }
         )
 
-    lines = [alert_summary(a, n.rule) for a in n.alerts[:SLACK_FALLBACK_ALERTS]]
+    lines = [_summary(a, n.rule, t, total) for a in n.alerts[:SLACK_FALLBACK_ALERTS]]
     if total > SLACK_FALLBACK_ALERTS:
         lines.append(_more(total - SLACK_FALLBACK_ALERTS))
-    if total > 1:
+    if title:
+        lines.insert(0, f"[{rule}] {title}")
+    elif total > 1:
         lines.insert(0, f"[{rule}] {total} alerts")
     fallback = "\n".join(slack_mrkdwn_escape(line) for line in lines) or slack_escape(header)
     return _cut(fallback, SLACK_MAX_TEXT), blocks
@@ -294,29 +295,39 @@ def slack_message(n: Notification) -> tuple[str, list[dict[str, Any]]]:
 # --- email ----------------------------------------------------------------------------
 
 
-def email_message(n: Notification) -> tuple[str, str, str]:
-    """(subject, text, html). The subject begins `[<rule>]` and never holds CR or LF."""
+def email_message(n: Notification, templates: RuleTemplates | None = None) -> tuple[str, str, str]:
+    """(subject, text, html). The subject begins `[<rule>]` and never holds CR or LF.
+    A rule's `title` template follows `[<rule>]` in the subject and heads the HTML; its
+    `message` template is each alert's text, rendered for HTML with every value
+    escaped."""
+    t = _templates(n.rule, templates)
     rule = one_line(n.rule, 100)
     total = len(n.alerts)
+    title = title_text(n, t)
     if total == 0:
         subject = f"[{rule}] (no alerts)"
+    elif title:
+        subject = f"[{rule}] {title}"
     else:
-        first = describe(n.alerts[0])
+        first = said(n.alerts[0], n.rule, t, total)
         if total == 1:
             subject = f"[{rule}] {first.line()}"
         else:
             subject = f"[{rule}] {total} alerts: {first.sentence()}"
     subject = one_line(subject, SUBJECT_MAX)
 
-    text = plain_text(n) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
+    text = plain_text(n, t) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
     text += f"delivery {one_line(n.id, 100)}\n"
 
     items = []
     for alert in n.alerts[:MAX_LISTED_ALERTS]:
-        d = describe(alert)
-        item = f"<strong>{html.escape(d.student)}</strong> {html.escape(d.did)}"
-        if d.details:
-            item += f" ({html.escape(', '.join(d.details))})"
+        d, custom = _message(alert, n.rule, t, total, html=True)
+        if custom and custom.strip():
+            item = custom.strip().replace("\n", "<br>")
+        else:
+            item = f"<strong>{html.escape(d.student)}</strong> {html.escape(d.did)}"
+            if d.details:
+                item += f" ({html.escape(', '.join(d.details))})"
         if d.why:
             why = html.escape("; ".join(d.why))
             item += f'<br><span style="color:#555">Because: {why}</span>'
@@ -328,7 +339,7 @@ def email_message(n: Notification) -> tuple[str, str, str]:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head>"
         '<body style="font-family:sans-serif">'
-        f'<h2 style="font-size:18px">{html.escape(rule)}</h2>'
+        f'<h2 style="font-size:18px">{html.escape(title or rule)}</h2>'
         f"<ul>{''.join(items)}</ul>{more}"
         '<p style="color:#888;font-size:12px">'
         f"Rule {html.escape(rule)}, channel {html.escape(one_line(n.channel, 100))}, "
@@ -348,14 +359,17 @@ def utc_z(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def webhook_body(n: Notification, sent_at: datetime) -> dict[str, Any]:
-    """Exactly the contract's JSON shape (section 6)."""
+def webhook_body(
+    n: Notification, sent_at: datetime, templates: RuleTemplates | None = None
+) -> dict[str, Any]:
+    """Exactly the contract's JSON shape (section 6); `text` uses the rule's `message`
+    template, unescaped (JSON needs none)."""
     return {
         "type": "notifier.alert",
         "id": n.id,
         "rule": n.rule,
         "channel": n.channel,
-        "text": plain_text(n),
+        "text": plain_text(n, templates),
         "alerts": [{"event": a.event, "key": a.key, "data": a.data} for a in n.alerts],
         "sent_at": utc_z(sent_at),
     }

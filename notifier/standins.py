@@ -240,11 +240,14 @@ class WebhookRequest:
 class WebhookReceiver(_HttpStandin):
     """Records every request; with a `secret` (whsec_...) checks the Standard Webhooks
     signature with the `standardwebhooks` library and answers 401 when it fails, else
-    204. Scripted answers take precedence (the request is still recorded)."""
+    204. Scripted answers take precedence (the request is still recorded). `delay`
+    (seconds) makes every answer that slow, as a busy receiver would be; the request is
+    recorded when it arrives, before the delay."""
 
-    def __init__(self, secret: str | None = None):
+    def __init__(self, secret: str | None = None, delay: float = 0.0):
         super().__init__()
         self.secret = secret
+        self.delay = delay
 
     @property
     def url(self) -> str:
@@ -272,6 +275,8 @@ class WebhookReceiver(_HttpStandin):
         else:
             status = 401 if self.secret and not verified else 204
         self._record(WebhookRequest(handler.path, headers, body, parsed, verified, status))
+        if self.delay > 0 and self._stopping.wait(self.delay):
+            return
         if scripted is not None:
             self._play(handler, scripted)
         elif status == 401:

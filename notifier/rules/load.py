@@ -17,7 +17,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.events import EVENT_KINDS, Stage
+from notifier.policy import Policy
 from notifier.rules.compile import Compiler, did_you_mean, unique_pairs
+from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.schema import (
     CHANNEL_COMMON_KEYS,
     RULE_KEYS,
@@ -44,6 +46,7 @@ from notifier.rules.yamlpos import (
     type_name,
 )
 from notifier.settings import Settings
+from notifier.templates import TEMPLATE_KEYS, CompiledTemplate, RuleTemplates, compile_template
 
 __all__ = ["Problem", "RulesError", "load_rules"]
 
@@ -165,6 +168,11 @@ class _Loader:
         if is_broken(node):
             return None
         model = CHANNEL_TYPES[type_].config
+        quiet = next((v for n, _, v in pairs if n == "quiet_hours"), None)
+        quiet_hours = read_quiet_hours(quiet, self.sink) if quiet is not None else None
+        if quiet is not None and quiet_hours is None:
+            return None
+        pairs = [(n, k, v) for n, k, v in pairs if n != "quiet_hours"]
         raw = {n: to_plain(v) for n, _, v in pairs}
         try:
             config = model.model_validate(raw)
@@ -181,7 +189,7 @@ class _Loader:
                     f"which {verb} not set",
                 )
                 return None
-        return ChannelDef(name, type_, config)
+        return ChannelDef(name, type_, config, quiet_hours)
 
     def config_problems(
         self,
@@ -274,12 +282,46 @@ class _Loader:
         if event is not None:
             when_node = found["when"][1] if "when" in found else None
             when = self.compiler.when(when_node, EVENT_KINDS[event], event)
+        templates = self.templates(found, event) if event is not None else None
+        policy = (
+            read_policy(found, EVENT_KINDS[event], event, self.sink) if event is not None else None
+        )
         if name is None or event is None or when is None or len(self.sink.problems) > before:
             return None
         catalogue = EVENT_KINDS[event]
-        stages: set[Stage] = {catalogue[f].stage for f in when.fields}
+        fields = when.fields | (templates.fields if templates else frozenset())
+        stages: set[Stage] = {catalogue[f].stage for f in fields}
         stages.add("list")
-        return Rule(name, event, notify, when, when.fields, frozenset(stages))
+        return Rule(
+            name, event, notify, when, fields, frozenset(stages), templates, policy or Policy()
+        )
+
+    def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:
+        """The rule's `title` and `message` templates, checked against the event's fields
+        (notifier.templates); None when it gives neither."""
+        compiled: dict[str, CompiledTemplate | None] = {}
+        fields: frozenset[str] = frozenset()
+        for key in TEMPLATE_KEYS:
+            if key not in found:
+                continue
+            node = found[key][1]
+            if isinstance(node, YScalar) and node.broken:
+                continue
+            source = None
+            if isinstance(node, YScalar) and node.value is not None:
+                source = node.text if node.plain else node.value  # `title: 5` reads "5"
+            if not isinstance(source, str) or not source.strip():
+                self.sink.add(node, f"'{key}' needs a template text, got {type_name(node)}")
+                continue
+            template, used, problems = compile_template(source, event, f"'{key}'")
+            for problem in problems:
+                where = f" (line {problem.line} of the template)" if problem.line > 1 else ""
+                self.sink.add(node, problem.message + where)
+            compiled[key] = template
+            fields |= used
+        if not compiled:
+            return None
+        return RuleTemplates(event, compiled.get("title"), compiled.get("message"), fields)
 
     def rule_name(self, node: YNode, names: set[str]) -> str | None:
         value = node.value if isinstance(node, YScalar) else None

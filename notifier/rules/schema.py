@@ -15,17 +15,34 @@ from typing import Any
 from pydantic import BaseModel
 
 from notifier.events import Stage
+from notifier.policy import Policy, QuietHours
 from notifier.rules.conditions import AllOf, FieldOps
+from notifier.templates import RuleTemplates
 
 # Top level: key -> required?
 TOP_LEVEL_KEYS: dict[str, bool] = {"channels": True, "rules": True, "sources": False}
 # A rule: key -> required?
-RULE_KEYS: dict[str, bool] = {"name": True, "event": True, "when": False, "notify": True}
+RULE_KEYS: dict[str, bool] = {
+    "name": True,
+    "event": True,
+    "when": False,
+    "notify": True,
+    "title": False,
+    "message": False,
+    # delivery policy (notifier.policy, read by notifier.rules.policies)
+    "group_by": False,
+    "group_wait": False,
+    "group_interval": False,
+    "digest": False,
+    "quiet_hours": False,
+    "throttle": False,
+    "urgent": False,
+}
 # `sources:`: key -> required?
 SOURCES_KEYS: dict[str, bool] = {"conferences": False}
 # A channel's keys come from its config model (notifier.channels.CHANNEL_TYPES); keys
 # every channel takes whatever its type go here.
-CHANNEL_COMMON_KEYS: frozenset[str] = frozenset({"type"})
+CHANNEL_COMMON_KEYS: frozenset[str] = frozenset({"type", "quiet_hours"})
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -37,13 +54,16 @@ class ChannelDef:
     name: str
     type: str
     config: BaseModel
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Rule:
     """One rule. `when` is the compiled condition (an AllOf of the top-level parts);
-    `fields` are the top-level event fields it reads and `stages` the stages of those
-    fields ("list" always), so sources fetch detail only for rules that need it."""
+    `fields` are the top-level event fields it reads (its conditions and its templates)
+    and `stages` the stages of those fields ("list" always), so sources fetch detail
+    only for rules that need it. `templates` is None when the rule uses the default
+    wording."""
 
     name: str
     event: str
@@ -51,6 +71,8 @@ class Rule:
     when: AllOf
     fields: frozenset[str]
     stages: frozenset[Stage]
+    templates: RuleTemplates | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def pinned(self, name: str) -> Any:
         """The one value this rule requires top-level field `name` to equal (`exam_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class AdminApi:
         self.faults = FaultInjector()
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._log: list[tuple[float, str, int, str]] = []
 
     def counts(self) -> dict[str, int]:
         with self._count_lock:
@@ -130,6 +132,13 @@ class AdminApi:
     def reset_counts(self) -> None:
         with self._count_lock:
             self._counts.clear()
+            self._log.clear()
+
+    def request_log(self) -> list[tuple[float, str, int, str]]:
+        """(time.monotonic() on arrival, endpoint name, status answered, path) of every
+        counted request since the last reset, in order: how fast a client really called."""
+        with self._count_lock:
+            return list(self._log)
 
     def handle(self, req: Request) -> Response:
         allowed = []
@@ -152,9 +161,24 @@ class AdminApi:
         return Response(404, {"detail": "Not found."})
 
     def _dispatch(self, req: Request, name: str, fn: Callable[[Request], Response]) -> Response:
-        if name:
-            with self._count_lock:
-                self._counts[name] += 1
+        arrived, status = time.monotonic(), 500
+        try:
+            out = self._answer(req, name, fn)
+            status = out.status
+            return out
+        except BadRequest as exc:
+            status = exc.status
+            raise
+        except KeyError:
+            status = 404
+            raise
+        finally:
+            if name:
+                with self._count_lock:
+                    self._counts[name] += 1
+                    self._log.append((arrived, name, status, req.path))
+
+    def _answer(self, req: Request, name: str, fn: Callable[[Request], Response]) -> Response:
         if not req.path.startswith("/api/") or name == "auth":
             return fn(req)
         auth = req.headers.get("authorization", "")

@@ -77,6 +77,12 @@ class Sandbox:
         """Requests per endpoint name since the last reset (faulty answers included)."""
         return self._api.counts()
 
+    @property
+    def request_log(self) -> list[tuple[float, str, int, str]]:
+        """(time.monotonic() on arrival, endpoint name, status, path) of every counted
+        request since the last reset: e.g. requests per second during a 429 storm."""
+        return self._api.request_log()
+
     def reset_counts(self) -> None:
         self._api.reset_counts()
 

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 
 def _optional_id(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     return None if is_null(value) else to_id(value)
 
 
@@ -82,8 +84,11 @@ class TestpressModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_strings(cls, data: Any) -> Any:
+        # Runs for every record: copy the dict only when some value is a null string.
         if isinstance(data, dict):
-            return {key: null_strings_to_none(value) for key, value in data.items()}
+            for value in data.values():
+                if isinstance(value, str) and is_null(value):
+                    return {key: null_strings_to_none(v) for key, v in data.items()}
         return data
 
     def to_data(self) -> dict[str, Any]:

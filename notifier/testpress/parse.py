@@ -28,7 +28,15 @@ _DURATION = re.compile(
 
 def is_null(value: Any) -> bool:
     """True for None and for the strings the API uses to mean "no value"."""
-    return value is None or (isinstance(value, str) and value.strip().lower() in NULL_STRINGS)
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    # Hot path (every field of every record): a null string is at most 3 characters
+    # once stripped, so a longer one that does not start or end with a space is not.
+    if len(value) > 3 and not value[0].isspace() and not value[-1].isspace():
+        return False
+    return value.strip().lower() in NULL_STRINGS
 
 
 def null_strings_to_none(value: Any) -> Any:
@@ -37,6 +45,13 @@ def null_strings_to_none(value: Any) -> Any:
 
 def to_float(value: Any) -> float | None:
     """A number, possibly sent as a string: `"90.00"` -> 90.0, `0` -> 0.0."""
+    kind = type(value)
+    if kind is float:  # the common cases first: this runs for most fields of every record
+        if math.isfinite(value):
+            return value
+        raise ValueError("not a finite number")
+    if kind is int:
+        return float(value)
     if is_null(value):
         return None
     if isinstance(value, bool):
@@ -58,6 +73,8 @@ def to_float(value: Any) -> float | None:
 def to_count(value: Any) -> int | float | None:
     """A count or an id-like number: an int when integral (`"12"`, `12.0` -> 12), else the
     float (a server sending `2.5` for a count is odd, but the record is still useful)."""
+    if type(value) is int:
+        return value
     number = to_float(value)
     if number is None:
         return None
@@ -66,6 +83,8 @@ def to_count(value: Any) -> int | float | None:
 
 def to_id(value: Any) -> int:
     """A record id: an integer, possibly sent as a string. Never null."""
+    if type(value) is int:
+        return value
     number = to_count(value)
     if number is None or not isinstance(number, int):
         raise ValueError("expected an integer id")
@@ -76,6 +95,10 @@ def to_seconds(value: Any) -> float | None:
     """A duration in seconds, rounded to 2 decimals: a timedelta string
     (`"2:47:53.076906"` -> 10073.08, `"1 day, 2:03:04"` -> 93784.0, Django's
     `"1 02:03:04"`, `"05:30"`) or a plain number (`5`, `"0.00"`)."""
+    kind = type(value)
+    if kind is int or kind is float:
+        number = to_float(value)
+        return None if number is None else round(number, 2)
     if is_null(value):
         return None
     if isinstance(value, str):
@@ -122,6 +145,8 @@ def to_time(value: Any) -> str | None:
 
 def to_text(value: Any) -> str | None:
     """A string; numbers become their text (a phone number sent as a number)."""
+    if type(value) is str:
+        return None if is_null(value) else value
     if is_null(value):
         return None
     if isinstance(value, str):

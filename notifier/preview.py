@@ -1,0 +1,155 @@
+"""`notifier preview [--days N]`: what the current rules would have sent over the last N
+days, so an admin can tune a threshold before enabling a rule.
+
+It reads Testpress through the same sources as `run` (their `poll`, with `since` set N
+days back and an in-memory state store, so nothing is written), evaluates every event
+with the production evaluator and renders samples with the production renderer. It
+sends nothing. Live classes are treated as settled (`conference_settle_minutes=0`):
+what matters for a past class is who left when, not whether the list is still moving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from notifier.channels.base import Alert, Notification
+from notifier.events import SOURCE_OF_KIND
+from notifier.render import email_message, plain_text, slack_message
+from notifier.rules.evaluate import evaluate
+from notifier.rules.schema import RuleSet
+from notifier.ruletest import readable
+from notifier.sources.base import PollContext, Source
+from notifier.store import Store
+from notifier.templates import RuleTemplates
+from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.textfmt import one_line
+
+SAMPLES = 3
+
+
+@dataclass
+class ChannelTally:
+    channel: str
+    type: str
+    count: int = 0
+    samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Preview:
+    days: float
+    since: datetime
+    events: dict[str, int] = field(default_factory=dict)  # per source
+    errors: dict[str, str] = field(default_factory=dict)  # per source that failed
+    matches: dict[str, int] = field(default_factory=dict)  # per rule, in the rules' order
+    channels: dict[str, list[ChannelTally]] = field(default_factory=dict)  # per rule
+
+
+def sample_text(n: Notification, channel_type: str, t: RuleTemplates | None) -> str:
+    """One alert as its channel shows it first: Slack's blocks, an email's subject, the
+    plain text elsewhere."""
+    if channel_type == "slack":
+        _, blocks = slack_message(n, t)
+        texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
+        return readable(" | ".join(texts))
+    if channel_type == "email":
+        return email_message(n, t)[0]
+    return plain_text(n, t)
+
+
+def run_preview(
+    ruleset: RuleSet,
+    client: TestpressClient,
+    *,
+    days: float = 1.0,
+    samples: int = SAMPLES,
+    now: datetime | None = None,
+    sources: dict[str, Source] | None = None,
+) -> Preview:
+    """Read the last `days` days, evaluate, tally. Never sends, never writes state."""
+    if sources is None:
+        from notifier.app import make_sources
+
+        sources = make_sources()
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=days)
+    result = Preview(days, since)
+    for rule in ruleset.rules:
+        result.matches[rule.name] = 0
+        result.channels[rule.name] = [
+            ChannelTally(ch, ruleset.channels[ch].type) for ch in rule.notify
+        ]
+    used = {SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()}
+    store = Store(":memory:")
+    try:
+        for name, source in sources.items():
+            if name not in used:
+                continue
+            ctx = PollContext(
+                client=client,
+                store=store,
+                rules=[r for r in ruleset.rules if r.event in source.kinds],
+                now=now,
+                lookback_hours=days * 24,
+                baseline=False,
+                since=since.date(),
+                conference_settle_minutes=0,
+                extra_conferences=ruleset.sources.conferences,
+            )
+            try:
+                polled = source.poll(ctx)
+            except TestpressError as exc:
+                result.errors[name] = str(exc)
+                continue
+            if polled.errors:
+                result.errors[name] = "; ".join(polled.errors[:3])
+            result.events[name] = len(polled.events)
+            for event in polled.events:
+                for match in evaluate(ruleset.rules, event):
+                    result.matches[match.rule.name] += 1
+                    alert = Alert(event.kind, event.key, event.data, match.reasons)
+                    for tally in result.channels[match.rule.name]:
+                        tally.count += 1
+                        if len(tally.samples) < samples:
+                            n = Notification("preview", match.rule.name, tally.channel, (alert,))
+                            tally.samples.append(sample_text(n, tally.type, match.rule.templates))
+    finally:
+        store.close()
+    return result
+
+
+def print_preview(p: Preview, ruleset: RuleSet, out: TextIO) -> None:
+    days = f"{p.days:g} day{'' if p.days == 1 else 's'}"
+    print(f"Preview of {ruleset.path} over the last {days} (since {_iso(p.since)})", file=out)
+    read = ", ".join(f"{name}: {count} events" for name, count in p.events.items())
+    print(f"read {read or 'nothing (no rule needs a source)'}", file=out)
+    for name, error in p.errors.items():
+        print(f"{name}: could not be read completely: {one_line(error, 300)}", file=out)
+    for rule in ruleset.rules:
+        count = p.matches.get(rule.name, 0)
+        print(f"\n{rule.name} ({rule.event}): {count} match{'' if count == 1 else 'es'}", file=out)
+        for tally in p.channels.get(rule.name, []):
+            print(f"  {tally.channel} ({tally.type}): {tally.count} alerts", file=out)
+            for sample in tally.samples:
+                print(f"    {one_line(sample, 400)}", file=out)
+    print("\nNothing was sent and no state was written.", file=out)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="minutes")
+
+
+def preview_command(
+    ruleset: RuleSet,
+    client: TestpressClient,
+    out: TextIO,
+    days: float,
+    samples: int = SAMPLES,
+    **kwargs: Any,
+) -> int:
+    """Run and print; 0 when every source was read, 1 when one could not be."""
+    result = run_preview(ruleset, client, days=days, samples=samples, **kwargs)
+    print_preview(result, ruleset, out)
+    return 1 if result.errors else 0

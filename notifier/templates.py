@@ -1,0 +1,354 @@
+"""Rule message templates: a rule's `title` and `message`, in Jinja2.
+
+Why it is built this way:
+- **Checked at load, never broken live.** A template is compiled when the rules file is
+  loaded (so `notifier check` and a hot reload see syntax errors and unknown filters),
+  every name it reads must be a field of the rule's event (or one of EXTRA_NAMES), and
+  it is rendered once against a sample event with every field present, which catches
+  a misspelt attribute of a list item. A template that still fails on a live event (a
+  field that is null where arithmetic wanted a number) falls back to the default
+  wording; the alert always goes out.
+- **Sandboxed.** `SandboxedEnvironment` keeps a template from reaching Python
+  internals; `StrictUndefined` makes an unknown name an error instead of empty text.
+- **Values are escaped for each channel, whatever the template says.** Every `{{ ... }}`
+  passes through `finalize`: made one line (so a title cannot break an email header),
+  numbers tidied, null shown as `n/a`. The HTML render escapes each value in finalize
+  itself, so neither `|safe` nor `{% autoescape false %}` lets a student's name become
+  markup. Slack text is escaped as a whole by `notifier.render` (it goes out as
+  plain_text), and JSON needs no escaping.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from notifier.events import EVENT_KINDS, FieldSpec
+from notifier.textfmt import duration_text, is_number, number_text, one_line
+
+log = logging.getLogger(__name__)
+
+# Names a template may use besides the event's fields.
+EXTRA_NAMES: dict[str, str] = {
+    "rule": "the rule's name",
+    "event": "the event kind, e.g. attempt.completed",
+    "key": "the event's key, e.g. the attempt id",
+    "why": "the conditions that fired, with their values, e.g. 'percentile 12.5 (rule: < 30)'",
+    "count": "how many alerts the message carries (1 unless they are grouped)",
+}
+MISSING = "n/a"  # how a null or missing field reads
+DEFAULT_TIME_FORMAT = "%d %b %Y, %H:%M %Z"
+TEMPLATE_KEYS = ("title", "message")
+
+
+# --- filters --------------------------------------------------------------------------
+
+
+def f_minutes(value: Any, digits: int = 1) -> Any:
+    """`{{ duration | minutes }}`: seconds as minutes, rounded (`312` -> `5.2`)."""
+    return round(value / 60, digits) if is_number(value) else value
+
+
+def f_duration(value: Any) -> Any:
+    """`{{ time_taken | duration }}`: seconds in words (`45 s`, `5.2 min`, `2 h 48 min`)."""
+    return duration_text(value) if is_number(value) else value
+
+
+def f_number(value: Any, digits: int = 2) -> Any:
+    """`{{ score | number(1) }}`: rounded, with no trailing `.0`."""
+    return number_text(value, digits) if is_number(value) else value
+
+
+def f_pct(value: Any, digits: int = 1) -> Any:
+    """`{{ percentage | pct }}`: `45.5%`."""
+    return f"{number_text(value, digits)}%" if is_number(value) else value
+
+
+def f_localtime(value: Any, zone: str = "UTC", fmt: str = DEFAULT_TIME_FORMAT) -> Any:
+    """`{{ date | localtime("Asia/Kolkata") }}`: an event time in a time zone,
+    `25 Nov 2026, 15:30 IST` (strftime `fmt` to change it). An unknown zone is an error
+    (reported at load); a value that is not a time is shown as it is."""
+    tz = ZoneInfo(zone)
+    when = value
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    if not isinstance(when, datetime):
+        return value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(tz).strftime(fmt)
+
+
+def _plain(value: Any) -> str:
+    """`|safe`, `|e` and `|escape` do nothing: escaping is the renderer's job."""
+    return str.__str__(value) if isinstance(value, str) else str(value)
+
+
+FILTERS: dict[str, Any] = {
+    "minutes": f_minutes,
+    "duration": f_duration,
+    "number": f_number,
+    "pct": f_pct,
+    "localtime": f_localtime,
+    "safe": _plain,
+    "e": _plain,
+    "escape": _plain,
+    "forceescape": _plain,
+}
+
+
+def show(value: Any) -> str:
+    """How one `{{ value }}` reads in any channel, before that channel's escaping."""
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return one_line(str.__str__(value)) if value != "" else MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if is_number(value):
+        return number_text(value)
+    if isinstance(value, list | tuple):
+        return one_line(", ".join(show(v) for v in value))
+    return one_line(value)
+
+
+def _show_html(value: Any) -> Markup:
+    return escape(show(value))
+
+
+def _environment(html: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=html,
+        finalize=_show_html if html else show,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+PLAIN_ENV = _environment(html=False)
+HTML_ENV = _environment(html=True)
+
+
+# --- compiled templates ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """What is wrong with a template; `line` counts lines of the template, from 1."""
+
+    message: str
+    line: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledTemplate:
+    source: str
+    plain: Template
+    html: Template
+
+
+@dataclass(frozen=True, eq=False)
+class RuleTemplates:
+    """A rule's `title` and `message` (None: the default wording), and the top-level
+    event fields they read (so sources fetch those fields for this rule)."""
+
+    event: str
+    title: CompiledTemplate | None = None
+    message: CompiledTemplate | None = None
+    fields: frozenset[str] = frozenset()
+
+
+def compile_template(
+    source: str, event: str, what: str
+) -> tuple[CompiledTemplate | None, frozenset[str], list[TemplateProblem]]:
+    """Compile and check one template (`what` is "'title'" or "'message'") for `event`.
+    Returns (the template or None, the event fields it reads, problems)."""
+    catalogue = EVENT_KINDS[event]
+    try:
+        plain = PLAIN_ENV.from_string(source)
+        html = HTML_ENV.from_string(source)
+        tree = PLAIN_ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        return None, frozenset(), [_syntax_problem(exc, what)]
+    names = meta.find_undeclared_variables(tree) - set(PLAIN_ENV.globals)
+    problems = []
+    for name in sorted(names - set(catalogue) - set(EXTRA_NAMES)):
+        close = difflib.get_close_matches(name, [*catalogue, *EXTRA_NAMES], n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(
+            TemplateProblem(
+                f"unknown field '{name}' in the {what} template for {event}{hint}",
+                _line_of(tree, name),
+            )
+        )
+    if not problems:
+        sample = context_for(event, sample_data(catalogue), sample_extras(event))
+        for template in (plain, html):
+            try:
+                template.render(sample)
+            except Exception as exc:  # noqa: BLE001 - any failure is the admin's to fix
+                problems.append(TemplateProblem(f"the {what} template fails: {exc}", _tb_line()))
+                break
+    if problems:
+        return None, frozenset(), problems
+    return CompiledTemplate(source, plain, html), frozenset(names & set(catalogue)), []
+
+
+def _syntax_problem(exc: TemplateSyntaxError, what: str) -> TemplateProblem:
+    message = str(exc.message or "invalid syntax")
+    if message.startswith("No filter named "):
+        name = message.removeprefix("No filter named ").strip("'.")
+        known = sorted(PLAIN_ENV.filters)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        message = f"unknown filter '{name}'" + (f"; did you mean '{close[0]}'?" if close else "")
+    return TemplateProblem(f"invalid {what} template: {message}", exc.lineno or 1)
+
+
+def _line_of(tree: nodes.Template, name: str) -> int:
+    for node in tree.find_all(nodes.Name):
+        if node.name == name and node.ctx == "load":
+            return int(node.lineno)
+    return 1
+
+
+def _tb_line() -> int:
+    """The template line of the exception being handled (Jinja rewrites tracebacks so
+    template frames carry template line numbers)."""
+    tb = sys.exc_info()[2]
+    line = 1
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# --- what a template sees -------------------------------------------------------------
+
+
+def context_for(event: str, data: Mapping[str, Any], extras: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field of the event kind (null when the event lacks it, so a template never
+    fails on a field this event did not carry), list items likewise, then the extras."""
+    catalogue = EVENT_KINDS.get(event, {})
+    ctx: dict[str, Any] = {name: None for name in catalogue}
+    for name, value in data.items():
+        spec = catalogue.get(name)
+        if spec is not None and spec.items is not None and isinstance(value, list):
+            blank = dict.fromkeys(spec.items)
+            value = [{**blank, **item} if isinstance(item, dict) else item for item in value]
+        ctx[name] = value
+    ctx.update(extras)
+    return ctx
+
+
+class _Anything:
+    """A sample for `object` and `any` fields: every attribute and item exists."""
+
+    def __getattr__(self, name: str) -> _Anything:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> _Anything:
+        return self
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __str__(self) -> str:
+        return "value"
+
+
+def _sample(spec: FieldSpec) -> Any:
+    if spec.items is not None:
+        return [sample_data(spec.items)]
+    return {
+        "number": 3,
+        "string": "text",
+        "time": "2026-11-25T10:00:00+00:00",
+        "bool": True,
+        "list": ["A"],
+    }.get(spec.type, _Anything())
+
+
+def sample_data(catalogue: Mapping[str, FieldSpec]) -> dict[str, Any]:
+    """An event with every field present, of its type."""
+    return {name: _sample(spec) for name, spec in catalogue.items()}
+
+
+def sample_extras(event: str) -> dict[str, Any]:
+    return {"rule": "rule-name", "event": event, "key": "1", "why": "result Fail", "count": 1}
+
+
+def render(template: CompiledTemplate, context: Mapping[str, Any], *, html: bool = False) -> str:
+    """Raises whatever the template raises; callers fall back to the default wording."""
+    return (template.html if html else template.plain).render(context)
+
+
+def try_render(
+    template: CompiledTemplate | None, context: Mapping[str, Any], rule: str, html: bool = False
+) -> str | None:
+    """The rendered text, or None when there is no template or it failed on this event
+    (logged without the event's values: they may be personal data)."""
+    if template is None:
+        return None
+    try:
+        return render(template, context, html=html)
+    except Exception as exc:  # noqa: BLE001 - a live alert always goes out
+        log.warning(
+            "rule %s: its template failed on an event (%s); the default wording is used",
+            rule,
+            type(exc).__name__,
+        )
+        return None
+
+
+# --- the templates of the running rules -----------------------------------------------
+
+_active: dict[str, RuleTemplates] = {}
+
+
+def activate(rules: Iterable[Any]) -> None:
+    """Make these rules' templates the ones channels render with (by rule name). The
+    running service calls this whenever it (re)loads its rules; `notifier test` and
+    `preview` pass templates explicitly instead."""
+    global _active
+    _active = {
+        rule.name: rule.templates for rule in rules if getattr(rule, "templates", None) is not None
+    }
+
+
+def active_templates(rule: str) -> RuleTemplates | None:
+    return _active.get(rule)
+
+
+__all__ = [
+    "EXTRA_NAMES",
+    "FILTERS",
+    "CompiledTemplate",
+    "RuleTemplates",
+    "TemplateProblem",
+    "activate",
+    "active_templates",
+    "compile_template",
+    "context_for",
+    "render",
+    "show",
+    "try_render",
+]

@@ -1,0 +1,129 @@
+"""Graceful stop (contract section 2, `notifier run`): SIGTERM or SIGINT finishes the
+sends in hand, gives back the rest, and exits 0 within a few seconds; nothing is left
+claimed, and a restart delivers the rest exactly once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from notifier.sandbox import Sandbox
+from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
+from tests.e2e import Harness
+
+RULES = """\
+channels:
+  lms:
+    type: webhook
+    url: ${LMS_URL}
+  terminal:
+    type: console
+
+rules:
+  - name: failed-exam
+    event: attempt.completed
+    when:
+      result: Fail
+    notify: [lms, terminal]
+"""
+ATTEMPTS = 60
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with (
+        Sandbox(seed=7) as sandbox,
+        FakeSlack() as slack,
+        WebhookReceiver(delay=0.05) as webhook,  # a pass takes ~3 s: time to stop in it
+        SmtpSink() as smtp,
+    ):
+        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
+        harness.extra_env = {
+            "NOTIFIER_POLL_INTERVAL": "0.2",
+            "NOTIFIER_DELIVERY_CONCURRENCY": "1",
+        }
+        yield harness
+
+
+def _backlog(h: Harness) -> None:
+    inst = h.sandbox.institute
+    exam = inst.add_exam(title="Chemistry Mock")
+    user = inst.add_user(name="Asha Verma", email="asha@school.example")
+    assert h.notifier("run", "--once").returncode == 0  # baseline
+    for _ in range(ATTEMPTS):
+        inst.complete_attempt(inst.start_attempt(exam, user), result="Fail")
+
+
+def _claimed(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(
+            conn.execute("SELECT COUNT(*) FROM outbox WHERE claimed_until IS NOT NULL").fetchone()[
+                0
+            ]
+        )
+    finally:
+        conn.close()
+
+
+def _start(h: Harness) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=h.tmp,
+        env=h.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_delivery_pass_exits_0_soon_and_leaves_nothing_claimed(
+    h: Harness, sig: signal.Signals
+) -> None:
+    _backlog(h)
+    proc = _start(h)
+    deadline = time.monotonic() + 20
+    while len(h.webhook.received) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None
+    stopped = time.monotonic()
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=10)
+    took = time.monotonic() - stopped
+    print(f"\nstopped {took:.2f} s after {sig.name}, {len(h.webhook.received)} sent by then")
+    assert proc.returncode == 0, stderr[-2000:]
+    assert took < 5
+    assert "Traceback" not in stderr
+    assert _claimed(h.db) == 0
+    counts = json.loads(h.notifier("status", "--json").stdout)["deliveries"]
+    assert counts["queued"] > 0  # the stop came mid-pass: the rest waits, unclaimed
+
+    assert h.notifier("run", "--once").returncode == 0
+    ids = Counter(r.json["id"] for r in h.webhook.received)
+    assert len(ids) == ATTEMPTS
+    assert max(ids.values()) == 1  # a graceful stop doubles nothing
+
+
+def test_a_signal_while_starting_up_still_exits_0(h: Harness) -> None:
+    _backlog(h)
+    proc = _start(h)
+    lock = Path(f"{h.db}.lock")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+        lock.exists() and lock.read_text().strip() == str(proc.pid)
+    ):
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)  # the lock is taken: opening the store, or polling
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert _claimed(h.db) == 0
