@@ -319,19 +319,26 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
     text = plain_text(n, t) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
     text += f"delivery {one_line(n.id, 100)}\n"
 
-    items = []
+    rows = []
     for alert in n.alerts[:MAX_LISTED_ALERTS]:
         d, custom = _message(alert, n.rule, t, total, html=True)
         if custom and custom.strip():
-            item = custom.strip().replace("\n", "<br>")
+            what = custom.strip().replace("\n", "<br>")
         else:
-            item = f"<strong>{html.escape(d.student)}</strong> {html.escape(d.did)}"
+            what = f"<strong>{html.escape(d.student)}</strong> {html.escape(d.did)}"
             if d.details:
-                item += f" ({html.escape(', '.join(d.details))})"
-        if d.why:
-            why = html.escape("; ".join(d.why))
-            item += f'<br><span style="color:#555">Because: {why}</span>'
-        items.append(f'<li style="margin-bottom:8px">{item}</li>')
+                what += f" ({html.escape(', '.join(d.details))})"
+        why = html.escape("; ".join(d.why)) if d.why else ""
+        rows.append((what, why))
+    if total == 1:  # one alert reads as a paragraph, several as a table
+        what, why = rows[0]
+        because = f'<br><span style="color:#555">Because: {why}</span>' if why else ""
+        listing = f"<p>{what}{because}</p>"
+    else:
+        cell = 'style="border:1px solid #ddd;padding:6px;text-align:left;vertical-align:top"'
+        header = f"<tr><th {cell}>Alert</th><th {cell}>Because</th></tr>"
+        body_rows = "".join(f"<tr><td {cell}>{w}</td><td {cell}>{y}</td></tr>" for w, y in rows)
+        listing = f'<table style="border-collapse:collapse">{header}{body_rows}</table>'
     more = ""
     if total > MAX_LISTED_ALERTS:
         more = f"<p>{_more(total - MAX_LISTED_ALERTS)}</p>"
@@ -340,7 +347,7 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
         f"<title>{html.escape(subject)}</title></head>"
         '<body style="font-family:sans-serif">'
         f'<h2 style="font-size:18px">{html.escape(title or rule)}</h2>'
-        f"<ul>{''.join(items)}</ul>{more}"
+        f"{listing}{more}"
         '<p style="color:#888;font-size:12px">'
         f"Rule {html.escape(rule)}, channel {html.escape(one_line(n.channel, 100))}, "
         f"delivery {html.escape(one_line(n.id, 100))}</p>"

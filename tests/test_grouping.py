@@ -216,3 +216,23 @@ def _texts(block: dict) -> list[str]:
     for field in block.get("fields", []) or []:
         found.append(field.get("text", ""))
     return found
+
+
+def test_a_grouped_email_lists_every_student_in_a_table() -> None:
+    from notifier.channels.base import Alert, Notification, Reason
+    from notifier.render import email_message
+
+    alerts = tuple(
+        Alert(
+            "attempt.completed",
+            str(i),
+            {"id": i, "student": f"Student <{i}>", "exam_title": "Mock", "result": "Fail"},
+            (Reason("result", "eq", "Fail", "Fail"),),
+        )
+        for i in range(3)
+    )
+    subject, text, html = email_message(Notification("msg_1", "class-failed", "office", alerts))
+    assert subject.startswith("[class-failed] 3 alerts")
+    assert html.count("<tr>") == 4  # a header and one row per student
+    assert all(f"Student &lt;{i}&gt;" in html for i in range(3))
+    assert all(f"Student <{i}>" in text for i in range(3))
