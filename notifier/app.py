@@ -7,6 +7,7 @@ deliveries still attempted.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -166,13 +167,20 @@ class App:
         source = self.sources[name]
         first = not self.store.has_baseline(name)
         now = self.clock()
+        rules = [r for r in self.ruleset.rules if r.event in source.kinds]
+        # When the rules stop pinning a filter the source pushed into its query, items
+        # it never looked at come into view: record them as a baseline, so a changed
+        # rule starts from now instead of alerting on history.
+        filters = json.dumps(source.query_filters(rules), sort_keys=True, default=str)
+        previous = self.store.get_meta(f"filters:{name}")
+        rebase = previous is not None and previous != filters
         ctx = PollContext(
             client=self.client,
             store=self.store,
-            rules=[r for r in self.ruleset.rules if r.event in source.kinds],
+            rules=rules,
             now=datetime.fromtimestamp(now, UTC),
             lookback_hours=self.settings.lookback_hours,
-            baseline=first and since is None,
+            baseline=(first and since is None) or rebase,
             since=since if first else None,
             conference_settle_minutes=self.settings.conference_settle_minutes,
             extra_conferences=self.ruleset.sources.conferences,
@@ -194,6 +202,8 @@ class App:
         queued = self.store.record(
             name, polled.seen, deliveries, baseline=first, state=polled.state, now=now
         )
+        if previous != filters:
+            self.store.set_meta(f"filters:{name}", filters)
         error = "; ".join(polled.errors[:3]) if polled.errors else None
         if error and len(polled.errors) > 3:
             error += f" (and {len(polled.errors) - 3} more)"

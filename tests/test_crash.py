@@ -246,3 +246,20 @@ def test_sigkill_releases_the_single_instance_lock(h: Harness) -> None:
         proc.wait(timeout=10)
     after = h.notifier("run", "--once")
     assert after.returncode == 0, after.stderr
+
+
+def test_seen_marks_and_deliveries_are_written_in_one_transaction(tmp_path: Path) -> None:
+    """A process dying while the outbox rows are written leaves the events unseen, so
+    the next cycle finds and queues them again: never seen-but-not-queued."""
+    store = Store(tmp_path / "n.db")
+
+    def dies_midway() -> Iterator[NewDelivery]:
+        yield NewDelivery("r", "lms", EVENT, "1", [{"event": EVENT, "key": "1"}])
+        raise KeyboardInterrupt  # the process is interrupted here
+
+    with pytest.raises(KeyboardInterrupt):
+        store.record("attempts", ["1", "2"], dies_midway(), state={"cursor": {"x": 1}}, now=1.0)
+    assert store.unseen("attempts", ["1", "2"]) == {"1", "2"}
+    assert store.delivery_counts()["queued"] == 0
+    assert store.get_state("attempts", "cursor") is None
+    store.close()

@@ -306,3 +306,38 @@ rules:
     content = [p for path, p in seen if "chapter-content" in path]
     assert content
     assert all(p.get("content_type") == "3" and p.get("course_ids") == "3" for p in content)
+
+
+def test_a_rule_that_widens_the_query_starts_from_now(tmp_path: Path, monkeypatch) -> None:
+    pinned = """
+rules:
+  - name: mock-1
+    event: attempt.completed
+    when: {exam_id: 1, result: Fail}
+    notify: [hook]
+"""
+    with rig(tmp_path, pinned) as r:
+        monkeypatch.setenv("HOOK_URL", r.webhook.url)
+        inst = r.sandbox.institute
+        mock1 = inst.add_exam(title="Mock 1")
+        mock2 = inst.add_exam(title="Mock 2")
+        asha, ravi = _students(r.sandbox, 2)
+        rules_file = Path(r.app.ruleset.path)
+        rules_file.write_text(rules_file.read_text().replace("exam_id: 1,", f"exam_id: {mock1},"))
+        r.app.reload_rules_if_changed()
+        assert r.app.ruleset.rules[0].pinned("exam_id") == mock1
+        r.cycle()
+        old = inst.start_attempt(mock2, asha)
+        inst.complete_attempt(old, result="Fail")  # outside the pinned query
+        r.cycle()
+        assert r.alerts() == []
+
+        rules_file.write_text(rules_file.read_text().replace(f"exam_id: {mock1}, ", ""))
+        r.app.reload_rules_if_changed()
+        r.cycle()  # the wider query sees Mock 2's history: a baseline, no alerts
+        assert r.alerts() == []
+
+        new = inst.start_attempt(mock2, ravi)
+        inst.complete_attempt(new, result="Fail")
+        r.cycle()
+        assert [a["key"] for a in r.alerts()] == [str(new)]

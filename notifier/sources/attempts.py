@@ -17,11 +17,13 @@ it records, and alerts on nothing (unless `--since` was given).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from notifier.events import Event, Stage
 from notifier.rules.evaluate import match_rule
+from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
 from notifier.sources.lookups import Lookups
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -59,13 +61,17 @@ class AttemptsSource:
     name = "attempts"
     kinds: tuple[str, ...] = (KIND,)
 
+    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+        """The filters pushed into the list query because every rule pins them."""
+        return pinned_filters(rules)
+
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         client = ctx.client
         cursor = ctx.store.get_state(self.name, "cursor") or {}
         last_poll = _parse_time(cursor.get("last_poll"))
         previously_running = {str(i) for i in cursor.get("running", [])}
-        filters = _pinned_filters(ctx)
+        filters = self.query_filters(ctx.rules)
 
         running = {str(a.id) for a in self._list(client, {"state": 0, **filters})}
 
@@ -156,11 +162,11 @@ class AttemptsSource:
         return found
 
 
-def _pinned_filters(ctx: PollContext) -> dict[str, Any]:
+def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:
     """Push `exams`/`users` into the query when every rule pins them to one value."""
     filters: dict[str, Any] = {}
     for field, param in (("exam_id", "exams"), ("user_id", "users")):
-        values = {_pinned(rule, field) for rule in ctx.rules}
+        values = {_pinned(rule, field) for rule in rules}
         if len(values) == 1 and None not in values:
             filters[param] = values.pop()
     return filters

@@ -48,6 +48,8 @@ class Source(Protocol):
 
     def poll(self, ctx: PollContext) -> PollResult: ...
 
+    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]: ...
+
 
 Fetcher = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -90,6 +90,9 @@ class ConferencesSource:
     name = "conferences"
     kinds: tuple[str, ...] = (KIND,)
 
+    def query_filters(self, rules: Any) -> dict[str, Any]:
+        return {}
+
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         now = ctx.now

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from notifier.events import Event, best_label
+from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult
 from notifier.testpress.client import TestpressClient
 from notifier.testpress.models import (
@@ -145,6 +147,10 @@ class ContentAttemptsSource:
     name = "content_attempts"
     kinds: tuple[str, ...] = (KIND,)
 
+    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+        """The filters pushed into the list query because every rule pins them."""
+        return pinned_filters(rules)
+
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         if ctx.since is not None:
@@ -152,7 +158,7 @@ class ContentAttemptsSource:
         else:
             completed_after = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
         params: dict[str, Any] = {"completed_after": completed_after.isoformat()}
-        params.update(_pinned_filters(ctx))
+        params.update(self.query_filters(ctx.rules))
         records, _ = read_content_attempts(ctx.client, params)
         final = {
             str(r["id"]): r for r in records if str(r.get("state") or "").lower() in FINAL_STATES
@@ -170,13 +176,13 @@ class ContentAttemptsSource:
         return result
 
 
-def _pinned_filters(ctx: PollContext) -> dict[str, Any]:
+def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:
     """Push `content_type` and `course_ids` into the query when every rule pins them."""
     filters: dict[str, Any] = {}
-    types = {_pinned(rule, "content_type") for rule in ctx.rules}
+    types = {_pinned(rule, "content_type") for rule in rules}
     if len(types) == 1 and (only := types.pop()) in CONTENT_TYPE_CODES:
         filters["content_type"] = CONTENT_TYPE_CODES[only]
-    courses = {_pinned(rule, "course_id") for rule in ctx.rules}
+    courses = {_pinned(rule, "course_id") for rule in rules}
     if len(courses) == 1 and (course := courses.pop()) is not None:
         filters["course_ids"] = course
     return filters
