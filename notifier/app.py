@@ -192,6 +192,11 @@ class App:
             log.error("source %s could not be read: %s", name, message)
             self.store.source_polled(name, ok=False, error=message, now=now)
             return False, 0, 0
+        except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
+            message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
+            log.exception("source %s failed", name)
+            self.store.source_polled(name, ok=False, error=message, now=now)
+            return False, 0, 0
         planner = _Planner(self.store, self.ruleset, now)
         deliveries = [
             planner.delivery(m, channel)

@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = make_client(settings)
     with InstanceLock(settings.db_path):
         store = Store(settings.db_path)
-        pass  # BROKEN ON PURPOSE: store.release_all_claims()
+        store.release_all_claims()
         app = App(settings, ruleset, store, client, stop=stop)
         try:
             if args.once:

@@ -127,11 +127,6 @@ def test_random_rules_files_load_or_exit_2_with_located_messages(content: str | 
     _check(_printable(raw))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notifier/rules/yamlpos.py reports a yaml ReaderError (a control character) "
-    "at 1:1 with a second, unlocated line; see the issue 4 report",
-)
 def test_a_control_character_is_reported_on_one_located_line() -> None:
     _check(b"channels: {}\nrules:\x1f []\n")
 

@@ -165,8 +165,14 @@ def _syntax_problem(text: str, path: str) -> Problem:
         if exc.context:
             what = f"{what} ({exc.context})"
         return Problem(path, line, col, f"invalid YAML: {what}")
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow: locate it from its offset in the text.
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return Problem(path, line, col, f"invalid YAML: {exc.reason} (U+{char:04X})")
     except yaml.YAMLError as exc:
-        return Problem(path, 1, 1, f"invalid YAML: {exc}")
+        return Problem(path, 1, 1, "invalid YAML: " + " ".join(str(exc).split()))
     return Problem(path, 1, 1, "invalid YAML")  # pragma: no cover - the fast parser disagreed
 
 
