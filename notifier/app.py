@@ -34,6 +34,7 @@ from notifier.testpress.client import TestpressClient, TestpressError
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
 DEAD_KEPT = 30 * 86400.0
 
@@ -128,7 +129,9 @@ class App:
 
     # -- one cycle ------------------------------------------------------------------------
 
-    def cycle(self, since: date | None = None) -> CycleResult:
+    def cycle(self, since: date | None = None, budget: float | None = None) -> CycleResult:
+        """Poll every source in use, queue what matched, then one delivery pass (bounded
+        by `budget` seconds in the run loop; `run --once` sends everything due)."""
         result = CycleResult()
         for name in self.sources_in_use():
             if self.stop.is_set():
@@ -137,7 +140,7 @@ class App:
             result.sources_ok &= ok
             result.queued += queued
             result.events += events
-        result.delivery = self.deliverer.run_pass()
+        result.delivery = self.deliverer.run_pass(budget)
         self.prune_if_due()
         return result
 
@@ -258,7 +261,7 @@ class App:
             started = time.monotonic()
             self.reload_rules_if_changed()
             try:
-                self.cycle(since)
+                self.cycle(since, budget=max(MIN_PASS_BUDGET, self.settings.poll_interval))
             except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle
                 log.exception("cycle failed; trying again next interval")
             since = None

@@ -126,14 +126,19 @@ class Deliverer:
             self._pools[channel] = pool
         return pool
 
-    def run_pass(self) -> PassResult:
+    def run_pass(self, budget: float | None = None) -> PassResult:
         """Send every delivery due now and record each outcome as it arrives.
 
         At most `concurrency` sends per channel are handed to threads at a time, and the
         next one only after an outcome has been recorded: so when the process dies, at
         most `concurrency` sends per channel can have reached the far end without being
-        marked sent (the only possible duplicates after a restart)."""
+        marked sent (the only possible duplicates after a restart).
+
+        With a `budget` (seconds), nothing new is handed out once it is spent: a slow or
+        paced channel (Slack posts about once a second) keeps the rest of its backlog
+        for the next pass instead of holding up the next poll."""
         result = PassResult()
+        deadline = None if budget is None else time.monotonic() + budget
         rows = self.store.claim_due(self.clock(), self.lease_seconds)
         if not rows:
             return result
@@ -150,6 +155,8 @@ class Deliverer:
         def fill(name: str) -> None:
             queue = waiting[name]
             while queue and in_flight[name] < self.concurrency and not self.stop.is_set():
+                if deadline is not None and time.monotonic() > deadline:
+                    return
                 unit = queue.popleft()
                 try:
                     notification = to_notification(unit)
