@@ -329,7 +329,9 @@ def _now_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def make_client(settings: Settings) -> TestpressClient:
+def make_client(settings: Settings, stop: threading.Event | None = None) -> TestpressClient:
+    """The Testpress client `run` uses. With `stop`, a retry's wait (a long Retry-After)
+    ends as soon as the process is asked to stop."""
     settings.require_testpress()
     return TestpressClient(
         settings.testpress_base_url or "",
@@ -337,4 +339,5 @@ def make_client(settings: Settings) -> TestpressClient:
         username=settings.testpress_username,
         password=settings.testpress_password,
         verify=settings.ssl_verify,
+        sleep=stop.wait if stop is not None else time.sleep,
     )

@@ -107,7 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from notifier.app import App, make_client
+    from notifier.app import App, make_client, secrets_of
     from notifier.lock import InstanceLock
     from notifier.logs import register_secrets, setup_logging
     from notifier.rules.load import load_rules
@@ -118,17 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
     setup_logging()
     settings = load_settings()
-    register_secrets(
-        s.get_secret_value() if s else None
-        for s in (
-            settings.testpress_token,
-            settings.testpress_password,
-            settings.slack_bot_token,
-            settings.smtp_password,
-        )
-    )
+    register_secrets(secrets_of(settings))
     ruleset = load_rules(settings.rules_path, settings)
-    client = make_client(settings)
+    client = make_client(settings, stop)
     with InstanceLock(settings.db_path):
         store = Store(settings.db_path)
         store.release_all_claims()

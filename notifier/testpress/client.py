@@ -96,7 +96,7 @@ class TestpressClient:
         max_attempts: int = 6,
         max_wait: float = 120.0,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ):
         self.base_url = base_url.rstrip("/")
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
