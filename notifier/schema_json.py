@@ -27,7 +27,6 @@ from notifier.rules.schema import (
 )
 from notifier.templates import EXTRA_NAMES, FILTERS
 
-SCHEMA_ID = "https://github.com/testpress/testpress-notifier/rules.schema.json"
 VAR = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
 VALUE_TYPES: dict[str, dict[str, Any]] = {
     "number": {"anyOf": [{"type": "number"}, {"$ref": "#/$defs/var"}]},
@@ -231,7 +230,6 @@ def rules_schema() -> dict[str, Any]:
         top_props.setdefault(name, {})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         "title": "testpress-notifier rules file",
         "type": "object",
         "properties": top_props,
