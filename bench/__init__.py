@@ -1,0 +1,1 @@
+"""`make bench`: the notifier measured against the sandbox institute (issue 6)."""

@@ -1,0 +1,63 @@
+"""`python -m bench` (`make bench`): measure every figure of issue 6 and print one table.
+
+python -m bench              every figure
+python -m bench a d          only some (a b c d e f; e comes with a)
+python -m bench --json out.json   also write the raw measurements
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+from bench.table import Row, render_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f (default: all)")
+    parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
+    args = parser.parse_args(argv)
+    parts = set(args.parts or "abcdef")
+    if "e" in parts:
+        parts.add("a")
+    started = time.perf_counter()
+    raw: dict[str, Any] = {}
+    rows: list[Row] = []
+    steps = [
+        ("f", "start-up", "bench.startup"),
+        ("b", "idle cycles", "bench.idle"),
+        ("d", "delivery", "bench.delivery"),
+        ("c", "latency", "bench.latency"),
+        ("a", "backlog", "bench.backlog"),
+    ]
+    for part, label, module in steps:
+        if part not in parts:
+            continue
+        print(f"bench: measuring {label} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        raw[part] = __import__(module, fromlist=["measure"]).measure()
+        print(f"bench:   {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    from bench.table import rows_for
+
+    rows = rows_for(raw, parts)
+    elapsed = time.perf_counter() - started
+    machine = (
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.machine()}"
+    )
+    print(render_table(rows))
+    print(f"\n{machine}; bench took {elapsed:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "seconds": elapsed, "raw": raw}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

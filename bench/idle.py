@@ -1,0 +1,88 @@
+"""Figure b: an idle cycle (nothing new, nothing running) at 1,000 and at 100,000
+completed attempts of history, beside a naive poller.
+
+The notifier runs in this process (`App.cycle`, after its baseline cycle); the sandbox
+in another, which counts the requests it serves. The naive poller is what an admin
+would script: every page of the completed list, ids compared in memory.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BACKLOG_RULES,
+    LIST,
+    Control,
+    bare_client,
+    bare_pages,
+    notifier_env,
+    use_env,
+)
+from bench.serve import Child
+
+SIZES = (1_000, 100_000)
+IDLE_CYCLES = 5
+
+
+def _notifier_idle(url: str, token: str, control: Control) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
+        use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES))
+        from notifier.app import App, make_client
+        from notifier.rules.load import load_rules
+        from notifier.settings import load_settings
+        from notifier.store import Store
+
+        settings = load_settings()
+        ruleset = load_rules(settings.rules_path, settings)
+        store = Store(settings.db_path)
+        app = App(settings, ruleset, store, make_client(settings))
+        try:
+            app.cycle()  # the baseline
+            requests: list[int] = []
+            seconds: list[float] = []
+            for _ in range(IDLE_CYCLES):
+                control.reset()
+                started = time.perf_counter()
+                app.cycle()
+                seconds.append(time.perf_counter() - started)
+                requests.append(control.total())
+        finally:
+            app.close()
+            store.close()
+    return {
+        "requests": max(requests),
+        "seconds": statistics.median(seconds),
+        "sources": len(app.sources_in_use()),
+    }
+
+
+def _naive_cycle(url: str, token: str, control: Control, previous: set[int]) -> dict[str, Any]:
+    http = bare_client(url, token)
+    control.reset()
+    started = time.perf_counter()
+    ids: set[int] = set()
+    for body in bare_pages(http, LIST, {"state": 1}):
+        ids.update(row["id"] for row in body["results"])
+    new = ids - previous
+    seconds = time.perf_counter() - started
+    http.close()
+    return {"requests": control.total(), "seconds": seconds, "new": len(new), "ids": ids}
+
+
+def measure() -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for size in SIZES:
+        with Child.start("sandbox", history=size) as sandbox:
+            control = Control(sandbox.url)
+            notifier = _notifier_idle(sandbox.url, sandbox.token, control)
+            first = _naive_cycle(sandbox.url, sandbox.token, control, set())
+            naive = _naive_cycle(sandbox.url, sandbox.token, control, first["ids"])
+            naive.pop("ids")
+            control.close()
+        out[size] = {"notifier": notifier, "naive": naive}
+    return out

@@ -1,0 +1,137 @@
+"""The one table `make bench` prints: figure, measured value, target, met."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    measured: str
+    target: str
+    met: bool | None  # None: shown for comparison, no target
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.0f} MB"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
+    rows: list[Row] = []
+    if "a" in raw:
+        a = raw["a"]
+        n, b = a["notifier"], a["bare"]
+        rows.append(
+            Row(
+                f"a. backlog: {a['attempts']:,} attempts, every detail, "
+                f"{n['queued']:,} deliveries queued",
+                f"{n['seconds']:.1f} s vs bare httpx {b['seconds']:.1f} s = {a['ratio']:.2f}x"
+                f" (rounds {', '.join(f'{r:.2f}' for r in a['ratios'])};"
+                f" {n['requests']:,} vs {b['requests']:,} requests)",
+                "<= 1.4x bare",
+                a["ratio"] <= 1.4,
+            )
+        )
+    if "b" in raw:
+        b = raw["b"]
+        small, large = sorted(b)
+        ns, nl = b[small]["notifier"], b[large]["notifier"]
+        per_source = max(ns["requests"], nl["requests"]) / max(1, nl["sources"])
+        rows.append(
+            Row(
+                f"b. idle cycle requests, {small:,} / {large:,} history",
+                f"{ns['requests']} / {nl['requests']} ({nl['sources']} source in use)",
+                "equal, <= 3 per source",
+                ns["requests"] == nl["requests"] and per_source <= 3,
+            )
+        )
+        rows.append(
+            Row(
+                f"b. idle cycle wall time, {small:,} / {large:,} history",
+                f"{_s(ns['seconds'])} / {_s(nl['seconds'])}",
+                "-",
+                None,
+            )
+        )
+        vs, vl = b[small]["naive"], b[large]["naive"]
+        rows.append(
+            Row(
+                f"b. naive poller (every page), {small:,} / {large:,} history",
+                f"{vs['requests']} req {_s(vs['seconds'])} / "
+                f"{vl['requests']} req {_s(vl['seconds'])}",
+                "(comparison)",
+                None,
+            )
+        )
+    if "c" in raw:
+        c = raw["c"]
+        rows.append(
+            Row(
+                f"c. latency completion -> webhook, {c['arrived']}/{c['completions']} "
+                f"completions at {c['per_minute']:.0f}/min, poll 1 s",
+                f"p50 {c['p50']:.2f} s, p95 {c['p95']:.2f} s",
+                "p95 <= 2 s",
+                c["p95"] <= 2.0 and c["arrived"] == c["completions"],
+            )
+        )
+    if "d" in raw:
+        d = raw["d"]
+        rows.append(
+            Row(
+                f"d. delivery: {d['deliveries']:,} webhooks, concurrency {d['concurrency']}",
+                f"{d['notifier_rate']:.0f}/s vs bare httpx {d['bare_rate']:.0f}/s = "
+                f"{d['ratio']:.2f} (rounds {', '.join(f'{r:.2f}' for r in d['ratios'])})",
+                ">= 0.7 of bare",
+                d["ratio"] >= 0.7,
+            )
+        )
+    if "a" in raw and "e" in parts:
+        a = raw["a"]
+        rows.append(
+            Row("e. peak RSS during (a)", _mb(a["peak_rss"]), "<= 150 MB", a["peak_rss"] <= 150e6)
+        )
+        per = a["notifier"]["store_bytes"] / a["attempts"]
+        rows.append(
+            Row(
+                "e. state store per attempt after (a)",
+                f"{per:.0f} B ({_mb(a['notifier']['store_bytes'])})",
+                "<= 500 B",
+                per <= 500,
+            )
+        )
+    if "f" in raw:
+        f = raw["f"]
+        rows.append(
+            Row(
+                "f. start-up: notifier check rules.yaml",
+                _s(f["median"]),
+                "<= 0.6 s",
+                f["median"] <= 0.6,
+            )  # fmt: skip
+        )
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    header = Row("figure", "measured", "target", None)
+    cells = [(r.figure, r.measured, r.target, _met(r.met)) for r in rows]
+    head = (header.figure, header.measured, header.target, "met")
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(4)]
+    line = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    out = [_fmt(head, widths), line]
+    out += [_fmt(c, widths) for c in cells]
+    return "\n".join(out)
+
+
+def _met(met: bool | None) -> str:
+    return "-" if met is None else "yes" if met else "NO"
+
+
+def _fmt(cells: tuple[str, ...], widths: list[int]) -> str:
+    return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
