@@ -220,9 +220,10 @@ class App:
             log.info(
                 "%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen)
             )
-        elif polled.events:
-            log.info("%s: %d new events, %d deliveries queued", name, len(polled.events), queued)
-        return not polled.errors, queued, len(polled.events)
+        read = len(polled.events) if polled.read is None else polled.read
+        if not ctx.baseline and read:
+            log.info("%s: %d new events, %d deliveries queued", name, read, queued)
+        return not polled.errors, queued, read
 
     # -- hot reload -------------------------------------------------------------------------
 

@@ -139,9 +139,15 @@ class Deliverer:
         for the next pass instead of holding up the next poll."""
         result = PassResult()
         deadline = None if budget is None else time.monotonic() + budget
-        rows = self.store.claim_due(self.clock(), self.lease_seconds)
-        if not rows:
-            return result
+        # Claim in batches until nothing is due (what fails is due later, not now).
+        while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            rows = self.store.claim_due(self.clock(), self.lease_seconds)
+            if not rows:
+                break
+            self._drain(rows, deadline, result)
+        return result
+
+    def _drain(self, rows: list[OutboxRow], deadline: float | None, result: PassResult) -> None:
         waiting: dict[str, deque[Unit]] = {}
         for unit in into_units(rows):
             channel = unit[0].channel
@@ -171,15 +177,29 @@ class Deliverer:
             fill(name)
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                unit = pending.pop(future)
+            finished = [(pending.pop(future), future.result()) for future in done]
+            # Every send finished in this batch is marked in one transaction, before
+            # any further send is handed out.
+            self._record_sent([unit for unit, outcome in finished if outcome.ok], result)
+            for unit, outcome in finished:
+                if not outcome.ok:
+                    self._record(unit, outcome, result)
+            for unit, _ in finished:
                 in_flight[unit[0].channel] -= 1
-                self._record(unit, future.result(), result)
-                fill(unit[0].channel)
+            for name in {unit[0].channel for unit, _ in finished}:
+                fill(name)
             if self.stop.is_set():
                 self._release_waiting(waiting, result)
         self._release_waiting(waiting, result)
-        return result
+
+    def _record_sent(self, units: list[Unit], result: PassResult) -> None:
+        if not units:
+            return
+        self.store.mark_sent([row.id for unit in units for row in unit], self.clock())
+        for unit in units:
+            result.sent += len(unit)
+            channel = unit[0].channel
+            result.by_channel[channel] = result.by_channel.get(channel, 0) + len(unit)
 
     def _release_waiting(self, waiting: dict[str, deque[Unit]], result: PassResult) -> None:
         """On a stop: give back the rows not handed to a thread yet; the sends in flight

@@ -105,7 +105,7 @@ def run_preview(
                 continue
             if polled.errors:
                 result.errors[name] = "; ".join(polled.errors[:3])
-            result.events[name] = len(polled.events)
+            result.events[name] = len(polled.events) if polled.read is None else polled.read
             for event in polled.events:
                 for match in evaluate(ruleset.rules, event):
                     result.matches[match.rule.name] += 1

@@ -45,6 +45,8 @@ KIND = "attempt.completed"
 # How far before the previous cycle the completed list is still read: covers clock
 # skew between Testpress and this machine.
 SKEW_MARGIN = timedelta(minutes=5)
+# New attempts enriched and evaluated at a time: bounds memory on a large backlog.
+CHUNK = 1000
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -111,27 +113,35 @@ class AttemptsSource:
 
         list_only = [candidates[k] for k in sorted(new_keys) if k not in detailed]
         with_detail = [candidates[k] for k in sorted(new_keys) if k in detailed]
+        del candidates, completed  # the lists above now hold the only references
         lookups = Lookups(ctx.store, client)
-        # Rules that read `student` or `exam_title` need them before the detail stage.
-        _label(
-            [
-                r
-                for r in list_only + with_detail
-                if "lookup" in stages_wanted(ctx.rules, r, {"list"})
-            ],
-            lookups,
-        )
         fetchers = _fetchers(client)
-        ready = enrich(list_only, ctx.rules, fetchers, {"list", "lookup"}, result.errors)
-        ready += enrich(
-            with_detail, ctx.rules, fetchers, {"list", "lookup", "detail"}, result.errors
-        )
-        # Every alert a person will read gets the readable names.
-        _label(
-            [r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)], lookups
-        )
-        result.events = [Event(KIND, str(data["id"]), data) for data in ready]
-        result.seen = [event.key for event in result.events]
+        result.read = 0
+        for records, have in (
+            (list_only, {"list", "lookup"}),
+            (with_detail, {"list", "lookup", "detail"}),
+        ):
+            # A chunk at a time, keeping only what some rule matches: a backlog of
+            # 20,000 attempts never holds 20,000 details at once.
+            while records:
+                chunk = records[:CHUNK]
+                del records[:CHUNK]
+                # Rules that read `student` or `exam_title` need them before the detail.
+                _label(
+                    [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
+                    lookups,
+                )
+                ready = enrich(chunk, ctx.rules, fetchers, have, result.errors)  # type: ignore[arg-type]
+                del chunk
+                result.read += len(ready)
+                result.seen += [str(data["id"]) for data in ready]
+                matched = [
+                    r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)
+                ]
+                del ready
+                # Every alert a person will read gets the readable names.
+                _label(matched, lookups)
+                result.events += [Event(KIND, str(data["id"]), data) for data in matched]
         return result
 
     def _list(self, client: TestpressClient, params: dict[str, Any]) -> list[Attempt]:

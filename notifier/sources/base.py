@@ -40,6 +40,8 @@ class PollResult:
     seen: list[str] = field(default_factory=list)  # keys to mark seen (events' keys included)
     state: dict[str, Any] = field(default_factory=dict)  # cursor to save with the seen marks
     errors: list[str] = field(default_factory=list)  # partial failures; the keys stay unseen
+    # New items read, matching a rule or not, when `events` holds only the matching ones.
+    read: int | None = None
 
 
 class Source(Protocol):
