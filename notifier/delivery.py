@@ -2,8 +2,12 @@
 its own thread pool so a failing or slow channel never holds up another, and every
 outcome is written back as sent, retrying at a time, or dead.
 
-The store is touched only from the calling thread; worker threads only call
-`channel.send`. A send never sleeps for a retry: the next try time lives in the row.
+Each channel has up to NOTIFIER_DELIVERY_CONCURRENCY workers; a worker takes the next
+message of its channel, sends it, and writes its outcome on its own store connection
+before it takes another. So at most that many sends per channel can have reached the
+far end without being marked sent when the process dies (the only possible duplicates
+after a restart), and no send waits for another thread to do its bookkeeping. A send
+never sleeps for a retry: the next try time lives in the row.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from notifier.channels.base import Alert, Channel, Notification, Outcome, Reason
@@ -115,6 +119,9 @@ class Deliverer:
         self.clock = clock
         self.stop = stop or threading.Event()
         self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()  # guards PassResult counts and _worker_stores
+        self._local = threading.local()
+        self._worker_stores: list[Store] = []
 
     def set_channels(self, channels: Mapping[str, Channel]) -> None:
         self.channels = dict(channels)
@@ -127,16 +134,12 @@ class Deliverer:
         return pool
 
     def run_pass(self, budget: float | None = None) -> PassResult:
-        """Send every delivery due now and record each outcome as it arrives.
+        """Send every delivery due now, each channel on its own workers.
 
-        At most `concurrency` sends per channel are handed to threads at a time, and the
-        next one only after an outcome has been recorded: so when the process dies, at
-        most `concurrency` sends per channel can have reached the far end without being
-        marked sent (the only possible duplicates after a restart).
-
-        With a `budget` (seconds), nothing new is handed out once it is spent: a slow or
-        paced channel (Slack posts about once a second) keeps the rest of its backlog
-        for the next pass instead of holding up the next poll."""
+        With a `budget` (seconds), no new send starts once it is spent: a slow or paced
+        channel (Slack posts about once a second) keeps the rest of its backlog for the
+        next pass instead of holding up the next poll. On a stop, sends in flight
+        finish and the rest are given back."""
         result = PassResult()
         deadline = None if budget is None else time.monotonic() + budget
         # Claim in batches until nothing is due (what fails is due later, not now).
@@ -148,88 +151,81 @@ class Deliverer:
         return result
 
     def _drain(self, rows: list[OutboxRow], deadline: float | None, result: PassResult) -> None:
-        waiting: dict[str, deque[Unit]] = {}
+        queues: dict[str, deque[Unit]] = {}
         for unit in into_units(rows):
             channel = unit[0].channel
             if channel not in self.channels:
-                self._record(unit, Outcome.final(f"channel {channel!r} is not configured"), result)
+                outcome = Outcome.final(f"channel {channel!r} is not configured")
+                self._record(self.store, unit, outcome, result)
                 continue
-            waiting.setdefault(channel, deque()).append(unit)
-        pending: dict[Future[Outcome], Unit] = {}
-        in_flight: dict[str, int] = dict.fromkeys(waiting, 0)
+            queues.setdefault(channel, deque()).append(unit)
+        workers = [
+            self._pool(name).submit(self._work, name, queue, deadline, result)
+            for name, queue in queues.items()
+            for _ in range(min(self.concurrency, len(queue)))
+        ]
+        while not all(worker.done() for worker in workers):
+            wait(workers, timeout=0.5)  # wakes for signal handlers now and then
+        for worker in workers:
+            worker.result()  # a bug in the loop itself must not pass silently
+        left = [row.id for queue in queues.values() for unit in queue for row in unit]
+        if left:
+            self.store.release(left)
+            with self._lock:
+                result.released += len(left)
 
-        def fill(name: str) -> None:
-            queue = waiting[name]
-            while queue and in_flight[name] < self.concurrency and not self.stop.is_set():
-                if deadline is not None and time.monotonic() > deadline:
-                    return
+    def _work(
+        self, name: str, queue: deque[Unit], deadline: float | None, result: PassResult
+    ) -> None:
+        """One worker: take, send, record, until the channel's queue is empty, the
+        budget is spent or a stop is asked."""
+        store = self._worker_store()
+        channel = self.channels[name]
+        while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            try:
                 unit = queue.popleft()
-                try:
-                    notification = to_notification(unit)
-                except (KeyError, TypeError, ValueError) as exc:  # a row no send can use
-                    self._record(unit, Outcome.final(f"unreadable outbox row ({exc!r})"), result)
-                    continue
-                future = self._pool(name).submit(_safe_send, self.channels[name], notification)
-                pending[future] = unit
-                in_flight[name] += 1
+            except IndexError:
+                return
+            try:
+                notification = to_notification(unit)
+            except (KeyError, TypeError, ValueError) as exc:  # a row no send can use
+                self._record(store, unit, Outcome.final(f"unreadable outbox row ({exc!r})"), result)
+                continue
+            self._record(store, unit, _safe_send(channel, notification), result)
 
-        for name in waiting:
-            fill(name)
-        while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            finished = [(pending.pop(future), future.result()) for future in done]
-            # Every send finished in this batch is marked in one transaction, before
-            # any further send is handed out.
-            self._record_sent([unit for unit, outcome in finished if outcome.ok], result)
-            for unit, outcome in finished:
-                if not outcome.ok:
-                    self._record(unit, outcome, result)
-            for unit, _ in finished:
-                in_flight[unit[0].channel] -= 1
-            for name in {unit[0].channel for unit, _ in finished}:
-                fill(name)
-            if self.stop.is_set():
-                self._release_waiting(waiting, result)
-        self._release_waiting(waiting, result)
+    def _worker_store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = Store(self.store.path, any_thread=True)
+            self._local.store = store
+            with self._lock:
+                self._worker_stores.append(store)
+        return store
 
-    def _record_sent(self, units: list[Unit], result: PassResult) -> None:
-        if not units:
-            return
-        self.store.mark_sent([row.id for unit in units for row in unit], self.clock())
-        for unit in units:
-            result.sent += len(unit)
-            channel = unit[0].channel
-            result.by_channel[channel] = result.by_channel.get(channel, 0) + len(unit)
-
-    def _release_waiting(self, waiting: dict[str, deque[Unit]], result: PassResult) -> None:
-        """On a stop: give back the rows not handed to a thread yet; the sends in flight
-        are allowed to finish (each is bounded by its channel's timeout)."""
-        released = [row.id for queue in waiting.values() for unit in queue for row in unit]
-        for queue in waiting.values():
-            queue.clear()
-        if released:
-            self.store.release(released)
-            result.released += len(released)
-
-    def _record(self, unit: Unit, outcome: Outcome, result: PassResult) -> None:
+    def _record(self, store: Store, unit: Unit, outcome: Outcome, result: PassResult) -> None:
         """Write one message's outcome to every row it carried."""
         now = self.clock()
         first = unit[0]
         if outcome.ok:
-            self.store.mark_sent([row.id for row in unit], now)
-            result.sent += len(unit)
-            result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(unit)
+            store.mark_sent([row.id for row in unit], now)
+            with self._lock:
+                result.sent += len(unit)
+                result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
+                    unit
+                )
             return
         next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = redact(outcome.reason)
-        for row in unit:
-            self.store.mark_failed(row.id, now=now, next_at=next_at, error=reason)
+        store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
+        with self._lock:
+            if next_at is None:
+                result.dead += len(unit)
+            else:
+                result.retrying += len(unit)
         if next_at is None:
-            result.dead += len(unit)
             log.error("delivery %s (%s -> %s) is dead: %s", what, first.rule, first.channel, reason)
         else:
-            result.retrying += len(unit)
             log.warning(
                 "delivery %s (%s -> %s) failed, retry in %.0fs: %s",
                 what,
@@ -243,6 +239,10 @@ class Deliverer:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools.clear()
+        with self._lock:
+            for store in self._worker_stores:
+                store.close()
+            self._worker_stores.clear()
 
 
 def _safe_send(channel: Channel, notification: Notification) -> Outcome:

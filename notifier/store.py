@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -82,10 +83,16 @@ def _create_private(path: Path) -> None:
 
 
 class Store:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, any_thread: bool = False):
+        """Open (creating and migrating) the store. With `any_thread`, the connection
+        may be used from another thread than the one that opened it (one thread at a
+        time): the delivery workers each get such a connection of their own."""
         self.path = Path(path)
         _create_private(self.path)
-        self.db = sqlite_utils.Database(self.path)
+        if any_thread:
+            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+        else:
+            self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         if str(path) != ":memory:":
             self.db.enable_wal()
@@ -258,16 +265,25 @@ class Store:
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""
+        self.mark_failed_many([id_], now=now, next_at=next_at, error=error)
+
+    def mark_failed_many(
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+    ) -> None:
+        """Record a failed try of every row one message carried, in one transaction."""
         with self.db.atomic():
-            self.db.execute(
+            self.db.conn.executemany(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, next_at = ?, "
                 "updated_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
                 [
-                    "dead" if next_at is None else "retrying",
-                    now if next_at is None else next_at,
-                    now,
-                    error[:500],
-                    id_,
+                    (
+                        "dead" if next_at is None else "retrying",
+                        now if next_at is None else next_at,
+                        now,
+                        error[:500],
+                        id_,
+                    )
+                    for id_ in ids
                 ],
             )
 
