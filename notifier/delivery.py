@@ -120,6 +120,9 @@ class Deliverer:
         self.stop = stop or threading.Event()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()  # guards PassResult counts and _worker_stores
+        # Workers take turns to write: SQLite would make a waiting writer sleep for
+        # milliseconds; a Python lock hands over in microseconds.
+        self._write_lock = threading.Lock()
         self._local = threading.local()
         self._worker_stores: list[Store] = []
 
@@ -207,7 +210,8 @@ class Deliverer:
         now = self.clock()
         first = unit[0]
         if outcome.ok:
-            store.mark_sent([row.id for row in unit], now)
+            with self._write_lock:
+                store.mark_sent([row.id for row in unit], now)
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -216,7 +220,8 @@ class Deliverer:
             return
         next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = redact(outcome.reason)
-        store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
+        with self._write_lock:
+            store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         with self._lock:
             if next_at is None:
