@@ -225,15 +225,6 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_mrkdwn_escape(text: str) -> str:
-    """For text Slack parses as mrkdwn: escape, and wrap `*_~` and backticks in zero-width
-    joiners so they cannot open or close bold, italics, strike or code."""
-    text = slack_escape(text)
-    for char in "*_~`":
-        text = text.replace(char, f"{ZWJ}{char}{ZWJ}")
-    return text
-
-
 def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -254,7 +245,7 @@ def slack_message(
     """`text` (the notification/fallback text, always set) and Block Kit `blocks`.
 
     Testpress text only ever appears escaped inside `plain_text` objects (which Slack
-    never formats) or in the neutralised fallback `text`; mrkdwn carries only our own
+    never formats) or in the fallback `text` (posted with mrkdwn off); mrkdwn carries only our own
     words. At most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text.
     A rule's `title` template is the header, its `message` template each alert's text
     (its own line breaks kept); both are escaped as a whole, values and all."""
@@ -288,7 +279,8 @@ def slack_message(
         lines.insert(0, f"[{rule}] {title}")
     elif total > 1:
         lines.insert(0, f"[{rule}] {total} alerts")
-    fallback = "\n".join(slack_mrkdwn_escape(line) for line in lines) or slack_escape(header)
+    # Sent with mrkdwn off: escaping `&<>` is all it takes, and names stay as written.
+    fallback = "\n".join(slack_escape(line) for line in lines) or slack_escape(header)
     return _cut(fallback, SLACK_MAX_TEXT), blocks
 
 

@@ -169,6 +169,7 @@ class SlackPost:
     blocks: list[dict[str, Any]] | None
     authorization: str | None
     at: float  # time.monotonic() when it arrived
+    mrkdwn: bool = True  # False when the post asked Slack not to format `text`
 
 
 class FakeSlack(_HttpStandin):
@@ -200,7 +201,10 @@ class FakeSlack(_HttpStandin):
             handler.answer(404, {"ok": False, "error": "unknown_method"})
             return
         channel = fields.get("channel")
-        self._record(SlackPost(path, channel, fields.get("text"), blocks, auth, time.monotonic()))
+        mrkdwn = fields.get("mrkdwn", True) not in (False, "false", "False", "0", 0)
+        self._record(
+            SlackPost(path, channel, fields.get("text"), blocks, auth, time.monotonic(), mrkdwn)
+        )
         scripted = self._next_scripted()
         if scripted is not None:
             self._play(handler, scripted)

@@ -74,6 +74,7 @@ def test_slack_post_carries_token_text_and_blocks(fake_slack: FakeSlack, slack: 
     assert post.authorization == f"Bearer {TOKEN}"
     assert "Asha Verma" in (post.text or "")
     assert post.blocks and post.blocks[0]["text"]["text"] == "failed-exam"
+    assert post.mrkdwn is False  # the fallback text is never formatted by Slack
 
 
 @pytest.mark.parametrize(

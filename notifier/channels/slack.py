@@ -195,6 +195,7 @@ class SlackChannel:
                 channel=self.config.channel,
                 text=text,
                 blocks=blocks,
+                mrkdwn=False,  # the fallback text is shown as written, never formatted
                 unfurl_links=False,  # no previews of anything that looks like a URL
                 unfurl_media=False,
             )
@@ -246,7 +247,13 @@ class SlackChannel:
         try:
             response = self._http_client().post(
                 self.config.webhook_url,
-                json={"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False},
+                json={
+                    "text": text,
+                    "blocks": blocks,
+                    "mrkdwn": False,
+                    "unfurl_links": False,
+                    "unfurl_media": False,
+                },
             )
         except httpx.TimeoutException:
             return Outcome.retry("slack webhook: timeout")
