@@ -63,9 +63,10 @@ class RulesError(Exception):
 def load_rules(
     path: Path | str, settings: Settings | None = None, env: Mapping[str, str] | None = None
 ) -> RuleSet:
-    """Read, validate and compile the rules file. `env` (default os.environ) feeds
-    `${VAR}`; with `settings`, a channel whose type needs a missing setting is a
-    problem too. Raises RulesError listing every problem."""
+    """Read, validate and compile the rules file. `env` feeds `${VAR}`; by default the
+    environment over the `.env` file of the working directory, as settings are read.
+    With `settings`, a channel whose type needs a missing setting is a problem too.
+    Raises RulesError listing every problem."""
     shown = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -75,12 +76,22 @@ def load_rules(
         ) from None
     except UnicodeDecodeError:
         raise RulesError([Problem(shown, 1, 1, "the rules file is not UTF-8 text")]) from None
-    root, problems = parse(text, shown, os.environ if env is None else env)
+    root, problems = parse(text, shown, default_env() if env is None else env)
     sink = Sink(shown, problems)
     ruleset = _Loader(sink, settings).load(root)
     if sink.problems or ruleset is None:
         raise RulesError(sink.problems)
     return ruleset
+
+
+def default_env() -> dict[str, str]:
+    """What `${VAR}` reads: the `.env` file of the working directory, overridden by the
+    environment (the same precedence as the settings)."""
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    values.update(os.environ)
+    return values
 
 
 class _Loader:
