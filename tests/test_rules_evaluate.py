@@ -136,7 +136,7 @@ def test_any_all_not(make_rule: MakeRule) -> None:
     assert not fires(both, {"result": "Fail", "percentile": 90})
     neither = make_rule({"not": {"result": "Pass"}})
     assert fires(neither, {"result": "Fail"})
-    assert fires(neither, {})  # `result: Pass` fails on a missing field, so `not` holds
+    assert not fires(neither, {})  # a missing field fails every comparison, under `not` too
     assert not fires(neither, {"result": "Pass"})
 
 
@@ -314,3 +314,25 @@ def _arbitrary_rules(tmp_path_factory: pytest.TempPathFactory) -> None:
     ]
     path.write_text(yaml.safe_dump({"channels": {"t": {"type": "console"}}, "rules": rules}))
     ARBITRARY_RULES[:] = load_rules(path, env={}).rules
+
+
+def test_not_never_matches_because_a_field_is_missing(make_rule: MakeRule) -> None:
+    """A missing or null field fails every comparison, inside `not` too: only
+    `exists: false` and `eq: null` can match it."""
+    not_fail = make_rule({"not": {"result": "Fail"}})
+    assert fires(not_fail, {"result": "Pass"})
+    assert not fires(not_fail, {"result": "Fail"})
+    assert not fires(not_fail, {}) and not fires(not_fail, {"result": None})
+    not_low = make_rule({"not": {"percentile": {"lt": 30}}})
+    assert fires(not_low, {"percentile": 50}) and not fires(not_low, {})
+    not_present = make_rule({"not": {"percentile": {"exists": True}}})
+    assert fires(not_present, {}) and not fires(not_present, {"percentile": 3})
+    not_null = make_rule({"not": {"percentile": {"eq": None}}})
+    assert fires(not_null, {"percentile": 3}) and not fires(not_null, {})
+    not_either = make_rule({"not": {"any": [{"result": "Fail"}, {"percentile": {"lt": 30}}]}})
+    assert fires(not_either, {"result": "Pass", "percentile": 80})
+    assert not fires(not_either, {"result": "Pass"})  # percentile unknown
+    double = make_rule({"not": {"not": {"result": "Fail"}}})
+    assert fires(double, {"result": "Fail"}) and not fires(double, {})
+    not_some = make_rule({"not": {"sections": {"some": {"score": {"lt": 0}}}}})
+    assert fires(not_some, {"sections": [{"score": 1}]}) and not fires(not_some, {})

@@ -45,6 +45,12 @@ class Cond(ABC):
     def check(self, data: Mapping[str, Any]) -> Reasons | None:
         """The reasons it held, or None when it did not."""
 
+    @abstractmethod
+    def refutes(self, data: Mapping[str, Any]) -> bool:
+        """True when it fails for a known reason, not merely because a field it
+        compares is missing or null: what `not` needs, so that a missing field never
+        makes `not` hold (only `exists: false` and `eq: null` match a missing field)."""
+
 
 @dataclass(frozen=True)
 class AllOf(Cond):
@@ -63,6 +69,9 @@ class AllOf(Cond):
             reasons.extend(got)
         return tuple(reasons)
 
+    def refutes(self, data: Mapping[str, Any]) -> bool:
+        return any(part.refutes(data) for part in self.parts)
+
 
 @dataclass(frozen=True)
 class AnyOf(Cond):
@@ -78,6 +87,9 @@ class AnyOf(Cond):
             return None
         return tuple(reason for got in held for reason in got)
 
+    def refutes(self, data: Mapping[str, Any]) -> bool:
+        return all(part.refutes(data) for part in self.parts)
+
 
 @dataclass(frozen=True)
 class Not(Cond):
@@ -89,11 +101,14 @@ class Not(Cond):
         return self.inner.fields
 
     def check(self, data: Mapping[str, Any]) -> Reasons | None:
-        if self.inner.check(data) is not None:
+        if not self.inner.refutes(data):
             return None
         names = sorted(self.fields)
         actual = {name: data.get(name) for name in names}
         return (Reason(",".join(names), "not", self.shown, actual),)
+
+    def refutes(self, data: Mapping[str, Any]) -> bool:
+        return self.inner.check(data) is not None
 
 
 class Op(ABC):
@@ -115,6 +130,11 @@ class Compare(Op):
     kind: FieldType
     expected: Any
     shown: Any
+
+    @property
+    def null_aware(self) -> bool:
+        """`exists` and `eq: null` are decided for a missing field; others are not."""
+        return self.op == "exists" or (self.op == "eq" and self.expected is None)
 
     def reason(self, field: str, actual: Any) -> Reason | None:
         try:
@@ -204,6 +224,17 @@ class FieldOps(Cond):
                 return None
             reasons.append(got)
         return tuple(reasons)
+
+    def refutes(self, data: Mapping[str, Any]) -> bool:
+        if self.check(data) is not None:
+            return False
+        actual = data.get(self.field)
+        failing = [op for op in self.ops if op.reason(self.field, actual) is None]
+        if actual is None:  # only the operators that match a missing field decide
+            return all(isinstance(op, Compare) and op.null_aware for op in failing)
+        return not any(
+            isinstance(op, Quantifier) and not isinstance(actual, list) for op in failing
+        )
 
     def pinned(self) -> Any:
         """The single value this field must equal, if the operators say so."""
