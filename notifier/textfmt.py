@@ -86,5 +86,28 @@ def reason_text(reason: Reason) -> str:
         return f"{field} {actual}"
     if reason.op == "exists":
         return f"{field} {'present' if reason.expected else 'missing'}"
+    if reason.op == "not" and isinstance(reason.actual, dict):
+        values = ", ".join(
+            f"{one_line(str(k), 80)} {_value(str(k), v)}" for k, v in reason.actual.items()
+        )
+        return f"{values} (rule: not {_plain_when(reason.expected)})"
     op = _OPS.get(reason.op, one_line(reason.op, 40))
     return f"{field} {actual} (rule: {op} {_value(reason.field, reason.expected)})"
+
+
+def _plain_when(when: Any) -> str:
+    """A `when` as written, readably: `result Fail, percentile lt 30`."""
+    if isinstance(when, dict):
+        parts = []
+        for key, value in when.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{op} {_plain_when(v)}" for op, v in value.items())
+                parts.append(f"{key} {inner}")
+            elif isinstance(value, list):
+                parts.append(f"{key} [{'; '.join(_plain_when(v) for v in value)}]")
+            else:
+                parts.append(f"{key} {_plain_when(value)}")
+        return one_line(", ".join(parts), 200)
+    if isinstance(when, list):
+        return ", ".join(_plain_when(v) for v in when)
+    return one_line(str(when), 80)
