@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from notifier.logs import register_secrets, setup_logging
     from notifier.rules.load import load_rules
     from notifier.settings import load_settings
-    from notifier.store import Store
+    from notifier.store import open_store
 
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ruleset = load_rules(settings.rules_path, settings)
     client = make_client(settings, stop)
     with InstanceLock(settings.db_path):
-        store = Store(settings.db_path)
+        store = open_store(settings.db_path)
         store.release_all_claims()
         app = App(settings, ruleset, store, client, stop=stop)
         try:
@@ -146,29 +146,25 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
-    from notifier.lock import AlreadyRunning, InstanceLock
+    from notifier.lock import InstanceLock
     from notifier.rules.load import RulesError, load_rules
-    from notifier.store import Store, iso
+    from notifier.store import iso, open_store
 
-    store = Store(settings.db_path)
+    store = open_store(settings.db_path)
     try:
         report: dict[str, Any] = {
             "sources": store.source_statuses(),
             "deliveries": store.delivery_counts(),
         }
         report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
-        try:
-            lock = InstanceLock(settings.db_path).acquire()
-        except AlreadyRunning:
-            lock = None
-        if lock is None:  # a service runs: report what it loaded
+        running = InstanceLock(settings.db_path).holder() is not None
+        if running:  # a service runs: report what it loaded
             report["rules"] = {
                 "path": store.get_meta("rules_path") or str(settings.rules_path),
                 "loaded_at": store.get_meta("rules_loaded_at"),
                 "error": store.get_meta("rules_error") or None,
             }
         else:
-            lock.release()
             import time
 
             error = None
@@ -218,13 +214,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
-    from notifier.settings import ConfigError, load_settings
-    from notifier.store import Store
+    from notifier.settings import load_settings
+    from notifier.store import open_store
 
     if not args.ids and not args.all:
-        raise ConfigError(["replay: give delivery ids, or --all for every dead delivery"])
+        print("nothing replayed: give delivery ids (see `notifier status`), or --all")
+        return 0
     settings = load_settings()
-    store = Store(settings.db_path)
+    store = open_store(settings.db_path)
     try:
         count = store.replay(None if args.all else args.ids, time.time())
     finally:

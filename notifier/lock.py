@@ -22,8 +22,15 @@ class InstanceLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> InstanceLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
+        except OSError as exc:
+            from notifier.settings import ConfigError
+
+            raise ConfigError(
+                [f"NOTIFIER_DB: cannot create the lock {self.path}: {exc.strerror or exc}"]
+            ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -41,8 +48,28 @@ class InstanceLock:
         self._file = handle
         return self
 
+    def holder(self) -> int | None:
+        """The pid of the live process holding the lock, without touching the lock
+        (so `status` can never make a starting `run` fail); None when none runs."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        if not text.isdigit():
+            return None
+        pid = int(text)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # died without releasing (SIGKILL): the kernel freed the lock
+        except PermissionError:
+            pass  # alive, someone else's
+        return pid
+
     def release(self) -> None:
         if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None

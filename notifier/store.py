@@ -73,6 +73,18 @@ class NewDelivery:
         return delivery_id(self.rule, self.event, self.event_key, self.channel)
 
 
+def open_store(path: Path | str) -> Store:
+    """The store a command uses; a path that cannot be opened is a configuration
+    problem (exit 2) naming NOTIFIER_DB, not a traceback."""
+    from notifier.settings import ConfigError
+
+    try:
+        return Store(path)
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"NOTIFIER_DB: cannot open the state store {path}: {reason}"]) from None
+
+
 def _create_private(path: Path) -> None:
     """Create the store readable by its owner only (it holds names and emails)."""
     if str(path) == ":memory:" or path.exists():

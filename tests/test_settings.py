@@ -56,3 +56,12 @@ def test_rules_variables_come_from_dotenv_too(workdir: Path, monkeypatch, capsys
     monkeypatch.setenv("LMS_URL", "ftp://wins.example/")  # the environment wins
     assert main(["check", "rules.yaml"]) == 2
     assert "must be an http(s) URL" in capsys.readouterr().err
+
+
+def test_an_unusable_state_store_is_a_configuration_problem(
+    workdir: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("NOTIFIER_DB", "/proc/no-such-dir/notifier.db")
+    assert main(["status", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("NOTIFIER_DB: cannot open the state store") and "Traceback" not in err
