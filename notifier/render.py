@@ -293,20 +293,18 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
     `message` template is each alert's text, rendered for HTML with every value
     escaped."""
     t = _templates(n.rule, templates)
-    rule = one_line(n.rule, 100)
+    rule = one_line(n.rule, 10_000)  # rule names are one line already; never cut them
     total = len(n.alerts)
     title = title_text(n, t)
     if total == 0:
-        subject = f"[{rule}] (no alerts)"
+        rest = "(no alerts)"
     elif title:
-        subject = f"[{rule}] {title}"
+        rest = title
     else:
         first = said(n.alerts[0], n.rule, t, total)
-        if total == 1:
-            subject = f"[{rule}] {first.line()}"
-        else:
-            subject = f"[{rule}] {total} alerts: {first.sentence()}"
-    subject = one_line(subject, SUBJECT_MAX)
+        rest = first.line() if total == 1 else f"{total} alerts: {first.sentence()}"
+    # The subject begins `[<rule name>]` whatever its length; only the rest is cut.
+    subject = f"[{rule}] " + one_line(rest, max(40, SUBJECT_MAX - len(rule) - 3))
 
     text = plain_text(n, t) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
     text += f"delivery {one_line(n.id, 100)}\n"

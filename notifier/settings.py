@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         30.0, ge=0, validation_alias=_env("NOTIFIER_CONFERENCE_SETTLE_MINUTES")
     )
     delivery_concurrency: int = Field(
-        4, ge=1, le=64, validation_alias=_env("NOTIFIER_DELIVERY_CONCURRENCY")
+        4, ge=1, validation_alias=_env("NOTIFIER_DELIVERY_CONCURRENCY")
     )
     retry_initial_seconds: float = Field(
         5.0, gt=0, validation_alias=_env("NOTIFIER_RETRY_INITIAL_SECONDS")
