@@ -31,7 +31,8 @@ def one_line(value: Any, limit: int = VALUE_MAX) -> str:
     kind of line break become spaces (so a title can never break a subject header or
     a console line), runs of whitespace collapse."""
     text = value if isinstance(value, str) else str(value)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    if not (text.isascii() and text.isprintable()):  # the common case needs no scan
+        text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
