@@ -232,3 +232,14 @@ def test_question_text_is_plain_text():
     assert question_text(html) == "Where is Paris & Rome's river? A B"
     assert question_text("") == ""
     assert question_text(None) == ""
+
+
+def test_a_time_out_of_range_skips_only_its_record(caplog) -> None:
+    """Found by the property tests: a huge number in a time field raised OverflowError,
+    which took the whole page (and the source) down."""
+    from notifier.testpress.models import Attempt, parse_records
+
+    good = {"id": 2, "date": "2026-01-01T00:00:00Z"}
+    parsed = parse_records(Attempt, [{"id": 1, "date": 67_768_036_191_676_800}, good], where="t")
+    assert [a.id for a in parsed] == [2]
+    assert "not a possible time" in caplog.text

@@ -131,6 +131,15 @@ def parse_records(model: type[M], raw: Any, *, where: str) -> list[M]:
                 _short(item.get("id")),
                 _summary(exc),
             )
+        except Exception as exc:  # noqa: BLE001 - one odd record never stops a page
+            log.warning(
+                "%s: skipped malformed %s record #%d (id %s): %s",
+                where,
+                model.__name__,
+                index,
+                _short(item.get("id")),
+                type(exc).__name__,
+            )
     return records
 
 

@@ -130,7 +130,10 @@ def to_time(value: Any) -> str | None:
     if isinstance(value, bool):
         raise ValueError("expected a time, got a boolean")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).isoformat()
+        try:
+            return datetime.fromtimestamp(value, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):  # out of range, NaN
+            raise ValueError("a number that is not a possible time") from None
     if not isinstance(value, str):
         raise ValueError(f"expected a time, got {type(value).__name__}")
     text = value.strip()
