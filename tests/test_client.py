@@ -337,3 +337,34 @@ def test_errors_and_logs_never_contain_the_token_or_password(api, sleeps, caplog
     for text in [*errors, caplog.text]:
         assert TOKEN not in text
         assert PASSWORD not in text
+
+
+def test_a_429_pauses_every_later_request_not_only_the_one_told(api, sleeps):
+    api.get(DETAIL).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "5"}),
+            httpx.Response(200, json={"id": 68701}),
+        ]
+    )
+    other = api.get(LIST).mock(return_value=page([], None, 0))
+    with make(sleeps) as client:
+        client.get(DETAIL)
+        client.get(LIST)  # the injected sleep does not pass time: the pause still holds
+    assert other.call_count == 1
+    assert len(sleeps) == 2 and sleeps[0] >= 5 and sleeps[1] > 4.5
+
+
+def test_an_untrusted_certificate_is_final_not_retried(api, sleeps):
+    import ssl
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        try:
+            raise ssl.SSLCertVerificationError("certificate verify failed: self-signed")
+        except ssl.SSLCertVerificationError as exc:
+            raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from exc
+
+    route = api.get(DETAIL).mock(side_effect=refuse)
+    with make(sleeps) as client, pytest.raises(TestpressError) as caught:
+        client.get(DETAIL)
+    assert route.call_count == 1 and sleeps == []
+    assert "NOTIFIER_TLS_VERIFY" in str(caught.value) and not caught.value.retryable

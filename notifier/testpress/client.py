@@ -111,6 +111,10 @@ class TestpressClient:
         self._login_gen = 0  # bumped by every login attempt
         self._refused: TestpressError | None = None
         self._count_lock = threading.Lock()
+        # After a 429 every thread waits, not just the one that was told to: the
+        # server's Retry-After is about this client, not about one request.
+        self._pause_lock = threading.Lock()
+        self._paused_until = 0.0  # time.monotonic()
         self._requests = 0
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -270,9 +274,11 @@ class TestpressClient:
         other failure."""
         where = f"{method} {_clean(path)}"
         headers = {"Authorization": f"JWT {token}"} if token else {}
+        slept_until = 0.0  # when this call's own last retry wait ends (monotonic)
         for attempt in range(1, self.max_attempts + 1):
             status: int | None = None
             retry_after: float | None = None
+            self._wait_out_pause(slept_until)
             with self._count_lock:
                 self._requests += 1
             try:
@@ -282,6 +288,11 @@ class TestpressClient:
             except httpx.TimeoutException as exc:
                 reason = f"timed out ({type(exc).__name__})"
             except httpx.TransportError as exc:
+                if _certificate_refused(exc):
+                    raise TestpressError(
+                        f"{where}: the server's TLS certificate was not trusted "
+                        "(see NOTIFIER_TLS_VERIFY)"
+                    ) from None
                 reason = f"connection error ({type(exc).__name__})"
             else:
                 status = response.status_code
@@ -293,6 +304,8 @@ class TestpressClient:
                 elif status in RETRYABLE_STATUSES or 500 <= status < 600:
                     reason = f"HTTP {status}"
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    if status == 429 and retry_after is not None:
+                        self._pause(min(retry_after, self.max_wait))
                 elif status == 401 or path == LOGIN_PATH:
                     return response, None
                 else:
@@ -315,8 +328,21 @@ class TestpressClient:
                 self.max_attempts - 1,
                 delay,
             )
+            slept_until = time.monotonic() + delay
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, seconds: float) -> None:
+        with self._pause_lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def _wait_out_pause(self, slept_until: float) -> None:
+        """Wait until a pause another call was told to make is over (what this call
+        already waited for itself counts)."""
+        with self._pause_lock:
+            remaining = self._paused_until - max(time.monotonic(), slept_until)
+        if remaining > 0:
+            self._sleep(remaining)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter over an exponential ceiling, but never less than Retry-After."""
@@ -364,3 +390,13 @@ def _detail(response: httpx.Response, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
     return f": {text}"
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """A TLS certificate that failed verification: retrying cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
