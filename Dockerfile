@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # testpress-notifier: runs `notifier run` as a non-root user, state on the /data volume.
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -7,7 +6,7 @@ COPY notifier ./notifier
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --no-create-home --home-dir /data notifier \
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /data --shell /usr/sbin/nologin notifier \
     && mkdir -p /data /etc/notifier \
     && chown notifier:notifier /data
 COPY --from=build /install /usr/local

@@ -394,9 +394,11 @@ def _detail(response: httpx.Response, secrets: list[str]) -> str:
 
 def _certificate_refused(exc: BaseException) -> bool:
     """A TLS certificate that failed verification: retrying cannot help."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
+    current: BaseException | None = exc
+    visited: set[int] = set()
+    while current is not None and id(current) not in visited:  # chains can loop
+        if isinstance(current, ssl.SSLCertVerificationError):
             return True
-        seen = seen.__cause__ or seen.__context__
+        visited.add(id(current))
+        current = current.__cause__ or current.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
