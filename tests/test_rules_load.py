@@ -363,3 +363,23 @@ rules:
       duration: {lt: 600}           # seconds
     notify: [teachers]
 """
+
+
+def test_a_quoted_variable_can_give_a_number(tmp_path: Path) -> None:
+    from notifier.events import Event
+    from notifier.rules.evaluate import match_rule
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "channels:\n  c: {type: console}\nrules:\n  - name: r\n    event: attempt.completed\n"
+        '    when:\n      percentile: {lt: "${LOW:-30}"}\n    notify: [c]\n'
+    )
+    rule = load_rules(path, env={}).rules[0]
+    assert match_rule(rule, Event("attempt.completed", "1", {"percentile": 29.5}))
+    assert not match_rule(rule, Event("attempt.completed", "1", {"percentile": 30}))
+    assert load_rules(path, env={"LOW": "12.5"}).rules[0].when.parts[0].ops[0].expected == 12.5
+    with pytest.raises(RulesError) as caught:
+        load_rules(path, env={"LOW": "low"})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:7:24: 'lt' on 'percentile' needs a number, got a string"
+    ]

@@ -219,6 +219,9 @@ class Compiler:
             self.sink.add(node, f"{label} needs {what}, got {type_name(node)}")
             return None
         value = node.value
+        if node.interpolated and isinstance(value, str) and kind in ("number", "bool"):
+            # `lt: "${THRESHOLD:-30}"`: quoted so YAML keeps it whole, a number all the same.
+            value = _typed(value, kind)
         if kind == "number" and is_number(value):
             return value, value
         if kind == "bool" and isinstance(value, bool):
@@ -275,3 +278,14 @@ class Compiler:
         if not ok or inner_cond is None:
             return None
         return Quantifier(op, inner_cond, tuple(counts), to_plain(node))
+
+
+def _typed(text: str, kind: str) -> Any:
+    """An interpolated value's text read as a number or a boolean, else unchanged."""
+    if kind == "bool":
+        return {"true": True, "false": False}.get(text.strip().lower(), text)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text else number

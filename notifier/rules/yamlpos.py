@@ -54,6 +54,7 @@ class YScalar:
     text: str  # the scalar's text after interpolation
     plain: bool  # unquoted: the text may be read as another type (a string field's `yes`)
     broken: bool = False  # an interpolation failed; the problem is already reported
+    interpolated: bool = False  # its text came (partly) from ${VAR}
 
 
 @dataclass
@@ -230,7 +231,7 @@ class _Builder:
         if not ok:
             return YScalar(pos, None, new_text, plain, broken=True)
         if not plain:
-            return YScalar(pos, new_text, new_text, plain)
+            return YScalar(pos, new_text, new_text, plain, interpolated=True)
         retyped = yaml.ScalarNode(
             self._loader.resolve(yaml.ScalarNode, new_text, (True, False)), new_text
         )
@@ -238,7 +239,7 @@ class _Builder:
             value = self._loader.construct_object(retyped, deep=True)
         except (yaml.YAMLError, ValueError):
             value = new_text
-        return YScalar(pos, value, new_text, plain)
+        return YScalar(pos, value, new_text, plain, interpolated=True)
 
     def _interpolate(self, text: str, pos: Pos) -> tuple[str, bool]:
         ok = True
