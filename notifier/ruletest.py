@@ -28,7 +28,7 @@ from notifier.render import (
     slack_message,
     webhook_body,
 )
-from notifier.rules.compile import did_you_mean, unique_pairs
+from notifier.rules.compile import check_keys, did_you_mean, unique_pairs
 from notifier.rules.evaluate import evaluate
 from notifier.rules.load import RulesError, load_rules
 from notifier.rules.schema import RuleSet
@@ -119,16 +119,8 @@ class _Reader:
         if not isinstance(node, YMap):
             self.sink.add(node, f"{what} needs a mapping, got {type_name(node)}")
             return None
-        found: dict[str, YNode] = {}
-        for name, key, value in unique_pairs(node, self.sink, f"in {what}"):
-            if name in table:
-                found[name] = value
-            else:
-                self.sink.add(key, f"unknown key '{name}' in {what}{did_you_mean(name, table)}")
-        for name, required in table.items():
-            if required and name not in found:
-                self.sink.add(node, f"{what} needs '{name}'")
-        return found
+        found = check_keys(node, table, f"in {what}", what, self.sink)
+        return {name: value for name, (_, value) in found.items()}
 
     def text(self, node: YNode, what: str) -> str | None:
         if (

@@ -47,6 +47,24 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def check_keys(
+    node: YMap, table: Mapping[str, bool], where: str, owner: str, sink: Sink
+) -> dict[str, tuple[YNode, YNode]]:
+    """Check a mapping against a key table (name -> required?): duplicates, unknown
+    keys (with a close match) and missing required keys, each reported where it is.
+    Returns name -> (key node, value node). `where` reads "in rule", `owner` "a rule"."""
+    found: dict[str, tuple[YNode, YNode]] = {}
+    for name, key, value in unique_pairs(node, sink, where):
+        if name in table:
+            found[name] = (key, value)
+        else:
+            sink.add(key, f"unknown key '{name}' {where}{did_you_mean(name, table)}")
+    for name, required in table.items():
+        if required and name not in found:
+            sink.add(node, f"{owner} needs '{name}'")
+    return found
+
+
 def unique_pairs(node: YMap, sink: Sink, where: str) -> list[tuple[str, YNode, YNode]]:
     """The mapping's pairs, reporting each repeated key where it appears again."""
     seen: set[str] = set()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from notifier.channels import CHANNEL_TYPES
 from notifier.events import EVENT_KINDS, Stage
 from notifier.policy import Policy
-from notifier.rules.compile import Compiler, did_you_mean, unique_pairs
+from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
 from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.schema import (
     CHANNEL_COMMON_KEYS,
@@ -103,18 +103,7 @@ class _Loader:
     def keys(
         self, node: YMap, table: Mapping[str, bool], where: str, owner: str
     ) -> dict[str, tuple[YNode, YNode]]:
-        """Check a mapping against a key table: duplicates, unknown keys (with a close
-        match) and missing required keys. Returns name -> (key node, value node)."""
-        found: dict[str, tuple[YNode, YNode]] = {}
-        for name, key, value in unique_pairs(node, self.sink, where):
-            if name in table:
-                found[name] = (key, value)
-            else:
-                self.sink.add(key, f"unknown key '{name}' {where}{did_you_mean(name, table)}")
-        for name, required in table.items():
-            if required and name not in found:
-                self.sink.add(node, f"{owner} needs '{name}'")
-        return found
+        return check_keys(node, table, where, owner, self.sink)
 
     def load(self, root: YNode | None) -> RuleSet | None:
         if root is None:

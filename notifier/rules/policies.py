@@ -17,7 +17,7 @@ from notifier.policy import (
     parse_duration,
     parse_zone,
 )
-from notifier.rules.compile import did_you_mean, unique_pairs
+from notifier.rules.compile import check_keys, did_you_mean
 from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, is_broken, type_name
 
 POLICY_KEYS = (
@@ -91,15 +91,8 @@ class _Reader:
         if not isinstance(node, YMap):
             self.sink.add(node, f"'{what}' needs a mapping like {example}, got {type_name(node)}")
             return None
-        out: dict[str, YNode] = {}
-        for name, key, value in unique_pairs(node, self.sink, f"in {what}"):
-            if name in table:
-                out[name] = value
-            else:
-                self.sink.add(key, f"unknown key '{name}' in {what}{did_you_mean(name, table)}")
-        for name in table:
-            if name not in out:
-                self.sink.add(node, f"'{what}' needs '{name}'")
+        found = check_keys(node, table, f"in {what}", f"'{what}'", self.sink)
+        out = {name: value for name, (_, value) in found.items()}
         if len(out) != len(table) or is_broken(node):
             return None
         return out
