@@ -19,6 +19,18 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 # Each bad file's problems, without the leading "tests/data/rules/<file>:".
 BAD: dict[str, list[str]] = {
+    "bad_policies.yaml": [
+        "4:18: 'quiet_hours' needs 'to'",
+        "4:34: unknown key 'till' in quiet_hours",
+        "8:16: unknown field 'exam_idd' for attempt.completed; did you mean 'exam_id'?",
+        "9:17: 'group_wait': 'soon' is not a duration like 30s, 5m, 2h or 1d",
+        "13:18: 'at': '25:00' is not a time of day like \"18:00\"",
+        "13:37: 'timezone': 'Mars/Olympus' is not a time zone like \"Asia/Kolkata\"",
+        "14:5: 'throttle' cannot be combined with 'digest'",
+        "18:5: 'group_interval' needs 'group_by'",
+        "19:13: 'urgent' needs true or false, got a string",
+        "20:38: 'quiet_hours' needs 'to' to differ from 'from'",
+    ],
     "bad_channel_values.yaml": [
         "2:3: channel 'teachers' (slack): give exactly one of 'channel' or 'webhook_url'",
         "6:9: channel 'office' (email): to: 'office' is not an email address",
