@@ -44,6 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the sender died mid-request: nothing was delivered
+            self.close_connection = True
+            return
         self.server.owner._handle(self, body)
 
     def do_GET(self) -> None:
