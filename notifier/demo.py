@@ -1,5 +1,5 @@
 """`notifier demo` / `make demo`: the real loop against the sandbox institute, with Slack,
-email and webhook delivered to loopback stand-ins, for about 40 seconds, then a summary
+email and webhook delivered to loopback stand-ins, for about 45 seconds, then a summary
 of what each channel received. Needs no credentials and no network."""
 
 from __future__ import annotations

@@ -1,0 +1,31 @@
+"""`notifier demo` (what `make demo` runs), shortened: the real loop against the sandbox
+with the repository's rules.yaml prints alerts and a summary, and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_demo_prints_alerts_and_a_summary() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from notifier.demo import run_demo; raise SystemExit(run_demo(12))",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "=== what each channel received ===" in out.stdout
+    rules = ("[failed-exam]", "[low-percentile]", "[course-exam-failed]", "[left-live-class")
+    assert any(line.startswith(rules) for line in out.stdout.splitlines())  # console alerts
+    summary = next(line for line in out.stdout.splitlines() if line.startswith("summary:"))
+    sent = int(summary.split("deliveries sent ")[1].split(",")[0])
+    assert sent > 0
