@@ -241,8 +241,6 @@ class App:
             log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
             self.store.set_meta("rules_error", text)
             return
-        from notifier.templates import activate
-
         old_channels = self.channels
         self.ruleset = ruleset
         activate(ruleset.rules)  # channels render with the new rules' templates
