@@ -183,7 +183,7 @@ rules:
 def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     import sqlite3
 
-    from notifier import store as store_module
+    from notifier import migrations as store_module
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

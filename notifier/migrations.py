@@ -1,0 +1,39 @@
+"""The state store's schema, version by version. A store of any older version is
+brought up to SCHEMA_VERSION by running the scripts after its version, in order, each
+in its own transaction (notifier.store.Store._migrate). Never edit a released script:
+add the next version."""
+
+SCHEMA_VERSION = 2
+
+_SCHEMA_V2 = """
+ALTER TABLE outbox ADD COLUMN group_key TEXT;
+CREATE INDEX IF NOT EXISTS outbox_group ON outbox (rule, channel, group_key, status)
+"""
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL, key TEXT NOT NULL, seen_at REAL NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, rule TEXT NOT NULL, channel TEXT NOT NULL,
+    event TEXT NOT NULL, event_key TEXT NOT NULL, alerts TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    sent_at REAL, last_error TEXT, claimed_until REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
+CREATE TABLE IF NOT EXISTS source_status (
+    source TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_attempt TEXT
+);
+CREATE TABLE IF NOT EXISTS state (
+    scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID
+"""
+
+# (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+
+__all__ = ["SCHEMA_VERSION", "_MIGRATIONS", "_SCHEMA_V1", "_SCHEMA_V2"]
