@@ -1,8 +1,8 @@
 """The SQLite state store: what has been seen, what must still be sent, and how polls went.
 
-One file, WAL mode. Each connection belongs to one thread (the main loop's, and one per
-delivery worker, opened with `any_thread` so it can be closed at shutdown). The invariant the delivery
-guarantees rest on: the seen marks of a cycle and the outbox rows its matches produce
+One file, WAL mode. Each connection belongs to one thread: the main loop's, and one per
+delivery worker (opened with `any_thread` so it can be closed at shutdown). The
+invariant the delivery guarantees rest on: the seen marks of a cycle and the outbox rows its matches produce
 are written in ONE transaction (`record`), so a crash can never leave an event marked
 seen without its deliveries queued, nor queued twice.
 
