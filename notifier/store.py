@@ -2,9 +2,9 @@
 
 One file, WAL mode. Each connection belongs to one thread: the main loop's, and one per
 delivery worker (opened with `any_thread` so it can be closed at shutdown). The
-invariant the delivery guarantees rest on: the seen marks of a cycle and the outbox rows its matches produce
-are written in ONE transaction (`record`), so a crash can never leave an event marked
-seen without its deliveries queued, nor queued twice.
+invariant the delivery guarantees rest on: the seen marks of a cycle and the outbox
+rows its matches produce are written in ONE transaction (`record`), so a crash can
+never leave an event marked seen without its deliveries queued, nor queued twice.
 
 Outbox rows move queued -> sent, or queued -> retrying (next_at in the future) -> ...
 -> sent or dead. A row being sent is *claimed* with a lease (`claimed_until`); a process
