@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,19 @@ class Harness:
             text=True,
             timeout=timeout,
         )
+
+
+@contextmanager
+def open_harness(tmp: Path, seed: int) -> Iterator[Harness]:
+    """A Harness over a fresh sandbox (with `seed`) and fresh stand-ins, all stopped
+    at the end."""
+    from notifier.sandbox import Sandbox
+    from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
+
+    with (
+        Sandbox(seed=seed) as sandbox,
+        FakeSlack() as slack,
+        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
+        SmtpSink() as smtp,
+    ):
+        yield Harness(tmp, sandbox, slack, webhook, smtp)

@@ -15,20 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.e2e import Harness, open_harness
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=3) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        yield Harness(tmp_path, sandbox, slack, webhook, smtp)
+    with open_harness(tmp_path, seed=3) as harness:
+        yield harness
 
 
 def _class(h: Harness) -> dict[str, int]:

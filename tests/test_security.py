@@ -28,7 +28,7 @@ from notifier.settings import Settings
 from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.store import Store
 from notifier.testpress.client import TestpressError
-from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
 
 EVIL_NAME = "Eve <!channel> <@U123> <https://evil.example|click here> *bold* _it_ &amp;"
 EVIL_TITLE = "Quiz <!here>\r\nBcc: victim@evil.example\nX-Injected: yes"
@@ -37,13 +37,8 @@ MENTIONS = ("<!channel>", "<!here>", "<@U123>", "<https://evil.example", "<!", "
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=13) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        yield Harness(tmp_path, sandbox, slack, webhook, smtp)
+    with open_harness(tmp_path, seed=13) as harness:
+        yield harness
 
 
 def _texts(blocks: Any) -> Iterator[tuple[str, str]]:
