@@ -27,6 +27,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check notifier tests
 	$(BIN)/ruff format --check notifier tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 bench: $(VENV)/.dev

@@ -54,13 +54,13 @@ def _cpu() -> float:
 def run_notifier(url: str, token: str, since: date, workdir: Path) -> dict[str, Any]:
     use_env(notifier_env(workdir, url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES))
     from notifier.app import App, make_client
-    from notifier.rules.load import load_rules
+    from notifier.config import load_rules
     from notifier.settings import load_settings
-    from notifier.store import Store
+    from notifier.state import SqliteStore
 
     settings = load_settings()
     ruleset = load_rules(settings.rules_path, settings)
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     client = make_client(settings)
     app = App(settings, ruleset, store, client)
     cpu = _cpu()

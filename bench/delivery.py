@@ -56,14 +56,14 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
         env = notifier_env(Path(tmp), "http://127.0.0.1:9", "unused", receiver_url, BACKLOG_RULES)
         use_env(env)
         from notifier.app import App
-        from notifier.rules.load import load_rules
+        from notifier.config import load_rules
         from notifier.settings import load_settings
-        from notifier.store import NewDelivery, Store
+        from notifier.state import NewDelivery, SqliteStore
         from notifier.testpress.client import TestpressClient
 
         settings = load_settings()
         ruleset = load_rules(settings.rules_path, settings)
-        store = Store(settings.db_path)
+        store = SqliteStore(settings.db_path)
         app = App(settings, ruleset, store, TestpressClient("http://127.0.0.1:9"))
         rows = [
             NewDelivery("low-percentile", "lms", "attempt.completed", str(i), [_alert(i)])
@@ -95,8 +95,8 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
 
 def _bodies(app: Any, store: Any) -> list[bytes]:
     """The exact bytes the webhook channel will post for each queued row."""
-    from notifier.delivery import to_notification
-    from notifier.store import OutboxRow
+    from notifier.delivery.deliverer import to_notification
+    from notifier.state import OutboxRow
 
     channel = app.channels["lms"]
     out = []

@@ -33,13 +33,13 @@ def _notifier_idle(url: str, token: str, control: Control) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES))
         from notifier.app import App, make_client
-        from notifier.rules.load import load_rules
+        from notifier.config import load_rules
         from notifier.settings import load_settings
-        from notifier.store import Store
+        from notifier.state import SqliteStore
 
         settings = load_settings()
         ruleset = load_rules(settings.rules_path, settings)
-        store = Store(settings.db_path)
+        store = SqliteStore(settings.db_path)
         app = App(settings, ruleset, store, make_client(settings))
         try:
             app.cycle()  # the baseline

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import LATENCY_RULES, Control, notifier_env, percentile
 from bench.serve import Child
-from notifier.standins import WebhookReceiver
+from notifier.sandbox.standins import WebhookReceiver
 
 COMPLETIONS = 240
 RUNNING = 60  # students in the exam at any time

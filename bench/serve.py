@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.standins import WebhookReceiver
+from notifier.sandbox.standins import WebhookReceiver
 
 
 def _wait_for_stdin_close() -> None:

@@ -18,17 +18,17 @@ from typing import Any
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
-from notifier.delivery import Deliverer, PassResult, RetryPolicy
+from notifier.config import RulesError, load_rules
+from notifier.delivery.deliverer import Deliverer, PassResult, RetryPolicy
+from notifier.delivery.policy import Policy, plan
+from notifier.delivery.templates import activate
 from notifier.events import SOURCE_OF_KIND
-from notifier.logs import redact, register_secrets
-from notifier.policy import Policy, plan
+from notifier.obs.logs import redact, register_secrets
 from notifier.rules.evaluate import evaluate
-from notifier.rules.load import RulesError, load_rules
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, Source
-from notifier.store import NewDelivery, Store
-from notifier.templates import activate
+from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ class App:
 
 
 class _Planner:
-    """Plans each delivery's group and send time (notifier.policy), remembering the
+    """Plans each delivery's group and send time (notifier.delivery.policy), remembering the
     groups planned earlier in the same cycle, which the store does not hold yet."""
 
     def __init__(self, store: Store, ruleset: RuleSet, now: float):

@@ -75,9 +75,9 @@ def _positive(value: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from notifier.lock import AlreadyRunning
-    from notifier.rules.load import RulesError
+    from notifier.config import RulesError
     from notifier.settings import ConfigError
+    from notifier.state.lock import AlreadyRunning
 
     try:
         return int(COMMANDS[args.command](args) or 0)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from notifier.rules.load import load_rules
+    from notifier.config import load_rules
     from notifier.settings import load_settings
 
     settings = load_settings()
@@ -108,11 +108,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from notifier.app import App, make_client, secrets_of
-    from notifier.lock import InstanceLock
-    from notifier.logs import register_secrets, setup_logging
-    from notifier.rules.load import load_rules
+    from notifier.config import load_rules
+    from notifier.obs.logs import register_secrets, setup_logging
     from notifier.settings import load_settings
-    from notifier.store import open_store
+    from notifier.state import open_store
+    from notifier.state.lock import InstanceLock
 
     stop = threading.Event()
     _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
@@ -146,9 +146,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
-    from notifier.lock import InstanceLock
-    from notifier.rules.load import RulesError, load_rules
-    from notifier.store import iso, open_store
+    from notifier.config import RulesError, load_rules
+    from notifier.state import iso, open_store
+    from notifier.state.lock import InstanceLock
 
     store = open_store(settings.db_path)
     try:
@@ -183,7 +183,7 @@ def status_report(settings: Any) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from notifier.logs import redact
+    from notifier.obs.logs import redact
     from notifier.settings import load_settings
 
     report = status_report(load_settings())
@@ -215,7 +215,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
     from notifier.settings import load_settings
-    from notifier.store import open_store
+    from notifier.state import open_store
 
     if not args.ids and not args.all:
         print("nothing replayed: give delivery ids (see `notifier status`), or --all")
@@ -231,7 +231,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from notifier.demo import run_demo
+    from notifier.commands.demo import run_demo
 
     return run_demo()
 
@@ -244,7 +244,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from notifier.ruletest import run_tests
+    from notifier.commands.ruletest import run_tests
     from notifier.settings import load_settings
 
     return run_tests(args.tests, sys.stdout, lambda: load_settings().rules_path)
@@ -252,9 +252,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from notifier.app import make_client
-    from notifier.logs import redact, register_secrets
-    from notifier.preview import preview_command
-    from notifier.rules.load import load_rules
+    from notifier.commands.preview import preview_command
+    from notifier.config import load_rules
+    from notifier.obs.logs import redact, register_secrets
     from notifier.settings import load_settings
 
     settings = load_settings()
@@ -276,7 +276,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from notifier.schema_json import schema_text
+    from notifier.commands.schema import schema_text
 
     sys.stdout.write(schema_text())
     return 0

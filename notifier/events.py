@@ -23,6 +23,28 @@ STAGE_ORDER: tuple[Stage, ...] = ("list", "lookup", "detail", "answers")
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One condition that made a rule fire: `percentile lt 30` with the actual value."""
+
+    field: str
+    op: str
+    expected: Any
+    actual: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "op": self.op,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Reason:
+        return cls(raw["field"], raw["op"], raw.get("expected"), raw.get("actual"))
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     type: FieldType
     stage: Stage = "list"

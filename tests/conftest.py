@@ -1,5 +1,5 @@
 """Shared fixtures. The stand-ins are real protocol servers on loopback (see
-notifier/standins.py); each fixture starts one for a test and stops it afterwards."""
+notifier/sandbox/standins.py); each fixture starts one for a test and stops it afterwards."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def open_harness(tmp: Path, seed: int) -> Iterator[Harness]:
     """A Harness over a fresh sandbox (with `seed`) and fresh stand-ins, all stopped
     at the end."""
     from notifier.sandbox import Sandbox
-    from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
+    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 
     with (
         Sandbox(seed=seed) as sandbox,

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from notifier.app import App, CycleResult, make_client
-from notifier.rules.load import load_rules
+from notifier.config import load_rules
 from notifier.sandbox import Sandbox
+from notifier.sandbox.standins import FakeSlack, WebhookReceiver
 from notifier.settings import Settings
-from notifier.standins import FakeSlack, WebhookReceiver
-from notifier.store import Store
+from notifier.state import SqliteStore
 
 CHANNELS = """\
 channels:
@@ -45,7 +45,7 @@ class Rig:
     webhook: WebhookReceiver
     slack: FakeSlack
     app: App
-    store: Store
+    store: SqliteStore
     clock: Clock
 
     def cycle(self) -> CycleResult:
@@ -84,7 +84,7 @@ def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Ite
             **settings,
         )
         ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
-        store = Store(config.db_path)
+        store = SqliteStore(config.db_path)
         clock = Clock()
         app = App(config, ruleset, store, make_client(config), clock=clock)
         try:

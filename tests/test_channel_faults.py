@@ -16,10 +16,10 @@ from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
 from notifier.channels.slack import SlackPacer
 from notifier.cli import main
-from notifier.delivery import Deliverer, PassResult, RetryPolicy
+from notifier.delivery.deliverer import Deliverer, PassResult, RetryPolicy
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-from notifier.store import NewDelivery, Store
+from notifier.state import NewDelivery, SqliteStore
 
 EVENT = "attempt.completed"
 T0 = 1_000_000.0
@@ -53,7 +53,7 @@ class Rig:
     real_clock: bool = False
 
     def __post_init__(self) -> None:
-        self.store = Store(self.tmp / "notifier.db")
+        self.store = SqliteStore(self.tmp / "notifier.db")
 
     def add(self, name: str, kind: str, config: dict[str, Any], timeout: float = 2.0) -> None:
         channel_type = CHANNEL_TYPES[kind]

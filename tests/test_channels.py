@@ -15,8 +15,8 @@ import pytest
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Outcome, Reason, SendContext
 from notifier.channels.slack import SlackPacer
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 
 TOKEN = "xoxb-test-token-do-not-leak"
 SMTP_PASSWORD = "s3cret-smtp-password"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.delivery import Deliverer, RetryPolicy
+from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.sandbox import Sandbox
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-from notifier.store import NewDelivery, Store, delivery_id
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.state import NewDelivery, SqliteStore, delivery_id
 from tests.e2e import WEBHOOK_SECRET, Harness
 from tests.kit import RecordingChannel
 
@@ -191,7 +191,7 @@ def test_sigkill_at_many_moments_loses_nothing_and_doubles_at_most_the_sends_in_
 
 
 def test_claims_of_a_dead_process_are_taken_again_after_the_lease(tmp_path: Path) -> None:
-    store = Store(tmp_path / "n.db")
+    store = SqliteStore(tmp_path / "n.db")
     store.record(
         "attempts",
         ["1", "2"],
@@ -222,7 +222,7 @@ def test_claims_of_a_dead_process_are_taken_again_after_the_lease(tmp_path: Path
 def test_start_up_releases_every_claim_so_in_flight_sends_are_made_again_at_once(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "n.db")
+    store = SqliteStore(tmp_path / "n.db")
     store.record(
         "attempts", ["1"], [NewDelivery("r", "lms", "attempt.completed", "1", [])], now=1000.0
     )
@@ -251,7 +251,7 @@ def test_sigkill_releases_the_single_instance_lock(h: Harness) -> None:
 def test_seen_marks_and_deliveries_are_written_in_one_transaction(tmp_path: Path) -> None:
     """A process dying while the outbox rows are written leaves the events unseen, so
     the next cycle finds and queues them again: never seen-but-not-queued."""
-    store = Store(tmp_path / "n.db")
+    store = SqliteStore(tmp_path / "n.db")
 
     def dies_midway() -> Iterator[NewDelivery]:
         yield NewDelivery("r", "lms", EVENT, "1", [{"event": EVENT, "key": "1"}])

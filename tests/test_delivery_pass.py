@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.delivery import Deliverer, RetryPolicy
-from notifier.store import NewDelivery, Store
+from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.state import NewDelivery, SqliteStore
 from tests.kit import RecordingChannel
 
 
 def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "n.db")
+    store = SqliteStore(tmp_path / "n.db")
     deliveries = [
         NewDelivery(
             "r",

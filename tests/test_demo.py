@@ -15,7 +15,7 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
         [
             sys.executable,
             "-c",
-            "from notifier.demo import run_demo; raise SystemExit(run_demo(12))",
+            "from notifier.commands.demo import run_demo; raise SystemExit(run_demo(12))",
         ],
         cwd=REPO,
         capture_output=True,

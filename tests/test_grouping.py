@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from notifier.store import Store
+from notifier.state import SqliteStore
 from tests.inprocess import rig
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -183,7 +183,7 @@ rules:
 def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     import sqlite3
 
-    from notifier import migrations as store_module
+    from notifier.state import migrations as store_module
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
@@ -196,7 +196,7 @@ def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     )
     conn.commit()
     conn.close()
-    store = Store(path)
+    store = SqliteStore(path)
     assert store.get_meta("schema_version") == str(store_module.SCHEMA_VERSION)
     assert store.delivery_counts()["queued"] == 1  # nothing lost on the way
     store.close()
@@ -220,7 +220,7 @@ def _texts(block: dict) -> list[str]:
 
 def test_a_grouped_email_lists_every_student_in_a_table() -> None:
     from notifier.channels.base import Alert, Notification, Reason
-    from notifier.render import email_message
+    from notifier.delivery.render import email_message
 
     alerts = tuple(
         Alert(

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.policy import (
+from notifier.delivery.policy import (
     Digest,
     Policy,
     QuietHours,

@@ -12,7 +12,7 @@ import pytest
 
 from notifier.cli import main
 from notifier.sandbox import Sandbox
-from notifier.standins import WebhookReceiver
+from notifier.sandbox.standins import WebhookReceiver
 
 RULES = """\
 channels:

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from notifier.app import App
 from notifier.cli import main
-from notifier.rules.load import load_rules
+from notifier.config import load_rules
 from notifier.settings import Settings
-from notifier.store import Store
+from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
 from tests.e2e import RULES
 from tests.kit import RecordingChannel
@@ -220,7 +220,7 @@ def _cycle(page: Any) -> RecordingChannel:
             sleep=lambda s: None,
         )
         channel = RecordingChannel("lms")
-        store = Store(conf.db_path)
+        store = SqliteStore(conf.db_path)
         app = App(conf, load_rules(conf.rules_path, conf), store, client, channels={"lms": channel})
         try:
             app.cycle(since=(datetime.now(UTC) - timedelta(days=2)).date())  # never raises

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from notifier import templates
+from notifier.delivery import templates
 from notifier.app import App, make_client
 from notifier.cli import main
-from notifier.lock import InstanceLock
-from notifier.rules.load import load_rules
+from notifier.config import load_rules
 from notifier.sandbox import Sandbox
+from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
-from notifier.standins import WebhookReceiver
-from notifier.store import Store
+from notifier.state import SqliteStore
+from notifier.state.lock import InstanceLock
 
 HEAD = """\
 channels:
@@ -87,7 +87,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         }.items():
             monkeypatch.setenv(name, value)
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
-        store = Store(settings.db_path)
+        store = SqliteStore(settings.db_path)
         app = App(settings, load_rules(path, settings), store, make_client(settings))
         try:
             yield Rig(app, sandbox, hook, path, settings, exam)

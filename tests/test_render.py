@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from notifier.channels.base import Alert, Notification, Reason
-from notifier.render import (
+from notifier.delivery.render import (
     ZWJ,
     alert_summary,
     console_line,

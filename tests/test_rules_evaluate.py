@@ -11,10 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.channels.base import Reason
-from notifier.events import Event
+from notifier.config import load_rules
+from notifier.events import Event, Reason
 from notifier.rules.evaluate import Match, evaluate, match_rule, prefilter
-from notifier.rules.load import load_rules
 from notifier.rules.schema import Rule
 
 MakeRule = Callable[..., Rule]

@@ -24,9 +24,9 @@ from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, SendContext
 from notifier.channels.slack import SlackPacer
 from notifier.sandbox import Sandbox
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-from notifier.store import Store
+from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressError
 from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
 
@@ -179,7 +179,7 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         seen += [bad.stdout, bad.stderr, *_outputs(h, "run", "--once")]
         assert "not-base64-SECRET" not in bad.stderr
 
-        rows = Store(h.db)
+        rows = SqliteStore(h.db)
         stored = json.dumps(list(rows.deliveries()), default=str)
         rows.close()
     _assert_clean(*seen, stored)

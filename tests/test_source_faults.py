@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from notifier.app import App
-from notifier.rules.load import load_rules
+from notifier.config import load_rules
 from notifier.sandbox import FaultConfig, Sandbox
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-from notifier.store import Store
+from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
 from tests.e2e import Harness
 from tests.kit import RecordingChannel
@@ -81,7 +81,7 @@ def make_loop(tmp: Path, sandbox: Sandbox, *, timeout: float = 20.0) -> Loop:
     app = App(
         settings,
         load_rules(settings.rules_path, settings),
-        Store(settings.db_path),
+        SqliteStore(settings.db_path),
         client,
         channels={"lms": channel},
     )

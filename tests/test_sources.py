@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 
-from notifier.rules.load import load_rules
+from notifier.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sources.attempts import AttemptsSource
 from notifier.sources.base import PollContext
 from notifier.sources.content import ContentAttemptsSource
-from notifier.store import Store
+from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
 from tests.inprocess import rig
 
@@ -289,7 +289,7 @@ rules:
     with Sandbox(seed=5) as sandbox:
         transport = _Recording()
         client = TestpressClient(sandbox.url, token=sandbox.token, transport=transport)
-        store = Store(":memory:")
+        store = SqliteStore(":memory:")
         for source in (AttemptsSource(), ContentAttemptsSource()):
             ctx = PollContext(
                 client=client,

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from notifier.app import App
-from notifier.store import NewDelivery, Store
+from notifier.state import NewDelivery, SqliteStore
 
 DAY = 86400.0
 CYCLE = 6 * 3600.0  # one simulated poll every six hours ...
@@ -41,7 +41,7 @@ def _alert(key: str) -> list[dict[str, object]]:
 def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "notifier.db")
+    store = SqliteStore(tmp_path / "notifier.db")
     clock = [START]
     service = SimpleNamespace(  # what App.prune_if_due reads of its App
         store=store, clock=lambda: clock[0], settings=SimpleNamespace(lookback_hours=24.0)
@@ -102,7 +102,7 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
 
 
 def test_pruning_keeps_a_dead_delivery_until_replayed_within_30_days(tmp_path: Path) -> None:
-    store = Store(tmp_path / "notifier.db")
+    store = SqliteStore(tmp_path / "notifier.db")
     clock = [START]
     service = SimpleNamespace(
         store=store, clock=lambda: clock[0], settings=SimpleNamespace(lookback_hours=24.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from notifier.sandbox import Sandbox
-from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests.e2e import Harness
 
 RULES = """\

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from notifier import templates
+from notifier.delivery import templates
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Reason, SendContext
-from notifier.render import (
+from notifier.config import RulesError, load_rules
+from notifier.delivery.render import (
     alert_summary,
     console_line,
     email_message,
@@ -25,7 +26,6 @@ from notifier.render import (
     slack_message,
     webhook_body,
 )
-from notifier.rules.load import RulesError, load_rules
 from notifier.rules.schema import Rule
 
 REPO = Path(__file__).resolve().parent.parent

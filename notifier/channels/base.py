@@ -1,5 +1,5 @@
 """What every channel shares: the notification it is given, the outcome it returns, and
-the one place HTTP statuses are classified (after Alertmanager's `Retrier.Check`).
+how an HTTP status becomes an Outcome (the rule itself is in `notifier.httpstatus`).
 
 A send never sleeps and never raises for an expected failure: it says whether trying
 again makes sense (and, if the far end said so, when), and the delivery loop stores the
@@ -8,33 +8,22 @@ next try time in the outbox row.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from notifier.events import Reason
+from notifier.httpstatus import is_retryable_status, parse_retry_after
 
-@dataclass(frozen=True)
-class Reason:
-    """One condition that made a rule fire: `percentile lt 30` with the actual value."""
-
-    field: str
-    op: str
-    expected: Any
-    actual: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "op": self.op,
-            "expected": self.expected,
-            "actual": self.actual,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Reason:
-        return cls(raw["field"], raw["op"], raw.get("expected"), raw.get("actual"))
+__all__ = [
+    "Alert",
+    "Channel",
+    "Notification",
+    "Outcome",
+    "Reason",
+    "SendContext",
+    "classify_status",
+]
 
 
 @dataclass(frozen=True)
@@ -79,34 +68,13 @@ class Outcome:
         return cls(ok=False, retryable=False, reason=reason)
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-RETRYABLE_STATUSES = frozenset({408, 429})
-
-
 def classify_status(status: int, headers: Mapping[str, str] | None = None) -> Outcome:
     """2xx is done; 408, 429 and 5xx are worth retrying (honouring Retry-After); every
     other status is final."""
     if 200 <= status < 300:
         return Outcome.sent()
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
-    if status in RETRYABLE_STATUSES or 500 <= status < 600:
+    if is_retryable_status(status):
         return Outcome.retry(f"HTTP {status}", retry_after)
     return Outcome.final(f"HTTP {status}")
 

@@ -34,7 +34,7 @@ class ConsoleChannel:
         self._stream = stream
 
     def send(self, notification: Notification) -> Outcome:
-        from notifier.render import console_line
+        from notifier.delivery.render import console_line
 
         line = console_line(notification)
         # sys.stdout is looked up per send: it may be replaced (pytest, redirection).

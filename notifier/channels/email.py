@@ -105,7 +105,7 @@ class EmailChannel:
         self.timeout = timeout
 
     def build_message(self, n: Notification) -> EmailMessage:
-        from notifier.render import email_message
+        from notifier.delivery.render import email_message
 
         subject, text, html = email_message(n)
         msg = EmailMessage(policy=_POLICY)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from notifier.channels.base import Notification, Outcome, SendContext, classify_status
-from notifier.channels.base import parse_retry_after as _parse_retry_after
+from notifier.httpstatus import parse_retry_after as _parse_retry_after
 
 
 class SlackConfig(BaseModel):
@@ -147,7 +147,7 @@ class SlackChannel:
         return f"{self.settings.slack_api_url}|{self.config.channel}"
 
     def send(self, notification: Notification) -> Outcome:
-        from notifier.render import slack_message
+        from notifier.delivery.render import slack_message
 
         text, blocks = slack_message(notification)
         if self.pacer.next_allowed_in(self.pace_key) > self.max_pace_wait:

@@ -109,7 +109,7 @@ class WebhookChannel:
     def request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
         """The body bytes and headers one send uses (also handy for tests and `notifier
         test`)."""
-        from notifier.render import webhook_body
+        from notifier.delivery.render import webhook_body
 
         now = int(self._clock())
         sent_at = datetime.fromtimestamp(now, UTC)

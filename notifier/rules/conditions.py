@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from notifier.channels.base import Reason
-from notifier.events import FieldType
+from notifier.events import FieldType, Reason
 
 Reasons = tuple[Reason, ...]
 

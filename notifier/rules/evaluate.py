@@ -9,8 +9,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.channels.base import Reason
-from notifier.events import EVENT_KINDS, Event, Stage
+from notifier.events import EVENT_KINDS, Event, Reason, Stage
 from notifier.rules.schema import Rule
 
 

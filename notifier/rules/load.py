@@ -11,13 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from notifier.channels import CHANNEL_TYPES
+from notifier.delivery.policy import Policy
+from notifier.delivery.templates import (
+    TEMPLATE_KEYS,
+    CompiledTemplate,
+    RuleTemplates,
+    compile_template,
+)
 from notifier.events import EVENT_KINDS, Stage
-from notifier.policy import Policy
 from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
 from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.schema import (
@@ -46,9 +51,17 @@ from notifier.rules.yamlpos import (
     type_name,
 )
 from notifier.settings import Settings
-from notifier.templates import TEMPLATE_KEYS, CompiledTemplate, RuleTemplates, compile_template
 
-__all__ = ["Problem", "RulesError", "load_rules"]
+__all__ = ["ChannelKind", "Problem", "RulesError", "load_ruleset"]
+
+
+class ChannelKind(Protocol):
+    """What the loader needs of a channel type: the model its settings validate against.
+    The table itself (`notifier.channels.self.channel_types`) is passed in by
+    `notifier.config`, so this package never imports a sender."""
+
+    @property
+    def config(self) -> type[BaseModel]: ...
 
 
 class RulesError(Exception):
@@ -60,8 +73,12 @@ class RulesError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_rules(
-    path: Path | str, settings: Settings | None = None, env: Mapping[str, str] | None = None
+def load_ruleset(
+    path: Path | str,
+    settings: Settings | None,
+    env: Mapping[str, str] | None,
+    *,
+    channel_types: Mapping[str, ChannelKind],
 ) -> RuleSet:
     """Read, validate and compile the rules file. `env` feeds `${VAR}`; by default the
     environment over the `.env` file of the working directory, as settings are read.
@@ -78,7 +95,7 @@ def load_rules(
         raise RulesError([Problem(shown, 1, 1, "the rules file is not UTF-8 text")]) from None
     root, problems = parse(text, shown, default_env() if env is None else env)
     sink = Sink(shown, problems)
-    ruleset = _Loader(sink, settings).load(root)
+    ruleset = _Loader(sink, settings, channel_types).load(root)
     if sink.problems or ruleset is None:
         raise RulesError(sink.problems)
     return ruleset
@@ -95,8 +112,11 @@ def default_env() -> dict[str, str]:
 
 
 class _Loader:
-    def __init__(self, sink: Sink, settings: Settings | None):
+    def __init__(
+        self, sink: Sink, settings: Settings | None, channel_types: Mapping[str, ChannelKind]
+    ):
         self.sink = sink
+        self.channel_types = channel_types
         self.settings = settings
         self.compiler = Compiler(sink)
 
@@ -155,19 +175,19 @@ class _Loader:
             return None
         pairs = unique_pairs(node, self.sink, f"in channel '{name}'")
         type_node = next((v for n, _, v in pairs if n == "type"), None)
-        known = ", ".join(sorted(CHANNEL_TYPES))
+        known = ", ".join(sorted(self.channel_types))
         if type_node is None:
             self.sink.add(key, f"channel '{name}' needs 'type' (one of {known})")
             return None
         type_ = type_node.value if isinstance(type_node, YScalar) else None
-        if not isinstance(type_, str) or type_ not in CHANNEL_TYPES:
+        if not isinstance(type_, str) or type_ not in self.channel_types:
             shown = type_ if isinstance(type_, str) else type_name(type_node)
-            hint = did_you_mean(shown, CHANNEL_TYPES) or f"; use one of {known}"
+            hint = did_you_mean(shown, self.channel_types) or f"; use one of {known}"
             self.sink.add(type_node, f"unknown channel type '{shown}' for channel '{name}'{hint}")
             return None
         if is_broken(node):
             return None
-        model = CHANNEL_TYPES[type_].config
+        model = self.channel_types[type_].config
         quiet = next((v for n, _, v in pairs if n == "quiet_hours"), None)
         quiet_hours = read_quiet_hours(quiet, self.sink) if quiet is not None else None
         if quiet is not None and quiet_hours is None:
@@ -298,7 +318,7 @@ class _Loader:
 
     def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:
         """The rule's `title` and `message` templates, checked against the event's fields
-        (notifier.templates); None when it gives neither."""
+        (notifier.delivery.templates); None when it gives neither."""
         compiled: dict[str, CompiledTemplate | None] = {}
         fields: frozenset[str] = frozenset()
         for key in TEMPLATE_KEYS:

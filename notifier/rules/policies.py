@@ -1,14 +1,13 @@
 """Reading a rule's delivery policy (`group_by`, `group_wait`, `group_interval`,
 `digest`, `quiet_hours`, `throttle`, `urgent`) and a channel's `quiet_hours` from the
-rules file, with located problems. What the policy means lives in notifier.policy."""
+rules file, with located problems. What the policy means lives in notifier.delivery.policy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from notifier.events import FieldSpec
-from notifier.policy import (
+from notifier.delivery.policy import (
     Digest,
     Policy,
     QuietHours,
@@ -17,6 +16,7 @@ from notifier.policy import (
     parse_duration,
     parse_zone,
 )
+from notifier.events import FieldSpec
 from notifier.rules.compile import check_keys, did_you_mean
 from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, is_broken, type_name
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from notifier.delivery.policy import Policy, QuietHours
+from notifier.delivery.templates import RuleTemplates
 from notifier.events import Stage
-from notifier.policy import Policy, QuietHours
 from notifier.rules.conditions import AllOf, FieldOps
-from notifier.templates import RuleTemplates
 
 # Top level: key -> required?
 TOP_LEVEL_KEYS: dict[str, bool] = {"channels": True, "rules": True, "sources": False}
@@ -29,7 +29,7 @@ RULE_KEYS: dict[str, bool] = {
     "notify": True,
     "title": False,
     "message": False,
-    # delivery policy (notifier.policy, read by notifier.rules.policies)
+    # delivery policy (notifier.delivery.policy, read by notifier.rules.policies)
     "group_by": False,
     "group_wait": False,
     "group_interval": False,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from notifier.events import STAGE_ORDER, Event, Stage
 from notifier.rules.evaluate import prefilter
 from notifier.rules.schema import Rule
-from notifier.store import Store
+from notifier.state import Store
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from notifier.events import best_label
-from notifier.store import Store
+from notifier.state import Store
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)

@@ -32,13 +32,12 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from notifier.channels.base import parse_retry_after
+from notifier.httpstatus import is_retryable_status, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/api/v2.5/auth-token/"
 BACKOFF_BASE = 0.5  # seconds before the first retry (at most; full jitter)
-RETRYABLE_STATUSES = frozenset({408, 429})
 USER_AGENT = "testpress-notifier/0.1"
 
 
@@ -301,7 +300,7 @@ class TestpressClient:
                         return response, response.json()
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         reason = f"HTTP {status} with a body that is not JSON"
-                elif status in RETRYABLE_STATUSES or 500 <= status < 600:
+                elif is_retryable_status(status):
                     reason = f"HTTP {status}"
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     if status == 429 and retry_after is not None:

@@ -3,7 +3,7 @@
 Each case gives events (their fields as rules see them) and every alert they should
 produce: rule, channel, and text that must appear in what that channel would be sent.
 The case runs through the production loader (`load_rules`), evaluator (`evaluate`) and
-renderer (`notifier.render`, with the rule's templates), with no network and no state:
+renderer (`notifier.delivery.render`, with the rule's templates), with no network and no state:
 one notification per (match, channel), as `run` queues them. The tests file itself is
 validated like the rules file, with `PATH:LINE:COL:` problems.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from notifier.channels.base import Alert, Notification
-from notifier.events import EVENT_KINDS, Event
-from notifier.render import (
+from notifier.config import RulesError, load_rules
+from notifier.delivery.render import (
     ZWJ,
     console_line,
     email_message,
@@ -28,9 +28,11 @@ from notifier.render import (
     slack_message,
     webhook_body,
 )
+from notifier.delivery.templates import RuleTemplates
+from notifier.delivery.text import one_line
+from notifier.events import EVENT_KINDS, Event
 from notifier.rules.compile import check_keys, did_you_mean, unique_pairs
 from notifier.rules.evaluate import evaluate
-from notifier.rules.load import RulesError, load_rules
 from notifier.rules.schema import RuleSet
 from notifier.rules.yamlpos import (
     Pos,
@@ -44,8 +46,6 @@ from notifier.rules.yamlpos import (
     to_plain,
     type_name,
 )
-from notifier.templates import RuleTemplates
-from notifier.textfmt import one_line
 
 TOP_KEYS = {"rules": False, "tests": True}
 CASE_KEYS = {"name": True, "events": True, "expect": True}

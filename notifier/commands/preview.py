@@ -15,16 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from notifier.channels.base import Alert, Notification
+from notifier.commands.ruletest import readable
+from notifier.delivery.render import email_message, plain_text, slack_message
+from notifier.delivery.templates import RuleTemplates
+from notifier.delivery.text import one_line
 from notifier.events import SOURCE_OF_KIND
-from notifier.render import email_message, plain_text, slack_message
 from notifier.rules.evaluate import evaluate
 from notifier.rules.schema import RuleSet
-from notifier.ruletest import readable
 from notifier.sources.base import PollContext, Source
-from notifier.store import Store
-from notifier.templates import RuleTemplates
+from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient, TestpressError
-from notifier.textfmt import one_line
 
 SAMPLES = 3
 
@@ -82,7 +82,7 @@ def run_preview(
             ChannelTally(ch, ruleset.channels[ch].type) for ch in rule.notify
         ]
     used = {SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()}
-    store = Store(":memory:")
+    store = SqliteStore(":memory:")
     try:
         for name, source in sources.items():
             if name not in used:

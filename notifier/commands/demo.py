@@ -15,12 +15,12 @@ WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
     from notifier.app import App, make_client
-    from notifier.logs import setup_logging
-    from notifier.rules.load import load_rules
+    from notifier.config import load_rules
+    from notifier.obs.logs import setup_logging
     from notifier.sandbox import Sandbox
+    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
     from notifier.settings import load_settings
-    from notifier.standins import FakeSlack, SmtpSink, WebhookReceiver
-    from notifier.store import Store
+    from notifier.state import SqliteStore
 
     setup_logging()
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))
@@ -56,7 +56,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         ruleset = load_rules(rules_path, settings)
         print(f"demo: sandbox institute at {sandbox.url}; rules {ruleset.summary()}")
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
-        store = Store(settings.db_path)
+        store = SqliteStore(settings.db_path)
         app = App(settings, ruleset, store, make_client(settings))
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from notifier.channels.base import Alert, Channel, Notification, Outcome, Reason
-from notifier.logs import redact
-from notifier.store import OutboxRow, Store
+from notifier.channels.base import Alert, Channel, Notification, Outcome
+from notifier.events import Reason
+from notifier.obs.logs import redact
+from notifier.state import OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class Deliverer:
     def _worker_store(self) -> Store:
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.store.path, any_thread=True)
+            store = self.store.for_thread()
             self._local.store = store
             with self._lock:
                 self._worker_stores.append(store)

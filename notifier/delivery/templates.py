@@ -14,7 +14,7 @@ Why it is built this way:
   passes through `finalize`: made one line (so a title cannot break an email header),
   numbers tidied, null shown as `n/a`. The HTML render escapes each value in finalize
   itself, so neither `|safe` nor `{% autoescape false %}` lets a student's name become
-  markup. Slack text is escaped as a whole by `notifier.render` (it goes out as
+  markup. Slack text is escaped as a whole by `notifier.delivery.render` (it goes out as
   plain_text), and JSON needs no escaping.
 """
 
@@ -33,8 +33,8 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from notifier.delivery.text import duration_text, is_number, number_text, one_line
 from notifier.events import EVENT_KINDS, FieldSpec
-from notifier.textfmt import duration_text, is_number, number_text, one_line
 
 log = logging.getLogger(__name__)
 

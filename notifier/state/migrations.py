@@ -1,6 +1,6 @@
 """The state store's schema, version by version. A store of any older version is
 brought up to SCHEMA_VERSION by running the scripts after its version, in order, each
-in its own transaction (notifier.store.Store._migrate). Never edit a released script:
+in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
 SCHEMA_VERSION = 2

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.channels.base import Alert, Notification
+from notifier.delivery.templates import RuleTemplates, active_templates, context_for, try_render
+from notifier.delivery.text import duration_text, number_text, one_line, reason_text
 from notifier.events import best_label
-from notifier.templates import RuleTemplates, active_templates, context_for, try_render
-from notifier.textfmt import duration_text, number_text, one_line, reason_text
 
 # Slack's limits: https://api.slack.com/reference/block-kit/blocks
 SLACK_MAX_BLOCKS = 50
@@ -141,7 +141,7 @@ def describe(alert: Alert) -> Described:
     )
 
 
-# --- the rule's templates (notifier.templates) ------------------------------------------
+# --- the rule's templates (notifier.delivery.templates) ------------------------------------------
 
 
 def _templates(rule: str, given: RuleTemplates | None) -> RuleTemplates | None:

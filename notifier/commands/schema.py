@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifier.channels import CHANNEL_TYPES
+from notifier.delivery.templates import EXTRA_NAMES, FILTERS
 from notifier.events import EVENT_KINDS, FieldSpec
 from notifier.rules.compile import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
 from notifier.rules.schema import (
@@ -25,7 +26,6 @@ from notifier.rules.schema import (
     SOURCES_KEYS,
     TOP_LEVEL_KEYS,
 )
-from notifier.templates import EXTRA_NAMES, FILTERS
 
 VAR = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
 VALUE_TYPES: dict[str, dict[str, Any]] = {

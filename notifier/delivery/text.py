@@ -1,7 +1,7 @@
 """How values read in an alert: one line, numbers without noise, durations in words.
 
-Shared by the default rendering (`notifier.render`) and the rule templates
-(`notifier.templates`), so a value reads the same whether or not a rule has a template.
+Shared by the default rendering (`notifier.delivery.render`) and the rule templates
+(`notifier.delivery.templates`), so a value reads the same whether or not a rule has a template.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from notifier.channels.base import Reason
+from notifier.events import Reason
 
 VALUE_MAX = 200  # one Testpress value in a line
 DURATION_FIELDS = frozenset({"duration", "time_taken", "remaining_time"})

@@ -1,0 +1,28 @@
+"""The configuration stage: rules.yaml and settings, typed and validated once.
+
+`notifier.rules` compiles the rules file without knowing any channel's code; this
+module hands it the channel registry (each type's settings model), so validating a
+channel's keys and loading the senders stay in their own packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from notifier.channels import CHANNEL_TYPES
+from notifier.rules.load import Problem, RulesError, load_ruleset
+from notifier.rules.schema import RuleSet
+from notifier.settings import Settings
+
+__all__ = ["Problem", "RulesError", "load_rules"]
+
+
+def load_rules(
+    path: Path | str, settings: Settings | None = None, env: Mapping[str, str] | None = None
+) -> RuleSet:
+    """Read, validate and compile the rules file. `env` feeds `${VAR}`; by default the
+    environment over the `.env` file of the working directory, as settings are read.
+    With `settings`, a channel whose type needs a missing setting is a problem too.
+    Raises RulesError listing every problem."""
+    return load_ruleset(path, settings, env, channel_types=CHANNEL_TYPES)

@@ -1,0 +1,11 @@
+"""The state store: seen marks, the outbox, cursors and small state, meta; and the lock.
+
+`base` is the interface (Protocols) the rest of the notifier depends on; `sqlite` and
+`sqlite_outbox` implement it. Imports only the standard library, sqlite-utils and
+`notifier.settings` (for the configuration error): no transport, no rules, no channels.
+"""
+
+from notifier.state.base import NewDelivery, OutboxRow, Store, delivery_id, iso
+from notifier.state.sqlite import SqliteStore, open_store
+
+__all__ = ["NewDelivery", "OutboxRow", "SqliteStore", "Store", "delivery_id", "iso", "open_store"]

@@ -1,0 +1,150 @@
+"""The state store's interface: what app, sources and delivery may ask of it.
+
+One Protocol per concern, so a reader sees what each part of the pipeline relies on,
+and a second backend (PostgreSQL) knows exactly what to implement with which
+transactions:
+
+- `SeenMarks`: which keys each source has seen, and `record`, the ONE transaction that
+  marks a cycle's keys seen, queues its deliveries and saves the source's cursor. The
+  delivery guarantees rest on it: a crash never leaves an event seen without its
+  deliveries, nor queued twice (one row per (rule, event key, channel), insert-or-ignore).
+- `Outbox`: claiming due rows with a lease, recording outcomes, replay.
+- `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
+- `Meta`: schema version, baselines, and the store's lifecycle.
+
+Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+STATUSES = ("queued", "retrying", "sent", "dead")
+
+
+def delivery_id(rule: str, kind: str, key: str, channel: str) -> str:
+    """Stable id of the delivery of one (rule, event key, channel): the same on every
+    retry and after a restart, so receivers can de-duplicate on it."""
+    digest = hashlib.sha256(f"{rule}\0{kind}\0{key}\0{channel}".encode()).hexdigest()
+    return f"msg_{digest[:28]}"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: str
+    rule: str
+    channel: str
+    event: str
+    event_key: str
+    alerts: list[dict[str, Any]]
+    status: str
+    attempts: int
+    created_at: float
+    group_key: str | None = None  # rows of one rule and channel in one group go out together
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    rule: str
+    channel: str
+    event: str
+    event_key: str
+    alerts: list[dict[str, Any]]
+    group: str | None = None  # see notifier.delivery.policy
+    not_before: float | None = None  # None: due at once
+
+    @property
+    def id(self) -> str:
+        return delivery_id(self.rule, self.event, self.event_key, self.channel)
+
+
+class SeenMarks(Protocol):
+    def has_baseline(self, source: str) -> bool: ...
+
+    def unseen(self, source: str, keys: Iterable[str]) -> set[str]:
+        """The keys of `source` not marked seen yet."""
+        ...
+
+    def record(
+        self,
+        source: str,
+        seen_keys: Iterable[str],
+        deliveries: Iterable[NewDelivery],
+        *,
+        baseline: bool = False,
+        state: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Mark keys seen, queue deliveries and save the source's `state`, in ONE
+        transaction. Returns how many deliveries were new."""
+        ...
+
+
+class Outbox(Protocol):
+    def release_all_claims(self) -> int: ...
+
+    def claim_due(
+        self, now: float, lease_seconds: float, limit_per_channel: int = 500
+    ) -> list[OutboxRow]:
+        """Claim due rows with a lease: no row is claimed by two callers at once."""
+        ...
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None: ...
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None: ...
+
+    def mark_sent(self, ids: Iterable[str], now: float) -> None: ...
+
+    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None: ...
+
+    def mark_failed_many(
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+    ) -> None: ...
+
+    def release(self, ids: Iterable[str]) -> None: ...
+
+    def replay(self, ids: Iterable[str] | None, now: float) -> int: ...
+
+    def delivery_counts(self) -> dict[str, int]: ...
+
+    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]: ...
+
+
+class SourceState(Protocol):
+    def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None: ...
+
+    def source_statuses(self) -> dict[str, dict[str, Any]]: ...
+
+    def get_state(self, scope: str, key: str) -> Any: ...
+
+    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None: ...
+
+
+class Meta(Protocol):
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def prune(
+        self, *, seen_before: float, sent_before: float, dead_before: float
+    ) -> dict[str, int]: ...
+
+    def for_thread(self) -> Store:
+        """Another handle on the same store for another thread (a delivery worker)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Store(SeenMarks, Outbox, SourceState, Meta, Protocol):
+    """Everything the notifier keeps between cycles, whichever backend holds it."""

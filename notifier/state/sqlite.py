@@ -1,0 +1,202 @@
+"""The SQLite state store: what has been seen, what must still be sent, and how polls went.
+
+One file, WAL mode. Each connection belongs to one thread: the main loop's, and one per
+delivery worker (`for_thread`, opened with `any_thread` so it can be closed at
+shutdown). The invariant the delivery guarantees rest on: the seen marks of a cycle and
+the outbox rows its matches produce are written in ONE transaction (`record`), so a
+crash can never leave an event marked seen without its deliveries queued, nor queued
+twice. The outbox half lives in `notifier.state.sqlite_outbox`; the interface both
+implement is `notifier.state.base.Store`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from notifier.state.base import NewDelivery, iso
+from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.sqlite_outbox import SqliteOutbox
+from notifier.state.sqlite_sources import SqliteSourceState
+
+
+def open_store(path: Path | str) -> SqliteStore:
+    """The store a command uses; a path that cannot be opened is a configuration
+    problem (exit 2) naming NOTIFIER_DB, not a traceback."""
+    from notifier.settings import ConfigError
+
+    try:
+        return SqliteStore(path)
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"NOTIFIER_DB: cannot open the state store {path}: {reason}"]) from None
+
+
+def _create_private(path: Path) -> None:
+    """Create the store readable by its owner only (it holds names and emails)."""
+    if str(path) == ":memory:" or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+class SqliteStore(SqliteOutbox, SqliteSourceState):
+    def __init__(self, path: Path | str, *, any_thread: bool = False):
+        """Open (creating and migrating) the store. With `any_thread`, the connection
+        may be used from another thread than the one that opened it (one thread at a
+        time): the delivery workers each get such a connection of their own."""
+        self.path = Path(path)
+        _create_private(self.path)
+        if any_thread:
+            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+        else:
+            self.db = sqlite_utils.Database(self.path)
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def for_thread(self) -> SqliteStore:
+        """A connection of its own for another thread (a delivery worker)."""
+        return SqliteStore(self.path, any_thread=True)
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.get_meta("schema_version") if "meta" in self.db.table_names() else None
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer notifier (schema {version}); "
+                f"this one knows schema {SCHEMA_VERSION}"
+            )
+        current = 0 if version is None else int(version)
+        for target, script in _MIGRATIONS:
+            if current < target:
+                with self.db.atomic():
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self._set_meta("schema_version", str(target))
+                current = target
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.atomic():
+            self._set_meta(key, value)
+
+    # -- seen -----------------------------------------------------------------------------
+
+    def has_baseline(self, source: str) -> bool:
+        return self.get_meta(f"baseline:{source}") is not None
+
+    def unseen(self, source: str, keys: Iterable[str]) -> set[str]:
+        """The keys of `source` not marked seen yet."""
+        keys = list(dict.fromkeys(keys))
+        seen: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT key FROM seen WHERE source = ? AND key IN ({marks})",
+                    [source, *chunk],
+                )
+            )
+        return set(keys) - seen
+
+    def record(
+        self,
+        source: str,
+        seen_keys: Iterable[str],
+        deliveries: Iterable[NewDelivery],
+        *,
+        baseline: bool = False,
+        state: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Mark keys seen, queue deliveries and save the source's cursor `state` in one
+        transaction. Returns how many deliveries were new (an existing (rule, key,
+        channel) is never queued twice)."""
+        now = time.time() if now is None else now
+        with self.db.atomic():
+            if state:
+                self._put_state(source, state, now)
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO seen(source, key, seen_at) VALUES (?, ?, ?)",
+                [(source, key, now) for key in seen_keys],
+            )
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO outbox(id, rule, channel, event, event_key, alerts, "
+                "status, attempts, next_at, created_at, updated_at, group_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+                [
+                    (
+                        d.id,
+                        d.rule,
+                        d.channel,
+                        d.event,
+                        d.event_key,
+                        json.dumps(d.alerts, default=str),
+                        now if d.not_before is None else d.not_before,
+                        now,
+                        now,
+                        d.group,
+                    )
+                    for d in deliveries
+                ],
+            )
+            added = self.db.conn.total_changes - before
+            if baseline:
+                self._set_meta(f"baseline:{source}", iso(now) or "")
+        return added
+
+    def prune(
+        self, *, seen_before: float, sent_before: float, dead_before: float
+    ) -> dict[str, int]:
+        """Forget what can no longer matter, so the store stays bounded over months:
+        seen keys older than any poll can reach again, sent deliveries as old, dead
+        deliveries never replayed (kept 30 days by the caller), stale cache entries."""
+        with self.db.atomic():
+            counts = {
+                "seen": self.db.execute(
+                    "DELETE FROM seen WHERE seen_at < ?", [seen_before]
+                ).rowcount,
+                "sent": self.db.execute(
+                    "DELETE FROM outbox WHERE status = 'sent' AND updated_at < ?", [sent_before]
+                ).rowcount,
+                "dead": self.db.execute(
+                    "DELETE FROM outbox WHERE status = 'dead' AND updated_at < ?", [dead_before]
+                ).rowcount,
+                "cache": self.db.execute(
+                    "DELETE FROM state WHERE scope = 'lookups' AND updated_at < ?", [dead_before]
+                ).rowcount,
+            }
+        return counts
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

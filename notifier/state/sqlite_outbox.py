@@ -1,0 +1,148 @@
+"""The outbox half of the SQLite store: claiming due deliveries and recording outcomes.
+
+Outbox rows move queued -> sent, or queued -> retrying (next_at in the future) -> ...
+-> sent or dead. A row being sent is *claimed* with a lease (`claimed_until`); a process
+that dies mid-send leaves a lease that simply expires, and a new process, which holds
+the single-instance lock, releases every claim at start-up so those sends are made
+again at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import sqlite_utils
+
+from notifier.state.base import STATUSES, OutboxRow
+
+
+class SqliteOutbox:
+    """Mixed into `SqliteStore`, which owns the connection."""
+
+    db: sqlite_utils.Database
+
+    def release_all_claims(self) -> int:
+        """At start-up, with the single-instance lock held: any claim belongs to a dead
+        process, so its sends are made again at once."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE outbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
+            )
+        return cursor.rowcount
+
+    def claim_due(
+        self, now: float, lease_seconds: float, limit_per_channel: int = 500
+    ) -> list[OutboxRow]:
+        """Claim every due delivery (queued or retrying with next_at <= now, not claimed
+        by a live lease), oldest first, at most `limit_per_channel` per channel."""
+        with self.db.atomic():
+            rows = self.db.execute(
+                "SELECT id, rule, channel, event, event_key, alerts, status, attempts, created_at, "
+                "group_key "
+                "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY next_at, "
+                "created_at) AS n FROM outbox WHERE status IN ('queued', 'retrying') "
+                "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)) "
+                "WHERE n <= ? ORDER BY next_at, created_at",
+                [now, now, limit_per_channel],
+            ).fetchall()
+            self.db.conn.executemany(
+                "UPDATE outbox SET claimed_until = ? WHERE id = ?",
+                [(now + lease_seconds, row[0]) for row in rows],
+            )
+        return [
+            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
+            for r in rows
+        ]
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
+        """When the queued rows of this group are due (planning joins them)."""
+        row = self.db.execute(
+            "SELECT MIN(next_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
+            "AND status = 'queued' AND attempts = 0",
+            [rule, channel, group],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
+        row = self.db.execute(
+            "SELECT MAX(sent_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
+            "AND status = 'sent'",
+            [rule, channel, group],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def mark_sent(self, ids: Iterable[str], now: float) -> None:
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+                "updated_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?",
+                [(now, now, i) for i in ids],
+            )
+
+    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
+        """Record a failed try: retry at `next_at`, or dead when it is None."""
+        self.mark_failed_many([id_], now=now, next_at=next_at, error=error)
+
+    def mark_failed_many(
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+    ) -> None:
+        """Record a failed try of every row one message carried, in one transaction."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, next_at = ?, "
+                "updated_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
+                [
+                    (
+                        "dead" if next_at is None else "retrying",
+                        now if next_at is None else next_at,
+                        now,
+                        error[:500],
+                        id_,
+                    )
+                    for id_ in ids
+                ],
+            )
+
+    def release(self, ids: Iterable[str]) -> None:
+        """Give back claimed rows that were not tried (a stop, a pass deadline)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET claimed_until = NULL WHERE id = ?", [(i,) for i in ids]
+            )
+
+    def replay(self, ids: Iterable[str] | None, now: float) -> int:
+        """Queue dead deliveries again (all of them when ids is None), with a fresh
+        retry budget."""
+        with self.db.atomic():
+            if ids is None:
+                cursor = self.db.execute(
+                    "UPDATE outbox SET status = 'queued', next_at = ?, created_at = ?, "
+                    "attempts = 0, claimed_until = NULL WHERE status = 'dead'",
+                    [now, now],
+                )
+                return cursor.rowcount
+            count = 0
+            for id_ in ids:
+                cursor = self.db.execute(
+                    "UPDATE outbox SET status = 'queued', next_at = ?, created_at = ?, "
+                    "attempts = 0, claimed_until = NULL WHERE status = 'dead' AND id = ?",
+                    [now, now, id_],
+                )
+                count += cursor.rowcount
+            return count
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, n in self.db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        sql = (
+            "SELECT * FROM outbox"
+            + (" WHERE status = ?" if status else "")
+            + " ORDER BY created_at"
+        )
+        yield from self.db.query(sql, [status] if status else [])

@@ -1,0 +1,56 @@
+"""The per-source half of the SQLite store: how each source's polls went, and its small
+JSON state (cursors, look-up caches), written beside the seen marks by `record`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlite_utils
+
+from notifier.state.base import iso
+
+
+class SqliteSourceState:
+    """Mixed into `SqliteStore`, which owns the connection."""
+
+    db: sqlite_utils.Database
+
+    def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None:
+        """Record a poll: `ok` when the source was read (last_success moves on);
+        `error` is the latest poll's error, or None. A partial failure is both."""
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO source_status(source, last_success, last_error, last_attempt) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET "
+                "last_success = COALESCE(excluded.last_success, last_success), "
+                "last_error = excluded.last_error, last_attempt = excluded.last_attempt",
+                [source, iso(now) if ok else None, error, iso(now)],
+            )
+
+    def source_statuses(self) -> dict[str, dict[str, Any]]:
+        return {
+            row["source"]: {"last_success": row["last_success"], "last_error": row["last_error"]}
+            for row in self.db.query("SELECT * FROM source_status ORDER BY source")
+        }
+
+    # -- small key/value state for sources (cursors, look-up caches) ------------------------
+
+    def get_state(self, scope: str, key: str) -> Any:
+        row = self.db.execute(
+            "SELECT value FROM state WHERE scope = ? AND key = ?", [scope, key]
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
+        with self.db.atomic():
+            self._put_state(scope, items, time.time() if now is None else now)
+
+    def _put_state(self, scope: str, items: dict[str, Any], now: float) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO state(scope, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            [(scope, k, json.dumps(v, default=str), now) for k, v in items.items()],
+        )
