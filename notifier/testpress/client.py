@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import ssl
 import threading
 import time
@@ -33,11 +32,11 @@ import httpx
 from pydantic import SecretStr
 
 from notifier.httpstatus import is_retryable_status, parse_retry_after
+from notifier.testpress.pacing import SharedPause, backoff_delay
 
 log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/api/v2.5/auth-token/"
-BACKOFF_BASE = 0.5  # seconds before the first retry (at most; full jitter)
 USER_AGENT = "testpress-notifier/0.1"
 
 
@@ -110,10 +109,7 @@ class TestpressClient:
         self._login_gen = 0  # bumped by every login attempt
         self._refused: TestpressError | None = None
         self._count_lock = threading.Lock()
-        # After a 429 every thread waits, not just the one that was told to: the
-        # server's Retry-After is about this client, not about one request.
-        self._pause_lock = threading.Lock()
-        self._paused_until = 0.0  # time.monotonic()
+        self._pause = SharedPause(sleep)  # a 429's Retry-After holds every thread
         self._requests = 0
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -277,7 +273,7 @@ class TestpressClient:
         for attempt in range(1, self.max_attempts + 1):
             status: int | None = None
             retry_after: float | None = None
-            self._wait_out_pause(slept_until)
+            self._pause.wait_out(slept_until)
             with self._count_lock:
                 self._requests += 1
             try:
@@ -304,7 +300,7 @@ class TestpressClient:
                     reason = f"HTTP {status}"
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     if status == 429 and retry_after is not None:
-                        self._pause(min(retry_after, self.max_wait))
+                        self._pause.pause(min(retry_after, self.max_wait))
                 elif status == 401 or path == LOGIN_PATH:
                     return response, None
                 else:
@@ -318,7 +314,7 @@ class TestpressClient:
                     status=status,
                     retryable=True,
                 )
-            delay = self._delay(attempt, retry_after)
+            delay = backoff_delay(attempt, retry_after, self.max_wait)
             log.warning(
                 "%s: %s; retry %d of %d in %.1f s",
                 where,
@@ -330,26 +326,6 @@ class TestpressClient:
             slept_until = time.monotonic() + delay
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _pause(self, seconds: float) -> None:
-        with self._pause_lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-    def _wait_out_pause(self, slept_until: float) -> None:
-        """Wait until a pause another call was told to make is over (what this call
-        already waited for itself counts)."""
-        with self._pause_lock:
-            remaining = self._paused_until - max(time.monotonic(), slept_until)
-        if remaining > 0:
-            self._sleep(remaining)
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over an exponential ceiling, but never less than Retry-After."""
-        ceiling = min(self.max_wait, BACKOFF_BASE * 2 ** (attempt - 1))
-        delay = random.uniform(0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(delay, self.max_wait)
 
     def _local(self, url: str) -> str:
         """Path and query of `url`, relative to our base URL (its host is ignored)."""
