@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from notifier.delivery import templates
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Reason, SendContext
 from notifier.config import RulesError, load_rules
+from notifier.delivery import templates
 from notifier.delivery.render import (
     alert_summary,
     console_line,
