@@ -24,8 +24,8 @@ test: $(VENV)/.dev
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check notifier tests
-	$(BIN)/ruff format --check notifier tests
+	$(BIN)/ruff check notifier tests bench tools
+	$(BIN)/ruff format --check notifier tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
