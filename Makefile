@@ -24,14 +24,12 @@ test: $(VENV)/.dev
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check notifier tests bench tools
-	$(BIN)/ruff format --check notifier tests bench tools
+	$(BIN)/ruff check notifier tests bench tools container .ci/container-test .ci/*.py
+	$(BIN)/ruff format --check notifier tests bench tools container .ci/container-test .ci/*.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/ruff check container .ci/container-test
-	$(BIN)/ruff format --check container .ci/container-test
-	$(BIN)/mypy --strict container/healthcheck.py .ci/container-test
+	MYPYPATH=.ci $(BIN)/mypy --strict container/healthcheck.py .ci/container-test .ci/*.py
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
