@@ -27,6 +27,7 @@ from notifier.obs.logs import redact, register_secrets
 from notifier.rules.evaluate import evaluate
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
+from notifier.sources import pushed
 from notifier.sources.base import PollContext, Source
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -37,6 +38,11 @@ PRUNE_EVERY = 3600.0
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
 DEAD_KEPT = 30 * 86400.0
+INBOX_BATCH = 500  # pushed webhooks processed at a time
+INBOX_RETRY_SECONDS = 30.0  # a pushed completion whose detail could not be read waits
+INBOX_TRIES = 5  # then it is left to the poll (it is not marked seen, so the poll alerts)
+INBOX_KEPT = 86400.0  # processed webhooks are kept a day, for inspection
+WAKE_SLICE = 0.2  # seconds between checks of `stop` while waiting for a push or a poll
 
 
 def make_sources() -> dict[str, Source]:
@@ -104,6 +110,10 @@ class App:
         self.client = client
         self.clock = clock
         self.stop = stop or threading.Event()
+        # Set by the push endpoints once a webhook is recorded: the loop processes the
+        # inbox and delivers at once instead of at the next poll.
+        self.wake = threading.Event()
+        self.pushed = PushCounts()
         self.sources = make_sources()
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
         activate(ruleset.rules)  # the rules' message templates, used when rendering
@@ -133,6 +143,9 @@ class App:
         """Poll every source in use, queue what matched, then one delivery pass (bounded
         by `budget` seconds in the run loop; `run --once` sends everything due)."""
         result = CycleResult()
+        # Pushed webhooks first: a completion pushed before the first poll alerts,
+        # where the first poll's baseline would have marked it seen silently.
+        result.queued += self.process_inbox_safely()
         for name in self.sources_in_use():
             if self.stop.is_set():
                 break
@@ -156,6 +169,7 @@ class App:
         counts = self.store.prune(
             seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
         )
+        counts["inbox"] = self.store.inbox_prune(now - INBOX_KEPT)
         self.store.set_meta("pruned_at", str(now))
         if any(counts.values()):
             log.info("pruned the state store: %s", counts)
@@ -225,6 +239,65 @@ class App:
             log.info("%s: %d new events, %d deliveries queued", name, read, queued)
         return not polled.errors, queued, read
 
+    # -- pushed webhooks ---------------------------------------------------------------------
+
+    def process_inbox(self) -> int:
+        """Turn pending pushed webhooks into events and deliveries (notifier.sources.
+        pushed), recorded like a poll's: one transaction per source with the seen marks,
+        so push and poll alert once between them. Returns the deliveries queued."""
+        now = self.clock()
+        rows = self.store.inbox_pending(now, INBOX_BATCH)
+        if not rows:
+            return 0
+        batch = pushed.process(
+            rows, self.client, self.store, self.ruleset.rules, self.sources_in_use()
+        )
+        planner = _Planner(self.store, self.ruleset, now)
+        queued = 0
+        for name, polled in batch.results.items():
+            deliveries = [
+                planner.delivery(m, channel)
+                for event in polled.events
+                for m in evaluate(self.ruleset.rules, event)
+                for channel in m.rule.notify
+            ]
+            queued += self.store.record(name, polled.seen, deliveries, now=now)
+        watch = getattr(self.sources.get("attempts"), "watch", None)
+        if batch.watch and callable(watch):
+            watch(self.store, batch.watch, now)
+        tries = {row.id: row.tries for row in rows}
+        for row_id, error in batch.retry.items():
+            message = redact(error)[:500]
+            if tries[row_id] + 1 >= INBOX_TRIES:
+                log.warning(
+                    "pushed webhook %d given up (the poll will find it): %s", row_id, message
+                )
+                self.store.inbox_done([row_id], now, error=message)
+            else:
+                self.store.inbox_retry(
+                    [row_id], now=now, next_at=now + INBOX_RETRY_SECONDS, error=message
+                )
+        self.store.inbox_done(batch.done, now)
+        self.pushed.add(len(rows), sum(batch.received.values()), queued)
+        log.info(
+            "push: %d webhooks processed, %d completions, %d deliveries queued",
+            len(rows),
+            sum(batch.received.values()),
+            queued,
+        )
+        return queued
+
+    def process_inbox_safely(self) -> int:
+        try:
+            return self.process_inbox()
+        except Exception:  # noqa: BLE001 - the rows stay pending; the poll is the net
+            log.exception("processing pushed webhooks failed; trying again next cycle")
+            return 0
+
+    def on_push(self) -> None:
+        """Called by the push endpoints after a webhook is committed to the inbox."""
+        self.wake.set()
+
     # -- hot reload -------------------------------------------------------------------------
 
     def reload_rules_if_changed(self) -> None:
@@ -264,8 +337,37 @@ class App:
             except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle
                 log.exception("cycle failed; trying again next interval")
             since = None
-            elapsed = time.monotonic() - started
-            self.stop.wait(max(0.0, self.settings.poll_interval - elapsed))
+            self._wait_for_next_poll(started + self.settings.poll_interval)
+
+    def _wait_for_next_poll(self, next_poll: float) -> None:
+        """Until `next_poll` (monotonic), handle pushes as they come: each wake
+        processes the inbox and runs a delivery pass at once."""
+        while not self.stop.is_set():
+            remaining = next_poll - time.monotonic()
+            if remaining <= 0:
+                return
+            if not self.wake.wait(min(WAKE_SLICE, remaining)):
+                continue
+            self.wake.clear()
+            if self.process_inbox_safely():
+                try:
+                    self.deliverer.run_pass(max(MIN_PASS_BUDGET, self.settings.poll_interval))
+                except Exception:  # noqa: BLE001 - as a cycle: the loop never dies
+                    log.exception("delivery pass after a push failed")
+
+
+@dataclass
+class PushCounts:
+    """What push has brought since start (for `demo` and the logs)."""
+
+    webhooks: int = 0
+    completions: int = 0
+    queued: int = 0
+
+    def add(self, webhooks: int, completions: int, queued: int) -> None:
+        self.webhooks += webhooks
+        self.completions += completions
+        self.queued += queued
 
 
 class _Planner:

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=1)
+    sandbox.add_argument(
+        "--push-to",
+        metavar="URL",
+        help="send the institute's signed webhooks to URL/webhooks/testpress/... "
+        "(the notifier's base URL)",
+    )
     test = sub.add_parser("test", help="run rule tests (events in, expected alerts out)")
     test.add_argument("tests", type=Path, metavar="TESTS.yaml", help="the rule tests file")
     preview = sub.add_parser(
@@ -239,7 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from notifier.sandbox import serve
 
-    serve(port=args.port, seed=args.seed)
+    serve(port=args.port, seed=args.seed, push_to=args.push_to)
     return 0
 
 

@@ -12,6 +12,7 @@ from notifier.sandbox.control import SandboxApi
 from notifier.sandbox.data import Institute
 from notifier.sandbox.faults import FaultConfig
 from notifier.sandbox.server import SandboxServer
+from notifier.sandbox.webhooks import Pusher
 
 
 class Sandbox:
@@ -20,6 +21,8 @@ class Sandbox:
     `port=0` picks a free port (see `url` after `start`). `activity=True` makes students
     act every second; `history=N` adds N completed attempts from earlier days at start.
     `token_ttl` (seconds) puts an `exp` in tokens and rejects them after it.
+    `push_to` (the notifier's base URL) sends the institute's signed webhooks there as
+    attempts start and complete (`pusher.sent` lists them).
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class Sandbox:
         password: str = "sandbox",
         token_ttl: float | None = None,
         tick_seconds: float = 1.0,
+        push_to: str | None = None,
     ) -> None:
         self.seed = seed
         self.port = port
@@ -47,6 +51,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self.ticker = Ticker(self.institute, tick_seconds)
         self.token = ""
+        self.pusher = Pusher(push_to) if push_to else None
 
     def start(self) -> Sandbox:
         """Seed history, bind, serve in a background thread, start activity; returns self."""
@@ -60,6 +65,8 @@ class Sandbox:
         )  # fmt: skip
         self._thread.start()
         self.token = self._issuer.issue()
+        if self.pusher is not None:
+            self.pusher.attach(self.institute)
         if self.activity:
             self.ticker.start()
         return self
@@ -102,6 +109,8 @@ class Sandbox:
     def stop(self) -> None:
         """Stop activity and the server; slow answers in flight are abandoned."""
         self.ticker.stop()
+        if self.pusher is not None:
+            self.pusher.stop()
         if self._server is not None:
             self._server.stopping.set()
             self._server.shutdown()
@@ -123,7 +132,13 @@ class Sandbox:
         self.stop()
 
 
-def serve(port: int = 8765, seed: int = 1, activity: bool = True, history: int = 1000) -> None:
+def serve(
+    port: int = 8765,
+    seed: int = 1,
+    activity: bool = True,
+    history: int = 1000,
+    push_to: str | None = None,
+) -> None:
     """Serve a sandbox until SIGINT or SIGTERM (what `notifier sandbox --port N` runs).
 
     Prints the URL and the sandbox's own throwaway credentials, which exist only to be
@@ -134,12 +149,19 @@ def serve(port: int = 8765, seed: int = 1, activity: bool = True, history: int =
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: done.set())
-    sandbox = Sandbox(seed=seed, port=port, activity=activity, history=history).start()
+    sandbox = Sandbox(
+        seed=seed, port=port, activity=activity, history=history, push_to=push_to
+    ).start()
     try:
         print(f"Sandbox institute at {sandbox.url}", flush=True)
         print(f"  username: {sandbox.username}", flush=True)
         print(f"  password: {sandbox.password}", flush=True)
         print(f"  token:    {sandbox.token}", flush=True)
+        if sandbox.pusher is not None:
+            pusher = sandbox.pusher
+            print(f"Pushing webhooks to {pusher.url} (/webhooks/testpress/...)", flush=True)
+            print(f"  webhook public key:  {pusher.public_key}", flush=True)
+            print(f"  webhook private key: {pusher.private_key}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
         while not done.wait(0.5):
             pass

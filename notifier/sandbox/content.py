@@ -75,6 +75,9 @@ class ContentMixin:
     exams: dict[int, Exam]
     seed: int
 
+    def changed(self, what: str, record_id: int) -> None:  # pragma: no cover - Institute's
+        raise NotImplementedError
+
     def _init_content(self) -> None:
         self.courses: dict[int, dict[str, Any]] = {}
         self.chapter_contents: dict[int, dict[str, Any]] = {}
@@ -182,6 +185,7 @@ class ContentMixin:
                     "video_conference": self._conference_json(conf),
                 }  # fmt: skip
             self.content_attempts[ca.id] = ca
+            self.changed("content_attempt", ca.id)
             return ca.id
 
     def complete_content_attempt(
@@ -215,6 +219,7 @@ class ContentMixin:
             side = KINDS[ca.kind][2]
             row = self.side[side].get(ca.link_id or 0) if side else None
             if row is None:
+                self.changed("content_attempt", ca.id)
                 return
             if side == "user_videos":
                 row["watched_percentage"] = (
@@ -235,6 +240,7 @@ class ContentMixin:
                 )
             elif side == "user_live_streams":
                 row["state"] = "Completed"
+            self.changed("content_attempt", ca.id)
 
     def query_content_attempts(
         self,
@@ -403,3 +409,4 @@ class ContentMixin:
         row.update(duration=total, leave_time=fmt_time(when, False))
         if ca.state == "Started":
             ca.state, ca.completed_on = "Completed", when
+            self.changed("content_attempt", ca.id)

@@ -9,9 +9,10 @@ seed and the record id, so the same calls give the same institute whatever the o
 from __future__ import annotations
 
 import bisect
+import logging
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 from notifier.sandbox.content import ContentMixin
@@ -26,6 +27,7 @@ ORDERINGS = {
     "unanswered_count": "unanswered",
 }
 STATE_FILTER = {0: "Running", 1: "Completed", 3: "Not Started"}
+log = logging.getLogger(__name__)
 
 
 class Institute(ContentMixin):
@@ -41,7 +43,19 @@ class Institute(ContentMixin):
         self._next_user = 1
         self._next_exam = 1
         self._next_attempt = 1
+        #: Called as (what, id) under the lock when an attempt starts or completes
+        #: ("attempt") or a content attempt changes state ("content_attempt"): how the
+        #: institute's webhooks are sent (notifier.sandbox.webhooks). Must not block.
+        self.listeners: list[Callable[[str, int], None]] = []
         self._init_content()
+
+    def changed(self, what: str, record_id: int) -> None:
+        """Tell the listeners; one that fails is logged and the change stands."""
+        for listener in list(self.listeners):
+            try:
+                listener(what, record_id)
+            except Exception:  # noqa: BLE001 - a webhook never undoes a change
+                log.exception("sandbox listener failed for %s %s", what, record_id)
 
     def rng(self, *parts: object) -> random.Random:
         """A generator fixed by the institute seed and `parts` (e.g. "complete", attempt id)."""
@@ -107,6 +121,7 @@ class Institute(ContentMixin):
             attempt.unanswered = len(exam.questions)
             self.attempts[aid] = attempt
             bisect.insort(self._by_start, (attempt.start_ts, aid))
+            self.changed("attempt", aid)
             return aid
 
     def complete_attempt(
@@ -156,6 +171,7 @@ class Institute(ContentMixin):
             attempt.guesser = rng.random() < 0.15 if guesser is None else guesser
             attempt.completed_at = aware(completed_at)
             attempt.state = "Completed"
+            self.changed("attempt", attempt_id)
 
     def seed_history(
         self,

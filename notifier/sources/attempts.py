@@ -17,7 +17,7 @@ it records, and alerts on nothing (unless `--since` was given).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from notifier.rules.evaluate import match_rule
 from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
 from notifier.sources.lookups import Lookups
+from notifier.state import Store
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import (
     Attempt,
@@ -143,6 +144,16 @@ class AttemptsSource:
                 _label(matched, lookups)
                 result.events += [Event(KIND, str(data["id"]), data) for data in matched]
         return result
+
+    def watch(self, store: Store, attempt_ids: Iterable[str], now: float) -> None:
+        """Attempts Testpress pushed as started join the running watch, so the next
+        poll checks on them when they are no longer running, however they finish.
+        Before the first poll there is no watch: that poll reads the whole window."""
+        cursor = store.get_state(self.name, "cursor")
+        if not isinstance(cursor, dict):
+            return
+        running = {str(i) for i in cursor.get("running", [])} | {str(i) for i in attempt_ids}
+        store.put_state(self.name, {"cursor": {**cursor, "running": sorted(running)}}, now)
 
     def _list(self, client: TestpressClient, params: dict[str, Any]) -> list[Attempt]:
         records: list[Attempt] = []

@@ -5,7 +5,16 @@
 `notifier.settings` (for the configuration error): no transport, no rules, no channels.
 """
 
-from notifier.state.base import NewDelivery, OutboxRow, Store, delivery_id, iso
+from notifier.state.base import InboxRow, NewDelivery, OutboxRow, Store, delivery_id, iso
 from notifier.state.sqlite import SqliteStore, open_store
 
-__all__ = ["NewDelivery", "OutboxRow", "SqliteStore", "Store", "delivery_id", "iso", "open_store"]
+__all__ = [
+    "InboxRow",
+    "NewDelivery",
+    "OutboxRow",
+    "SqliteStore",
+    "Store",
+    "delivery_id",
+    "iso",
+    "open_store",
+]

@@ -11,6 +11,8 @@ transactions:
 - `Outbox`: claiming due rows with a lease, recording outcomes, replay.
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
 - `Meta`: schema version, baselines, and the store's lifecycle.
+- `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
+  processed by the run loop (a crash in between loses nothing).
 
 Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
 """
@@ -18,7 +20,7 @@ Times are Unix seconds (floats) throughout; callers pass `now` so tests control 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -66,6 +68,15 @@ class NewDelivery:
     @property
     def id(self) -> str:
         return delivery_id(self.rule, self.event, self.event_key, self.channel)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    kind: str  # "exam" or "chapter-content": which webhook sent it
+    body: str  # the payload as received (a JSON object, verified)
+    received_at: float
+    tries: int  # processing attempts that failed so far
 
 
 class SeenMarks(Protocol):
@@ -146,5 +157,29 @@ class Meta(Protocol):
     def close(self) -> None: ...
 
 
-class Store(SeenMarks, Outbox, SourceState, Meta, Protocol):
+class Inbox(Protocol):
+    def inbox_add(self, items: Sequence[tuple[str, str]], now: float) -> list[int]:
+        """Record (kind, body) payloads as pending in ONE transaction that is durable
+        when this returns (the webhook is answered 200 only then). Returns their ids."""
+        ...
+
+    def inbox_pending(self, now: float, limit: int = 500) -> list[InboxRow]:
+        """Pending rows due for processing (a failed one waits for its `next_at`),
+        oldest first."""
+        ...
+
+    def inbox_done(self, ids: Iterable[int], now: float, error: str | None = None) -> None:
+        """Processed (or given up on, with `error`): never processed again."""
+        ...
+
+    def inbox_retry(self, ids: Iterable[int], *, now: float, next_at: float, error: str) -> None:
+        """Processing failed (Testpress could not be read): try again at `next_at`."""
+        ...
+
+    def inbox_prune(self, done_before: float) -> int:
+        """Forget rows done before `done_before`. Returns how many."""
+        ...
+
+
+class Store(SeenMarks, Outbox, SourceState, Meta, Inbox, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it."""

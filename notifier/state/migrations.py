@@ -3,7 +3,19 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# The inbox of Testpress's webhooks (contract section 10): a payload is written here,
+# committed, and only then answered 200; the run loop processes `pending` rows and
+# marks them `done`. Plain types and one index, so any SQL database holds it as is.
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
+    received_at REAL NOT NULL, status TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL, done_at REAL, last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (status, next_at)
+"""
 
 _SCHEMA_V2 = """
 ALTER TABLE outbox ADD COLUMN group_key TEXT;
@@ -34,6 +46,6 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3))
 
-__all__ = ["SCHEMA_VERSION", "_MIGRATIONS", "_SCHEMA_V1", "_SCHEMA_V2"]
+__all__ = ["SCHEMA_VERSION", "_MIGRATIONS", "_SCHEMA_V1", "_SCHEMA_V2", "_SCHEMA_V3"]
