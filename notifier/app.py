@@ -22,12 +22,12 @@ from notifier.config import RulesError, load_rules
 from notifier.delivery.deliverer import Deliverer, PassResult, RetryPolicy
 from notifier.delivery.policy import Policy, plan
 from notifier.delivery.templates import activate
-from notifier.events import SOURCE_OF_KIND
+from notifier.events import SOURCE_OF_KIND, Event
+from notifier.intake import INBOX_KEPT, Intake
 from notifier.obs.logs import redact, register_secrets
 from notifier.rules.evaluate import evaluate
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
-from notifier.sources import pushed
 from notifier.sources.base import PollContext, Source
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -38,10 +38,6 @@ PRUNE_EVERY = 3600.0
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
 DEAD_KEPT = 30 * 86400.0
-INBOX_BATCH = 500  # pushed webhooks processed at a time
-INBOX_RETRY_SECONDS = 30.0  # a pushed completion whose detail could not be read waits
-INBOX_TRIES = 5  # then it is left to the poll (it is not marked seen, so the poll alerts)
-INBOX_KEPT = 86400.0  # processed webhooks are kept a day, for inspection
 WAKE_SLICE = 0.2  # seconds between checks of `stop` while waiting for a push or a poll
 
 
@@ -113,8 +109,8 @@ class App:
         # Set by the push endpoints once a webhook is recorded: the loop processes the
         # inbox and delivers at once instead of at the next poll.
         self.wake = threading.Event()
-        self.pushed = PushCounts()
         self.sources = make_sources()
+        self.intake = Intake(store, client, self.sources, clock, self._plan)
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
         activate(ruleset.rules)  # the rules' message templates, used when rendering
         register_secrets(secrets_of(settings, ruleset))
@@ -242,50 +238,18 @@ class App:
     # -- pushed webhooks ---------------------------------------------------------------------
 
     def process_inbox(self) -> int:
-        """Turn pending pushed webhooks into events and deliveries (notifier.sources.
-        pushed), recorded like a poll's: one transaction per source with the seen marks,
-        so push and poll alert once between them. Returns the deliveries queued."""
-        now = self.clock()
-        rows = self.store.inbox_pending(now, INBOX_BATCH)
-        if not rows:
-            return 0
-        batch = pushed.process(
-            rows, self.client, self.store, self.ruleset.rules, self.sources_in_use()
-        )
+        """Pending pushed webhooks -> deliveries (notifier.intake). Returns how many
+        were queued."""
+        return self.intake.process(self.ruleset.rules, self.sources_in_use())
+
+    def _plan(self, events: list[Event], now: float) -> list[NewDelivery]:
         planner = _Planner(self.store, self.ruleset, now)
-        queued = 0
-        for name, polled in batch.results.items():
-            deliveries = [
-                planner.delivery(m, channel)
-                for event in polled.events
-                for m in evaluate(self.ruleset.rules, event)
-                for channel in m.rule.notify
-            ]
-            queued += self.store.record(name, polled.seen, deliveries, now=now)
-        watch = getattr(self.sources.get("attempts"), "watch", None)
-        if batch.watch and callable(watch):
-            watch(self.store, batch.watch, now)
-        tries = {row.id: row.tries for row in rows}
-        for row_id, error in batch.retry.items():
-            message = redact(error)[:500]
-            if tries[row_id] + 1 >= INBOX_TRIES:
-                log.warning(
-                    "pushed webhook %d given up (the poll will find it): %s", row_id, message
-                )
-                self.store.inbox_done([row_id], now, error=message)
-            else:
-                self.store.inbox_retry(
-                    [row_id], now=now, next_at=now + INBOX_RETRY_SECONDS, error=message
-                )
-        self.store.inbox_done(batch.done, now)
-        self.pushed.add(len(rows), sum(batch.received.values()), queued)
-        log.info(
-            "push: %d webhooks processed, %d completions, %d deliveries queued",
-            len(rows),
-            sum(batch.received.values()),
-            queued,
-        )
-        return queued
+        return [
+            planner.delivery(m, channel)
+            for event in events
+            for m in evaluate(self.ruleset.rules, event)
+            for channel in m.rule.notify
+        ]
 
     def process_inbox_safely(self) -> int:
         try:
@@ -354,20 +318,6 @@ class App:
                     self.deliverer.run_pass(max(MIN_PASS_BUDGET, self.settings.poll_interval))
                 except Exception:  # noqa: BLE001 - as a cycle: the loop never dies
                     log.exception("delivery pass after a push failed")
-
-
-@dataclass
-class PushCounts:
-    """What push has brought since start (for `demo` and the logs)."""
-
-    webhooks: int = 0
-    completions: int = 0
-    queued: int = 0
-
-    def add(self, webhooks: int, completions: int, queued: int) -> None:
-        self.webhooks += webhooks
-        self.completions += completions
-        self.queued += queued
 
 
 class _Planner:

@@ -288,3 +288,36 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
+    tmp_path: Path,
+) -> None:
+    from notifier.intake import INBOX_RETRY_SECONDS, INBOX_TRIES
+    from notifier.sandbox import FaultConfig
+
+    with rig(tmp_path, FAILED) as r:
+        r.app.client.max_attempts = 1  # one request a try: the client's own retries
+        r.cycle()  # are tested with the client
+        aid = failed_attempt(r)
+        push_exam(r, aid)
+        r.sandbox.faults = FaultConfig(error_rate=1.0)
+        deliver_pushes(r)
+        assert r.alerts() == []
+        (row,) = r.store.inbox_pending(r.clock() + INBOX_RETRY_SECONDS)
+        assert row.tries == 1 and r.store.inbox_pending(r.clock()) == []  # waits
+        r.sandbox.faults = FaultConfig()
+        r.clock.advance(INBOX_RETRY_SECONDS)
+        deliver_pushes(r)
+        assert alert_keys(r) == [str(aid)]
+
+        other = failed_attempt(r)
+        push_exam(r, other)
+        r.sandbox.faults = FaultConfig(error_rate=1.0)
+        for _ in range(INBOX_TRIES):
+            deliver_pushes(r)
+            r.clock.advance(INBOX_RETRY_SECONDS)
+        assert r.store.inbox_pending(r.clock() + 1e6) == []  # given up on
+        r.sandbox.faults = FaultConfig()
+        r.cycle()  # not marked seen: the poll alerts
+        assert alert_keys(r) == [str(aid), str(other)]
