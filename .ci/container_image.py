@@ -114,6 +114,8 @@ def build_image() -> None:
     if bundle.exists():  # pip in the build trusts what this host trusts (a TLS proxy's CA)
         cmd += ["--volume", f"{bundle}:{bundle}:ro"]
     run(*cmd, str(REPO))
+    # Each new code state leaves untagged layers (the --layers cache): keep a few days'.
+    run("podman", "image", "prune", "--force", "--filter", "until=72h", capture=True)
 
 
 def check_pins() -> None:
