@@ -6,6 +6,7 @@ in podman's store and as a tarball, keyed by BASE_VERSION.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -38,7 +39,7 @@ def install_tools() -> None:
         raise Skip(f"missing {', '.join(missing)} and there is no apt-get to install them")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run("apt-get", "update", "-qq", env=env)
-    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
+    run("apt-get", "install", "-y", "-qq", *missing, env=env)
 
 
 def containers_conf(folder: Path) -> Path:
@@ -129,6 +130,26 @@ def check_pins() -> None:
     if pinned != installed:
         missing, extra = sorted(pinned - installed), sorted(installed - pinned)
         raise Failed(f"the image differs from constraints.txt: missing {missing}, extra {extra}")
+
+
+def check_config() -> None:
+    """What the Dockerfile promises a runtime: user, port, address, volume, health check."""
+    done = run("podman", "image", "inspect", IMAGE, capture=True)
+    [image] = json.loads(done.stdout)
+    config, health = image["Config"], image.get("HealthCheck") or {}
+    wrong = []
+    if config.get("User") != "10001:10001":
+        wrong.append(f"User {config.get('User')!r}")
+    if "8080/tcp" not in (config.get("ExposedPorts") or {}):
+        wrong.append("no EXPOSE 8080")
+    if "NOTIFIER_HTTP_ADDR=0.0.0.0:8080" not in config.get("Env", []):
+        wrong.append("NOTIFIER_HTTP_ADDR is not 0.0.0.0:8080")
+    if "/data" not in (config.get("Volumes") or {}):
+        wrong.append("no /data volume")
+    if "/opt/notifier/healthcheck.py" not in health.get("Test", []):
+        wrong.append(f"HEALTHCHECK {health.get('Test')}")
+    if wrong:
+        raise Failed("the image's configuration: " + "; ".join(wrong))
 
 
 def normal(requirement: str) -> str:
