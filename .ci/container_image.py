@@ -136,7 +136,7 @@ def check_config() -> None:
     """What the Dockerfile promises a runtime: user, port, address, volume, health check."""
     done = run("podman", "image", "inspect", IMAGE, capture=True)
     [image] = json.loads(done.stdout)
-    config, health = image["Config"], image.get("HealthCheck") or {}
+    config, health = image["Config"], image.get("Healthcheck") or {}
     wrong = []
     if config.get("User") != "10001:10001":
         wrong.append(f"User {config.get('User')!r}")
