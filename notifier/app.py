@@ -22,13 +22,15 @@ from notifier.config import RulesError, load_rules
 from notifier.delivery.deliverer import Deliverer, PassResult, RetryPolicy
 from notifier.delivery.policy import Policy, plan
 from notifier.delivery.templates import activate
-from notifier.events import SOURCE_OF_KIND, Event
+from notifier.events import SOURCE_OF_KIND, Kept
 from notifier.intake import INBOX_KEPT, Intake
 from notifier.obs.logs import redact, register_secrets
-from notifier.rules.evaluate import evaluate
+from notifier.recall import evaluate_with_history, once_per_spell
+from notifier.rules.evaluate import Match
+from notifier.rules.history import HISTORY_MAX_DAYS, earlier_dicts, keep_seconds, kept_fields
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
-from notifier.sources.base import PollContext, Source
+from notifier.sources.base import PollContext, PollResult, Source
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
 
@@ -45,11 +47,13 @@ def make_sources() -> dict[str, Source]:
     from notifier.sources.attempts import AttemptsSource
     from notifier.sources.conferences import ConferencesSource
     from notifier.sources.content import ContentAttemptsSource
+    from notifier.sources.inactivity import InactivitySource
 
     return {
         "attempts": AttemptsSource(),
         "content_attempts": ContentAttemptsSource(),
         "conferences": ConferencesSource(),
+        "inactivity": InactivitySource(),  # last: it reads what the others recorded
     }
 
 
@@ -166,6 +170,12 @@ class App:
             seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
         )
         counts["inbox"] = self.store.inbox_prune(now - INBOX_KEPT)
+        counts.update(
+            self.store.prune_history(
+                before=now - keep_seconds(self.ruleset.rules),
+                activity_before=now - HISTORY_MAX_DAYS * 86400.0,
+            )
+        )
         self.store.set_meta("pruned_at", str(now))
         if any(counts.values()):
             log.info("pruned the state store: %s", counts)
@@ -197,6 +207,9 @@ class App:
             since=since if first else None,
             conference_settle_minutes=self.settings.conference_settle_minutes,
             extra_conferences=self.ruleset.sources.conferences,
+            history_fields=kept_fields(self.ruleset.rules),
+            inactivity_check_at=self.settings.inactivity_check_at,
+            timezone=self.settings.timezone,
         )
         try:
             polled = source.poll(ctx)
@@ -210,15 +223,14 @@ class App:
             log.exception("source %s failed", name)
             self.store.source_polled(name, ok=False, error=message, now=now)
             return False, 0, 0
-        planner = _Planner(self.store, self.ruleset, now)
-        deliveries = [
-            planner.delivery(m, channel)
-            for event in polled.events
-            for m in evaluate(self.ruleset.rules, event)
-            for channel in m.rule.notify
-        ]
+        matches, kept = self.evaluate(polled, now)
+        seen = list(polled.seen)
+        if name == "inactivity":
+            matches, marks = once_per_spell(self.store, matches)
+            seen += marks
+        deliveries = self._deliveries(matches, now)
         queued = self.store.record(
-            name, polled.seen, deliveries, baseline=first, state=polled.state, now=now
+            name, seen, deliveries, baseline=first, state=polled.state, now=now, history=kept
         )
         if previous != filters:
             self.store.set_meta(f"filters:{name}", filters)
@@ -242,14 +254,17 @@ class App:
         were queued."""
         return self.intake.process(self.ruleset.rules, self.sources_in_use())
 
-    def _plan(self, events: list[Event], now: float) -> list[NewDelivery]:
+    def _plan(self, polled: PollResult, now: float) -> tuple[list[NewDelivery], list[Kept]]:
+        """A pushed batch's deliveries and history, evaluated as a poll's are."""
+        matches, kept = self.evaluate(polled, now)
+        return self._deliveries(matches, now), kept
+
+    def _deliveries(self, matches: list[Match], now: float) -> list[NewDelivery]:
         planner = _Planner(self.store, self.ruleset, now)
-        return [
-            planner.delivery(m, channel)
-            for event in events
-            for m in evaluate(self.ruleset.rules, event)
-            for channel in m.rule.notify
-        ]
+        return [planner.delivery(m, channel) for m in matches for channel in m.rule.notify]
+
+    def evaluate(self, polled: PollResult, now: float) -> tuple[list[Match], list[Kept]]:
+        return evaluate_with_history(self.store, self.ruleset.rules, polled, now)
 
     def process_inbox_safely(self) -> int:
         try:
@@ -361,10 +376,13 @@ class _Planner:
 
 
 def _alert(match: Any) -> dict[str, Any]:
+    data = match.event.data
+    if getattr(match.rule, "history", None) is not None:
+        data = {**data, "history": earlier_dicts(match.history)}
     return {
         "event": match.event.kind,
         "key": match.event.key,
-        "data": match.event.data,
+        "data": data,
         "reasons": [r.to_dict() for r in match.reasons],
     }
 

@@ -109,7 +109,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = load_settings()
     ruleset = load_rules(args.path or settings.rules_path, settings)
     print(ruleset.summary())
+    for note in history_notes(ruleset, settings):
+        print(note)
     return 0
+
+
+def history_notes(ruleset: Any, settings: Any) -> list[str]:
+    """Notes (not errors) for history rules whose window reaches past what the state
+    store has recorded so far: they work with what there is."""
+    import time
+
+    from notifier.rules.history import history_rules, window_notes
+
+    if not history_rules(ruleset.rules):
+        return []
+    since = None
+    db = Path(settings.db_path)
+    if db.exists():
+        from notifier.state import open_store
+
+        store = open_store(db)
+        try:
+            since = store.history_since()
+        finally:
+            store.close()
+    return window_notes(ruleset.rules, since, time.time())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -274,7 +298,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
         import io
 
         out = io.StringIO()
-        code = preview_command(ruleset, client, out, args.days, args.samples)
+        code = preview_command(
+            ruleset, client, out, args.days, args.samples, timezone=settings.timezone
+        )
         print(redact(out.getvalue()), end="")
         return code
     finally:

@@ -179,10 +179,22 @@ CONFERENCE_ATTENDANCE_FIELDS: dict[str, FieldSpec] = {
     "sessions": _f(N),
 }
 
+# Contract section 11: one per student and quiet spell, from the daily check.
+STUDENT_INACTIVE_FIELDS: dict[str, FieldSpec] = {
+    "user_id": _f(N),
+    "student": _f(S),
+    "email": _f(S),
+    "days_inactive": _f(N),
+    "last_activity": _f(T),
+    "last_activity_kind": _f(S),
+    "last_activity_title": _f(S),
+}
+
 EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
     "attempt.completed": ATTEMPT_FIELDS,
     "content_attempt.completed": CONTENT_ATTEMPT_FIELDS,
     "conference.attendance": CONFERENCE_ATTENDANCE_FIELDS,
+    "student.inactive": STUDENT_INACTIVE_FIELDS,
 }
 
 # Which source produces each event kind; a source no rule uses is never polled.
@@ -190,7 +202,40 @@ SOURCE_OF_KIND = {
     "attempt.completed": "attempts",
     "content_attempt.completed": "content_attempts",
     "conference.attendance": "conferences",
+    "student.inactive": "inactivity",
 }
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One event as the history keeps it (contract section 11): compact, so a year of a
+    large institute stays small. `fields` holds only the fields rules compare (nulls
+    left out); `subject` is the student (the user id, or the lower-cased email where
+    the event has no user id); `fired` names the `repeat` rules that fired on it, so
+    their count starts again after it. `student` and `email` are not kept with the
+    event: they only refresh the student's last activity (the inactivity check)."""
+
+    kind: str
+    key: str
+    at: float  # Unix seconds
+    subject: str | None
+    title: str | None
+    fields: dict[str, Any] = field(hash=False, compare=False)
+    fired: tuple[str, ...] = ()
+    student: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A student's latest activity, for the daily `student.inactive` check."""
+
+    user_id: str
+    at: float
+    kind: str
+    title: str | None
+    student: str | None
+    email: str | None
 
 
 def best_label(*candidates: Any, user_id: Any = None) -> str | None:

@@ -17,11 +17,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.events import Event
+from notifier.events import Kept
 from notifier.obs.logs import redact
 from notifier.rules.schema import Rule
 from notifier.sources import pushed
-from notifier.sources.base import Source
+from notifier.sources.base import PollResult, Source
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient
 
@@ -32,7 +32,8 @@ INBOX_RETRY_SECONDS = 30.0  # a completion whose detail could not be read waits 
 INBOX_TRIES = 5  # then it is left to the poll
 INBOX_KEPT = 86400.0  # processed webhooks are kept a day, for inspection
 
-Plan = Callable[[list[Event], float], list[NewDelivery]]
+# The App's evaluation and planning of a batch: its deliveries, and its history to keep.
+Plan = Callable[[PollResult, float], tuple[list[NewDelivery], list[Kept]]]
 
 
 @dataclass
@@ -72,8 +73,8 @@ class Intake:
         batch = pushed.process(rows, self.client, self.store, rules, sources_in_use)
         queued = 0
         for name, polled in batch.results.items():
-            deliveries = self.plan(polled.events, now)
-            queued += self.store.record(name, polled.seen, deliveries, now=now)
+            deliveries, kept = self.plan(polled, now)
+            queued += self.store.record(name, polled.seen, deliveries, now=now, history=kept)
         watch: Any = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):
             watch(self.store, batch.watch, now)

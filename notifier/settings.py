@@ -7,8 +7,10 @@ a validation error.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
     )
     retry_max_hours: float = Field(24.0, gt=0, validation_alias=_env("NOTIFIER_RETRY_MAX_HOURS"))
     tls_verify: bool | Path = Field(True, validation_alias=_env("NOTIFIER_TLS_VERIFY"))
+    inactivity_check_at: str = Field("08:00", validation_alias=_env("NOTIFIER_INACTIVITY_CHECK_AT"))
+    timezone: str = Field("Asia/Kolkata", validation_alias=_env("NOTIFIER_TIMEZONE"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
@@ -81,6 +85,23 @@ class Settings(BaseSettings):
         if not path.is_file():
             raise ValueError("must be true, false, or the path of an existing CA bundle file")
         return path
+
+    @field_validator("inactivity_check_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        match = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*", str(value))
+        if not match:
+            raise ValueError('must be a time of day as HH:MM, e.g. "08:00"')
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(str(value).strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError('must be a time zone like "Asia/Kolkata"') from None
+        return str(value).strip()
 
     @field_validator(
         "testpress_base_url", "testpress_username", "smtp_host", "smtp_username", "smtp_from"

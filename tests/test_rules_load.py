@@ -107,7 +107,7 @@ BAD: dict[str, list[str]] = {
         "6:12: unknown event 'attempt.complete'; did you mean 'attempt.completed'?",
         (
             "11:12: unknown event 'exam.graded'; use one of attempt.completed, "
-            "content_attempt.completed, conference.attendance"
+            "content_attempt.completed, conference.attendance, student.inactive"
         ),
     ],
     "unknown_field.yaml": [

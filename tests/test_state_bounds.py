@@ -44,7 +44,10 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
     store = SqliteStore(tmp_path / "notifier.db")
     clock = [START]
     service = SimpleNamespace(  # what App.prune_if_due reads of its App
-        store=store, clock=lambda: clock[0], settings=SimpleNamespace(lookback_hours=24.0)
+        store=store,
+        clock=lambda: clock[0],
+        settings=SimpleNamespace(lookback_hours=24.0),
+        ruleset=SimpleNamespace(rules=[]),
     )
     sizes: dict[int, int] = {}
     dead_at: dict[str, float] = {}
@@ -105,7 +108,10 @@ def test_pruning_keeps_a_dead_delivery_until_replayed_within_30_days(tmp_path: P
     store = SqliteStore(tmp_path / "notifier.db")
     clock = [START]
     service = SimpleNamespace(
-        store=store, clock=lambda: clock[0], settings=SimpleNamespace(lookback_hours=24.0)
+        store=store,
+        clock=lambda: clock[0],
+        settings=SimpleNamespace(lookback_hours=24.0),
+        ruleset=SimpleNamespace(rules=[]),
     )
     delivery = NewDelivery("r", "lms", "attempt.completed", "1", _alert("1"))
     store.record("attempts", ["1"], [delivery], now=START)

@@ -20,7 +20,8 @@ from notifier.delivery.render import email_message, plain_text, slack_message
 from notifier.delivery.templates import RuleTemplates
 from notifier.delivery.text import one_line
 from notifier.events import SOURCE_OF_KIND
-from notifier.rules.evaluate import evaluate
+from notifier.rules.evaluate import Match, evaluate_in_order, steps_of
+from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
 from notifier.rules.schema import RuleSet
 from notifier.sources.base import PollContext, Source
 from notifier.state import SqliteStore
@@ -67,6 +68,7 @@ def run_preview(
     samples: int = SAMPLES,
     now: datetime | None = None,
     sources: dict[str, Source] | None = None,
+    timezone: str = "Asia/Kolkata",
 ) -> Preview:
     """Read the last `days` days, evaluate, tally. Never sends, never writes state."""
     if sources is None:
@@ -83,6 +85,7 @@ def run_preview(
         ]
     used = {SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()}
     store = SqliteStore(":memory:")
+    book = HistoryBook()
     try:
         for name, source in sources.items():
             if name not in used:
@@ -97,6 +100,9 @@ def run_preview(
                 since=since.date(),
                 conference_settle_minutes=0,
                 extra_conferences=ruleset.sources.conferences,
+                history_fields=kept_fields(ruleset.rules),
+                inactivity_check_at="00:00",  # the check runs on what the period holds
+                timezone=timezone,
             )
             try:
                 polled = source.poll(ctx)
@@ -106,18 +112,29 @@ def run_preview(
             if polled.errors:
                 result.errors[name] = "; ".join(polled.errors[:3])
             result.events[name] = len(polled.events) if polled.read is None else polled.read
-            for event in polled.events:
-                for match in evaluate(ruleset.rules, event):
-                    result.matches[match.rule.name] += 1
-                    alert = Alert(event.kind, event.key, event.data, match.reasons)
-                    for tally in result.channels[match.rule.name]:
-                        tally.count += 1
-                        if len(tally.samples) < samples:
-                            n = Notification("preview", match.rule.name, tally.channel, (alert,))
-                            tally.samples.append(sample_text(n, tally.type, match.rule.templates))
+            # History is what the period read holds, in time order (contract section 11).
+            steps = steps_of(polled.events, polled.history, now.timestamp())
+            matches, _ = evaluate_in_order(ruleset.rules, steps, book)
+            for match in matches:
+                _tally(result, match, samples)
+            store.record(name, [], [], history=polled.history)  # in memory: the check reads it
     finally:
         store.close()
     return result
+
+
+def _tally(result: Preview, match: Match, samples: int) -> None:
+    event = match.event
+    result.matches[match.rule.name] += 1
+    data = event.data
+    if match.rule.history is not None:
+        data = {**data, "history": earlier_dicts(match.history)}
+    alert = Alert(event.kind, event.key, data, match.reasons)
+    for tally in result.channels[match.rule.name]:
+        tally.count += 1
+        if len(tally.samples) < samples:
+            n = Notification("preview", match.rule.name, tally.channel, (alert,))
+            tally.samples.append(sample_text(n, tally.type, match.rule.templates))
 
 
 def print_preview(p: Preview, ruleset: RuleSet, out: TextIO) -> None:

@@ -14,7 +14,7 @@ import html
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +32,8 @@ from notifier.delivery.templates import RuleTemplates
 from notifier.delivery.text import one_line
 from notifier.events import EVENT_KINDS, Event
 from notifier.rules.compile import check_keys, did_you_mean, unique_pairs
-from notifier.rules.evaluate import evaluate
+from notifier.rules.evaluate import evaluate_in_order, step, time_of
+from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields, parse_time
 from notifier.rules.schema import RuleSet
 from notifier.rules.yamlpos import (
     Pos,
@@ -49,7 +50,7 @@ from notifier.rules.yamlpos import (
 
 TOP_KEYS = {"rules": False, "tests": True}
 CASE_KEYS = {"name": True, "events": True, "expect": True}
-EVENT_KEYS = {"event": True, "data": True, "key": False}
+EVENT_KEYS = {"event": True, "data": True, "key": False, "at": False}
 EXPECT_KEYS = {"rule": True, "channel": True, "text": False}
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,6 +84,7 @@ class Case:
     pos: Pos
     events: list[Event] = field(default_factory=list)
     expect: list[Expected] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)  # each event's `at`, if given
 
 
 @dataclass
@@ -165,6 +167,7 @@ class _Reader:
             event = self.event(item, i + 1)
             if event is not None:
                 case.events.append(event)
+                case.times.append(self.at(item))
         for item in self.items(found.get("expect", YSeq(node.pos, [])), "expect"):
             expected = self.expected(item)
             if expected is not None:
@@ -199,6 +202,22 @@ class _Reader:
         given = self.text(found["key"], "'key'") if "key" in found else None
         return Event(kind, given or _default_key(kind, data, number), data)
 
+    def at(self, node: YNode) -> float | None:
+        """An event's `at`: when it happened (history rules count by it)."""
+        value = node.get("at") if isinstance(node, YMap) else None
+        if value is None:
+            return None
+        raw = value.value if isinstance(value, YScalar) else None
+        when = parse_time(raw.isoformat() if isinstance(raw, datetime | date) else raw)
+        if when is None or (isinstance(raw, str) and len(raw) > 10 and not _has_offset(raw)):
+            self.sink.add(
+                value,
+                f"'at' needs a time with an offset, e.g. 2026-11-25T10:00:00+05:30, "
+                f"got {type_name(value)}",
+            )
+            return None
+        return when
+
     def expected(self, node: YNode) -> Expected | None:
         found = self.keys(node, EXPECT_KEYS, "an expected alert")
         if found is None or "rule" not in found or "channel" not in found:
@@ -209,6 +228,10 @@ class _Reader:
         if rule is None or channel is None or ("text" in found and text is None):
             return None
         return Expected(rule, channel, text, node.pos)
+
+
+def _has_offset(text: str) -> bool:
+    return text.endswith(("Z", "z")) or "+" in text[10:] or "-" in text[10:]
 
 
 def _default_key(kind: str, data: dict[str, Any], number: int) -> str:
@@ -257,16 +280,34 @@ def rendered(n: Notification, channel_type: str, t: RuleTemplates | None) -> str
     return plain_text(n, t)
 
 
-def alerts_of(ruleset: RuleSet, events: list[Event]) -> list[Got]:
-    """Every alert the events produce, in order: one per (match, channel)."""
-    got = []
+def alerts_of(
+    ruleset: RuleSet, events: list[Event], times: list[float | None] | None = None
+) -> list[Got]:
+    """Every alert the events produce, in order: one per (match, channel). History is
+    kept across the events, in the order given; an event's time is its `at`, else its
+    own time field, else a minute after the event before it."""
+    fields = kept_fields(ruleset.rules)
+    steps = []
+    clock = SENT_AT.timestamp()
     for i, event in enumerate(events):
-        for match in evaluate(ruleset.rules, event):
-            alert = Alert(event.kind, event.key, event.data, match.reasons)
-            for channel in match.rule.notify:
-                n = Notification(f"test-{i}", match.rule.name, channel, (alert,))
-                kind = ruleset.channels[channel].type
-                got.append(Got(match.rule.name, channel, rendered(n, kind, match.rule.templates)))
+        given = times[i] if times and i < len(times) else None
+        at = given if given is not None else time_of(event, clock + 60)
+        clock = at
+        steps.append(step(event, at, fields))
+    matches, _ = evaluate_in_order(ruleset.rules, steps, HistoryBook())
+    got = []
+    index = {id(e): i for i, e in enumerate(events)}
+    for match in matches:
+        event = match.event
+        i = index.get(id(event), 0)
+        data = event.data
+        if match.rule.history is not None:
+            data = {**data, "history": earlier_dicts(match.history)}
+        alert = Alert(event.kind, event.key, data, match.reasons)
+        for channel in match.rule.notify:
+            n = Notification(f"test-{i}", match.rule.name, channel, (alert,))
+            kind = ruleset.channels[channel].type
+            got.append(Got(match.rule.name, channel, rendered(n, kind, match.rule.templates)))
     return got
 
 
@@ -310,7 +351,7 @@ def run_tests(
     check_references(tests, ruleset)
     failed = 0
     for case in tests.cases:
-        lines = diff(case.expect, alerts_of(ruleset, case.events))
+        lines = diff(case.expect, alerts_of(ruleset, case.events, case.times))
         if not lines:
             continue
         failed += 1

@@ -19,6 +19,7 @@ from notifier.channels import CHANNEL_TYPES
 from notifier.delivery.templates import EXTRA_NAMES, FILTERS
 from notifier.events import EVENT_KINDS, FieldSpec
 from notifier.rules.compile import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
+from notifier.rules.history_keys import NO_HISTORY_KINDS
 from notifier.rules.schema import (
     CHANNEL_COMMON_KEYS,
     RULE_KEYS,
@@ -93,6 +94,49 @@ POLICY_PROPS: dict[str, Any] = {
         "additionalProperties": False,
     },
     "urgent": {"type": "boolean", "description": "Ignore quiet hours."},
+}
+
+
+_FIELDS = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+HISTORY_PROPS: dict[str, Any] = {
+    "repeat": {
+        "type": "object",
+        "description": (
+            "Fire on the event that makes `times` events matching `when` for the same "
+            "`per` values (default [user_id]), within `within` or `in_a_row`; the count "
+            "starts again after firing. E.g. {times: 3, within: 30d}: the 3rd Fail of a "
+            "student within 30 days."
+        ),
+        "properties": {
+            "times": {"type": "integer", "minimum": 2, "description": "How many, e.g. 3."},
+            "within": {**_DURATION, "description": "A duration, e.g. 30d (at most 400d)."},
+            "in_a_row": {"const": True, "description": "Consecutive among the key's events."},
+            "per": {**_FIELDS, "description": "Count per these fields (default [user_id])."},
+        },
+        "required": ["times"],
+        "oneOf": [{"required": ["within"]}, {"required": ["in_a_row"]}],
+        "additionalProperties": False,
+        "examples": [{"times": 3, "within": "30d"}, {"times": 3, "in_a_row": True}],
+    },
+    "change": {
+        "type": "object",
+        "description": (
+            "Fire when `field` is at least `drop` below (or `rise` above) the same field "
+            "of the previous event with the same `per` (default [user_id]) and `same` "
+            "values. E.g. {field: percentage, drop: 20}."
+        ),
+        "properties": {
+            "field": {"type": "string", "description": "A number field, e.g. percentage."},
+            "drop": {"type": "number", "exclusiveMinimum": 0},
+            "rise": {"type": "number", "exclusiveMinimum": 0},
+            "per": {**_FIELDS, "description": "Compare per these fields (default [user_id])."},
+            "same": {**_FIELDS, "description": "Only with the same values, e.g. [exam_id]."},
+        },
+        "required": ["field"],
+        "oneOf": [{"required": ["drop"]}, {"required": ["rise"]}],
+        "additionalProperties": False,
+        "examples": [{"field": "percentage", "drop": 20}],
+    },
 }
 
 
@@ -184,6 +228,7 @@ def rules_schema() -> dict[str, Any]:
         "title": template,
         "message": template,
         **POLICY_PROPS,
+        **HISTORY_PROPS,
     }
     for name in RULE_KEYS:  # a key added to the table before it has a schema here
         rule_props.setdefault(name, {"description": "See the README's rules guide."})
@@ -201,7 +246,15 @@ def rules_schema() -> dict[str, Any]:
                 "then": {"properties": {"when": {"$ref": f"#/$defs/when_{kind}"}}},
             }
             for kind in EVENT_KINDS
-        ],
+        ]
+        + [
+            {
+                "if": {"properties": {"event": {"const": kind}}, "required": ["event"]},
+                "then": {"properties": {"repeat": False, "change": False}},
+            }
+            for kind in NO_HISTORY_KINDS
+        ]
+        + [{"not": {"required": ["repeat", "change"]}}],
     }
     sources_props: dict[str, Any] = {
         "conferences": {

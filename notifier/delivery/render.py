@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.channels.base import Alert, Notification
+from notifier.delivery.history_text import history_did, inactive_did
 from notifier.delivery.templates import RuleTemplates, active_templates, context_for, try_render
 from notifier.delivery.text import duration_text, number_text, one_line, reason_text
 from notifier.events import best_label
@@ -131,8 +132,14 @@ def describe(alert: Alert) -> Described:
             did += f" for {_duration(data['duration'])}"
         sessions = data.get("sessions")
         add("sessions", f"{_num(sessions)} session{'' if sessions == 1 else 's'}")
+    elif alert.event == "student.inactive":
+        did, extra = inactive_did(data)
+        details += [("last_activity", text) for text in extra]
     else:
         did = f"{one_line(alert.event, 60)} {one_line(alert.key, 60)}"
+    told = history_did(alert.event, data, alert.reasons)
+    if told is not None:  # a history rule: the events that made it fire say it all
+        did, details = told, []
     return Described(
         student=student_label(data),
         did=did,

@@ -81,6 +81,12 @@ def _value(field: str, value: Any) -> str:
 def reason_text(reason: Reason) -> str:
     """One firing condition with the value that met it: `result Fail`,
     `percentile 12.5 (rule: < 30)`, `email missing`."""
+    if reason.op in ("repeat", "drop", "rise"):
+        from notifier.delivery.history_text import history_reason_text
+
+        told = history_reason_text(reason)
+        if told is not None:
+            return told
     field = one_line(reason.field, 80)
     actual = _value(reason.field, reason.actual)
     if reason.op == "eq":

@@ -5,11 +5,21 @@ What each match's reasons hold is described in `notifier.rules.conditions`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.events import EVENT_KINDS, Event, Reason, Stage
+from notifier.events import EVENT_KINDS, Event, Kept, Reason, Stage
+from notifier.rules.history import (
+    HISTORY_KINDS,
+    HistoryBook,
+    Repeat,
+    check_history,
+    event_time,
+    fired_on,
+    to_kept,
+    whole_kind,
+)
 from notifier.rules.schema import Rule
 
 
@@ -20,19 +30,94 @@ class Match:
     rule: Rule
     event: Event
     reasons: tuple[Reason, ...]
+    history: tuple[Kept, ...] = ()  # history rules: the earlier events, newest first
 
 
-def match_rule(rule: Rule, event: Event) -> Match | None:
-    """The match when `event` is of the rule's kind and its `when` holds, else None."""
+def match_rule(
+    rule: Rule, event: Event, past: Sequence[Kept] | None = None, at: float | None = None
+) -> Match | None:
+    """The match when `event` is of the rule's kind and its `when` holds, else None.
+    A history rule (`repeat`, `change`) also needs its condition on `past`, the earlier
+    events of this kind (oldest first); without `past` it matches on `when` alone,
+    which is what a source asks when deciding which events are worth enriching."""
     if rule.event != event.kind:
         return None
     reasons = rule.when.check(event.data)
-    return None if reasons is None else Match(rule, event, reasons)
+    if reasons is None:
+        return None
+    if rule.history is None or past is None:
+        return Match(rule, event, reasons)
+    hit = check_history(rule, event, 0.0 if at is None else at, past)
+    if hit is None:
+        return None
+    return Match(rule, event, (*reasons, hit.reason), hit.earlier)
 
 
-def evaluate(rules: Iterable[Rule], event: Event) -> list[Match]:
-    """Every rule `event` matches, in the rules' order; rules of other kinds are ignored."""
-    return [m for m in (match_rule(rule, event) for rule in rules) if m is not None]
+def evaluate(
+    rules: Iterable[Rule],
+    event: Event,
+    past: Sequence[Kept] = (),
+    at: float | None = None,
+) -> list[Match]:
+    """Every rule `event` matches, in the rules' order; rules of other kinds are ignored.
+    `past` is the history history rules compare with (see match_rule)."""
+    return [m for m in (match_rule(rule, event, past, at) for rule in rules) if m is not None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event in time order: its history record (None for kinds without history)
+    and, when it is to be evaluated, the event itself (None: only kept, as in a
+    baseline or for an event no rule's `when` wants)."""
+
+    kept: Kept | None
+    event: Event | None
+    at: float
+
+
+def steps_of(events: Iterable[Event], kept: Iterable[Kept], now: float) -> list[Step]:
+    """A poll's new events and history records as steps in time order: every record
+    kept, the events among them evaluated; events of kinds without history after."""
+    by_key = {e.key: e for e in events}
+    kept = list(kept)
+    steps = sorted((Step(k, by_key.get(k.key), k.at) for k in kept), key=lambda s: s.at)
+    keys = {k.key for k in kept}
+    return steps + [Step(None, e, now) for e in by_key.values() if e.key not in keys]
+
+
+def step(event: Event, at: float, fields: Mapping[str, frozenset[str]]) -> Step:
+    return Step(to_kept(event, at, fields.get(event.kind, frozenset())), event, at)
+
+
+def evaluate_in_order(
+    rules: Sequence[Rule], steps: Iterable[Step], book: HistoryBook
+) -> tuple[list[Match], list[Kept]]:
+    """Evaluate events in the order given, each against the history before it, keeping
+    each in `book` as it goes. Returns the matches and the new history records (the
+    `repeat` rules that fired marked on them). Shared by `run`, `notifier test` and
+    `notifier preview`."""
+    matches: list[Match] = []
+    kept_new: list[Kept] = []
+    wide = {kind: whole_kind(rules, kind) for kind in HISTORY_KINDS}
+    for s in steps:
+        kept = s.kept
+        if s.event is not None:
+            past = book.past(kept.kind, kept.subject, wide[kept.kind]) if kept else None
+            got = evaluate(rules, s.event, past if past is not None else (), s.at)
+            matches += got
+            if kept is not None:
+                repeats = [m.rule.name for m in got if isinstance(m.rule.history, Repeat)]
+                kept = fired_on(kept, repeats)
+        if kept is not None:
+            book.add(kept)
+            kept_new.append(kept)
+    return matches, kept_new
+
+
+def time_of(event: Event, fallback: float) -> float:
+    """When an event happened: its own time field, else `fallback`."""
+    at = event_time(event.kind, event.data)
+    return fallback if at is None else at
 
 
 def prefilter(rule: Rule, data: Mapping[str, Any], available: Collection[Stage]) -> bool:

@@ -24,6 +24,7 @@ from notifier.delivery.templates import (
 )
 from notifier.events import EVENT_KINDS, Stage
 from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
+from notifier.rules.history_keys import read_history
 from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.schema import (
     CHANNEL_COMMON_KEYS,
@@ -306,14 +307,29 @@ class _Loader:
         policy = (
             read_policy(found, EVENT_KINDS[event], event, self.sink) if event is not None else None
         )
+        history = (
+            read_history(found, EVENT_KINDS[event], event, when, self.sink)
+            if event is not None
+            else None
+        )
         if name is None or event is None or when is None or len(self.sink.problems) > before:
             return None
         catalogue = EVENT_KINDS[event]
         fields = when.fields | (templates.fields if templates else frozenset())
+        if history is not None:
+            fields |= history.fields
         stages: set[Stage] = {catalogue[f].stage for f in fields}
         stages.add("list")
         return Rule(
-            name, event, notify, when, fields, frozenset(stages), templates, policy or Policy()
+            name,
+            event,
+            notify,
+            when,
+            fields,
+            frozenset(stages),
+            templates,
+            policy or Policy(),
+            history,
         )
 
     def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:

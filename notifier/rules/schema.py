@@ -18,6 +18,7 @@ from notifier.delivery.policy import Policy, QuietHours
 from notifier.delivery.templates import RuleTemplates
 from notifier.events import Stage
 from notifier.rules.conditions import AllOf, FieldOps
+from notifier.rules.history import HistorySpec
 
 # Top level: key -> required?
 TOP_LEVEL_KEYS: dict[str, bool] = {"channels": True, "rules": True, "sources": False}
@@ -37,6 +38,9 @@ RULE_KEYS: dict[str, bool] = {
     "quiet_hours": False,
     "throttle": False,
     "urgent": False,
+    # history (notifier.rules.history, read by notifier.rules.history_keys)
+    "repeat": False,
+    "change": False,
 }
 # `sources:`: key -> required?
 SOURCES_KEYS: dict[str, bool] = {"conferences": False}
@@ -73,6 +77,7 @@ class Rule:
     stages: frozenset[Stage]
     templates: RuleTemplates | None = None
     policy: Policy = field(default_factory=Policy)
+    history: HistorySpec | None = None  # `repeat` or `change`
 
     def pinned(self, name: str) -> Any:
         """The one value this rule requires top-level field `name` to equal (`exam_id:

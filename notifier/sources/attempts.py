@@ -110,6 +110,8 @@ class AttemptsSource:
         }
         if ctx.baseline:
             result.seen = sorted(new_keys)
+            if ctx.history_fields:
+                _keep_baseline(ctx, result, [candidates[k] for k in result.seen])
             return result
 
         list_only = [candidates[k] for k in sorted(new_keys) if k not in detailed]
@@ -136,6 +138,8 @@ class AttemptsSource:
                 del chunk
                 result.read += len(ready)
                 result.seen += [str(data["id"]) for data in ready]
+                for data in ready:
+                    result.keep(ctx, KIND, str(data["id"]), data)
                 matched = [
                     r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)
                 ]
@@ -256,6 +260,16 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
         record["student"] = lookups.student(
             record.get("user_id"), record.get("name"), record.get("username"), record.get("email")
         )
+
+
+def _keep_baseline(ctx: PollContext, result: PollResult, records: list[dict[str, Any]]) -> None:
+    """History from the baseline, so a new rule has it at once: with the exams' titles
+    (cached look-ups, one per exam), not the students' (the list has their names)."""
+    lookups = Lookups(ctx.store, ctx.client)
+    lookups.load({"exam": [r.get("exam_id") for r in records]})
+    for record in records:
+        record.setdefault("exam_title", lookups.exam_title(record.get("exam_id")))
+        result.keep(ctx, KIND, str(record["id"]), record)
 
 
 def _event(data: dict[str, Any]) -> Event:

@@ -4,14 +4,15 @@ enrichment (fetch a costlier stage of fields only for events some rule still wan
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from notifier.events import STAGE_ORDER, Event, Stage
-from notifier.rules.evaluate import prefilter
+from notifier.events import STAGE_ORDER, Event, Kept, Stage
+from notifier.rules.evaluate import prefilter, time_of
+from notifier.rules.history import to_kept
 from notifier.rules.schema import Rule
 from notifier.state import Store
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -32,6 +33,11 @@ class PollContext:
     since: date | None = None
     conference_settle_minutes: float = 30.0
     extra_conferences: Sequence[int] = ()
+    # Per event kind, the fields history keeps (notifier.rules.history.kept_fields);
+    # a kind not named here keeps no history.
+    history_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    inactivity_check_at: str = "08:00"  # HH:MM in `timezone`
+    timezone: str = "Asia/Kolkata"
 
 
 @dataclass
@@ -42,6 +48,19 @@ class PollResult:
     errors: list[str] = field(default_factory=list)  # partial failures; the keys stay unseen
     # New items read, matching a rule or not, when `events` holds only the matching ones.
     read: int | None = None
+    # Every new item read (baseline included), as history keeps it: events no rule
+    # matches too, since "3 in a row" and "the previous attempt" need them.
+    history: list[Kept] = field(default_factory=list)
+
+    def keep(self, ctx: PollContext, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Keep a new item in the history (when `ctx` says its kind keeps any)."""
+        fields = ctx.history_fields.get(kind)
+        if fields is None:
+            return
+        event = Event(kind, key, data)
+        kept = to_kept(event, time_of(event, ctx.now.timestamp()), fields)
+        if kept is not None:
+            self.history.append(kept)
 
 
 class Source(Protocol):

@@ -129,18 +129,17 @@ class ConferencesSource:
             }
             new_keys = ctx.store.unseen(self.name, final)
             everyone_final = bool(people) and len(final) == len(people)
-            if ctx.baseline:
-                result.seen += sorted(new_keys)
-            else:
-                for key in sorted(new_keys):
-                    person = final[key]
-                    data = {
-                        **person,
-                        "conference_title": entry.get("title"),
-                        "student": best_label(person["name"], person["email"]),
-                    }
+            for key in sorted(new_keys):
+                person = final[key]
+                data = {
+                    **person,
+                    "conference_title": entry.get("title"),
+                    "student": best_label(person["name"], person["email"]),
+                }
+                if not ctx.baseline:
                     result.events.append(Event(KIND, key, data))
-                    result.seen.append(key)
+                result.seen.append(key)
+                result.keep(ctx, KIND, key, data)
             if everyone_final and quiet_for >= RETIRE_AFTER:
                 entry["done"] = True
         # Forget finished classes once discovery can no longer find them again.

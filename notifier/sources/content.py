@@ -166,6 +166,8 @@ class ContentAttemptsSource:
         new_keys = ctx.store.unseen(self.name, final)
         if ctx.baseline:
             result.seen = sorted(new_keys)
+            for key in result.seen:
+                result.keep(ctx, KIND, key, final[key])
             return result
         if ctx.since is not None:
             new_keys = {
@@ -173,6 +175,8 @@ class ContentAttemptsSource:
             }
         result.events = [Event(KIND, key, final[key]) for key in sorted(new_keys, key=_num)]
         result.seen = [e.key for e in result.events]
+        for e in result.events:
+            result.keep(ctx, KIND, e.key, e.data)
         return result
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from notifier.events import ATTEMPT_FIELDS, Event, Stage
 from notifier.rules.evaluate import match_rule
+from notifier.rules.history import event_time, kept_fields, to_kept
 from notifier.rules.schema import Rule
 from notifier.sources import attempts, content
 from notifier.sources.base import PollResult, _fetch_all, enrich, stages_wanted
@@ -229,10 +230,23 @@ def _exam_events(
     _label(matched, lookups)
     result.seen = [str(d["id"]) for d in ready]
     result.events = [Event(attempts.KIND, str(d["id"]), d) for d in matched]
+    _keep(result, ready, rules)
     for p in todo:
         if id(p.data) in kept:
             batch.done += p.rows
     return result
+
+
+def _keep(result: PollResult, ready: list[dict[str, Any]], rules: Sequence[Rule]) -> None:
+    """Every pushed completion into the history (contract section 11), matching a rule
+    or not: "3 in a row" and "the previous attempt" need them all."""
+    fields = kept_fields(rules)[attempts.KIND]
+    for data in ready:
+        event = Event(attempts.KIND, str(data["id"]), data)
+        at = event_time(event.kind, data)
+        kept = to_kept(event, at, fields) if at is not None else None
+        if kept is not None:
+            result.history.append(kept)
 
 
 def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:

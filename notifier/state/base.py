@@ -10,6 +10,8 @@ transactions:
   deliveries, nor queued twice (one row per (rule, event key, channel), insert-or-ignore).
 - `Outbox`: claiming due rows with a lease, recording outcomes, replay.
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
+- `History`: each event compactly, and each student's latest activity (contract
+  section 11), written by `record` in the same transaction as the seen marks.
 - `Meta`: schema version, baselines, and the store's lifecycle.
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
@@ -24,6 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from notifier.events import Activity, Kept
 
 STATUSES = ("queued", "retrying", "sent", "dead")
 
@@ -95,9 +99,11 @@ class SeenMarks(Protocol):
         baseline: bool = False,
         state: dict[str, Any] | None = None,
         now: float | None = None,
+        history: Iterable[Kept] = (),
     ) -> int:
-        """Mark keys seen, queue deliveries and save the source's `state`, in ONE
-        transaction. Returns how many deliveries were new."""
+        """Mark keys seen, queue deliveries, save the source's `state` and keep the
+        events' `history` (and the students' latest activity), in ONE transaction.
+        Returns how many deliveries were new."""
         ...
 
 
@@ -141,6 +147,23 @@ class SourceState(Protocol):
     def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None: ...
 
 
+class History(Protocol):
+    def history(self, kind: str, subjects: Iterable[str] | None, since: float) -> list[Kept]:
+        """Kept events of `kind` at or after `since`, oldest first per student: of
+        these students (`subject`s), or of every student when `subjects` is None."""
+        ...
+
+    def history_since(self) -> float | None:
+        """The time of the oldest kept event; None when none is kept."""
+        ...
+
+    def activities(self, since: float) -> list[Activity]:
+        """Every student's latest activity at or after `since`."""
+        ...
+
+    def prune_history(self, *, before: float, activity_before: float) -> dict[str, int]: ...
+
+
 class Meta(Protocol):
     def get_meta(self, key: str) -> str | None: ...
 
@@ -181,5 +204,5 @@ class Inbox(Protocol):
         ...
 
 
-class Store(SeenMarks, Outbox, SourceState, Meta, Inbox, Protocol):
+class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it."""

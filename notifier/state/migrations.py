@@ -3,7 +3,23 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# History (contract section 11): each event compactly, one B-tree ordered for the one
+# question asked of it (a student's events of one kind, oldest first); and each
+# student's latest activity, for the daily inactivity check.
+_SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS history (
+    kind TEXT NOT NULL, subject TEXT NOT NULL, at REAL NOT NULL, key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, subject, at, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activity (
+    user_id TEXT PRIMARY KEY, email TEXT, at REAL NOT NULL, kind TEXT NOT NULL,
+    title TEXT, student TEXT
+);
+CREATE INDEX IF NOT EXISTS activity_email ON activity (email)
+"""
 
 # The inbox of Testpress's webhooks (contract section 10): a payload is written here,
 # committed, and only then answered 200; the run loop processes `pending` rows and
@@ -46,6 +62,13 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3))
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4))
 
-__all__ = ["SCHEMA_VERSION", "_MIGRATIONS", "_SCHEMA_V1", "_SCHEMA_V2", "_SCHEMA_V3"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "_MIGRATIONS",
+    "_SCHEMA_V1",
+    "_SCHEMA_V2",
+    "_SCHEMA_V3",
+    "_SCHEMA_V4",
+]

@@ -21,8 +21,10 @@ from typing import Any
 
 import sqlite_utils
 
+from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_outbox import SqliteOutbox
 from notifier.state.sqlite_sources import SqliteSourceState
@@ -49,7 +51,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox):
+class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory):
     def __init__(self, path: Path | str, *, any_thread: bool = False):
         """Open (creating and migrating) the store. With `any_thread`, the connection
         may be used from another thread than the one that opened it (one thread at a
@@ -136,14 +138,16 @@ class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox):
         baseline: bool = False,
         state: dict[str, Any] | None = None,
         now: float | None = None,
+        history: Iterable[Kept] = (),
     ) -> int:
-        """Mark keys seen, queue deliveries and save the source's cursor `state` in one
-        transaction. Returns how many deliveries were new (an existing (rule, key,
-        channel) is never queued twice)."""
+        """Mark keys seen, queue deliveries, save the source's cursor `state` and keep
+        the events' `history`, in one transaction. Returns how many deliveries were new
+        (an existing (rule, key, channel) is never queued twice)."""
         now = time.time() if now is None else now
         with self.db.atomic():
             if state:
                 self._put_state(source, state, now)
+            self._write_history(history)
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO seen(source, key, seen_at) VALUES (?, ?, ?)",
                 [(source, key, now) for key in seen_keys],
@@ -183,7 +187,8 @@ class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox):
         with self.db.atomic():
             counts = {
                 "seen": self.db.execute(
-                    "DELETE FROM seen WHERE seen_at < ?", [seen_before]
+                    "DELETE FROM seen WHERE seen_at < ? AND source != ?",
+                    [seen_before, INACTIVITY_SEEN],
                 ).rowcount,
                 "sent": self.db.execute(
                     "DELETE FROM outbox WHERE status = 'sent' AND updated_at < ?", [sent_before]
