@@ -19,6 +19,34 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 # Each bad file's problems, without the leading "tests/data/rules/<file>:".
 BAD: dict[str, list[str]] = {
+    "bad_history.yaml": [
+        "6:37: unknown key 'per_user' in repeat",
+        "10:21: 'times' needs a whole number of at least 2, got 1",
+        "14:37: 'repeat' takes 'within' or 'in_a_row', not both",
+        "18:13: 'repeat' needs 'within' (a duration like 30d) or 'in_a_row: true'",
+        "22:43: 'change' takes 'drop' or 'rise', not both",
+        "26:21: 'change' needs a number field; 'result' is a string field",
+        "30:49: unknown field 'student_id' for attempt.completed; did you mean 'student'?",
+        "30:69: unknown field 'exam' for attempt.completed; did you mean 'exam_id'?",
+        (
+            "34:5: 'repeat' does not apply to student.inactive: it is about a student's "
+            "history already (use 'when: {days_inactive: {gte: 7}}')"
+        ),
+        (
+            "38:5: 'change' does not apply to student.inactive: it is about a student's "
+            "history already (use 'when: {days_inactive: {gte: 7}}')"
+        ),
+        "43:5: 'change' cannot be combined with 'repeat'",
+        (
+            "48:13: 'repeat' counts earlier events by their kept fields, and history keeps "
+            "no list fields: 'answers' cannot be used in this rule's 'when'"
+        ),
+        "52:21: 'times' needs a whole number of at least 2, got a string",
+        "52:38: 'in_a_row' needs true (or give 'within' instead), got false",
+        "56:39: 'drop' needs a number above zero, got -5",
+        "56:48: 'per' needs a list of field names, e.g. [exam_id]",
+        "60:32: 'within' can be at most 400d (history is kept 400 days)",
+    ],
     "bad_policies.yaml": [
         "4:18: 'quiet_hours' needs 'to'",
         "4:34: unknown key 'till' in quiet_hours",

@@ -138,14 +138,13 @@ class AttemptsSource:
                 del chunk
                 result.read += len(ready)
                 result.seen += [str(data["id"]) for data in ready]
-                for data in ready:
-                    result.keep(ctx, KIND, str(data["id"]), data)
                 matched = [
                     r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)
                 ]
-                del ready
                 # Every alert a person will read gets the readable names.
                 _label(matched, lookups)
+                if ctx.history_fields:
+                    _keep(ctx, result, ready, lookups)
                 result.events += [Event(KIND, str(data["id"]), data) for data in matched]
         return result
 
@@ -263,10 +262,17 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
 
 
 def _keep_baseline(ctx: PollContext, result: PollResult, records: list[dict[str, Any]]) -> None:
-    """History from the baseline, so a new rule has it at once: with the exams' titles
-    (cached look-ups, one per exam), not the students' (the list has their names)."""
-    lookups = Lookups(ctx.store, ctx.client)
-    lookups.load({"exam": [r.get("exam_id") for r in records]})
+    """History from the baseline, so a new rule has it at once."""
+    _keep(ctx, result, records, Lookups(ctx.store, ctx.client))
+
+
+def _keep(
+    ctx: PollContext, result: PollResult, records: list[dict[str, Any]], lookups: Lookups
+) -> None:
+    """Keep every new attempt in the history, with its exam's title (a cached look-up,
+    one per exam), so "Algebra Mock 2 (20%)" reads as such; not the student's (the
+    list has their name)."""
+    lookups.load({"exam": [r.get("exam_id") for r in records if "exam_title" not in r]})
     for record in records:
         record.setdefault("exam_title", lookups.exam_title(record.get("exam_id")))
         result.keep(ctx, KIND, str(record["id"]), record)
