@@ -210,6 +210,7 @@ class App:
             history_fields=kept_fields(self.ruleset.rules),
             inactivity_check_at=self.settings.inactivity_check_at,
             timezone=self.settings.timezone,
+            reconcile_minutes=self.settings.reconcile_minutes,
         )
         try:
             polled = source.poll(ctx)

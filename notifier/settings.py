@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     conference_settle_minutes: float = Field(
         30.0, ge=0, validation_alias=_env("NOTIFIER_CONFERENCE_SETTLE_MINUTES")
     )
+    reconcile_minutes: float = Field(
+        60.0, gt=0, validation_alias=_env("NOTIFIER_RECONCILE_MINUTES")
+    )
     delivery_concurrency: int = Field(
         4, ge=1, validation_alias=_env("NOTIFIER_DELIVERY_CONCURRENCY")
     )

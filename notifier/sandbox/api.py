@@ -27,6 +27,8 @@ from notifier.sandbox.faults import FaultInjector
 #: The host that absolute `next` links name: not ours, as in the documentation samples.
 FOREIGN_HOST = "https://sandbox.testpress.in"
 ATTEMPTS_PAGE, ANSWERS_PAGE, CONTENT_PAGE, CONFERENCE_PAGE = 200, 50, 250, 20
+#: The paginated lists whose pages `AdminApi.between_pages` sees.
+LISTS = frozenset({"attempts", "content_attempts", "conference"})
 
 
 @dataclass
@@ -124,6 +126,9 @@ class AdminApi:
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._log: list[tuple[float, str, int, str]] = []
+        # Called with (endpoint name, page number) after each page of a list is
+        # answered: lets a test change the institute between the pages a client reads.
+        self.between_pages: Callable[[str, int], None] | None = None
 
     def counts(self) -> dict[str, int]:
         with self._count_lock:
@@ -177,6 +182,9 @@ class AdminApi:
                 with self._count_lock:
                     self._counts[name] += 1
                     self._log.append((arrived, name, status, req.path))
+            hook = self.between_pages
+            if hook is not None and status == 200 and name in LISTS:
+                hook(name, int(dict(req.query).get("page", "1") or 1))
 
     def _answer(self, req: Request, name: str, fn: Callable[[Request], Response]) -> Response:
         if not req.path.startswith("/api/") or name == "auth":
@@ -347,6 +355,8 @@ class AdminApi:
         inst = self.institute
         with inst.lock:
             rows = [render.attendance_row(r) for r in inst.conferences[int(self._arg(req))].rows]
+            if inst.list_order == "newest-first":
+                rows.reverse()
         self._check_page(page, len(rows), CONFERENCE_PAGE)
         chunk = rows[(page - 1) * CONFERENCE_PAGE : page * CONFERENCE_PAGE]
         chunk = [self.faults.spoil(r) for r in chunk]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 from notifier.sandbox.activity import Ticker, populate
@@ -23,6 +24,8 @@ class Sandbox:
     `token_ttl` (seconds) puts an `exp` in tokens and rejects them after it.
     `push_to` (the notifier's base URL) sends the institute's signed webhooks there as
     attempts start and complete (`pusher.sent` lists them).
+    `clock_offset` (seconds) puts the institute's clock ahead of this machine's (or
+    behind, when negative): every time it stamps on its own is shifted.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class Sandbox:
         token_ttl: float | None = None,
         tick_seconds: float = 1.0,
         push_to: str | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         self.seed = seed
         self.port = port
@@ -44,6 +48,7 @@ class Sandbox:
         self.username = username
         self.password = password
         self.institute = Institute(seed)
+        self.institute.clock_offset = clock_offset
         populate(self.institute)
         self._issuer = TokenIssuer(username, token_ttl)
         self._api = SandboxApi(self.institute, self._issuer, password)
@@ -94,6 +99,17 @@ class Sandbox:
         self._api.reset_counts()
 
     @property
+    def between_pages(self) -> Callable[[str, int], None] | None:
+        """Called with (endpoint name, page number) after each page of a list
+        (`attempts`, `content_attempts`, `conference`) is answered and before the
+        client can ask for the next: a test changes the institute while it is paged."""
+        return self._api.between_pages
+
+    @between_pages.setter
+    def between_pages(self, hook: Callable[[str, int], None] | None) -> None:
+        self._api.between_pages = hook
+
+    @property
     def faults(self) -> FaultConfig:
         """The live fault configuration; change its fields in place, or assign a new one."""
         return self._api.faults.config
@@ -111,6 +127,8 @@ class Sandbox:
         self.ticker.stop()
         if self.pusher is not None:
             self.pusher.stop()
+        if self._api.session is not None:
+            self._api.session.stop()
         if self._server is not None:
             self._server.stopping.set()
             self._server.shutdown()

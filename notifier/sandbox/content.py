@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from notifier.sandbox.generate import COURSE_TITLES, VIDEO_TITLES
-from notifier.sandbox.model import Exam, User, aware, fmt_time, ist_date
+from notifier.sandbox.model import Clock, Exam, User, fmt_time, ist_date
 
 #: content attempt spelling -> (filter code, chapter-content spelling, side-load list, link)
 KINDS: dict[str, tuple[int, str, str | None, str | None]] = {
@@ -67,13 +67,14 @@ class Conference:
     rows: list[Row] = field(default_factory=list)
 
 
-class ContentMixin:
+class ContentMixin(Clock):
     """Chapter-content attempts and conferences; see the method docstrings."""
 
     lock: threading.RLock
     users: dict[int, User]
     exams: dict[int, Exam]
     seed: int
+    list_order: str = "oldest-first"  # or "newest-first": content and attendance lists
 
     def changed(self, what: str, record_id: int) -> None:  # pragma: no cover - Institute's
         raise NotImplementedError
@@ -88,6 +89,9 @@ class ContentMixin:
         self._next_ca = 1
         self._next_link = 1
         self._next_row = 1
+        # Bumped by every change: the pages of one list reuse one filtered scan.
+        self._content_version = 0
+        self._content_memo: tuple[Any, list[ContentAttempt]] | None = None
         for i, title in enumerate(COURSE_TITLES, start=1):
             slug = "".join(c if c.isalnum() else "-" for c in title.lower())
             self.courses[i] = {"id": i, "title": title, "slug": slug, "description": "",
@@ -150,7 +154,7 @@ class ContentMixin:
                 raise KeyError(f"no user {user_id}")
             cid = chapter_content_id or self._content_for(content_type)
             cc = self.chapter_contents[cid]
-            when = aware(created)
+            when = self._at(created)
             ca = ContentAttempt(self._next_ca, user_id, cid, content_type, when)
             self._next_ca += 1
             side = KINDS[content_type][2]
@@ -186,6 +190,7 @@ class ContentMixin:
                 }  # fmt: skip
             self.content_attempts[ca.id] = ca
             self.changed("content_attempt", ca.id)
+            self._content_version += 1
             return ca.id
 
     def complete_content_attempt(
@@ -213,9 +218,10 @@ class ContentMixin:
             if state not in CONTENT_STATES.values() or state == "Started":
                 raise ValueError(f"cannot complete into state {state!r}")
             ca = self.content_attempts[content_attempt_id]
+            self._content_version += 1
             ca.state = state
             if ca.completed_on is None or completed_at is not None:
-                ca.completed_on = aware(completed_at)
+                ca.completed_on = self._at(completed_at)
             side = KINDS[ca.kind][2]
             row = self.side[side].get(ca.link_id or 0) if side else None
             if row is None:
@@ -258,7 +264,19 @@ class ContentMixin:
         `course_ids`, `chapter_ids`, `chapter_content_ids`, `exam_id` to allowed ids.
         Completion dates are in the institute's time zone and inclusive."""
         with self.lock:
-            out: list[ContentAttempt] = []
+            asked = (
+                filters,
+                content_type,
+                state,
+                completed_after,
+                completed_before,
+                completed_date,
+            )
+            memo_key = (self._content_version, self.list_order, repr(asked))
+            if self._content_memo is not None and self._content_memo[0] == memo_key:
+                out = self._content_memo[1]
+                return len(out), out[offset : offset + limit]
+            out = []
             for ca in self.content_attempts.values():
                 cc = self.chapter_contents[ca.chapter_content_id]
                 values = {
@@ -283,6 +301,9 @@ class ContentMixin:
                     ):
                         continue
                 out.append(ca)
+            if self.list_order == "newest-first":
+                out.reverse()
+            self._content_memo = (memo_key, out)
             return len(out), out[offset : offset + limit]
 
     # -- live classes ----------------------------------------------------------------------
@@ -299,7 +320,7 @@ class ContentMixin:
         with self.lock:
             conf_id = len(self.conferences) + 1
             cid = self._add_chapter_content("videoConference", title)
-            conf = Conference(conf_id, title, aware(start), duration_minutes, cid)
+            conf = Conference(conf_id, title, self._at(start), duration_minutes, cid)
             self.conferences[conf_id] = conf
             return conf_id
 
@@ -309,104 +330,3 @@ class ContentMixin:
             "start": fmt_time(conf.start, zulu=False), "duration": conf.duration_minutes,
             "provider": "Zoom", "state": conf.state,
         }  # fmt: skip
-
-    def join_conference(
-        self,
-        conf_id: int,
-        user_id: int | None = None,
-        *,
-        name: str | None = None,
-        email: str | None = None,
-        at: datetime | None = None,
-    ) -> int:
-        """Record that a participant joined (again); returns the new attendance row id.
-
-        Give `user_id` for a student (their name and email are used, and their
-        videoConference content attempt is started on the first join), or `name` and
-        optionally `email` for someone the institute does not know. A second join
-        after a leave adds a second row, as the real endpoint does.
-        """
-        with self.lock:
-            conf = self.conferences[conf_id]
-            when = aware(at)
-            if user_id is not None:
-                user = self.users[user_id]
-                name, email = user.display_name, user.email
-                if self._conference_attempt(conf, user_id) is None:
-                    ca_id = self.add_content_attempt(
-                        user_id, "videoConference", chapter_content_id=conf.chapter_content_id,
-                        created=when,
-                    )  # fmt: skip
-                    link = self.content_attempts[ca_id].link_id or 0
-                    self.side["user_video_conferences"][link]["join_time"] = fmt_time(when, False)
-            row = Row(self._next_row, name or "Guest", email, user_id, when)
-            self._next_row += 1
-            conf.rows.append(row)
-            return row.id
-
-    def leave_conference(
-        self,
-        conf_id: int,
-        user_id: int | None = None,
-        *,
-        email: str | None = None,
-        name: str | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        """Close the participant's open row (found by user id, else email, else name).
-
-        For a student this also completes their content attempt and sums the
-        duration into their `user_video_conferences` row. KeyError when not in class.
-        """
-        with self.lock:
-            conf = self.conferences[conf_id]
-            when = aware(at)
-            for row in reversed(conf.rows):
-                if row.leave_time is not None:
-                    continue
-                if (
-                    (user_id is not None and row.user_id == user_id)
-                    or (user_id is None and email is not None and row.email == email)
-                    or (user_id is None and email is None and row.name == name)
-                ):
-                    row.leave_time = max(when, row.join_time)
-                    self._settle_student(conf, row.user_id, when)
-                    return
-            raise KeyError(f"participant not in conference {conf_id}")
-
-    def end_conference(self, conf_id: int, at: datetime | None = None) -> None:
-        """End the class: every open row is closed at `at` and the state is Completed."""
-        with self.lock:
-            conf = self.conferences[conf_id]
-            when = aware(at)
-            for row in conf.rows:
-                if row.leave_time is None:
-                    row.leave_time = max(when, row.join_time)
-                    self._settle_student(conf, row.user_id, when)
-            conf.state = "Completed"
-
-    def open_participants(self, conf_id: int) -> list[int]:
-        """User ids of students currently in the class."""
-        with self.lock:
-            rows = self.conferences[conf_id].rows
-            return sorted({r.user_id for r in rows if r.leave_time is None and r.user_id})
-
-    def _conference_attempt(self, conf: Conference, user_id: int) -> ContentAttempt | None:
-        for ca in self.content_attempts.values():
-            if ca.chapter_content_id == conf.chapter_content_id and ca.user_id == user_id:
-                return ca
-        return None
-
-    def _settle_student(self, conf: Conference, user_id: int | None, when: datetime) -> None:
-        if user_id is None:
-            return
-        ca = self._conference_attempt(conf, user_id)
-        if ca is None:
-            return
-        mine = [r for r in conf.rows if r.user_id == user_id and r.leave_time is not None]
-        total = sum(int((r.leave_time - r.join_time).total_seconds()) for r in mine if r.leave_time)
-        row = self.side["user_video_conferences"][ca.link_id or 0]
-        row.update(duration=total, leave_time=fmt_time(when, False))
-        if ca.state == "Started":
-            ca.state, ca.completed_on = "Completed", when
-            self.changed("content_attempt", ca.id)

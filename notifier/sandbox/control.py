@@ -11,6 +11,7 @@ from typing import Any
 
 from notifier.sandbox.api import AdminApi, BadRequest, Request, Response, route
 from notifier.sandbox.faults import FaultConfig
+from notifier.sandbox.scenarios import MassEnding
 
 
 def _when(data: dict[str, Any], key: str) -> datetime | None:
@@ -25,6 +26,45 @@ def _when(data: dict[str, Any], key: str) -> datetime | None:
 
 class SandboxApi(AdminApi):
     """The admin API plus the control endpoints."""
+
+    session: MassEnding | None = None
+
+    @route("POST", r"/_sandbox/clock", "")
+    def clock(self, req: Request) -> Response:
+        """{"offset_seconds"}: the institute's clock ahead of this machine's (or behind)."""
+        self.institute.clock_offset = float(req.json().get("offset_seconds", 0))
+        return Response(200, {"offset_seconds": self.institute.clock_offset})
+
+    @route("POST", r"/_sandbox/exam-session", "")
+    def exam_session(self, req: Request) -> Response:
+        """{"students", "started_minutes_ago"?, "fail_share"?} -> {"exam_id", "attempts"}:
+        seats a mass exam (see notifier.sandbox.scenarios); all are Running."""
+        data = req.json()
+        if self.session is not None:
+            self.session.stop()
+        self.session = MassEnding(
+            self.institute,
+            int(data.get("students", 1000)),
+            started_minutes_ago=float(data.get("started_minutes_ago", 90)),
+            fail_share=float(data.get("fail_share", 0.3)),
+        )
+        return Response(200, {"exam_id": self.session.exam_id, "attempts": self.session.attempts})
+
+    @route("POST", r"/_sandbox/exam-session/finish", "")
+    def exam_session_finish(self, req: Request) -> Response:
+        """{"seconds"}: every student of the session finishes within `seconds`."""
+        if self.session is None:
+            raise BadRequest(400, {"detail": "no exam session"})
+        self.session.finish(float(req.json().get("seconds", 120)))
+        return Response(200, {"ok": True})
+
+    @route("GET", r"/_sandbox/exam-session", "")
+    def exam_session_state(self, req: Request) -> Response:
+        """{"done", "completed": {attempt id: unix time just before it completed}}."""
+        if self.session is None:
+            raise BadRequest(400, {"detail": "no exam session"})
+        completed = {str(k): v for k, v in self.session.completions().items()}
+        return Response(200, {"done": self.session.done, "completed": completed})
 
     @route("GET", r"/_sandbox/stats", "")
     def stats(self, req: Request) -> Response:

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
-from notifier.sandbox.content import ContentMixin
+from notifier.sandbox.classes import LiveClassMixin
 from notifier.sandbox.generate import question_bank
-from notifier.sandbox.model import Attempt, Exam, User, aware, ist_day_start, utcnow
+from notifier.sandbox.model import Attempt, Exam, User, ist_day_start
 
 #: `ordering` values the attempts list accepts, mapped to the attribute they sort on.
 ORDERINGS = {
@@ -30,7 +30,7 @@ STATE_FILTER = {0: "Running", 1: "Completed", 3: "Not Started"}
 log = logging.getLogger(__name__)
 
 
-class Institute(ContentMixin):
+class Institute(LiveClassMixin):
     """Thread-safe model of one Testpress institute. Every public method takes the lock."""
 
     def __init__(self, seed: int = 1) -> None:
@@ -47,6 +47,7 @@ class Institute(ContentMixin):
         #: ("attempt") or a content attempt changes state ("content_attempt"): how the
         #: institute's webhooks are sent (notifier.sandbox.webhooks). Must not block.
         self.listeners: list[Callable[[str, int], None]] = []
+        self.clock_offset = 0.0  # seconds ahead of this machine's clock (model.Clock)
         self._init_content()
 
     def changed(self, what: str, record_id: int) -> None:
@@ -108,16 +109,26 @@ class Institute(ContentMixin):
 
     # -- attempts --------------------------------------------------------------------------
 
-    def start_attempt(self, exam_id: int, user_id: int, started_at: datetime | None = None) -> int:
-        """Start an attempt (state Running, result NA). Returns the attempt id."""
+    def start_attempt(
+        self,
+        exam_id: int,
+        user_id: int,
+        started_at: datetime | None = None,
+        *,
+        state: str = "Running",
+    ) -> int:
+        """Start an attempt (state Running, result NA), or with `state="Not Started"`
+        assign one that the student has not begun. Returns the attempt id."""
+        if state not in ("Running", "Not Started"):
+            raise ValueError(f"an attempt starts Running or Not Started, not {state!r}")
         with self.lock:
             exam = self.exams[exam_id]
             if user_id not in self.users:
                 raise KeyError(f"no user {user_id}")
-            start = aware(started_at)
+            start = self._at(started_at)
             aid = self._next_attempt
             self._next_attempt += 1
-            attempt = Attempt(aid, exam_id, user_id, start, start.timestamp())
+            attempt = Attempt(aid, exam_id, user_id, start, start.timestamp(), state=state)
             attempt.unanswered = len(exam.questions)
             self.attempts[aid] = attempt
             bisect.insort(self._by_start, (attempt.start_ts, aid))
@@ -169,7 +180,7 @@ class Institute(ContentMixin):
             attempt.percentile = None if percentile is None else round(percentile, 2)
             attempt.result = result
             attempt.guesser = rng.random() < 0.15 if guesser is None else guesser
-            attempt.completed_at = aware(completed_at)
+            attempt.completed_at = self._at(completed_at)
             attempt.state = "Completed"
             self.changed("attempt", attempt_id)
 
@@ -189,7 +200,7 @@ class Institute(ContentMixin):
         with self.lock:
             if not self.users or not self.exams:
                 raise ValueError("seed_history needs users and exams")
-            anchor = aware(now)
+            anchor = self._at(now)
             first_id = self._next_attempt
             rng = self.rng("history", first_id)
             user_ids = list(self.users)
@@ -290,6 +301,17 @@ class Institute(ContentMixin):
                 matched.reverse()
             return len(matched), matched[offset : offset + limit]
 
-    def now(self) -> datetime:
-        """The institute clock (real time, UTC)."""
-        return utcnow()
+    def import_results(
+        self,
+        exam_id: int,
+        user_ids: Iterable[int],
+        started_at: datetime,
+        **outcome: object,
+    ) -> list[int]:
+        """Completed attempts that appear at once with an old start time, as imported or
+        synced results do: never seen running. `outcome` goes to `complete_attempt`."""
+        with self.lock:
+            ids = [self.start_attempt(exam_id, uid, started_at) for uid in user_ids]
+            for aid in ids:
+                self.complete_attempt(aid, **outcome)  # type: ignore[arg-type]
+            return ids

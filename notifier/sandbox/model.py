@@ -45,6 +45,21 @@ def ist_date(value: datetime) -> date:
     return value.astimezone(IST).date()
 
 
+class Clock:
+    """The institute's clock: real time in UTC plus `clock_offset` seconds (ahead of this
+    machine's when positive), used for every time the institute stamps on its own."""
+
+    clock_offset: float = 0.0
+
+    def now(self) -> datetime:
+        now = utcnow()
+        return now + timedelta(seconds=self.clock_offset) if self.clock_offset else now
+
+    def _at(self, value: datetime | None) -> datetime:
+        """`value` made aware, or the institute's clock when None."""
+        return self.now() if value is None else aware(value)
+
+
 @dataclass(slots=True)
 class User:
     id: int

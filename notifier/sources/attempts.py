@@ -1,14 +1,9 @@
-"""Exam attempts: find attempts newly in state Completed, cheaply.
+"""Exam attempts: find attempts newly in state Completed, cheaply and without loss.
 
-A cycle's cost grows with what is new or still running, not with history:
-
-1. the running list (`state=0`), every page: usually one request;
-2. the completed list (`state=1`, newest start first) only down to where the previous
-   cycle already looked: usually one request. An attempt that completed since then was
-   either running at the previous cycle (step 3) or started after it (this step);
-3. the single-attempt endpoint for each id that left the running list since the
-   previous cycle: that is also how an attempt running longer than the lookback window
-   is still alerted when it completes.
+`notifier.sources.exam_scan` finds them (the counted window: an idle cycle is two
+requests, whatever the history); this module turns what it found into events: new ids
+only, enriched stage by stage (detail, answers) for the rules that still want them, a
+chunk at a time.
 
 The first cycle on an empty store reads the whole lookback window and is a baseline:
 it records, and alerts on nothing (unless `--since` was given).
@@ -18,18 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from notifier.events import Event, Stage
 from notifier.rules.evaluate import match_rule
 from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
+from notifier.sources.exam_scan import ExamScan, member_ids
 from notifier.sources.lookups import Lookups
 from notifier.state import Store
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import (
-    Attempt,
     AttemptDetail,
     ExamQuestion,
     UserAnswer,
@@ -39,25 +34,11 @@ from notifier.testpress.models import (
 
 log = logging.getLogger(__name__)
 
-LIST = "/api/v2.5/admin/attempts/"
 DETAIL = "/api/v2.5/admin/attempts/{}/"
 ANSWERS = "/api/v3/admin/attempts/{}/user_answers/"
 KIND = "attempt.completed"
-# How far before the previous cycle the completed list is still read: covers clock
-# skew between Testpress and this machine.
-SKEW_MARGIN = timedelta(minutes=5)
 # New attempts enriched and evaluated at a time: bounds memory on a large backlog.
 CHUNK = 1000
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class AttemptsSource:
@@ -71,55 +52,32 @@ class AttemptsSource:
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         client = ctx.client
-        cursor = ctx.store.get_state(self.name, "cursor") or {}
-        last_poll = _parse_time(cursor.get("last_poll"))
-        previously_running = {str(i) for i in cursor.get("running", [])}
-        filters = self.query_filters(ctx.rules)
-
-        running = {str(a.id) for a in self._list(client, {"state": 0, **filters})}
-
-        first = last_poll is None
-        if first and ctx.since is not None:
-            date_0 = ctx.since
-        else:
-            date_0 = (ctx.now - timedelta(hours=ctx.lookback_hours) - timedelta(days=1)).date()
-        stop_before = None if last_poll is None else last_poll - SKEW_MARGIN
-        completed = self._completed(client, date_0, stop_before, filters)
-
-        departed = previously_running - running - set(completed)
-        still_watching: set[str] = set()
-        detailed: dict[str, dict[str, Any]] = {}
-        for attempt_id in sorted(departed):
-            try:
-                raw = client.get(DETAIL.format(attempt_id))
-            except TestpressError as exc:
-                if exc.status == 404:
-                    continue  # deleted: nothing to alert on
-                still_watching.add(attempt_id)  # try again next cycle
-                result.errors.append(f"attempt {attempt_id}: {exc}")
-                continue
-            parsed = parse_records(AttemptDetail, [raw], where=f"attempt {attempt_id}")
-            if parsed and parsed[0].state == "Completed":
-                detailed[attempt_id] = parsed[0].to_data()
-
-        candidates = {**completed, **detailed}
+        reconcile = timedelta(minutes=ctx.reconcile_minutes)
+        scan = ExamScan(ctx, self.name, self.query_filters(ctx.rules), reconcile).run()
+        result.errors += scan.errors
+        result.state["cursor"] = scan.cursor
+        candidates = scan.found
         new_keys = ctx.store.unseen(self.name, candidates)
-        result.state["cursor"] = {
-            "last_poll": ctx.now.isoformat(),
-            "running": sorted(running | still_watching),
-        }
         if ctx.baseline:
             result.seen = sorted(new_keys)
             if ctx.history_fields:
                 _keep_baseline(ctx, result, [candidates[k] for k in result.seen])
+            result.seen += list(scan.members)
             return result
+        quiet: list[str] = []
+        if ctx.since is not None:  # the first cycle of `run --since`: older ones are history
+            since = ctx.since.isoformat()
+            quiet = [k for k in new_keys if str(candidates[k].get("date") or "")[:10] < since]
+            new_keys -= set(quiet)
+        already = set(candidates) - new_keys
 
-        list_only = [candidates[k] for k in sorted(new_keys) if k not in detailed]
-        with_detail = [candidates[k] for k in sorted(new_keys) if k in detailed]
-        del candidates, completed  # the lists above now hold the only references
+        list_only = [candidates[k] for k in sorted(new_keys) if k not in scan.detailed]
+        with_detail = [candidates[k] for k in sorted(new_keys) if k in scan.detailed]
+        del candidates  # the lists above now hold the only references
         lookups = Lookups(ctx.store, client)
         fetchers = _fetchers(client)
         result.read = 0
+        result.seen += quiet
         for records, have in (
             (list_only, {"list", "lookup"}),
             (with_detail, {"list", "lookup", "detail"}),
@@ -146,44 +104,27 @@ class AttemptsSource:
                 if ctx.history_fields:
                     _keep(ctx, result, ready, lookups)
                 result.events += [Event(KIND, str(data["id"]), data) for data in matched]
+        # A member is recorded only with its attempt seen: one whose detail could not
+        # be fetched keeps the count short, so the next cycle reads it again.
+        result.seen += member_ids(scan.members, [*already, *quiet, *result.seen])
         return result
 
     def watch(self, store: Store, attempt_ids: Iterable[str], now: float) -> None:
-        """Attempts Testpress pushed as started join the running watch, so the next
-        poll checks on them when they are no longer running, however they finish.
-        Before the first poll there is no watch: that poll reads the whole window."""
+        """Attempts Testpress pushed as started join the watch, so the next poll checks
+        on them when they are not among the older runners, however they finish: one that
+        started long before the window, or whose start the window does not cover, is
+        then read alone. Before the first poll there is no watch: that poll reads the
+        whole window."""
         cursor = store.get_state(self.name, "cursor")
         if not isinstance(cursor, dict):
             return
-        running = {str(i) for i in cursor.get("running", [])} | {str(i) for i in attempt_ids}
-        store.put_state(self.name, {"cursor": {**cursor, "running": sorted(running)}}, now)
-
-    def _list(self, client: TestpressClient, params: dict[str, Any]) -> list[Attempt]:
-        records: list[Attempt] = []
-        for page in client.pages(LIST, params):
-            records += parse_records(Attempt, page.results or [], where=LIST)
-        return records
-
-    def _completed(
-        self,
-        client: TestpressClient,
-        date_0: date,
-        stop_before: datetime | None,
-        filters: dict[str, Any],
-    ) -> dict[str, dict[str, Any]]:
-        """Completed attempts, newest start first, down to `stop_before`."""
-        found: dict[str, dict[str, Any]] = {}
-        params = {"state": 1, "ordering": "-date", "date_0": date_0.isoformat(), **filters}
-        for page in client.pages(LIST, params):
-            oldest: datetime | None = None
-            for attempt in parse_records(Attempt, page.results or [], where=LIST):
-                found.setdefault(str(attempt.id), attempt.to_data())
-                started = _parse_time(attempt.date)
-                if started is not None:
-                    oldest = started if oldest is None else min(oldest, started)
-            if stop_before is not None and oldest is not None and oldest < stop_before:
-                break
-        return found
+        if "gen" not in cursor:  # a cursor from before the counted window
+            running = {str(i) for i in cursor.get("running", [])} | {str(i) for i in attempt_ids}
+            store.put_state(self.name, {"cursor": {**cursor, "running": sorted(running)}}, now)
+            return
+        watch = dict(cursor.get("watch") or {})
+        watch.update({str(i): watch.get(str(i)) for i in attempt_ids})
+        store.put_state(self.name, {"cursor": {**cursor, "watch": watch}}, now)
 
 
 def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class PollContext:
     history_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     inactivity_check_at: str = "08:00"  # HH:MM in `timezone`
     timezone: str = "Asia/Kolkata"
+    reconcile_minutes: float = 60.0  # NOTIFIER_RECONCILE_MINUTES: the whole window read
 
 
 @dataclass

@@ -6,8 +6,15 @@ leave time. A participant's rows (one per join) are merged by lower-cased email,
 name when a row has no email. A conference is dropped from polling once everyone in it
 has been emitted and it has been quiet for a day.
 
-Conferences are found through chapter-content attempts of content type 7 and from
+Conferences are found through chapter-content attempts of content type 7 (a counted
+list, `notifier.sources.counted`: page 1 a cycle unless its count grew) and from
 `sources: {conferences: [...]}` in the rules file.
+
+An attendance list read while it grows (a row joins at the top and pushes the others
+to the next page) would show a row twice or miss one: rows are de-duplicated by person
+and join time, and a read is trusted only when the list's `count` did not change from
+its first page to its last (it is read again, up to `READS` times). A read that never
+held still this cycle makes nobody final this cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any
 
 from notifier.events import Event, best_label
 from notifier.sources.base import PollContext, PollResult
-from notifier.sources.content import read_content_attempts
+from notifier.sources.content import PATH as CONTENT_PATH
+from notifier.sources.content import read_page
+from notifier.sources.counted import CountedList
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import ConferenceRow, parse_records
 
@@ -29,6 +38,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/v3/admin/attempts/{}/video-conference/"
 KIND = "conference.attendance"
 RETIRE_AFTER = timedelta(days=1)
+READS = 3  # attempts at a read of an attendance list that holds still
 _WARNED: set[tuple[int, str]] = set()  # warn once per process, not every cycle
 
 
@@ -73,6 +83,30 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
     return people
 
 
+def _distinct(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (person, join time): a row read twice, once still open and once
+    closed, counts once, closed."""
+    out: dict[tuple[str, Any], dict[str, Any]] = {}
+    for n, row in enumerate(rows):
+        who = (row.get("email") or "").strip().lower() or f"name:{(row.get('name') or '').strip()}"
+        key = (who, row.get("join_time") or f"#{n}")  # no join time: never merged
+        if key not in out or (out[key].get("leave_time") is None and row.get("leave_time")):
+            out[key] = row
+    return list(out.values())
+
+
+def _conference_rows(results: Any) -> list[tuple[str, Any]]:
+    """(content attempt id, (conference id, title) or None) for live-class attempts."""
+    joined, side = read_page(results)
+    out: list[tuple[str, Any]] = []
+    for data in joined:
+        row = side["confs"].get(str(data.get("user_video_conference_id"))) or {}
+        conf = row.get("video_conference") or {}
+        ok = isinstance(conf, dict) and isinstance(conf.get("id"), int)
+        out.append((str(data["id"]), (conf["id"], conf.get("title")) if ok else None))
+    return out
+
+
 def _t(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -97,7 +131,7 @@ class ConferencesSource:
         result = PollResult()
         now = ctx.now
         tracked: dict[str, dict[str, Any]] = ctx.store.get_state(self.name, "conferences") or {}
-        for found_id, title in self._discover(ctx).items():
+        for found_id, title in self._discover(ctx, result).items():
             entry = tracked.setdefault(str(found_id), {"title": None, "done": False})
             entry["title"] = entry.get("title") or title
         pinned = {str(c) for c in ctx.extra_conferences}  # listed in the rules: kept for good
@@ -109,7 +143,7 @@ class ConferencesSource:
             if entry.get("done"):
                 continue
             try:
-                rows = self._rows(ctx.client, conf_id)
+                rows, still = self._rows(ctx.client, conf_id)
             except TestpressError as exc:
                 result.errors.append(f"conference {conf_id}: {exc}")
                 continue
@@ -121,7 +155,7 @@ class ConferencesSource:
                 entry["changed_at"] = now.isoformat()
             quiet_for = now - datetime.fromisoformat(entry["changed_at"])
             people = merge_participants(rows, int(conf_id))
-            settled = quiet_for >= settle
+            settled = still and quiet_for >= settle
             final = {
                 f"{conf_id}:{who}": {k: v for k, v in person.items() if k != "left"}
                 for who, person in people.items()
@@ -154,24 +188,43 @@ class ConferencesSource:
         }
         return result
 
-    def _rows(self, client: TestpressClient, conf_id: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    def _rows(self, client: TestpressClient, conf_id: str) -> tuple[list[dict[str, Any]], bool]:
+        """Every row, de-duplicated, and whether the list held still while it was read."""
         where = PATH.format(conf_id)
-        for page in client.pages(where):
-            rows += [
-                r.to_data() for r in parse_records(ConferenceRow, page.results or [], where=where)
-            ]
-        return rows
+        rows: list[dict[str, Any]] = []
+        for _ in range(READS):
+            rows, counts = [], set()
+            for page in client.pages(where):
+                counts.add(page.count)
+                rows += [
+                    r.to_data()
+                    for r in parse_records(ConferenceRow, page.results or [], where=where)
+                ]
+            rows = _distinct(rows)
+            if len(counts) <= 1:
+                return rows, True
+        log.info("conference %s: the attendance list changed while it was read", conf_id)
+        return rows, False
 
-    def _discover(self, ctx: PollContext) -> dict[int, str | None]:
-        """Conference ids (and titles) from live-class content attempts in the window."""
+    def _discover(self, ctx: PollContext, result: PollResult) -> dict[int, str | None]:
+        """Conference ids (and titles) from live-class content attempts in the window
+        that were not read before; their member keys go into `result.seen`."""
         since = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
-        _, conferences = read_content_attempts(
-            ctx.client, {"content_type": 7, "completed_after": since.isoformat()}
+        cur = ctx.store.get_state(self.name, "discover") or {}
+        reader = CountedList(
+            ctx.client, ctx.store, self.name, CONTENT_PATH, _conference_rows,
+            now=ctx.now, reconcile=timedelta(minutes=ctx.reconcile_minutes),
+        )  # fmt: skip
+        got = reader.read(
+            {"content_type": 7, "completed_after": since.isoformat()},
+            cur.get("list") or {},
+            tag="d",
+            rebuild=cur.get("window") != since.isoformat(),
         )
+        result.state["discover"] = {"window": since.isoformat(), "list": got.cursor}
+        result.seen += got.members
         found: dict[int, str | None] = {}
-        for row in conferences:
-            conf = row.get("video_conference") or {}
-            if isinstance(conf, dict) and isinstance(conf.get("id"), int):
-                found[conf["id"]] = conf.get("title")
+        for conf in got.found.values():
+            if conf is not None:
+                found[conf[0]] = conf[1]
         return found

@@ -2,9 +2,13 @@
 
 Reads `GET /api/v3/admin/chapter-content-attempts/` completed after a day before the
 lookback window (the filter takes dates in the institute's time zone, so a day early
-covers any zone), every page, and joins each content attempt with the side-loaded lists
-of the same response. An attempt fires once, when first seen in a final state; one seen
-as Pending Evaluation is left unseen, so it fires when it reaches Evaluation Completed.
+covers any zone), in the two final states (`state=1` Completed, `state=3` Evaluation
+Completed), and joins each content attempt with the side-loaded lists of the same
+response. Each list is a counted list (`notifier.sources.counted`): an idle cycle is
+two requests, page 1 of each, whatever the day's completions; only when a count grew
+are the pages that hold the new rows read. An attempt fires once, when first seen in a
+final state; Pending Evaluation is in neither list, so an assessment fires when it
+reaches Evaluation Completed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from notifier.events import Event, best_label
 from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult
+from notifier.sources.counted import CountedList
 from notifier.testpress.client import TestpressClient
 from notifier.testpress.models import (
     ChapterContent,
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/v3/admin/chapter-content-attempts/"
 KIND = "content_attempt.completed"
 FINAL_STATES = {"completed", "evaluation completed"}
+FINAL_STATE_CODES = (1, 3)  # the `state` filter: Completed, Evaluation Completed
 
 # Every spelling seen (content attempts, chapter contents, search) -> the contract's name.
 _CONTENT_TYPES = {
@@ -84,22 +90,34 @@ def read_content_attempts(
     found: dict[str, dict[str, Any]] = {}
     conferences: list[dict[str, Any]] = []
     for page in client.pages(PATH, params):
-        body = page.results if isinstance(page.results, dict) else {}
-        side = {
-            "users": _by_id(User, body, "users"),
-            "courses": _by_id(Course, body, "courses"),
-            "contents": _by_id(ChapterContent, body, "chapter_contents"),
-            "videos": _by_id(UserVideo, body, "user_videos"),
-            "exams": _by_id(UserExam, body, "user_exams"),
-            "confs": _by_id(UserVideoConference, body, "user_video_conferences"),
-        }
+        joined, side = read_page(page.results)
         conferences += side["confs"].values()
-        for attempt in parse_records(
-            ContentAttempt, body.get("content_attempts") or [], where=PATH
-        ):
-            data = attempt.to_data()
-            found.setdefault(str(data["id"]), _join(data, side))
+        for data in joined:
+            found.setdefault(str(data["id"]), data)
     return list(found.values()), conferences
+
+
+def read_page(results: Any) -> tuple[list[dict[str, Any]], dict[str, dict[Any, dict[str, Any]]]]:
+    """One page's content attempts joined with its side-loaded lists, and those lists."""
+    body = results if isinstance(results, dict) else {}
+    side = {
+        "users": _by_id(User, body, "users"),
+        "courses": _by_id(Course, body, "courses"),
+        "contents": _by_id(ChapterContent, body, "chapter_contents"),
+        "videos": _by_id(UserVideo, body, "user_videos"),
+        "exams": _by_id(UserExam, body, "user_exams"),
+        "confs": _by_id(UserVideoConference, body, "user_video_conferences"),
+    }
+    joined = [
+        _join(attempt.to_data(), side)
+        for attempt in parse_records(ContentAttempt, body.get("content_attempts") or [], where=PATH)
+    ]
+    return joined, side
+
+
+def _final_rows(results: Any) -> list[tuple[str, Any]]:
+    joined, _ = read_page(results)
+    return [(str(data["id"]), data) for data in joined]
 
 
 def _by_id(model: Any, body: dict[str, Any], key: str) -> dict[Any, dict[str, Any]]:
@@ -157,16 +175,38 @@ class ContentAttemptsSource:
             completed_after = ctx.since - timedelta(days=1)
         else:
             completed_after = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
+        cur = ctx.store.get_state(self.name, "cursor") or {}
+        moved = cur.get("window") != completed_after.isoformat()
         params: dict[str, Any] = {"completed_after": completed_after.isoformat()}
         params.update(self.query_filters(ctx.rules))
-        records, _ = read_content_attempts(ctx.client, params)
+        reader = CountedList(
+            ctx.client, ctx.store, self.name, PATH, _final_rows,
+            now=ctx.now, reconcile=timedelta(minutes=ctx.reconcile_minutes),
+        )  # fmt: skip
+        lists = cur.get("lists") or {}
+        found: dict[str, dict[str, Any]] = {}
+        members: list[str] = []
+        cursors: dict[str, Any] = {}
+        for state in FINAL_STATE_CODES:
+            got = reader.read(
+                {**params, "state": state},
+                lists.get(str(state)) or {},
+                tag=f"s{state}.",
+                rebuild=moved or ctx.baseline,
+            )
+            found.update(got.found)
+            members += got.members
+            cursors[str(state)] = got.cursor
+        result.state["cursor"] = {"window": completed_after.isoformat(), "lists": cursors}
         final = {
-            str(r["id"]): r for r in records if str(r.get("state") or "").lower() in FINAL_STATES
+            k: r for k, r in found.items() if str(r.get("state") or "").lower() in FINAL_STATES
         }
         new_keys = ctx.store.unseen(self.name, final)
+        # Nothing here is fetched afterwards, so every row read is seen by the end of the
+        # cycle and every member can be recorded with it.
+        result.seen = sorted(new_keys) + members
         if ctx.baseline:
-            result.seen = sorted(new_keys)
-            for key in result.seen:
+            for key in sorted(new_keys):
                 result.keep(ctx, KIND, key, final[key])
             return result
         if ctx.since is not None:
@@ -174,7 +214,6 @@ class ContentAttemptsSource:
                 k for k in new_keys if _on_or_after(final[k].get("completed_on"), ctx.since)
             }
         result.events = [Event(KIND, key, final[key]) for key in sorted(new_keys, key=_num)]
-        result.seen = [e.key for e in result.events]
         for e in result.events:
             result.keep(ctx, KIND, e.key, e.data)
         return result

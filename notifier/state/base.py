@@ -90,6 +90,12 @@ class SeenMarks(Protocol):
         """The keys of `source` not marked seen yet."""
         ...
 
+    def count_seen(self, source: str, prefix: str) -> int:
+        """How many keys of `source` that start with `prefix` are marked seen. Sources
+        count what they have read of a list this way (notifier.sources.counted), so it
+        must stay cheap at 100,000 keys (a range scan of an index on (source, key))."""
+        ...
+
     def record(
         self,
         source: str,

@@ -1,0 +1,288 @@
+"""Finding every completed exam attempt, cheaply: the counted window.
+
+Testpress's attempts list has no completion-time filter or ordering, so "what completed
+since the last poll" cannot be asked. What can be asked in one request is how many
+completed attempts started in a date window: the `count` of `state=1&date_0=W`, whose
+set only grows (an attempt never leaves Completed). The store keeps, as seen keys, the
+ids read completed in that window ("members", `m<gen>:<exam>:<id>`). Every member was
+read completed before the count was asked, so members <= count, and when they are
+equal nothing is missing: a proof, not a guess. No Testpress time is ever compared
+with this machine's clock; only the window's first day comes from it, a day early.
+
+A cycle, in this order (each read is made after the ones it relies on):
+
+1. **Older runners**: running attempts that started before the window
+   (`state=0&date_1=W-1`, usually one empty page). One that left that list is read
+   alone (its detail); still Running (it was skipped as rows moved between pages, or
+   paused) keeps it under watch until it is Completed or gone (404).
+2. **Window moved** (once a day): the days that left the window are read in full, so
+   nothing completed there is lost, and members start again under a new `gen`.
+3. **Check**: page 1 of the window, newest start first (one request): its `count`
+   against the members.
+4. **Search**, only when the count is higher: the exams where completions were found
+   in the last hour ("active", e.g. the mock exam that is ending) are probed by their
+   own count and read in full where it is higher than their members (a full read of a
+   list finds every row that was in it when the read began); if they found fewer than
+   the deficit, or a deficit has lasted `STALE_DEFICIT`, the whole window is read.
+5. **Reconciliation**: the whole window is read every `reconcile` interval
+   (NOTIFIER_RECONCILE_MINUTES) and whenever the members exceed the count (a deleted
+   attempt), rebuilding the members: the last net under every shortcut.
+
+Rows moving between pages while a list is read (a live exam ending): in a completed
+list a completion only inserts rows, so a row already there can be read twice but
+never skipped, and one that arrives while the list is read is counted by the next
+check. A full read therefore finds every row that was there when it began.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from notifier.sources.base import PollContext
+from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.testpress.models import Attempt, AttemptDetail, parse_records
+
+log = logging.getLogger(__name__)
+
+LIST = "/api/v2.5/admin/attempts/"
+DETAIL = "/api/v2.5/admin/attempts/{}/"
+# A deficit that has lasted this long (this machine's clock on both sides) is searched
+# by reading the whole window, whatever the exams read explained: it bounds how long a
+# completion can hide behind others arriving at the same time (a deficit that a search
+# found exactly, or that a check no longer shows, starts the clock again).
+STALE_DEFICIT = timedelta(minutes=5)
+# Exams where completions were found in the last ACTIVE_FOR are probed (their own
+# count) before the whole window is read; the MAX_PROBES most recent ones.
+ACTIVE_FOR = timedelta(hours=1)
+MAX_PROBES = 10
+
+
+@dataclass
+class Scan:
+    """What one cycle read: completed attempts (id -> fields), the member keys read in
+    the window (key -> id; only those of ids that end up seen may be recorded), the
+    ids whose fields came from the detail endpoint, the cursor to save, errors."""
+
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)
+    detailed: set[str] = field(default_factory=set)
+    cursor: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+
+
+def window_start(now: datetime, lookback_hours: float) -> date:
+    """The first start date watched: the lookback window, a day early (the filter takes
+    dates in the institute's time zone, and this machine's clock may be off)."""
+    return (now - timedelta(hours=lookback_hours, days=1)).date()
+
+
+class ExamScan:
+    """One cycle of the steps in the module docstring, for `AttemptsSource`."""
+
+    def __init__(
+        self, ctx: PollContext, source: str, filters: dict[str, Any], reconcile: timedelta
+    ) -> None:
+        self.ctx = ctx
+        self.client: TestpressClient = ctx.client
+        self.source = source
+        self.filters = filters
+        self.reconcile = reconcile
+        self.scan = Scan()
+        self.prefix = ""
+        self._stored: dict[str, int] = {}  # member-count cache per prefix, this cycle
+        self._new_by_exam: Counter[str] = Counter()
+
+    # -- the cycle ------------------------------------------------------------------------
+
+    def run(self) -> Scan:
+        ctx, scan = self.ctx, self.scan
+        cur: dict[str, Any] = ctx.store.get_state(self.source, "cursor") or {}
+        first = "gen" not in cur
+        window = window_start(ctx.now, ctx.lookback_hours)
+        if first and ctx.since is not None:
+            window = min(window, ctx.since)
+        previous: str | None = cur.get("window")
+        watch = {str(k): v for k, v in (cur.get("watch") or {}).items()}
+        watch.update({str(i): None for i in cur.get("running", [])})  # a v1 cursor
+
+        watch = self._older_runners(window, watch)
+        moved = previous is not None and previous != window.isoformat()
+        if previous is not None and previous < window.isoformat():
+            day_before = (window - timedelta(days=1)).isoformat()
+            self._read_all({"state": 1, "date_0": previous, "date_1": day_before}, member=False)
+        gen = int(cur.get("gen", 0))
+        rebuild = first or moved or ctx.baseline
+        if rebuild:
+            gen += 1
+        self.prefix = f"m{gen}:"
+
+        params = {"state": 1, "ordering": "-date", "date_0": window.isoformat(), **self.filters}
+        count = self._first_page(params)
+        accepted = 0 if rebuild else int(cur.get("accepted", 0))
+        deficit = count - self._known() - accepted
+        now_s = ctx.now.isoformat()
+        since = cur.get("deficit_since") if deficit > 0 else None
+        since = since or (now_s if deficit > 0 else None)
+        reconciled = cur.get("reconciled_at")
+        full = rebuild or reconciled is None or _age(ctx.now, reconciled) >= self.reconcile
+        if deficit < 0 and not full:
+            log.info("attempts: %d more members than completed attempts; rebuilding", -deficit)
+            gen += 1
+            self.prefix = f"m{gen}:"
+            self._new_by_exam.clear()
+            scan.members.clear()
+            full = True
+        active = _recent(cur.get("active") or {}, ctx.now)
+        if deficit > 0 and not full:
+            stale = since is not None and _age(ctx.now, since) >= STALE_DEFICIT
+            if stale or not active:
+                full = True
+            else:
+                before = len(scan.members)
+                for exam in sorted(active, key=active.__getitem__, reverse=True)[:MAX_PROBES]:
+                    self._exam(params, exam)
+                found = len(scan.members) - before
+                # Fewer than the deficit: some are outside these exams, read everything.
+                # Exactly the deficit, with nothing arriving meanwhile: all found.
+                full = found < deficit
+                since = None if found == deficit else since
+        if full:
+            count = self._read_all(params, member=True)
+            accepted = max(0, count - self._known())
+            reconciled = now_s
+            since = None  # every row there when the read began was read
+        for exam in self._new_by_exam:
+            active[exam] = now_s
+        scan.cursor = {
+            "window": window.isoformat(),
+            "gen": gen,
+            "watch": watch,
+            "active": active,
+            "accepted": accepted,
+            "deficit_since": since,
+            "reconciled_at": reconciled,
+        }
+        return scan
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _older_runners(self, window: date, watch: dict[str, Any]) -> dict[str, Any]:
+        """Step 1: running attempts started before the window, and the detail of each
+        watched one that left that list."""
+        params = {"state": 0, "date_1": (window - timedelta(days=1)).isoformat(), **self.filters}
+        running: dict[str, Any] = {}
+        for page in self._pages(params):
+            for a in parse_records(Attempt, page.results or [], where=LIST):
+                running[str(a.id)] = a.exam_id
+        kept = dict(running)
+        for attempt_id in sorted(set(watch) - set(running)):
+            try:
+                raw = self.client.get(DETAIL.format(attempt_id))
+            except TestpressError as exc:
+                if exc.status == 404:
+                    continue  # deleted: nothing to alert on
+                kept[attempt_id] = watch[attempt_id]  # try again next cycle
+                self.scan.errors.append(f"attempt {attempt_id}: {exc}")
+                continue
+            self.scan.requests["detail"] += 1
+            parsed = parse_records(AttemptDetail, [raw], where=f"attempt {attempt_id}")
+            if not parsed:
+                kept[attempt_id] = watch[attempt_id]
+            elif parsed[0].state == "Completed":
+                self.scan.found.setdefault(attempt_id, parsed[0].to_data())
+                self.scan.detailed.add(attempt_id)
+            elif not _inside(parsed[0].date, window):
+                kept[attempt_id] = parsed[0].exam_id  # still running: keep watching
+            # else: running inside the window, whose count will show its completion
+        return kept
+
+    def _first_page(self, params: dict[str, Any]) -> int:
+        for page in self._pages(params):
+            self._take(page.results, member=True)
+            return page.count or 0
+        return 0
+
+    def _exam(self, params: dict[str, Any], exam: str) -> None:
+        """Every page of one exam's completed attempts in the window, unless its count
+        shows nothing missing there."""
+        pages = self._pages({**params, "exams": exam})
+        for n, page in enumerate(pages):
+            self._take(page.results, member=True)
+            if n == 0 and (page.count or 0) <= self._known(f"{exam}:"):
+                pages.close()
+                return
+
+    def _read_all(self, params: dict[str, Any], *, member: bool) -> int:
+        """Every page; returns the count the first page gave."""
+        count: int | None = None
+        for page in self._pages(params):
+            count = page.count if count is None else count
+            self._take(page.results, member=member)
+        return count or 0
+
+    def _pages(self, params: dict[str, Any]) -> Any:
+        for page in self.client.pages(LIST, params):
+            self.scan.requests["list"] += 1
+            yield page
+
+    def _take(self, results: Any, *, member: bool) -> None:
+        rows = parse_records(Attempt, results or [], where=LIST)
+        keys: dict[str, tuple[str, str]] = {}
+        for a in rows:
+            aid = str(a.id)
+            self.scan.found.setdefault(aid, a.to_data())
+            if member:
+                keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
+        fresh = [k for k in keys if k not in self.scan.members]
+        for key in self.ctx.store.unseen(self.source, fresh):
+            aid, exam = keys[key]
+            self.scan.members[key] = aid
+            self._new_by_exam[exam] += 1
+
+    def _known(self, exam_prefix: str = "") -> int:
+        """Members under this cycle's prefix (of one exam with `"<exam>:"`), the ones
+        read this cycle included."""
+        prefix = self.prefix + exam_prefix
+        if prefix not in self._stored:
+            self._stored[prefix] = self.ctx.store.count_seen(self.source, prefix)
+        new = (
+            len(self.scan.members)
+            if not exam_prefix
+            else self._new_by_exam[exam_prefix.rstrip(":")]
+        )
+        return self._stored[prefix] + new
+
+
+def _inside(started: Any, window: date) -> bool:
+    """Whether a start time is in the window by the server's reckoning whatever its time
+    zone: a UTC date at least a day after the window's first day."""
+    try:
+        when = datetime.fromisoformat(str(started))
+    except ValueError:
+        return False
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.date() > window
+
+
+def _recent(active: dict[str, str], now: datetime) -> dict[str, str]:
+    return {str(e): t for e, t in active.items() if _age(now, t) < ACTIVE_FOR}
+
+
+def _age(now: datetime, iso: str) -> timedelta:
+    try:
+        return now - datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return timedelta.max
+
+
+def member_ids(members: dict[str, str], seen: Iterable[str]) -> list[str]:
+    """The member keys that may be recorded: those of ids now seen."""
+    ok = set(seen)
+    return [key for key, aid in members.items() if aid in ok]
