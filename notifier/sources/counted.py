@@ -71,19 +71,23 @@ class CountedList:
         gen = int(cur.get("gen", 0)) + (1 if rebuild or "gen" not in cur else 0)
         prefix = f"{tag}{gen}:"
         stored = self.store.count_seen(self.source, prefix)
-        body = self._get(params, None, out)
-        count, per_page = _count(body), _per_page(body)
-        self._take(body, prefix, out)
         accepted = 0 if rebuild else int(cur.get("accepted", 0))
-        deficit = count - stored - len(out.members) - accepted
         now_s = self.now.isoformat()
         reconciled = cur.get("reconciled_at")
+        since = cur.get("deficit_since")
+        # A full read due anyway makes the check: its first page is page 1.
         full = rebuild or "gen" not in cur or _age(self.now, reconciled) >= self.reconcile
-        if deficit < 0 and not full:
+        count = per_page = deficit = 0
+        if not full:
+            body = self._get(params, None, out)
+            count, per_page = _count(body), _per_page(body)
+            self._take(body, prefix, out)
+            deficit = count - stored - len(out.members) - accepted
+            since = (since or now_s) if deficit > 0 else None
+        if deficit < 0:
             gen += 1
             prefix, stored, out.members = f"{tag}{gen}:", 0, {}
             full = True
-        since = (cur.get("deficit_since") or now_s) if deficit > 0 else None
         if deficit > 0 and not full:
             if since is not None and _age(self.now, since) >= STALE_DEFICIT:
                 full = True

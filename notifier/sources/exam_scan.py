@@ -123,15 +123,17 @@ class ExamScan:
         self.prefix = f"m{gen}:"
 
         params = {"state": 1, "ordering": "-date", "date_0": window.isoformat(), **self.filters}
-        count = self._first_page(params)
-        accepted = 0 if rebuild else int(cur.get("accepted", 0))
-        deficit = count - self._known() - accepted
         now_s = ctx.now.isoformat()
-        since = cur.get("deficit_since") if deficit > 0 else None
-        since = since or (now_s if deficit > 0 else None)
         reconciled = cur.get("reconciled_at")
+        accepted = 0 if rebuild else int(cur.get("accepted", 0))
+        since = cur.get("deficit_since")
+        # A full read is due anyway: its first page is the check, no request of its own.
         full = rebuild or reconciled is None or _age(ctx.now, reconciled) >= self.reconcile
-        if deficit < 0 and not full:
+        deficit = 0
+        if not full:
+            deficit = self._first_page(params) - self._known() - accepted
+            since = (since or now_s) if deficit > 0 else None
+        if deficit < 0:
             log.info("attempts: %d more members than completed attempts; rebuilding", -deficit)
             gen += 1
             self.prefix = f"m{gen}:"
@@ -139,7 +141,7 @@ class ExamScan:
             scan.members.clear()
             full = True
         active = _recent(cur.get("active") or {}, ctx.now)
-        if deficit > 0 and not full:
+        if deficit > 0:
             stale = since is not None and _age(ctx.now, since) >= STALE_DEFICIT
             if stale or not active:
                 full = True
