@@ -1,7 +1,7 @@
-"""`python -m bench` (`make bench`): measure every figure of issue 6 and print one table.
+"""`python -m bench` (`make bench`): measure every figure of issues 6 and 13, print one table.
 
 python -m bench              every figure
-python -m bench a d          only some (a b c d e f; e comes with a)
+python -m bench a d          only some (a b c d e f g; e comes with a)
 python -m bench --json out.json   also write the raw measurements
 """
 
@@ -20,10 +20,10 @@ from bench.table import Row, render_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f (default: all)")
+    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdef")
+    parts = set(args.parts or "abcdefg")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         ("d", "delivery", "bench.delivery"),
         ("c", "latency", "bench.latency"),
         ("a", "backlog", "bench.backlog"),
+        ("g", "history rules over a year", "bench.history"),
     ]
     for part, label, module in steps:
         if part not in parts:

@@ -115,6 +115,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 f["median"] <= 0.6,
             )  # fmt: skip
         )
+    if "g" in raw:
+        from bench.history import rows as history_rows
+
+        rows += history_rows(raw["g"])
     return rows
 
 

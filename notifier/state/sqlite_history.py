@@ -18,10 +18,14 @@ from notifier.events import Activity, Kept
 
 INACTIVITY_SEEN = "inactivity"  # seen marks of the inactivity check: `<rule>|<key>`
 _CHUNK = 500
+USER_KINDS = ("attempt.completed", "content_attempt.completed")  # events with a user_id
 
 
 def _pack(k: Kept) -> str:
-    row: list[object] = [k.title, k.fields]
+    fields = k.fields
+    if "user_id" in fields and str(fields["user_id"]) == k.subject:
+        fields = {n: v for n, v in fields.items() if n != "user_id"}  # the subject says it
+    row: list[object] = [k.title, fields]
     if k.fired:
         row.append(list(k.fired))
     return json.dumps(row, separators=(",", ":"), default=str)
@@ -30,7 +34,10 @@ def _pack(k: Kept) -> str:
 def _unpack(kind: str, subject: str, at: float, key: str, data: str) -> Kept:
     row = json.loads(data)
     fired = tuple(row[2]) if len(row) > 2 else ()
-    return Kept(kind, key, at, subject, row[0], row[1], fired)
+    fields = row[1]
+    if kind in USER_KINDS and not subject.startswith("email:"):
+        fields["user_id"] = int(subject) if subject.isdigit() else subject
+    return Kept(kind, key, at, subject, row[0], fields, fired)
 
 
 class SqliteHistory:
