@@ -26,6 +26,11 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     assert "=== what each channel received ===" in out.stdout
     rules = ("[failed-exam]", "[low-percentile]", "[course-exam-failed]", "[left-live-class")
     assert any(line.startswith(rules) for line in out.stdout.splitlines())  # console alerts
+    # One alert of each history rule's kind (contract section 11), named as a teacher reads it.
+    one = out.stdout.split("=== one alert of each rule ===")[1]
+    assert "Asha Verma failed 3 exams in 30 days: Algebra Mock 3 (12%)" in one
+    assert "Ravi Kumar dropped 32 points in percentage" in one
+    assert "[gone-quiet]" in one and "has not been active for" in one
     summary = next(line for line in out.stdout.splitlines() if line.startswith("summary:"))
     sent = int(summary.split("deliveries sent ")[1].split(",")[0])
     assert sent > 0

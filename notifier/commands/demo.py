@@ -4,13 +4,55 @@ of what each channel received. Needs no credentials and no network."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 DEMO_SECONDS = 45.0
 WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
+
+
+def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -> None:
+    """Run `then` once the first cycle has recorded the exam attempts' baseline."""
+    import sqlite3
+
+    while not stop.wait(0.2):
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                row = conn.execute("SELECT 1 FROM meta WHERE key = 'baseline:attempts'").fetchone()
+        except sqlite3.Error:
+            row = None
+        if row:
+            then()
+            return
+
+
+def print_one_per_rule(store: Any, rules: Any) -> None:
+    """One alert of each rule that fired, as a person reads it (the history rules'
+    wording names the events that made them fire)."""
+    from notifier.channels.base import Alert, Notification
+    from notifier.delivery.render import plain_text
+    from notifier.events import Reason
+
+    first: dict[str, Any] = {}
+    for row in store.deliveries():
+        first.setdefault(row["rule"], row)
+    print("\n=== one alert of each rule ===")
+    for rule in rules:
+        row = first.get(rule.name)
+        if row is None:
+            print(f"{rule.name}: nothing yet")
+            continue
+        raw = json.loads(row["alerts"])[0]
+        reasons = tuple(Reason.from_dict(r) for r in raw.get("reasons", []))
+        alert = Alert(raw["event"], raw["key"], raw["data"], reasons)
+        text = plain_text(Notification(row["id"], rule.name, row["channel"], (alert,)))
+        print(f"{rule.name}: {text}")
 
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
@@ -18,6 +60,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
     from notifier.config import load_rules
     from notifier.obs.logs import setup_logging
     from notifier.sandbox import Sandbox
+    from notifier.sandbox.histories import finish_stories, seed_stories
     from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
     from notifier.settings import load_settings
     from notifier.state import SqliteStore
@@ -48,6 +91,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "NOTIFIER_POLL_INTERVAL": "3",
                 "NOTIFIER_CONFERENCE_SETTLE_MINUTES": "0.1",
                 "NOTIFIER_RETRY_INITIAL_SECONDS": "1",
+                # History rules: the baseline reads 9 days (Meera went quiet 8 days
+                # ago) and the daily inactivity check runs at the first cycle.
+                "NOTIFIER_LOOKBACK_HOURS": "216",
+                "NOTIFIER_INACTIVITY_CHECK_AT": "00:00",
             }
         )
         for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD"):
@@ -60,6 +107,13 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         app = App(settings, ruleset, store, make_client(settings))
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()
+        stories = seed_stories(sandbox.institute, datetime.now(UTC))
+        story = threading.Thread(  # after the baseline: Asha's 3rd fail, Ravi's drop
+            target=_after_baseline,
+            args=(settings.db_path, app.stop, lambda: finish_stories(stories, datetime.now(UTC))),
+            daemon=True,
+        )
+        story.start()
         try:
             app.run_forever()
         except KeyboardInterrupt:
@@ -67,6 +121,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         finally:
             timer.cancel()
         counts = store.delivery_counts()
+        print_one_per_rule(store, ruleset.rules)
         app.close()
         store.close()
 

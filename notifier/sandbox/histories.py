@@ -67,12 +67,18 @@ def add_stories(inst: Institute) -> Stories:
 
 
 def seed_stories(inst: Institute, now: datetime) -> Stories:
-    """The three stories, all but their last step in the past (within a day, so a
-    baseline's lookback window sees them): Asha has failed twice, Ravi scored 82% and
-    Meera's last activity was 23 hours ago. The demo then lets them happen."""
+    """The three stories, all but their last step in the past: Asha has failed twice
+    and Ravi scored 82% today; Meera's last activity was 8 days ago (a baseline with a
+    9-day lookback window sees it). `finish` then lets the rest happen."""
     stories = add_stories(inst)
     stories.asha_fails(1, now - timedelta(hours=20))
     stories.asha_fails(2, now - timedelta(hours=6))
     stories.ravi_scores(1, now - timedelta(hours=10), 82.0)
-    stories.meera_active(now - timedelta(hours=23))
+    stories.meera_active(now - timedelta(days=8))
     return stories
+
+
+def finish_stories(stories: Stories, now: datetime) -> None:
+    """Asha fails a third time; Ravi scores 50% (32 points down)."""
+    stories.asha_fails(3, now)
+    stories.ravi_scores(2, now, 50.0)
