@@ -210,10 +210,9 @@ class _Reader:
         raw = value.value if isinstance(value, YScalar) else None
         when = parse_time(raw.isoformat() if isinstance(raw, datetime | date) else raw)
         if when is None or (isinstance(raw, str) and len(raw) > 10 and not _has_offset(raw)):
+            got = "" if isinstance(raw, str) else f", got {type_name(value)}"
             self.sink.add(
-                value,
-                f"'at' needs a time with an offset, e.g. 2026-11-25T10:00:00+05:30, "
-                f"got {type_name(value)}",
+                value, f"'at' needs a time with an offset, e.g. 2026-11-25T10:00:00+05:30{got}"
             )
             return None
         return when
