@@ -190,19 +190,32 @@ STUDENT_INACTIVE_FIELDS: dict[str, FieldSpec] = {
     "last_activity_title": _f(S),
 }
 
+# The notifier's own trouble (contract section 9; notifier.sources.health).
+HEALTH_PROBLEMS = ("source_failing", "rules_invalid", "deliveries_dead")
+HEALTH_FIELDS: dict[str, FieldSpec] = {
+    "problem": _f(S),  # one of HEALTH_PROBLEMS
+    "subject": _f(S),  # the source, the rules file, or the channel
+    "detail": _f(S),
+    "since": _f(T),
+    "resolved": _f("bool"),  # false when it starts, true once when it ends
+}
+
 EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
     "attempt.completed": ATTEMPT_FIELDS,
     "content_attempt.completed": CONTENT_ATTEMPT_FIELDS,
     "conference.attendance": CONFERENCE_ATTENDANCE_FIELDS,
     "student.inactive": STUDENT_INACTIVE_FIELDS,
+    "notifier.health": HEALTH_FIELDS,
 }
 
 # Which source produces each event kind; a source no rule uses is never polled.
+# `health` is not polled: the run loop itself observes it (notifier.sources.health).
 SOURCE_OF_KIND = {
     "attempt.completed": "attempts",
     "content_attempt.completed": "content_attempts",
     "conference.attendance": "conferences",
     "student.inactive": "inactivity",
+    "notifier.health": "health",
 }
 
 

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     tls_verify: bool | Path = Field(True, validation_alias=_env("NOTIFIER_TLS_VERIFY"))
     inactivity_check_at: str = Field("08:00", validation_alias=_env("NOTIFIER_INACTIVITY_CHECK_AT"))
     timezone: str = Field("Asia/Kolkata", validation_alias=_env("NOTIFIER_TIMEZONE"))
+    # Running as a service (contract section 9).
+    http_addr: str = Field("", validation_alias=_env("NOTIFIER_HTTP_ADDR"))
+    health_after_seconds: float = Field(
+        300.0, ge=0, validation_alias=_env("NOTIFIER_HEALTH_AFTER_SECONDS")
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("NOTIFIER_LOG_FORMAT")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("NOTIFIER_LOG_LEVEL")
+    )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
@@ -73,6 +84,24 @@ class Settings(BaseSettings):
         "starttls", validation_alias=_env("SMTP_SECURITY")
     )
     smtp_from: str | None = Field(None, validation_alias=_env("SMTP_FROM"))
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        return text.lower() if text.lower() in ("text", "json") else text.upper()
+
+    @field_validator("http_addr")
+    @classmethod
+    def _http_addr(cls, value: str) -> str:
+        text = value.strip()
+        if text:
+            host, sep, port = text.rpartition(":")
+            if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError("must be host:port, e.g. 0.0.0.0:8080 (or empty: no server)")
+        return text
 
     @field_validator("tls_verify", mode="before")
     @classmethod

@@ -236,6 +236,9 @@ def _has_offset(text: str) -> bool:
 def _default_key(kind: str, data: dict[str, Any], number: int) -> str:
     if kind == "conference.attendance" and data.get("conference_id") is not None:
         return f"{data['conference_id']}:{str(data.get('email') or '').lower()}"
+    if kind == "notifier.health" and data.get("problem") is not None:
+        key = f"{data['problem']}:{data.get('subject')}:{data.get('since')}"
+        return key + (":resolved" if data.get("resolved") else "")
     if data.get("id") is not None:
         return str(data["id"])
     return f"event-{number}"

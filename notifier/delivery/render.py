@@ -135,6 +135,8 @@ def describe(alert: Alert) -> Described:
     elif alert.event == "student.inactive":
         did, extra = inactive_did(data)
         details += [("last_activity", text) for text in extra]
+    elif alert.event == "notifier.health":
+        return _describe_health(data, alert)
     else:
         did = f"{one_line(alert.event, 60)} {one_line(alert.key, 60)}"
     told = history_did(alert.event, data, alert.reasons)
@@ -144,6 +146,35 @@ def describe(alert: Alert) -> Described:
         student=student_label(data),
         did=did,
         details=tuple(text for field, text in details if field not in fired),
+        why=tuple(reason_text(r) for r in alert.reasons),
+    )
+
+
+_HEALTH_WORDS = {  # problem -> (when it starts, when it ends), about `subject`
+    "source_failing": ("cannot read the {} source", "reads the {} source again"),
+    "rules_invalid": (
+        "cannot load the changed rules file {} (the last good rules still run)",
+        "loaded the rules file {} again",
+    ),
+    "deliveries_dead": ("has dead deliveries to channel {}", "has no dead deliveries to {} left"),
+}
+
+
+def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
+    problem = one_line(data.get("problem") or "trouble", 40)
+    subject = one_line(data.get("subject") or "?", 200)
+    words = _HEALTH_WORDS.get(problem, (f"has a problem ({problem}) with {{}}", "{}: resolved"))
+    did = words[1 if data.get("resolved") else 0].format(subject)
+    details = ["resolved"] if data.get("resolved") else []
+    if _present(data, "since"):
+        began = "it began" if data.get("resolved") else "since"
+        details.append(f"{began} {one_line(data['since'], 40)}")
+    if _present(data, "detail"):
+        details.append(one_line(data["detail"], 500))
+    return Described(
+        student="The notifier",
+        did=did,
+        details=tuple(details),
         why=tuple(reason_text(r) for r in alert.reasons),
     )
 
