@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,22 @@ from typing import Any
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
 from notifier.config import RulesError, load_rules
-from notifier.delivery.deliverer import Deliverer, PassResult, RetryPolicy
-from notifier.delivery.policy import Policy, plan
+from notifier.cycle import CycleResult
+from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
-from notifier.events import SOURCE_OF_KIND, Kept
+from notifier.events import SOURCE_OF_KIND, Event, Kept
 from notifier.intake import INBOX_KEPT, Intake
+from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
+from notifier.obs.metrics import Metrics
 from notifier.recall import evaluate_with_history, once_per_spell
 from notifier.rules.evaluate import Match
-from notifier.rules.history import HISTORY_MAX_DAYS, earlier_dicts, keep_seconds, kept_fields
+from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds, kept_fields
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
+from notifier.sources.health import HealthWatch
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
 
@@ -84,14 +87,6 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
     return values
 
 
-@dataclass
-class CycleResult:
-    sources_ok: bool = True
-    queued: int = 0
-    events: int = 0
-    delivery: PassResult = field(default_factory=PassResult)
-
-
 class App:
     def __init__(
         self,
@@ -103,6 +98,8 @@ class App:
         channels: dict[str, Channel] | None = None,
         clock: Any = time.time,
         stop: threading.Event | None = None,
+        metrics: Metrics | None = None,
+        liveness: Liveness | None = None,
     ):
         self.settings = settings
         self.ruleset = ruleset
@@ -114,6 +111,9 @@ class App:
         # inbox and delivers at once instead of at the next poll.
         self.wake = threading.Event()
         self.sources = make_sources()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.liveness = liveness
+        self.health = HealthWatch(store, settings.health_after_seconds)
         self.intake = Intake(store, client, self.sources, clock, self._plan)
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
         activate(ruleset.rules)  # the rules' message templates, used when rendering
@@ -125,7 +125,9 @@ class App:
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
             stop=self.stop,
+            metrics=self.metrics,
         )
+        self._rules_loaded(ruleset)
         self._rules_mtime = _mtime(ruleset.path)
         self.store.set_meta("rules_loaded_at", _now_iso(clock()))
         self.store.set_meta("rules_path", str(ruleset.path))
@@ -142,6 +144,7 @@ class App:
     def cycle(self, since: date | None = None, budget: float | None = None) -> CycleResult:
         """Poll every source in use, queue what matched, then one delivery pass (bounded
         by `budget` seconds in the run loop; `run --once` sends everything due)."""
+        started = time.monotonic()
         result = CycleResult()
         # Pushed webhooks first: a completion pushed before the first poll alerts,
         # where the first poll's baseline would have marked it seen silently.
@@ -149,13 +152,44 @@ class App:
         for name in self.sources_in_use():
             if self.stop.is_set():
                 break
-            ok, queued, events = self.poll_source(name, since)
+            ok, queued, events = self.poll_source(name, since, result)
+            result.sources += 1
             result.sources_ok &= ok
             result.queued += queued
             result.events += events
+            if not ok:
+                result.failed.append(name)
+        self.queue_health(result)
         result.delivery = self.deliverer.run_pass(budget)
         self.prune_if_due()
+        seconds = time.monotonic() - started
+        self.metrics.cycle_done(seconds)
+        self.metrics.outbox(self.store.delivery_counts())
+        if self.liveness is not None:
+            self.liveness.cycle_finished()
+        log.info(result.summary(seconds), extra={"cycle": result.fields(seconds)})
         return result
+
+    def queue_health(self, result: CycleResult) -> None:
+        """The notifier's own trouble (notifier.sources.health) through the rules and
+        the outbox like any event; no baseline applies to it."""
+        now = self.clock()
+        self.health.check_deliveries(now)
+
+        def plan(events: list[Event]) -> tuple[list[NewDelivery], list[Kept]]:
+            matches, kept = self.evaluate(PollResult(events=events), now)
+            return self._deliveries(matches, now, result), kept
+
+        events = self.health.flush(plan, now)
+        result.health += len(events)
+
+    def _source_done(self, name: str, *, read: bool, error: str | None, now: float) -> None:
+        """Record a poll everywhere it shows: status, metrics, /healthz, health events."""
+        self.store.source_polled(name, ok=read, error=error, now=now)
+        self.metrics.source_polled(name, ok=read and error is None, read=read, at=now)
+        if self.liveness is not None:
+            self.liveness.source_polled(name, read and error is None, error)
+        self.health.source_polled(name, read and error is None, error, now)
 
     def prune_if_due(self) -> None:
         """At most once an hour: drop seen keys and sent deliveries older than any poll
@@ -184,9 +218,12 @@ class App:
         used = {SOURCE_OF_KIND[kind] for kind in self.ruleset.kinds_used()}
         return [name for name in self.sources if name in used]
 
-    def poll_source(self, name: str, since: date | None) -> tuple[bool, int, int]:
+    def poll_source(
+        self, name: str, since: date | None, result: CycleResult | None = None
+    ) -> tuple[bool, int, int]:
         """Poll one source and record its events and deliveries in one transaction.
         Returns (read without errors, deliveries queued, events seen)."""
+        result = result if result is not None else CycleResult()
         source = self.sources[name]
         first = not self.store.has_baseline(name)
         now = self.clock()
@@ -216,20 +253,20 @@ class App:
             polled = source.poll(ctx)
         except TestpressError as exc:
             message = redact(str(exc))
-            log.error("source %s could not be read: %s", name, message)
-            self.store.source_polled(name, ok=False, error=message, now=now)
+            log.warning("source %s could not be read: %s", name, message, extra={"source": name})
+            self._source_done(name, read=False, error=message, now=now)
             return False, 0, 0
         except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
             message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
-            log.exception("source %s failed", name)
-            self.store.source_polled(name, ok=False, error=message, now=now)
+            log.exception("source %s failed", name, extra={"source": name})
+            self._source_done(name, read=False, error=message, now=now)
             return False, 0, 0
         matches, kept = self.evaluate(polled, now)
         seen = list(polled.seen)
         if name == "inactivity":
             matches, marks = once_per_spell(self.store, matches)
             seen += marks
-        deliveries = self._deliveries(matches, now)
+        deliveries = self._deliveries(matches, now, result)
         queued = self.store.record(
             name, seen, deliveries, baseline=first, state=polled.state, now=now, history=kept
         )
@@ -238,12 +275,18 @@ class App:
         error = "; ".join(polled.errors[:3]) if polled.errors else None
         if error and len(polled.errors) > 3:
             error += f" (and {len(polled.errors) - 3} more)"
-        self.store.source_polled(name, ok=True, error=redact(error) if error else None, now=now)
+        if error:
+            log.warning(
+                "source %s was read in part: %s", name, redact(error), extra={"source": name}
+            )
+        self._source_done(name, read=True, error=redact(error) if error else None, now=now)
         if ctx.baseline:
             log.info(
                 "%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen)
             )
         read = len(polled.events) if polled.read is None else polled.read
+        if not ctx.baseline:
+            self.metrics.events_seen(_kinds(source, polled.events, read))
         if not ctx.baseline and read:
             log.info("%s: %d new events, %d deliveries queued", name, read, queued)
         return not polled.errors, queued, read
@@ -260,9 +303,19 @@ class App:
         matches, kept = self.evaluate(polled, now)
         return self._deliveries(matches, now), kept
 
-    def _deliveries(self, matches: list[Match], now: float) -> list[NewDelivery]:
-        planner = _Planner(self.store, self.ruleset, now)
-        return [planner.delivery(m, channel) for m in matches for channel in m.rule.notify]
+    def _deliveries(
+        self, matches: list[Match], now: float, result: CycleResult | None = None
+    ) -> list[NewDelivery]:
+        """One delivery per (match, channel), planned (grouping, quiet hours); every
+        match counts in `notifier_matches_total` (polls, pushes and health events)."""
+        planner = Planner(self.store, self.ruleset, now)
+        deliveries = []
+        for m in matches:
+            self.metrics.matched(m.rule.name)
+            if result is not None:
+                result.matches += 1
+            deliveries += [planner.delivery(m, channel) for channel in m.rule.notify]
+        return deliveries
 
     def evaluate(self, polled: PollResult, now: float) -> tuple[list[Match], list[Kept]]:
         return evaluate_with_history(self.store, self.ruleset.rules, polled, now)
@@ -293,6 +346,8 @@ class App:
             text = "\n".join(str(p) for p in exc.problems)
             log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
             self.store.set_meta("rules_error", text)
+            self.metrics.rules_reloaded(ok=False)
+            self.health.rules_loaded(str(self.ruleset.path), text, self.clock())
             return
         old_channels = self.channels
         self.ruleset = ruleset
@@ -304,7 +359,20 @@ class App:
             channel.close()
         self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
         self.store.set_meta("rules_error", "")
+        self.metrics.rules_reloaded(ok=True)
+        self.health.rules_loaded(str(ruleset.path), None, self.clock())
+        self._rules_loaded(ruleset)
         log.info("rules reloaded: %s", ruleset.summary())
+
+    def _rules_loaded(self, ruleset: RuleSet) -> None:
+        used = [SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()]
+        self.metrics.known(
+            [s for s in used if s in self.sources],
+            [r.name for r in ruleset.rules],
+            ruleset.channels,
+        )
+        if self.liveness is not None:
+            self.liveness.rules_loaded()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -336,56 +404,15 @@ class App:
                     log.exception("delivery pass after a push failed")
 
 
-class _Planner:
-    """Plans each delivery's group and send time (notifier.delivery.policy), remembering the
-    groups planned earlier in the same cycle, which the store does not hold yet."""
-
-    def __init__(self, store: Store, ruleset: RuleSet, now: float):
-        self.store = store
-        self.ruleset = ruleset
-        self.now = now
-        self.planned: dict[tuple[str, str, str], float] = {}
-
-    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
-        planned = self.planned.get((rule, channel, group))
-        return planned if planned is not None else self.store.pending_group(rule, channel, group)
-
-    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
-        return self.store.last_group_send(rule, channel, group)
-
-    def delivery(self, match: Any, channel: str) -> NewDelivery:
-        rule = match.rule
-        policy = getattr(rule, "policy", None) or Policy()
-        channel_def = self.ruleset.channels.get(channel)
-        quiet = getattr(channel_def, "quiet_hours", None)
-        alert = [_alert(match)]
-        kind, key = match.event.kind, match.event.key
-        if policy.is_default and quiet is None:
-            return NewDelivery(rule.name, channel, kind, key, alert)
-        decided = plan(
-            policy,
-            rule=rule.name,
-            channel=channel,
-            data=match.event.data,
-            now=self.now,
-            history=self,
-            channel_quiet=quiet,
-        )
-        if decided.group is not None:
-            self.planned.setdefault((rule.name, channel, decided.group), decided.not_before)
-        return NewDelivery(rule.name, channel, kind, key, alert, decided.group, decided.not_before)
-
-
-def _alert(match: Any) -> dict[str, Any]:
-    data = match.event.data
-    if getattr(match.rule, "history", None) is not None:
-        data = {**data, "history": earlier_dicts(match.history)}
-    return {
-        "event": match.event.kind,
-        "key": match.event.key,
-        "data": data,
-        "reasons": [r.to_dict() for r in match.reasons],
-    }
+def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:
+    """New events by kind: those in hand, and those read that no rule wanted (counted
+    under the source's first kind)."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.kind] = counts.get(event.kind, 0) + 1
+    if read > len(events):
+        counts[source.kinds[0]] = counts.get(source.kinds[0], 0) + read - len(events)
+    return counts
 
 
 def _mtime(path: Any) -> float | None:
@@ -399,9 +426,11 @@ def _now_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def make_client(settings: Settings, stop: threading.Event | None = None) -> TestpressClient:
+def make_client(
+    settings: Settings, stop: threading.Event | None = None, metrics: Metrics | None = None
+) -> TestpressClient:
     """The Testpress client `run` uses. With `stop`, a retry's wait (a long Retry-After)
-    ends as soon as the process is asked to stop."""
+    ends as soon as the process is asked to stop; with `metrics`, its requests count."""
     settings.require_testpress()
     return TestpressClient(
         settings.testpress_base_url or "",
@@ -410,4 +439,5 @@ def make_client(settings: Settings, stop: threading.Event | None = None) -> Test
         password=settings.testpress_password,
         verify=settings.ssl_verify,
         sleep=stop.wait if stop is not None else time.sleep,
+        on_request=metrics.testpress_request if metrics is not None else None,
     )

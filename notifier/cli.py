@@ -139,7 +139,9 @@ def history_notes(ruleset: Any, settings: Any) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from notifier.app import App, make_client, secrets_of
     from notifier.config import load_rules
+    from notifier.obs.liveness import Liveness
     from notifier.obs.logs import register_secrets, setup_logging
+    from notifier.obs.metrics import Metrics
     from notifier.settings import load_settings
     from notifier.state import open_store
     from notifier.state.lock import InstanceLock
@@ -148,13 +150,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
     setup_logging()
     settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
     register_secrets(secrets_of(settings))
     ruleset = load_rules(settings.rules_path, settings)
-    client = make_client(settings, stop)
+    metrics = Metrics()
+    client = make_client(settings, stop, metrics)
     with InstanceLock(settings.db_path):
         store = open_store(settings.db_path)
         store.release_all_claims()
-        app = App(settings, ruleset, store, client, stop=stop)
+        liveness = Liveness(settings.poll_interval, store.ping)
+        server = _http_server(settings, liveness, metrics)
+        app = App(settings, ruleset, store, client, stop=stop, metrics=metrics, liveness=liveness)
         try:
             if args.once:
                 result = app.cycle(args.since)
@@ -162,8 +168,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             app.run_forever(args.since)
             return 0
         finally:
+            if server is not None:
+                server.close()
             app.close()
             store.close()
+
+
+def _http_server(settings: Any, liveness: Any, metrics: Any) -> Any:
+    """The HTTP server on NOTIFIER_HTTP_ADDR, started (None when it is empty). Routes
+    beyond the service endpoints are added here, before `start()`."""
+    if not settings.http_addr:
+        return None
+    from notifier.server.http import AddressError
+    from notifier.server.service import service_server
+    from notifier.settings import ConfigError
+
+    try:
+        server = service_server(settings.http_addr, liveness, metrics)
+    except AddressError as exc:
+        raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
+    server.start()
+    return server
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -12,10 +12,13 @@ from typing import Any
 
 from notifier.app import App, CycleResult, make_client
 from notifier.config import load_rules
+from notifier.obs.liveness import Liveness
+from notifier.obs.metrics import Metrics
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import SqliteStore
+from notifier.testpress.client import TestpressClient
 
 CHANNELS = """\
 channels:
@@ -65,7 +68,9 @@ class Rig:
 
 
 @contextmanager
-def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Iterator[Rig]:
+def rig(
+    tmp_path: Path, rules: str, *, history: int = 0, quick_failures: bool = False, **settings: Any
+) -> Iterator[Rig]:
     with (
         Sandbox(seed=5, history=history) as sandbox,
         WebhookReceiver() as webhook,
@@ -86,7 +91,19 @@ def rig(tmp_path: Path, rules: str, *, history: int = 0, **settings: Any) -> Ite
         ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
         store = SqliteStore(config.db_path)
         clock = Clock()
-        app = App(config, ruleset, store, make_client(config), clock=clock)
+        metrics = Metrics()
+        if quick_failures:  # a failing Testpress fails the poll at once, without waiting
+            client = TestpressClient(
+                sandbox.url,
+                token=sandbox.token,
+                max_attempts=2,
+                sleep=lambda seconds: None,
+                on_request=metrics.testpress_request,
+            )
+        else:
+            client = make_client(config, metrics=metrics)
+        liveness = Liveness(config.poll_interval, store.ping, clock)
+        app = App(config, ruleset, store, client, clock=clock, metrics=metrics, liveness=liveness)
         try:
             yield Rig(sandbox, webhook, slack, app, store, clock)
         finally:

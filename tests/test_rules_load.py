@@ -135,7 +135,8 @@ BAD: dict[str, list[str]] = {
         "6:12: unknown event 'attempt.complete'; did you mean 'attempt.completed'?",
         (
             "11:12: unknown event 'exam.graded'; use one of attempt.completed, "
-            "content_attempt.completed, conference.attendance, student.inactive"
+            "content_attempt.completed, conference.attendance, student.inactive, "
+            "notifier.health"
         ),
     ],
     "unknown_field.yaml": [

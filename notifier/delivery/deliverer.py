@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from notifier.channels.base import Alert, Channel, Notification, Outcome
 from notifier.events import Reason
 from notifier.obs.logs import redact
+from notifier.obs.metrics import Metrics
 from notifier.state import OutboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ class Deliverer:
         lease_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
+        metrics: Metrics | None = None,
     ):
         self.store = store
+        self.metrics = metrics if metrics is not None else Metrics()
         self.channels = dict(channels)
         self.concurrency = concurrency
         self.policy = policy
@@ -210,6 +213,7 @@ class Deliverer:
         """Write one message's outcome to every row it carried."""
         now = self.clock()
         first = unit[0]
+        what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
             with self._write_lock:
                 store.mark_sent([row.id for row in unit], now)
@@ -218,19 +222,50 @@ class Deliverer:
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
                     unit
                 )
+            self.metrics.delivered(
+                first.channel, "sent", len(unit), [now - row.created_at for row in unit]
+            )
+            log.info(
+                "delivery %s (%s -> %s) sent",
+                what,
+                first.rule,
+                first.channel,
+                extra={
+                    "delivery": first.id,
+                    "rule": first.rule,
+                    "channel": first.channel,
+                    "outcome": "sent",
+                    "rows": len(unit),
+                },
+            )
             return
         next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = redact(outcome.reason)
         with self._write_lock:
             store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
-        what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
+        outcome_name = "dead" if next_at is None else "retry"
+        self.metrics.delivered(first.channel, outcome_name, len(unit))
+        extra = {
+            "delivery": first.id,
+            "rule": first.rule,
+            "channel": first.channel,
+            "outcome": outcome_name,
+            "rows": len(unit),
+        }
         with self._lock:
             if next_at is None:
                 result.dead += len(unit)
             else:
                 result.retrying += len(unit)
         if next_at is None:
-            log.error("delivery %s (%s -> %s) is dead: %s", what, first.rule, first.channel, reason)
+            log.error(
+                "delivery %s (%s -> %s) is dead: %s",
+                what,
+                first.rule,
+                first.channel,
+                reason,
+                extra=extra,
+            )
         else:
             log.warning(
                 "delivery %s (%s -> %s) failed, retry in %.0fs: %s",
@@ -239,6 +274,7 @@ class Deliverer:
                 first.channel,
                 next_at - now,
                 reason,
+                extra=extra,
             )
 
     def close(self) -> None:

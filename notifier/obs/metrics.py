@@ -123,10 +123,12 @@ class Metrics:
         self.cycles.inc()
         self.cycle_duration.observe(seconds)
 
-    def source_polled(self, source: str, *, ok: bool, at: float) -> None:
-        if ok:
+    def source_polled(self, source: str, *, ok: bool, read: bool, at: float) -> None:
+        """A poll ended: `read` when the source was read (its last success moves), `ok`
+        when also without partial errors (else one more error)."""
+        if read:
             self.source_last_success.labels(source).set(at)
-        else:
+        if not ok:
             self.source_errors.labels(source).inc()
 
     def events_seen(self, counts: Mapping[str, int]) -> None:

@@ -20,14 +20,19 @@ the state store, so a restart neither repeats a start nor forgets to resolve.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.events import Event
+from notifier.events import Event, Kept
+from notifier.state import NewDelivery, Store
+
+log = logging.getLogger(__name__)
 
 KIND = "notifier.health"
+SCOPE = "health"  # the monitor's state and seen marks in the store
 FAILING_CYCLES = 3
 SOURCE_FAILING = "source_failing"
 RULES_INVALID = "rules_invalid"
@@ -128,3 +133,51 @@ def health_event(problem: str, subject: str, detail: str, since: str, *, resolve
         "resolved": resolved,
     }
     return Event(KIND, key, data)
+
+
+class HealthWatch:
+    """The monitor as the run loop uses it: kept in the store across restarts, its
+    events queued with its state in ONE transaction (a crash neither loses a start
+    nor sends one twice)."""
+
+    def __init__(self, store: Store, after_seconds: float):
+        self.store = store
+        self.monitor = HealthMonitor(after_seconds, store.get_state(SCOPE, "monitor"))
+        self.pending: list[Event] = []
+
+    def source_polled(self, source: str, ok: bool, error: str | None, now: float) -> None:
+        self.pending += self.monitor.source_polled(source, ok, error, now)
+
+    def rules_loaded(self, path: str, error: str | None, now: float) -> None:
+        self.pending += self.monitor.rules_loaded(path, error, now)
+
+    def check_deliveries(self, now: float) -> None:
+        dead = {ch: DeadSummary(n, err) for ch, (n, err) in self.store.dead_by_channel().items()}
+        self.pending += self.monitor.deliveries_checked(dead, now)
+
+    def flush(
+        self, plan: Callable[[list[Event]], tuple[list[NewDelivery], list[Kept]]], now: float
+    ) -> list[Event]:
+        """Queue the pending events' deliveries (`plan` evaluates them against the
+        rules, giving deliveries and history to keep) and save the monitor, in one
+        transaction. Returns the events."""
+        events, self.pending = self.pending, []
+        if not events and not self.monitor.changed:
+            return []
+        for event in events:
+            d = event.data
+            if d["resolved"]:
+                log.info("resolved: %s %s (%s)", d["problem"], d["subject"], d["detail"])
+            else:
+                log.warning("notifier trouble: %s %s: %s", d["problem"], d["subject"], d["detail"])
+        deliveries, kept = plan(events)
+        self.store.record(
+            SCOPE,
+            [e.key for e in events],
+            deliveries,
+            state={"monitor": self.monitor.state()},
+            now=now,
+            history=kept,
+        )
+        self.monitor.changed = False
+        return events

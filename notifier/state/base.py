@@ -140,6 +140,10 @@ class Outbox(Protocol):
 
     def delivery_counts(self) -> dict[str, int]: ...
 
+    def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
+        """Per channel with dead deliveries: how many, and the latest one's error."""
+        ...
+
     def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]: ...
 
 
@@ -178,6 +182,11 @@ class Meta(Protocol):
     def prune(
         self, *, seen_before: float, sent_before: float, dead_before: float
     ) -> dict[str, int]: ...
+
+    def ping(self) -> str | None:
+        """From any thread (a health check): None when the store answers a read, else
+        why it does not. Never raises."""
+        ...
 
     def for_thread(self) -> Store:
         """Another handle on the same store for another thread (a delivery worker)."""

@@ -71,6 +71,20 @@ class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory):
     def close(self) -> None:
         self.db.close()
 
+    def ping(self) -> str | None:
+        """A read on a connection of its own (this one belongs to another thread)."""
+        if str(self.path) == ":memory:":
+            return None
+        try:
+            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=2)
+            try:
+                conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     def for_thread(self) -> SqliteStore:
         """A connection of its own for another thread (a delivery worker)."""
         return SqliteStore(self.path, any_thread=True)

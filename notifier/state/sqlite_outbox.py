@@ -139,6 +139,14 @@ class SqliteOutbox:
             counts[status] = n
         return counts
 
+    def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
+        rows = self.db.execute(
+            "SELECT channel, COUNT(*), (SELECT last_error FROM outbox AS o WHERE o.status = "
+            "'dead' AND o.channel = outbox.channel ORDER BY updated_at DESC LIMIT 1) "
+            "FROM outbox WHERE status = 'dead' GROUP BY channel"
+        ).fetchall()
+        return {channel: (count, error) for channel, count, error in rows}
+
     def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
         sql = (
             "SELECT * FROM outbox"

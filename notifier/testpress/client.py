@@ -95,7 +95,10 @@ class TestpressClient:
         max_wait: float = 120.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        on_request: Callable[[str, int | str], object] | None = None,
     ):
+        """`on_request(path, status)` is told of every request made: its path and the
+        HTTP status, or `timeout` / `error` when no answer came (for metrics)."""
         self.base_url = base_url.rstrip("/")
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
         self._fixed_token = _secret(token)
@@ -105,6 +108,7 @@ class TestpressClient:
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
         self._sleep = sleep
+        self._on_request = on_request
         self._lock = threading.Lock()  # guards the token and the login generation
         self._login_gen = 0  # bumped by every login attempt
         self._refused: TestpressError | None = None
@@ -281,8 +285,10 @@ class TestpressClient:
                     method, path, params=params, json=json_body, headers=headers
                 )
             except httpx.TimeoutException as exc:
+                self._observe(path, "timeout")
                 reason = f"timed out ({type(exc).__name__})"
             except httpx.TransportError as exc:
+                self._observe(path, "error")
                 if _certificate_refused(exc):
                     raise TestpressError(
                         f"{where}: the server's TLS certificate was not trusted "
@@ -291,6 +297,7 @@ class TestpressClient:
                 reason = f"connection error ({type(exc).__name__})"
             else:
                 status = response.status_code
+                self._observe(path, status)
                 if 200 <= status < 300:
                     try:
                         return response, response.json()
@@ -326,6 +333,10 @@ class TestpressClient:
             slept_until = time.monotonic() + delay
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _observe(self, path: str, status: int | str) -> None:
+        if self._on_request is not None:
+            self._on_request(path, status)
 
     def _local(self, url: str) -> str:
         """Path and query of `url`, relative to our base URL (its host is ignored)."""

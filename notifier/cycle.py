@@ -1,0 +1,47 @@
+"""What one cycle did, in numbers: returned by `App.cycle`, logged as its summary line
+(text, and the same numbers as fields of a JSON log line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifier.delivery.deliverer import PassResult
+
+
+@dataclass
+class CycleResult:
+    sources_ok: bool = True
+    queued: int = 0
+    events: int = 0
+    matches: int = 0
+    sources: int = 0
+    failed: list[str] = field(default_factory=list)  # sources not read, wholly or in part
+    health: int = 0  # notifier.health events raised
+    delivery: PassResult = field(default_factory=PassResult)
+
+    def summary(self, seconds: float) -> str:
+        d = self.delivery
+        failed = f" ({', '.join(self.failed)} failed)" if self.failed else ""
+        return (
+            f"cycle finished in {seconds:.2f} s: {self.sources} sources polled{failed}; "
+            f"{self.events} new events, {self.matches} matches, {self.queued} deliveries "
+            f"queued; {d.sent} sent, {d.retrying} retrying, {d.dead} dead"
+            + (f"; {self.health} health events" if self.health else "")
+        )
+
+    def fields(self, seconds: float) -> dict[str, Any]:
+        """The summary's numbers, as extra fields of the JSON log line."""
+        d = self.delivery
+        return {
+            "duration_seconds": round(seconds, 3),
+            "sources": self.sources,
+            "failed_sources": self.failed,
+            "events": self.events,
+            "matches": self.matches,
+            "queued": self.queued,
+            "sent": d.sent,
+            "retrying": d.retrying,
+            "dead": d.dead,
+            "health_events": self.health,
+        }

@@ -1,0 +1,127 @@
+"""`notifier run` as a service, as a process: NOTIFIER_HTTP_ADDR serves the endpoints,
+NOTIFIER_LOG_FORMAT=json gives one parseable object a line on standard error (never a
+secret), and a port that cannot be bound is a configuration problem naming the
+variable."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import Harness, open_harness
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with open_harness(tmp_path, seed=11) as harness:
+        yield harness
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if _get(port, "/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("never ready")
+
+
+def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
+    inst = h.sandbox.institute
+    exam = inst.add_exam(title="Physics Mock")
+    asha = inst.add_user(name="Asha Verma", email="asha@school.example")
+    port = _free_port()
+    h.extra_env = {
+        "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
+        "NOTIFIER_LOG_FORMAT": "json",
+        "NOTIFIER_LOG_LEVEL": "info",
+        "NOTIFIER_POLL_INTERVAL": "0.3",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=h.tmp,
+        env=h.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_ready(port, proc)
+        status, body = _get(port, "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        now = datetime.now(UTC)
+        attempt = inst.start_attempt(exam, asha, started_at=now - timedelta(minutes=20))
+        inst.complete_attempt(attempt, result="Fail", completed_at=now)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not h.webhook.received:
+            time.sleep(0.1)
+        assert h.webhook.received, "the alert never arrived"
+        status, text = _get(port, "/metrics")
+        assert status == 200
+        assert 'notifier_deliveries_total{channel="lms",outcome="sent"} 1.0' in text
+        assert "notifier_cycles_total" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+    lines = [json.loads(line) for line in err.splitlines()]  # each line alone
+    assert lines and all({"time", "level", "logger", "message"} <= set(e) for e in lines)
+    assert all(datetime.fromisoformat(e["time"]).tzinfo is not None for e in lines)
+    messages = [e["message"] for e in lines]
+    assert any(m.startswith("serving HTTP on http://127.0.0.1:") for m in messages)
+    cycles = [e for e in lines if e["message"].startswith("cycle finished in ")]
+    assert cycles and all(e["level"] == "INFO" for e in cycles)
+    assert any(e["cycle"]["sent"] >= 1 for e in cycles)  # the counts as fields too
+    sent = [e for e in lines if e.get("outcome") == "sent"]
+    assert {(e["rule"], e["channel"]) for e in sent} >= {("failed-exam", "lms")}
+    for secret in (h.sandbox.password, "xoxb-e2e-token", "dGVzdC1zaWduaW5nLXNlY3JldC1mb3I"):
+        assert secret not in err
+
+
+def test_a_port_that_cannot_be_bound_exits_2_naming_the_variable(h: Harness) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        h.extra_env = {"NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}"}
+        result = h.notifier("run", "--once")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"NOTIFIER_HTTP_ADDR: cannot listen on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.stderr
+    h.extra_env = {"NOTIFIER_HTTP_ADDR": "localhost"}
+    result = h.notifier("run", "--once")
+    assert result.returncode == 2 and result.stderr.startswith("NOTIFIER_HTTP_ADDR: ")
+    h.extra_env = {"NOTIFIER_LOG_FORMAT": "xml"}
+    result = h.notifier("run", "--once")
+    assert result.returncode == 2 and result.stderr.startswith("NOTIFIER_LOG_FORMAT: ")
