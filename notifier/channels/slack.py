@@ -152,6 +152,8 @@ class SlackChannel:
         text, blocks = slack_message(notification)
         if self.pacer.next_allowed_in(self.pace_key) > self.max_pace_wait:
             return Outcome.retry("paced", self.pacer.next_allowed_in(self.pace_key))
+        if not self.config.webhook_url:
+            self._web_client()  # set up first: its cost must not eat into the pace gap
         wait = self.pacer.reserve(self.pace_key)
         if wait > 0:
             time.sleep(wait)
