@@ -74,6 +74,7 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
         for s in (
             settings.testpress_token,
             settings.testpress_password,
+            settings.testpress_webhook_private_key,
             settings.slack_bot_token,
             settings.smtp_password,
         )

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     testpress_token: SecretStr | None = Field(None, validation_alias=_env("TESTPRESS_TOKEN"))
     testpress_username: str | None = Field(None, validation_alias=_env("TESTPRESS_USERNAME"))
     testpress_password: SecretStr | None = Field(None, validation_alias=_env("TESTPRESS_PASSWORD"))
+    # Testpress's own webhooks (contract section 10): both set turn the push endpoints on.
+    testpress_webhook_public_key: str | None = Field(
+        None, validation_alias=_env("TESTPRESS_WEBHOOK_PUBLIC_KEY")
+    )
+    testpress_webhook_private_key: SecretStr | None = Field(
+        None, validation_alias=_env("TESTPRESS_WEBHOOK_PRIVATE_KEY")
+    )
 
     rules_path: Path = Field(Path("rules.yaml"), validation_alias=_env("NOTIFIER_RULES"))
     db_path: Path = Field(Path("notifier.db"), validation_alias=_env("NOTIFIER_DB"))
@@ -136,13 +143,24 @@ class Settings(BaseSettings):
         return str(value).strip()
 
     @field_validator(
-        "testpress_base_url", "testpress_username", "smtp_host", "smtp_username", "smtp_from"
+        "testpress_base_url",
+        "testpress_username",
+        "testpress_webhook_public_key",
+        "smtp_host",
+        "smtp_username",
+        "smtp_from",
     )
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
-    @field_validator("testpress_token", "testpress_password", "slack_bot_token", "smtp_password")
+    @field_validator(
+        "testpress_token",
+        "testpress_password",
+        "testpress_webhook_private_key",
+        "slack_bot_token",
+        "smtp_password",
+    )
     @classmethod
     def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -162,6 +180,21 @@ class Settings(BaseSettings):
     def ssl_verify(self) -> bool | str:
         """What httpx's `verify=` and our SMTP TLS context take."""
         return str(self.tls_verify) if isinstance(self.tls_verify, Path) else self.tls_verify
+
+    @property
+    def push_configured(self) -> bool:
+        """Both webhook keys are set (the endpoints also need NOTIFIER_HTTP_ADDR)."""
+        return bool(self.testpress_webhook_public_key and self.testpress_webhook_private_key)
+
+    def push_problems(self) -> list[str]:
+        """Located problems with the webhook keys: one of the two without the other."""
+        public = self.testpress_webhook_public_key
+        private = self.testpress_webhook_private_key
+        if public and not private:
+            return ["TESTPRESS_WEBHOOK_PRIVATE_KEY: required with TESTPRESS_WEBHOOK_PUBLIC_KEY"]
+        if private and not public:
+            return ["TESTPRESS_WEBHOOK_PUBLIC_KEY: required with TESTPRESS_WEBHOOK_PRIVATE_KEY"]
+        return []
 
     def require_testpress(self) -> None:
         """Raise ConfigError unless the settings `run` needs to reach Testpress are set."""
