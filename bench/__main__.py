@@ -1,7 +1,7 @@
-"""`python -m bench` (`make bench`): measure every figure of issues 6 and 13, print one table.
+"""`python -m bench` (`make bench`): measure every figure of issues 6, 12 and 13, print one table.
 
 python -m bench              every figure
-python -m bench a d          only some (a b c d e f g; e comes with a)
+python -m bench a d          only some (a b c d e f g p; e comes with a)
 python -m bench --json out.json   also write the raw measurements
 """
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdefg")
+    parts = set(args.parts or "abcdefgp")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         ("c", "latency", "bench.latency"),
         ("a", "backlog", "bench.backlog"),
         ("g", "history rules over a year", "bench.history"),
+        ("p", "push", "bench.push"),
     ]
     for part, label, module in steps:
         if part not in parts:

@@ -119,6 +119,29 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.history import rows as history_rows
 
         rows += history_rows(raw["g"])
+    if "p" in raw:
+        g = raw["p"]
+        s, b = g["steady"], g["burst"]
+        rows.append(
+            Row(
+                f"p. push receipt -> alert, {s['alerts']}/{s['pushes']} webhooks at "
+                f"{s['rate']:.0f}/s, rule needs the detail, poll 1 h",
+                f"p50 {_s(s['p50'])}, p95 {_s(s['p95'])} (max {_s(s['max'])})",
+                "p95 <= 0.5 s",
+                s["p95"] <= 0.5 and s["alerts"] == s["pushes"] and s["duplicates"] == 0,
+            )
+        )
+        rows.append(
+            Row(
+                f"p. push burst: {b['pushes']} webhooks within 1 s",
+                f"{b['answered_200']} answered 200, slowest {_s(b['slowest_answer'])}; "
+                f"{b['exactly_once']}/{b['pushes']} alerts delivered exactly once",
+                "all 200 within 2 s; each alert once",
+                b["answered_200"] == b["pushes"]
+                and b["slowest_answer"] <= 2.0
+                and b["exactly_once"] == b["pushes"],
+            )
+        )
     return rows
 
 

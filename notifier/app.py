@@ -43,6 +43,7 @@ PRUNE_EVERY = 3600.0
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
 DEAD_KEPT = 30 * 86400.0
+RETRY_TICK = 5.0  # seconds between delivery passes while waiting for the next poll
 WAKE_SLICE = 0.2  # seconds between checks of `stop` while waiting for a push or a poll
 
 
@@ -390,19 +391,28 @@ class App:
 
     def _wait_for_next_poll(self, next_poll: float) -> None:
         """Until `next_poll` (monotonic), handle pushes as they come: each wake
-        processes the inbox and runs a delivery pass at once."""
+        processes the inbox and runs a delivery pass at once. With a long interval
+        (push on), a pass also runs every RETRY_TICK seconds for retries come due."""
+        next_pass = time.monotonic() + RETRY_TICK
         while not self.stop.is_set():
             remaining = next_poll - time.monotonic()
             if remaining <= 0:
                 return
             if not self.wake.wait(min(WAKE_SLICE, remaining)):
+                if time.monotonic() >= next_pass:  # retries come due between polls too
+                    next_pass = time.monotonic() + RETRY_TICK
+                    self._deliver_safely()
                 continue
             self.wake.clear()
             if self.process_inbox_safely():
-                try:
-                    self.deliverer.run_pass(max(MIN_PASS_BUDGET, self.settings.poll_interval))
-                except Exception:  # noqa: BLE001 - as a cycle: the loop never dies
-                    log.exception("delivery pass after a push failed")
+                self._deliver_safely()
+
+    def _deliver_safely(self) -> None:
+        """A delivery pass between polls: short, so the next push waits little."""
+        try:
+            self.deliverer.run_pass(MIN_PASS_BUDGET)
+        except Exception:  # noqa: BLE001 - as a cycle: the loop never dies
+            log.exception("delivery pass between polls failed")
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:

@@ -152,6 +152,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     register_secrets(secrets_of(settings))
+    if settings.push_problems():
+        from notifier.settings import ConfigError
+
+        raise ConfigError(settings.push_problems())
     ruleset = load_rules(settings.rules_path, settings)
     metrics = Metrics()
     client = make_client(settings, stop, metrics)
@@ -159,8 +163,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = open_store(settings.db_path)
         store.release_all_claims()
         liveness = Liveness(settings.poll_interval, store.ping)
-        server = _http_server(settings, liveness, metrics)
+        server, writer = _http_server(settings, liveness, metrics, store)
         app = App(settings, ruleset, store, client, stop=stop, metrics=metrics, liveness=liveness)
+        if writer is not None:
+            writer.notify = app.on_push  # one recorded before this waits for the first cycle
         try:
             if args.once:
                 result = app.cycle(args.since)
@@ -170,16 +176,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             if server is not None:
                 server.close()
+            if writer is not None:
+                writer.close()
             app.close()
             store.close()
 
 
-def _http_server(settings: Any, liveness: Any, metrics: Any) -> Any:
-    """The HTTP server on NOTIFIER_HTTP_ADDR, started (None when it is empty). Routes
-    beyond the service endpoints are added here, before `start()`."""
+def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tuple[Any, Any]:
+    """The HTTP server on NOTIFIER_HTTP_ADDR, started (None when it is empty), with
+    Testpress's webhook endpoints when both keys are set, and their inbox writer (None
+    without them). Routes beyond the service endpoints are added here, before
+    `start()`."""
     if not settings.http_addr:
-        return None
+        if settings.push_configured:
+            import logging
+
+            logging.getLogger("notifier.cli").warning(
+                "TESTPRESS_WEBHOOK_* are set but NOTIFIER_HTTP_ADDR is not: "
+                "no webhooks are accepted"
+            )
+        return None, None
     from notifier.server.http import AddressError
+    from notifier.server.push import configure_push
     from notifier.server.service import service_server
     from notifier.settings import ConfigError
 
@@ -187,8 +205,9 @@ def _http_server(settings: Any, liveness: Any, metrics: Any) -> Any:
         server = service_server(settings.http_addr, liveness, metrics)
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
+    writer = configure_push(server, settings, store, lambda: None)
     server.start()
-    return server
+    return server, writer
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

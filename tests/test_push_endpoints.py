@@ -165,10 +165,32 @@ def test_refusals_record_nothing_and_log_no_secret_and_no_traceback(
     assert "refused" in text
 
 
-def test_a_body_over_1_mib_is_413_unread(endpoint: Endpoint) -> None:
-    big = json.dumps({**exam(), "padding": "x" * (1024 * 1024)})
-    assert endpoint.post(EXAM, big)[0] == 413
+def test_a_body_over_1_mib_is_413_unread_and_1_mib_is_accepted(endpoint: Endpoint) -> None:
+    assert head_only(endpoint.server.port, EXAM, 1024 * 1024 + 1).startswith(b"HTTP/1.1 413")
     assert endpoint.recorded() == []
+    payload = json.dumps({**exam(), "padding": ""})
+    exact = payload.replace(
+        '"padding": ""', '"padding": "' + "x" * (1024 * 1024 - len(payload)) + '"'
+    )
+    assert len(exact.encode()) == 1024 * 1024
+    assert endpoint.post(EXAM, exact)[0] == 200
+
+
+def head_only(port: int, path: str, length: int) -> bytes:
+    """Send a request's head announcing `length` bytes, and no body: the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), length)
+        )
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
 
 
 def test_a_client_sending_one_byte_a_second_is_cut_off_and_others_are_served(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from notifier.sandbox import webhooks
 from notifier.sandbox.api import AdminApi, BadRequest, Request, Response, route
 from notifier.sandbox.faults import FaultConfig
 from notifier.sandbox.scenarios import MassEnding
@@ -134,3 +135,14 @@ class SandboxApi(AdminApi):
             days_ago_max=float(data.get("days_ago_max", 30)),
         )
         return Response(200, {"attempts": len(self.institute.attempts)})
+
+    @route("GET", r"/_sandbox/webhooks/exam/(\d+)", "")
+    def exam_webhook(self, req: Request) -> Response:
+        """The exam webhook Testpress would send for the attempt as it is now, signed
+        with the sandbox's keys: a benchmark posts it itself and times the post."""
+        assert req.match is not None
+        aid = int(req.match.group(1))
+        if aid not in self.institute.attempts:
+            raise BadRequest(404, {"detail": "Not found."})
+        payload = webhooks.exam_payload(self.institute, aid)
+        return Response(200, webhooks.sign_exam(payload, webhooks.PUBLIC_KEY, webhooks.PRIVATE_KEY))

@@ -121,7 +121,7 @@ def push_handler(kind: Kind, keys: PushKeys, writer: InboxWriter) -> Callable[[R
 
     def refuse(request: Request, status: int, reason: str) -> Response:
         # The client and the reason only: never the payload, the key or the hash.
-        log.warning("refused a %s webhook from %s: %s", kind, request.client, reason)
+        log.warning("refused a webhook on %s from %s: %s", PATHS[kind], request.client, reason)
         return Response.json(status, {"error": reason})
 
     def handle(request: Request) -> Response:

@@ -1,0 +1,104 @@
+"""End to end by push: the sandbox institute sends its signed webhooks (as Testpress
+does) to the real `notifier run`, whose poll interval is an hour; the alert arrives
+at once, long before any poll could find it, and refusals stay quiet."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from notifier.sandbox.standins import free_port
+from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, Pusher, exam_payload, sign_exam
+from tests.e2e import Harness, open_harness
+from tests.test_push_endpoints import head_only
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with open_harness(tmp_path, seed=11) as harness:
+        yield harness
+
+
+def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _post(port: int, path: str, body: bytes) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
+    port = free_port()
+    h.extra_env.update(
+        {
+            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
+            "NOTIFIER_POLL_INTERVAL": "3600",
+            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
+            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
+        }
+    )
+    inst = h.sandbox.institute
+    exam = inst.add_exam(title="Organic Chemistry Mock")
+    student = inst.add_user(name="Kavya Nair", email="kavya@school.example", username="kavya")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=h.tmp,
+        env=h.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pusher = Pusher(f"http://127.0.0.1:{port}").attach(inst)
+    try:
+        assert _wait(lambda: h.sandbox.request_counts.get("attempts", 0) >= 2, proc, 30)
+        assert _wait(lambda: _post(port, "/webhooks/testpress/exam", b"[]") == 400, proc, 10)
+        polls = h.sandbox.request_counts["attempts"]
+
+        attempt = inst.start_attempt(exam, student)
+        inst.complete_attempt(attempt, result="Fail")
+        pushed_at = time.monotonic()
+        assert _wait(lambda: len(h.webhook.received) >= 1, proc, 20), "no alert by push"
+        took = time.monotonic() - pushed_at
+
+        (request,) = h.webhook.received
+        assert request.verified
+        assert request.json["rule"] == "failed-exam"
+        assert [a["key"] for a in request.json["alerts"]] == [str(attempt)]
+        assert request.json["alerts"][0]["data"]["student"] == "Kavya Nair"
+        assert took < 10  # seconds, where the poll would have taken up to an hour
+        assert h.sandbox.request_counts["attempts"] == polls  # no poll found it
+        assert [(s.state, s.status) for s in pusher.sent] == [("started", 200), ("completed", 200)]
+
+        forged = sign_exam(exam_payload(inst, attempt), PUBLIC_KEY, "not-the-private-key")
+        assert _post(port, "/webhooks/testpress/exam", json.dumps(forged).encode()) == 401
+        big = head_only(port, "/webhooks/testpress/exam", 1024 * 1024 + 1)
+        assert big.startswith(b"HTTP/1.1 413")
+    finally:
+        pusher.stop()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert PRIVATE_KEY not in err + out
+    assert "refused a webhook on /webhooks/testpress/exam" in err
+    assert len(h.webhook.received) == 1  # and nothing more after the refusals
