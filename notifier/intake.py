@@ -93,7 +93,8 @@ class Intake:
         self.counts.webhooks += len(rows)
         self.counts.completions += completions
         self.counts.queued += queued
-        log.info(
+        log.log(
+            logging.INFO if completions else logging.DEBUG,
             "push: %d webhooks, %d completions, %d deliveries queued",
             len(rows),
             completions,

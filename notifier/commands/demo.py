@@ -1,6 +1,11 @@
 """`notifier demo` / `make demo`: the real loop against the sandbox institute, with Slack,
 email and webhook delivered to loopback stand-ins, for about 45 seconds, then a summary
-of what each channel received. Needs no credentials and no network."""
+of what each channel received. Needs no credentials and no network.
+
+The sandbox also sends its signed webhooks, as Testpress does, to the notifier's push
+endpoints on a loopback port: most exam and course alerts arrive by push, within
+moments of the student finishing, and the poll (every few seconds here) finds them
+already seen; the summary says how many came each way."""
 
 from __future__ import annotations
 
@@ -59,17 +64,21 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
     from notifier.app import App, make_client
     from notifier.config import load_rules
     from notifier.obs.logs import setup_logging
-    from notifier.sandbox import Sandbox
+    from notifier.sandbox import Sandbox, webhooks
     from notifier.sandbox.histories import finish_stories, seed_stories
-    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
+    from notifier.server.http import HttpServer
+    from notifier.server.push import configure_push
     from notifier.settings import load_settings
     from notifier.state import SqliteStore
 
     setup_logging()
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))
+    push_port = free_port()
+    push_url = f"http://127.0.0.1:{push_port}"
     with (
         tempfile.TemporaryDirectory(prefix="notifier-demo-") as tmp,
-        Sandbox(seed=7, activity=True, history=500) as sandbox,
+        Sandbox(seed=7, activity=True, history=500, push_to=push_url) as sandbox,
         FakeSlack() as slack,
         WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
         SmtpSink() as smtp,
@@ -95,6 +104,8 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 # ago) and the daily inactivity check runs at the first cycle.
                 "NOTIFIER_LOOKBACK_HOURS": "216",
                 "NOTIFIER_INACTIVITY_CHECK_AT": "00:00",
+                "TESTPRESS_WEBHOOK_PUBLIC_KEY": webhooks.PUBLIC_KEY,
+                "TESTPRESS_WEBHOOK_PRIVATE_KEY": webhooks.PRIVATE_KEY,
             }
         )
         for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD"):
@@ -105,6 +116,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
         store = SqliteStore(settings.db_path)
         app = App(settings, ruleset, store, make_client(settings))
+        server = HttpServer(f"127.0.0.1:{push_port}")
+        writer = configure_push(server, settings, store, app.on_push)
+        server.start()
+        print(f"demo: the sandbox pushes its webhooks to {push_url}/webhooks/testpress/...")
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()
         stories = seed_stories(sandbox.institute, datetime.now(UTC))
@@ -120,8 +135,12 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print("\ndemo: interrupted")
         finally:
             timer.cancel()
+            server.close()
+            if writer is not None:
+                writer.close()
         counts = store.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
+        pushed = app.intake.counts
         app.close()
         store.close()
 
@@ -136,6 +155,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         print(f"webhook ({len(webhook.received)} requests, {verified} with a valid signature):")
         for request in webhook.received[:5]:
             print(f"  {request.json.get('rule')}: {request.json.get('text')}")
+        print(
+            f"\nby push: {pushed.webhooks} webhooks received, {pushed.completions} completions, "
+            f"{pushed.queued} deliveries queued at once (the rest came by poll)"
+        )
         print(
             f"\nsummary: deliveries sent {counts['sent']}, queued {counts['queued']}, "
             f"retrying {counts['retrying']}, dead {counts['dead']}"
