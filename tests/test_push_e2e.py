@@ -102,3 +102,40 @@ def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
     assert PRIVATE_KEY not in err + out
     assert "refused a webhook on /webhooks/testpress/exam" in err
     assert len(h.webhook.received) == 1  # and nothing more after the refusals
+
+
+def test_notifier_sandbox_push_to_sends_signed_webhooks(tmp_path: Path) -> None:
+    """`notifier sandbox --push-to URL`: its students act every second, and every
+    webhook verifies with the keys it prints."""
+    from pydantic import SecretStr
+
+    from notifier.sandbox.standins import WebhookReceiver
+    from notifier.testpress.push import PushKeys, verify
+
+    with WebhookReceiver() as receiver:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "notifier", "sandbox", "--port", str(free_port()),
+             "--push-to", receiver.base_url],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            printed = {}
+            for line in proc.stdout:
+                name, _, value = line.strip().partition(": ")
+                printed[name] = value.strip()
+                if name == "webhook private key":
+                    break
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(receiver.received) < 3:
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+        got = receiver.received
+    keys = PushKeys(printed["webhook public key"], SecretStr(printed["webhook private key"]))
+    assert len(got) >= 3
+    for request in got:
+        kind = "exam" if request.path == "/webhooks/testpress/exam" else "chapter-content"
+        assert request.path.startswith("/webhooks/testpress/")
+        assert verify(kind, request.json, keys) == "ok"
