@@ -22,12 +22,13 @@ from notifier.obs.logs import redact
 from notifier.rules.schema import Rule
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
-from notifier.state import NewDelivery, Store
+from notifier.state import InboxRow, NewDelivery, Store
 from notifier.testpress.client import TestpressClient
 
 log = logging.getLogger(__name__)
 
 INBOX_BATCH = 500  # pushed webhooks processed at a time
+MAX_BATCHES = 20  # at most this many batches before the loop gets on with polling
 INBOX_RETRY_SECONDS = 30.0  # a completion whose detail could not be read waits this long
 INBOX_TRIES = 5  # then it is left to the poll
 INBOX_KEPT = 86400.0  # processed webhooks are kept a day, for inspection
@@ -65,11 +66,25 @@ class Intake:
         self.counts = PushCounts()
 
     def process(self, rules: Sequence[Rule], sources_in_use: Collection[str]) -> int:
-        """Process the pending rows due now; returns the deliveries queued."""
-        now = self.clock()
-        rows = self.store.inbox_pending(now, INBOX_BATCH)
-        if not rows:
-            return 0
+        """Process every pending row due now, a batch at a time; returns the
+        deliveries queued. Each row ends done or waiting for a retry, so this ends."""
+        queued = 0
+        for _ in range(MAX_BATCHES):
+            now = self.clock()
+            rows = self.store.inbox_pending(now, INBOX_BATCH)
+            if rows:
+                queued += self._batch(rows, rules, sources_in_use, now)
+            if len(rows) < INBOX_BATCH:
+                break
+        return queued
+
+    def _batch(
+        self,
+        rows: list[InboxRow],
+        rules: Sequence[Rule],
+        sources_in_use: Collection[str],
+        now: float,
+    ) -> int:
         batch = pushed.process(rows, self.client, self.store, rules, sources_in_use)
         queued = 0
         for name, polled in batch.results.items():

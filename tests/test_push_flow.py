@@ -321,3 +321,39 @@ def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
         r.sandbox.faults = FaultConfig()
         r.cycle()  # not marked seen: the poll alerts
         assert alert_keys(r) == [str(aid), str(other)]
+
+
+def test_a_rule_on_a_looked_up_name_and_on_result_still_gets_the_detail(tmp_path: Path) -> None:
+    rules = """
+rules:
+  - name: named-fail
+    event: attempt.completed
+    when: {student: {exists: true}, result: Fail}
+    notify: [hook]
+"""
+    with rig(tmp_path, rules) as r:
+        r.cycle()
+        aid = failed_attempt(r)
+        push_exam(r, aid)
+        deliver_pushes(r)
+        assert alert_keys(r) == [str(aid)]
+
+
+def test_a_content_rule_on_a_field_the_webhook_lacks_is_left_to_the_poll(tmp_path: Path) -> None:
+    rules = """
+rules:
+  - name: chapter-video
+    event: content_attempt.completed
+    when: {content_type: video, chapter_id: {gte: 0}}
+    notify: [hook]
+"""
+    with rig(tmp_path, rules) as r:
+        r.cycle()
+        inst = r.sandbox.institute
+        video = inst.add_content_attempt(2, "video")
+        inst.complete_content_attempt(video)
+        push_content(r, video)
+        deliver_pushes(r)
+        assert r.alerts() == []  # not judged without chapter_id, and not marked seen
+        r.cycle()
+        assert alert_keys(r) == [str(video)]

@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifier.events import ATTEMPT_FIELDS, Event, Stage
+from notifier.events import ATTEMPT_FIELDS, CONTENT_ATTEMPT_FIELDS, Event, Stage
 from notifier.rules.evaluate import match_rule
 from notifier.rules.history import event_time, kept_fields, to_kept
 from notifier.rules.schema import Rule
@@ -41,7 +41,7 @@ from notifier.testpress.models import (
     UserVideoConference,
     parse_records,
 )
-from notifier.testpress.push import content_page, exam_record
+from notifier.testpress.push import attempt_id_of, content_page, exam_record
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def process(
         kind_rules = [r for r in rules if r.event == attempts.KIND]
         batch.results["attempts"] = _exam_events(exams, kind_rules, client, store, batch)
     if contents:
-        batch.results["content_attempts"] = _content_events(contents, store, batch)
+        kind_rules = [r for r in rules if r.event == content.KIND]
+        batch.results["content_attempts"] = _content_events(contents, kind_rules, store, batch)
     return batch
 
 
@@ -106,7 +107,7 @@ def _read_exam(
     row: InboxRow, payload: dict[str, Any], exams: dict[str, _Pending], batch: PushBatch
 ) -> None:
     record = exam_record(payload)
-    key = str(record.get("id"))
+    key = str(attempt_id_of(payload))  # as the poll's key: the id's digits
     if record.get("state") == "Running":
         batch.watch.append(key)
         batch.done.append(row.id)
@@ -149,8 +150,25 @@ def _read_content(
         "confs": content._by_id(UserVideoConference, page, "user_video_conferences"),
     }
     key = str(data["id"])
-    pending = contents.setdefault(key, _Pending(content._join(data, side), set(data), []))
+    joined = content._join(data, side)
+    pending = contents.setdefault(key, _Pending(joined, _content_in_hand(joined, payload), []))
     pending.rows.append(row.id)
+
+
+# Content-attempt fields the chapter-content webhook never carries.
+_CONTENT_NEVER_PUSHED = frozenset({"remaining_time"})
+
+
+def _content_in_hand(data: dict[str, Any], payload: dict[str, Any]) -> set[str]:
+    """The fields of a pushed content attempt that are known: all but those the
+    webhook never carries, `chapter_id` unless its content says it, and the user's
+    names when their look-up failed (the poll has them from its side-loaded users)."""
+    lacking = set(_CONTENT_NEVER_PUSHED)
+    if data.get("chapter_id") is None:
+        lacking.add("chapter_id")
+    if data.get("username") is None and data.get("email") is None:
+        lacking |= {"username", "email", "student"}
+    return set(CONTENT_ATTEMPT_FIELDS) - lacking
 
 
 def _users(store: Store, client: TestpressClient, user_id: Any) -> dict[Any, dict[str, Any]]:
@@ -180,12 +198,7 @@ def needs_detail(rule: Rule, data: dict[str, Any], in_hand: Collection[str]) -> 
         for f in rule.fields
         if f not in in_hand and f in ATTEMPT_FIELDS and ATTEMPT_FIELDS[f].stage in _FETCHED
     ]
-    if not missing:
-        return False
-    for part in rule.when.parts:
-        if part.fields <= set(in_hand) and part.check(data) is None:
-            return False
-    return True
+    return bool(missing) and not _refuted(rule, data, in_hand)
 
 
 def _exam_events(
@@ -258,16 +271,35 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
         record["exam_title"] = record.get("exam_title") or titles[id(record)]
 
 
-def _content_events(contents: dict[str, _Pending], store: Store, batch: PushBatch) -> PollResult:
+def _content_events(
+    contents: dict[str, _Pending], rules: Sequence[Rule], store: Store, batch: PushBatch
+) -> PollResult:
+    """Fresh final content attempts as events; one that a rule could match only on a
+    field the webhook lacks is left to the poll (not marked seen), never judged on
+    half its fields."""
     result = PollResult()
     batch.received["content_attempts"] = len(contents)
     fresh = store.unseen("content_attempts", contents)
     for key, pending in sorted(contents.items(), key=lambda item: _num(item[0])):
         batch.done += pending.rows
-        if key in fresh:
-            result.events.append(Event(content.KIND, key, pending.data))
-            result.seen.append(key)
+        if key not in fresh:
+            continue
+        if any(_lacks(r, pending.data, pending.in_hand) for r in rules):
+            continue
+        result.events.append(Event(content.KIND, key, pending.data))
+        result.seen.append(key)
     return result
+
+
+def _lacks(rule: Rule, data: dict[str, Any], in_hand: Collection[str]) -> bool:
+    """Whether `rule` reads a field not in hand and may still match on the rest."""
+    return not rule.fields <= set(in_hand) and not _refuted(rule, data, in_hand)
+
+
+def _refuted(rule: Rule, data: dict[str, Any], in_hand: Collection[str]) -> bool:
+    """A top-level condition whose fields are all in hand already fails."""
+    known = set(in_hand)
+    return any(part.fields <= known and part.check(data) is None for part in rule.when.parts)
 
 
 def _retry(batch: PushBatch, pending: _Pending, error: str) -> None:
