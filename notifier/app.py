@@ -23,7 +23,7 @@ from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
 from notifier.events import SOURCE_OF_KIND, Event, Kept
-from notifier.intake import INBOX_KEPT, Intake
+from notifier.intake import INBOX_KEPT, Intake, between_polls
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
@@ -43,8 +43,6 @@ PRUNE_EVERY = 3600.0
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
 DEAD_KEPT = 30 * 86400.0
-RETRY_TICK = 5.0  # seconds between delivery passes while waiting for the next poll
-WAKE_SLICE = 0.2  # seconds between checks of `stop` while waiting for a push or a poll
 
 
 def make_sources() -> dict[str, Source]:
@@ -387,32 +385,13 @@ class App:
             except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle
                 log.exception("cycle failed; trying again next interval")
             since = None
-            self._wait_for_next_poll(started + self.settings.poll_interval)
-
-    def _wait_for_next_poll(self, next_poll: float) -> None:
-        """Until `next_poll` (monotonic), handle pushes as they come: each wake
-        processes the inbox and runs a delivery pass at once. With a long interval
-        (push on), a pass also runs every RETRY_TICK seconds for retries come due."""
-        next_pass = time.monotonic() + RETRY_TICK
-        while not self.stop.is_set():
-            remaining = next_poll - time.monotonic()
-            if remaining <= 0:
-                return
-            if not self.wake.wait(min(WAKE_SLICE, remaining)):
-                if time.monotonic() >= next_pass:  # retries come due between polls too
-                    next_pass = time.monotonic() + RETRY_TICK
-                    self._deliver_safely()
-                continue
-            self.wake.clear()
-            if self.process_inbox_safely():
-                self._deliver_safely()
-
-    def _deliver_safely(self) -> None:
-        """A delivery pass between polls: short, so the next push waits little."""
-        try:
-            self.deliverer.run_pass(MIN_PASS_BUDGET)
-        except Exception:  # noqa: BLE001 - as a cycle: the loop never dies
-            log.exception("delivery pass between polls failed")
+            between_polls(
+                started + self.settings.poll_interval,
+                stop=self.stop,
+                wake=self.wake,
+                process=self.process_inbox_safely,
+                deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
+            )
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:

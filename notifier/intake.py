@@ -13,6 +13,8 @@ then left to the poll: it was not marked seen, so the poll still alerts on it.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,8 @@ from notifier.testpress.client import TestpressClient
 log = logging.getLogger(__name__)
 
 INBOX_BATCH = 500  # pushed webhooks processed at a time
+RETRY_TICK = 5.0  # seconds between delivery passes while waiting for the next poll
+WAKE_SLICE = 0.2  # seconds between checks of `stop` while waiting for a push or a poll
 MAX_BATCHES = 20  # at most this many batches before the loop gets on with polling
 INBOX_RETRY_SECONDS = 30.0  # a completion whose detail could not be read waits this long
 INBOX_TRIES = 5  # then it is left to the poll
@@ -116,3 +120,34 @@ class Intake:
             queued,
         )
         return queued
+
+
+def between_polls(
+    next_poll: float,
+    *,
+    stop: threading.Event,
+    wake: threading.Event,
+    process: Callable[[], int],
+    deliver: Callable[[], object],
+) -> None:
+    """What the run loop does until `next_poll` (monotonic): each wake (a webhook
+    recorded) processes the inbox and, when that queued something, runs a delivery
+    pass at once; and every RETRY_TICK seconds a delivery pass sends the retries come
+    due, so a long poll interval (push on) never delays them. Returns early on `stop`."""
+    next_pass = time.monotonic() + RETRY_TICK
+    while not stop.is_set():
+        remaining = next_poll - time.monotonic()
+        if remaining <= 0:
+            return
+        woken = wake.wait(min(WAKE_SLICE, remaining))
+        if woken:
+            wake.clear()
+            if not process():
+                continue
+        elif time.monotonic() < next_pass:
+            continue
+        next_pass = time.monotonic() + RETRY_TICK
+        try:
+            deliver()
+        except Exception:  # noqa: BLE001 - as a cycle's: the loop never dies
+            log.exception("delivery pass between polls failed")

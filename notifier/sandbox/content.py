@@ -9,6 +9,7 @@ API returns them as they are; content attempts keep clean values and are rendere
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -76,8 +77,7 @@ class ContentMixin(Clock):
     seed: int
     list_order: str = "oldest-first"  # or "newest-first": content and attendance lists
 
-    def changed(self, what: str, record_id: int) -> None:  # pragma: no cover - Institute's
-        raise NotImplementedError
+    changed: Callable[[str, int], None]  # Institute's: tells its listeners (webhooks)
 
     def _init_content(self) -> None:
         self.courses: dict[int, dict[str, Any]] = {}
