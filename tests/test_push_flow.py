@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from notifier.app import App, make_client
@@ -357,3 +358,37 @@ rules:
         assert r.alerts() == []  # not judged without chapter_id, and not marked seen
         r.cycle()
         assert alert_keys(r) == [str(video)]
+
+
+def test_with_a_long_poll_interval_a_failed_delivery_is_retried_between_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifier import intake
+
+    monkeypatch.setattr(intake, "RETRY_TICK", 0.2)
+    with rig(tmp_path, FAILED, NOTIFIER_POLL_INTERVAL="3600") as r:
+        r.cycle()
+        aid = failed_attempt(r)
+        push_exam(r, aid)
+        r.webhook.script([503])  # the first send fails
+        r.app.wake.set()
+        r.app.stop.clear()
+        timer = threading.Timer(15, r.app.stop.set)
+        timer.start()
+        done = threading.Thread(
+            target=lambda: wait_for(lambda: alert_keys(r) == [str(aid)]) and r.app.stop.set(),
+            daemon=True,
+        )
+        done.start()
+        try:
+            intake.between_polls(
+                time.monotonic() + 3600,
+                stop=r.app.stop,
+                wake=r.app.wake,
+                process=r.app.process_inbox,
+                deliver=r.app.deliverer.run_pass,
+            )
+        finally:
+            timer.cancel()
+        statuses = [req.status for req in r.webhook.received]
+        assert statuses == [503, 204]  # sent, failed, and retried long before any poll
