@@ -37,12 +37,15 @@ def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: flo
 
 
 def _post(port: int, path: str, body: bytes) -> int:
+    """The answer's status; 0 when nothing answered (not listening yet)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("POST", path, body, {"Content-Type": "application/json"})
         response = conn.getresponse()
         response.read()
         return response.status
+    except OSError:
+        return 0
     finally:
         conn.close()
 
