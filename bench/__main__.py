@@ -20,7 +20,7 @@ from bench.table import Row, render_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g (default: all)")
+    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g p (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
     parts = set(args.parts or "abcdefgp")
