@@ -148,7 +148,7 @@ class App:
         result = CycleResult()
         # Pushed webhooks first: a completion pushed before the first poll alerts,
         # where the first poll's baseline would have marked it seen silently.
-        result.queued += self.process_inbox_safely()
+        result.queued += self.process_inbox()
         for name in self.sources_in_use():
             if self.stop.is_set():
                 break
@@ -295,11 +295,19 @@ class App:
 
     def process_inbox(self) -> int:
         """Pending pushed webhooks -> deliveries (notifier.intake). Returns how many
-        were queued."""
-        return self.intake.process(self.ruleset.rules, self.sources_in_use())
+        were queued. A failure leaves the rows pending (the poll is the net)."""
+        try:
+            return self.intake.process(self.ruleset.rules, self.sources_in_use())
+        except Exception:  # noqa: BLE001 - the loop never dies on one bad batch
+            log.exception("processing pushed webhooks failed; trying again next cycle")
+            return 0
 
-    def _plan(self, polled: PollResult, now: float) -> tuple[list[NewDelivery], list[Kept]]:
-        """A pushed batch's deliveries and history, evaluated as a poll's are."""
+    def _plan(
+        self, source: str, polled: PollResult, now: float
+    ) -> tuple[list[NewDelivery], list[Kept]]:
+        """A pushed batch's deliveries and history, evaluated (and counted in
+        `notifier_events_total`) as a poll's are."""
+        self.metrics.events_seen(_kinds(self.sources[source], polled.events, len(polled.seen)))
         matches, kept = self.evaluate(polled, now)
         return self._deliveries(matches, now), kept
 
@@ -319,13 +327,6 @@ class App:
 
     def evaluate(self, polled: PollResult, now: float) -> tuple[list[Match], list[Kept]]:
         return evaluate_with_history(self.store, self.ruleset.rules, polled, now)
-
-    def process_inbox_safely(self) -> int:
-        try:
-            return self.process_inbox()
-        except Exception:  # noqa: BLE001 - the rows stay pending; the poll is the net
-            log.exception("processing pushed webhooks failed; trying again next cycle")
-            return 0
 
     def on_push(self) -> None:
         """Called by the push endpoints after a webhook is committed to the inbox."""
@@ -389,7 +390,7 @@ class App:
                 started + self.settings.poll_interval,
                 stop=self.stop,
                 wake=self.wake,
-                process=self.process_inbox_safely,
+                process=self.process_inbox,
                 deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
             )
 

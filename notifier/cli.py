@@ -205,7 +205,7 @@ def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tupl
         server = service_server(settings.http_addr, liveness, metrics)
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
-    writer = configure_push(server, settings, store, lambda: None)
+    writer = configure_push(server, settings, store, lambda: None, metrics)
     server.start()
     return server, writer
 

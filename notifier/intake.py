@@ -38,7 +38,7 @@ INBOX_TRIES = 5  # then it is left to the poll
 INBOX_KEPT = 86400.0  # processed webhooks are kept a day, for inspection
 
 # The App's evaluation and planning of a batch: its deliveries, and its history to keep.
-Plan = Callable[[PollResult, float], tuple[list[NewDelivery], list[Kept]]]
+Plan = Callable[[str, PollResult, float], tuple[list[NewDelivery], list[Kept]]]
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Intake:
         batch = pushed.process(rows, self.client, self.store, rules, sources_in_use)
         queued = 0
         for name, polled in batch.results.items():
-            deliveries, kept = self.plan(polled, now)
+            deliveries, kept = self.plan(name, polled, now)
             queued += self.store.record(name, polled.seen, deliveries, now=now, history=kept)
         watch: Any = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):

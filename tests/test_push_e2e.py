@@ -50,6 +50,15 @@ def _post(port: int, path: str, body: bytes) -> int:
         conn.close()
 
 
+def _get(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
 def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
     port = free_port()
     h.extra_env.update(
@@ -96,6 +105,11 @@ def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
         assert _post(port, "/webhooks/testpress/exam", json.dumps(forged).encode()) == 401
         big = head_only(port, "/webhooks/testpress/exam", 1024 * 1024 + 1)
         assert big.startswith(b"HTTP/1.1 413")
+        metrics = _get(port, "/metrics")
+        assert 'notifier_webhooks_total{endpoint="exam",status="200"} 2.0' in metrics
+        assert 'notifier_webhooks_total{endpoint="exam",status="401"} 1.0' in metrics
+        assert 'notifier_webhooks_total{endpoint="exam",status="400"}' in metrics  # the probe
+        assert 'notifier_events_total{kind="attempt.completed"} 1.0' in metrics
     finally:
         pusher.stop()
         proc.send_signal(signal.SIGTERM)
@@ -142,3 +156,31 @@ def test_notifier_sandbox_push_to_sends_signed_webhooks(tmp_path: Path) -> None:
         kind = "exam" if request.path == "/webhooks/testpress/exam" else "chapter-content"
         assert request.path.startswith("/webhooks/testpress/")
         assert verify(kind, request.json, keys) == "ok"
+
+
+def test_without_the_keys_the_endpoints_are_404_and_one_key_alone_is_exit_2(h: Harness) -> None:
+    port = free_port()
+    h.extra_env.update({"NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        body = json.dumps(sign_exam(exam_payload_for(h), PUBLIC_KEY, PRIVATE_KEY)).encode()
+        assert _wait(lambda: _post(port, "/webhooks/testpress/exam", body) == 404, proc, 20)
+        assert _post(port, "/webhooks/testpress/chapter-content", body) == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+
+    h.extra_env["TESTPRESS_WEBHOOK_PUBLIC_KEY"] = PUBLIC_KEY
+    out = h.notifier("run", "--once")
+    assert out.returncode == 2
+    assert "TESTPRESS_WEBHOOK_PRIVATE_KEY: required with TESTPRESS_WEBHOOK_PUBLIC_KEY" in out.stderr
+
+
+def exam_payload_for(h: Harness) -> dict[str, object]:
+    inst = h.sandbox.institute
+    attempt = inst.start_attempt(1, 1)
+    inst.complete_attempt(attempt, result="Fail")
+    return exam_payload(inst, attempt)

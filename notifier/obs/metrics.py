@@ -99,6 +99,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.webhooks = Counter(
+            "notifier_webhooks",
+            "Testpress's webhooks answered by the push endpoints, by endpoint (exam, "
+            "chapter-content) and status (200 recorded; 400, 401 refused; 503 not recorded).",
+            ["endpoint", "status"],
+            registry=r,
+        )
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status)
         for result in ("ok", "error"):
@@ -151,6 +158,9 @@ class Metrics:
     def outbox(self, counts: Mapping[str, int]) -> None:
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status).set(counts.get(status, 0))
+
+    def webhook(self, endpoint: str, status: int) -> None:
+        self.webhooks.labels(endpoint, str(status)).inc()
 
     def rules_reloaded(self, ok: bool) -> None:
         self.rules_reloads.labels("ok" if ok else "error").inc()

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from notifier.obs.metrics import Metrics
 from notifier.server.http import HttpServer, Request, Response
 from notifier.settings import Settings
 from notifier.state import Store
@@ -116,8 +117,11 @@ class InboxWriter:
             self.notify()
 
 
-def push_handler(kind: Kind, keys: PushKeys, writer: InboxWriter) -> Callable[[Request], Response]:
-    """The handler of one webhook endpoint."""
+def push_handler(
+    kind: Kind, keys: PushKeys, writer: InboxWriter, metrics: Metrics | None = None
+) -> Callable[[Request], Response]:
+    """The handler of one webhook endpoint; each answer counts in
+    `notifier_webhooks_total{endpoint,status}`."""
 
     def refuse(request: Request, status: int, reason: str) -> Response:
         # The client and the reason only: never the payload, the key or the hash.
@@ -125,6 +129,12 @@ def push_handler(kind: Kind, keys: PushKeys, writer: InboxWriter) -> Callable[[R
         return Response.json(status, {"error": reason})
 
     def handle(request: Request) -> Response:
+        response = answer(request)
+        if metrics is not None:
+            metrics.webhook(kind, response.status)
+        return response
+
+    def answer(request: Request) -> Response:
         try:
             text = request.body.decode("utf-8")
             payload = json.loads(text)
@@ -147,14 +157,21 @@ def push_handler(kind: Kind, keys: PushKeys, writer: InboxWriter) -> Callable[[R
     return handle
 
 
-def add_push_routes(server: HttpServer, keys: PushKeys, writer: InboxWriter) -> None:
+def add_push_routes(
+    server: HttpServer, keys: PushKeys, writer: InboxWriter, metrics: Metrics | None = None
+) -> None:
     """Serve both webhook endpoints on `server` (before it starts)."""
     for kind in KINDS:
-        server.route("POST", PATHS[kind], push_handler(kind, keys, writer), max_body=MAX_BODY)
+        handler = push_handler(kind, keys, writer, metrics)
+        server.route("POST", PATHS[kind], handler, max_body=MAX_BODY)
 
 
 def configure_push(
-    server: HttpServer, settings: Settings, store: Store, notify: Callable[[], None]
+    server: HttpServer,
+    settings: Settings,
+    store: Store,
+    notify: Callable[[], None],
+    metrics: Metrics | None = None,
 ) -> InboxWriter | None:
     """Add the webhook endpoints when both keys are set (else they stay 404). The
     writer records on its own connection (`store.for_thread()`); close it after the
@@ -163,6 +180,6 @@ def configure_push(
     if not public or private is None:
         return None
     writer = InboxWriter(store.for_thread, notify)
-    add_push_routes(server, PushKeys(public, private), writer)
+    add_push_routes(server, PushKeys(public, private), writer, metrics)
     log.info("accepting Testpress's webhooks on %s and %s", *PATHS.values())
     return writer
