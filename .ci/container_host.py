@@ -110,3 +110,12 @@ def http_status(url: str) -> int:
         return exc.code
     except OSError:
         return 0
+
+
+def http_text(url: str) -> str:
+    """The body of a GET, or '' when there is none to be had."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode("utf-8", "replace"))
+    except OSError:
+        return ""

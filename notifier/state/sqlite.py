@@ -64,7 +64,7 @@ class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory):
             self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         if str(path) != ":memory:":
-            self.db.enable_wal()
+            self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
@@ -91,22 +91,54 @@ class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory):
 
     # -- schema -------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def _enable_wal(self) -> None:
+        """WAL is kept in the file, so whoever opens a new store first switches it. The
+        switch needs the file to itself, and SQLite answers "locked" at once instead of
+        waiting while another process opens it too: try again for the busy timeout."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _schema_version(self) -> int:
         version = self.get_meta("schema_version") if "meta" in self.db.table_names() else None
-        if version is not None and int(version) > SCHEMA_VERSION:
+        current = 0 if version is None else int(version)
+        if current > SCHEMA_VERSION:
             raise RuntimeError(
-                f"{self.path} was written by a newer notifier (schema {version}); "
+                f"{self.path} was written by a newer notifier (schema {current}); "
                 f"this one knows schema {SCHEMA_VERSION}"
             )
-        current = 0 if version is None else int(version)
-        for target, script in _MIGRATIONS:
-            if current < target:
-                with self.db.atomic():
+        return current
+
+    def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION.
+
+        Two processes may open a new store at once (`notifier status` beside a starting
+        `notifier run`): the version is read again and every script run under one write
+        lock (BEGIN IMMEDIATE waits out the busy timeout), so the second finds the work
+        done instead of failing on a table or column the first has just made.
+        """
+        if self._schema_version() == SCHEMA_VERSION:  # the usual open takes no write lock
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._schema_version()
+            for target, script in _MIGRATIONS:
+                if current < target:
                     for statement in script.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
                     self._set_meta("schema_version", str(target))
-                current = target
+                    current = target
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
