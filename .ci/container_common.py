@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BASE_VERSION = "bookworm-py3.11-1"
+BASE_VERSION = "bookworm-py3.11-1"  # bump when container_image.make_base_tarball changes
 BASE_IMAGE = f"localhost/testpress-notifier-base:{BASE_VERSION}"
 IMAGE = "localhost/testpress-notifier:container-test"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "testpress-notifier"
