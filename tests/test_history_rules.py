@@ -216,3 +216,49 @@ def test_the_inactive_wording(days: int) -> None:
         "[gone-quiet] Asha Verma has not been active for 8 days "
         '(last exam "Algebra Mock 3" on 2026-11-20)'
     )
+
+
+def test_live_classes_count_per_student_by_email(tmp_path: Path) -> None:
+    rule = {
+        "name": "leaves-early",
+        "event": "conference.attendance",
+        "when": {"duration": {"lt": 600}},
+        "repeat": {"times": 2, "within": "14d"},  # per the student's email by default
+    }
+    rs = ruleset(tmp_path, rule)
+    assert rs.rules[0].history.per == ("email",)
+    book, fields = HistoryBook(), kept_fields(rs.rules)
+    got = []
+    for n, (email, duration) in enumerate(
+        [("ravi@x.example", 300), ("asha@x.example", 200), ("ravi@x.example", 3000),
+         ("ravi@x.example", 120)]
+    ):  # fmt: skip
+        data = {"conference_id": n, "conference_title": f"Live {n}", "email": email,
+                "student": email.split("@")[0].title(), "duration": duration}  # fmt: skip
+        event = Event("conference.attendance", f"{n}:{email}", data)
+        matches, _ = evaluate_in_order(rs.rules, [step(event, T0 + n * DAY, fields)], book)
+        got += [text_of(m) for m in matches]
+    assert got == [
+        "[leaves-early] Ravi attended 2 live classes in 14 days: Live 3 (2 min), Live 0 (5 min) "
+        "because duration 2 min (rule: < 10 min); 2 within 14d (rule: 2)"
+    ]
+
+
+def test_a_message_template_can_list_the_history(tmp_path: Path) -> None:
+    rule = {
+        **FAILING,
+        "message": "{{ student }}: {% for h in history %}{{ h.title }} {{ h.percentage | pct }}"
+        "{% if not loop.last %}, {% endif %}{% endfor %}",
+    }
+    rs = ruleset(tmp_path, rule)
+    feed = Feed(rs)
+    feed.fired(0, result="Fail", exam_title="M1", percentage=30)
+    feed.fired(1, result="Fail", exam_title="M2", percentage=20)
+    [match] = feed.attempt(2, result="Fail", exam_title="M3", percentage=12)
+    from notifier.delivery.templates import activate
+
+    activate(rs.rules)
+    try:
+        assert text_of(match).startswith("[failing] Asha Verma: M2 20%, M1 30%")
+    finally:
+        activate([])

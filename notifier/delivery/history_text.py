@@ -103,7 +103,9 @@ def history_did(kind: str, data: Mapping[str, Any], reasons: Sequence[Reason]) -
     if reason.op == "repeat":
         count = reason.actual if isinstance(reason.actual, int) else 1 + len(earlier)
         failed = any(r.field == "result" and r.actual == "Fail" for r in reasons)
-        verb = "failed" if failed else "completed"
+        verb = (
+            "failed" if failed else "attended" if kind == "conference.attendance" else "completed"
+        )
         items = [_item(kind, data), *(_item(kind, h) for h in earlier)]
         listed = ", ".join(items[:LISTED]) + (", ..." if len(items) > LISTED else "")
         noun = _plural(count, _noun(kind, data))

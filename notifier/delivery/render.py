@@ -20,7 +20,13 @@ from typing import Any
 
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.history_text import history_did, inactive_did
-from notifier.delivery.templates import RuleTemplates, active_templates, context_for, try_render
+from notifier.delivery.templates import (
+    RuleTemplates,
+    active_templates,
+    context_for,
+    history_extra,
+    try_render,
+)
 from notifier.delivery.text import duration_text, number_text, one_line, reason_text
 from notifier.events import best_label
 
@@ -190,6 +196,7 @@ def _templates(rule: str, given: RuleTemplates | None) -> RuleTemplates | None:
 def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:
     data = alert.data if isinstance(alert.data, dict) else {}
     extras = {"rule": rule, "event": alert.event, "key": alert.key, "why": "; ".join(why)}
+    extras["history"] = history_extra(alert.event, data)
     return context_for(alert.event, data, {**extras, "count": count})
 
 

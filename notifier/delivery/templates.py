@@ -45,6 +45,8 @@ EXTRA_NAMES: dict[str, str] = {
     "key": "the event's key, e.g. the attempt id",
     "why": "the conditions that fired, with their values, e.g. 'percentile 12.5 (rule: < 30)'",
     "count": "how many alerts the message carries (1 unless they are grouped)",
+    "history": "history rules: the earlier events that made it fire, newest first, each "
+    "with kind, key, time, title and the event's fields (null when not kept)",
 }
 MISSING = "n/a"  # how a null or missing field reads
 DEFAULT_TIME_FORMAT = "%d %b %Y, %H:%M %Z"
@@ -293,7 +295,32 @@ def sample_data(catalogue: Mapping[str, FieldSpec]) -> dict[str, Any]:
 
 
 def sample_extras(event: str) -> dict[str, Any]:
-    return {"rule": "rule-name", "event": event, "key": "1", "why": "result Fail", "count": 1}
+    catalogue = EVENT_KINDS.get(event, {})
+    earlier = {
+        **sample_data({n: s for n, s in catalogue.items() if s.items is None}),
+        "kind": event,
+        "key": "0",
+        "time": "2026-11-25T10:00:00+00:00",
+        "title": "Title",
+    }
+    return {
+        "rule": "rule-name",
+        "event": event,
+        "key": "1",
+        "why": "result Fail",
+        "count": 1,
+        "history": [earlier],
+    }
+
+
+def history_extra(event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The alert's `history` for a template: each earlier event with every scalar field
+    of its kind (null when it was not kept), so a template never fails on one."""
+    catalogue = EVENT_KINDS.get(event, {})
+    blank = {n: None for n, s in catalogue.items() if s.items is None}
+    earlier = data.get("history")
+    items = earlier if isinstance(earlier, list) else []
+    return [{**blank, **item} for item in items if isinstance(item, dict)]
 
 
 def render(template: CompiledTemplate, context: Mapping[str, Any], *, html: bool = False) -> str:

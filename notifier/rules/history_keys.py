@@ -16,6 +16,8 @@ REPEAT_KEYS = {"times": True, "within": False, "in_a_row": False, "per": False}
 CHANGE_KEYS = {"field": True, "drop": False, "rise": False, "per": False, "same": False}
 HISTORY_KEYS = ("repeat", "change")
 DEFAULT_PER = ("user_id",)
+# A live class's attendance has no user id: its student is the email.
+DEFAULT_PER_OF = {"conference.attendance": ("email",)}
 NO_HISTORY_KINDS = ("student.inactive",)
 
 
@@ -65,7 +67,7 @@ class _HistoryReader(_Reader):
 
     def per(self, found: Mapping[str, tuple[YNode, YNode]], key: str) -> tuple[str, ...] | None:
         if key not in found:
-            return DEFAULT_PER if key == "per" else ()
+            return DEFAULT_PER_OF.get(self.event, DEFAULT_PER) if key == "per" else ()
         node = found[key][1]
         names = self.fields(node, self.catalogue, self.event, key)
         if names is None or not isinstance(node, YSeq):
