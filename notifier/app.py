@@ -22,7 +22,7 @@ from notifier.cycle import CycleResult
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
-from notifier.events import SOURCE_OF_KIND, Event, Kept
+from notifier.events import Event, Kept, sources_for
 from notifier.intake import INBOX_KEPT, Intake, between_polls
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
@@ -215,7 +215,7 @@ class App:
             log.info("pruned the state store: %s", counts)
 
     def sources_in_use(self) -> list[str]:
-        used = {SOURCE_OF_KIND[kind] for kind in self.ruleset.kinds_used()}
+        used = sources_for(self.ruleset.kinds_used())
         return [name for name in self.sources if name in used]
 
     def poll_source(
@@ -366,7 +366,7 @@ class App:
         log.info("rules reloaded: %s", ruleset.summary())
 
     def _rules_loaded(self, ruleset: RuleSet) -> None:
-        used = [SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()]
+        used = sources_for(ruleset.kinds_used())
         self.metrics.known(
             [s for s in used if s in self.sources],
             [r.name for r in ruleset.rules],

@@ -8,7 +8,7 @@ before the field has a value, so sources fetch detail only for events that need 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,6 +217,17 @@ SOURCE_OF_KIND = {
     "student.inactive": "inactivity",
     "notifier.health": "health",
 }
+# The daily inactivity check reads the students' latest activity, which the sources of
+# the other kinds record: a rule on student.inactive needs them polled too.
+ACTIVITY_SOURCES = ("attempts", "content_attempts", "conferences")
+
+
+def sources_for(kinds: Iterable[str]) -> set[str]:
+    """The sources to poll for rules of these event kinds."""
+    used = {SOURCE_OF_KIND[kind] for kind in kinds if kind in SOURCE_OF_KIND}
+    if "inactivity" in used:
+        used.update(ACTIVITY_SOURCES)
+    return used
 
 
 @dataclass(frozen=True)

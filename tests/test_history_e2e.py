@@ -224,3 +224,23 @@ def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:
         assert "Asha Verma failed 3 exams in 30 days: Algebra Mock 3 (12%)" in request.json["text"]
         history = request.json["alerts"][0]["data"]["history"]
         assert [x["title"] for x in history] == ["Algebra Mock 2", "Algebra Mock 1"]
+
+
+def test_an_inactivity_rule_alone_still_records_what_students_do(tmp_path: Path) -> None:
+    """With no rule on exam attempts, they are still read: they are the activity."""
+    quiet = """
+rules:
+  - name: gone-quiet
+    event: student.inactive
+    when: {days_inactive: {gte: 3}}
+    notify: [hook]
+"""
+    with rig(tmp_path, quiet) as r:
+        s = add_stories(r.sandbox.institute)
+        day0 = _go(r, _morning(6))
+        s.meera_active(day0 - timedelta(hours=1))
+        r.cycle()
+        _go(r, day0 + timedelta(days=3))
+        r.cycle()
+        r.app.deliverer.run_pass(None)
+        assert _fired(r) == [("Meera Iyer", "gone-quiet")]

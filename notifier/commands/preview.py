@@ -19,7 +19,7 @@ from notifier.commands.ruletest import readable
 from notifier.delivery.render import email_message, plain_text, slack_message
 from notifier.delivery.templates import RuleTemplates
 from notifier.delivery.text import one_line
-from notifier.events import SOURCE_OF_KIND
+from notifier.events import sources_for
 from notifier.rules.evaluate import Match, evaluate_in_order, steps_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
 from notifier.rules.schema import RuleSet
@@ -83,7 +83,7 @@ def run_preview(
         result.channels[rule.name] = [
             ChannelTally(ch, ruleset.channels[ch].type) for ch in rule.notify
         ]
-    used = {SOURCE_OF_KIND[kind] for kind in ruleset.kinds_used()}
+    used = sources_for(ruleset.kinds_used())
     store = SqliteStore(":memory:")
     book = HistoryBook()
     try:
