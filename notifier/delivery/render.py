@@ -195,14 +195,9 @@ def _templates(rule: str, given: RuleTemplates | None) -> RuleTemplates | None:
 
 def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:
     data = alert.data if isinstance(alert.data, dict) else {}
-    extras: dict[str, Any] = {
-        "rule": rule,
-        "event": alert.event,
-        "key": alert.key,
-        "why": "; ".join(why),
-        "history": history_extra(alert.event, data),
-    }
-    return context_for(alert.event, data, {**extras, "count": count})
+    extras = {"rule": rule, "event": alert.event, "key": alert.key, "why": "; ".join(why)}
+    earlier = {"history": history_extra(alert.event, data), "count": count}
+    return context_for(alert.event, data, {**extras, **earlier})
 
 
 def _message(

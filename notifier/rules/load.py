@@ -308,9 +308,9 @@ class _Loader:
             read_policy(found, EVENT_KINDS[event], event, self.sink) if event is not None else None
         )
         history = (
-            read_history(found, EVENT_KINDS[event], event, when, self.sink)
-            if event is not None
-            else None
+            None
+            if event is None
+            else read_history(found, EVENT_KINDS[event], event, when, self.sink)
         )
         if name is None or event is None or when is None or len(self.sink.problems) > before:
             return None
@@ -320,16 +320,9 @@ class _Loader:
             fields |= history.fields
         stages: set[Stage] = {catalogue[f].stage for f in fields}
         stages.add("list")
+        policy = policy or Policy()
         return Rule(
-            name,
-            event,
-            notify,
-            when,
-            fields,
-            frozenset(stages),
-            templates,
-            policy or Policy(),
-            history,
+            name, event, notify, when, fields, frozenset(stages), templates, policy, history
         )
 
     def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:
