@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench sandbox clean constraints container-test
+.PHONY: demo test test-replicas lint bench sandbox clean constraints container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: $(VENV)/.demo
 	$(BIN)/notifier demo
 
 test: $(VENV)/.dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/replicas
+
+# Several `notifier run` replicas on one PostgreSQL, with kills and an outage (~70 s):
+# their own target, so `make test` stays fast; .ci/run runs both.
+test-replicas: $(VENV)/.dev
+	$(BIN)/pytest -q tests/replicas
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check notifier tests bench tools container .ci/container-test .ci/*.py
@@ -31,7 +36,10 @@ lint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
 	MYPYPATH=.ci $(BIN)/mypy --strict container/healthcheck.py .ci/container-test .ci/*.py
 
+# The benchmarks' PostgreSQL figures need a server: started the way the tests do
+# (tests/pg.py, idempotent), unless NOTIFIER_TEST_PG_URL already names one.
 bench: $(VENV)/.dev
+	@if [ -z "$$NOTIFIER_TEST_PG_URL" ]; then eval "$$($(BIN)/python -m tests.pg start)"; fi; \
 	$(BIN)/python -m bench
 
 sandbox: $(VENV)/.demo

@@ -18,7 +18,8 @@ from typing import Any
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
 from notifier.config import RulesError, load_rules
-from notifier.cycle import CycleResult
+from notifier.cycle import CycleResult, PollerGate
+from notifier.dburl import password_of
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
@@ -78,6 +79,7 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
             settings.smtp_password,
         )
     ]
+    values.append(password_of(settings.db))  # a PostgreSQL URL's password
     if ruleset is not None:
         for ch in ruleset.channels.values():
             secret = getattr(ch.config, "secret", None)
@@ -100,8 +102,10 @@ class App:
         stop: threading.Event | None = None,
         metrics: Metrics | None = None,
         liveness: Liveness | None = None,
+        poller: PollerGate | None = None,
     ):
         self.settings = settings
+        self.poller = poller
         self.ruleset = ruleset
         self.store = store
         self.client = client
@@ -114,6 +118,7 @@ class App:
         self.metrics = metrics if metrics is not None else Metrics()
         self.liveness = liveness
         self.health = HealthWatch(store, settings.health_after_seconds)
+        self._polled_last = True
         self.intake = Intake(store, client, self.sources, clock, self._plan)
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
         activate(ruleset.rules)  # the rules' message templates, used when rendering
@@ -149,7 +154,11 @@ class App:
         # Pushed webhooks first: a completion pushed before the first poll alerts,
         # where the first poll's baseline would have marked it seen silently.
         result.queued += self.process_inbox()
-        for name in self.sources_in_use():
+        polling = self.poller is None or self.poller.is_poller()  # any replica takes pushes
+        if polling and not self._polled_last:  # took over: the monitor as the last poller left it
+            self.health = HealthWatch(self.store, self.settings.health_after_seconds)
+        self._polled_last = polling
+        for name in self.sources_in_use() if polling else []:
             if self.stop.is_set():
                 break
             ok, queued, events = self.poll_source(name, since, result)
@@ -159,7 +168,10 @@ class App:
             result.events += events
             if not ok:
                 result.failed.append(name)
-        self.queue_health(result)
+        if polling:  # one monitor for all replicas: the poller's (it sees the polls)
+            self.queue_health(result)
+        else:
+            self.health.pending.clear()
         result.delivery = self.deliverer.run_pass(budget)
         self.prune_if_due()
         seconds = time.monotonic() - started
@@ -378,21 +390,36 @@ class App:
     # -- the loop ---------------------------------------------------------------------------
 
     def run_forever(self, since: date | None = None) -> None:
+        failed = False
         while not self.stop.is_set():
             started = time.monotonic()
             self.reload_rules_if_changed()
+            polled = self.poller is None or self.poller.is_poller()
             try:
+                if failed:  # a pass that failed half-way left its claims: none is in flight
+                    self.store.release_all_claims()
+                    failed = False
                 self.cycle(since, budget=max(MIN_PASS_BUDGET, self.settings.poll_interval))
             except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle
+                failed = True
                 log.exception("cycle failed; trying again next interval")
-            since = None
+            if polled:  # --since is for the first poll, whichever replica makes it
+                since = None
             between_polls(
                 started + self.settings.poll_interval,
                 stop=self.stop,
                 wake=self.wake,
                 process=self.process_inbox,
                 deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
+                poll_now=self._took_over,
             )
+
+    def _took_over(self) -> bool:
+        """This replica just took the poller lease: poll now, not at the next interval."""
+        if self.poller is None or not self.poller.became_poller.is_set():
+            return False
+        self.poller.became_poller.clear()
+        return True
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:

@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("path", nargs="?", type=Path, help="rules file (default NOTIFIER_RULES)")
     sub.add_parser("schema", help="print the JSON Schema of the rules file")
+    migrate = sub.add_parser(
+        "migrate-store", help="copy a stopped notifier's SQLite state to PostgreSQL"
+    )
+    migrate.add_argument(
+        "--to", required=True, metavar="postgresql://...", help="the target database URL"
+    )
     return parser
 
 
@@ -159,27 +166,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     ruleset = load_rules(settings.rules_path, settings)
     metrics = Metrics()
     client = make_client(settings, stop, metrics)
-    with InstanceLock(settings.db_path):
-        store = open_store(settings.db_path)
+    with ExitStack() as stack:
+        if not settings.db_is_postgres:  # one copy on SQLite; any number on PostgreSQL
+            stack.enter_context(InstanceLock(settings.db_path))
+        store = open_store(settings.db)
+        stack.callback(store.close)
+        poller = None
+        if settings.db_is_postgres and not args.once:
+            poller = _join_replicas(store, settings.poll_interval)
+            stack.callback(poller.stop)
         store.release_all_claims()
         liveness = Liveness(settings.poll_interval, store.ping)
         server, writer = _http_server(settings, liveness, metrics, store)
-        app = App(settings, ruleset, store, client, stop=stop, metrics=metrics, liveness=liveness)
+        app = App(
+            settings,
+            ruleset,
+            store,
+            client,
+            stop=stop,
+            metrics=metrics,
+            liveness=liveness,
+            poller=poller,
+        )
+        stack.callback(app.close)  # on the way out: the server, the writer, the app, ...
         if writer is not None:
+            stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
-        try:
-            if args.once:
-                result = app.cycle(args.since)
-                return 0 if result.sources_ok else 1
-            app.run_forever(args.since)
-            return 0
-        finally:
-            if server is not None:
-                server.close()
-            if writer is not None:
-                writer.close()
-            app.close()
-            store.close()
+        if server is not None:
+            stack.callback(server.close)
+        if args.once:
+            result = app.cycle(args.since)
+            return 0 if result.sources_ok else 1
+        app.run_forever(args.since)
+        return 0
+    return 0  # pragma: no cover - the block always returns
+
+
+def _join_replicas(store: Any, poll_interval: float) -> Any:
+    """Start this replica's heartbeat (and its bid for the poller lease) on a
+    connection of its own; a database that cannot be reached now is exit 2."""
+    from notifier.settings import ConfigError
+    from notifier.state.postgres import StoreUnavailable
+    from notifier.state.postgres_replicas import Heartbeat
+
+    try:
+        return Heartbeat(store.for_thread(), poll_interval).start()
+    except StoreUnavailable as exc:
+        raise ConfigError([f"NOTIFIER_DB: cannot open the state store: {exc}"]) from None
 
 
 def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tuple[Any, Any]:
@@ -224,14 +257,18 @@ def status_report(settings: Any) -> dict[str, Any]:
     from notifier.state import iso, open_store
     from notifier.state.lock import InstanceLock
 
-    store = open_store(settings.db_path)
+    store = open_store(settings.db)
     try:
         report: dict[str, Any] = {
             "sources": store.source_statuses(),
             "deliveries": store.delivery_counts(),
         }
         report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
-        running = InstanceLock(settings.db_path).holder() is not None
+        if settings.db_is_postgres:
+            report["replicas"] = store.replicas_status()  # type: ignore[attr-defined]
+            running = bool(report["replicas"]["live"])
+        else:
+            running = InstanceLock(settings.db_path).holder() is not None
         if running:  # a service runs: report what it loaded
             report["rules"] = {
                 "path": store.get_meta("rules_path") or str(settings.rules_path),
@@ -275,6 +312,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
         f"{d['dead']} dead, {d['sent']} sent"
     )
+    if "replicas" in report:
+        live, poller = report["replicas"]["live"], report["replicas"]["poller"]
+        names = ", ".join(
+            f"{x['host']} pid {x['pid']}" + (" (polling)" if x["id"] == poller else "")
+            for x in live
+        )
+        lines.append(f"replicas: {len(live)} running" + (f": {names}" if names else ""))
     r = report["rules"]
     lines.append(
         f"rules: {r['path']} loaded {r['loaded_at']}" + (" (invalid)" if r["error"] else "")
@@ -295,12 +339,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print("nothing replayed: give delivery ids (see `notifier status`), or --all")
         return 0
     settings = load_settings()
-    store = open_store(settings.db_path)
+    store = open_store(settings.db)
     try:
         count = store.replay(None if args.all else args.ids, time.time())
     finally:
         store.close()
     print(f"{count} dead deliveries queued again")
+    return 0
+
+
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    from notifier.commands.migrate_store import describe, migrate_store
+    from notifier.dburl import password_of
+    from notifier.obs.logs import redact, register_secrets
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    register_secrets([password_of(args.to), password_of(settings.db)])
+    try:
+        copied = migrate_store(settings.db, args.to.strip())
+    except RuntimeError as exc:  # the copy failed half-way: nothing was written
+        print(redact(f"notifier: migrate-store failed, nothing copied: {exc}"), file=sys.stderr)
+        return 1
+    print(redact(describe(copied, args.to)))
     return 0
 
 
@@ -368,4 +429,5 @@ COMMANDS = {
     "test": cmd_test,
     "preview": cmd_preview,
     "schema": cmd_schema,
+    "migrate-store": cmd_migrate_store,
 }

@@ -1,10 +1,12 @@
 """What one cycle did, in numbers: returned by `App.cycle`, logged as its summary line
-(text, and the same numbers as fields of a JSON log line)."""
+(text, and the same numbers as fields of a JSON log line); and `PollerGate`, which
+replica of several may poll."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from notifier.delivery.deliverer import PassResult
 
@@ -45,3 +47,13 @@ class CycleResult:
             "dead": d.dead,
             "health_events": self.health,
         }
+
+
+class PollerGate(Protocol):
+    """Who may poll when several replicas share a store (notifier.state.postgres_replicas
+    .Heartbeat): the run loop polls only while `is_poller()`, and wakes at once when
+    `became_poller` is set. Without one (SQLite, one copy) the loop always polls."""
+
+    became_poller: threading.Event
+
+    def is_poller(self) -> bool: ...

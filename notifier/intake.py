@@ -129,15 +129,17 @@ def between_polls(
     wake: threading.Event,
     process: Callable[[], int],
     deliver: Callable[[], object],
+    poll_now: Callable[[], bool] = lambda: False,
 ) -> None:
     """What the run loop does until `next_poll` (monotonic): each wake (a webhook
     recorded) processes the inbox and, when that queued something, runs a delivery
     pass at once; and every RETRY_TICK seconds a delivery pass sends the retries come
-    due, so a long poll interval (push on) never delays them. Returns early on `stop`."""
+    due, so a long poll interval (push on) never delays them. Returns early on `stop`,
+    and when `poll_now()` (a replica that just took over polling)."""
     next_pass = time.monotonic() + RETRY_TICK
     while not stop.is_set():
         remaining = next_poll - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or poll_now():
             return
         woken = wake.wait(min(WAKE_SLICE, remaining))
         if woken:

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
 
     rules_path: Path = Field(Path("rules.yaml"), validation_alias=_env("NOTIFIER_RULES"))
-    db_path: Path = Field(Path("notifier.db"), validation_alias=_env("NOTIFIER_DB"))
+    db: str = Field("notifier.db", min_length=1, validation_alias=_env("NOTIFIER_DB"))
     poll_interval: float = Field(60.0, gt=0, validation_alias=_env("NOTIFIER_POLL_INTERVAL"))
     lookback_hours: float = Field(24.0, gt=0, validation_alias=_env("NOTIFIER_LOOKBACK_HOURS"))
     conference_settle_minutes: float = Field(
@@ -175,6 +175,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("db")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        from notifier.dburl import check_db
+
+        return check_db(value)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file (NOTIFIER_DB when it is not a PostgreSQL URL)."""
+        return Path(self.db)
+
+    @property
+    def db_is_postgres(self) -> bool:
+        from notifier.dburl import is_postgres_url
+
+        return is_postgres_url(self.db)
 
     @property
     def ssl_verify(self) -> bool | str:

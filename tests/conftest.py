@@ -3,11 +3,16 @@ notifier/sandbox/standins.py); each fixture starts one for a test and stops it a
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.state import Store, open_store
+from tests import pg
 
 
 @pytest.fixture
@@ -29,3 +34,62 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """An SMTP server without AUTH on `127.0.0.1:<smtp_sink.port>`."""
     with SmtpSink() as sink:
         yield sink
+
+
+# -- the state store on both backends (SQLite, and a real PostgreSQL: tests/pg.py) -----
+
+
+def _pg_unavailable(reason: str) -> None:
+    """Skip on a developer's machine without PostgreSQL; never in CI, where a skipped
+    backend would pass silently."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
+    pytest.skip(f"no PostgreSQL: {reason} (set {pg.ENV_URL} or install postgresql)")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """An admin URL of a running PostgreSQL: NOTIFIER_TEST_PG_URL (as .ci/run exports),
+    else a cluster this session starts (and removes) in a temporary directory."""
+    url = os.environ.get(pg.ENV_URL)
+    if url:
+        yield url
+        return
+    cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-")))
+    try:
+        cluster.start()
+    except pg.Unavailable as exc:
+        cluster.remove()
+        _pg_unavailable(str(exc))
+    try:
+        yield cluster.url()
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    url = pg.create_database(pg_admin_url)
+    try:
+        yield url
+    finally:
+        pg.drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """NOTIFIER_DB for a fresh state store, once per backend."""
+    if request.param == "sqlite":
+        return str(tmp_path / "notifier.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(db: str) -> Iterator[Store]:
+    """A fresh state store, once per backend."""
+    opened = open_store(db)
+    try:
+        yield opened
+    finally:
+        opened.close()

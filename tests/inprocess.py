@@ -17,7 +17,7 @@ from notifier.obs.metrics import Metrics
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, WebhookReceiver
 from notifier.settings import Settings
-from notifier.state import SqliteStore
+from notifier.state import Store, open_store
 from notifier.testpress.client import TestpressClient
 
 CHANNELS = """\
@@ -48,7 +48,7 @@ class Rig:
     webhook: WebhookReceiver
     slack: FakeSlack
     app: App
-    store: SqliteStore
+    store: Store
     clock: Clock
 
     def cycle(self) -> CycleResult:
@@ -69,8 +69,16 @@ class Rig:
 
 @contextmanager
 def rig(
-    tmp_path: Path, rules: str, *, history: int = 0, quick_failures: bool = False, **settings: Any
+    tmp_path: Path,
+    rules: str,
+    *,
+    history: int = 0,
+    quick_failures: bool = False,
+    db: str | None = None,
+    **settings: Any,
 ) -> Iterator[Rig]:
+    """The rig, on a SQLite store in `tmp_path` or on `db` (the `db` fixture gives one
+    per backend)."""
     with (
         Sandbox(seed=5, history=history) as sandbox,
         WebhookReceiver() as webhook,
@@ -82,14 +90,14 @@ def rig(
             _env_file=None,
             TESTPRESS_BASE_URL=sandbox.url,
             TESTPRESS_TOKEN=sandbox.token,
-            NOTIFIER_DB=str(tmp_path / "notifier.db"),
+            NOTIFIER_DB=db or str(tmp_path / "notifier.db"),
             NOTIFIER_RETRY_INITIAL_SECONDS="0.1",
             SLACK_BOT_TOKEN="xoxb-rig",
             SLACK_API_URL=slack.url,
             **settings,
         )
         ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
-        store = SqliteStore(config.db_path)
+        store = open_store(config.db)
         clock = Clock()
         metrics = Metrics()
         if quick_failures:  # a failing Testpress fails the poll at once, without waiting

@@ -3,17 +3,14 @@ holding up the next poll, and fast channels are not held back by it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
-from notifier.state import NewDelivery, SqliteStore
+from notifier.state import NewDelivery, Store
 from tests.kit import RecordingChannel
 
 
 def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    store = SqliteStore(tmp_path / "n.db")
     deliveries = [
         NewDelivery(
             "r",
@@ -37,4 +34,3 @@ def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel
     deliverer.run_pass()  # no budget: everything due
     assert len(slow.sent) == 20 and store.delivery_counts()["queued"] == 0
     deliverer.close()
-    store.close()

@@ -63,8 +63,10 @@ def _fired(r: Rig) -> list[tuple[str, str]]:
             for a in req.json["alerts"]]  # fmt: skip
 
 
-def test_fails_falling_scores_and_quiet_students_alert_as_days_pass(tmp_path: Path) -> None:
-    with rig(tmp_path, RULES) as r:
+def test_fails_falling_scores_and_quiet_students_alert_as_days_pass(
+    tmp_path: Path, db: str
+) -> None:
+    with rig(tmp_path, RULES, db=db) as r:
         s = add_stories(r.sandbox.institute)
         day0 = _go(r, _morning(12))
         s.asha_fails(1, day0 - timedelta(hours=3))  # before the notifier starts

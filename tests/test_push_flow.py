@@ -114,8 +114,8 @@ def test_push_then_poll_alerts_once_with_the_polls_fields(tmp_path: Path) -> Non
     assert pushed["percentile"] == 12.0
 
 
-def test_poll_then_push_alerts_once(tmp_path: Path) -> None:
-    with rig(tmp_path, FAILED) as r:
+def test_poll_then_push_alerts_once(tmp_path: Path, db: str) -> None:
+    with rig(tmp_path, FAILED, db=db) as r:
         r.cycle()
         aid = failed_attempt(r)
         r.cycle()
@@ -126,8 +126,8 @@ def test_poll_then_push_alerts_once(tmp_path: Path) -> None:
         assert r.store.inbox_pending(r.clock()) == []  # processed, not left pending
 
 
-def test_the_same_webhook_twice_alerts_once(tmp_path: Path) -> None:
-    with rig(tmp_path, FAILED) as r:
+def test_the_same_webhook_twice_alerts_once(tmp_path: Path, db: str) -> None:
+    with rig(tmp_path, FAILED, db=db) as r:
         r.cycle()
         aid = failed_attempt(r)
         push_exam(r, aid)

@@ -1,12 +1,39 @@
-"""The state store: seen marks, the outbox, cursors and small state, meta; and the lock.
+"""The state store: seen marks, the outbox, cursors and small state, the inbox of pushed
+webhooks, meta; and the lock.
 
-`base` is the interface (Protocols) the rest of the notifier depends on; `sqlite` and
-`sqlite_outbox` implement it. Imports only the standard library, sqlite-utils and
-`notifier.settings` (for the configuration error): no transport, no rules, no channels.
+`base` is the interface (Protocols) the rest of the notifier depends on; `sqlite` (with
+`sqlite_outbox`, `sqlite_sources`, `sqlite_inbox`) and `postgres` (with
+`postgres_outbox`, `postgres_sources`, `postgres_inbox`, `postgres_replicas`) implement
+it. `open_store` picks the backend from NOTIFIER_DB: a `postgresql://` or `postgres://`
+URL, or a SQLite file path. Imports only the standard library, sqlite-utils, psycopg
+(for PostgreSQL, when used) and `notifier.settings` (for the configuration error): no
+transport, no rules, no channels.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
+from notifier.dburl import is_postgres_url, redact_url
 from notifier.state.base import InboxRow, NewDelivery, OutboxRow, Store, delivery_id, iso
-from notifier.state.sqlite import SqliteStore, open_store
+from notifier.state.sqlite import SqliteStore
+from notifier.state.sqlite import open_store as open_sqlite
+
+
+def open_store(db: Path | str) -> Store:
+    """The store a command uses, for NOTIFIER_DB as written (pass the string: a Path
+    would fold the URL's `//`). A store that cannot be opened is a configuration
+    problem (exit 2) naming NOTIFIER_DB, never showing the URL's password."""
+    if isinstance(db, str) and is_postgres_url(db):
+        from notifier.settings import ConfigError
+        from notifier.state.postgres import PostgresStore, StoreUnavailable
+
+        try:
+            return PostgresStore(db.strip())
+        except StoreUnavailable as exc:
+            raise ConfigError([f"NOTIFIER_DB: cannot open the state store: {exc}"]) from None
+    return open_sqlite(db)
+
 
 __all__ = [
     "InboxRow",
@@ -15,6 +42,8 @@ __all__ = [
     "SqliteStore",
     "Store",
     "delivery_id",
+    "is_postgres_url",
     "iso",
     "open_store",
+    "redact_url",
 ]

@@ -1,0 +1,82 @@
+"""The PostgreSQL store's connection: one per handle (one per thread), autocommit with
+explicit transactions, replaced by a new one when it broke.
+
+No server-side prepared statements (`prepare_threshold=None`) and no session state
+(no advisory locks, no temporary tables, no SET), so every handle works the same
+through a transaction-pooling pgbouncer. A broken connection (the server restarted,
+the network dropped) fails the call in hand; the next call connects again, so a
+replica recovers from an outage by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from notifier.dburl import password_of, redact_url
+
+CONNECT_TIMEOUT = 10
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or answered with an error (message redacted)."""
+
+
+class PostgresConnection:
+    """Base of the PostgreSQL store and its mixins: the URL, the replica id, and the
+    connection."""
+
+    def __init__(self, url: str, replica: str):
+        self.url = url
+        self.replica = replica
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact_url(self.url)!r})"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def db(self) -> psycopg.Connection[Any]:
+        """The live connection, reconnecting when the last one broke."""
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            conn.close()
+        self._conn = None
+        try:
+            self._conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                prepare_threshold=None,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="testpress-notifier",
+            )
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot connect to {redact_url(self.url)}: {reason(exc, self.url)}"
+            ) from None
+        return self._conn
+
+    @contextmanager
+    def tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction: everything inside commits together or not at all."""
+        conn = self.db()
+        with conn.transaction():
+            yield conn
+
+
+def reason(exc: BaseException, url: str) -> str:
+    """The driver's message, first line only, with anything of the URL taken out."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.replace(url, redact_url(url))
+    password = password_of(url)
+    if password:
+        text = text.replace(password, "***")
+    return text

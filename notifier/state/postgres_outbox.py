@@ -1,0 +1,195 @@
+"""The outbox half of the PostgreSQL store: claims shared by every replica.
+
+A claim takes due rows `FOR UPDATE SKIP LOCKED`, so two replicas claiming at the same
+moment each get different rows without waiting for one another, and stamps them with a
+lease (`claimed_until`) and the claiming replica (`claimed_by`). A claimed row is
+invisible to the other replicas until it is marked sent or failed, given back, or its
+replica is found dead (its heartbeat stopped: notifier.state.postgres_replicas gives its
+claims back at once) or, last resort, its lease ran out.
+
+Claims are small batches (CLAIM_BATCH a channel), not the whole backlog: a replica takes
+more when it has sent what it holds, so a backlog spreads over every replica instead of
+being held by the first one to look.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from notifier.state.base import STATUSES, OutboxRow
+from notifier.state.postgres_conn import PostgresConnection
+
+CLAIM_BATCH = 32
+
+_CLAIM = """
+WITH channels AS (
+    SELECT DISTINCT channel FROM outbox
+    WHERE status IN ('queued', 'retrying') AND next_at <= %(now)s
+), picked AS (
+    SELECT due.id FROM channels, LATERAL (
+        SELECT id FROM outbox
+        WHERE channel = channels.channel AND status IN ('queued', 'retrying')
+          AND next_at <= %(now)s AND (claimed_until IS NULL OR claimed_until < %(now)s)
+        ORDER BY next_at, created_at, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+)
+UPDATE outbox SET claimed_until = %(until)s, claimed_by = %(me)s
+WHERE id IN (SELECT id FROM picked)
+RETURNING id, rule, channel, event, event_key, alerts, status, attempts, created_at,
+    group_key, next_at, seq
+"""
+
+
+class PostgresOutbox(PostgresConnection):
+    """Mixed into `PostgresStore`, which owns the connection."""
+
+    replica: str
+
+    def release_all_claims(self) -> int:
+        """Give back the claims of this replica (a pass that failed half-way: none of
+        its sends is in flight any more) and of replicas whose heartbeat stopped (they
+        died mid-send: their sends are made again at once). A live replica's claims
+        are never touched, so starting a replica never makes another's sends twice."""
+        with self.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL "
+                "WHERE claimed_by = %s OR claimed_by IN (SELECT id FROM replicas "
+                "WHERE alive_until < EXTRACT(EPOCH FROM clock_timestamp()))",
+                [self.replica],
+            )
+            conn.execute(
+                "DELETE FROM replicas WHERE alive_until < EXTRACT(EPOCH FROM clock_timestamp())"
+            )
+        return max(0, cursor.rowcount)
+
+    def claim_due(
+        self, now: float, lease_seconds: float, limit_per_channel: int = CLAIM_BATCH
+    ) -> list[OutboxRow]:
+        """Claim due deliveries (queued, or retrying with next_at <= now; not claimed by
+        a live lease), oldest first, at most `limit_per_channel` a channel, skipping
+        rows another replica is claiming this instant."""
+        rows = (
+            self.db()
+            .execute(
+                _CLAIM,
+                {
+                    "now": now,
+                    "until": now + lease_seconds,
+                    "me": self.replica,
+                    "limit": limit_per_channel,
+                },
+            )
+            .fetchall()
+        )
+        rows.sort(key=lambda r: (r[10], r[8], r[11]))
+        return [
+            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
+            for r in rows
+        ]
+
+    def pending_group(self, rule: str, channel: str, group: str) -> float | None:
+        """When the queued rows of this group are due (planning joins them)."""
+        row = (
+            self.db()
+            .execute(
+                "SELECT MIN(next_at) FROM outbox WHERE rule = %s AND channel = %s "
+                "AND group_key = %s AND status = 'queued' AND attempts = 0",
+                [rule, channel, group],
+            )
+            .fetchone()
+        )
+        return None if row is None else row[0]
+
+    def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
+        row = (
+            self.db()
+            .execute(
+                "SELECT MAX(sent_at) FROM outbox WHERE rule = %s AND channel = %s "
+                "AND group_key = %s AND status = 'sent'",
+                [rule, channel, group],
+            )
+            .fetchone()
+        )
+        return None if row is None else row[0]
+
+    def mark_sent(self, ids: Iterable[str], now: float) -> None:
+        self.db().execute(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = %s, "
+            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = NULL "
+            "WHERE id = ANY(%s)",
+            [now, now, list(ids)],
+        )
+
+    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
+        """Record a failed try: retry at `next_at`, or dead when it is None."""
+        self.mark_failed_many([id_], now=now, next_at=next_at, error=error)
+
+    def mark_failed_many(
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+    ) -> None:
+        """Record a failed try of every row one message carried, in one statement."""
+        self.db().execute(
+            "UPDATE outbox SET status = %s, attempts = attempts + 1, next_at = %s, "
+            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = %s "
+            "WHERE id = ANY(%s)",
+            [
+                "dead" if next_at is None else "retrying",
+                now if next_at is None else next_at,
+                now,
+                error[:500],
+                list(ids),
+            ],
+        )
+
+    def release(self, ids: Iterable[str]) -> None:
+        """Give back claimed rows that were not tried (a stop, a pass deadline)."""
+        self.db().execute(
+            "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE id = ANY(%s)",
+            [list(ids)],
+        )
+
+    def replay(self, ids: Iterable[str] | None, now: float) -> int:
+        """Queue dead deliveries again (all of them when ids is None), with a fresh
+        retry budget."""
+        sql = (
+            "UPDATE outbox SET status = 'queued', next_at = %s, created_at = %s, "
+            "attempts = 0, claimed_until = NULL, claimed_by = NULL WHERE status = 'dead'"
+        )
+        if ids is None:
+            cursor = self.db().execute(sql, [now, now])
+        else:
+            cursor = self.db().execute(sql + " AND id = ANY(%s)", [now, now, list(ids)])
+        return max(0, cursor.rowcount)
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, n in self.db().execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[status] = int(n)
+        return counts
+
+    def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
+        """Per channel with dead deliveries: how many, and the latest one's error."""
+        rows = self.db().execute(
+            "SELECT channel, COUNT(*), (SELECT last_error FROM outbox AS o WHERE o.status = "
+            "'dead' AND o.channel = outbox.channel ORDER BY updated_at DESC, seq DESC LIMIT 1) "
+            "FROM outbox WHERE status = 'dead' GROUP BY channel"
+        )
+        return {channel: (int(count), error) for channel, count, error in rows}
+
+    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        """Rows as the SQLite store gives them (without the PostgreSQL-only claimed_by)."""
+        where = " WHERE status = %s" if status else ""
+        sql = f"SELECT * FROM outbox{where} ORDER BY created_at, seq"
+        with self.db().cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, [status] if status else [])
+            rows = cursor.fetchall()
+        for row in rows:
+            row.pop("claimed_by", None)
+            row.pop("seq", None)
+            yield row

@@ -1,0 +1,186 @@
+"""Several replicas on one PostgreSQL database: who is alive, and who polls.
+
+**One poller, through a lease row** (`leases`, name `poller`): a replica polls only
+while it holds the row, which it renews every `beat` seconds for `lease` seconds; when
+the holder dies its lease runs out and the next replica to beat takes it. Each take or
+renewal is ONE statement (`INSERT ... ON CONFLICT DO UPDATE ... WHERE the holder is me
+or the lease ran out`) comparing times on the database's clock, so the replicas'
+clocks do not matter and nothing lives in a database session.
+
+Why not a session advisory lock (`pg_try_advisory_lock`)? It belongs to the server
+session, and behind a transaction-pooling pgbouncer a session is shared by whoever
+runs the next transaction: the lock would be held by a pooled connection, not by a
+replica, and a dead replica's lock might never be freed (or another replica's
+transactions would "hold" it). A lease row is plain data in short transactions, so it
+works the same directly or through any pooler. The price is the bound: a dead poller
+is replaced only once its lease runs out. With `lease = bound / 3` and `beat = lease /
+4`, where `bound = max(2 * NOTIFIER_POLL_INTERVAL, 30)` s (the contract), a replica
+takes over at most `lease + beat` (5/12 of the bound: 12.5 s for polls up to every
+15 s) after the poller's last renewal, and a poller has to miss three beats in a row
+(the database away for most of a lease) before it stops polling.
+
+Should two pollers ever overlap (a poller stalled past its lease), nothing is queued
+twice: outbox rows are keyed by delivery id and inserted with ON CONFLICT DO NOTHING.
+
+**Liveness** (`replicas`): each replica's heartbeat also pushes its `alive_until`
+forward; the claims of a replica whose heartbeat stopped (killed) are given back by
+the next heartbeat of any other replica, so its unfinished sends are made again at
+once rather than when their claim lease (minutes) runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any, Protocol
+
+from notifier.state.postgres_conn import PostgresConnection
+
+log = logging.getLogger(__name__)
+
+POLLER = "poller"
+_NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
+
+
+def lease_timing(poll_interval: float) -> tuple[float, float]:
+    """(lease, beat) seconds for a poll interval, so a dead poller is replaced within
+    the contract's max(2 * NOTIFIER_POLL_INTERVAL, 30) s."""
+    bound = max(2 * poll_interval, 30.0)
+    lease = bound / 3
+    return lease, lease / 4
+
+
+class PostgresReplicas(PostgresConnection):
+    """Mixed into `PostgresStore`: the replica and lease rows."""
+
+    replica: str
+
+    def beat(self, alive_seconds: float, *, want_poller: bool) -> bool:
+        """One heartbeat: this replica is alive for `alive_seconds` more; take or renew
+        the poller lease for as long when `want_poller`; give back the claims of
+        replicas found dead. Returns whether this replica holds the poller lease."""
+        with self.tx() as conn:
+            conn.execute(
+                "INSERT INTO replicas (id, host, pid, started_at, alive_until) "
+                f"VALUES (%s, %s, %s, {_NOW}, {_NOW} + %s) "
+                "ON CONFLICT (id) DO UPDATE SET alive_until = EXCLUDED.alive_until",
+                [self.replica, socket.gethostname()[:100], os.getpid(), alive_seconds],
+            )
+            dead = conn.execute(
+                f"DELETE FROM replicas WHERE alive_until < {_NOW} RETURNING id"
+            ).fetchall()
+            if dead:
+                conn.execute(
+                    "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL "
+                    "WHERE claimed_by = ANY(%s)",
+                    [[row[0] for row in dead]],
+                )
+                log.warning("replicas %s stopped beating: their claims were given back", dead)
+            if not want_poller:
+                return False
+            held = conn.execute(
+                "INSERT INTO leases (name, holder, until) "
+                f"VALUES (%s, %s, {_NOW} + %s) "
+                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                "until = EXCLUDED.until "
+                f"WHERE leases.holder = EXCLUDED.holder OR leases.until < {_NOW} "
+                "RETURNING holder",
+                [POLLER, self.replica, alive_seconds],
+            ).fetchone()
+        return held is not None
+
+    def leave(self) -> None:
+        """A clean stop: drop the poller lease (another replica takes over at its next
+        beat instead of waiting for the lease to run out), the claims and the row."""
+        with self.tx() as conn:
+            conn.execute(
+                "DELETE FROM leases WHERE name = %s AND holder = %s", [POLLER, self.replica]
+            )
+            conn.execute(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE claimed_by = %s",
+                [self.replica],
+            )
+            conn.execute("DELETE FROM replicas WHERE id = %s", [self.replica])
+
+    def replicas_status(self) -> dict[str, Any]:
+        """The live replicas and the poller, for `notifier status`."""
+        conn = self.db()
+        live = conn.execute(
+            f"SELECT id, host, pid FROM replicas WHERE alive_until >= {_NOW} ORDER BY started_at"
+        ).fetchall()
+        poller = conn.execute(
+            f"SELECT holder FROM leases WHERE name = %s AND until >= {_NOW}", [POLLER]
+        ).fetchone()
+        return {
+            "live": [{"id": r[0], "host": r[1], "pid": r[2]} for r in live],
+            "poller": None if poller is None else poller[0],
+        }
+
+
+class _Beating(Protocol):
+    replica: str
+
+    def beat(self, alive_seconds: float, *, want_poller: bool) -> bool: ...
+
+    def leave(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Heartbeat:
+    """The thread that keeps one replica alive and, when it can, the poller.
+
+    `is_poller()` is what the run loop asks before polling: true only while the last
+    successful renewal is recent enough that the lease certainly has not run out
+    (measured on this machine's monotonic clock from before the renewal was sent), so
+    a replica cut off from the database stops polling before another can take over.
+    `became_poller` is set when the lease is taken, to wake the loop at once."""
+
+    def __init__(self, store: _Beating, poll_interval: float, *, poll: bool = True):
+        self.store = store
+        self.lease, self.interval = lease_timing(poll_interval)
+        self.poll = poll
+        self.became_poller = threading.Event()
+        self._held_until = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replica-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._beat()  # a store that cannot be reached fails the start, as with SQLite
+        self._thread.start()
+        return self
+
+    def is_poller(self) -> bool:
+        return time.monotonic() < self._held_until
+
+    def _beat(self) -> None:
+        sent = time.monotonic()
+        held = self.store.beat(self.lease, want_poller=self.poll)
+        was = self.is_poller()
+        self._held_until = sent + self.lease - 1.0 if held else 0.0
+        if held and not was:
+            log.info("this replica (%s) is the poller now", self.store.replica)
+            self.became_poller.set()
+        elif was and not held:
+            log.warning("this replica (%s) lost the poller lease", self.store.replica)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._beat()
+            except Exception as exc:  # noqa: BLE001 - the database may be away for a while
+                log.warning("replica heartbeat failed (trying again): %s", type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._held_until = 0.0
+        try:
+            self.store.leave()
+        except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
+            log.warning("could not leave the replica set cleanly: %s", type(exc).__name__)
+        self.store.close()

@@ -1,0 +1,87 @@
+"""The PostgreSQL store's schema, version by version, numbered like the SQLite one
+(notifier.state.migrations) so `schema_version` in meta means the same tables on both:
+a PostgreSQL store starts at version 2, the SQLite schema it was written beside. Each
+script runs in its own transaction under an advisory transaction lock, so replicas
+starting together migrate once (notifier.state.postgres.PostgresStore._migrate).
+Never edit a released script: add the next version, beside its SQLite twin.
+
+Beyond the SQLite tables, PostgreSQL keeps what several replicas share: `replicas` (each
+live `notifier run`, with a heartbeat), `leases` (the poller lease) and
+`outbox.claimed_by` (which replica holds a claim, so the claims of a dead replica are
+given back as soon as its heartbeat stops instead of when their lease runs out), and
+`outbox.seq`, the order rows were queued in (SQLite's rowid), to break ties in time.
+`seen.key` compares bytewise (COLLATE "C", as SQLite does), so `count_seen`'s prefix
+range is a range scan of the primary key whatever the database's locale.
+"""
+
+from notifier.state.migrations import SCHEMA_VERSION
+
+_PG_V2 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL, key TEXT COLLATE "C" NOT NULL, seen_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (source, key)
+);
+CREATE INDEX IF NOT EXISTS seen_age ON seen (seen_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, rule TEXT NOT NULL, channel TEXT NOT NULL,
+    event TEXT NOT NULL, event_key TEXT NOT NULL, alerts TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_at DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL, sent_at DOUBLE PRECISION, last_error TEXT,
+    claimed_until DOUBLE PRECISION, group_key TEXT, claimed_by TEXT,
+    seq BIGSERIAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
+CREATE INDEX IF NOT EXISTS outbox_group ON outbox (rule, channel, group_key, status);
+CREATE INDEX IF NOT EXISTS outbox_channel_due ON outbox (channel, next_at)
+    WHERE status IN ('queued', 'retrying');
+CREATE INDEX IF NOT EXISTS outbox_claimed ON outbox (claimed_by) WHERE claimed_by IS NOT NULL;
+CREATE TABLE IF NOT EXISTS source_status (
+    source TEXT PRIMARY KEY, last_success TEXT, last_error TEXT, last_attempt TEXT
+);
+CREATE TABLE IF NOT EXISTS state (
+    scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL, alive_until DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL
+)
+"""
+
+# The inbox of Testpress's webhooks (contract section 10), as SQLite's version 3.
+_PG_V3 = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0, next_at DOUBLE PRECISION NOT NULL,
+    done_at DOUBLE PRECISION, last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (status, next_at)
+"""
+
+# History (contract section 11), as SQLite's version 4: each event compactly, ordered
+# by its primary key for the one question asked of it, and each student's latest activity.
+_PG_V4 = """
+CREATE TABLE IF NOT EXISTS history (
+    kind TEXT NOT NULL, subject TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+    key TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (kind, subject, at, key)
+);
+CREATE INDEX IF NOT EXISTS history_age ON history (at);
+CREATE TABLE IF NOT EXISTS activity (
+    user_id TEXT PRIMARY KEY, email TEXT, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
+    title TEXT, student TEXT
+);
+CREATE INDEX IF NOT EXISTS activity_email ON activity (email)
+"""
+
+# (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
+PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4))
+
+__all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

@@ -1,0 +1,62 @@
+"""The per-source half of the PostgreSQL store: how each source's polls went, and its
+small JSON state (cursors, look-up caches), written beside the seen marks by `record`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import psycopg
+
+from notifier.state.base import iso
+from notifier.state.postgres_conn import PostgresConnection
+
+
+class PostgresSourceState(PostgresConnection):
+    """Mixed into `PostgresStore`, which owns the connection."""
+
+    def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None:
+        """Record a poll: `ok` when the source was read (last_success moves on);
+        `error` is the latest poll's error, or None. A partial failure is both."""
+        self.db().execute(
+            "INSERT INTO source_status (source, last_success, last_error, last_attempt) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET "
+            "last_success = COALESCE(EXCLUDED.last_success, source_status.last_success), "
+            "last_error = EXCLUDED.last_error, last_attempt = EXCLUDED.last_attempt",
+            [source, iso(now) if ok else None, error, iso(now)],
+        )
+
+    def source_statuses(self) -> dict[str, dict[str, Any]]:
+        rows = self.db().execute(
+            "SELECT source, last_success, last_error FROM source_status ORDER BY source"
+        )
+        return {r[0]: {"last_success": r[1], "last_error": r[2]} for r in rows}
+
+    # -- small key/value state for sources (cursors, look-up caches) ------------------------
+
+    def get_state(self, scope: str, key: str) -> Any:
+        row = (
+            self.db()
+            .execute("SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key])
+            .fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
+    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
+        with self.tx() as conn:
+            self._put_state(conn, scope, items, time.time() if now is None else now)
+
+    @staticmethod
+    def _put_state(
+        conn: psycopg.Connection[Any], scope: str, items: dict[str, Any], now: float
+    ) -> None:
+        if not items:
+            return
+        conn.execute(
+            "INSERT INTO state (scope, key, value, updated_at) "
+            "SELECT %s, k, v, %s FROM unnest(%s::text[], %s::text[]) AS t(k, v) "
+            "ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value, "
+            "updated_at = EXCLUDED.updated_at",
+            [scope, now, list(items), [json.dumps(v, default=str) for v in items.values()]],
+        )

@@ -1,0 +1,292 @@
+"""Several `notifier run` replicas on one PostgreSQL database (contract section 12),
+over loopback against the sandbox institute: one poller, every replica delivering, each
+alert once; a killed poller replaced within max(2 * NOTIFIER_POLL_INTERVAL, 30) s; kills
+during a backlog losing nothing; a database outage survived by every replica."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.sandbox import Sandbox
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+from tests import pg
+from tests.e2e import WEBHOOK_SECRET, Harness
+
+POLL = 0.5
+SENT = re.compile(r"; [1-9][0-9]* sent, ")
+BOUND = max(2 * POLL, 30.0)  # the contract's takeover bound
+
+RULES = """\
+channels:
+  lms:
+    type: webhook
+    url: ${LMS_URL}
+    secret: ${LMS_SECRET}
+
+rules:
+  - name: failed-exam
+    event: attempt.completed
+    when:
+      result: Fail
+    notify: [lms]
+"""
+
+
+class Replicas:
+    """The replica processes of one test, each with its own log; all killed at the end."""
+
+    def __init__(self, h: Harness):
+        self.h = h
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        log = self.h.tmp / f"replica-{len(self.procs)}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "notifier", "run"],
+                cwd=self.h.tmp,
+                env=self.h.env(),
+                stdout=out,
+                stderr=out,
+            )
+        proc.log = log  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def logs(self) -> str:
+        return "\n".join(p.log.read_text() for p in self.procs)  # type: ignore[attr-defined]
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.alive():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill(proc)
+
+
+@pytest.fixture
+def h(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
+    with (
+        Sandbox(seed=7) as sandbox,
+        FakeSlack() as slack,
+        WebhookReceiver(secret=WEBHOOK_SECRET, delay=0.01) as webhook,
+        SmtpSink() as smtp,
+    ):
+        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
+        harness.extra_env = {
+            "NOTIFIER_DB": pg_url,
+            "NOTIFIER_POLL_INTERVAL": str(POLL),
+            "NOTIFIER_DELIVERY_CONCURRENCY": "1",
+        }
+        yield harness
+
+
+@pytest.fixture
+def replicas(h: Harness) -> Iterator[Replicas]:
+    group = Replicas(h)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def _wait(condition: Callable[[], Any], limit: float, what: str, logs: Callable[[], str]) -> Any:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {limit:.0f} s waiting for {what}\n{logs()[-4000:]}")
+
+
+def _status(h: Harness) -> dict[str, Any]:
+    out = h.notifier("status", "--json")
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def _arrivals(h: Harness) -> Counter[str]:
+    return Counter(
+        alert["key"]
+        for req in h.webhook.received
+        if req.status < 300
+        for alert in req.json["alerts"]
+    )
+
+
+def _complete(h: Harness, n: int, label: str) -> set[str]:
+    """`n` failed attempts completing now; returns their event keys."""
+    inst = h.sandbox.institute
+    exam = inst.add_exam(title=f"Exam {label}")
+    users = [inst.add_user(name=f"{label} {i}", email=f"{label}{i}@s.example") for i in range(10)]
+    keys = set()
+    for i in range(n):
+        attempt = inst.start_attempt(exam, users[i % len(users)])
+        inst.complete_attempt(attempt, result="Fail", score=1.0)
+        keys.add(str(attempt))
+    return keys
+
+
+def _baseline(h: Harness, replicas: Replicas) -> None:
+    _wait(
+        lambda: "attempts" in _status(h)["sources"], 30, "the first poll (baseline)", replicas.logs
+    )
+
+
+def _all_arrived(h: Harness, keys: set[str]) -> Callable[[], bool]:
+    return lambda: keys <= set(_arrivals(h))
+
+
+def test_three_replicas_deliver_every_alert_once_and_a_killed_poller_is_replaced(
+    h: Harness, replicas: Replicas
+) -> None:
+    for _ in range(3):
+        replicas.spawn()
+    _baseline(h, replicas)
+    first = _complete(h, 120, "first")
+    _wait(_all_arrived(h, first), 60, "the first alerts", replicas.logs)
+
+    status = _status(h)
+    assert len(status["replicas"]["live"]) == 3  # a second replica did not exit 2
+    assert all(p.poll() is None for p in replicas.procs)
+    poller_id = status["replicas"]["poller"]
+    (poller,) = [r for r in status["replicas"]["live"] if r["id"] == poller_id]
+    logs = replicas.logs()
+    assert logs.count("is the poller now") == 1  # one poller, from the start
+    senders = [p for p in replicas.procs if SENT.search(p.log.read_text())]  # type: ignore[attr-defined]
+    assert len(senders) >= 2, logs[-3000:]  # the backlog was shared, not sent by the poller alone
+
+    # SIGKILL the poller: another takes over within the bound, and nothing is lost.
+    (victim,) = [p for p in replicas.procs if p.pid == poller["pid"]]
+    replicas.kill(victim)
+    killed_at = time.monotonic()
+    second = _complete(h, 30, "second")
+
+    def new_poller() -> bool:
+        now = _status(h)["replicas"]
+        return now["poller"] not in (None, poller_id)
+
+    _wait(new_poller, BOUND + 5, "another replica to take over polling", replicas.logs)
+    took = time.monotonic() - killed_at
+    _wait(_all_arrived(h, second), 30, "the alerts after the takeover", replicas.logs)
+    arrivals = _arrivals(h)
+    print(f"\npoller killed: replaced after {took:.1f} s (bound {BOUND:.0f} s)")
+    assert took <= BOUND
+    assert set(arrivals) == first | second
+    # Only a send the killed replica had in flight may repeat (concurrency 1: one).
+    assert sum(n - 1 for n in arrivals.values()) <= 1
+
+
+def test_sigkills_of_random_replicas_during_a_backlog_lose_nothing(
+    h: Harness, replicas: Replicas, pg_url: str
+) -> None:
+    import psycopg
+
+    for _ in range(3):
+        replicas.spawn()
+    _baseline(h, replicas)
+    keys = _complete(h, 1000, "backlog")
+
+    def queued() -> bool:
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return bool(row and row[0] >= 1000)
+
+    _wait(queued, 60, "the backlog to be queued", replicas.logs)
+    rng = random.Random(14)
+    kills = 0
+    while kills < 4 and not keys <= set(_arrivals(h)):
+        time.sleep(rng.uniform(0.3, 0.8))
+        victim = rng.choice(replicas.alive())
+        replicas.kill(victim)
+        kills += 1
+        replicas.spawn()
+    _wait(_all_arrived(h, keys), 60, "every alert of the backlog", replicas.logs)
+    arrivals = _arrivals(h)
+    duplicates = sum(n - 1 for n in arrivals.values())
+    print(f"\n{kills} kills during a 1,000-delivery backlog: {duplicates} duplicates")
+    assert set(arrivals) == keys
+    assert kills >= 2
+    assert duplicates <= kills  # concurrency 1: at most the one send in flight per kill
+
+
+def test_a_database_outage_is_survived_by_every_replica(tmp_path: Path) -> None:
+    """PostgreSQL stopped for 10 s and started again: every replica recovers by itself
+    and nothing is lost. A cluster of its own, so stopping it disturbs no other test."""
+    try:
+        cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-outage-"))).start()
+    except pg.Unavailable as exc:
+        pytest.skip(str(exc)) if not _in_ci() else pytest.fail(str(exc))
+    try:
+        url = pg.create_database(cluster.url())
+        with (
+            Sandbox(seed=8) as sandbox,
+            FakeSlack() as slack,
+            WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
+            SmtpSink() as smtp,
+        ):
+            h = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
+            h.extra_env = {"NOTIFIER_DB": url, "NOTIFIER_POLL_INTERVAL": str(POLL)}
+            group = Replicas(h)
+            try:
+                _outage(h, group, cluster)
+            finally:
+                group.stop_all()
+    finally:
+        cluster.remove()
+
+
+def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
+    for _ in range(3):
+        replicas.spawn()
+    _baseline(h, replicas)
+    before = _complete(h, 20, "before")
+    _wait(_all_arrived(h, before), 30, "the alerts before the outage", replicas.logs)
+    pids = {p.pid for p in replicas.procs}
+
+    cluster.stop()
+    down_at = time.monotonic()
+    during = _complete(h, 20, "during")  # completed while the database is away
+    time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+    cluster.start()
+
+    _wait(_all_arrived(h, during), 60, "the alerts of the outage", replicas.logs)
+    after = _complete(h, 20, "after")
+    _wait(_all_arrived(h, after), 30, "the alerts after the outage", replicas.logs)
+
+    def all_back() -> bool:
+        live = {r["pid"] for r in _status(h)["replicas"]["live"]}
+        return live == pids
+
+    _wait(all_back, 30, "every replica to beat again", replicas.logs)
+    assert all(p.poll() is None for p in replicas.procs), replicas.logs()[-3000:]
+    assert set(_arrivals(h)) == before | during | after
+
+
+def _in_ci() -> bool:
+    import os
+
+    return os.environ.get("CI", "").lower() == "true"
