@@ -1,7 +1,7 @@
 """`python -m bench` (`make bench`): measure every figure of issues 6, 12 and 13, print one table.
 
 python -m bench              every figure
-python -m bench a d          only some (a b c d e f g p; e comes with a)
+python -m bench a d          only some (a b c d e f g m p; e comes with a)
 python -m bench --json out.json   also write the raw measurements
 """
 
@@ -20,10 +20,10 @@ from bench.table import Row, render_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g p (default: all)")
+    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g m p (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdefgp")
+    parts = set(args.parts or "abcdefgmp")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         ("a", "backlog", "bench.backlog"),
         ("g", "history rules over a year", "bench.history"),
         ("p", "push", "bench.push"),
+        ("m", "mass exam ending", "bench.massend"),
     ]
     for part, label, module in steps:
         if part not in parts:

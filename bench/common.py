@@ -108,6 +108,11 @@ class Control:
         body = {"n": n, "days_ago_min": days_ago_min, "days_ago_max": days_ago_max}
         return int(self.http.post("/_sandbox/history", json=body).json()["attempts"])
 
+    def content_history(self, n: int, hours_ago: float) -> int:
+        body = {"n": n, "hours_ago": hours_ago}
+        reply = self.http.post("/_sandbox/content-history", json=body)
+        return int(reply.json()["content_attempts"])
+
     def start_attempt(self, exam_id: int, user_id: int) -> int:
         body = {"exam_id": exam_id, "user_id": user_id}
         return int(self.http.post("/_sandbox/attempts", json=body).json()["id"])

@@ -1,5 +1,6 @@
 """Figure b: an idle cycle (nothing new, nothing running) at 1,000 and at 100,000
-completed attempts of history, beside a naive poller.
+completed exam attempts of history, and at 1,000 and 50,000 content attempts completed
+in the lookback window (50,000 is a busy day's videos), beside a naive poller.
 
 The notifier runs in this process (`App.cycle`, after its baseline cycle); the sandbox
 in another, which counts the requests it serves. The naive poller is what an admin
@@ -11,6 +12,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,29 @@ from bench.common import (
 from bench.serve import Child
 
 SIZES = (1_000, 100_000)
+CONTENT_SIZES = (1_000, 50_000)
 IDLE_CYCLES = 5
+CONTENT = "/api/v3/admin/chapter-content-attempts/"
+CONTENT_RULES = """\
+channels:
+  lms:
+    type: webhook
+    url: ${LMS_URL}
+rules:
+  - name: video-skimmed
+    event: content_attempt.completed
+    when:
+      content_type: video
+      watched_percentage: {lt: 50}
+    notify: [lms]
+"""
 
 
-def _notifier_idle(url: str, token: str, control: Control) -> dict[str, Any]:
+def _notifier_idle(
+    url: str, token: str, control: Control, rules: str = BACKLOG_RULES
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
-        use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES))
+        use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", rules))
         from notifier.app import App, make_client
         from notifier.config import load_rules
         from notifier.settings import load_settings
@@ -61,21 +80,30 @@ def _notifier_idle(url: str, token: str, control: Control) -> dict[str, Any]:
     }
 
 
-def _naive_cycle(url: str, token: str, control: Control, previous: set[int]) -> dict[str, Any]:
+def _naive_cycle(
+    url: str,
+    token: str,
+    control: Control,
+    previous: set[int],
+    path: str = LIST,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     http = bare_client(url, token)
     control.reset()
     started = time.perf_counter()
     ids: set[int] = set()
-    for body in bare_pages(http, LIST, {"state": 1}):
-        ids.update(row["id"] for row in body["results"])
+    for body in bare_pages(http, path, params or {"state": 1}):
+        rows = body["results"]
+        rows = rows["content_attempts"] if isinstance(rows, dict) else rows
+        ids.update(row["id"] for row in rows)
     new = ids - previous
     seconds = time.perf_counter() - started
     http.close()
     return {"requests": control.total(), "seconds": seconds, "new": len(new), "ids": ids}
 
 
-def measure() -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
+def measure() -> dict[str, dict[int, dict[str, Any]]]:
+    out: dict[str, dict[int, dict[str, Any]]] = {"exam": {}, "content": {}}
     for size in SIZES:
         with Child.start("sandbox", history=size) as sandbox:
             control = Control(sandbox.url)
@@ -84,5 +112,17 @@ def measure() -> dict[int, dict[str, Any]]:
             naive = _naive_cycle(sandbox.url, sandbox.token, control, first["ids"])
             naive.pop("ids")
             control.close()
-        out[size] = {"notifier": notifier, "naive": naive}
+        out["exam"][size] = {"notifier": notifier, "naive": naive}
+    for size in CONTENT_SIZES:
+        with Child.start("sandbox") as sandbox:
+            control = Control(sandbox.url)
+            control.content_history(size, hours_ago=12)
+            notifier = _notifier_idle(sandbox.url, sandbox.token, control, CONTENT_RULES)
+            since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+            params = {"completed_after": since}
+            first = _naive_cycle(sandbox.url, sandbox.token, control, set(), CONTENT, params)
+            naive = _naive_cycle(sandbox.url, sandbox.token, control, first["ids"], CONTENT, params)
+            naive.pop("ids")
+            control.close()
+        out["content"][size] = {"notifier": notifier, "naive": naive}
     return out

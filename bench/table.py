@@ -39,36 +39,8 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
             )
         )
     if "b" in raw:
-        b = raw["b"]
-        small, large = sorted(b)
-        ns, nl = b[small]["notifier"], b[large]["notifier"]
-        per_source = max(ns["requests"], nl["requests"]) / max(1, nl["sources"])
-        rows.append(
-            Row(
-                f"b. idle cycle requests, {small:,} / {large:,} history",
-                f"{ns['requests']} / {nl['requests']} ({nl['sources']} source in use)",
-                "equal, <= 3 per source",
-                ns["requests"] == nl["requests"] and per_source <= 3,
-            )
-        )
-        rows.append(
-            Row(
-                f"b. idle cycle wall time, {small:,} / {large:,} history",
-                f"{_s(ns['seconds'])} / {_s(nl['seconds'])}",
-                "-",
-                None,
-            )
-        )
-        vs, vl = b[small]["naive"], b[large]["naive"]
-        rows.append(
-            Row(
-                f"b. naive poller (every page), {small:,} / {large:,} history",
-                f"{vs['requests']} req {_s(vs['seconds'])} / "
-                f"{vl['requests']} req {_s(vl['seconds'])}",
-                "(comparison)",
-                None,
-            )
-        )
+        for what, b in raw["b"].items():
+            rows += _idle_rows(what, b)
     if "c" in raw:
         c = raw["c"]
         rows.append(
@@ -142,7 +114,60 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 and b["exactly_once"] == b["pushes"],
             )
         )
+    if "m" in raw:
+        rows += _massend_rows(raw["m"])
     return rows
+
+
+def _massend_rows(g: dict[str, Any]) -> list[Row]:
+    n, naive = g["notifier"], g["naive"]
+    what = f"m. mass exam ending: {g['students']:,} students in {g['seconds']:.0f} s, poll 1 s"
+    by = ", ".join(f"{k} {v}" for k, v in sorted(n["requests"].items()))
+    return [
+        Row(f"{what}: alerts lost", f"{n['lost']} of {n['failed']:,} Fail", "0", n["lost"] == 0),
+        Row(
+            f"{what}: completion -> webhook",
+            f"p50 {_s(n['p50'])}, p95 {_s(n['p95'])}, max {_s(n['max'])}",
+            "p95 <= 3 s",
+            n["p95"] <= 3.0,
+        ),
+        Row(
+            f"{what}: API requests per completion",
+            f"{n['per_completion']:.2f} ({by}; reconciliation share included)",
+            "<= 0.5",
+            n["per_completion"] <= 0.5,
+        ),
+        Row(
+            f"{what}: naive poller (every page every second)",
+            f"{naive['per_completion']:.2f} per completion ({naive['requests']:,} requests)",
+            "(comparison)",
+            None,
+        ),
+    ]
+
+
+def _idle_rows(what: str, b: dict[Any, Any]) -> list[Row]:
+    small, large = sorted(b, key=int)
+    ns, nl = b[small]["notifier"], b[large]["notifier"]
+    per_source = max(ns["requests"], nl["requests"]) / max(1, nl["sources"])
+    label = "history" if what == "exam" else "completed in the window"
+    name = f"b. idle cycle, {what} attempts, {int(small):,} / {int(large):,} {label}"
+    vs, vl = b[small]["naive"], b[large]["naive"]
+    return [
+        Row(
+            f"{name}: requests",
+            f"{ns['requests']} / {nl['requests']} ({nl['sources']} source in use)",
+            "equal, <= 3 per source",
+            ns["requests"] == nl["requests"] and per_source <= 3,
+        ),
+        Row(f"{name}: wall time", f"{_s(ns['seconds'])} / {_s(nl['seconds'])}", "-", None),
+        Row(
+            f"{name}: naive poller (every page)",
+            f"{vs['requests']} req {_s(vs['seconds'])} / {vl['requests']} req {_s(vl['seconds'])}",
+            "(comparison)",
+            None,
+        ),
+    ]
 
 
 def render_table(rows: list[Row]) -> str:

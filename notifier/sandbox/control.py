@@ -6,7 +6,7 @@ subprocess test can read counts, set faults and make students act between cycles
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.sandbox import webhooks
@@ -61,11 +61,15 @@ class SandboxApi(AdminApi):
 
     @route("GET", r"/_sandbox/exam-session", "")
     def exam_session_state(self, req: Request) -> Response:
-        """{"done", "completed": {attempt id: unix time just before it completed}}."""
+        """{"done", "completed": {attempt id: unix time just before it completed},
+        "failed": [ids completed as Fail]}."""
         if self.session is None:
             raise BadRequest(400, {"detail": "no exam session"})
-        completed = {str(k): v for k, v in self.session.completions().items()}
-        return Response(200, {"done": self.session.done, "completed": completed})
+        completed, failed = self.session.completions()
+        times = {str(k): v for k, v in completed.items()}
+        return Response(
+            200, {"done": self.session.done, "completed": times, "failed": sorted(failed)}
+        )
 
     @route("GET", r"/_sandbox/stats", "")
     def stats(self, req: Request) -> Response:
@@ -124,6 +128,22 @@ class SandboxApi(AdminApi):
         except TypeError as exc:
             raise BadRequest(400, {"detail": str(exc)}) from None
         return Response(200, {"id": aid})
+
+    @route("POST", r"/_sandbox/content-history", "")
+    def content_history(self, req: Request) -> Response:
+        """{"n", "hours_ago"?}: `n` videos watched to the end over the last `hours_ago`
+        hours (default 12) -> {"content_attempts": total now}."""
+        data = req.json()
+        n, hours = int(data.get("n", 0)), float(data.get("hours_ago", 12))
+        inst = self.institute
+        with inst.lock:
+            users = list(inst.users)
+            first = inst.now() - timedelta(hours=hours)
+            for i in range(n):
+                at = first + timedelta(seconds=hours * 3600 * i / max(1, n))
+                ca = inst.add_content_attempt(users[i % len(users)], "video", created=at)
+                inst.complete_content_attempt(ca, completed_at=at + timedelta(seconds=1))
+            return Response(200, {"content_attempts": len(inst.content_attempts)})
 
     @route("POST", r"/_sandbox/history", "")
     def history(self, req: Request) -> Response:

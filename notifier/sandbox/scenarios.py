@@ -46,8 +46,9 @@ class MassEnding:
         rng.shuffle(self._order)
         self._rng = rng
         self._lock = threading.Lock()
-        #: attempt id -> time.time() just before it was completed.
+        #: attempt id -> time.time() just before it was completed; the Fail ones.
         self.completed: dict[int, float] = {}
+        self.failed: set[int] = set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -56,10 +57,10 @@ class MassEnding:
         with self._lock:
             return len(self.completed) == len(self.attempts)
 
-    def completions(self) -> dict[int, float]:
-        """A copy of `completed`, safe while `finish` runs."""
+    def completions(self) -> tuple[dict[int, float], set[int]]:
+        """Copies of `completed` and `failed`, safe while `finish` runs."""
         with self._lock:
-            return dict(self.completed)
+            return dict(self.completed), set(self.failed)
 
     def finish_next(self, n: int) -> list[int]:
         """Complete the next `n` students (fewer when the exam is over); their ids."""
@@ -71,6 +72,9 @@ class MassEnding:
                 aid = self._order.pop()
                 self.completed[aid] = time.time()
             fail = self._rng.random() < self.fail_share
+            if fail:
+                with self._lock:
+                    self.failed.add(aid)
             self.inst.complete_attempt(aid, result="Fail" if fail else "Pass")
             out.append(aid)
         return out

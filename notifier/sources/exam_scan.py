@@ -148,6 +148,8 @@ class ExamScan:
             else:
                 before = len(scan.members)
                 for exam in sorted(active, key=active.__getitem__, reverse=True)[:MAX_PROBES]:
+                    if len(scan.members) - before >= deficit:
+                        break  # the busiest exams explained it (the stale clock runs on)
                     self._exam(params, exam)
                 found = len(scan.members) - before
                 # Fewer than the deficit: some are outside these exams, read everything.
@@ -159,8 +161,9 @@ class ExamScan:
             accepted = max(0, count - self._known())
             reconciled = now_s
             since = None  # every row there when the read began was read
-        for exam in self._new_by_exam:
-            active[exam] = now_s
+        if not rebuild:  # a rebuild finds all history new: it says nothing of activity
+            for exam in self._new_by_exam:
+                active[exam] = now_s
         scan.cursor = {
             "window": window.isoformat(),
             "gen": gen,
