@@ -238,3 +238,68 @@ rules:
         durations = {a["key"]: a["data"]["duration"] for a in r.alerts()}
         assert set(got) == expected and max(got.values()) == 1, _report("class", expected, got)
         assert set(durations.values()) == {300}
+
+
+def test_attempts_running_since_before_the_window_are_watched_until_they_finish(
+    tmp_path: Path,
+) -> None:
+    """600 attempts started 3 days ago (before the window the completed list is read
+    in) finish 15 at a time between the pages of the running list: one skipped as the
+    rows move, whose detail then still says Running, stays watched."""
+    with rig(tmp_path, EVERY_RESULT) as r:
+        inst = r.sandbox.institute
+        exam = inst.add_exam(title="Open Book Marathon")
+        started = inst.now() - timedelta(days=3)
+        users = [inst.add_user(f"Long {i}", email=f"l{i}@school.example") for i in range(600)]
+        long = [inst.start_attempt(exam, uid, started + timedelta(seconds=i))
+                for i, uid in enumerate(users)]  # fmt: skip
+        assert r.cycle().sources_ok
+        pending = list(long)
+        inst.rng("order").shuffle(pending)
+
+        def finish(name: str, page: int) -> None:
+            if name == "attempts":
+                for aid in pending[-15:]:
+                    inst.complete_attempt(aid, result="Fail")
+                del pending[-15:]
+
+        r.sandbox.between_pages = finish
+        _cycles_until(r, lambda: not pending)
+        expected = {str(a) for a in long}
+        got = _alerted(r)
+        assert set(got) == expected and max(got.values()) == 1, _report("long", expected, got)
+
+
+def test_results_imported_during_a_mass_ending_wait_at_most_the_stale_bound(
+    tmp_path: Path,
+) -> None:
+    """While 1,000 students finish, 60 results of another exam are imported with old
+    start times: the completions of the ending can account for the count's growth for
+    a while, but a deficit older than 5 minutes reads the whole window."""
+    with rig(tmp_path, EVERY_RESULT) as r:
+        inst = r.sandbox.institute
+        session = MassEnding(inst, 1_000)
+        other = inst.add_exam(title="Offline Paper")
+        users = [inst.add_user(f"Paper {i}", email=f"o{i}@school.example") for i in range(60)]
+        assert r.cycle().sources_ok
+        r.sandbox.between_pages = lambda name, page: session.finish_next(15)
+        r.cycle()
+        r.cycle()
+        now = inst.now()
+        imported = [
+            aid
+            for i, uid in enumerate(users)
+            for aid in inst.import_results(other, [uid], now - timedelta(hours=2 + i / 10))
+        ]
+        r.cycle()
+        r.clock.advance(6 * 60)
+        r.cycle()
+        assert not session.done  # still ending: what follows is the stale bound at work
+        got = _alerted(r)
+        assert {str(a) for a in imported} <= set(got), _report(
+            "masked", set(map(str, imported)), got
+        )
+        _cycles_until(r, lambda: session.done)
+        expected = {str(a) for a in [*session.attempts, *imported]}
+        got = _alerted(r)
+        assert set(got) == expected and max(got.values()) == 1, _report("all", expected, got)

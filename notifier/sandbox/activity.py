@@ -3,13 +3,16 @@
 `populate` gives a fresh `Institute` its exams and students from the seed. `Ticker`
 is the background life of `activity=True`: each tick (one second by default) some
 students start exams and others finish them (about 30% fail, many failures with a
-percentile under 30, some guessers), content attempts start and finish (assessments
-via Pending Evaluation), and a live class runs with joins, leaves and rejoins.
+percentile under 30, some guessers), now and then results arrive that were never
+seen running (an assigned attempt completed at once, a result imported with a start
+hours ago), content attempts start and finish (assessments via Pending Evaluation), and
+a live class runs with joins, leaves and rejoins.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from notifier.sandbox.data import Institute
 from notifier.sandbox.generate import CONFERENCE_TITLES, EXAM_TITLES, person
@@ -89,6 +92,15 @@ class Ticker:
                 )
         for _ in range(rng.choice([0, 1, 1, 2])):
             inst.start_attempt(rng.choice(list(inst.exams)), rng.choice(list(inst.users)))
+        if self.ticks % 7 == 3:  # never seen running: assigned an hour ago, done at once
+            then = inst.now() - timedelta(hours=1)
+            exam, user = rng.choice(list(inst.exams)), rng.choice(list(inst.users))
+            aid = inst.start_attempt(exam, user, then, state="Not Started")
+            inst.complete_attempt(aid, result="Fail", percentile=rng.uniform(1, 29))
+        if self.ticks % 11 == 5:  # an imported result that started hours ago
+            then = inst.now() - timedelta(hours=rng.uniform(2, 20))
+            exam, user = rng.choice(list(inst.exams)), rng.choice(list(inst.users))
+            inst.import_results(exam, [user], then, result="Fail", percentile=rng.uniform(1, 29))
 
     def _contents(self) -> None:
         inst, rng = self.inst, self.rng

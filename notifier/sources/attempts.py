@@ -73,7 +73,8 @@ class AttemptsSource:
 
         list_only = [candidates[k] for k in sorted(new_keys) if k not in scan.detailed]
         with_detail = [candidates[k] for k in sorted(new_keys) if k in scan.detailed]
-        del candidates  # the lists above now hold the only references
+        del candidates
+        scan.found = {}  # the lists above now hold the only references (peak memory)
         lookups = Lookups(ctx.store, client)
         fetchers = _fetchers(client)
         result.read = 0
