@@ -184,3 +184,55 @@ def exam_payload_for(h: Harness) -> dict[str, object]:
     attempt = inst.start_attempt(1, 1)
     inst.complete_attempt(attempt, result="Fail")
     return exam_payload(inst, attempt)
+
+
+def test_a_webhook_answered_200_survives_a_sigkill_before_it_is_processed(h: Harness) -> None:
+    """The detail request hangs, so the loop is still processing the webhook when the
+    process is killed; the next process alerts from the inbox. (The attempt started
+    days ago, outside any poll's window, and its start was never pushed: only the
+    inbox knows it.)"""
+    from datetime import timedelta
+
+    from notifier.sandbox import FaultConfig
+    from notifier.sandbox.model import utcnow
+
+    port = free_port()
+    h.extra_env.update(
+        {
+            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
+            "NOTIFIER_POLL_INTERVAL": "3600",
+            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
+            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
+        }
+    )
+    inst = h.sandbox.institute
+    attempt = inst.start_attempt(1, 1, started_at=utcnow() - timedelta(days=4))
+    inst.complete_attempt(attempt, result="Fail")
+    body = json.dumps(sign_exam(exam_payload(inst, attempt), PUBLIC_KEY, PRIVATE_KEY)).encode()
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "notifier", "run"],
+            cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    first = start()
+    try:
+        assert _wait(lambda: h.sandbox.request_counts.get("attempts", 0) >= 2, first, 30)
+        h.sandbox.faults = FaultConfig(slow_rate=1.0, slow_seconds=60)  # the detail hangs
+        h.sandbox.reset_counts()
+        assert _post(port, "/webhooks/testpress/exam", body) == 200
+        assert _wait(lambda: h.sandbox.request_counts.get("attempt", 0) >= 1, first, 10)
+    finally:
+        first.kill()
+        first.communicate(timeout=20)
+    assert h.webhook.received == []
+
+    h.sandbox.faults = FaultConfig()
+    second = start()
+    try:
+        assert _wait(lambda: len(h.webhook.received) >= 1, second, 30), "lost after the 200"
+        assert [a["key"] for a in h.webhook.received[0].json["alerts"]] == [str(attempt)]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=20)
