@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from notifier.events import Kept
@@ -48,6 +48,17 @@ class PushCounts:
     webhooks: int = 0
     completions: int = 0
     queued: int = 0
+    # The first alerts that came by push: "[rule] student, title" (for `demo`).
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, deliveries: list[NewDelivery]) -> None:
+        for d in deliveries:
+            data = d.alerts[0].get("data", {}) if d.alerts else {}
+            who = data.get("student") or f"attempt {d.event_key}"
+            what = data.get("exam_title") or data.get("title") or ""
+            line = f"[{d.rule}] {who}" + (f", {what}" if what else "")
+            if len(self.examples) < 10 and line not in self.examples:
+                self.examples.append(line)
 
 
 class Intake:
@@ -94,6 +105,7 @@ class Intake:
         for name, polled in batch.results.items():
             deliveries, kept = self.plan(name, polled, now)
             queued += self.store.record(name, polled.seen, deliveries, now=now, history=kept)
+            self.counts.note(deliveries)
         watch: Any = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):
             watch(self.store, batch.watch, now)

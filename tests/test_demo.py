@@ -34,3 +34,9 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     summary = next(line for line in out.stdout.splitlines() if line.startswith("summary:"))
     sent = int(summary.split("deliveries sent ")[1].split(",")[0])
     assert sent > 0
+    # The sandbox pushes its webhooks: alerts arrive by push, and the demo shows some.
+    lines = out.stdout.splitlines()
+    pushed = next(line for line in lines if line.startswith("by push:"))
+    assert int(pushed.split(" deliveries queued")[0].rpartition(", ")[2]) > 0
+    examples = lines[lines.index(pushed) + 1 :]
+    assert examples[0].startswith("  [")

@@ -157,8 +157,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print(f"  {request.json.get('rule')}: {request.json.get('text')}")
         print(
             f"\nby push: {pushed.webhooks} webhooks received, {pushed.completions} completions, "
-            f"{pushed.queued} deliveries queued at once (the rest came by poll)"
+            f"{pushed.queued} deliveries queued the moment they arrived (the rest came by poll):"
         )
+        for line in pushed.examples[:5]:
+            print(f"  {line}")
         print(
             f"\nsummary: deliveries sent {counts['sent']}, queued {counts['queued']}, "
             f"retrying {counts['retrying']}, dead {counts['dead']}"
