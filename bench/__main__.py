@@ -20,10 +20,10 @@ from bench.table import Row, render_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g m p (default: all)")
+    parser.add_argument("parts", nargs="*", default=[], help="a b c d e f g m p r (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdefgmp")
+    parts = set(args.parts or "abcdefgmpr")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         ("g", "history rules over a year", "bench.history"),
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
+        ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),
     ]
     for part, label, module in steps:
         if part not in parts:

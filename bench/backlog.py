@@ -51,16 +51,21 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_notifier(url: str, token: str, since: date, workdir: Path) -> dict[str, Any]:
-    use_env(notifier_env(workdir, url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES))
+def run_notifier(
+    url: str, token: str, since: date, workdir: Path, db: str | None = None
+) -> dict[str, Any]:
+    """The notifier's side, on SQLite in `workdir`, or on `db` (a PostgreSQL URL:
+    bench.replicas compares the two)."""
+    extra = {"NOTIFIER_DB": db} if db else {}
+    use_env(notifier_env(workdir, url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES, **extra))
     from notifier.app import App, make_client
     from notifier.config import load_rules
     from notifier.settings import load_settings
-    from notifier.state import SqliteStore
+    from notifier.state import open_store
 
     settings = load_settings()
     ruleset = load_rules(settings.rules_path, settings)
-    store = SqliteStore(settings.db_path)
+    store = open_store(settings.db)
     client = make_client(settings)
     app = App(settings, ruleset, store, client)
     cpu = _cpu()
@@ -78,7 +83,7 @@ def run_notifier(url: str, token: str, since: date, workdir: Path) -> dict[str, 
         "events": events,
         "requests": requests,
         "peak_rss": _peak_rss(),
-        "store_bytes": file_bytes(settings.db_path),
+        "store_bytes": 0 if db else file_bytes(settings.db_path),
     }
 
 
@@ -172,9 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("token")
     parser.add_argument("since", type=date.fromisoformat)
     parser.add_argument("workdir", type=Path)
+    parser.add_argument("--db", help="NOTIFIER_DB for the notifier side (default: SQLite)")
     args = parser.parse_args(argv)
     if args.side == "notifier":
-        result = run_notifier(args.url, args.token, args.since, args.workdir)
+        result = run_notifier(args.url, args.token, args.since, args.workdir, args.db)
     else:
         result = run_bare(args.url, args.token, args.since)
     print(json.dumps(result))

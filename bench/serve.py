@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["sandbox", "receiver"])
     parser.add_argument("--history", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--delay", type=float, default=0.0, help="receiver: seconds per answer")
     args = parser.parse_args(argv)
     if args.what == "sandbox":
         from notifier.sandbox import Sandbox
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         server: Any = Sandbox(seed=args.seed, history=args.history).start()
         info = {"url": server.url, "token": server.token}
     else:
-        server = CountingReceiver().start()
+        server = CountingReceiver(args.delay).start()
         info = {"url": server.url, "token": ""}
     print(json.dumps(info), flush=True)
     try:
@@ -59,13 +61,16 @@ class CountingReceiver(WebhookReceiver):
     """Answers 204 to every request and keeps only a count: a receiver that kept every
     body would grow for the whole run."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         super().__init__(secret=None)
         self.count = 0
+        self.answer_delay = delay  # a remote endpoint's time (network and its work)
 
     def _handle(self, handler: Any, body: bytes) -> None:
         with self._lock:
             self.count += 1
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         handler.answer(204)
 
 
@@ -78,9 +83,18 @@ class Child:
     token: str
 
     @classmethod
-    def start(cls, what: str, history: int = 0) -> Child:
+    def start(cls, what: str, history: int = 0, delay: float = 0.0) -> Child:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", what, "--history", str(history)],
+            [
+                sys.executable,
+                "-m",
+                "bench.serve",
+                what,
+                "--history",
+                str(history),
+                "--delay",
+                str(delay),
+            ],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -87,6 +87,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 f["median"] <= 0.6,
             )  # fmt: skip
         )
+    if "r" in raw:
+        from bench.replicas import rows as replica_rows
+
+        rows += replica_rows(raw["r"])
     if "g" in raw:
         from bench.history import rows as history_rows
 
