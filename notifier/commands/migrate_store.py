@@ -67,6 +67,7 @@ def _copy(path: Path, target: str) -> dict[str, int]:
         with conn.transaction():
             for table in _sqlite_tables(src):
                 copied[table] = _copy_table(src, conn, table, target_tables[table])
+                _advance_sequences(conn, table, target_tables[table])
         return copied
     except psycopg.Error as exc:
         raise RuntimeError(reason(exc, target)) from None
@@ -137,6 +138,19 @@ def _copy_table(src: sqlite3.Connection, conn: Any, table: str, target_cols: lis
             copy.write_row(values)
             count += 1
     return count
+
+
+def _advance_sequences(conn: Any, table: str, columns: list[str]) -> None:
+    """A serial column (the inbox's id) was copied with its values: move its sequence
+    past them, or the next row the notifier adds would collide with a copied one."""
+    for column in columns:
+        row = conn.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column]).fetchone()
+        if row and row[0]:
+            conn.execute(
+                f'SELECT setval(%s, COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, '
+                "false)",
+                [row[0]],
+            )
 
 
 def describe(copied: dict[str, int], target: str) -> str:
