@@ -37,7 +37,8 @@ lint: $(VENV)/.dev
 	MYPYPATH=.ci $(BIN)/mypy --strict container/healthcheck.py .ci/container-test .ci/*.py
 
 # The benchmarks' PostgreSQL figures need a server: started the way the tests do
-# (tests/pg.py, idempotent), unless NOTIFIER_TEST_PG_URL already names one.
+# (tests/pg.py, idempotent), unless NOTIFIER_TEST_PG_URL already names one; it stays up
+# for the next run (`python3 -m tests.pg stop` stops it).
 bench: $(VENV)/.dev
 	@if [ -z "$$NOTIFIER_TEST_PG_URL" ]; then eval "$$($(BIN)/python -m tests.pg start)"; fi; \
 	$(BIN)/python -m bench

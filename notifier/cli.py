@@ -173,7 +173,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.callback(store.close)
         poller = None
         if settings.db_is_postgres and not args.once:
-            poller = _join_replicas(store, settings.poll_interval)
+            from notifier.state.postgres_replicas import join_replicas
+
+            poller = join_replicas(store, settings.poll_interval)
             stack.callback(poller.stop)
         store.release_all_claims()
         liveness = Liveness(settings.poll_interval, store.ping)
@@ -200,19 +202,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.run_forever(args.since)
         return 0
     return 0  # pragma: no cover - the block always returns
-
-
-def _join_replicas(store: Any, poll_interval: float) -> Any:
-    """Start this replica's heartbeat (and its bid for the poller lease) on a
-    connection of its own; a database that cannot be reached now is exit 2."""
-    from notifier.settings import ConfigError
-    from notifier.state.postgres import StoreUnavailable
-    from notifier.state.postgres_replicas import Heartbeat
-
-    try:
-        return Heartbeat(store.for_thread(), poll_interval).start()
-    except StoreUnavailable as exc:
-        raise ConfigError([f"NOTIFIER_DB: cannot open the state store: {exc}"]) from None
 
 
 def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tuple[Any, Any]:
@@ -349,20 +338,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate_store(args: argparse.Namespace) -> int:
-    from notifier.commands.migrate_store import describe, migrate_store
-    from notifier.dburl import password_of
-    from notifier.obs.logs import redact, register_secrets
-    from notifier.settings import load_settings
+    from notifier.commands.migrate_store import run_migrate_store
 
-    settings = load_settings()
-    register_secrets([password_of(args.to), password_of(settings.db)])
-    try:
-        copied = migrate_store(settings.db, args.to.strip())
-    except RuntimeError as exc:  # the copy failed half-way: nothing was written
-        print(redact(f"notifier: migrate-store failed, nothing copied: {exc}"), file=sys.stderr)
-        return 1
-    print(redact(describe(copied, args.to)))
-    return 0
+    return run_migrate_store(args.to)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

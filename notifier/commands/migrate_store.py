@@ -153,6 +153,26 @@ def _advance_sequences(conn: Any, table: str, columns: list[str]) -> None:
             )
 
 
+def run_migrate_store(to: str) -> int:
+    """`notifier migrate-store --to URL`: 0 copied; 1 the copy failed (nothing written);
+    ConfigError / AlreadyRunning (exit 2) when refused."""
+    import sys
+
+    from notifier.dburl import password_of
+    from notifier.obs.logs import redact, register_secrets
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    register_secrets([password_of(to), password_of(settings.db)])
+    try:
+        copied = migrate_store(settings.db, to.strip())
+    except RuntimeError as exc:  # the copy failed half-way: nothing was written
+        print(redact(f"notifier: migrate-store failed, nothing copied: {exc}"), file=sys.stderr)
+        return 1
+    print(redact(describe(copied, to)))
+    return 0
+
+
 def describe(copied: dict[str, int], target: str) -> str:
     parts = ", ".join(f"{table} {n}" for table, n in copied.items())
     return (

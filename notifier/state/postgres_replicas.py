@@ -184,3 +184,16 @@ class Heartbeat:
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
             log.warning("could not leave the replica set cleanly: %s", type(exc).__name__)
         self.store.close()
+
+
+def join_replicas(store: Any, poll_interval: float) -> Heartbeat:
+    """`notifier run` on PostgreSQL: start this replica's heartbeat (and its bid for
+    the poller lease) on a connection of its own; a database that cannot be reached
+    now is a configuration problem (exit 2), as at open."""
+    from notifier.settings import ConfigError
+    from notifier.state.postgres_conn import StoreUnavailable
+
+    try:
+        return Heartbeat(store.for_thread(), poll_interval).start()
+    except StoreUnavailable as exc:
+        raise ConfigError([f"NOTIFIER_DB: cannot open the state store: {exc}"]) from None
