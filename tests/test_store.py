@@ -197,6 +197,7 @@ def test_concurrent_claimers_split_a_backlog_without_overlap(pg_url: str) -> Non
         start.wait()
         while rows := mine.claim_due(NOW, 300, limit_per_channel=7):
             claimed[n].extend(r.id for r in rows)
+            time.sleep(0.005)  # the sends take a while: the others claim meanwhile
         mine.close()
 
     threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]

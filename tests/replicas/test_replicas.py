@@ -284,6 +284,9 @@ def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
     _wait(all_back, 30, "every replica to beat again", replicas.logs)
     assert all(p.poll() is None for p in replicas.procs), replicas.logs()[-3000:]
     assert set(_arrivals(h)) == before | during | after
+    logs = replicas.logs()
+    assert "cycle failed" in logs  # the outage was noticed and logged ...
+    assert cluster.password not in logs  # ... and no error showed the URL's password
 
 
 def _in_ci() -> bool:
