@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,8 @@ def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
     assert PRIVATE_KEY not in err + out
     assert "refused a webhook on /webhooks/testpress/exam" in err
     assert len(h.webhook.received) == 1  # and nothing more after the refusals
+    # It came by push: the loop says so, and the poll found it already seen.
+    assert re.search(r"push: \d+ webhooks, 1 completions, [1-9]\d* deliveries queued", err)
 
 
 def test_notifier_sandbox_push_to_sends_signed_webhooks(tmp_path: Path) -> None:
@@ -236,3 +239,41 @@ def test_a_webhook_answered_200_survives_a_sigkill_before_it_is_processed(h: Har
     finally:
         second.send_signal(signal.SIGTERM)
         second.communicate(timeout=20)
+
+
+def test_push_on_either_state_store(h: Harness, db: str) -> None:
+    """SQLite, or PostgreSQL (where any replica takes pushes): a completion no poll can
+    see (started days ago, its start never pushed) alerts by push alone."""
+    from datetime import timedelta
+
+    from notifier.sandbox.model import utcnow
+
+    port = free_port()
+    h.extra_env.update(
+        {
+            "NOTIFIER_DB": db,
+            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
+            "NOTIFIER_POLL_INTERVAL": "3600",
+            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
+            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
+        }
+    )
+    inst = h.sandbox.institute
+    attempt = inst.start_attempt(1, 1, started_at=utcnow() - timedelta(days=4))
+    inst.complete_attempt(attempt, result="Fail")
+    body = json.dumps(sign_exam(exam_payload(inst, attempt), PUBLIC_KEY, PRIVATE_KEY)).encode()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert _wait(lambda: _post(port, "/webhooks/testpress/exam", body) == 200, proc, 30)
+        assert _wait(lambda: len(h.webhook.received) >= 1, proc, 20), "no alert by push"
+        assert [a["key"] for a in h.webhook.received[0].json["alerts"]] == [str(attempt)]
+        assert _post(port, "/webhooks/testpress/exam", body) == 200  # a duplicate
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert len(h.webhook.received) == 1
+    assert PRIVATE_KEY not in err
