@@ -18,7 +18,7 @@ from typing import Any
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
 from notifier.config import RulesError, load_rules
-from notifier.cycle import CycleResult, PollerGate
+from notifier.cycle import CycleResult, PollerGate, took_over
 from notifier.dburl import password_of
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
@@ -411,15 +411,8 @@ class App:
                 wake=self.wake,
                 process=self.process_inbox,
                 deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
-                poll_now=self._took_over,
+                poll_now=lambda: took_over(self.poller),
             )
-
-    def _took_over(self) -> bool:
-        """This replica just took the poller lease: poll now, not at the next interval."""
-        if self.poller is None or not self.poller.became_poller.is_set():
-            return False
-        self.poller.became_poller.clear()
-        return True
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:

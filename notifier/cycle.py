@@ -57,3 +57,12 @@ class PollerGate(Protocol):
     became_poller: threading.Event
 
     def is_poller(self) -> bool: ...
+
+
+def took_over(gate: PollerGate | None) -> bool:
+    """This replica just took the poller lease (once per takeover): poll now, not at
+    the next interval."""
+    if gate is None or not gate.became_poller.is_set():
+        return False
+    gate.became_poller.clear()
+    return True
