@@ -162,7 +162,7 @@ class TestpressClient:
             if nxt is None:
                 return
             seen.add(str(url))
-            current = self._local(urljoin(str(url), nxt))
+            current = local_path(self._base_path, urljoin(str(url), nxt))
             query = None
             if str(self._http.build_request("GET", current).url) in seen:
                 log.warning("GET %s: `next` points back at a page already read", _clean(path))
@@ -338,16 +338,18 @@ class TestpressClient:
         if self._on_request is not None:
             self._on_request(path, status)
 
-    def _local(self, url: str) -> str:
-        """Path and query of `url`, relative to our base URL (its host is ignored)."""
-        parts = urlsplit(url)
-        path = parts.path or "/"
-        if self._base_path and path.startswith(self._base_path + "/"):
-            path = path[len(self._base_path) :]
-        return path + (f"?{parts.query}" if parts.query else "")
-
     def _secrets(self) -> list[str]:
         return [s for s in (self._token, self._fixed_token, self._password) if s]
+
+
+def local_path(base_path: str, url: str) -> str:
+    """Path and query of `url`, relative to our base URL's path (its host is ignored:
+    a `next` link may name another host, and we only ever talk to our own)."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if base_path and path.startswith(base_path + "/"):
+        path = path[len(base_path) :]
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def _clean(path: str) -> str:
