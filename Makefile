@@ -33,6 +33,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check notifier tests bench tools container .ci/container-test .ci/*.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/check_sizes.py
 	$(BIN)/hadolint Dockerfile
 	MYPYPATH=.ci $(BIN)/mypy --strict container/healthcheck.py .ci/container-test .ci/*.py
 

@@ -15,78 +15,34 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Channel, SendContext
+from notifier.channels.base import Channel
 from notifier.config import RulesError, load_rules
 from notifier.cycle import CycleResult, PollerGate, took_over
-from notifier.dburl import password_of
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
 from notifier.events import Event, Kept, sources_for
-from notifier.intake import INBOX_KEPT, Intake, between_polls
+from notifier.intake import Intake, between_polls
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
 from notifier.recall import evaluate_with_history, once_per_spell
 from notifier.rules.evaluate import Match
-from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds, kept_fields
+from notifier.rules.history import kept_fields
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
 from notifier.sources.health import HealthWatch
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.upkeep import prune_if_due
+from notifier.wiring import build_channels, make_client, make_sources, secrets_of
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY = 3600.0
+__all__ = ["App", "CycleResult", "build_channels", "make_client", "make_sources", "secrets_of"]
+
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
-PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
-DEAD_KEPT = 30 * 86400.0
-
-
-def make_sources() -> dict[str, Source]:
-    from notifier.sources.attempts import AttemptsSource
-    from notifier.sources.conferences import ConferencesSource
-    from notifier.sources.content import ContentAttemptsSource
-    from notifier.sources.inactivity import InactivitySource
-
-    return {
-        "attempts": AttemptsSource(),
-        "content_attempts": ContentAttemptsSource(),
-        "conferences": ConferencesSource(),
-        "inactivity": InactivitySource(),  # last: it reads what the others recorded
-    }
-
-
-def build_channels(ruleset: RuleSet, settings: Settings) -> dict[str, Channel]:
-    ctx = SendContext(settings=settings)
-    return {
-        name: CHANNEL_TYPES[ch.type].build(name, ch.config, ctx)
-        for name, ch in ruleset.channels.items()
-    }
-
-
-def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str | None]:
-    values: list[str | None] = [
-        s.get_secret_value() if s is not None else None
-        for s in (
-            settings.testpress_token,
-            settings.testpress_password,
-            settings.testpress_webhook_private_key,
-            settings.slack_bot_token,
-            settings.smtp_password,
-        )
-    ]
-    values.append(password_of(settings.db))  # a PostgreSQL URL's password
-    if ruleset is not None:
-        for ch in ruleset.channels.values():
-            secret = getattr(ch.config, "secret", None)
-            if secret is not None:
-                values.append(secret.get_secret_value())
-                values.append(secret.get_secret_value().removeprefix("whsec_"))
-    return values
 
 
 class App:
@@ -173,7 +129,7 @@ class App:
         else:
             self.health.pending.clear()
         result.delivery = self.deliverer.run_pass(budget)
-        self.prune_if_due()
+        prune_if_due(self.store, self.settings.lookback_hours, self.ruleset.rules, self.clock())
         seconds = time.monotonic() - started
         self.metrics.cycle_done(seconds)
         self.metrics.outbox(self.store.delivery_counts())
@@ -202,29 +158,6 @@ class App:
         if self.liveness is not None:
             self.liveness.source_polled(name, read and error is None, error)
         self.health.source_polled(name, read and error is None, error, now)
-
-    def prune_if_due(self) -> None:
-        """At most once an hour: drop seen keys and sent deliveries older than any poll
-        can reach again (the lookback window, plus the day the date filters are widened
-        by, plus a margin), and dead deliveries after 30 days."""
-        now = self.clock()
-        last = float(self.store.get_meta("pruned_at") or 0)
-        if now - last < PRUNE_EVERY:
-            return
-        keep = (self.settings.lookback_hours * 3600) + PRUNE_MARGIN
-        counts = self.store.prune(
-            seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
-        )
-        counts["inbox"] = self.store.inbox_prune(now - INBOX_KEPT)
-        counts.update(
-            self.store.prune_history(
-                before=now - keep_seconds(self.ruleset.rules),
-                activity_before=now - HISTORY_MAX_DAYS * 86400.0,
-            )
-        )
-        self.store.set_meta("pruned_at", str(now))
-        if any(counts.values()):
-            log.info("pruned the state store: %s", counts)
 
     def sources_in_use(self) -> list[str]:
         used = sources_for(self.ruleset.kinds_used())
@@ -435,20 +368,3 @@ def _mtime(path: Any) -> float | None:
 
 def _now_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def make_client(
-    settings: Settings, stop: threading.Event | None = None, metrics: Metrics | None = None
-) -> TestpressClient:
-    """The Testpress client `run` uses. With `stop`, a retry's wait (a long Retry-After)
-    ends as soon as the process is asked to stop; with `metrics`, its requests count."""
-    settings.require_testpress()
-    return TestpressClient(
-        settings.testpress_base_url or "",
-        token=settings.testpress_token,
-        username=settings.testpress_username,
-        password=settings.testpress_password,
-        verify=settings.ssl_verify,
-        sleep=stop.wait if stop is not None else time.sleep,
-        on_request=metrics.testpress_request if metrics is not None else None,
-    )

@@ -1,5 +1,5 @@
 """Bounded state (issue 4, part 6): a year of simulated activity, driven through the
-real store and the real pruning (`App.prune_if_due`) with an injected clock, leaves the
+real store and the real pruning (`notifier.upkeep.prune_if_due`) with an injected clock, leaves the
 state store small; what a poll can still reach is never forgotten; dead deliveries are
 kept 30 days."""
 
@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from notifier.app import App
 from notifier.state import NewDelivery, SqliteStore
+from notifier.upkeep import prune_if_due
 
 DAY = 86400.0
 CYCLE = 6 * 3600.0  # one simulated poll every six hours ...
@@ -43,7 +43,7 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
 ) -> None:
     store = SqliteStore(tmp_path / "notifier.db")
     clock = [START]
-    service = SimpleNamespace(  # what App.prune_if_due reads of its App
+    service = SimpleNamespace(  # the settings and clock the run loop prunes with
         store=store,
         clock=lambda: clock[0],
         settings=SimpleNamespace(lookback_hours=24.0),
@@ -71,7 +71,7 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
             dead_at[id_] = now
         store.mark_sent([row.id for row in rows if row.id not in dead], now)
         store.source_polled("attempts", ok=True, error=None, now=now)
-        App.prune_if_due(service)  # type: ignore[arg-type]
+        prune_if_due(store, service.settings.lookback_hours, [], service.clock())
         if cycle % (30 * 4) == 0:
             sizes[cycle // 4] = _size(store.path)
 
@@ -118,7 +118,7 @@ def test_pruning_keeps_a_dead_delivery_until_replayed_within_30_days(tmp_path: P
     store.claim_due(START, 300)
     store.mark_failed(delivery.id, now=START, next_at=None, error="HTTP 404")
     clock[0] = START + 20 * DAY
-    App.prune_if_due(service)  # type: ignore[arg-type]
+    prune_if_due(store, service.settings.lookback_hours, [], service.clock())
     assert store.delivery_counts()["dead"] == 1
     assert store.replay([delivery.id], clock[0]) == 1
     assert store.delivery_counts()["queued"] == 1

@@ -1,0 +1,45 @@
+"""Keeping the state store bounded: what can no longer matter is forgotten, hourly.
+
+Seen keys and sent deliveries older than any poll can reach again (the lookback window,
+plus the day the date filters are widened by, plus a margin), dead deliveries after 30
+days, processed pushed webhooks after a day, and history past the longest window any
+rule uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from notifier.intake import INBOX_KEPT
+from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds
+from notifier.rules.schema import Rule
+from notifier.state import Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to spare
+DEAD_KEPT = 30 * 86400.0
+
+
+def prune_if_due(store: Store, lookback_hours: float, rules: Sequence[Rule], now: float) -> None:
+    """At most once an hour (`pruned_at` in the store's meta, so replicas and restarts
+    share the clock)."""
+    last = float(store.get_meta("pruned_at") or 0)
+    if now - last < PRUNE_EVERY:
+        return
+    keep = (lookback_hours * 3600) + PRUNE_MARGIN
+    counts = store.prune(
+        seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
+    )
+    counts["inbox"] = store.inbox_prune(now - INBOX_KEPT)
+    counts.update(
+        store.prune_history(
+            before=now - keep_seconds(rules),
+            activity_before=now - HISTORY_MAX_DAYS * 86400.0,
+        )
+    )
+    store.set_meta("pruned_at", str(now))
+    if any(counts.values()):
+        log.info("pruned the state store: %s", counts)
