@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -160,3 +164,30 @@ def percentile(values: list[float], pct: float) -> float:
 def file_bytes(db: Path) -> int:
     """The state store's size on disk: the database and any WAL/SHM beside it."""
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
+
+
+@contextmanager
+def notifier_running(cwd: str | Path, env: Mapping[str, str]) -> Iterator[list[str]]:
+    """`notifier run` in its own process for the length of the block. Yields the lines it
+    has written to standard error so far (a figure that measured nothing shows them);
+    at the end it is stopped with SIGTERM, and killed if it does not stop in 10 s."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    try:
+        yield stderr
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -11,15 +11,12 @@ has read the webhook's body.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import LATENCY_RULES, Control, notifier_env, percentile
+from bench.common import LATENCY_RULES, Control, notifier_env, notifier_running, percentile
 from bench.serve import Child
 from notifier.sandbox.standins import WebhookReceiver
 
@@ -63,31 +60,15 @@ def measure() -> dict[str, Any]:
             LATENCY_RULES,
             NOTIFIER_POLL_INTERVAL="1",
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        stderr: list[str] = []
-        reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
-        reader.start()
-        try:
-            _wait_for_cycles(control, 2)  # past the baseline
-            completed = _drive(control)
-            deadline = time.time() + DRAIN_SECONDS
-            while time.time() < deadline and len(receiver.arrived) < len(completed):
-                time.sleep(0.1)
-        finally:
-            proc.terminate()
+        with notifier_running(tmp, env) as stderr:
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            control.close()
+                _wait_for_cycles(control, 2)  # past the baseline
+                completed = _drive(control)
+                deadline = time.time() + DRAIN_SECONDS
+                while time.time() < deadline and len(receiver.arrived) < len(completed):
+                    time.sleep(0.1)
+            finally:
+                control.close()
     arrived = receiver.arrived
     latencies = sorted(arrived[k] - t for k, t in completed.items() if k in arrived)
     if not latencies:

@@ -19,10 +19,7 @@ fresh sandbox.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +32,7 @@ from bench.common import (
     bare_client,
     bare_pages,
     notifier_env,
+    notifier_running,
     percentile,
 )
 from bench.latency import TimedReceiver
@@ -90,41 +88,25 @@ def _notifier_run() -> dict[str, Any]:
             NOTIFIER_POLL_INTERVAL="1",
             NOTIFIER_RECONCILE_MINUTES=f"{RECONCILE_MINUTES:g}",
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        stderr: list[str] = []
-        reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
-        reader.start()
-        try:
-            _wait_for_idle(control)
-            control.reset()
-            began = time.time()
-            _finish(control)
-            while not _session(control)["done"]:
-                time.sleep(0.5)
-            state = _session(control)
-            failed = {str(i) for i in state["failed"]}
-            deadline = time.time() + DRAIN_SECONDS
-            while time.time() < deadline and not failed <= set(receiver.arrived):
-                time.sleep(0.2)
-            requests = control.counts()
-            ended = time.time()
-            completed = {k: float(v) for k, v in state["completed"].items()}
-            baseline = _window_pages(sandbox.url, sandbox.token)
-        finally:
-            proc.terminate()
+        with notifier_running(tmp, env) as stderr:
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            control.close()
+                _wait_for_idle(control)
+                control.reset()
+                began = time.time()
+                _finish(control)
+                while not _session(control)["done"]:
+                    time.sleep(0.5)
+                state = _session(control)
+                failed = {str(i) for i in state["failed"]}
+                deadline = time.time() + DRAIN_SECONDS
+                while time.time() < deadline and not failed <= set(receiver.arrived):
+                    time.sleep(0.2)
+                requests = control.counts()
+                ended = time.time()
+                completed = {k: float(v) for k, v in state["completed"].items()}
+                baseline = _window_pages(sandbox.url, sandbox.token)
+            finally:
+                control.close()
     arrived = receiver.arrived
     latencies = sorted(arrived[k] - completed[k] for k in failed if k in arrived)
     if not latencies:

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import LATENCY_RULES, Control, notifier_env, percentile
+from bench.common import LATENCY_RULES, Control, notifier_env, notifier_running, percentile
 from bench.serve import Child
 from notifier.sandbox.standins import WebhookReceiver, free_port
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY
@@ -81,35 +78,19 @@ def measure() -> dict[str, Any]:
             TESTPRESS_WEBHOOK_PUBLIC_KEY=PUBLIC_KEY,
             TESTPRESS_WEBHOOK_PRIVATE_KEY=PRIVATE_KEY,
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        stderr: list[str] = []
-        reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
-        reader.start()
-        try:
-            _wait_for_baseline(control)
-            steady = _completed_payloads(control, STEADY)
-            sent = _steady(port, steady)
-            _drain(receiver, set(sent), stderr)
-            burst = _completed_payloads(control, BURST)
-            answers = _burst(port, burst)
-            keys = {str(p["attempt_id"]) for p in burst}
-            _drain(receiver, keys | set(sent), stderr)
-            time.sleep(1.0)  # a duplicate, were there one, would arrive now
-        finally:
-            proc.terminate()
+        with notifier_running(tmp, env) as stderr:
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            control.close()
+                _wait_for_baseline(control)
+                steady = _completed_payloads(control, STEADY)
+                sent = _steady(port, steady)
+                _drain(receiver, set(sent), stderr)
+                burst = _completed_payloads(control, BURST)
+                answers = _burst(port, burst)
+                keys = {str(p["attempt_id"]) for p in burst}
+                _drain(receiver, keys | set(sent), stderr)
+                time.sleep(1.0)  # a duplicate, were there one, would arrive now
+            finally:
+                control.close()
     latencies = sorted(receiver.arrived[k] - t for k, t in sent.items() if k in receiver.arrived)
     if not latencies:
         raise RuntimeError("no alert arrived by push:\n" + "".join(stderr[-30:]))
