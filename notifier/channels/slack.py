@@ -7,7 +7,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -57,7 +58,7 @@ class SlackPacer:
     across every rules-file channel and thread that posts there, without delaying other
     Slack channels (each key has its own slot).
 
-    `reserve(key)` claims the next slot for `key` and says how long to wait for it;
+    `turn(key)` waits for `key`'s slot and holds it while the caller posts;
     `next_allowed_in(key)` only asks, so the delivery loop can leave a delivery queued
     instead of handing it to a thread that would wait. `defer(key, seconds)` pushes a
     key's next slot out (after Slack said 429 with Retry-After). Thread-safe."""
@@ -67,19 +68,31 @@ class SlackPacer:
         self._clock = clock or time.monotonic
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
+        self._turns: dict[str, threading.Lock] = {}
 
     def next_allowed_in(self, key: str) -> float:
         """Seconds until `key` may post; 0.0 when it may post now."""
         with self._lock:
             return max(0.0, self._next.get(key, 0.0) - self._clock())
 
-    def reserve(self, key: str) -> float:
-        """Claim the next slot for `key`; the caller waits the returned seconds, then posts."""
+    @contextmanager
+    def turn(self, key: str) -> Iterator[None]:
+        """Post to `key` inside this block, in its turn: one post at a time per key, each
+        starting at least `interval` after the previous one ENDED (its answer came back).
+        Spacing the ends, not the starts, keeps posts that far apart when they arrive at
+        Slack too, however long the previous one took on its way."""
         with self._lock:
-            now = self._clock()
-            slot = max(now, self._next.get(key, 0.0))
-            self._next[key] = slot + self.interval
-            return slot - now
+            turn = self._turns.setdefault(key, threading.Lock())
+        with turn:
+            wait = self.next_allowed_in(key)
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    ended = self._clock() + self.interval
+                    self._next[key] = max(self._next.get(key, 0.0), ended)
 
     def defer(self, key: str, seconds: float) -> None:
         """Nobody posts to `key` for `seconds` from now."""
@@ -154,13 +167,11 @@ class SlackChannel:
             return Outcome.retry("paced", self.pacer.next_allowed_in(self.pace_key))
         if not self.config.webhook_url:
             self._web_client()  # set up first: its cost must not eat into the pace gap
-        wait = self.pacer.reserve(self.pace_key)
-        if wait > 0:
-            time.sleep(wait)
-        if self.config.webhook_url:
-            outcome = self._post_webhook(text, blocks)
-        else:
-            outcome = self._post_api(text, blocks)
+        with self.pacer.turn(self.pace_key):
+            if self.config.webhook_url:
+                outcome = self._post_webhook(text, blocks)
+            else:
+                outcome = self._post_api(text, blocks)
         if outcome.retry_after:
             self.pacer.defer(self.pace_key, outcome.retry_after)
         return outcome
