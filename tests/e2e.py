@@ -14,6 +14,22 @@ from typing import Any
 
 WEBHOOK_SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1mb3ItZTJlLTEyMzQ1"
 
+#: One signed webhook channel and one rule: what the PostgreSQL and replica tests use.
+WEBHOOK_RULES = """\
+channels:
+  lms:
+    type: webhook
+    url: ${LMS_URL}
+    secret: ${LMS_SECRET}
+
+rules:
+  - name: failed-exam
+    event: attempt.completed
+    when:
+      result: Fail
+    notify: [lms]
+"""
+
 RULES = """\
 channels:
   teachers:

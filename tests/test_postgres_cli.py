@@ -12,22 +12,9 @@ import pytest
 
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
 
-RULES = """\
-channels:
-  lms:
-    type: webhook
-    url: ${LMS_URL}
-    secret: ${LMS_SECRET}
-
-rules:
-  - name: failed-exam
-    event: attempt.completed
-    when:
-      result: Fail
-    notify: [lms]
-"""
+RULES = WEBHOOK_RULES
 
 
 @pytest.fixture

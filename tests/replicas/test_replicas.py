@@ -23,26 +23,13 @@ import pytest
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests import pg
-from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
 
 POLL = 0.5
 SENT = re.compile(r"; [1-9][0-9]* sent, ")
 BOUND = max(2 * POLL, 30.0)  # the contract's takeover bound
 
-RULES = """\
-channels:
-  lms:
-    type: webhook
-    url: ${LMS_URL}
-    secret: ${LMS_SECRET}
-
-rules:
-  - name: failed-exam
-    event: attempt.completed
-    when:
-      result: Fail
-    notify: [lms]
-"""
+RULES = WEBHOOK_RULES
 
 
 class Replicas:
