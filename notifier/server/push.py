@@ -180,10 +180,15 @@ def push_handler(
 
 
 def add_push_routes(
-    server: HttpServer, keys: PushKeys, writer: InboxWriter, metrics: Metrics | None = None
+    server: HttpServer,
+    keys: PushKeys,
+    writer: InboxWriter,
+    metrics: Metrics | None = None,
+    refusals: RefusalLog | None = None,
 ) -> None:
-    """Serve both webhook endpoints on `server` (before it starts)."""
-    refusals = RefusalLog(log)  # one limit for both endpoints
+    """Serve both webhook endpoints on `server` (before it starts), with one refusal
+    log (one limit) for both."""
+    refusals = refusals or RefusalLog(log)
     for kind in KINDS:
         handler = push_handler(kind, keys, writer, metrics, refusals)
         server.route("POST", PATHS[kind], handler, max_body=MAX_BODY)
@@ -195,6 +200,8 @@ def configure_push(
     store: Store,
     notify: Callable[[], None],
     metrics: Metrics | None = None,
+    *,
+    refusals: RefusalLog | None = None,
 ) -> InboxWriter | None:
     """Add the webhook endpoints when both keys are set (else they stay 404). The
     writer records on its own connection (`store.for_thread()`); close it after the
@@ -203,6 +210,6 @@ def configure_push(
     if not public or private is None:
         return None
     writer = InboxWriter(store.for_thread, notify)
-    add_push_routes(server, PushKeys(public, private), writer, metrics)
+    add_push_routes(server, PushKeys(public, private), writer, metrics, refusals)
     log.info("accepting Testpress's webhooks on %s and %s", *PATHS.values())
     return writer
