@@ -49,7 +49,6 @@ class PushBatch:
     retry: dict[int, str] = field(default_factory=dict)  # inbox id -> why, to try again
     watch: list[str] = field(default_factory=list)  # exam attempts pushed as started
     received: dict[str, int] = field(default_factory=dict)  # source -> completions pushed
-    refuted: int = 0  # completions the API did not bear out
 
 
 @dataclass
@@ -151,7 +150,6 @@ def _confirmed(
         elif answer.outcome == "error":
             _retry(batch, p, answer.error or "the attempt could not be read")
         else:
-            batch.refuted += 1
             log.info(
                 "pushed %s attempt %s not borne out by the API (%s): nothing marked seen",
                 inbox_kind, p.signed.attempt_id, answer.outcome,
