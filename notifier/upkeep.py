@@ -2,7 +2,8 @@
 
 Seen keys and sent deliveries older than any poll can reach again (the lookback window,
 plus the day the date filters are widened by, plus a margin), dead deliveries after 30
-days, processed pushed webhooks after a day, and history past the longest window any
+days, processed pushed webhooks after a day (the keys of the webhooks received
+with the seen marks), and history past the longest window any
 rule uses.
 """
 
@@ -34,6 +35,9 @@ def prune_if_due(store: Store, lookback_hours: float, rules: Sequence[Rule], now
         seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
     )
     counts["inbox"] = store.inbox_prune(now - INBOX_KEPT)
+    # A webhook's received key lasts as long as the seen marks: a replay meanwhile is
+    # answered without a row; after, it is stored once and found seen.
+    counts["received"] = store.inbox_prune_received(now - keep)
     counts.update(
         store.prune_history(
             before=now - keep_seconds(rules),

@@ -139,9 +139,11 @@ def test_the_same_webhook_twice_alerts_once(tmp_path: Path, db: str) -> None:
         assert alert_keys(r) == [str(aid)]
 
 
-def test_no_detail_is_fetched_when_the_payload_has_every_field_a_rule_reads(
+def test_a_pushed_completion_costs_one_detail_even_when_the_payload_has_every_field(
     tmp_path: Path,
 ) -> None:
+    """The payload's `attempt_state` is not signed: the detail confirms it, once, and
+    no list is read."""
     with rig(tmp_path, BY_SCORE) as r:
         r.cycle()
         aid = failed_attempt(r)
@@ -149,7 +151,8 @@ def test_no_detail_is_fetched_when_the_payload_has_every_field_a_rule_reads(
         push_exam(r, aid)
         deliver_pushes(r)
         assert alert_keys(r) == [str(aid)]
-        assert "attempt" not in r.sandbox.request_counts
+        assert r.sandbox.request_counts.get("attempt") == 1
+        assert "attempts" not in r.sandbox.request_counts
 
 
 def test_a_passed_attempt_is_marked_seen_without_an_alert(tmp_path: Path) -> None:
@@ -340,7 +343,12 @@ rules:
         assert alert_keys(r) == [str(aid)]
 
 
-def test_a_content_rule_on_a_field_the_webhook_lacks_is_left_to_the_poll(tmp_path: Path) -> None:
+def test_a_content_rule_on_a_field_the_webhook_lacks_is_judged_on_the_apis_row(
+    tmp_path: Path,
+) -> None:
+    """`chapter_id` is not in the webhook: the content attempt read back from the API
+    (the list, filtered by the signed user and content) has it, so the push alerts at
+    once, and the poll finds it seen."""
     rules = """
 rules:
   - name: chapter-video
@@ -353,9 +361,12 @@ rules:
         inst = r.sandbox.institute
         video = inst.add_content_attempt(2, "video")
         inst.complete_content_attempt(video)
+        r.sandbox.reset_counts()
         push_content(r, video)
         deliver_pushes(r)
-        assert r.alerts() == []  # not judged without chapter_id, and not marked seen
+        assert alert_keys(r) == [str(video)]
+        assert r.sandbox.request_counts.get("content_attempts") == 1  # one filtered page
+        assert r.alerts()[0]["data"]["chapter_id"] is not None
         r.cycle()
         assert alert_keys(r) == [str(video)]
 

@@ -1,5 +1,5 @@
 """Testpress's webhook payloads: the hash as the notes define it, and what a payload
-says in the admin API's record shapes (notifier.testpress.push)."""
+is kept of one (notifier.testpress.push)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from urllib.parse import quote
 import pytest
 from pydantic import SecretStr
 
-from notifier.testpress.push import PushKeys, content_page, exam_record, sign, verify
+from notifier.testpress.push import (
+    PushKeys,
+    kept_payload,
+    pushed_state,
+    received_key,
+    sign,
+    verify,
+)
 
 KEYS = PushKeys("pub/key+1", SecretStr("priv&key=2"))
 
@@ -126,31 +133,58 @@ def test_refusals() -> None:
     assert verify("exam", {**signed, "score": {"nested": 1}}, KEYS) == "bad_hash"
 
 
-def test_exam_record_holds_only_what_the_payload_says_in_api_names() -> None:
-    record = exam_record(exam_payload())
-    assert record["id"] == 123
-    assert record["exam_id"] == 4
-    assert record["exam_title"] == "Physics Mock"
-    assert record["unanswered_count"] == 2
-    assert record["date"] == "2026-12-01T05:00:00Z"
-    assert record["state"] == "Completed"
-    for absent in ("result", "percentile", "name", "sections", "unanswered_answers_count"):
-        assert absent not in record
-    assert exam_record(exam_payload(attempt_state="started"))["state"] == "Running"
+def test_only_the_signed_values_and_the_state_are_kept_however_padded() -> None:
+    padded = {**sign("exam", exam_payload(), KEYS), "padding": "x" * 900_000}
+    padded["exam"] = {"id": 4, "title": "T" * 10_000}
+    kept = kept_payload("exam", padded)
+    assert kept == {
+        "attempt_id": 123,
+        "correct_answers_count": 5,
+        "incorrect_answers_count": 3,
+        "unanswered_answers_count": 2,
+        "percentage": "50.00",
+        "score": "4.25",
+        "user_id": 7,
+        "attempt_state": "completed",
+    }
+    content = kept_payload("chapter-content", sign("chapter-content", content_payload(), KEYS))
+    assert content == {
+        "attempt_id": 88,
+        "chapter_content": {"id": 12},
+        "user_id": 7,
+        "course": {"id": 3},
+        "state": "completed",
+    }
 
 
-def test_content_page_is_a_list_page_with_its_side_loads() -> None:
-    page = content_page(content_payload())
-    (attempt,) = page["content_attempts"]
-    assert attempt["id"] == 88
-    assert attempt["chapter_content_id"] == 12
-    assert attempt["course_id"] == 3
-    assert attempt["user_video_id"] == 51
-    assert page["user_videos"][0]["watched_percentage"] == 80
-    assert page["chapter_contents"][0]["title"] == "Optics"
-    assert page["courses"][0]["title"] == "Physics"
-    assert page["user_exams"] == []
-    exam = {"id": 9, "percentage": "40.00", "result": "Fail", "number_of_correct_answers": 4}
-    page = content_page(content_payload(assessment=exam, user_video=None))
-    assert page["content_attempts"][0]["assessment_id"] == 9
-    assert page["content_attempts"][0]["correct_answers_count"] == 4
+@pytest.mark.parametrize(
+    ("state", "kept"),
+    [
+        ("completed", "completed"),
+        (" Completed ", "completed"),
+        ("started", "started"),
+        ("completed" + " " * 100, "other"),  # padded past any real state
+        ("finished", "other"),
+        (None, "other"),
+        (["completed"], "other"),
+    ],
+)
+def test_the_exam_state_is_normalised_to_three_values(state: Any, kept: str) -> None:
+    assert pushed_state("exam", exam_payload(attempt_state=state)) == kept
+
+
+def test_the_received_key_is_attempt_state_and_hash() -> None:
+    signed = sign("exam", exam_payload(attempt_state="started"), KEYS)
+    flipped = {**signed, "attempt_state": "completed"}
+    real = sign("exam", exam_payload(score="9.00"), KEYS)
+    digest = signed["hash"]
+    assert received_key("exam", signed) == f"123:started:{digest}"
+    # The same body, its hash in capitals or padded (both still verify): the same key.
+    assert received_key("exam", {**signed, "hash": f" {digest.upper()} "}) == (
+        received_key("exam", signed)
+    )
+    assert received_key("exam", {**signed, "attempt_state": " STARTED"}) == (
+        received_key("exam", signed)
+    )
+    # A started body made to say completed is not the real completion.
+    assert received_key("exam", flipped) != received_key("exam", real)

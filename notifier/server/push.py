@@ -2,8 +2,12 @@
 `POST /webhooks/testpress/exam` and `POST /webhooks/testpress/chapter-content`.
 
 A request is answered 200 only once its payload is committed to the inbox (state
-store `Inbox`); the run loop, woken at once, turns it into alerts. Refused, and
-recorded nowhere:
+store `Inbox`); the run loop, woken at once, turns it into alerts. Only what a
+push can be trusted with is recorded (`kept_payload`: the attempt, the signed values
+and the state, a few hundred bytes however the unsigned fields are padded), under its
+received key (`received_key`): a verified body already received (same endpoint,
+attempt, state and hash) is answered 200 and not stored again. Refused, and recorded
+nowhere (and logged at most a few lines a minute, `notifier.server.refusals`):
 
 - 400: the body is not a JSON object, or has no `attempt_id`;
 - 401: `key` is not the institute's public key, or `hash` does not verify
@@ -32,9 +36,18 @@ from dataclasses import dataclass, field
 
 from notifier.obs.metrics import Metrics
 from notifier.server.http import HttpServer, Request, Response
+from notifier.server.refusals import RefusalLog
 from notifier.settings import Settings
 from notifier.state import Store
-from notifier.testpress.push import KINDS, Kind, PushKeys, attempt_id_of, verify
+from notifier.testpress.push import (
+    KINDS,
+    Kind,
+    PushKeys,
+    attempt_id_of,
+    kept_payload,
+    received_key,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +63,7 @@ BATCH = 500  # payloads committed in one transaction at most
 @dataclass
 class _Item:
     kind: str
+    key: str
     body: str
     done: threading.Event = field(default_factory=threading.Event)
     ok: bool = False
@@ -72,9 +86,10 @@ class InboxWriter:
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
         self._thread.start()
 
-    def add(self, kind: str, body: str, timeout: float = COMMIT_TIMEOUT) -> bool:
-        """True once the payload is durably recorded; False when it could not be."""
-        item = _Item(kind, body)
+    def add(self, kind: str, key: str, body: str, timeout: float = COMMIT_TIMEOUT) -> bool:
+        """True once the payload is durably recorded (or was already, under `key`);
+        False when it could not be."""
+        item = _Item(kind, key, body)
         self._queue.put(item)
         return item.done.wait(timeout) and item.ok
 
@@ -104,8 +119,9 @@ class InboxWriter:
             store.close()
 
     def _commit(self, store: Store, items: list[_Item]) -> None:
+        added: list[int] = []  # a batch of replays only adds nothing, and wakes no one
         try:
-            store.inbox_add([(i.kind, i.body) for i in items], self._clock())
+            added = store.inbox_receive([(i.kind, i.key, i.body) for i in items], self._clock())
             ok = True
         except Exception:  # noqa: BLE001 - answered 503; Testpress or the poll makes up
             log.exception("could not record %d pushed webhooks", len(items))
@@ -113,19 +129,24 @@ class InboxWriter:
         for item in items:
             item.ok = ok
             item.done.set()
-        if ok:
+        if ok and added:
             self.notify()
 
 
 def push_handler(
-    kind: Kind, keys: PushKeys, writer: InboxWriter, metrics: Metrics | None = None
+    kind: Kind,
+    keys: PushKeys,
+    writer: InboxWriter,
+    metrics: Metrics | None = None,
+    refusals: RefusalLog | None = None,
 ) -> Callable[[Request], Response]:
     """The handler of one webhook endpoint; each answer counts in
     `notifier_webhooks_total{endpoint,status}`."""
+    refused = refusals or RefusalLog(log)
 
     def refuse(request: Request, status: int, reason: str) -> Response:
         # The client and the reason only: never the payload, the key or the hash.
-        log.warning("refused a webhook on %s from %s: %s", PATHS[kind], request.client, reason)
+        refused.refused(PATHS[kind], request.client, reason)
         return Response.json(status, {"error": reason})
 
     def handle(request: Request) -> Response:
@@ -149,7 +170,8 @@ def push_handler(
             return refuse(request, 401, "key is not the institute's public key")
         if verdict != "ok":
             return refuse(request, 401, "hash does not verify")
-        if not writer.add(kind, text):
+        kept = json.dumps(kept_payload(kind, payload), separators=(",", ":"))
+        if not writer.add(kind, received_key(kind, payload), kept):
             return Response.json(503, {"error": "not recorded; send it again"})
         log.debug("recorded a %s webhook for attempt %s", kind, payload.get("attempt_id"))
         return Response.json(200, {"ok": True})
@@ -158,11 +180,17 @@ def push_handler(
 
 
 def add_push_routes(
-    server: HttpServer, keys: PushKeys, writer: InboxWriter, metrics: Metrics | None = None
+    server: HttpServer,
+    keys: PushKeys,
+    writer: InboxWriter,
+    metrics: Metrics | None = None,
+    refusals: RefusalLog | None = None,
 ) -> None:
-    """Serve both webhook endpoints on `server` (before it starts)."""
+    """Serve both webhook endpoints on `server` (before it starts), with one refusal
+    log (one limit) for both."""
+    refusals = refusals or RefusalLog(log)
     for kind in KINDS:
-        handler = push_handler(kind, keys, writer, metrics)
+        handler = push_handler(kind, keys, writer, metrics, refusals)
         server.route("POST", PATHS[kind], handler, max_body=MAX_BODY)
 
 
@@ -172,6 +200,8 @@ def configure_push(
     store: Store,
     notify: Callable[[], None],
     metrics: Metrics | None = None,
+    *,
+    refusals: RefusalLog | None = None,
 ) -> InboxWriter | None:
     """Add the webhook endpoints when both keys are set (else they stay 404). The
     writer records on its own connection (`store.for_thread()`); close it after the
@@ -180,6 +210,6 @@ def configure_push(
     if not public or private is None:
         return None
     writer = InboxWriter(store.for_thread, notify)
-    add_push_routes(server, PushKeys(public, private), writer, metrics)
+    add_push_routes(server, PushKeys(public, private), writer, metrics, refusals)
     log.info("accepting Testpress's webhooks on %s and %s", *PATHS.values())
     return writer

@@ -2,8 +2,9 @@
 webhooks, meta; and the lock.
 
 `base` is the interface (Protocols) the rest of the notifier depends on; `sqlite` (with
-`sqlite_outbox`, `sqlite_sources`, `sqlite_inbox`) and `postgres` (with
-`postgres_outbox`, `postgres_sources`, `postgres_inbox`, `postgres_replicas`) implement
+`sqlite_outbox`, `sqlite_sources`, `sqlite_inbox`, `sqlite_received`) and `postgres` (with
+`postgres_outbox`, `postgres_sources`, `postgres_inbox`, `postgres_received`,
+`postgres_replicas`) implement
 it. `open_store` picks the backend from NOTIFIER_DB: a `postgresql://` or `postgres://`
 URL, or a SQLite file path. Imports only the standard library, sqlite-utils, psycopg
 (for PostgreSQL, when used) and `notifier.settings` (for the configuration error): no

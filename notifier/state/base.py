@@ -218,6 +218,17 @@ class Inbox(Protocol):
         """Forget rows done before `done_before`. Returns how many."""
         ...
 
+    def inbox_receive(self, items: Sequence[tuple[str, str, str]], now: float) -> list[int]:
+        """As `inbox_add`, for (kind, received key, body) payloads, each recorded only
+        when no payload of its kind was received under its key before (nor earlier in
+        `items`): a replay is not stored again. Returns the ids of the rows added."""
+        ...
+
+    def inbox_prune_received(self, before: float) -> int:
+        """Forget the keys received before `before` (then a replay is stored once
+        more, and the seen marks decide). Returns how many."""
+        ...
+
 
 class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it."""

@@ -3,7 +3,19 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+# The pushed webhooks already received (contract section 10), one row per verified
+# body (endpoint kind, and a key of its attempt, state and hash): a replay finds its
+# key here and is answered 200 without being stored again. A table of its own, so
+# the inbox's own columns are free to change beside it.
+_SCHEMA_V5 = """
+CREATE TABLE IF NOT EXISTS inbox_received (
+    kind TEXT NOT NULL, key TEXT NOT NULL, received_at REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inbox_received_age ON inbox_received (received_at)
+"""
 
 # History (contract section 11): each event compactly, one B-tree ordered for the one
 # question asked of it (a student's events of one kind, oldest first); and each
@@ -62,7 +74,7 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4))
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4), (5, _SCHEMA_V5))
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -71,4 +83,5 @@ __all__ = [
     "_SCHEMA_V2",
     "_SCHEMA_V3",
     "_SCHEMA_V4",
+    "_SCHEMA_V5",
 ]

@@ -81,7 +81,16 @@ CREATE TABLE IF NOT EXISTS activity (
 CREATE INDEX IF NOT EXISTS activity_email ON activity (email)
 """
 
+# The webhooks already received, as SQLite's version 5 (a table of its own).
+_PG_V5 = """
+CREATE TABLE IF NOT EXISTS inbox_received (
+    kind TEXT NOT NULL, key TEXT COLLATE "C" NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS inbox_received_age ON inbox_received (received_at)
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4))
+PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4), (5, _PG_V5))
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

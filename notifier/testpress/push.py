@@ -1,9 +1,12 @@
 """Testpress's own webhooks (contract section 10): the payloads, their `hash`, and what
 each says in the admin API's own record shapes.
 
-Pure: no I/O. The server checks a payload with `verify` before anything is recorded;
-the sources turn `exam_record` / `content_page` into the very event a poll would make
-(the same models, the same join), so push and poll never disagree on a field.
+Pure: no I/O. The server checks a payload with `verify` before anything is recorded,
+and records only `kept_payload` (the signed values and the state, bounded) under
+`received_key` (so a replay is recorded once). A push is an authenticated hint about
+one attempt and nothing more: the hash leaves out the exam attempt's state, its
+`completed_on`, names, titles and a content attempt's `assessment`, so the sources
+read the attempt from the admin API before anything alerts (notifier.sources.pushed).
 
 The hash (testpress-api-notes.md, "Testpress's own webhooks"): HMAC-SHA512 keyed with
 the institute's private key, hex digest, over these values joined with `|`, each
@@ -33,7 +36,7 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from notifier.testpress.models import TestpressModel, _optional_id
+from notifier.testpress.models import _optional_id
 
 Kind = Literal["exam", "chapter-content"]
 KINDS: tuple[Kind, ...] = ("exam", "chapter-content")
@@ -163,132 +166,62 @@ def attempt_id_of(payload: Mapping[str, Any]) -> int | None:
         return None
 
 
-class PushedExam(TestpressModel):
-    """The exam webhook's nested `exam`."""
+# -- what is kept of a verified payload ---------------------------------------------------
 
-    id: int | None = None
-    title: str | None = None
-
-
-class ExamWebhook(TestpressModel):
-    """The exam webhook: sent when an exam attempt starts and when it completes."""
-
-    attempt_id: int
-    attempt_state: str | None = None
-    user_id: int | None = None
-    exam: PushedExam | None = None
-
-    @property
-    def started(self) -> bool:
-        return (self.attempt_state or "").strip().lower() == "started"
-
-    @property
-    def completed(self) -> bool:
-        return (self.attempt_state or "").strip().lower() == "completed"
+# A signed value longer than this is not one Testpress sends (ids, counts, "12.50",
+# a state's name); kept as null rather than at any length.
+_MAX_VALUE = 64
+EXAM_STATES = frozenset({"started", "completed"})
 
 
-class PushedContent(TestpressModel):
-    """The chapter-content webhook's nested `chapter_content`."""
-
-    id: int | None = None
-    title: str | None = None
-    content_type: str | None = None
-
-
-class ContentWebhook(TestpressModel):
-    """The chapter-content webhook: sent when a content attempt changes state
-    (`Started`, `Pending Evaluation`, `Evaluation Completed`, `Completed`)."""
-
-    attempt_id: int
-    user_id: int | None = None
-    state: str | None = None
-    chapter_content: PushedContent | None = None
+def pushed_state(kind: Kind, payload: Mapping[str, Any]) -> str:
+    """The state a payload says, normalised: an exam's `attempt_state` (NOT signed: a
+    hint only) as `started`, `completed` or `other`; a content attempt's `state`
+    (signed) lower-cased, or `other` when it is not a short string."""
+    name = "attempt_state" if kind == "exam" else "state"
+    value = payload.get(name)
+    state = value.strip().lower() if isinstance(value, str) and len(value) <= _MAX_VALUE else ""
+    if kind == "exam":
+        return state if state in EXAM_STATES else "other"
+    return state or "other"
 
 
-# Exam payload name -> the admin API's attempt field of the same meaning. Fields the
-# payload lacks (`result`, `percentile`, `name`, `sections`, ...) are absent, not null:
-# a rule that reads one makes the source fetch the attempt's detail.
-EXAM_FIELDS = {
-    "attempt_id": "id",
-    "user_id": "user_id",
-    "username": "username",
-    "email": "email",
-    "correct_answers_count": "correct_answers_count",
-    "incorrect_answers_count": "incorrect_answers_count",
-    "unanswered_answers_count": "unanswered_count",
-    "score": "score",
-    "percentage": "percentage",
-    "speed": "speed",
-    "subject_stats": "subject_stats",
-    "difficulty_level_stats": "difficulty_level_stats",
-    "attempt_start_time": "date",
-    "institute_attempt_id": "institute_attempt_id",
-}
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and len(value) <= _MAX_VALUE:
+        return value
+    return None
 
 
-def exam_record(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The exam payload as the admin API's attempt record (its field names, its raw
-    values), holding only what the payload says; `exam_title` comes along from the
-    nested exam. Validate it with the attempt models like any API record."""
-    record: dict[str, Any] = {
-        api: payload[name] for name, api in EXAM_FIELDS.items() if name in payload
-    }
-    exam = payload.get("exam")
-    if isinstance(exam, Mapping):
-        if "id" in exam:
-            record["exam_id"] = exam["id"]
-        if isinstance(exam.get("title"), str):
-            record["exam_title"] = exam["title"]
-    state = str(payload.get("attempt_state") or "").strip().lower()
-    if state == "completed":
-        record["state"] = "Completed"
-    elif state == "started":
-        record["state"] = "Running"
-    return record
+def kept_payload(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What the inbox keeps of a verified payload: its `attempt_id`, the values the
+    hash covers (under their payload names, nested ones nested) and the normalised
+    state, each bounded; nothing unsigned beyond the state, so a padded payload is
+    stored in a few hundred bytes and nothing unsigned can reach an alert."""
+    kept: dict[str, Any] = {"attempt_id": attempt_id_of(payload)}
+    for item in HASHED_FIELDS[kind]:
+        if not isinstance(item, str):
+            continue
+        try:
+            value = _plain(_value(payload, item))
+        except Unverifiable:
+            value = None
+        head, _, tail = item.partition(".")
+        if tail:
+            kept.setdefault(head, {})[tail] = value
+        else:
+            kept[head] = value
+    kept["attempt_state" if kind == "exam" else "state"] = pushed_state(kind, payload)
+    return kept
 
 
-def content_page(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The chapter-content payload as one page of the content-attempts list: the
-    attempt in `content_attempts` and its nested objects in the side-loaded lists the
-    list response has (`chapter_contents`, `courses`, `user_exams`, `user_videos`,
-    `user_video_conferences`), so the sources join it exactly as they join a page."""
-
-    def nested(name: str) -> dict[str, Any] | None:
-        value = payload.get(name)
-        return dict(value) if isinstance(value, Mapping) and "id" in value else None
-
-    content, course = nested("chapter_content"), nested("course")
-    exam, video, conference = (
-        nested("assessment"),
-        nested("user_video"),
-        nested("user_video_conference"),
-    )
-    attempt: dict[str, Any] = {
-        "id": payload.get("attempt_id"),
-        "user_id": payload.get("user_id"),
-        "state": payload.get("state"),
-        "created": payload.get("created"),
-        "completed_on": payload.get("completed_on"),
-        "chapter_content_id": content["id"] if content else None,
-        "course_id": course["id"] if course else None,
-        "content_type": content.get("content_type") if content else None,
-        "assessment_id": exam["id"] if exam else None,
-        "user_video_id": video["id"] if video else None,
-        "user_video_conference_id": conference["id"] if conference else None,
-    }
-    if content is not None:
-        attempt["chapter_id"] = content.get("chapter_id")
-        if course is not None:
-            content.setdefault("course_id", course["id"])
-    if exam is not None:
-        attempt["correct_answers_count"] = exam.get("number_of_correct_answers")
-        attempt["incorrect_answers_count"] = exam.get("number_of_incorrect_answers")
-    return {
-        "content_attempts": [attempt],
-        "chapter_contents": [content] if content else [],
-        "courses": [course] if course else [],
-        "user_exams": [exam] if exam else [],
-        "user_videos": [video] if video else [],
-        "user_video_conferences": [conference] if conference else [],
-        "users": [],
-    }
+def received_key(kind: Kind, payload: Mapping[str, Any]) -> str:
+    """The key a verified body is received under, once: its attempt, its normalised
+    state and its (normalised) hash. A replay has all three of a body already
+    received. A started body made to say `completed` differs from the real completion
+    in its hash whenever their signed figures differ, so the forgery does not hide the
+    real webhook; when they do not, the poll (watching the attempt) still finds it."""
+    sent = payload.get("hash")
+    digest = sent.strip().lower()[:256] if isinstance(sent, str) else ""
+    return f"{attempt_id_of(payload)}:{pushed_state(kind, payload)}:{digest}"
