@@ -260,9 +260,11 @@ def test_a_hanging_webhook_does_not_delay_slack_or_email_in_the_same_pass(
             passing = pool.submit(rig.deliver, in_thread=True)
             # Every Slack and email send is recorded while the webhook still hangs (5 s).
             during = wait_until(
-                lambda: (rows := statuses())
-                and all(rows[i]["status"] == "sent" for i in others)
-                and rows,
+                lambda: (
+                    (rows := statuses())
+                    and all(rows[i]["status"] == "sent" for i in others)
+                    and rows
+                ),
                 message="the Slack and email sends",
             )
             passing.result(timeout=60)

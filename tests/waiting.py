@@ -22,6 +22,18 @@ T = TypeVar("T")
 TIMEOUT = 60.0
 
 
+def poll(predicate: Callable[[], T], *, timeout: float = TIMEOUT, interval: float = 0.02) -> T:
+    """Call `predicate` until it returns something truthy or `timeout` seconds pass, and
+    return its last value. For a thread, where failing the test is the main thread's
+    job; everywhere else use `wait_until`, which says what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 def wait_until(
     predicate: Callable[[], T],
     *,
@@ -33,20 +45,12 @@ def wait_until(
     """Call `predicate` until it returns something truthy and return that value.
 
     Fails the test after `timeout` seconds with "timed out after N s waiting for
-    <message>", followed by `detail()` (a process's log, say) when given. The predicate
-    is called once more at the end, so a condition met just as time runs out counts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            value = predicate()
-            if value:
-                return value
-            extra = f"\n{detail()}" if detail is not None else ""
-            pytest.fail(f"timed out after {timeout:g} s waiting for {message}{extra}")
-        time.sleep(interval)
+    <message>", followed by `detail()` (a process's log, say) when given."""
+    value = poll(predicate, timeout=timeout, interval=interval)
+    if not value:
+        extra = f"\n{detail()}" if detail is not None else ""
+        pytest.fail(f"timed out after {timeout:g} s waiting for {message}{extra}")
+    return value
 
 
 class ManualClock:
