@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from notifier.channels.base import Alert, Notification, Outcome, Reason, SendCon
 from notifier.channels.slack import SlackPacer
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
+from tests.waiting import ManualClock, wait_until
 
 TOKEN = "xoxb-test-token-do-not-leak"
 SMTP_PASSWORD = "s3cret-smtp-password"
@@ -122,27 +122,38 @@ def test_slack_timeout_and_connection_refused_are_retried(fake_slack: FakeSlack)
 
 def test_slack_posts_to_one_channel_are_paced_but_others_are_not(fake_slack: FakeSlack) -> None:
     st = settings(SLACK_API_URL=fake_slack.url)
-    pacer = SlackPacer(interval=1.0)
+    clock = ManualClock()  # the pacer waits on it: the test, not the machine, moves time
+    pacer = SlackPacer(interval=1.0, clock=clock, sleep=clock.sleep)
     first = build("slack", {"channel": "#a"}, st, slack_pacer=pacer)
     # A second rules-file channel naming the same Slack channel shares its pace.
     same = build("slack", {"channel": "#a"}, st, slack_pacer=pacer)
     other = build("slack", {"channel": "#b"}, st, slack_pacer=pacer)
 
     assert first.send(NOTE).ok
-    assert 0.5 < pacer.next_allowed_in(first.pace_key) <= 1.0
+    assert pacer.next_allowed_in(first.pace_key) == 1.0
     assert pacer.next_allowed_in(other.pace_key) == 0.0
     paced = threading.Thread(target=same.send, args=(NOTE,))
     paced.start()
-    time.sleep(0.05)  # let it claim the next slot for #a
-    assert other.send(NOTE).ok
-    paced.join()
-
-    posts = {(p.channel, i): p.at for i, p in enumerate(fake_slack.received)}
-    a_times = sorted(at for (ch, _), at in posts.items() if ch == "#a")
-    [b_time] = [at for (ch, _), at in posts.items() if ch == "#b"]
-    assert a_times[1] - a_times[0] >= 0.8
-    assert b_time - a_times[0] < 0.5
+    wait_until(lambda: clock.sleeping == 1, message="the second #a post to wait for its slot")
+    assert other.send(NOTE).ok  # while #a waits
+    assert [p.channel for p in fake_slack.received] == ["#a", "#b"]
+    clock.advance(0.5)
+    assert pacer.next_allowed_in(first.pace_key) == 0.5
+    clock.advance(0.5)
+    paced.join(60)
+    assert not paced.is_alive()
+    assert clock.slept == [1.0]  # the whole interval after the first post, once
     assert [p.channel for p in fake_slack.received] == ["#a", "#b", "#a"]
+
+
+def test_slack_pacing_counts_from_the_end_of_a_post_however_long_it_took() -> None:
+    clock = ManualClock()
+    pacer = SlackPacer(interval=1.0, clock=clock, sleep=clock.sleep)
+    with pacer.turn("#a"):
+        clock.advance(5.0)  # a slow post: its answer came back 5 s after it started
+    assert pacer.next_allowed_in("#a") == 1.0
+    pacer.defer("#a", 30.0)  # Slack said Retry-After: 30
+    assert pacer.next_allowed_in("#a") == 30.0
 
 
 def test_slack_incoming_webhook(fake_slack: FakeSlack) -> None:

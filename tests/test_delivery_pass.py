@@ -3,9 +3,11 @@ holding up the next poll, and fast channels are not held back by it."""
 
 from __future__ import annotations
 
+from notifier.channels.base import Notification, Outcome
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.state import NewDelivery, Store
 from tests.kit import RecordingChannel
+from tests.waiting import ManualClock, wait_until
 
 
 def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel(
@@ -23,11 +25,25 @@ def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel
         for i in range(20)
     ]
     store.record("attempts", [], deliveries)
-    slow, fast = RecordingChannel("slow", delay=0.2), RecordingChannel("fast")
-    deliverer = Deliverer(store, {"slow": slow, "fast": fast}, concurrency=1, policy=RetryPolicy())
+    # The pass's budget runs on a clock only the slow sends move (0.2 s each), and the
+    # first slow send is answered only once the fast channel has sent everything: the
+    # fast channel must not wait behind the slow one, however loaded the machine.
+    timer = ManualClock()
+    fast = RecordingChannel("fast")
+
+    def slow_send(notification: Notification) -> Outcome:
+        wait_until(lambda: len(fast.sent) == 20, message="the fast channel's 20 sends")
+        timer.advance(0.2)
+        return Outcome.sent()
+
+    slow = RecordingChannel("slow", outcome=slow_send)
+    deliverer = Deliverer(
+        store, {"slow": slow, "fast": fast}, concurrency=1, policy=RetryPolicy(), timer=timer
+    )
     result = deliverer.run_pass(budget=0.5)
     assert len(fast.sent) == 20  # every fast delivery went out
     assert 1 <= len(slow.sent) < 20  # the slow backlog was cut off at the budget
+    assert len(slow.sent) == 3  # sends started at 0, 0.2 and 0.4 s of the 0.5 s budget
     assert result.released == 20 - len(slow.sent)
     counts = store.delivery_counts()
     assert counts["queued"] == 20 - len(slow.sent)  # kept for the next pass, unclaimed

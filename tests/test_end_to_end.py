@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import Harness, open_harness
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -126,7 +128,8 @@ def test_a_failing_channel_does_not_block_the_others_and_is_retried(h: Harness) 
     assert len(h.slack.received) == 1 and len(h.smtp.received) == 1
     assert _status(h)["deliveries"]["retrying"] == 1
 
-    time.sleep(2.2)  # the Retry-After
+    due = _retry_due(h)  # the Retry-After, as the store holds it
+    wait_until(lambda: time.time() >= due, interval=0.05, message="the retry to be due")
     assert h.notifier("run", "--once").returncode == 0
     assert [r.verified for r in h.webhook.received if r.status < 300] == [True]
     assert _status(h)["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 4}
@@ -185,9 +188,11 @@ def test_a_second_copy_on_the_same_store_refuses_to_start(h: Harness) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not _status_has_polled(h) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(
+            lambda: first.poll() is not None or _status_has_polled(h),
+            interval=0.2,
+            message="the first copy to poll",
+        )
         second = h.notifier("run", "--once")
         assert second.returncode == 2
         assert "already running" in second.stderr
@@ -195,6 +200,17 @@ def test_a_second_copy_on_the_same_store_refuses_to_start(h: Harness) -> None:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=20) == 0
     assert h.notifier("run", "--once").returncode == 0  # the lock went with the process
+
+
+def _retry_due(h: Harness) -> float:
+    """When the retrying delivery is due (the run waits for nothing: a pass sends what is
+    due and exits)."""
+    conn = sqlite3.connect(f"file:{h.db}?mode=ro", uri=True)
+    try:
+        [(due,)] = conn.execute("SELECT next_at FROM outbox WHERE status = 'retrying'")
+    finally:
+        conn.close()
+    return float(due)
 
 
 def _status_has_polled(h: Harness) -> bool:

@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ import pytest
 from notifier.sandbox.histories import add_stories
 from tests.e2e import open_harness
 from tests.inprocess import Rig, rig
+from tests.waiting import wait_until
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = 86400.0
@@ -180,12 +181,9 @@ def _history_rows(db: Path) -> int:
         return 0
 
 
-def _wait(condition, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not condition():
-        assert proc.poll() is None, "notifier run exited"
-        time.sleep(0.05)
-    assert condition()
+def _wait(condition: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
+    wait_until(lambda: condition() or proc.poll() is not None, message="the history rows")
+    assert condition(), "notifier run exited"
 
 
 def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:

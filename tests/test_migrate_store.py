@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from notifier.sandbox import Sandbox
 from notifier.sandbox.smtp_standin import free_port
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.waiting import TIMEOUT, wait_until
 
 RULES = """\
 channels:
@@ -72,13 +72,14 @@ def _spawn(h: Harness, name: str) -> subprocess.Popen[bytes]:
 
 
 def _wait(condition: Callable[[], Any], limit: float, what: str, h: Harness) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    logs = "\n".join(p.read_text()[-2000:] for p in h.tmp.glob("*.log"))
-    pytest.fail(f"timed out waiting for {what}\n{logs}")
+    """Wait for `what` (a generous while: at least `limit` s), the logs on a failure."""
+    wait_until(
+        condition,
+        timeout=max(limit, TIMEOUT),
+        interval=0.05,
+        message=what,
+        detail=lambda: "\n".join(p.read_text()[-2000:] for p in h.tmp.glob("*.log")),
+    )
 
 
 def _complete(h: Harness, n: int, label: str) -> set[str]:

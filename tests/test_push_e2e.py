@@ -20,6 +20,7 @@ from notifier.sandbox.standins import free_port
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, Pusher, exam_payload, sign_exam
 from tests.e2e import Harness, open_harness
 from tests.test_push_endpoints import head_only
+from tests.waiting import TIMEOUT, wait_until
 
 
 @pytest.fixture
@@ -29,11 +30,13 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 
 def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: float) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and proc.poll() is None:
-        if condition():
-            return True
-        time.sleep(0.02)
+    """Whether `condition` came true before `proc` exited; fails after a generous wait
+    (at least `limit` s)."""
+    wait_until(
+        lambda: proc.poll() is not None or condition(),
+        timeout=max(limit, TIMEOUT),
+        message="the condition (or the notifier to exit)",
+    )
     return condition()
 
 
@@ -146,9 +149,7 @@ def test_notifier_sandbox_push_to_sends_signed_webhooks(tmp_path: Path) -> None:
                 printed[name] = value.strip()
                 if name == "webhook private key":
                     break
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and len(receiver.received) < 3:
-                time.sleep(0.1)
+            wait_until(lambda: len(receiver.received) >= 3, message="3 pushes")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=20)

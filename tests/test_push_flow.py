@@ -27,6 +27,7 @@ from notifier.sandbox.webhooks import (
 )
 from notifier.state import SqliteStore
 from tests.inprocess import Rig, rig
+from tests.waiting import TIMEOUT, poll
 
 FAILED = """
 rules:
@@ -285,13 +286,9 @@ def test_the_sandbox_signs_what_the_notifier_verifies(tmp_path: Path) -> None:
     assert states == ["started", "completed"]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
+    """Whether `condition` came true (these waits run on helper threads)."""
+    return bool(poll(condition, timeout=timeout))
 
 
 def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
@@ -384,7 +381,7 @@ def test_with_a_long_poll_interval_a_failed_delivery_is_retried_between_polls(
         r.webhook.script([503])  # the first send fails
         r.app.wake.set()
         r.app.stop.clear()
-        timer = threading.Timer(15, r.app.stop.set)
+        timer = threading.Timer(TIMEOUT, r.app.stop.set)  # a hang fails, not blocks
         timer.start()
         done = threading.Thread(
             target=lambda: wait_for(lambda: alert_keys(r) == [str(aid)]) and r.app.stop.set(),

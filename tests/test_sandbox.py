@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from notifier.sandbox import FaultConfig, Institute, Sandbox
 from notifier.sandbox.activity import populate
+from tests.waiting import wait_until
 
 ATTEMPTS = "/api/v2.5/admin/attempts/"
 CONTENT = "/api/v3/admin/chapter-content-attempts/"
@@ -422,15 +422,17 @@ def test_same_seed_gives_the_same_institute() -> None:
 def test_activity_makes_students_finish_exams_join_classes_and_use_content() -> None:
     with Sandbox(seed=2, activity=True, tick_seconds=0.02) as sandbox:
         inst = sandbox.institute
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        seen: dict[str, Any] = {}
+
+        def enough() -> bool:
             with inst.lock:
-                done = [a for a in inst.attempts.values() if a.state == "Completed"]
-                finished = [ca for ca in inst.content_attempts.values() if ca.completed_on]
-                rows = sum(len(conf.rows) for conf in inst.conferences.values())
-            if len(done) >= 40 and finished and rows > 5:
-                break
-            time.sleep(0.05)
+                seen["done"] = [a for a in inst.attempts.values() if a.state == "Completed"]
+                seen["finished"] = [ca for ca in inst.content_attempts.values() if ca.completed_on]
+                seen["rows"] = sum(len(conf.rows) for conf in inst.conferences.values())
+            return len(seen["done"]) >= 40 and bool(seen["finished"]) and seen["rows"] > 5
+
+        wait_until(enough, interval=0.05, message="40 completions, content and class rows")
+        done, finished, rows = seen["done"], seen["finished"], seen["rows"]
     assert any(a.result == "Fail" for a in done) and any(a.result == "Pass" for a in done)
     assert any(a.percentile is not None and a.percentile < 30 for a in done)
     assert finished and rows > 5

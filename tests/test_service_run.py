@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import Harness, open_harness
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -43,17 +43,16 @@ def _get(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if _get(port, "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("never ready")
+def _ready(port: int) -> bool:
+    try:
+        return _get(port, "/readyz")[0] == 200
+    except OSError:
+        return False
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[str]) -> None:
+    wait_until(lambda: proc.poll() is not None or _ready(port), message="/readyz to answer 200")
+    assert proc.poll() is None, proc.communicate()[1]
 
 
 def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
@@ -82,13 +81,18 @@ def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
         now = datetime.now(UTC)
         attempt = inst.start_attempt(exam, asha, started_at=now - timedelta(minutes=20))
         inst.complete_attempt(attempt, result="Fail", completed_at=now)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not h.webhook.received:
-            time.sleep(0.1)
-        assert h.webhook.received, "the alert never arrived"
-        status, text = _get(port, "/metrics")
+        wait_until(lambda: h.webhook.received, message="the alert")
+        # The receiver records the request as it arrives, before the notifier has its
+        # answer and counts the send: wait for the count, not for the arrival.
+        sent = 'notifier_deliveries_total{channel="lms",outcome="sent"} 1.0'
+
+        def counted() -> tuple[int, str] | None:
+            answer = _get(port, "/metrics")
+            return answer if answer[0] != 200 or sent in answer[1] else None
+
+        status, text = wait_until(counted, message="the send counted on /metrics")
         assert status == 200
-        assert 'notifier_deliveries_total{channel="lms",outcome="sent"} 1.0' in text
+        assert sent in text
         assert "notifier_cycles_total" in text
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -19,6 +19,7 @@ import pytest
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests.e2e import Harness
+from tests.waiting import wait_until
 
 RULES = """\
 channels:
@@ -92,9 +93,11 @@ def test_a_signal_during_a_delivery_pass_exits_0_soon_and_leaves_nothing_claimed
 ) -> None:
     _backlog(h)
     proc = _start(h)
-    deadline = time.monotonic() + 20
-    while len(h.webhook.received) < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(
+        lambda: len(h.webhook.received) >= 5 or proc.poll() is not None,
+        interval=0.01,
+        message="5 sends of the pass",
+    )
     assert proc.poll() is None
     stopped = time.monotonic()
     proc.send_signal(sig)
@@ -118,11 +121,13 @@ def test_a_signal_while_starting_up_still_exits_0(h: Harness) -> None:
     _backlog(h)
     proc = _start(h)
     lock = Path(f"{h.db}.lock")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (
-        lock.exists() and lock.read_text().strip() == str(proc.pid)
-    ):
-        time.sleep(0.002)
+    wait_until(
+        lambda: (
+            proc.poll() is not None or (lock.exists() and lock.read_text().strip() == str(proc.pid))
+        ),
+        interval=0.002,
+        message="the notifier to take the lock",
+    )
     proc.send_signal(signal.SIGTERM)  # the lock is taken: opening the store, or polling
     _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0, stderr[-2000:]

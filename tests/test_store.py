@@ -14,6 +14,7 @@ import pytest
 
 from notifier.state import NewDelivery, Store, open_store
 from notifier.state.migrations import SCHEMA_VERSION
+from tests.waiting import wait_until
 
 NOW = 1_790_000_000.0
 
@@ -221,7 +222,10 @@ def test_a_dead_replicas_claims_come_back_but_a_live_ones_never(pg_url: str) -> 
     mine = alive.claim_due(time.time(), 300, limit_per_channel=2)
     theirs = dying.claim_due(time.time(), 300, limit_per_channel=2)
     assert len(mine) == len(theirs) == 2
-    time.sleep(0.3)  # the dying replica's heartbeat has run out
+    wait_until(  # the dying replica's heartbeat runs out (on the database's clock)
+        lambda: "dying" not in {r["id"] for r in alive.replicas_status()["live"]},
+        message="the dying replica's 0.2 s heartbeat to run out",
+    )
     assert fresh.release_all_claims() == 2  # a starting replica frees only the dead's claims
     again = fresh.claim_due(time.time(), 300)
     assert {r.id for r in again} == {r.id for r in theirs}
@@ -234,11 +238,15 @@ def test_one_poller_at_a_time_and_a_takeover_once_its_lease_runs_out(pg_url: str
     from notifier.state.postgres import PostgresStore
 
     a, b = PostgresStore(pg_url, replica="a"), PostgresStore(pg_url, replica="b")
-    assert a.beat(0.5, want_poller=True) is True
-    assert b.beat(0.5, want_poller=True) is False  # a holds it
-    assert a.beat(0.5, want_poller=True) is True  # renewed
+    # Leases long enough that a loaded machine cannot let one run out between two lines.
+    assert a.beat(60, want_poller=True) is True
+    assert b.beat(60, want_poller=True) is False  # a holds it
+    assert a.beat(60, want_poller=True) is True  # renewed
     assert b.replicas_status()["poller"] == "a"
-    time.sleep(0.6)  # a stopped renewing (it died)
+    assert a.beat(0.2, want_poller=True) is True  # a's last renewal: then it died
+    wait_until(  # its lease runs out (on the database's clock)
+        lambda: b.replicas_status()["poller"] is None, message="a's 0.2 s lease to run out"
+    )
     assert b.beat(30, want_poller=True) is True
     assert a.beat(30, want_poller=True) is False
     b.leave()  # a clean stop hands it over at once
@@ -257,7 +265,8 @@ def test_the_store_recovers_by_itself_when_its_connection_is_cut(pg_url: str) ->
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'testpress-notifier'"
+            "WHERE application_name = 'testpress-notifier' "
+            "AND datname = current_database()"  # not another test's (a suite in parallel)
         )
     with pytest.raises(psycopg.OperationalError):
         store.get_meta("k")  # the call in hand fails ...

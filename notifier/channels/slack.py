@@ -61,11 +61,18 @@ class SlackPacer:
     `turn(key)` waits for `key`'s slot and holds it while the caller posts;
     `next_allowed_in(key)` only asks, so the delivery loop can leave a delivery queued
     instead of handing it to a thread that would wait. `defer(key, seconds)` pushes a
-    key's next slot out (after Slack said 429 with Retry-After). Thread-safe."""
+    key's next slot out (after Slack said 429 with Retry-After). Thread-safe. `clock`
+    and `sleep` are injectable so tests move time instead of waiting for it."""
 
-    def __init__(self, interval: float = PACE_SECONDS, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        interval: float = PACE_SECONDS,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ):
         self.interval = interval
         self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._turns: dict[str, threading.Lock] = {}
@@ -86,7 +93,7 @@ class SlackPacer:
         with turn:
             wait = self.next_allowed_in(key)
             if wait > 0:
-                time.sleep(wait)
+                self._sleep(wait)
             try:
                 yield
             finally:

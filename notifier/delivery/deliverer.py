@@ -113,6 +113,7 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
         metrics: Metrics | None = None,
+        timer: Callable[[], float] = time.monotonic,
     ):
         self.store = store
         self.metrics = metrics if metrics is not None else Metrics()
@@ -121,6 +122,7 @@ class Deliverer:
         self.policy = policy
         self.lease_seconds = lease_seconds
         self.clock = clock
+        self.timer = timer  # measures a pass's budget (injectable: tests move it)
         self.stop = stop or threading.Event()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()  # guards PassResult counts and _worker_stores
@@ -148,9 +150,9 @@ class Deliverer:
         next pass instead of holding up the next poll. On a stop, sends in flight
         finish and the rest are given back."""
         result = PassResult()
-        deadline = None if budget is None else time.monotonic() + budget
+        deadline = None if budget is None else self.timer() + budget
         # Claim in batches until nothing is due (what fails is due later, not now).
-        while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
             rows = self.store.claim_due(self.clock(), self.lease_seconds)
             if not rows:
                 break
@@ -188,7 +190,7 @@ class Deliverer:
         budget is spent or a stop is asked."""
         store = self._worker_store()
         channel = self.channels[name]
-        while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+        while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
             try:
                 unit = queue.popleft()
             except IndexError:

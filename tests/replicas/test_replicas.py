@@ -24,6 +24,7 @@ from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests import pg
 from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.waiting import TIMEOUT, wait_until
 
 POLL = 0.5
 SENT = re.compile(r"; [1-9][0-9]* sent, ")
@@ -100,13 +101,13 @@ def replicas(h: Harness) -> Iterator[Replicas]:
 
 
 def _wait(condition: Callable[[], Any], limit: float, what: str, logs: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {limit:.0f} s waiting for {what}\n{logs()[-4000:]}")
+    return wait_until(
+        condition,
+        timeout=max(limit, TIMEOUT),
+        interval=0.05,
+        message=what,
+        detail=lambda: logs()[-4000:],
+    )
 
 
 def _status(h: Harness) -> dict[str, Any]:
