@@ -143,3 +143,25 @@ def test_a_disabled_rule_never_fires_in_rule_tests(
     assert out.endswith(f"{tests}: 2 tests, 1 failed\n")
     assert "- old-rule -> terminal" in out
     assert "unknown rule" not in out
+
+
+def test_a_disabled_rule_never_fires_in_run(tmp_path: Path) -> None:
+    import json
+
+    from tests.e2e import WEBHOOK_RULES, open_harness
+
+    with open_harness(tmp_path, seed=8) as h:
+        h.rules = WEBHOOK_RULES + (
+            "  - name: failed-off\n    event: attempt.completed\n    enabled: false\n"
+            "    when: {result: Fail}\n    notify: [lms]\n"
+        )
+        (h.tmp / "rules.yaml").write_text(h.rules)
+        assert h.notifier("run", "--once").returncode == 0  # the baseline
+        inst = h.sandbox.institute
+        exam, user = inst.add_exam(title="Physics"), inst.add_user(name="Zoya")
+        inst.complete_attempt(inst.start_attempt(exam, user), result="Fail", score=1.0)
+        done = h.notifier("run", "--once")
+        assert done.returncode == 0, done.stderr
+        assert [r.json["rule"] for r in h.webhook.received] == ["failed-exam"]
+        listed = json.loads(h.notifier("deliveries", "--json").stdout)
+        assert [(d["rule"], d["student"]) for d in listed] == [("failed-exam", "Zoya")]
