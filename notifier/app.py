@@ -312,6 +312,7 @@ class App:
 
     def _rules_loaded(self, ruleset: RuleSet) -> None:
         used = sources_for(ruleset.kinds_used())
+        self.store.clear_source_errors(used)  # no rule polls the others: nothing to fix
         self.metrics.known(
             [s for s in used if s in self.sources],
             [r.name for r in ruleset.rules],

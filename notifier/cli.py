@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path, help="rules file (default NOTIFIER_RULES)")
     status = sub.add_parser("status", help="sources, deliveries and rules at a glance")
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    from notifier.commands.deliveries import add_parser as add_deliveries
+
+    add_deliveries(sub, _parse_date)
     replay = sub.add_parser("replay", help="queue dead deliveries again")
     replay.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
     replay.add_argument("--all", action="store_true", help="every dead delivery")
@@ -116,31 +119,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = load_settings()
     ruleset = load_rules(args.path or settings.rules_path, settings)
     print(ruleset.summary())
+    from notifier.commands.checknotes import history_notes
+
     for note in history_notes(ruleset, settings):
         print(note)
     return 0
-
-
-def history_notes(ruleset: Any, settings: Any) -> list[str]:
-    """Notes (not errors) for history rules whose window reaches past what the state
-    store has recorded so far: they work with what there is."""
-    import time
-
-    from notifier.rules.history import history_rules, window_notes
-
-    if not history_rules(ruleset.rules):
-        return []
-    since = None
-    db = Path(settings.db_path)
-    if db.exists():
-        from notifier.state import open_store
-
-        store = open_store(db)
-        try:
-            since = store.history_since()
-        finally:
-            store.close()
-    return window_notes(ruleset.rules, since, time.time())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -242,6 +225,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
+    from notifier.commands.deliveries import in_use_only, status_extras
     from notifier.config import RulesError, load_rules
     from notifier.state import iso, open_store
     from notifier.state.lock import InstanceLock
@@ -258,6 +242,7 @@ def status_report(settings: Any) -> dict[str, Any]:
             running = bool(report["replicas"]["live"])
         else:
             running = InstanceLock(settings.db_path).holder() is not None
+        report.update(status_extras(store, running))
         if running:  # a service runs: report what it loaded
             report["rules"] = {
                 "path": store.get_meta("rules_path") or str(settings.rules_path),
@@ -269,7 +254,9 @@ def status_report(settings: Any) -> dict[str, Any]:
 
             error = None
             try:
-                load_rules(settings.rules_path, settings)
+                report["sources"] = in_use_only(
+                    report["sources"], load_rules(settings.rules_path, settings)
+                )
             except RulesError as exc:
                 error = "\n".join(str(p) for p in exc.problems)
             report["rules"] = {
@@ -283,14 +270,22 @@ def status_report(settings: Any) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from notifier.commands.deliveries import status_lines
     from notifier.obs.logs import redact
     from notifier.settings import load_settings
+    from notifier.state.exists import missing_store
 
-    report = status_report(load_settings())
+    settings = load_settings()
+    missing = missing_store(settings.db)
+    if missing is not None:  # say so; never create an empty store
+        print(f"notifier: {missing}", file=sys.stderr)
+        return 1
+    report = status_report(settings)
     if args.json:
         print(redact(json.dumps(report, indent=2)))
         return 0
-    lines = ["sources:"]
+    first, dead = status_lines(report, settings.db_path)
+    lines = [*first, "sources:"]
     for name, s in report["sources"].items() or {}.items():
         state = "ok" if s["last_error"] is None else f"error: {s['last_error']}"
         lines.append(f"  {name}: last success {s['last_success'] or 'never'}; {state}")
@@ -301,6 +296,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
         f"{d['dead']} dead, {d['sent']} sent"
     )
+    lines += dead
     if "replicas" in report:
         live, poller = report["replicas"]["live"], report["replicas"]["poller"]
         names = ", ".join(
@@ -315,25 +311,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if r["error"]:
         lines += ["  " + line for line in r["error"].splitlines()]
     print(redact("\n".join(lines)))
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    import time
-
-    from notifier.settings import load_settings
-    from notifier.state import open_store
-
-    if not args.ids and not args.all:
-        print("nothing replayed: give delivery ids (see `notifier status`), or --all")
-        return 0
-    settings = load_settings()
-    store = open_store(settings.db)
-    try:
-        count = store.replay(None if args.all else args.ids, time.time())
-    finally:
-        store.close()
-    print(f"{count} dead deliveries queued again")
     return 0
 
 
@@ -397,11 +374,23 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deliveries(name: str) -> Any:
+    """A command of `notifier.commands.deliveries`, imported when it runs."""
+
+    def command(args: argparse.Namespace) -> int:
+        from notifier.commands import deliveries
+
+        return int(getattr(deliveries, name)(args))
+
+    return command
+
+
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
     "status": cmd_status,
-    "replay": cmd_replay,
+    "replay": _deliveries("cmd_replay"),
+    "deliveries": _deliveries("cmd_deliveries"),
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
     "test": cmd_test,

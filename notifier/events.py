@@ -50,6 +50,10 @@ class FieldSpec:
     stage: Stage = "list"
     # For lists of objects (`sections`, `subject_stats`, `answers`): the item's fields.
     items: Mapping[str, FieldSpec] | None = None
+    # For a string field with a fixed set of values (`result`): every value it can
+    # have, as Testpress writes it. `check` rejects any other value in a condition,
+    # which would silently never match (comparison is case-sensitive).
+    values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,27 @@ class Event:
 
 
 def _f(
-    type_: FieldType, stage: Stage = "list", items: Mapping[str, FieldSpec] | None = None
+    type_: FieldType,
+    stage: Stage = "list",
+    items: Mapping[str, FieldSpec] | None = None,
+    values: tuple[str, ...] | None = None,
 ) -> FieldSpec:
-    return FieldSpec(type_, stage, items)
+    return FieldSpec(type_, stage, items, values)
 
 
 N: FieldType = "number"
 S: FieldType = "string"
 T: FieldType = "time"
+
+# The values of fields with a fixed set (testpress-api-notes.md). "NA" arrives as null
+# (every "NA" does, section 5), so a condition's `NA` is compiled to null.
+RESULTS = ("Pass", "Fail", "NA", "Not taken")
+# content_attempt.completed fires only on a final state (Started and Pending Evaluation
+# never reach a rule).
+CONTENT_FINAL_STATES = ("Completed", "Evaluation Completed")
+CONTENT_TYPES = ("exam", "quiz", "video", "attachment", "notes", "video_conference", "live_stream")
+# The notifier's own trouble (contract section 9; notifier.sources.health).
+HEALTH_PROBLEMS = ("source_failing", "rules_invalid", "deliveries_dead")
 
 SECTION_FIELDS = {
     "id": _f(N),
@@ -122,7 +139,7 @@ ATTEMPT_FIELDS: dict[str, FieldSpec] = {
     "percentage": _f(N),
     "time_taken": _f(N),
     "remaining_time": _f(N),
-    "result": _f(S),
+    "result": _f(S, values=RESULTS),
     "state": _f(S),
     "last_started_time": _f(T),
     "last_answer_updated_time": _f(T),
@@ -140,16 +157,14 @@ ATTEMPT_FIELDS: dict[str, FieldSpec] = {
     "answers": _f("list", "answers", ANSWER_FIELDS),
 }
 
-CONTENT_TYPES = ("exam", "quiz", "video", "attachment", "notes", "video_conference", "live_stream")
-
 CONTENT_ATTEMPT_FIELDS: dict[str, FieldSpec] = {
     "id": _f(N),
     "user_id": _f(N),
     "course_id": _f(N),
     "chapter_id": _f(N),
     "chapter_content_id": _f(N),
-    "content_type": _f(S),
-    "state": _f(S),
+    "content_type": _f(S, values=CONTENT_TYPES),
+    "state": _f(S, values=CONTENT_FINAL_STATES),
     "created": _f(T),
     "completed_on": _f(T),
     "remaining_time": _f(N),
@@ -162,7 +177,7 @@ CONTENT_ATTEMPT_FIELDS: dict[str, FieldSpec] = {
     "student": _f(S),
     "watched_percentage": _f(N),
     "percentage": _f(N),
-    "result": _f(S),
+    "result": _f(S, values=RESULTS),
     "rank": _f(N),
     "total_score": _f(N),
 }
@@ -190,10 +205,8 @@ STUDENT_INACTIVE_FIELDS: dict[str, FieldSpec] = {
     "last_activity_title": _f(S),
 }
 
-# The notifier's own trouble (contract section 9; notifier.sources.health).
-HEALTH_PROBLEMS = ("source_failing", "rules_invalid", "deliveries_dead")
 HEALTH_FIELDS: dict[str, FieldSpec] = {
-    "problem": _f(S),  # one of HEALTH_PROBLEMS
+    "problem": _f(S, values=HEALTH_PROBLEMS),
     "subject": _f(S),  # the source, the rules file, or the channel
     "detail": _f(S),
     "since": _f(T),

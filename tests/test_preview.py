@@ -4,6 +4,7 @@ channel with rendered samples; nothing is sent and no state is written."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -151,3 +152,25 @@ def test_preview_of_an_unreachable_institute_exits_1(
     assert code == 1
     assert "attempts: could not be read completely:" in out
     assert sandbox.token not in out
+
+
+def test_a_disabled_rule_is_named_and_never_fires_in_the_preview(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sandbox: Sandbox,
+    hook: WebhookReceiver,
+) -> None:
+    disabled = RULES.replace(
+        "  - name: never\n",
+        "  - name: failed-off\n    event: attempt.completed\n"
+        "    enabled: false\n    when: {result: Fail}\n    notify: [lms]\n  - name: never\n",
+    )
+    monkeypatch.setattr(sys.modules[__name__], "RULES", disabled)
+    code, _ = preview(tmp_path, monkeypatch, sandbox, hook, "--days", "2")
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert "failed-exam (attempt.completed): 2 matches" in lines
+    assert "failed-off: disabled (enabled: false), never fires" in lines
+    assert not any(line.startswith("failed-off (") for line in lines)
+    assert hook.received == []

@@ -118,7 +118,7 @@ def test_a_valid_change_takes_effect_and_a_new_rule_starts_from_now(rig: Rig) ->
     ]
     assert rig.app.ruleset.summary().endswith("2 rules (attempt.completed: 2), 1 channel")
 
-    rig.write(HEAD.replace("result: Fail", "result: Absent"))  # failed-exam now never fires
+    rig.write(HEAD.replace("result: Fail", "result: Not taken"))  # failed-exam: no fire here
     rig.complete("Kabir", "Fail")
     rig.complete("Zoya", "Pass")  # passed-exam was removed
     assert rig.cycle() == []

@@ -59,6 +59,102 @@ BAD: dict[str, list[str]] = {
         "19:13: 'urgent' needs true or false, got a string",
         "20:38: 'quiet_hours' needs 'to' to differ from 'from'",
     ],
+    "bad_values.yaml": [
+        "8:15: 'fail' is not a value of 'result'; did you mean 'Fail'?",
+        "14:31: 'not taken' is not a value of 'result'; did you mean 'Not taken'?",
+        (
+            "14:49: 'Absent' is not a value of 'result'; use one of 'Pass', 'Fail', 'NA', "
+            "'Not taken'"
+        ),
+        "20:21: 'Video' is not a value of 'content_type'; did you mean 'video'?",
+        (
+            "21:31: 'Started' is not a value of 'state'; use one of 'Completed', 'Evaluation "
+            "Completed'"
+        ),
+        "22:15: 'Passed' is not a value of 'result'; did you mean 'Pass'?",
+        "28:16: 'source_down' is not a value of 'problem'; did you mean 'source_failing'?",
+    ],
+    "bad_operators.yaml": [
+        (
+            "8:15: unknown operator 'below' for 'score'; use one of eq, ne, lt, lte, gt, "
+            "gte, in, not_in, exists"
+        ),
+        "9:20: unknown operator '>=' for 'percentage'; did you mean 'gte'?",
+        (
+            "10:28: 'exam_id' is a field, not an operator: it belongs one level out, beside "
+            "'percentile'"
+        ),
+        ("11:15: 'any' is a combinator, not an operator: it belongs one level out, beside 'email'"),
+    ],
+    "misplaced_keys.yaml": [
+        (
+            "7:5: 'result' is a field of attempt.completed, not a key of the rule: it "
+            "belongs one level in, under 'when'"
+        ),
+        (
+            "9:7: 'notify' is a key of the rule, not a field: it belongs one level out, "
+            "beside 'when'"
+        ),
+        (
+            "10:7: 'lt' is an operator, not a field of attempt.completed: it belongs one "
+            "level in, under the field it tests (e.g. 'score: {lt: ...}')"
+        ),
+        (
+            "11:7: 'subject_name' is a field of subject_stats items, not of "
+            "attempt.completed: it belongs one level in, e.g. "
+            "'subject_stats: {some: {subject_name: ...}}'"
+        ),
+        (
+            "13:16: 'exam_id' is a field of attempt.completed, not of subject_stats items: "
+            "it belongs one level out, beside 'subject_stats'"
+        ),
+        (
+            "19:7: unknown field 'minutes' for conference.attendance; its fields are "
+            "conference_id, conference_title, name, email, student, join_time, leave_time, "
+            "duration, sessions"
+        ),
+    ],
+    "bad_enabled.yaml": [
+        "7:14: 'enabled' needs true or false, got a string",
+    ],
+    "yaml_tab.yaml": [
+        "3:1: invalid YAML: a tab character: YAML indents with spaces only",
+    ],
+    "yaml_indent.yaml": [
+        (
+            "7:4: invalid YAML: this line is indented out of step with the lines above it: "
+            "the keys of one mapping, and the '-' of one list, start in the same column "
+            "(the block starts at line 5)"
+        ),
+    ],
+    "yaml_colon.yaml": [
+        (
+            "7:18: invalid YAML: a ':' where none can be: a value with ': ' in it needs "
+            'quotes (e.g. title: "Failed: exam"), or this line is indented deeper than '
+            "the key above it"
+        ),
+    ],
+    "yaml_quote.yaml": [
+        "5:11: invalid YAML: the quote that opens here is never closed",
+    ],
+    "yaml_list.yaml": [
+        (
+            "7:13: invalid YAML: the '[' here is never closed: end the list with ']' (or put "
+            "a ',' between its items); YAML gave up at line 8"
+        ),
+    ],
+    "yaml_alias.yaml": [
+        (
+            "7:13: invalid YAML: '*chans' refers to no anchor: define '&chans' before it, or "
+            "quote the text if '*' is meant as it is"
+        ),
+    ],
+    "yaml_template.yaml": [
+        (
+            "6:14: invalid YAML: a value that starts with '{' is read as a YAML mapping: put "
+            'a template in quotes, e.g. message: "{{ student }} failed"'
+        ),
+    ],
     "bad_channel_values.yaml": [
         "2:3: channel 'teachers' (slack): give exactly one of 'channel' or 'webhook_url'",
         "6:9: channel 'office' (email): to: 'office' is not an email address",
@@ -120,7 +216,10 @@ BAD: dict[str, list[str]] = {
         "1:1: the rules file needs a mapping with 'channels' and 'rules', got a list",
     ],
     "syntax_error.yaml": [
-        "8:11: invalid YAML: expected ',' or '}', but got ':' (while parsing a flow mapping)",
+        (
+            "7:11: invalid YAML: the '{' here is never closed: end the mapping with '}' (or "
+            "put a ',' between its items); YAML gave up at line 8"
+        ),
     ],
     "undefined_channel.yaml": [
         "9:9: undefined channel 'teacher' in notify; did you mean 'teachers'?",
@@ -143,7 +242,7 @@ BAD: dict[str, list[str]] = {
         "8:7: unknown field 'percentil' for attempt.completed; did you mean 'percentile'?",
     ],
     "unknown_operator.yaml": [
-        "8:29: unknown operator 'less_than' for 'percentile'",
+        "8:29: unknown operator 'less_than' for 'percentile'; did you mean 'lt'?",
         "10:16: unknown field 'subject_nam' for subject_stats items; did you mean 'subject_name'?",
         "12:17: unknown key 'wher' in 'count'; did you mean 'where'?",
     ],

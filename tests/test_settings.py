@@ -61,7 +61,7 @@ def test_rules_variables_come_from_dotenv_too(workdir: Path, monkeypatch, capsys
 def test_an_unusable_state_store_is_a_configuration_problem(
     workdir: Path, monkeypatch, capsys
 ) -> None:
-    monkeypatch.setenv("NOTIFIER_DB", "/proc/no-such-dir/notifier.db")
+    monkeypatch.setenv("NOTIFIER_DB", str(workdir))  # there, but a folder: no SQLite file
     assert main(["status", "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("NOTIFIER_DB: cannot open the state store") and "Traceback" not in err

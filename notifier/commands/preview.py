@@ -151,6 +151,8 @@ def print_preview(p: Preview, ruleset: RuleSet, out: TextIO) -> None:
             print(f"  {tally.channel} ({tally.type}): {tally.count} alerts", file=out)
             for sample in tally.samples:
                 print(f"    {one_line(sample, 400)}", file=out)
+    for name in ruleset.disabled:
+        print(f"\n{name}: disabled (enabled: false), never fires", file=out)
     print("\nNothing was sent and no state was written.", file=out)
 
 

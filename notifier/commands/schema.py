@@ -18,7 +18,7 @@ from typing import Any
 from notifier.channels import CHANNEL_TYPES
 from notifier.delivery.templates import EXTRA_NAMES, FILTERS
 from notifier.events import EVENT_KINDS, FieldSpec
-from notifier.rules.compile import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
+from notifier.rules.hints import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
 from notifier.rules.history_keys import NO_HISTORY_KINDS
 from notifier.rules.schema import (
     CHANNEL_COMMON_KEYS,
@@ -44,6 +44,7 @@ RULE_DOCS = {
     "event": "The event kind this rule watches.",
     "when": "Field conditions, all of which must hold; empty matches every event.",
     "notify": "Channel names (keys of 'channels').",
+    "enabled": "false: the rule is loaded and checked, and never fires.",
     "title": "Jinja2 template: Slack header, email subject after [rule].",
     "message": "Jinja2 template: each alert's text.",
 }
@@ -147,6 +148,8 @@ def _props(table: Mapping[str, bool]) -> list[str]:
 def _condition(name: str, spec: FieldSpec, kind_id: str) -> dict[str, Any]:
     """A bare value (eq) or a mapping of the operators that fit this field's type."""
     value = VALUE_TYPES[spec.type]
+    if spec.values is not None:  # a fixed set: any other value would never match
+        value = {"enum": list(spec.values)}
     ops: dict[str, Any] = {}
     for op in COMPARISON_OPS:
         if op in APPLIES_TO and spec.type not in APPLIES_TO[op]:
@@ -225,6 +228,7 @@ def rules_schema() -> dict[str, Any]:
         "event": {"enum": list(EVENT_KINDS)},
         "when": {},
         "notify": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "enabled": {"type": "boolean"},
         "title": template,
         "message": template,
         **POLICY_PROPS,

@@ -6,9 +6,8 @@ regular expressions. Every problem is reported; compiling goes on past the first
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from notifier.events import FieldSpec
@@ -24,39 +23,40 @@ from notifier.rules.conditions import (
     is_number,
     prepare_time,
 )
+from notifier.rules.hints import (
+    APPLIES_TO,
+    COMPARISON_OPS,
+    COUNT_OPS,
+    LIST_OPS,
+    ORDERED_OPS,
+    did_you_mean,
+    unknown_field,
+    unknown_operator,
+    unknown_value,
+)
 from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, key_name, to_plain, type_name
 
-COMPARISON_OPS = (
-    "eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "matches", "exists",
-)  # fmt: skip
-ORDERED_OPS = ("lt", "lte", "gt", "gte")
-LIST_OPS = ("some", "every", "count")
-COUNT_OPS = ("eq", "ne", "lt", "lte", "gt", "gte")
-COMBINATORS = ("any", "all", "not")
-# Which field types each operator applies to (eq, ne, in, not_in, exists: every type).
-APPLIES_TO = {
-    **{op: ("number", "time", "any") for op in ORDERED_OPS},
-    "contains": ("string", "list", "any"),
-    "matches": ("string", "time", "any"),
-}
 TIME_EXAMPLE = "2026-11-25T10:00:00+05:30"
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
 def check_keys(
-    node: YMap, table: Mapping[str, bool], where: str, owner: str, sink: Sink
+    node: YMap,
+    table: Mapping[str, bool],
+    where: str,
+    owner: str,
+    sink: Sink,
+    misplaced: Callable[[str], str | None] | None = None,
 ) -> dict[str, tuple[YNode, YNode]]:
     """Check a mapping against a key table (name -> required?): duplicates, unknown
     keys (with a close match) and missing required keys, each reported where it is.
-    Returns name -> (key node, value node). `where` reads "in rule", `owner` "a rule"."""
+    Returns name -> (key node, value node). `where` reads "in rule", `owner` "a rule".
+    `misplaced` says where an unknown key belongs instead, when it knows."""
     found: dict[str, tuple[YNode, YNode]] = {}
     for name, key, value in unique_pairs(node, sink, where):
         if name in table:
             found[name] = (key, value)
+        elif misplaced is not None and (moved := misplaced(name)) is not None:
+            sink.add(key, moved)
         else:
             sink.add(key, f"unknown key '{name}' {where}{did_you_mean(name, table)}")
     for name, required in table.items():
@@ -80,8 +80,13 @@ def unique_pairs(node: YMap, sink: Sink, where: str) -> list[tuple[str, YNode, Y
 
 
 class Compiler:
-    def __init__(self, sink: Sink):
+    def __init__(self, sink: Sink, outer_keys: Iterable[str] = ()):
+        """`outer_keys` are the keys of the rule around a `when` (name, notify, ...),
+        so one written inside `when` is told it belongs one level out."""
         self.sink = sink
+        self.outer_keys = frozenset(outer_keys)
+        # (where, catalogue, list field) of each list whose item `when` is being read
+        self._parents: list[tuple[str, Mapping[str, FieldSpec], str]] = []
 
     def when(
         self,
@@ -111,12 +116,9 @@ class Compiler:
                 inner = self.when(value, catalogue, where, "'not'")
                 part = None if inner is None else Not(inner, to_plain(value))
             elif name in catalogue:
-                part = self.field(name, catalogue[name], value)
+                part = self.field(name, catalogue[name], value, catalogue, where)
             else:
-                choices = [*catalogue, *COMBINATORS]
-                self.sink.add(
-                    key, f"unknown field '{name}' for {where}{did_you_mean(name, choices)}"
-                )
+                self.sink.add(key, self.unknown_field(name, catalogue, where))
                 part = None
             if part is None:
                 ok = False
@@ -125,6 +127,10 @@ class Compiler:
             else:
                 parts.append(part)
         return AllOf(tuple(parts)) if ok else None
+
+    def unknown_field(self, name: str, catalogue: Mapping[str, FieldSpec], where: str) -> str:
+        parent = self._parents[-1] if self._parents else None
+        return unknown_field(name, catalogue, where, self.outer_keys, parent)
 
     def _combine(
         self, name: str, node: YNode, catalogue: Mapping[str, FieldSpec], where: str
@@ -140,7 +146,14 @@ class Compiler:
         kept = tuple(b for b in branches if b is not None)
         return AnyOf(kept) if name == "any" else AllOf(kept)
 
-    def field(self, name: str, spec: FieldSpec, node: YNode) -> FieldOps | None:
+    def field(
+        self,
+        name: str,
+        spec: FieldSpec,
+        node: YNode,
+        catalogue: Mapping[str, FieldSpec],
+        where: str,
+    ) -> FieldOps | None:
         """One field's condition: a bare value (eq) or a mapping of operators."""
         if isinstance(node, YSeq):
             self.sink.add(
@@ -163,14 +176,17 @@ class Compiler:
             if op_name in COMPARISON_OPS:
                 got = self.compare(op_name, spec, name, key, value)
             elif op_name in LIST_OPS and spec.items is not None:
-                got = self.quantifier(op_name, spec.items, name, value)
+                self._parents.append((where, catalogue, name))
+                try:
+                    got = self.quantifier(op_name, spec.items, name, value)
+                finally:
+                    self._parents.pop()
             elif op_name in LIST_OPS:
                 self.sink.add(
                     key, f"'{op_name}' needs a list of objects; '{name}' is a {spec.type} field"
                 )
             else:
-                hint = did_you_mean(op_name, allowed)
-                self.sink.add(key, f"unknown operator '{op_name}' for '{name}'{hint}")
+                self.sink.add(key, unknown_operator(op_name, name, spec, allowed, catalogue))
             if got is None:
                 ok = False
             else:
@@ -202,7 +218,14 @@ class Compiler:
             values = [self.value(kind, item, f"each item of {label}") for item in node.items]
             if any(v is None for v in values):
                 return None
-            return Compare(op, kind, tuple(v[0] for v in values if v), [v[1] for v in values if v])
+            if not all(self.known(spec, name, item) for item in node.items):
+                return None
+            return Compare(
+                op,
+                kind,
+                tuple(_fixed(spec, v[0]) for v in values if v),
+                [v[1] for v in values if v],
+            )
         if op == "contains" and kind != "string":
             if isinstance(node, YScalar) and node.value is not None:
                 return Compare(op, kind, to_plain(node), to_plain(node))
@@ -220,7 +243,20 @@ class Compiler:
             return Compare(op, kind, pattern, got[1])
         value_kind = "number" if op in ORDERED_OPS and kind == "any" else kind
         got = self.value(value_kind, node, label)
-        return None if got is None else Compare(op, kind, got[0], got[1])
+        if got is None or (op in ("eq", "ne") and not self.known(spec, name, node)):
+            return None
+        return Compare(op, kind, _fixed(spec, got[0]), got[1])
+
+    def known(self, spec: FieldSpec, name: str, node: YNode) -> bool:
+        """False, after reporting it, when a field with a fixed set of values is
+        compared with another value: it would silently never match."""
+        if spec.values is None or not isinstance(node, YScalar):
+            return True
+        text = node.text if node.plain else node.value
+        problem = unknown_value(spec.values, name, text)
+        if problem is not None:
+            self.sink.add(node, problem)
+        return problem is None
 
     def value(self, kind: str, node: YNode, label: str) -> tuple[Any, Any] | None:
         """(the value prepared for comparison, the value as written) for a `kind`
@@ -296,6 +332,11 @@ class Compiler:
         if not ok or inner_cond is None:
             return None
         return Quantifier(op, inner_cond, tuple(counts), to_plain(node))
+
+
+def _fixed(spec: FieldSpec, value: Any) -> Any:
+    """A fixed-set field's `NA` compared as null: events carry every "NA" as null."""
+    return None if spec.values is not None and value == "NA" else value
 
 
 def _typed(text: str, kind: str) -> Any:

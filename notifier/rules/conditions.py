@@ -132,7 +132,10 @@ class Compare(Op):
 
     @property
     def null_aware(self) -> bool:
-        """`exists` and `eq: null` are decided for a missing field; others are not."""
+        """`exists`, `eq: null` and an `in` holding null (a fixed-set field's `NA`) are
+        decided for a missing field; others are not."""
+        if self.op == "in":
+            return None in self.expected
         return self.op == "exists" or (self.op == "eq" and self.expected is None)
 
     def reason(self, field: str, actual: Any) -> Reason | None:
@@ -147,7 +150,7 @@ class Compare(Op):
         if op == "exists":
             return (actual is not None) is expected
         if actual is None:
-            return op == "eq" and expected is None
+            return self.null_aware and op != "exists"
         if op == "eq":
             return expected is not None and same(self.kind, actual, expected) is True
         if op == "ne":
@@ -157,8 +160,8 @@ class Compare(Op):
             return sign is not None and ORDER[op](sign)
         if op == "in":
             return any(same(self.kind, actual, e) is True for e in expected)
-        if op == "not_in":
-            return all(same(self.kind, actual, e) is False for e in expected)
+        if op == "not_in":  # a null among them (`NA`) is not this present value
+            return all(e is None or same(self.kind, actual, e) is False for e in expected)
         if op == "contains":
             if isinstance(actual, str):
                 return isinstance(expected, str) and expected in actual

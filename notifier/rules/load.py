@@ -9,11 +9,11 @@ and reported together, sorted by line, as `PATH:LINE:COL: message`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from notifier.delivery.policy import Policy
 from notifier.delivery.templates import (
@@ -23,11 +23,12 @@ from notifier.delivery.templates import (
     compile_template,
 )
 from notifier.events import EVENT_KINDS, Stage
+from notifier.rules.channel_errors import config_problems
 from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
+from notifier.rules.hints import COMBINATORS
 from notifier.rules.history_keys import read_history
 from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.schema import (
-    CHANNEL_COMMON_KEYS,
     RULE_KEYS,
     RULE_NAME,
     SOURCES_KEYS,
@@ -119,7 +120,7 @@ class _Loader:
         self.sink = sink
         self.channel_types = channel_types
         self.settings = settings
-        self.compiler = Compiler(sink)
+        self.compiler = Compiler(sink, RULE_KEYS)
 
     def keys(
         self, node: YMap, table: Mapping[str, bool], where: str, owner: str
@@ -142,7 +143,13 @@ class _Loader:
         channels, defined = self.channels(top["channels"][1]) if "channels" in top else ({}, set())
         sources = self.sources(top["sources"][1]) if "sources" in top else Sources()
         rules = self.rules(top["rules"][1], defined) if "rules" in top else []
-        return RuleSet(self.sink.path, channels, rules, sources)
+        return RuleSet(
+            self.sink.path,
+            channels,
+            [r for r in rules if r.enabled],
+            sources,
+            tuple(r.name for r in rules if not r.enabled),
+        )
 
     # -- channels -----------------------------------------------------------------------
 
@@ -198,7 +205,7 @@ class _Loader:
         try:
             config = model.model_validate(raw)
         except ValidationError as exc:
-            self.config_problems(name, type_, key, pairs, model, raw, exc)
+            config_problems(self.sink, name, type_, key, pairs, model, raw, exc)
             return None
         if self.settings is not None:
             missing = config.missing_settings(self.settings)  # type: ignore[attr-defined]
@@ -211,41 +218,6 @@ class _Loader:
                 )
                 return None
         return ChannelDef(name, type_, config, quiet_hours)
-
-    def config_problems(
-        self,
-        name: str,
-        type_: str,
-        key: YNode,
-        pairs: list[tuple[str, YNode, YNode]],
-        model: type[BaseModel],
-        raw: dict[str, Any],
-        exc: ValidationError,
-    ) -> None:
-        """Map the channel model's errors back to positions in the file. Never echo an
-        input: a channel's values may hold a secret."""
-        keys = {n: (k, v) for n, k, v in pairs}
-        allowed = set(model.model_fields) | CHANNEL_COMMON_KEYS
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = [str(part) for part in err["loc"]]
-            first = loc[0] if loc else None
-            where = f"channel '{name}' ({type_})"
-            if err["type"] == "extra_forbidden" and first in keys:
-                hint = did_you_mean(first, allowed - {"type"})
-                self.sink.add(keys[first][0], f"unknown key '{first}' in {where}{hint}")
-                continue
-            if err["type"] == "missing" and first:
-                self.sink.add(key, f"{where} needs '{first}'")
-                continue
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if first in model.model_fields and _is_secret(model, first):
-                value = raw.get(first)
-                if isinstance(value, str) and value and value in message:
-                    message = "is not valid"
-            target = _locate(keys[first][1], loc[1:]) if first in keys else key
-            self.sink.add(
-                target, f"{where}: {'.'.join(loc)}: {message}" if loc else f"{where}: {message}"
-            )
 
     # -- sources ------------------------------------------------------------------------
 
@@ -295,7 +267,7 @@ class _Loader:
             )
             return None
         before = len(self.sink.problems)
-        found = self.keys(node, RULE_KEYS, "in rule", "a rule")
+        found = check_keys(node, RULE_KEYS, "in rule", "a rule", self.sink, _in_when(node))
         name = self.rule_name(found["name"][1], names) if "name" in found else None
         event = self.event(found["event"][1]) if "event" in found else None
         notify = self.notify(found["notify"][1], channels) if "notify" in found else ()
@@ -321,9 +293,20 @@ class _Loader:
         stages: set[Stage] = {catalogue[f].stage for f in fields}
         stages.add("list")
         policy = policy or Policy()
+        enabled = self.enabled(found["enabled"][1]) if "enabled" in found else True
+        if enabled is None:
+            return None
         return Rule(
-            name, event, notify, when, fields, frozenset(stages), templates, policy, history
-        )
+            name, event, notify, when, fields, frozenset(stages), templates, policy, history,
+            enabled,
+        )  # fmt: skip
+
+    def enabled(self, node: YNode) -> bool | None:
+        """`enabled: false`: the rule is loaded and checked, and never fires."""
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        self.sink.add(node, f"'enabled' needs true or false, got {type_name(node)}")
+        return None
 
     def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:
         """The rule's `title` and `message` templates, checked against the event's fields
@@ -398,18 +381,19 @@ class _Loader:
         return tuple(names)
 
 
-def _is_secret(model: type[BaseModel], name: str) -> bool:
-    annotation = model.model_fields[name].annotation
-    return "SecretStr" in repr(annotation) or annotation is SecretStr
+def _in_when(rule: YMap) -> Callable[[str], str | None]:
+    """Says so when an unknown key of a rule is a field of its event (or `any`, `all`,
+    `not`): it belongs one level in, under `when`."""
+    event = rule.get("event")
+    kind = event.value if isinstance(event, YScalar) else None
+    fields = EVENT_KINDS.get(kind, {}) if isinstance(kind, str) else {}
 
+    def misplaced(name: str) -> str | None:
+        if name in fields or name in COMBINATORS:
+            what = f"a field of {kind}" if name in fields else "a condition"
+            return (
+                f"'{name}' is {what}, not a key of the rule: it belongs one level in, under 'when'"
+            )
+        return None
 
-def _locate(node: YNode, loc: list[str]) -> YNode:
-    """The node a pydantic error location points at, as deep as the file goes."""
-    for part in loc:
-        if isinstance(node, YMap) and node.get(part) is not None:
-            node = node.get(part)  # type: ignore[assignment]
-        elif isinstance(node, YSeq) and part.isdigit() and int(part) < len(node.items):
-            node = node.items[int(part)]
-        else:
-            break
-    return node
+    return misplaced

@@ -28,6 +28,7 @@ RULE_KEYS: dict[str, bool] = {
     "event": True,
     "when": False,
     "notify": True,
+    "enabled": False,  # `enabled: false`: loaded and checked, never fires
     "title": False,
     "message": False,
     # delivery policy (notifier.delivery.policy, read by notifier.rules.policies)
@@ -78,6 +79,7 @@ class Rule:
     templates: RuleTemplates | None = None
     policy: Policy = field(default_factory=Policy)
     history: HistorySpec | None = None  # `repeat` or `change`
+    enabled: bool = True  # False: loaded and checked, never in RuleSet.rules
 
     def pinned(self, name: str) -> Any:
         """The one value this rule requires top-level field `name` to equal (`exam_id:
@@ -101,8 +103,9 @@ class Sources:
 class RuleSet:
     path: str
     channels: dict[str, ChannelDef]
-    rules: list[Rule]
+    rules: list[Rule]  # the enabled rules: the only ones that fire
     sources: Sources = field(default_factory=Sources)
+    disabled: tuple[str, ...] = ()  # names of the rules with `enabled: false`
 
     def rules_for(self, kind: str) -> list[Rule]:
         return [rule for rule in self.rules if rule.event == kind]
@@ -117,7 +120,10 @@ class RuleSet:
         rules = _plural(len(self.rules), "rule")
         if counts:
             rules += " (" + ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) + ")"
-        return f"{self.path}: OK, {rules}, {_plural(len(self.channels), 'channel')}"
+        line = f"{self.path}: OK, {rules}, {_plural(len(self.channels), 'channel')}"
+        if self.disabled:
+            line += f"; {len(self.disabled)} disabled (never fire): {', '.join(self.disabled)}"
+        return line
 
 
 def _plural(n: int, word: str) -> str:

@@ -160,11 +160,9 @@ def _syntax_problem(text: str, path: str) -> Problem:
     try:
         yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        if exc.context:
-            what = f"{what} ({exc.context})"
+        from notifier.rules.yamlerrors import plain_words
+
+        line, col, what = plain_words(exc, text)
         return Problem(path, line, col, f"invalid YAML: {what}")
     except yaml.reader.ReaderError as exc:
         # A character YAML does not allow: locate it from its offset in the text.

@@ -13,6 +13,7 @@ transactions:
 - `History`: each event compactly, and each student's latest activity (contract
   section 11), written by `record` in the same transaction as the seen marks.
 - `Meta`: schema version, baselines, and the store's lifecycle.
+- `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
 
@@ -30,6 +31,11 @@ from typing import Any, Protocol
 from notifier.events import Activity, Kept
 
 STATUSES = ("queued", "retrying", "sent", "dead")
+# What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
+DELIVERY_COLUMNS = (
+    "id", "rule", "channel", "event", "status", "attempts", "last_error", "created_at",
+    "sent_at", "alerts",
+)  # fmt: skip
 
 
 def delivery_id(rule: str, kind: str, key: str, channel: str) -> str:
@@ -230,5 +236,30 @@ class Inbox(Protocol):
         ...
 
 
-class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, Protocol):
+class DeliveryLog(Protocol):
+    """Read-only questions about deliveries, for people (`notifier deliveries`,
+    `status`, `replay ID`), and clearing what no rule will ever retry."""
+
+    def delivery_list(
+        self,
+        *,
+        status: str | None = None,
+        rule: str | None = None,
+        channel: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows (DELIVERY_COLUMNS) newest first: queued at or after `since`."""
+        ...
+
+    def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]:
+        """id -> status for those of `ids` that exist."""
+        ...
+
+    def clear_source_errors(self, keep: Iterable[str]) -> int:
+        """Forget the poll error of each source not in `keep` (no rule uses it)."""
+        ...
+
+
+class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it."""

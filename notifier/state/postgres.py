@@ -36,6 +36,7 @@ from notifier.state.base import NewDelivery, iso
 from notifier.state.postgres_conn import StoreUnavailable, reason
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
+from notifier.state.postgres_log import PostgresDeliveryLog
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
 from notifier.state.postgres_received import PostgresReceived
 from notifier.state.postgres_replicas import PostgresReplicas
@@ -55,6 +56,7 @@ class PostgresStore(
     PostgresReceived,
     PostgresHistory,
     PostgresReplicas,
+    PostgresDeliveryLog,
 ):
     def __init__(self, url: str, *, replica: str | None = None, migrate: bool = True):
         """Connect (and create or migrate the schema). `replica` is this process's id

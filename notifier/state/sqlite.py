@@ -26,6 +26,7 @@ from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
+from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_outbox import SqliteOutbox
 from notifier.state.sqlite_received import SqliteReceived
 from notifier.state.sqlite_sources import SqliteSourceState
@@ -52,7 +53,9 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteReceived, SqliteHistory):
+class SqliteStore(
+    SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteReceived, SqliteHistory, SqliteDeliveryLog
+):
     def __init__(self, path: Path | str, *, any_thread: bool = False):
         """Open (creating and migrating) the store. With `any_thread`, the connection
         may be used from another thread than the one that opened it (one thread at a

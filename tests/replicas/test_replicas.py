@@ -110,8 +110,11 @@ def _wait(condition: Callable[[], Any], limit: float, what: str, logs: Callable[
     )
 
 
-def _status(h: Harness) -> dict[str, Any]:
+def _status(h: Harness, *, starting: bool = False) -> dict[str, Any]:
+    """`status --json`; `starting`: no replica may have created the schema yet."""
     out = h.notifier("status", "--json")
+    if starting and out.returncode == 1 and "no state store" in out.stderr:
+        return {"sources": {}}
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout))
 
@@ -140,7 +143,10 @@ def _complete(h: Harness, n: int, label: str) -> set[str]:
 
 def _baseline(h: Harness, replicas: Replicas) -> None:
     _wait(
-        lambda: "attempts" in _status(h)["sources"], 30, "the first poll (baseline)", replicas.logs
+        lambda: "attempts" in _status(h, starting=True)["sources"],
+        30,
+        "the first poll (baseline)",
+        replicas.logs,
     )
 
 

@@ -1,0 +1,29 @@
+"""Notes `notifier check` prints after its summary: not problems, things an admin should
+know about rules that are valid (a history window longer than what is recorded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def history_notes(ruleset: Any, settings: Any) -> list[str]:
+    """Notes (not errors) for history rules whose window reaches past what the state
+    store has recorded so far: they work with what there is."""
+    import time
+
+    from notifier.rules.history import history_rules, window_notes
+
+    if not history_rules(ruleset.rules):
+        return []
+    since = None
+    db = Path(settings.db_path)
+    if db.exists():
+        from notifier.state import open_store
+
+        store = open_store(db)
+        try:
+            since = store.history_since()
+        finally:
+            store.close()
+    return window_notes(ruleset.rules, since, time.time())

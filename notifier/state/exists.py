@@ -1,0 +1,42 @@
+"""Whether a state store exists, asked without creating one: `notifier status` on a
+NOTIFIER_DB that no notifier has used says so instead of making an empty store (which
+would look like a notifier that has seen nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from notifier.dburl import is_postgres_url, redact_url
+
+
+def missing_store(db: str) -> str | None:
+    """Why there is no state store at `db` (NOTIFIER_DB as written), or None when there
+    is one. A SQLite file that does not exist, or a PostgreSQL database without the
+    notifier's tables. A database that cannot be reached is not "missing": opening it
+    reports that (a configuration problem)."""
+    if not is_postgres_url(db):
+        path = Path(db)
+        if str(db) == ":memory:" or path.exists():
+            return None
+        return f"no state store at {path}: no notifier has run on it yet (nothing was created)"
+    import psycopg
+
+    from notifier.settings import ConfigError
+    from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason
+
+    url = db.strip()
+    try:
+        with psycopg.connect(
+            url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT
+        ) as conn:
+            row = conn.execute("SELECT to_regclass('meta')").fetchone()
+    except psycopg.Error as exc:
+        raise ConfigError(
+            [f"NOTIFIER_DB: cannot open the state store: {reason(exc, url)}"]
+        ) from None
+    if row is not None and row[0] is not None:
+        return None
+    return (
+        f"no state store in {redact_url(url)}: the database has no notifier tables; "
+        "no notifier has run on it yet (nothing was created)"
+    )
