@@ -188,6 +188,20 @@ def test_a_repeated_equal_length_and_pipelined_requests_are_served(server: HttpS
     assert answer.count(b"HTTP/1.1 200 ") == 2 and b'"size": 2' in answer
 
 
+def test_answers_are_not_held_back_by_nagle(server: HttpServer) -> None:
+    """Else a kept-alive POST whose body is sent apart from its head waits 40 ms on
+    the client's delayed ACK (asyncio turns Nagle off only on sockets made as TCP)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read()
+        (connection,) = server._edge.waiting
+        sock = connection.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        conn.close()
+
+
 def test_a_client_sending_a_byte_a_second_is_cut_off_while_others_are_served(
     server: HttpServer,
 ) -> None:
