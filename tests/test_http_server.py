@@ -129,7 +129,9 @@ def test_a_handler_that_raises_is_a_500_in_one_log_line_and_the_server_goes_on(
 def test_bodies_are_bounded(server: HttpServer) -> None:
     assert json.loads(_get(server, "/echo", "POST", b"x" * MAX_BODY)[2])["size"] == MAX_BODY
     # Over the limit: answered 413 from the headers alone, the body never sent.
-    answer = _raw(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1))
+    answer = _raw(
+        server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+    )
     assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
     assert _get(server, "/small", "POST", b"x" * 11)[0] == 413
     assert _get(server, "/small", "POST", b"x" * 10)[0] == 200
@@ -262,7 +264,9 @@ def test_thousands_of_idle_and_slow_connections_never_stop_healthz_or_a_post(
     held = _hold(server.port, 2000)
     try:
         held += _hold(server.port, 300, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        held += _hold(server.port, 100, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab")
+        held += _hold(
+            server.port, 100, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab"
+        )
         for _ in range(10):
             assert _get(server, "/healthz", timeout=5)[0] == 200
             status, _, body = _get(server, "/echo", "POST", b"x" * 4096, timeout=5)

@@ -59,7 +59,9 @@ class PathEndpoint:
         route = self.methods.get(method)
         if route is None:
             allowed = set(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
-            answer = Response(405, b"method not allowed\n", headers={"Allow": ", ".join(sorted(allowed))})
+            answer = Response(
+                405, b"method not allowed\n", headers={"Allow": ", ".join(sorted(allowed))}
+            )
             await _send(answer, scope, receive, send, close=_has_body(incoming.headers))
             return
         refusal = _body_refusal(incoming.headers, route.max_body)
@@ -152,7 +154,9 @@ class QuietErrors:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:  # noqa: BLE001 - logged in one line below
-            log.error("HTTP %s %s failed: %s", scope.get("method"), scope.get("path"), _one_line(exc))
+            log.error(
+                "HTTP %s %s failed: %s", scope.get("method"), scope.get("path"), _one_line(exc)
+            )
             if not started and scope["type"] == "http":
                 await _send(Response.json(500, {"error": "internal error"}), scope, receive, send)
 

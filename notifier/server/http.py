@@ -170,7 +170,9 @@ class HttpServer:
             self.app.router.routes.append(StarletteRoute(path, endpoint))
         if method in endpoint.methods:
             raise ValueError(f"{method} {path} is already routed")
-        endpoint.methods[method] = Route(handler, self.limits.max_body if max_body is None else max_body)
+        endpoint.methods[method] = Route(
+            handler, self.limits.max_body if max_body is None else max_body
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._serve, daemon=True, name="http")

@@ -121,7 +121,7 @@ class EdgeProtocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = _Connection(self.edge.limits)
+        self.conn = self._h11 = _Connection(self.edge.limits)
         self.logger = _ClientNoise(log, {})  # type: ignore[assignment]
         self.access_log = False  # a line per request is the metrics' job
         self.timeout_keep_alive = self.edge.limits.idle_timeout  # type: ignore[assignment]
@@ -174,7 +174,7 @@ class EdgeProtocol(H11Protocol):
         """Answer the refusal h11 found with its own status (uvicorn's is always 400),
         and close. Written directly: the connection ends here, and h11, whose peer
         state is now ERROR, would not frame a response to a request it never saw."""
-        status = self.conn.refusal
+        status = self._h11.refusal
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
