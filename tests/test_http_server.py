@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -188,6 +188,8 @@ def test_a_repeated_equal_length_and_pipelined_requests_are_served(server: HttpS
     pipelined = same + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     answer = _raw(server, pipelined)
     assert answer.count(b"HTTP/1.1 200 ") == 2 and b'"size": 2' in answer
+    answer = _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n")  # closed after the answer
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'"ok"}\n')
 
 
 def test_answers_are_not_held_back_by_nagle(server: HttpServer) -> None:
@@ -243,6 +245,32 @@ def test_idle_connections_are_closed_before_and_between_requests() -> None:
             kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             answer = _read_until_closed(kept)  # answered, then closed when idle
             assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"ok"}\n')
+
+
+def test_a_client_that_does_not_read_its_answer_is_dropped() -> None:
+    big = b"x" * (8 * 1024 * 1024)
+    srv = _routes(HttpServer("127.0.0.1:0", Limits(write_timeout=0.5)))
+    srv.route("GET", "/big", lambda r: Response(200, big))
+    with srv:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", srv.port))
+        with sock:
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            connections = srv._server.server_state.connections
+            assert _wait_until(lambda: bool(connections))  # accepted...
+            assert _wait_until(lambda: not connections)  # ...and dropped, nothing read
+            assert len(_read_until_closed(sock)) < len(big)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        threading.Event().wait(0.01)
+    return True
 
 
 def _hold(port: int, count: int, first: bytes = b"") -> list[socket.socket]:
@@ -302,9 +330,14 @@ def test_at_the_cap_the_longest_waiting_connection_gives_way_to_a_new_one() -> N
 
 
 def test_close_returns_with_connections_still_open_and_handlers_answer_first() -> None:
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_handler(request: Request) -> Response:
+        entered.set()
+        return Response.json(200, {"waited": release.wait(10)})
+
     srv = _routes(HttpServer("127.0.0.1:0"))
-    srv.route("GET", "/slow", lambda r: Response.json(200, {"waited": release.wait(10)}))
+    srv.route("GET", "/slow", slow_handler)
     srv.start()
     idle = _hold(srv.port, 20)
     answers: list[int] = []
@@ -312,8 +345,7 @@ def test_close_returns_with_connections_still_open_and_handlers_answer_first() -
     slow.start()
     closer = threading.Thread(target=srv.close)
     try:
-        while _get(srv, "/healthz")[0] != 200:  # the slow request is in by now
-            pass
+        assert entered.wait(10)  # the slow request is being handled
         closer.start()
         release.set()
         closer.join(10)

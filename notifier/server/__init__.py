@@ -28,7 +28,8 @@ Adding an endpoint (e.g. `POST /webhooks/testpress/exam`): write a handler that 
   (default 1 MiB): a larger `Content-Length` is answered 413 and a body without one
   (chunked) 411, unread, without calling the handler. A client that does not deliver
   the whole request within `Limits.request_timeout` (5 s) of its first byte is
-  disconnected, and a connection idle for `Limits.idle_timeout` (30 s) is closed.
+  disconnected, a connection idle for `Limits.idle_timeout` (30 s) is closed, and one
+  that stops reading its answer is dropped after `Limits.write_timeout` (10 s).
 - A malformed request never reaches a handler: a request line over the limit is 414,
   headers over it 431, a malformed line 400, an HTTP version other than 1.0 and 1.1
   505, a `Content-Length` that is not plain digits (or two that differ) 400.

@@ -54,6 +54,7 @@ class Limits:
 
     request_timeout: float = 5.0  # first byte of a request -> its last body byte
     idle_timeout: float = 30.0  # a connection with no (next) request
+    write_timeout: float = 10.0  # a client that stops reading its answer
     max_body: int = MAX_BODY  # a route's default; `route(max_body=...)` overrides it
     max_request_line: int = 8 * 1024  # method, target and version: past it, 414
     max_head: int = 16 * 1024  # request line and headers together: past it, 431

@@ -16,6 +16,8 @@ adds:
   byte of a request to its last, at most `request_timeout` seconds;
 - an idle deadline before the first request: uvicorn arms its keep-alive timer only
   after a response, so a connection that never sends a byte would stay open;
+- a write deadline: uvicorn waits for ever on a client that does not read its answer
+  (pipelining requests and reading nothing would hold a connection and its buffers);
 - a connection cap that never locks out a new client: at the cap, the connection that
   has waited longest on its client (idle, or sending a request slowly) is closed to
   admit the new one, so a flood of idle sockets cannot keep `/healthz` or a push from
@@ -43,6 +45,7 @@ from notifier.server.messages import Limits
 log = logging.getLogger(__name__)
 
 VERSIONS = (b"1.0", b"1.1")
+WHOLE = (h11.DONE, h11.MUST_CLOSE, h11.MIGHT_SWITCH_PROTOCOL)  # states past a request's end
 
 
 class Edge:
@@ -126,6 +129,7 @@ class EdgeProtocol(H11Protocol):
         self.access_log = False  # a line per request is the metrics' job
         self.timeout_keep_alive = self.edge.limits.idle_timeout  # type: ignore[assignment]
         self._deadline: asyncio.TimerHandle | None = None
+        self._write_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -144,7 +148,24 @@ class EdgeProtocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.edge.busy(self)
         self._stop_deadline()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client does not read its answer fast enough: it has `write_timeout`
+        seconds to make room, or it is dropped (uvicorn would wait on it for ever)."""
+        super().pause_writing()
+        if self._write_deadline is None:
+            self._write_deadline = self.loop.call_later(
+                self.edge.limits.write_timeout, self._reader_too_slow
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
 
     def data_received(self, data: bytes) -> None:
         if self._deadline is None:  # the first byte of a request: its clock starts
@@ -155,7 +176,7 @@ class EdgeProtocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE):  # the request is whole
+        if self.conn.their_state in WHOLE:  # the request is whole
             self._stop_deadline()
             self.edge.busy(self)
         elif self._deadline is None and (
@@ -202,6 +223,11 @@ class EdgeProtocol(H11Protocol):
     def _request_too_slow(self) -> None:
         self._deadline = None
         log.debug("closed a connection from %s: request not whole in time", self._client_host())
+        self.transport.abort()
+
+    def _reader_too_slow(self) -> None:
+        self._write_deadline = None
+        log.debug("closed a connection from %s: answer not read in time", self._client_host())
         self.transport.abort()
 
     def _stop_deadline(self) -> None:
