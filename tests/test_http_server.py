@@ -199,7 +199,7 @@ def test_answers_are_not_held_back_by_nagle(server: HttpServer) -> None:
     try:
         conn.request("GET", "/healthz")
         assert conn.getresponse().read()
-        (connection,) = server._edge.waiting
+        (connection,) = server._server.server_state.connections
         sock = connection.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
