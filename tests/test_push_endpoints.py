@@ -272,3 +272,23 @@ def test_every_webhook_of_a_burst_is_recorded_and_answered_200(
     assert statuses == [200] * 60
     ids = sorted(body["attempt_id"] for _, body in endpoint.recorded())
     assert ids == list(range(1000, 1060))
+
+
+def test_thousands_of_idle_and_slow_connections_never_keep_a_push_out(
+    endpoint: Endpoint,
+) -> None:
+    """2,000 idle sockets and 300 sending a webhook's head slowly, all held open: a
+    signed push is still recorded and answered 200 (within the client's timeout)."""
+    port = endpoint.server.port
+    held = []
+    try:
+        for i in range(2300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i >= 2000:
+                sock.sendall(f"POST {EXAM} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode())
+            held.append(sock)
+        assert endpoint.post(EXAM, exam(attempt_id=503))[0] == 200
+        assert [body["attempt_id"] for _, body in endpoint.recorded()] == [503]
+    finally:
+        for sock in held:
+            sock.close()
