@@ -2,7 +2,7 @@
 
 Seen keys and sent deliveries older than any poll can reach again (the lookback window,
 plus the day the date filters are widened by, plus a margin), dead deliveries after 30
-days, processed pushed webhooks after a day, and history past the longest window any
+days (and so are rows set aside as poison), processed pushed webhooks after a day, and history past the longest window any
 rule uses.
 """
 
@@ -34,6 +34,7 @@ def prune_if_due(store: Store, lookback_hours: float, rules: Sequence[Rule], now
         seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
     )
     counts["inbox"] = store.inbox_prune(now - INBOX_KEPT)
+    counts["poisoned"] = store.prune_poisoned(now - DEAD_KEPT)
     counts.update(
         store.prune_history(
             before=now - keep_seconds(rules),

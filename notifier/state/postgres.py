@@ -34,6 +34,7 @@ from notifier.dburl import redact_url
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
 from notifier.state.postgres_conn import StoreUnavailable, reason
+from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
@@ -48,7 +49,12 @@ _MIGRATION_LOCK = 0x6E6F7469  # pg_advisory_xact_lock key: replicas starting tog
 
 
 class PostgresStore(
-    PostgresOutbox, PostgresSourceState, PostgresInbox, PostgresHistory, PostgresReplicas
+    PostgresOutbox,
+    PostgresSourceState,
+    PostgresInbox,
+    PostgresHistory,
+    PostgresReplicas,
+    PostgresFaults,
 ):
     def __init__(self, url: str, *, replica: str | None = None, migrate: bool = True):
         """Connect (and create or migrate the schema). `replica` is this process's id

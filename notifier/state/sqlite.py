@@ -24,6 +24,7 @@ import sqlite_utils
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_outbox import SqliteOutbox
@@ -51,7 +52,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory):
+class SqliteStore(SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteHistory, SqliteFaults):
     def __init__(self, path: Path | str, *, any_thread: bool = False):
         """Open (creating and migrating) the store. With `any_thread`, the connection
         may be used from another thread than the one that opened it (one thread at a
