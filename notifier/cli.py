@@ -243,6 +243,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
     from notifier.config import RulesError, load_rules
+    from notifier.poison import status_of
     from notifier.state import iso, open_store
     from notifier.state.lock import InstanceLock
 
@@ -251,6 +252,7 @@ def status_report(settings: Any) -> dict[str, Any]:
         report: dict[str, Any] = {
             "sources": store.source_statuses(),
             "deliveries": store.delivery_counts(),
+            "poisoned": status_of(store),
         }
         report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
         if settings.db_is_postgres:
@@ -284,6 +286,7 @@ def status_report(settings: Any) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from notifier.obs.logs import redact
+    from notifier.poison import status_lines
     from notifier.settings import load_settings
 
     report = status_report(load_settings())
@@ -301,6 +304,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
         f"{d['dead']} dead, {d['sent']} sent"
     )
+    lines += status_lines(report["poisoned"])
     if "replicas" in report:
         live, poller = report["replicas"]["live"], report["replicas"]["poller"]
         names = ", ".join(
