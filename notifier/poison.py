@@ -43,13 +43,14 @@ def commit_isolated(
     except Exception as exc:  # noqa: BLE001 - poison is isolated, never fatal
         if not polled.events:
             raise
-        log.warning(
-            "%s: recording %d events failed (%s); recording them one by one",
-            source,
-            len(polled.events),
-            type(exc).__name__,
-        )
-        queued = _one_by_one(store, source, polled, commit, now)
+        if len(polled.events) > 1:
+            log.warning(
+                "%s: recording %d events failed (%s); recording them one by one",
+                source,
+                len(polled.events),
+                type(exc).__name__,
+            )
+        queued = _one_by_one(store, source, polled, commit, now, exc)
     else:
         done = [k for k in faults if k in keys and k not in waiting and k not in dead]
         if done:
@@ -58,8 +59,10 @@ def commit_isolated(
 
 
 def _one_by_one(
-    store: Store, source: str, polled: PollResult, commit: Commit, now: float
+    store: Store, source: str, polled: PollResult, commit: Commit, now: float, exc: Exception
 ) -> int:
+    """Each event in its own commit (a lone event has just failed: `exc`), then the
+    rest of the poll (its other seen marks, its cursor) in one."""
     queued = 0
     failed: set[str] = set()
     for event in polled.events:
@@ -69,10 +72,12 @@ def _one_by_one(
             history=[h for h in polled.history if h.key == event.key],
         )
         try:
+            if len(polled.events) == 1:
+                raise exc
             queued += commit(part)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001
             failed.add(event.key)
-            _fault(store, source, event.key, exc, now)
+            _fault(store, source, event.key, error, now)
     event_keys = {event.key for event in polled.events}
     rest = replace(
         polled,
