@@ -27,9 +27,9 @@ from typing import Any
 from notifier.events import Kept
 from notifier.obs.logs import redact
 from notifier.rules.schema import Rule
+from notifier.safetext import clean
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
-from notifier.safetext import clean
 from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at
 from notifier.testpress.client import TestpressClient
 

@@ -1,9 +1,9 @@
 """Keeping the state store bounded: what can no longer matter is forgotten, hourly.
 
 Seen keys and sent deliveries older than any poll can reach again (the lookback window,
-plus the day the date filters are widened by, plus a margin), dead deliveries after 30
-days (and so are rows set aside as poison), processed pushed webhooks after a day, and history past the longest window any
-rule uses.
+plus the day the date filters are widened by, plus a margin), dead deliveries (and
+rows set aside as poison) after 30 days, processed pushed webhooks after a day, and
+history past the longest window any rule uses.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def test_a_pushed_webhook_with_odd_text_is_recorded_and_alerts(tmp_path: Path, d
         r.app.deliverer.run_pass()
         [alert] = r.alerts()
         assert alert["key"] == str(aid)
-        assert TITLE_SAFE == alert["data"]["exam_title"]
+        assert alert["data"]["exam_title"] == TITLE_SAFE
         assert alert["data"]["username"] == "user\ufffd\ufffd"
         assert r.store.inbox_pending(r.clock() + 10**6) == []
 
@@ -254,7 +254,9 @@ def test_a_delivery_whose_rendering_raises_is_dead_after_a_few_tries(
 
         r.app.deliverer.set_channels({"hook": Fragile(), "slack": r.app.channels["slack"]})
         r.cycle()
-        assert sorted(a["key"] for a in r.alerts()) == sorted(str(a) for a in aids if str(a) != poisoned)
+        assert sorted(a["key"] for a in r.alerts()) == sorted(
+            str(a) for a in aids if str(a) != poisoned
+        )
         for _ in range(FAULT_TRIES - 1):
             r.clock.advance(3600)
             r.app.deliverer.run_pass()
