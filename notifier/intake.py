@@ -30,7 +30,7 @@ from notifier.rules.schema import Rule
 from notifier.safetext import clean
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
-from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at
+from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at, is_outage
 from notifier.testpress.client import TestpressClient
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ class Intake:
         try:
             return self._rows(rows, rules, sources_in_use, now)
         except Exception as exc:  # noqa: BLE001 - poison is isolated, never fatal
+            if is_outage(exc):
+                raise  # the store, not a row: every row waits (App.process_inbox)
             if len(rows) == 1:
                 self._fault(rows[0], exc, now)
                 return 0
@@ -124,6 +126,8 @@ class Intake:
             try:
                 queued += self._rows([row], rules, sources_in_use, now)
             except Exception as exc:  # noqa: BLE001
+                if is_outage(exc):
+                    raise
                 self._fault(row, exc, now)
         return queued
 

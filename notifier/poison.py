@@ -20,7 +20,7 @@ from dataclasses import replace
 from notifier.obs.logs import redact
 from notifier.safetext import clean
 from notifier.sources.base import PollResult
-from notifier.state import Store
+from notifier.state import Store, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ def commit_isolated(
     try:
         queued = commit(polled)
     except Exception as exc:  # noqa: BLE001 - poison is isolated, never fatal
-        if not polled.events:
-            raise
+        if not polled.events or is_outage(exc):
+            raise  # the store, not a record: the cycle fails and is tried again
         if len(polled.events) > 1:
             log.warning(
                 "%s: recording %d events failed (%s); recording them one by one",
@@ -76,6 +76,8 @@ def _one_by_one(
                 raise exc
             queued += commit(part)
         except Exception as error:  # noqa: BLE001
+            if is_outage(error):
+                raise
             failed.add(event.key)
             _fault(store, source, event.key, error, now)
     event_keys = {event.key for event in polled.events}

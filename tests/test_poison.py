@@ -309,3 +309,22 @@ def test_a_record_that_fails_is_retried_then_set_aside_while_the_rest_alerts(
         assert row["table"] == "records" and row["id"] == f"attempts {poisoned}"
         assert "ValueError: a value no store can hold" in row["error"]
         assert len(r.alerts()) == 2
+
+
+def test_a_store_outage_is_never_counted_against_a_record(store: Any) -> None:
+    """A locked or unreachable store fails the cycle as before; no record is blamed."""
+    import sqlite3
+
+    from notifier.events import Event
+    from notifier.poison import commit_isolated
+    from notifier.sources.base import PollResult
+
+    polled = PollResult(events=[Event("attempt.completed", k, {}) for k in ("1", "2")])
+    polled.seen = ["1", "2"]
+
+    def commit(part: PollResult) -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError):
+        commit_isolated(store, "attempts", polled, commit, 1000.0)
+    assert store.record_faults("attempts", ["1", "2"]) == {}

@@ -32,7 +32,7 @@ from notifier.events import Reason
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
 from notifier.safetext import clean
-from notifier.state import FAULT_TRIES, OutboxRow, Store
+from notifier.state import FAULT_TRIES, OutboxRow, Store, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +207,8 @@ class Deliverer:
             try:
                 self._record(store, unit, outcome, result)
             except Exception as exc:
-                if outcome.ok:  # sent: never sent again for a failed write (the outage
-                    raise  # case, as before: the claim runs out, see contract "Once")
+                if outcome.ok or is_outage(exc):  # never sent again for a failed write
+                    raise  # (the outage case, as before: see contract "Once")
                 self._fault(store, unit, exc, result)
 
     def _worker_store(self) -> Store:

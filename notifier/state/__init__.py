@@ -24,6 +24,7 @@ from notifier.state.base import (
     Store,
     delivery_id,
     fault_retry_at,
+    is_outage,
     iso,
 )
 from notifier.state.sqlite import SqliteStore
@@ -49,6 +50,7 @@ __all__ = [
     "FAULT_TRIES",
     "RecordFault",
     "fault_retry_at",
+    "is_outage",
     "InboxRow",
     "NewDelivery",
     "OutboxRow",

@@ -24,6 +24,8 @@ Times are Unix seconds (floats) throughout; callers pass `now` so tests control 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +41,18 @@ STATUSES = ("queued", "retrying", "sent", "dead")
 FAULT_TRIES = 5
 FAULT_FIRST_SECONDS = 30.0
 POISON_TABLES = ("inbox", "outbox", "records")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the store itself is unavailable (locked, full, unreachable,
+    a broken connection) rather than that one row cannot be processed: an outage is
+    never counted against a row (contract section 7: an outage is not poison)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    psycopg = sys.modules.get("psycopg")  # loaded only when PostgreSQL is used
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return type(exc).__name__ == "StoreUnavailable"
 
 
 def fault_retry_at(tries: int, now: float) -> float | None:
