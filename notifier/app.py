@@ -26,6 +26,7 @@ from notifier.intake import Intake, between_polls
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
+from notifier.poison import commit_isolated
 from notifier.recall import evaluate_with_history, once_per_spell
 from notifier.rules.evaluate import Match
 from notifier.rules.history import kept_fields
@@ -133,6 +134,7 @@ class App:
         seconds = time.monotonic() - started
         self.metrics.cycle_done(seconds)
         self.metrics.outbox(self.store.delivery_counts())
+        self.metrics.poisoned(self.store.poisoned_counts())
         if self.liveness is not None:
             self.liveness.cycle_finished()
         log.info(result.summary(seconds), extra={"cycle": result.fields(seconds)})
@@ -206,15 +208,19 @@ class App:
             log.exception("source %s failed", name, extra={"source": name})
             self._source_done(name, read=False, error=message, now=now)
             return False, 0, 0
-        matches, kept = self.evaluate(polled, now)
-        seen = list(polled.seen)
-        if name == "inactivity":
-            matches, marks = once_per_spell(self.store, matches)
-            seen += marks
-        deliveries = self._deliveries(matches, now, result)
-        queued = self.store.record(
-            name, seen, deliveries, baseline=first, state=polled.state, now=now, history=kept
-        )
+
+        def commit(part: PollResult) -> int:
+            matches, kept = self.evaluate(part, now)
+            seen = list(part.seen)
+            if name == "inactivity":
+                matches, marks = once_per_spell(self.store, matches)
+                seen += marks
+            deliveries = self._deliveries(matches, now, result)
+            return self.store.record(
+                name, seen, deliveries, baseline=first, state=part.state, now=now, history=kept
+            )
+
+        queued = commit_isolated(self.store, name, polled, commit, now)
         if previous != filters:
             self.store.set_meta(f"filters:{name}", filters)
         error = "; ".join(polled.errors[:3]) if polled.errors else None

@@ -227,6 +227,7 @@ def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
     from notifier.commands.deliveries import in_use_only, status_extras
     from notifier.config import RulesError, load_rules
+    from notifier.poison import status_of
     from notifier.state import iso, open_store
     from notifier.state.lock import InstanceLock
 
@@ -235,6 +236,7 @@ def status_report(settings: Any) -> dict[str, Any]:
         report: dict[str, Any] = {
             "sources": store.source_statuses(),
             "deliveries": store.delivery_counts(),
+            "poisoned": status_of(store),
         }
         report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
         if settings.db_is_postgres:
@@ -272,6 +274,7 @@ def status_report(settings: Any) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     from notifier.commands.deliveries import status_lines
     from notifier.obs.logs import redact
+    from notifier.poison import status_lines as poison_lines
     from notifier.settings import load_settings
     from notifier.state.exists import missing_store
 
@@ -297,6 +300,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{d['dead']} dead, {d['sent']} sent"
     )
     lines += dead
+    lines += poison_lines(report["poisoned"])
     if "replicas" in report:
         live, poller = report["replicas"]["live"], report["replicas"]["poller"]
         names = ", ".join(

@@ -8,6 +8,11 @@ source. Push and poll therefore alert once between them, in either order.
 
 A completion whose detail cannot be read is tried again a little later, a few times,
 then left to the poll: it was not marked seen, so the poll still alerts on it.
+
+A row whose processing raises (contract section 7, "No poison") never holds back its
+batch: the batch is processed again row by row, and the row that raises alone counts a
+try, waits with backoff (notifier.state.base.fault_retry_at) and, after FAULT_TRIES, is
+set aside as dead with its error (`notifier status`, `notifier_poisoned_rows`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Any
 from notifier.events import Kept
 from notifier.obs.logs import redact
 from notifier.rules.schema import Rule
+from notifier.safetext import clean
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
-from notifier.state import InboxRow, NewDelivery, Store
+from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at, is_outage
 from notifier.testpress.client import TestpressClient
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,63 @@ class Intake:
         return queued
 
     def _batch(
+        self,
+        rows: list[InboxRow],
+        rules: Sequence[Rule],
+        sources_in_use: Collection[str],
+        now: float,
+    ) -> int:
+        """The rows together; when that raises, one by one, so only the row that
+        raises on its own counts a failed try and the others go through."""
+        try:
+            return self._rows(rows, rules, sources_in_use, now)
+        except Exception as exc:  # noqa: BLE001 - poison is isolated, never fatal
+            if is_outage(exc):
+                raise  # the store, not a row: every row waits (App.process_inbox)
+            if len(rows) == 1:
+                self._fault(rows[0], exc, now)
+                return 0
+            log.warning(
+                "a batch of %d pushed webhooks failed (%s); processing them one by one",
+                len(rows),
+                type(exc).__name__,
+            )
+        queued = 0
+        for row in rows:
+            try:
+                queued += self._rows([row], rules, sources_in_use, now)
+            except Exception as exc:  # noqa: BLE001
+                if is_outage(exc):
+                    raise
+                self._fault(row, exc, now)
+        return queued
+
+    def _fault(self, row: InboxRow, exc: Exception, now: float) -> None:
+        """One failed processing try of `row`: retried with backoff, dead at the last.
+        The traceback is logged on the first try only (not one every retry)."""
+        message = clean(redact(f"{type(exc).__name__}: {exc}"))[:500]
+        tries = row.tries + 1
+        next_at = fault_retry_at(tries, now)
+        if next_at is None:
+            log.error(
+                "pushed webhook %d set aside as dead after %d failed tries: %s",
+                row.id,
+                tries,
+                message,
+            )
+            self.store.inbox_dead([row.id], now, message)
+            return
+        log.warning(
+            "pushed webhook %d failed in processing (try %d), retry in %.0f s: %s",
+            row.id,
+            tries,
+            next_at - now,
+            message,
+            exc_info=exc if row.tries == 0 else None,
+        )
+        self.store.inbox_retry([row.id], now=now, next_at=next_at, error=message)
+
+    def _rows(
         self,
         rows: list[InboxRow],
         rules: Sequence[Rule],

@@ -1,10 +1,10 @@
 """Keeping the state store bounded: what can no longer matter is forgotten, hourly.
 
 Seen keys and sent deliveries older than any poll can reach again (the lookback window,
-plus the day the date filters are widened by, plus a margin), dead deliveries after 30
-days, processed pushed webhooks after a day (the keys of the webhooks received
-with the seen marks), and history past the longest window any
-rule uses.
+plus the day the date filters are widened by, plus a margin), dead deliveries (and
+rows set aside as poison) after 30 days, processed pushed webhooks after a day (the
+keys of the webhooks received with the seen marks), and history past the longest
+window any rule uses.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def prune_if_due(store: Store, lookback_hours: float, rules: Sequence[Rule], now
     # A webhook's received key lasts as long as the seen marks: a replay meanwhile is
     # answered without a row; after, it is stored once and found seen.
     counts["received"] = store.inbox_prune_received(now - keep)
+    counts["poisoned"] = store.prune_poisoned(now - DEAD_KEPT)
     counts.update(
         store.prune_history(
             before=now - keep_seconds(rules),

@@ -8,6 +8,11 @@ before it takes another. So at most that many sends per channel can have reached
 far end without being marked sent when the process dies (the only possible duplicates
 after a restart), and no send waits for another thread to do its bookkeeping. A send
 never sleeps for a retry: the next try time lives in the row.
+
+A channel's answer (sent, a retryable error, a final one) is an outcome; a delivery
+whose building, rendering or recording raises is a fault (contract section 7, "No
+poison"): counted apart (`faults`), retried with backoff and set aside as dead after
+FAULT_TRIES, while the worker goes on with the rest of its channel's queue.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from notifier.channels.base import Alert, Channel, Notification, Outcome
 from notifier.events import Reason
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
-from notifier.state import OutboxRow, Store
+from notifier.safetext import clean
+from notifier.state import FAULT_TRIES, OutboxRow, Store, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +202,16 @@ class Deliverer:
             except IndexError:
                 return
             try:
-                notification = to_notification(unit)
-            except (KeyError, TypeError, ValueError) as exc:  # a row no send can use
-                self._record(store, unit, Outcome.final(f"unreadable outbox row ({exc!r})"), result)
+                outcome = channel.send(to_notification(unit))  # renders, then sends
+            except Exception as exc:  # noqa: BLE001 - a fault of this row, not the pass's
+                self._fault(store, unit, exc, result)
                 continue
-            self._record(store, unit, _safe_send(channel, notification), result)
+            try:
+                self._record(store, unit, outcome, result)
+            except Exception as exc:
+                if outcome.ok or is_outage(exc):  # never sent again for a failed write
+                    raise  # (the outage case, as before: see contract "Once")
+                self._fault(store, unit, exc, result)
 
     def _worker_store(self) -> Store:
         store: Store | None = getattr(self._local, "store", None)
@@ -242,7 +253,7 @@ class Deliverer:
             )
             return
         next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
-        reason = redact(outcome.reason)
+        reason = clean(redact(outcome.reason))  # a far end's text, made storable
         with self._write_lock:
             store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
         outcome_name = "dead" if next_at is None else "retry"
@@ -279,6 +290,42 @@ class Deliverer:
                 extra=extra,
             )
 
+    def _fault(self, store: Store, unit: Unit, exc: Exception, result: PassResult) -> None:
+        """A processing failure of one message's rows: retried with backoff, dead at
+        FAULT_TRIES. Reported by type and redacted text; the traceback only once."""
+        now = self.clock()
+        first = unit[0]
+        reason = clean(redact(f"unexpected {type(exc).__name__}: {exc}"))[:500]
+        with self._write_lock:
+            dead = store.outbox_faulted([row.id for row in unit], now=now, error=reason)
+        self.metrics.delivered(first.channel, "dead" if dead else "retry", len(unit))
+        with self._lock:
+            if dead:
+                result.dead += len(unit)
+            else:
+                result.retrying += len(unit)
+        extra = {"delivery": first.id, "rule": first.rule, "channel": first.channel}
+        if dead:
+            log.error(
+                "delivery %s (%s -> %s) set aside as dead after %d failed tries: %s",
+                first.id,
+                first.rule,
+                first.channel,
+                FAULT_TRIES,
+                reason,
+                extra=extra,
+            )
+        else:
+            log.warning(
+                "delivery %s (%s -> %s) failed in processing, retrying: %s",
+                first.id,
+                first.rule,
+                first.channel,
+                reason,
+                extra=extra,
+                exc_info=exc,
+            )
+
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
@@ -287,13 +334,3 @@ class Deliverer:
             for store in self._worker_stores:
                 store.close()
             self._worker_stores.clear()
-
-
-def _safe_send(channel: Channel, notification: Notification) -> Outcome:
-    """A channel bug must not take the pass down: an unexpected exception is a
-    retryable failure, reported by type only (its text might carry a secret)."""
-    try:
-        return channel.send(notification)
-    except Exception as exc:  # noqa: BLE001
-        log.exception("channel %s raised while sending %s", notification.channel, notification.id)
-        return Outcome.retry(f"unexpected {type(exc).__name__}")

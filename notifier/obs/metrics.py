@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 OUTBOX_STATUSES = ("queued", "retrying", "dead")
+POISON_TABLES = ("inbox", "outbox", "records")  # as notifier.state.base.POISON_TABLES
 OUTCOMES = ("sent", "retry", "dead")
 CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 # An alert may wait for a digest or quiet hours: minutes to a day are normal.
@@ -86,6 +87,13 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.poisoned_rows = Gauge(
+            "notifier_poisoned_rows",
+            "Rows set aside as dead after failing in processing (contract section 7, "
+            "no poison), by table (inbox, outbox, records; as of the last cycle).",
+            ["table"],
+            registry=r,
+        )
         self.alert_latency = Histogram(
             "notifier_alert_latency_seconds",
             "From an event's detection to its delivery, by channel.",
@@ -108,6 +116,8 @@ class Metrics:
         )
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status)
+        for table in POISON_TABLES:
+            self.poisoned_rows.labels(table)
         for result in ("ok", "error"):
             self.rules_reloads.labels(result)
 
@@ -158,6 +168,10 @@ class Metrics:
     def outbox(self, counts: Mapping[str, int]) -> None:
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status).set(counts.get(status, 0))
+
+    def poisoned(self, counts: Mapping[str, int]) -> None:
+        for table in POISON_TABLES:
+            self.poisoned_rows.labels(table).set(counts.get(table, 0))
 
     def webhook(self, endpoint: str, status: int) -> None:
         self.webhooks.labels(endpoint, str(status)).inc()

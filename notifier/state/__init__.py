@@ -16,7 +16,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from notifier.dburl import is_postgres_url, redact_url
-from notifier.state.base import InboxRow, NewDelivery, OutboxRow, Store, delivery_id, iso
+from notifier.state.base import (
+    FAULT_TRIES,
+    InboxRow,
+    NewDelivery,
+    OutboxRow,
+    RecordFault,
+    Store,
+    delivery_id,
+    fault_retry_at,
+    is_outage,
+    iso,
+)
 from notifier.state.sqlite import SqliteStore
 from notifier.state.sqlite import open_store as open_sqlite
 
@@ -37,6 +48,10 @@ def open_store(db: Path | str) -> Store:
 
 
 __all__ = [
+    "FAULT_TRIES",
+    "RecordFault",
+    "fault_retry_at",
+    "is_outage",
     "InboxRow",
     "NewDelivery",
     "OutboxRow",

@@ -16,6 +16,8 @@ transactions:
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
+- `Faults`: rows that failed in processing (contract section 7, "No poison"): their
+  tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
 
 Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
 """
@@ -23,6 +25,8 @@ Times are Unix seconds (floats) throughout; callers pass `now` so tests control 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +40,32 @@ DELIVERY_COLUMNS = (
     "id", "rule", "channel", "event", "status", "attempts", "last_error", "created_at",
     "sent_at", "alerts",
 )  # fmt: skip
+
+# A row that fails in processing (an inbox row, an outbox row whose rendering or
+# recording raised, a polled record) is tried this many times in all, waiting
+# FAULT_FIRST_SECONDS, then twice as long each time, then set aside as dead.
+FAULT_TRIES = 5
+FAULT_FIRST_SECONDS = 30.0
+POISON_TABLES = ("inbox", "outbox", "records")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the store itself is unavailable (locked, full, unreachable,
+    a broken connection) rather than that one row cannot be processed: an outage is
+    never counted against a row (contract section 7: an outage is not poison)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    psycopg = sys.modules.get("psycopg")  # loaded only when PostgreSQL is used
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return type(exc).__name__ == "StoreUnavailable"
+
+
+def fault_retry_at(tries: int, now: float) -> float | None:
+    """When to try again after `tries` failed processing tries; None: set it aside."""
+    if tries >= FAULT_TRIES:
+        return None
+    return now + FAULT_FIRST_SECONDS * 2 ** max(0, tries - 1)
 
 
 def delivery_id(rule: str, kind: str, key: str, channel: str) -> str:
@@ -261,5 +291,50 @@ class DeliveryLog(Protocol):
         ...
 
 
-class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Protocol):
+@dataclass(frozen=True)
+class RecordFault:
+    """A polled record that failed in processing: how often, and what now."""
+
+    tries: int
+    status: str  # "retrying" (due again at next_at) or "dead" (set aside)
+    next_at: float
+    error: str | None
+
+
+class Faults(Protocol):
+    def inbox_dead(self, ids: Iterable[int], now: float, error: str) -> None:
+        """Set pushed webhooks aside as dead: failed FAULT_TRIES times in processing."""
+        ...
+
+    def outbox_faulted(self, ids: Iterable[str], *, now: float, error: str) -> bool:
+        """One more processing failure (not a channel's answer) of the rows one message
+        carried: retried with backoff, dead at FAULT_TRIES. True when now dead."""
+        ...
+
+    def record_faults(self, source: str, keys: Iterable[str]) -> dict[str, RecordFault]:
+        """The polled records of `source` among `keys` that failed in processing before."""
+        ...
+
+    def record_fault(self, source: str, key: str, *, now: float, error: str) -> RecordFault:
+        """One more processing failure of a polled record: its new standing."""
+        ...
+
+    def record_faults_clear(self, source: str, keys: Iterable[str]) -> None:
+        """These records were processed after all: forget their failures."""
+        ...
+
+    def poisoned_counts(self) -> dict[str, int]:
+        """Rows set aside as dead after failing in processing, per POISON_TABLES name."""
+        ...
+
+    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest such rows: table, id, tries, error, at (ISO time)."""
+        ...
+
+    def prune_poisoned(self, before: float) -> int:
+        """Forget dead inbox rows and record faults from before `before`."""
+        ...
+
+
+class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it."""

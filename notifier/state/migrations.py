@@ -3,7 +3,21 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+# No poison (contract section 7): an outbox row counts the tries that failed in
+# processing (its rendering or recording raised), apart from a channel's answers
+# (`attempts`); and a polled record that failed in processing is kept here, with its
+# tries and error, until it succeeds or is set aside as dead. Inbox rows already count
+# their `tries`; a dead one has status 'dead'.
+_SCHEMA_V6 = """
+ALTER TABLE outbox ADD COLUMN faults INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS record_faults (
+    source TEXT NOT NULL, key TEXT NOT NULL, tries INTEGER NOT NULL,
+    status TEXT NOT NULL, next_at REAL NOT NULL, failed_at REAL NOT NULL, last_error TEXT,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID
+"""
 
 # The pushed webhooks already received (contract section 10), one row per verified
 # body (endpoint kind, and a key of its attempt, state and hash): a replay finds its
@@ -74,7 +88,14 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-_MIGRATIONS = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4), (5, _SCHEMA_V5))
+_MIGRATIONS = (
+    (1, _SCHEMA_V1),
+    (2, _SCHEMA_V2),
+    (3, _SCHEMA_V3),
+    (4, _SCHEMA_V4),
+    (5, _SCHEMA_V5),
+    (6, _SCHEMA_V6),
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,4 +105,5 @@ __all__ = [
     "_SCHEMA_V3",
     "_SCHEMA_V4",
     "_SCHEMA_V5",
+    "_SCHEMA_V6",
 ]

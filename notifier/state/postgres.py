@@ -34,6 +34,7 @@ from notifier.dburl import redact_url
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
 from notifier.state.postgres_conn import StoreUnavailable, reason
+from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
 from notifier.state.postgres_log import PostgresDeliveryLog
@@ -57,6 +58,7 @@ class PostgresStore(
     PostgresHistory,
     PostgresReplicas,
     PostgresDeliveryLog,
+    PostgresFaults,
 ):
     def __init__(self, url: str, *, replica: str | None = None, migrate: bool = True):
         """Connect (and create or migrate the schema). `replica` is this process's id

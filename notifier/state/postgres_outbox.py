@@ -159,7 +159,8 @@ class PostgresOutbox(PostgresConnection):
         retry budget."""
         sql = (
             "UPDATE outbox SET status = 'queued', next_at = %s, created_at = %s, "
-            "attempts = 0, claimed_until = NULL, claimed_by = NULL WHERE status = 'dead'"
+            "attempts = 0, faults = 0, claimed_until = NULL, claimed_by = NULL "
+            "WHERE status = 'dead'"
         )
         if ids is None:
             cursor = self.db().execute(sql, [now, now])

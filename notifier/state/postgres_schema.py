@@ -81,6 +81,18 @@ CREATE TABLE IF NOT EXISTS activity (
 CREATE INDEX IF NOT EXISTS activity_email ON activity (email)
 """
 
+# No poison (contract section 7), as SQLite's version 6: processing failures of outbox
+# rows counted apart from a channel's answers, and polled records that failed.
+_PG_V6 = """
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS faults INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS record_faults (
+    source TEXT NOT NULL, key TEXT COLLATE "C" NOT NULL, tries INTEGER NOT NULL,
+    status TEXT NOT NULL, next_at DOUBLE PRECISION NOT NULL,
+    failed_at DOUBLE PRECISION NOT NULL, last_error TEXT,
+    PRIMARY KEY (source, key)
+)
+"""
+
 # The webhooks already received, as SQLite's version 5 (a table of its own).
 _PG_V5 = """
 CREATE TABLE IF NOT EXISTS inbox_received (
@@ -91,6 +103,6 @@ CREATE INDEX IF NOT EXISTS inbox_received_age ON inbox_received (received_at)
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4), (5, _PG_V5))
+PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4), (5, _PG_V5), (6, _PG_V6))
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

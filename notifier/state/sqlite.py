@@ -24,6 +24,7 @@ import sqlite_utils
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
@@ -54,7 +55,13 @@ def _create_private(path: Path) -> None:
 
 
 class SqliteStore(
-    SqliteOutbox, SqliteSourceState, SqliteInbox, SqliteReceived, SqliteHistory, SqliteDeliveryLog
+    SqliteOutbox,
+    SqliteSourceState,
+    SqliteInbox,
+    SqliteReceived,
+    SqliteHistory,
+    SqliteDeliveryLog,
+    SqliteFaults,
 ):
     def __init__(self, path: Path | str, *, any_thread: bool = False):
         """Open (creating and migrating) the store. With `any_thread`, the connection

@@ -119,7 +119,7 @@ class SqliteOutbox:
             if ids is None:
                 cursor = self.db.execute(
                     "UPDATE outbox SET status = 'queued', next_at = ?, created_at = ?, "
-                    "attempts = 0, claimed_until = NULL WHERE status = 'dead'",
+                    "attempts = 0, faults = 0, claimed_until = NULL WHERE status = 'dead'",
                     [now, now],
                 )
                 return cursor.rowcount
@@ -127,7 +127,8 @@ class SqliteOutbox:
             for id_ in ids:
                 cursor = self.db.execute(
                     "UPDATE outbox SET status = 'queued', next_at = ?, created_at = ?, "
-                    "attempts = 0, claimed_until = NULL WHERE status = 'dead' AND id = ?",
+                    "attempts = 0, faults = 0, claimed_until = NULL "
+                    "WHERE status = 'dead' AND id = ?",
                     [now, now, id_],
                 )
                 count += cursor.rowcount

@@ -32,6 +32,7 @@ import httpx
 from pydantic import SecretStr
 
 from notifier.httpstatus import is_retryable_status, parse_retry_after
+from notifier.safetext import clean_deep
 from notifier.testpress.pacing import SharedPause, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -300,8 +301,11 @@ class TestpressClient:
                 self._observe(path, status)
                 if 200 <= status < 300:
                     try:
-                        return response, response.json()
-                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        # Invalid UTF-8 becomes U+FFFD (`text` decodes with
+                        # "replace"), and so do NUL, controls and lone surrogates
+                        # (notifier.safetext): the edge for everything polled.
+                        return response, clean_deep(json.loads(response.text))
+                    except json.JSONDecodeError:
                         reason = f"HTTP {status} with a body that is not JSON"
                 elif is_retryable_status(status):
                     reason = f"HTTP {status}"

@@ -4,7 +4,9 @@ Every field but `id` may be missing or null; unknown fields are kept (`extra="al
 and passed on to rules by `to_data()`; `"NA"`, `"N/A"` and `""` are null in every field;
 numbers, durations and times are coerced by `notifier.testpress.parse`. A record that
 still does not fit (not an object, no usable id, a value of the wrong kind) is logged
-and skipped by `parse_records` without losing the rest of the page.
+and skipped by `parse_records` without losing the rest of the page. Every string is
+made safe (`notifier.safetext`) by the base model's validator, so odd text from Testpress
+stops here, whether it came by poll or by push.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifier.safetext import clean_deep
 from notifier.testpress.parse import (
     is_null,
     null_strings_to_none,
@@ -76,7 +79,9 @@ Text = Annotated[str | None, BeforeValidator(to_text)]
 
 
 class TestpressModel(BaseModel):
-    """Base of every model: unknown fields kept, "NA"/"" null everywhere."""
+    """Base of every model: unknown fields kept, "NA"/"" null everywhere, and every
+    string (nested ones and extras too) safe for any store, channel and log
+    (`notifier.safetext`: NUL, other controls and lone surrogates become U+FFFD)."""
 
     __test__ = False  # not a pytest test class, despite the name
     model_config = ConfigDict(extra="allow")
@@ -85,6 +90,9 @@ class TestpressModel(BaseModel):
     @classmethod
     def _null_strings(cls, data: Any) -> Any:
         # Runs for every record: copy the dict only when some value is a null string.
+        # Odd text first, so a field made of control characters is not mistaken for
+        # text by the null check (and no field, declared or extra, escapes cleaning).
+        data = clean_deep(data)
         if isinstance(data, dict):
             for value in data.values():
                 if isinstance(value, str) and is_null(value):

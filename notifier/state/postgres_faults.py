@@ -1,0 +1,135 @@
+"""The "no poison" half of the PostgreSQL store (contract section 7), as SQLite's
+(notifier.state.sqlite_faults): rows that failed in processing, counted, retried with
+backoff and set aside as dead after FAULT_TRIES, without holding back their neighbours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from notifier.state.base import (
+    FAULT_FIRST_SECONDS,
+    FAULT_TRIES,
+    RecordFault,
+    fault_retry_at,
+    iso,
+)
+from notifier.state.postgres_conn import PostgresConnection
+
+
+class PostgresFaults(PostgresConnection):
+    """Mixed into `PostgresStore`, which owns the connection."""
+
+    def inbox_dead(self, ids: Iterable[int], now: float, error: str) -> None:
+        self.db().execute(
+            "UPDATE inbox SET status = 'dead', tries = tries + 1, done_at = %s, "
+            "last_error = %s WHERE id = ANY(%s)",
+            [now, error[:500], list(ids)],
+        )
+
+    def outbox_faulted(self, ids: Iterable[str], *, now: float, error: str) -> bool:
+        rows = (
+            self.db()
+            .execute(
+                "UPDATE outbox SET faults = faults + 1, "
+                "status = CASE WHEN faults + 1 >= %(n)s THEN 'dead' ELSE 'retrying' END, "
+                "next_at = CASE WHEN faults + 1 >= %(n)s THEN %(now)s "
+                "ELSE %(now)s + %(first)s * (1 << faults) END, updated_at = %(now)s, "
+                "claimed_until = NULL, claimed_by = NULL, last_error = %(error)s "
+                "WHERE id = ANY(%(ids)s) RETURNING status",
+                {
+                    "n": FAULT_TRIES,
+                    "now": now,
+                    "first": FAULT_FIRST_SECONDS,
+                    "error": error[:500],
+                    "ids": list(ids),
+                },
+            )
+            .fetchall()
+        )
+        return any(r[0] == "dead" for r in rows)
+
+    def record_faults(self, source: str, keys: Iterable[str]) -> dict[str, RecordFault]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        rows = (
+            self.db()
+            .execute(
+                "SELECT key, tries, status, next_at, last_error FROM record_faults "
+                "WHERE source = %s AND key = ANY(%s)",
+                [source, wanted],
+            )
+            .fetchall()
+        )
+        return {r[0]: RecordFault(r[1], r[2], r[3], r[4]) for r in rows}
+
+    def record_fault(self, source: str, key: str, *, now: float, error: str) -> RecordFault:
+        with self.tx() as conn:
+            row = conn.execute(
+                "SELECT tries FROM record_faults WHERE source = %s AND key = %s FOR UPDATE",
+                [source, key],
+            ).fetchone()
+            tries = (row[0] if row else 0) + 1
+            next_at = fault_retry_at(tries, now)
+            fault = RecordFault(
+                tries, "dead" if next_at is None else "retrying", next_at or now, error[:500]
+            )
+            conn.execute(
+                "INSERT INTO record_faults (source, key, tries, status, next_at, failed_at, "
+                "last_error) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source, key) "
+                "DO UPDATE SET tries = EXCLUDED.tries, status = EXCLUDED.status, "
+                "next_at = EXCLUDED.next_at, failed_at = EXCLUDED.failed_at, "
+                "last_error = EXCLUDED.last_error",
+                [source, key, tries, fault.status, fault.next_at, now, fault.error],
+            )
+        return fault
+
+    def record_faults_clear(self, source: str, keys: Iterable[str]) -> None:
+        self.db().execute(
+            "DELETE FROM record_faults WHERE source = %s AND key = ANY(%s)", [source, list(keys)]
+        )
+
+    def poisoned_counts(self) -> dict[str, int]:
+        one = (
+            self.db()
+            .execute(
+                "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'dead'), "
+                "(SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND faults >= %s), "
+                "(SELECT COUNT(*) FROM record_faults WHERE status = 'dead')",
+                [FAULT_TRIES],
+            )
+            .fetchone()
+        )
+        assert one is not None
+        return {"inbox": int(one[0]), "outbox": int(one[1]), "records": int(one[2])}
+
+    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = (
+            self.db()
+            .execute(
+                "SELECT * FROM ("
+                "SELECT 'inbox' AS t, kind || ' ' || id AS id, tries, last_error, done_at AS at "
+                "FROM inbox WHERE status = 'dead' "
+                "UNION ALL SELECT 'outbox', id, faults, last_error, updated_at FROM outbox "
+                "WHERE status = 'dead' AND faults >= %s "
+                "UNION ALL SELECT 'records', source || ' ' || key, tries, last_error, failed_at "
+                "FROM record_faults WHERE status = 'dead') AS p ORDER BY at DESC LIMIT %s",
+                [FAULT_TRIES, limit],
+            )
+            .fetchall()
+        )
+        return [
+            {"table": r[0], "id": str(r[1]), "tries": r[2], "error": r[3], "at": iso(r[4])}
+            for r in rows
+        ]
+
+    def prune_poisoned(self, before: float) -> int:
+        with self.tx() as conn:
+            inbox = conn.execute(
+                "DELETE FROM inbox WHERE status = 'dead' AND done_at < %s", [before]
+            ).rowcount
+            records = conn.execute(
+                "DELETE FROM record_faults WHERE failed_at < %s", [before]
+            ).rowcount
+        return max(0, inbox) + max(0, records)
