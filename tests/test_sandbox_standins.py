@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,3 +155,53 @@ def test_it_never_overwrites_an_env_it_did_not_write(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--write-env: .env exists and was not written by the sandbox" in done.stderr
     assert (tmp_path / ".env").read_text() == "TESTPRESS_TOKEN=the-real-one\n"
+
+
+def test_the_readme_quick_start_ends_with_alerts_on_every_channel(
+    tmp_path: Path, sandbox: tuple[subprocess.Popen[str], Printed]
+) -> None:
+    """The README's quick start, in a copy of the repository's rules: `make sandbox`
+    (what the fixture runs), then `notifier run` in the same folder. One student fails
+    an exam at the bottom of the class, so every channel has something to show."""
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "rules.yaml", tmp_path / "rules.yaml")
+    _, printed = sandbox
+    printed.until(lambda lines: ENV_END in lines)
+    base = dotenv_values(tmp_path / ".env")["TESTPRESS_BASE_URL"]
+    log = (tmp_path / "run.log").open("w")  # a file: a full pipe would block the notifier
+    run = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "run"],
+        cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, stderr=log, text=True,
+    )  # fmt: skip
+    try:
+        console = Printed(run)
+        while not _baseline_recorded(tmp_path / "notifier-sandbox.db"):  # alerts from now
+            assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            time.sleep(0.1)
+        aid = _post(f"{base}/_sandbox/attempts", {})["id"]
+        failed = {"result": "Fail", "percentage": 3.0, "percentile": 2.0}
+        _post(f"{base}/_sandbox/attempts/{aid}/complete", failed)
+        printed.until(
+            lambda lines: all(
+                any(line.startswith(prefix) for line in lines)
+                for prefix in ("slack ", "email ", "webhook ")
+            ),
+            timeout=180,
+        )
+        console.until(lambda lines: any(line.startswith("[") for line in lines), timeout=60)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=60)
+        log.close()
+    assert run.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def _baseline_recorded(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT 1 FROM meta WHERE key = 'baseline:attempts'").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
