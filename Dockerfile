@@ -24,7 +24,9 @@ RUN useradd --uid 10001 --user-group --no-create-home --home-dir /data --shell /
     && mkdir -p /data /etc/notifier \
     && chown 10001:10001 /data
 COPY --from=build /opt/notifier /opt/notifier
-COPY rules.yaml /etc/notifier/rules.yaml
+# Default rules: console only, so a container with just the Testpress settings runs (and
+# `docker logs` shows the alerts). Your rules: mount a folder over /etc/notifier.
+COPY container/rules.yaml /etc/notifier/rules.yaml
 COPY container/healthcheck.py /opt/notifier/healthcheck.py
 ENV PATH=/opt/notifier/bin:$PATH \
     NOTIFIER_DB=/data/notifier.db \

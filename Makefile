@@ -44,8 +44,10 @@ bench: $(VENV)/.dev
 	@if [ -z "$$NOTIFIER_TEST_PG_URL" ]; then eval "$$($(BIN)/python -m tests.pg start)"; fi; \
 	$(BIN)/python -m bench
 
+# The sandbox institute with Slack, SMTP and webhook stand-ins (each prints what it
+# receives); writes .env for `notifier run` in this folder (never over an .env of yours).
 sandbox: $(VENV)/.demo
-	$(BIN)/notifier sandbox
+	$(BIN)/notifier sandbox --standins --write-env .env
 
 # The image's pinned dependencies. Refresh after changing pyproject.toml's dependencies
 # (or to take upgrades): resolves the runtime dependencies in a throwaway venv and

@@ -50,15 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
     replay.add_argument("--all", action="store_true", help="every dead delivery")
     sub.add_parser("demo", help="run the notifier against the sandbox institute")
-    sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
-    sandbox.add_argument("--port", type=int, default=8765)
-    sandbox.add_argument("--seed", type=int, default=1)
-    sandbox.add_argument(
-        "--push-to",
-        metavar="URL",
-        help="send the institute's signed webhooks to URL/webhooks/testpress/... "
-        "(the notifier's base URL)",
-    )
+    from notifier.commands import backup, sandbox
+
+    sandbox.add_parser(sub)
     test = sub.add_parser("test", help="run rule tests (events in, expected alerts out)")
     test.add_argument("tests", type=Path, metavar="TESTS.yaml", help="the rule tests file")
     preview = sub.add_parser(
@@ -76,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--to", required=True, metavar="postgresql://...", help="the target database URL"
     )
+    backup.add_parser(sub)
     return parser
 
 
@@ -331,10 +326,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from notifier.sandbox import serve
+    from notifier.commands.sandbox import run_sandbox
 
-    serve(port=args.port, seed=args.seed, push_to=args.push_to)
-    return 0
+    return run_sandbox(args)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from notifier.commands.backup import run_backup
+    from notifier.settings import load_settings
+
+    return run_backup(load_settings().db, args.path)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -401,4 +402,5 @@ COMMANDS = {
     "preview": cmd_preview,
     "schema": cmd_schema,
     "migrate-store": cmd_migrate_store,
+    "backup": cmd_backup,
 }

@@ -3,6 +3,7 @@ with the repository's rules.yaml prints alerts and a summary, and exits 0."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,22 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     assert int(pushed.split(" deliveries queued")[0].rpartition(", ")[2]) > 0
     examples = lines[lines.index(pushed) + 1 :]
     assert examples[0].startswith("  [")
+    # Every channel in the summary, the console too; a list cut short says by how much.
+    received = out.stdout.split("=== what each channel received ===")[1].splitlines()
+    heads = {line.split(" (")[0]: line for line in received if line and line[0] != " "}
+    assert {"slack", "email", "webhook", "console"} <= heads.keys()
+    console = int(heads["console"].split("(")[1].split(" ")[0])
+    assert console > 5
+    after = received[received.index(heads["console"]) + 1 :][:6]
+    printed = {f"  {x}" for x in _console_printed(out.stdout)}
+    assert set(after[:5]) <= printed  # lines it did print
+    assert after[5] == f"  ... and {console - 5} more"
+    # A quiet log: no line a delivery (they are DEBUG); the cycle summaries count them.
+    assert re.search(r"INFO notifier\.app: cycle finished in", out.stderr)
+    assert not re.search(r"delivery msg_\w+ \(.*\) sent", out.stderr), out.stderr[-2000:]
+
+
+def _console_printed(stdout: str) -> list[str]:
+    """The console channel's lines as they were printed during the run."""
+    run = stdout.split("=== one alert of each rule ===")[0]
+    return [line for line in run.splitlines() if line.startswith("[")]

@@ -63,7 +63,7 @@ def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
     h.extra_env = {
         "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
         "NOTIFIER_LOG_FORMAT": "json",
-        "NOTIFIER_LOG_LEVEL": "info",
+        "NOTIFIER_LOG_LEVEL": "debug",  # the per-delivery lines are DEBUG
         "NOTIFIER_POLL_INTERVAL": "0.3",
     }
     proc = subprocess.Popen(
@@ -109,6 +109,7 @@ def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
     assert any(e["cycle"]["sent"] >= 1 for e in cycles)  # the counts as fields too
     sent = [e for e in lines if e.get("outcome") == "sent"]
     assert {(e["rule"], e["channel"]) for e in sent} >= {("failed-exam", "lms")}
+    assert {e["level"] for e in sent} == {"DEBUG"}  # one a delivery: not at INFO
     for secret in (h.sandbox.password, "xoxb-e2e-token", "dGVzdC1zaWduaW5nLXNlY3JldC1mb3I"):
         assert secret not in err
 

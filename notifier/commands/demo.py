@@ -37,12 +37,25 @@ def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -
             return
 
 
+SHOWN = 5  # lines shown per channel in the summary; the rest are counted
+
+
+def _notification(row: dict[str, Any], first_only: bool = False) -> Any:
+    """An outbox row as the Notification its channel was given."""
+    from notifier.channels.base import Alert, Notification
+    from notifier.events import Reason
+
+    alerts = []
+    for raw in json.loads(row["alerts"])[: 1 if first_only else None]:
+        reasons = tuple(Reason.from_dict(r) for r in raw.get("reasons", []))
+        alerts.append(Alert(raw["event"], raw["key"], raw["data"], reasons))
+    return Notification(row["id"], row["rule"], row["channel"], tuple(alerts))
+
+
 def print_one_per_rule(store: Any, rules: Any) -> None:
     """One alert of each rule that fired, as a person reads it (the history rules'
     wording names the events that made them fire)."""
-    from notifier.channels.base import Alert, Notification
     from notifier.delivery.render import plain_text
-    from notifier.events import Reason
 
     first: dict[str, Any] = {}
     for row in store.deliveries():
@@ -53,11 +66,26 @@ def print_one_per_rule(store: Any, rules: Any) -> None:
         if row is None:
             print(f"{rule.name}: nothing yet")
             continue
-        raw = json.loads(row["alerts"])[0]
-        reasons = tuple(Reason.from_dict(r) for r in raw.get("reasons", []))
-        alert = Alert(raw["event"], raw["key"], raw["data"], reasons)
-        text = plain_text(Notification(row["id"], rule.name, row["channel"], (alert,)))
-        print(f"{rule.name}: {text}")
+        print(f"{rule.name}: {plain_text(_notification(row, first_only=True))}")
+
+
+def console_lines(store: Any, ruleset: Any) -> list[str]:
+    """What the console channels printed (above, among the log), from the store's sent
+    deliveries: the console has no stand-in to ask."""
+    from notifier.delivery.render import console_line
+
+    names = {name for name, ch in ruleset.channels.items() if ch.type == "console"}
+    rows = [row for row in store.deliveries("sent") if row["channel"] in names]
+    return [console_line(_notification(row)) for row in rows]
+
+
+def print_some(title: str, lines: list[str]) -> None:
+    """`title`, the first SHOWN lines, and how many more there were."""
+    print(title)
+    for line in lines[:SHOWN]:
+        print(f"  {line}")
+    if len(lines) > SHOWN:
+        print(f"  ... and {len(lines) - SHOWN} more")
 
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
@@ -111,6 +139,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD"):
             os.environ.pop(name, None)
         settings = load_settings()
+        setup_logging(settings.log_level, settings.log_format)  # NOTIFIER_LOG_LEVEL=DEBUG: more
         ruleset = load_rules(rules_path, settings)
         print(f"demo: sandbox institute at {sandbox.url}; rules {ruleset.summary()}")
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
@@ -140,26 +169,25 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 writer.close()
         counts = store.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
+        console = console_lines(store, ruleset)
         pushed = app.intake.counts
         app.close()
         store.close()
 
         print("\n=== what each channel received ===")
-        print(f"slack ({len(slack.received)} messages):")
-        for post in slack.received[:5]:
-            print(f"  {post.channel}: {post.text}")
-        print(f"email ({len(smtp.received)} messages):")
-        for message in smtp.received[:5]:
-            print(f"  to {message.message['To']}: {message.message['Subject']}")
+        posts = [f"{p.channel}: {p.text}" for p in slack.received]
+        print_some(f"slack ({len(posts)} messages):", posts)
+        mails = [f"to {m.message['To']}: {m.message['Subject']}" for m in smtp.received]
+        print_some(f"email ({len(mails)} messages):", mails)
         verified = sum(1 for r in webhook.received if r.verified)
-        print(f"webhook ({len(webhook.received)} requests, {verified} with a valid signature):")
-        for request in webhook.received[:5]:
-            print(f"  {request.json.get('rule')}: {request.json.get('text')}")
-        print(
+        hooks = [f"{r.json.get('rule')}: {r.json.get('text')}" for r in webhook.received]
+        print_some(f"webhook ({len(hooks)} requests, {verified} with a valid signature):", hooks)
+        print_some(f"console ({len(console)} lines, printed above as they were sent):", console)
+        print(  # the examples are a sample (10 kept), the counts say how many
             f"\nby push: {pushed.webhooks} webhooks received, {pushed.completions} completions, "
             f"{pushed.queued} deliveries queued the moment they arrived (the rest came by poll):"
         )
-        for line in pushed.examples[:5]:
+        for line in pushed.examples[:SHOWN]:
             print(f"  {line}")
         print(
             f"\nsummary: deliveries sent {counts['sent']}, queued {counts['queued']}, "

@@ -238,7 +238,7 @@ class Deliverer:
             self.metrics.delivered(
                 first.channel, "sent", len(unit), [now - row.created_at for row in unit]
             )
-            log.info(
+            log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them at INFO
                 "delivery %s (%s -> %s) sent",
                 what,
                 first.rule,

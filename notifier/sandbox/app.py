@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -148,44 +147,3 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def serve(
-    port: int = 8765,
-    seed: int = 1,
-    activity: bool = True,
-    history: int = 1000,
-    push_to: str | None = None,
-) -> None:
-    """Serve a sandbox until SIGINT or SIGTERM (what `notifier sandbox --port N` runs).
-
-    Prints the URL and the sandbox's own throwaway credentials, which exist only to be
-    pasted into `TESTPRESS_*` settings.
-    """
-    done = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: done.set())
-    sandbox = Sandbox(
-        seed=seed, port=port, activity=activity, history=history, push_to=push_to
-    ).start()
-    try:
-        print(f"Sandbox institute at {sandbox.url}", flush=True)
-        print(f"  username: {sandbox.username}", flush=True)
-        print(f"  password: {sandbox.password}", flush=True)
-        print(f"  token:    {sandbox.token}", flush=True)
-        if sandbox.pusher is not None:
-            pusher = sandbox.pusher
-            print(f"Pushing webhooks to {pusher.url} (/webhooks/testpress/...)", flush=True)
-            print(f"  webhook public key:  {pusher.public_key}", flush=True)
-            print(f"  webhook private key: {pusher.private_key}", flush=True)
-        print("Press Ctrl+C to stop.", flush=True)
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

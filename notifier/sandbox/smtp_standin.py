@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -49,6 +49,7 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._state = _SmtpState()
         self._controller: Any = None
+        self.on_receive: Callable[[ReceivedMail], None] | None = None  # called per message
 
     @property
     def url(self) -> str:
@@ -143,4 +144,6 @@ class _SmtpHandler:
         )
         with self.sink._lock:
             self.sink._state.received.append(mail)
+        if self.sink.on_receive is not None:
+            self.sink.on_receive(mail)
         return "250 Message accepted for delivery"

@@ -6,7 +6,9 @@ Each has `start()`, `stop()`, is a context manager, has `.url` (or `.port`), and
 what it received in a thread-safe list (`.received`, a copy). HTTP stand-ins can be
 scripted: `script([...])` queues answers consumed one per request, each a tuple
 `(status, body, headers)` (body: a dict as JSON, str or bytes; headers optional) or the
-string `"hang"` (never answer until `stop()`). They print nothing.
+string `"hang"` (never answer until `stop()`). They print nothing themselves:
+`on_receive`, when set, is called with each recorded item as it arrives (from the
+stand-in's thread), which is how `notifier sandbox --standins` shows what they got.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -82,6 +84,7 @@ class _HttpStandin:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.on_receive: Callable[[Any], None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -109,6 +112,8 @@ class _HttpStandin:
     def _record(self, item: Any) -> None:
         with self._lock:
             self._received.append(item)
+        if self.on_receive is not None:
+            self.on_receive(item)
 
     def _play(self, handler: _Handler, scripted: Scripted) -> None:
         if isinstance(scripted, str):  # "hang"
