@@ -125,7 +125,10 @@ class App:
                 break
             if name == "inactivity":  # last: it reads the activity the read-back keeps
                 read_back = True
-                if not self.read_back(budget) and self.readback.holds_inactivity():
+                if (
+                    not self.readback.slice(self.ruleset.rules, budget)
+                    and self.readback.holds_inactivity()
+                ):
                     continue
             ok, queued, events = self.poll_source(name, since, result)
             result.sources += 1
@@ -135,7 +138,7 @@ class App:
             if not ok:
                 result.failed.append(name)
         if not read_back:
-            self.read_back(budget)
+            self.readback.slice(self.ruleset.rules, budget)
         if polling:  # one monitor for all replicas: the poller's (it sees the polls)
             self.queue_health(result)
         else:
@@ -149,16 +152,6 @@ class App:
             self.liveness.cycle_finished()
         log.info(result.summary(seconds), extra={"cycle": result.fields(seconds)})
         return result
-
-    def read_back(self, budget: float | None) -> bool:
-        """A slice of a new store's read-back (all of it with no budget); whether it
-        is finished. Its failure is logged and resumed next cycle, never raised."""
-        try:
-            rules = self.ruleset.rules
-            return self.readback.step(rules, kept_fields(rules), budget)
-        except Exception:  # noqa: BLE001 - the read-back never stops the live polls
-            log.exception("history read-back failed; resuming next cycle")
-            return False
 
     def queue_health(self, result: CycleResult) -> None:
         """The notifier's own trouble (notifier.sources.health) through the rules and

@@ -139,7 +139,11 @@ def test_a_restart_after_a_failing_page_resumes_there_and_counts_nothing_twice(
         _restart(r, transport).cycle()
         cur = r.store.get_state(SCOPE, "cursor")
         assert cur["status"] == "done"
-        assert transport.attempt_pages() == ["3", "4", "5"]  # none of the pages recorded before read again
+        assert transport.attempt_pages() == [
+            "3",
+            "4",
+            "5",
+        ]  # none of the pages recorded before read again
         assert cur["kept"] == 1000 and _kept(r) == 1000
 
 
@@ -222,3 +226,27 @@ def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> Non
         assert sorted(p for p in asked if p > 1) == list(range(resume, 16))
         assert "history read-back done: " in done.stderr
         assert h.webhook.received == []  # nothing of the past alerted
+
+
+def test_in_the_run_loop_it_reads_a_slice_a_cycle_and_the_daily_check_waits_for_it(
+    tmp_path: Path, db: str
+) -> None:
+    """A cycle's budget bounds the read-back (here: one page a cycle), so the polls go
+    on meanwhile; the inactivity check runs only once it is done, and then knows who
+    went quiet."""
+    with rig(tmp_path, RULES, db=db, **QUIET_NOW) as r:
+        r.sandbox.institute.seed_history(500, days_ago_min=4, days_ago_max=29)  # 3 pages
+        s = add_stories(r.sandbox.institute)
+        s.meera_active(datetime.now(UTC) - timedelta(days=12))
+        cycles = 0
+        while r.store.get_state(SCOPE, "cursor")["status"] == "reading":
+            assert (
+                r.alerts("gone-quiet") == []
+                and r.store.get_state("inactivity", "last_check") is None
+            )
+            r.app.cycle(budget=0.0)
+            cycles += 1
+        assert cycles == 5  # 501 attempts on 3 pages, then one page of each content list
+        r.app.deliverer.run_pass(None)
+        quiet = {a["data"]["student"] for a in r.alerts("gone-quiet")}
+        assert "Meera Iyer" in quiet

@@ -33,27 +33,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
-from notifier.rules.history import DAY
+from notifier.rules.history import DAY, kept_fields
 from notifier.rules.schema import Rule
-from notifier.sources.attempts import KIND as ATTEMPT, AttemptsSource, keep_attempts
+from notifier.sources import content
+from notifier.sources.attempts import keep_attempts
 from notifier.sources.base import PollContext, PollResult
-from notifier.sources.content import (
-    FINAL_STATE_CODES,
-    FINAL_STATES,
-    KIND as CONTENT,
-    PATH as CONTENT_PATH,
-    ContentAttemptsSource,
-    read_page,
-)
+from notifier.sources.content import FINAL_STATE_CODES, FINAL_STATES, read_page
 from notifier.sources.exam_scan import LIST as ATTEMPTS_PATH
 from notifier.sources.lookups import Lookups
 from notifier.state import Store
-from notifier.testpress.client import TestpressClient, TestpressError, local_path
+from notifier.testpress.client import Page, TestpressClient, TestpressError, local_path
 from notifier.testpress.models import Attempt, parse_records
 
 log = logging.getLogger(__name__)
@@ -146,7 +140,19 @@ class ReadBack:
 
     # -- reading --------------------------------------------------------------------------
 
-    def step(self, rules: Sequence[Rule], fields: Mapping[str, frozenset[str]], budget: float | None) -> bool:
+    def slice(self, rules: Sequence[Rule], budget: float | None) -> bool:
+        """The run loop's call: `step` for at most `budget` seconds, keeping what the
+        rules keep; a surprise is logged and resumed next cycle, never raised (the
+        read-back never stops the live polls). Whether it is finished."""
+        try:
+            return self.step(rules, kept_fields(rules), budget)
+        except Exception:  # noqa: BLE001
+            log.exception("history read-back failed; resuming next cycle")
+            return False
+
+    def step(
+        self, rules: Sequence[Rule], fields: Mapping[str, frozenset[str]], budget: float | None
+    ) -> bool:
         """Read pages until done, `budget` seconds have passed (None: no limit) or the
         notifier stops. Returns whether the read-back is finished (or never ran)."""
         cur = self.cursor()
@@ -165,8 +171,8 @@ class ReadBack:
         lookups = Lookups(self.store, self.client)
         while cur["lists"]:
             name = cur["lists"][0]
-            path, params = self._where(name, cur, rules)
-            pages = self.client.pages(path, params)
+            path, params = self._where(name, cur)
+            pages = cast(Generator[Page, None, None], self.client.pages(path, params))
             try:
                 for page in pages:
                     kept = self._keep(name, page.results, ctx, lookups, float(cur["keep_after"]))
@@ -177,10 +183,11 @@ class ReadBack:
                         cur["lists"] = cur["lists"][1:]
                     self._save(cur, kept, self.clock())
                     self._progress(cur, name, page.count)
+                    out_of_time = deadline is not None and time.monotonic() >= deadline
+                    if (self.stop.is_set() or out_of_time) and cur["lists"]:
+                        return False  # resumed next cycle (all read: done below)
                     if nxt is None:
                         break
-                    if self.stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
-                        return False
                 else:
                     if cur["lists"] and cur["lists"][0] == name:  # the walk ended early
                         cur = {**cur, "next": None, "lists": cur["lists"][1:]}
@@ -204,17 +211,16 @@ class ReadBack:
         )
         return True
 
-    def _where(self, name: str, cur: dict[str, Any], rules: Sequence[Rule]) -> tuple[str, Any]:
-        """Where the list resumes (its `next` page), or its first page with the source's
-        own filters."""
+    def _where(self, name: str, cur: dict[str, Any]) -> tuple[str, Any]:
+        """Where the list resumes (its `next` page), or its first page. No filter the
+        rules pin is pushed into it: the past is every student's activity (the
+        inactivity check's) and what a rule added later may count."""
         if cur.get("next"):
             return str(cur["next"]), None
         kind, _, state = name.partition(":")
         if kind == "attempts":
-            own = AttemptsSource().query_filters([r for r in rules if r.event == ATTEMPT])
-            return ATTEMPTS_PATH, {"state": 1, "date_0": cur["since"], "ordering": "date", **own}
-        own = ContentAttemptsSource().query_filters([r for r in rules if r.event == CONTENT])
-        return CONTENT_PATH, {"completed_after": cur["since"], "state": int(state), **own}
+            return ATTEMPTS_PATH, {"state": 1, "date_0": cur["since"], "ordering": "date"}
+        return content.PATH, {"completed_after": cur["since"], "state": int(state)}
 
     def _local(self, path: str, nxt: str | None) -> str | None:
         if nxt is None:
@@ -241,12 +247,10 @@ class ReadBack:
         else:
             joined, _ = read_page(results)
             final = {
-                str(d["id"]): d
-                for d in joined
-                if str(d.get("state") or "").lower() in FINAL_STATES
+                str(d["id"]): d for d in joined if str(d.get("state") or "").lower() in FINAL_STATES
             }
             for key in sorted(self.store.unseen("content_attempts", final)):
-                result.keep(ctx, CONTENT, key, final[key])
+                result.keep(ctx, content.KIND, key, final[key])
         return [k for k in result.history if k.at >= keep_after]
 
     def _save(self, cur: dict[str, Any], kept: list[Any], now: float) -> None:
