@@ -95,6 +95,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.history import rows as history_rows
 
         rows += history_rows(raw["g"])
+    if "h" in raw:
+        from bench.readback import rows as readback_rows
+
+        rows += readback_rows(raw["h"])
     if "p" in raw:
         g = raw["p"]
         s, b = g["steady"], g["burst"]

@@ -34,6 +34,7 @@ from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
 from notifier.sources.health import HealthWatch
+from notifier.sources.readback import ReadBack
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.upkeep import prune_if_due
@@ -90,6 +91,10 @@ class App:
             metrics=self.metrics,
         )
         self._rules_loaded(ruleset)
+        # History from day one: a new store reads back the recent past (notifier.sources.readback).
+        self.readback = ReadBack(store, client, settings.history_days, clock=clock, stop=self.stop)
+        new_store = not any(store.has_baseline(name) for name in self.sources)
+        self.readback.begin(self.sources_in_use(), new_store)
         self._rules_mtime = _mtime(ruleset.path)
         self.store.set_meta("rules_loaded_at", _now_iso(clock()))
         self.store.set_meta("rules_path", str(ruleset.path))
@@ -115,9 +120,17 @@ class App:
         if polling and not self._polled_last:  # took over: the monitor as the last poller left it
             self.health = HealthWatch(self.store, self.settings.health_after_seconds)
         self._polled_last = polling
+        read_back = not polling
         for name in self.sources_in_use() if polling else []:
             if self.stop.is_set():
                 break
+            if name == "inactivity":  # last: it reads the activity the read-back keeps
+                read_back = True
+                if (
+                    not self.readback.slice(self.ruleset.rules, budget)
+                    and self.readback.holds_inactivity()
+                ):
+                    continue
             ok, queued, events = self.poll_source(name, since, result)
             result.sources += 1
             result.sources_ok &= ok
@@ -125,6 +138,8 @@ class App:
             result.events += events
             if not ok:
                 result.failed.append(name)
+        if not read_back:
+            self.readback.slice(self.ruleset.rules, budget)
         if polling:  # one monitor for all replicas: the poller's (it sees the polls)
             self.queue_health(result)
         else:

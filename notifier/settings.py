@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     reconcile_minutes: float = Field(
         60.0, gt=0, validation_alias=_env("NOTIFIER_RECONCILE_MINUTES")
     )
+    # History from day one (contract section 11): days of completed attempts a new
+    # state store reads back into history at its first start (0: none).
+    history_days: float = Field(30.0, ge=0, le=400, validation_alias=_env("NOTIFIER_HISTORY_DAYS"))
     delivery_concurrency: int = Field(
         4, ge=1, validation_alias=_env("NOTIFIER_DELIVERY_CONCURRENCY")
     )

@@ -90,8 +90,9 @@ def test_check_notes_a_window_longer_than_history_so_far(
     assert main(["check", str(rules)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1] == (
-        "note: rule 'failing-repeatedly' looks back 30d, but no history is recorded yet; it "
-        "counts from the first cycle on (the baseline's lookback window included)"
+        "note: rule 'failing-repeatedly' looks back 30d, but no history is recorded yet; the "
+        "first start reads back NOTIFIER_HISTORY_DAYS days (30 unless set) of completed "
+        "attempts into it"
     )
     store = SqliteStore(tmp_path / "notifier.db")
     three_days_ago = datetime.now(UTC).timestamp() - 3 * 86400 - 60

@@ -255,7 +255,8 @@ def test_a_push_wakes_the_loop_long_before_the_next_poll(tmp_path: Path) -> None
         r.app.run_forever()
         helper.join(10)
         assert seen["arrived"], "no alert by push"
-        assert r.sandbox.request_counts.get("attempts") == 2  # the baseline's lists only
+        # The baseline's two lists and the history read-back's one page: no poll since.
+        assert r.sandbox.request_counts.get("attempts") == 3
 
 
 def test_the_sandbox_signs_what_the_notifier_verifies(tmp_path: Path) -> None:

@@ -128,9 +128,9 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "NOTIFIER_POLL_INTERVAL": "3",
                 "NOTIFIER_CONFERENCE_SETTLE_MINUTES": "0.1",
                 "NOTIFIER_RETRY_INITIAL_SECONDS": "1",
-                # History rules: the baseline reads 9 days (Meera went quiet 8 days
-                # ago) and the daily inactivity check runs at the first cycle.
-                "NOTIFIER_LOOKBACK_HOURS": "216",
+                # History rules: the first start reads back 30 days into history
+                # (Meera went quiet 8 days ago), and the daily inactivity check runs
+                # at the first cycle after that read-back.
                 "NOTIFIER_INACTIVITY_CHECK_AT": "00:00",
                 "TESTPRESS_WEBHOOK_PUBLIC_KEY": webhooks.PUBLIC_KEY,
                 "TESTPRESS_WEBHOOK_PRIVATE_KEY": webhooks.PRIVATE_KEY,

@@ -309,8 +309,8 @@ def window_notes(rules: Iterable[Rule], since: float | None, now: float) -> list
         if since is None:
             notes.append(
                 f"note: rule '{rule.name}' looks back {spec.within_text}, but no history is "
-                "recorded yet; it counts from the first cycle on (the baseline's lookback "
-                "window included)"
+                "recorded yet; the first start reads back NOTIFIER_HISTORY_DAYS days (30 "
+                "unless set) of completed attempts into it"
             )
         elif now - since < spec.within:
             days = max(0, int((now - since) // DAY))

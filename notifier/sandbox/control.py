@@ -12,6 +12,7 @@ from typing import Any
 from notifier.sandbox import webhooks
 from notifier.sandbox.api import AdminApi, BadRequest, Request, Response, route
 from notifier.sandbox.faults import FaultConfig
+from notifier.sandbox.past import seed_past
 from notifier.sandbox.scenarios import MassEnding
 
 
@@ -155,6 +156,21 @@ class SandboxApi(AdminApi):
             days_ago_max=float(data.get("days_ago_max", 30)),
         )
         return Response(200, {"attempts": len(self.institute.attempts)})
+
+    @route("POST", r"/_sandbox/past", "")
+    def past(self, req: Request) -> Response:
+        """{"students"?, "attempts"?, "contents"?, "days"?}: more students, and completed
+        exam and content attempts spread over the last `days` days (default 30) ->
+        {"users", "attempts", "content_attempts"}: the totals now."""
+        data = req.json()
+        totals = seed_past(
+            self.institute,
+            students=int(data.get("students", 0)),
+            attempts=int(data.get("attempts", 0)),
+            contents=int(data.get("contents", 0)),
+            days=float(data.get("days", 30)),
+        )
+        return Response(200, totals)
 
     @route("GET", r"/_sandbox/webhooks/exam/(\d+)", "")
     def exam_webhook(self, req: Request) -> Response:

@@ -103,7 +103,7 @@ class AttemptsSource:
                 # Every alert a person will read gets the readable names.
                 _label(matched, lookups)
                 if ctx.history_fields:
-                    _keep(ctx, result, ready, lookups)
+                    keep_attempts(ctx, result, ready, lookups)
                 result.events += [Event(KIND, str(data["id"]), data) for data in matched]
         # A member is recorded only with its attempt seen: one whose detail could not
         # be fetched keeps the count short, so the next cycle reads it again.
@@ -205,10 +205,10 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
 
 def _keep_baseline(ctx: PollContext, result: PollResult, records: list[dict[str, Any]]) -> None:
     """History from the baseline, so a new rule has it at once."""
-    _keep(ctx, result, records, Lookups(ctx.store, ctx.client))
+    keep_attempts(ctx, result, records, Lookups(ctx.store, ctx.client))
 
 
-def _keep(
+def keep_attempts(
     ctx: PollContext, result: PollResult, records: list[dict[str, Any]], lookups: Lookups
 ) -> None:
     """Keep every new attempt in the history, with its exam's title (a cached look-up,
