@@ -63,11 +63,14 @@ def redact_url(url: str) -> str:
         netloc += f"[{host}]" if ":" in host else host
         if port is not None:
             netloc += f":{port}"
-    query = "&".join(
-        f"{raw.partition('=')[0]}={HIDDEN}" if is_secret_param(unquote(raw.partition("=")[0])) else raw
-        for raw in parts.query.split("&")
-    )
+    query = "&".join(_hide_param(raw) for raw in parts.query.split("&"))
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _hide_param(raw: str) -> str:
+    """One `name=value` of a query, with the value hidden when it is a secret."""
+    name = raw.partition("=")[0]
+    return f"{name}={HIDDEN}" if is_secret_param(unquote(name)) else raw
 
 
 def check_db(value: str) -> str:

@@ -83,7 +83,5 @@ def test_short_secrets_are_redacted_as_whole_tokens_and_urls_structurally(
     log.warning("dsn host=db password='two words' user=u")
     first, second, third = capsys.readouterr().err.splitlines()
     assert first.endswith("login [redacted] failed; Qz5x and aQz5 are other words")
-    assert second.endswith(
-        "postgresql://u:[redacted]@db/x?sslpassword=[redacted]&sslmode=require"
-    )
+    assert second.endswith("postgresql://u:[redacted]@db/x?sslpassword=[redacted]&sslmode=require")
     assert third.endswith("dsn host=db password=[redacted] user=u")
