@@ -37,6 +37,8 @@ from notifier.state import FAULT_TRIES, OutboxRow, Store, is_outage
 log = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = 3600.0
+RECORD_RETRY_MAX_SECONDS = 2.0  # a send's outcome is written again at least this often
+RECORD_TRIES_ON_STOP = 3
 
 
 @dataclass(frozen=True)
@@ -222,14 +224,43 @@ class Deliverer:
                 self._worker_stores.append(store)
         return store
 
+    def _until_recorded(self, what: str, write: Callable[[], None]) -> None:
+        """Write a send's outcome, trying again while the store is away (a PostgreSQL
+        restart, a full disk): the message went out, and until that is recorded its row
+        stays claimed by this replica, so no one sends it again (contract section 7: an
+        outage is not a kill). A stop gives up after RECORD_TRIES_ON_STOP more tries;
+        the send is then in flight as at a kill."""
+        delay, tries_on_stop, warned = 0.05, RECORD_TRIES_ON_STOP, False
+        while True:
+            try:
+                with self._write_lock:
+                    write()
+                if warned:
+                    log.info("delivery %s: its outcome is recorded now", what)
+                return
+            except Exception as exc:  # noqa: BLE001 - the store's own errors vary by backend
+                if self.stop.is_set():
+                    tries_on_stop -= 1
+                    if tries_on_stop <= 0:
+                        raise
+                if not warned:
+                    log.warning(
+                        "delivery %s: cannot record its outcome (%s); trying again until "
+                        "the state store answers",
+                        what,
+                        type(exc).__name__,
+                    )
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
+
     def _record(self, store: Store, unit: Unit, outcome: Outcome, result: PassResult) -> None:
         """Write one message's outcome to every row it carried."""
         now = self.clock()
         first = unit[0]
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
-            with self._write_lock:
-                store.mark_sent([row.id for row in unit], now)
+            self._until_recorded(what, lambda: store.mark_sent([row.id for row in unit], now))
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -254,8 +285,12 @@ class Deliverer:
             return
         next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
-        with self._write_lock:
-            store.mark_failed_many([row.id for row in unit], now=now, next_at=next_at, error=reason)
+        self._until_recorded(
+            what,
+            lambda: store.mark_failed_many(
+                [row.id for row in unit], now=now, next_at=next_at, error=reason
+            ),
+        )
         outcome_name = "dead" if next_at is None else "retry"
         self.metrics.delivered(first.channel, outcome_name, len(unit))
         extra = {

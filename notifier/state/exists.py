@@ -32,7 +32,10 @@ def missing_store(db: str) -> str | None:
             row = conn.execute("SELECT to_regclass('meta')").fetchone()
     except psycopg.Error as exc:
         raise ConfigError(
-            [f"NOTIFIER_DB: cannot open the state store: {reason(exc, url)}"]
+            [
+                "NOTIFIER_DB: cannot open the state store: "
+                f"cannot connect to {redact_url(url)}: {reason(exc, url)}"
+            ]
         ) from None
     if row is not None and row[0] is not None:
         return None

@@ -26,6 +26,15 @@ twice: outbox rows are keyed by delivery id and inserted with ON CONFLICT DO NOT
 forward; the claims of a replica whose heartbeat stopped (killed) are given back by
 the next heartbeat of any other replica, so its unfinished sends are made again at
 once rather than when their claim lease (minutes) runs out.
+
+**An outage is not a death.** When the database is away for longer than the alive
+window, every row runs out at once, and the first replica back would take all the
+others for dead and give back their claims, including sends they made during the
+outage and are still trying to record (the deliverer retries until the store answers):
+the same alert twice. So a replica reaps others only after it has itself been in
+touch, without a gap, for a whole alive window plus a beat (`Heartbeat.may_reap`), and
+never in a beat that finds its own row run out: by then every live replica has beaten
+again, and only the dead are still silent.
 """
 
 from __future__ import annotations
@@ -58,20 +67,30 @@ class PostgresReplicas(PostgresConnection):
 
     replica: str
 
-    def beat(self, alive_seconds: float, *, want_poller: bool) -> bool:
+    def beat(self, alive_seconds: float, *, want_poller: bool, reap: bool = True) -> bool:
         """One heartbeat: this replica is alive for `alive_seconds` more; take or renew
-        the poller lease for as long when `want_poller`; give back the claims of
-        replicas found dead. Returns whether this replica holds the poller lease."""
+        the poller lease for as long when `want_poller`; with `reap`, give back the
+        claims of replicas found dead. Returns whether this replica holds the poller
+        lease. Nobody is reaped by a replica whose own row had run out (it was cut off
+        itself: an outage, not deaths), whatever `reap` says."""
         with self.tx() as conn:
+            mine = conn.execute(
+                f"SELECT alive_until >= {_NOW} FROM replicas WHERE id = %s", [self.replica]
+            ).fetchone()
+            reap = reap and mine is not None and bool(mine[0])
             conn.execute(
                 "INSERT INTO replicas (id, host, pid, started_at, alive_until) "
                 f"VALUES (%s, %s, %s, {_NOW}, {_NOW} + %s) "
                 "ON CONFLICT (id) DO UPDATE SET alive_until = EXCLUDED.alive_until",
                 [self.replica, socket.gethostname()[:100], os.getpid(), alive_seconds],
             )
-            dead = conn.execute(
-                f"DELETE FROM replicas WHERE alive_until < {_NOW} RETURNING id"
-            ).fetchall()
+            dead = (
+                conn.execute(
+                    f"DELETE FROM replicas WHERE alive_until < {_NOW} RETURNING id"
+                ).fetchall()
+                if reap
+                else []
+            )
             if dead:
                 conn.execute(
                     "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL "
@@ -123,7 +142,7 @@ class PostgresReplicas(PostgresConnection):
 class _Beating(Protocol):
     replica: str
 
-    def beat(self, alive_seconds: float, *, want_poller: bool) -> bool: ...
+    def beat(self, alive_seconds: float, *, want_poller: bool, reap: bool = True) -> bool: ...
 
     def leave(self) -> None: ...
 
@@ -145,6 +164,9 @@ class Heartbeat:
         self.poll = poll
         self.became_poller = threading.Event()
         self._held_until = 0.0
+        # Since when (monotonic) this replica's beats have gone through without a gap.
+        self._in_touch_since: float | None = None
+        self._last_ok = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replica-heartbeat", daemon=True)
 
@@ -156,9 +178,28 @@ class Heartbeat:
     def is_poller(self) -> bool:
         return time.monotonic() < self._held_until
 
+    def may_reap(self, now: float) -> bool:
+        """Whether a silent replica may be taken for dead: only once this one has been
+        in touch with the database for a whole alive window (`lease`) plus a beat. After
+        an outage every live replica's row has run out; each beats again within a beat
+        of the database's return, so one still silent a window later is really gone,
+        and claims are never given back from a replica that is only catching up (it
+        may have sent them, and be recording that now)."""
+        since = self._in_touch_since
+        return since is not None and now - since >= self.lease + self.interval
+
     def _beat(self) -> None:
         sent = time.monotonic()
-        held = self.store.beat(self.lease, want_poller=self.poll)
+        if sent - self._last_ok > 2 * self.interval + 1.0:  # a gap: beats were missed
+            self._in_touch_since = None
+        try:
+            held = self.store.beat(self.lease, want_poller=self.poll, reap=self.may_reap(sent))
+        except Exception:
+            self._in_touch_since = None
+            raise
+        self._last_ok = sent
+        if self._in_touch_since is None:
+            self._in_touch_since = sent
         was = self.is_poller()
         self._held_until = sent + self.lease - 1.0 if held else 0.0
         if held and not was:

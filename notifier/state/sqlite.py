@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,83 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+class _TicketLock:
+    """A first-come, first-served lock: the threads of this process that write to one
+    file take turns in the order they asked. SQLite's own wait (the busy timeout)
+    polls, with sleeps up to 100 ms, so a connection that writes back to back (the inbox
+    writer under a burst of pushes) could keep the lock for the whole timeout and make
+    another fail with "database is locked"; in a queue, every writer gets its turn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._serving = 0
+
+    def acquire(self) -> None:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+_WRITE_LOCKS: dict[str, _TicketLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> _TicketLock:
+    """The one write queue of this process for the file at `path`."""
+    key = str(path) if str(path) == ":memory:" else str(path.resolve())
+    with _WRITE_LOCKS_GUARD:
+        if key == ":memory:":
+            return _TicketLock()  # every in-memory database is a database of its own
+        return _WRITE_LOCKS.setdefault(key, _TicketLock())
+
+
+class ImmediateDatabase(sqlite_utils.Database):
+    """sqlite-utils' Database whose `atomic()` takes the write lock when it begins.
+
+    Every `atomic()` block of the store writes, and many read first (`claim_due` selects
+    the due rows, then claims them). Begun DEFERRED (sqlite-utils' plain `BEGIN`), such
+    a block holds a read snapshot; if another connection (the inbox writer's thread, a
+    delivery worker) commits before the block's first write, SQLite cannot upgrade the
+    stale snapshot and answers "database is locked" at once, without waiting out the
+    busy timeout, and the pass fails. `BEGIN IMMEDIATE` waits (up to the busy timeout)
+    for the write lock first, so the block then reads and writes without a conflict.
+    Nested blocks stay savepoints, as in sqlite-utils. The connections of this process
+    queue for the lock first (`_TicketLock`); other processes (a `notifier status`)
+    meet it through the busy timeout."""
+
+    write_lock: _TicketLock
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic() as db:  # a savepoint inside the outer transaction
+                yield db
+            return
+        self.write_lock.acquire()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.rollback()
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+        finally:
+            self.write_lock.release()
+
+
 class SqliteStore(
     SqliteOutbox,
     SqliteSourceState,
@@ -70,9 +149,10 @@ class SqliteStore(
         self.path = Path(path)
         _create_private(self.path)
         if any_thread:
-            self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+            self.db = ImmediateDatabase(sqlite3.connect(self.path, check_same_thread=False))
         else:
-            self.db = sqlite_utils.Database(self.path)
+            self.db = ImmediateDatabase(self.path)
+        self.db.write_lock = _write_lock(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         if str(path) != ":memory:":
             self._enable_wal()
