@@ -1,4 +1,4 @@
-"""compose.yaml and the sample Prometheus set-up (README: Running it as a service) fit
+"""compose.yaml and the sample Prometheus set-up (docs/service.md: Running it as a service) fit
 the image and the metrics the notifier really exports, so copying them works."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_the_sample_alerts_use_only_metrics_the_notifier_exports() -> None:
         sample.name for family in Metrics().registry.collect() for sample in family.samples
     } | {family.name for family in Metrics().registry.collect()}
     alerts = (ROOT / "deploy/prometheus-alerts.yaml").read_text()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs/service.md").read_text()
     used = set(re.findall(r"\bnotifier_[a-z_]+\b", alerts))
     assert used == {
         "notifier_source_last_success_timestamp_seconds",
@@ -48,4 +48,4 @@ def test_the_sample_alerts_use_only_metrics_the_notifier_exports() -> None:
     # A labelled gauge has no sample until it is set: its family is registered all the same.
     assert "notifier_source_last_success_timestamp_seconds" in exported
     for rule in yaml.safe_load(alerts)["groups"][0]["rules"]:
-        assert " ".join(rule["expr"].split()) in " ".join(readme.split())  # README shows it
+        assert " ".join(rule["expr"].split()) in " ".join(readme.split())  # the docs show it

@@ -1,6 +1,6 @@
-"""The container path as the README writes it (issue 23 part 5): the image's default
+"""The container path as docs/container.md writes it (issue 23 part 5): the image's default
 rules need no channel settings, notifier.env.example holds every setting with its
-secrets empty, the env files stay out of git, and compose.yaml and the README mount the
+secrets empty, the env files stay out of git, and compose.yaml and the docs mount the
 rules as a folder, publish the port and say who owns /data. `make container-test`
 runs the image itself; these check what it is built and started from."""
 
@@ -122,13 +122,13 @@ def test_compose_mounts_the_rules_folder_publishes_the_port_and_reads_notifier_e
     assert notifier["env_file"] == "notifier.env"
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+def _docs_section(page: str, title: str) -> str:
+    text = (ROOT / "docs" / page).read_text()
+    return text.split(f"# {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def test_the_readmes_docker_run_mounts_a_folder_publishes_the_port_and_owns_data() -> None:
-    section = _readme_section("Running it as a container")
+    section = _docs_section("container.md", "Running it as a container")
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     lines = [" ".join(line.split()) for b in blocks for line in b.replace("\\\n", " ").splitlines()]
     runs = [line.split("#")[0] for line in lines if line.startswith("docker run")]

@@ -1,7 +1,7 @@
 """History rules with the rest of the notifier (contract section 11): pushed completions
 count like polled ones, grouping applies, `check` notes a window longer than history
 recorded, `notifier test` validates `at`, `preview` builds history from the period,
-the README's examples load, the store migrates forward and prunes history."""
+the examples in docs/rules.md load, the store migrates forward and prunes history."""
 
 from __future__ import annotations
 
@@ -146,8 +146,8 @@ def make_client(r):  # type: ignore[no-untyped-def]
 
 
 def test_the_readme_history_examples_load(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### Rules that look at a student's history")[1]
+    page = (REPO / "docs/rules.md").read_text()
+    section = page.split("## Rules that look at a student's history")[1]
     block = section.split("```yaml\n")[1].split("```")[0]
     path = tmp_path / "rules.yaml"
     path.write_text("channels:\n  teachers: {type: console}\n  office: {type: console}\n" + block)
