@@ -235,7 +235,7 @@ def rules_schema() -> dict[str, Any]:
         **HISTORY_PROPS,
     }
     for name in RULE_KEYS:  # a key added to the table before it has a schema here
-        rule_props.setdefault(name, {"description": "See the README's rules guide."})
+        rule_props.setdefault(name, {"description": "See docs/rules.md."})
     for name, prop in rule_props.items():
         if name in RULE_DOCS:
             prop.setdefault("description", RULE_DOCS[name])
