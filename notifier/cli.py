@@ -92,24 +92,33 @@ def _positive(value: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from notifier.config import RulesError
+    from notifier.obs.logs import redact, setup_logging
     from notifier.settings import ConfigError
     from notifier.state.lock import AlreadyRunning
 
+    # Every command's log lines go through the redaction (`run` sets its own level and
+    # format); without this, a warning would reach Python's last-resort handler as is.
+    setup_logging("WARNING")
     try:
         return int(COMMANDS[args.command](args) or 0)
     except ConfigError as exc:
         for line in exc.lines:
-            print(line, file=sys.stderr)
+            print(redact(line), file=sys.stderr)
         return 2
     except RulesError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(redact(str(problem)), file=sys.stderr)
         return 2
     except AlreadyRunning as exc:
-        print(f"notifier: {exc}", file=sys.stderr)
+        print(redact(f"notifier: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:  # what Python would print, but redacted: a driver's error may echo a URL
+        import traceback
+
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        return 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -239,7 +239,7 @@ def load_settings() -> Settings:
     """Read the settings, turning validation errors into ConfigError lines that name the
     variable and never echo its value (it may be a secret)."""
     try:
-        return Settings()  # type: ignore[call-arg]
+        settings = Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_input=False, include_url=False):
@@ -247,3 +247,10 @@ def load_settings() -> Settings:
             var = _ALIASES.get(str(loc), str(loc))
             lines.append(f"{var}: {err['msg']}")
         raise ConfigError(lines) from None
+    from notifier.dburl import url_secrets
+    from notifier.obs.logs import register_secrets
+
+    # Every command reads its settings here, before it can open the store: from now on
+    # no output of it shows the URL's secrets, whatever prints them.
+    register_secrets(url_secrets(settings.db))
+    return settings

@@ -12,7 +12,7 @@ import time
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
-from notifier.dburl import password_of
+from notifier.dburl import url_secrets
 from notifier.obs.metrics import Metrics
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
@@ -53,7 +53,7 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
             settings.smtp_password,
         )
     ]
-    values.append(password_of(settings.db))  # a PostgreSQL URL's password
+    values += url_secrets(settings.db)  # a PostgreSQL URL's password and secret parameters
     if ruleset is not None:
         for ch in ruleset.channels.values():
             secret = getattr(ch.config, "secret", None)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from notifier.obs import logs
 from notifier.obs.logs import register_secrets, setup_logging
 
 
@@ -16,9 +17,13 @@ from notifier.obs.logs import register_secrets, setup_logging
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    secrets, ordered = set(logs._SECRETS), list(logs._ORDERED)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    logs._SECRETS.clear()
+    logs._SECRETS.update(secrets)
+    logs._ORDERED[:] = ordered  # the short test secrets would redact words elsewhere
 
 
 def test_json_lines_parse_one_by_one_and_hold_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,3 +55,33 @@ def test_text_lines_and_the_level(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "quiet" not in err
     assert err.rstrip().endswith("WARNING notifier.test: source attempts could not be read")
+
+
+def test_json_fields_are_redacted_before_they_are_encoded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quoted = 'pa"ss\\word\t9'  # JSON escapes it: redacting the encoded line would miss it
+    register_secrets([quoted, "k7"])
+    setup_logging("INFO", "json")
+    log = logging.getLogger("notifier.test")
+    log.info("sent", extra={"detail": {"reply": f"echo {quoted}", "codes": [quoted, 3]}})
+    log.info("short one", extra={"token": "k7", "word": "k7x is not it"})
+    first, second = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert quoted not in json.dumps(first) and quoted not in str(first)
+    assert first["detail"] == {"reply": "echo [redacted]", "codes": ["[redacted]", 3]}
+    assert second["token"] == "[redacted]" and second["word"] == "k7x is not it"
+
+
+def test_short_secrets_are_redacted_as_whole_tokens_and_urls_structurally(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    register_secrets(["Qz5"])
+    setup_logging("INFO", "text")
+    log = logging.getLogger("notifier.test")
+    log.warning("login Qz5 failed; Qz5x and aQz5 are other words")
+    log.warning("cannot reach postgresql://u:unknown-pw@db/x?sslpassword=kp%21&sslmode=require")
+    log.warning("dsn host=db password='two words' user=u")
+    first, second, third = capsys.readouterr().err.splitlines()
+    assert first.endswith("login [redacted] failed; Qz5x and aQz5 are other words")
+    assert second.endswith("postgresql://u:[redacted]@db/x?sslpassword=[redacted]&sslmode=require")
+    assert third.endswith("dsn host=db password=[redacted] user=u")

@@ -158,12 +158,12 @@ def run_migrate_store(to: str) -> int:
     ConfigError / AlreadyRunning (exit 2) when refused."""
     import sys
 
-    from notifier.dburl import password_of
+    from notifier.dburl import url_secrets
     from notifier.obs.logs import redact, register_secrets
     from notifier.settings import load_settings
 
     settings = load_settings()
-    register_secrets([password_of(to), password_of(settings.db)])
+    register_secrets([*url_secrets(to), *url_secrets(settings.db)])
     try:
         copied = migrate_store(settings.db, to.strip())
     except RuntimeError as exc:  # the copy failed half-way: nothing was written

@@ -8,14 +8,19 @@ Why it is built this way:
   a misspelt attribute of a list item. A template that still fails on a live event (a
   field that is null where arithmetic wanted a number) falls back to the default
   wording; the alert always goes out.
-- **Sandboxed.** `SandboxedEnvironment` keeps a template from reaching Python
-  internals; `StrictUndefined` makes an unknown name an error instead of empty text.
-- **Values are escaped for each channel, whatever the template says.** Every `{{ ... }}`
+- **Sandboxed and bounded.** A sandbox keeps a template from reaching Python
+  internals; `StrictUndefined` makes an unknown name an error instead of empty text;
+  `template_limits` bounds what one render may build and how long it may run, so the
+  sample render at load refuses a template that would stall (with its line).
+- **A template is text; each channel escapes its output as a whole.** Every `{{ ... }}`
   passes through `finalize`: made one line (so a title cannot break an email header),
-  numbers tidied, null shown as `n/a`. The HTML render escapes each value in finalize
-  itself, so neither `|safe` nor `{% autoescape false %}` lets a student's name become
-  markup. Slack text is escaped as a whole by `notifier.delivery.render` (it goes out as
-  plain_text), and JSON needs no escaping.
+  numbers tidied, null shown as `n/a`. There is one render, as plain text, and the
+  email's HTML part is that text escaped whole (`render(..., html=True)`), as Slack's is
+  (by `notifier.delivery.render`); JSON needs no escaping. Escaping values one by one
+  inside an autoescaping render was not enough: a filter applied to rendered markup
+  undoes it (`{% filter striptags %}{{ student }}{% endfilter %}` turns the escaped
+  `&lt;a href=...&gt;` back into a live link, because `Markup.striptags` unescapes),
+  while nothing a template or filter does can un-escape text escaped after it is done.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import escape
 
+from notifier.delivery.template_limits import BoundedEnvironment, TemplateTooSlow, deadline
 from notifier.delivery.text import duration_text, is_number, number_text, one_line
 from notifier.events import EVENT_KINDS, FieldSpec
 
@@ -127,15 +132,11 @@ def show(value: Any) -> str:
     return one_line(value)
 
 
-def _show_html(value: Any) -> Markup:
-    return escape(show(value))
-
-
-def _environment(html: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment() -> BoundedEnvironment:
+    env = BoundedEnvironment(
         undefined=StrictUndefined,
-        autoescape=html,
-        finalize=_show_html if html else show,
+        autoescape=False,  # a template renders text; channels escape it as a whole
+        finalize=show,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -143,8 +144,7 @@ def _environment(html: bool) -> SandboxedEnvironment:
     return env
 
 
-PLAIN_ENV = _environment(html=False)
-HTML_ENV = _environment(html=True)
+PLAIN_ENV = _environment()
 
 
 # --- compiled templates ---------------------------------------------------------------
@@ -162,7 +162,6 @@ class TemplateProblem:
 class CompiledTemplate:
     source: str
     plain: Template
-    html: Template
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +183,6 @@ def compile_template(
     catalogue = EVENT_KINDS[event]
     try:
         plain = PLAIN_ENV.from_string(source)
-        html = HTML_ENV.from_string(source)
         tree = PLAIN_ENV.parse(source)
     except TemplateSyntaxError as exc:
         return None, frozenset(), [_syntax_problem(exc, what)]
@@ -201,15 +199,16 @@ def compile_template(
         )
     if not problems:
         sample = context_for(event, sample_data(catalogue), sample_extras(event))
-        for template in (plain, html):
-            try:
-                template.render(sample)
-            except Exception as exc:  # noqa: BLE001 - any failure is the admin's to fix
-                problems.append(TemplateProblem(f"the {what} template fails: {exc}", _tb_line()))
-                break
+        try:
+            with deadline():
+                plain.render(sample)
+        except TemplateTooSlow as exc:
+            problems.append(TemplateProblem(f"the {what} template is too slow: {exc}", _tb_line()))
+        except Exception as exc:  # noqa: BLE001 - any failure is the admin's to fix
+            problems.append(TemplateProblem(f"the {what} template fails: {exc}", _tb_line()))
     if problems:
         return None, frozenset(), problems
-    return CompiledTemplate(source, plain, html), frozenset(names & set(catalogue)), []
+    return CompiledTemplate(source, plain), frozenset(names & set(catalogue)), []
 
 
 def _syntax_problem(exc: TemplateSyntaxError, what: str) -> TemplateProblem:
@@ -324,8 +323,12 @@ def history_extra(event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(template: CompiledTemplate, context: Mapping[str, Any], *, html: bool = False) -> str:
-    """Raises whatever the template raises; callers fall back to the default wording."""
-    return (template.html if html else template.plain).render(context)
+    """The template's text, with `html` escaped whole for an HTML part (so no filter
+    can have turned a value into markup). Raises whatever the template raises (and
+    TemplateTooSlow past the deadline); callers fall back to the default wording."""
+    with deadline():
+        text = template.plain.render(context)
+    return str(escape(text)) if html else text
 
 
 def try_render(

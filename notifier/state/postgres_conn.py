@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from notifier.dburl import password_of, redact_url
+from notifier.dburl import redact_url, url_secrets
 
 CONNECT_TIMEOUT = 10
 
@@ -76,7 +76,6 @@ def reason(exc: BaseException, url: str) -> str:
     """The driver's message, first line only, with anything of the URL taken out."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     text = text.replace(url, redact_url(url))
-    password = password_of(url)
-    if password:
-        text = text.replace(password, "***")
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text
