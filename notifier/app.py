@@ -20,7 +20,7 @@ from notifier.config import RulesError, load_rules
 from notifier.cycle import CycleResult, PollerGate, took_over
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
-from notifier.delivery.templates import activate
+from notifier.delivery.templates import TemplateTable
 from notifier.events import Event, Kept, sources_for
 from notifier.intake import Intake, between_polls
 from notifier.obs.liveness import Liveness
@@ -55,7 +55,7 @@ class App:
         store: Store,
         client: TestpressClient,
         *,
-        channels: dict[str, Channel] | None = None,
+        channels: dict[str, Channel[Any]] | None = None,
         clock: Any = time.time,
         stop: threading.Event | None = None,
         metrics: Metrics | None = None,
@@ -79,11 +79,11 @@ class App:
         self._polled_last = True
         self.intake = Intake(store, client, self.sources, clock, self._plan)
         self.channels = channels if channels is not None else build_channels(ruleset, settings)
-        activate(ruleset.rules)  # the rules' message templates, used when rendering
         register_secrets(secrets_of(settings, ruleset))
         self.deliverer = Deliverer(
             store,
             self.channels,
+            templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
             concurrency=settings.delivery_concurrency,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
@@ -318,10 +318,9 @@ class App:
             return
         old_channels = self.channels
         self.ruleset = ruleset
-        activate(ruleset.rules)  # channels render with the new rules' templates
         self.channels = build_channels(ruleset, self.settings)
         register_secrets(secrets_of(self.settings, ruleset))
-        self.deliverer.set_channels(self.channels)
+        self.deliverer.set_channels(self.channels, TemplateTable.of(ruleset.rules))
         for channel in old_channels.values():
             channel.close()
         self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from notifier.channels import CHANNEL_TYPES
+from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.channels.base import Channel, SendContext
 from notifier.dburl import url_secrets
 from notifier.obs.metrics import Metrics
@@ -34,11 +36,13 @@ def make_sources() -> dict[str, Source]:
     }
 
 
-def build_channels(ruleset: RuleSet, settings: Settings) -> dict[str, Channel]:
+def build_channels(
+    ruleset: RuleSet, settings: Settings, types: Mapping[str, ChannelType] = CHANNEL_TYPES
+) -> dict[str, Channel[Any]]:
+    """The rule set's channels, each built by its type's row of the table `types`."""
     ctx = SendContext(settings=settings)
     return {
-        name: CHANNEL_TYPES[ch.type].build(name, ch.config, ctx)
-        for name, ch in ruleset.channels.items()
+        name: types[ch.type].build(name, ch.config, ctx) for name, ch in ruleset.channels.items()
     }
 
 

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import ClassVar
 
-from notifier.channels.base import Notification, Outcome
+from notifier.channels.base import Alert, Message, Notification, Outcome, WebhookMessage
+
+
+def _notification(message: WebhookMessage) -> Notification:
+    """The notification a webhook message was rendered from, as its body tells it."""
+    body = message.body
+    alerts = tuple(Alert(a["event"], a["key"], a["data"]) for a in body["alerts"])
+    return Notification(id=body["id"], rule=body["rule"], channel=body["channel"], alerts=alerts)
 
 
 class RecordingChannel:
     """A channel that records what it was asked to send and answers with `outcome`
     (a function of the notification, called after the send is recorded; a slow send is
-    an `outcome` that waits for something, not a sleep)."""
+    an `outcome` that waits for something, not a sleep). It takes the webhook's message
+    (which carries every alert) and records the notification that message tells."""
+
+    message_type: ClassVar[type[Message]] = WebhookMessage
 
     def __init__(self, name: str, outcome: Callable[[Notification], Outcome] | None = None):
         self.name = name
@@ -19,7 +30,8 @@ class RecordingChannel:
         self._lock = threading.Lock()
         self.sent: list[Notification] = []
 
-    def send(self, notification: Notification) -> Outcome:
+    def send(self, message: WebhookMessage) -> Outcome:
+        notification = _notification(message)
         with self._lock:
             self.sent.append(notification)
         return self.outcome(notification)

@@ -16,6 +16,7 @@ from notifier.channels.base import Alert, Notification, Outcome, Reason, SendCon
 from notifier.channels.slack import SlackPacer
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
+from tests.rendering import Rendering
 from tests.waiting import ManualClock, wait_until
 
 TOKEN = "xoxb-test-token-do-not-leak"
@@ -42,7 +43,7 @@ def build(kind: str, config: dict[str, Any], st: Settings, **extra: Any) -> Any:
     """Through the registry, as the delivery loop builds channels."""
     channel_type = CHANNEL_TYPES[kind]
     model = channel_type.config.model_validate({"type": kind, **config})
-    return channel_type.build("x", model, SendContext(settings=st, extra=extra))
+    return Rendering(channel_type.build("x", model, SendContext(settings=st, extra=extra)))
 
 
 def assert_no_secret(outcome: Outcome) -> None:

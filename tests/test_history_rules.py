@@ -13,6 +13,7 @@ import yaml
 from notifier.channels.base import Alert, Notification
 from notifier.config import load_rules
 from notifier.delivery.render import plain_text
+from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.events import Event
 from notifier.rules.evaluate import Match, evaluate_in_order, step
 from notifier.rules.history import (
@@ -60,10 +61,10 @@ class Feed:
         return [m.rule.name for m in self.attempt(day, **data)]
 
 
-def text_of(match: Match) -> str:
+def text_of(match: Match, table: TemplateTable = NO_TEMPLATES) -> str:
     data = {**match.event.data, "history": earlier_dicts(match.history)}
     alert = Alert(match.event.kind, match.event.key, data, match.reasons)
-    return plain_text(Notification("n", match.rule.name, "t", (alert,)))
+    return plain_text(Notification("n", match.rule.name, "t", (alert,)), table.get(match.rule.name))
 
 
 FAILING = {
@@ -255,10 +256,5 @@ def test_a_message_template_can_list_the_history(tmp_path: Path) -> None:
     feed.fired(0, result="Fail", exam_title="M1", percentage=30)
     feed.fired(1, result="Fail", exam_title="M2", percentage=20)
     [match] = feed.attempt(2, result="Fail", exam_title="M3", percentage=12)
-    from notifier.delivery.templates import activate
-
-    activate(rs.rules)
-    try:
-        assert text_of(match).startswith("[failing] Asha Verma: M2 20%, M1 30%")
-    finally:
-        activate([])
+    table = TemplateTable.of(rs.rules)
+    assert text_of(match, table).startswith("[failing] Asha Verma: M2 20%, M1 30%")

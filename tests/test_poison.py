@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.channels.base import Notification
 from notifier.cli import status_report
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, exam_payload, sign_exam
 from notifier.server.http import HttpServer, Limits
@@ -244,12 +243,14 @@ def test_a_delivery_whose_rendering_raises_is_dead_after_a_few_tries(
         poisoned = str(aids[1])
 
         class Fragile:
-            """The webhook channel, whose rendering of one alert raises."""
+            """The webhook channel, whose sending of one alert raises."""
 
-            def send(self, notification: Notification) -> Any:
-                if any(a.key == poisoned for a in notification.alerts):
+            message_type = channel.message_type
+
+            def send(self, message: Any) -> Any:
+                if any(a["key"] == poisoned for a in message.body["alerts"]):
                     raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-                return channel.send(notification)
+                return channel.send(message)
 
             def close(self) -> None:
                 channel.close()

@@ -19,7 +19,6 @@ import pytest
 from notifier.app import App, make_client
 from notifier.cli import main
 from notifier.config import load_rules
-from notifier.delivery import templates
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
@@ -94,7 +93,6 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         finally:
             app.close()
             store.close()
-            templates.activate([])
 
 
 def status(rig: Rig, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

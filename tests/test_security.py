@@ -29,6 +29,7 @@ from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressError
 from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
+from tests.rendering import Rendering
 
 EVIL_NAME = "Eve <!channel> <@U123> <https://evil.example|click here> *bold* _it_ &amp;"
 EVIL_TITLE = "Quiz <!here>\r\nBcc: victim@evil.example\nX-Injected: yes"
@@ -91,7 +92,8 @@ def test_the_receiver_refuses_a_tampered_body(webhook_secret_receiver: WebhookRe
     )
     channel = WebhookChannel("lms", config, Settings(_env_file=None))  # type: ignore[call-arg]
     alert = Alert("attempt.completed", "1", {"id": 1, "student": "Asha", "result": "Fail"})
-    body, headers = channel.request(Notification("msg_1", "failed-exam", "lms", (alert,)))
+    note = Notification("msg_1", "failed-exam", "lms", (alert,))
+    body, headers = Rendering(channel).request(note)
     channel.close()
 
     tampered = body.replace(b'"Fail"', b'"Pass"')
@@ -270,7 +272,7 @@ def _channel(kind: str, config: dict[str, Any], st: Settings) -> Any:
     channel_type = CHANNEL_TYPES[kind]
     model = channel_type.config.model_validate({"type": kind, **config})
     extra = {"slack_pacer": SlackPacer(interval=0.0), "send_timeout": 5}
-    return channel_type.build("x", model, SendContext(settings=st, extra=extra))
+    return Rendering(channel_type.build("x", model, SendContext(settings=st, extra=extra)))
 
 
 @pytest.mark.parametrize("verify", [None, "true", "false", "bundle"])

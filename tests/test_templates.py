@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Reason, SendContext
 from notifier.config import RulesError, load_rules
-from notifier.delivery import templates
 from notifier.delivery.render import (
     alert_summary,
     console_line,
@@ -26,6 +24,8 @@ from notifier.delivery.render import (
     slack_message,
     webhook_body,
 )
+from notifier.delivery.stages import Job, PassResult, RenderStage, SendStage
+from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.rules.schema import Rule
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,12 +42,6 @@ def rule_with(tmp_path: Path, body: str) -> Rule:
     path = tmp_path / "rules.yaml"
     path.write_text(HEAD + body)
     return load_rules(path, env={}).rules[0]
-
-
-@pytest.fixture(autouse=True)
-def _no_active_templates() -> Iterator[None]:
-    yield
-    templates.activate([])  # never leak one test's templates into another
 
 
 def test_broken_templates_fail_check_with_their_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,11 +184,15 @@ def test_the_running_rules_templates_reach_a_real_channel(tmp_path: Path) -> Non
     ctx = SendContext(settings=None, extra={"console_stream": stream})
     channel = CHANNEL_TYPES["console"].build("terminal", ruleset.channels["terminal"].config, ctx)
 
-    channel.send(notification(ASHA))
-    assert SAID not in stream.getvalue()  # not active yet: the default wording
+    def deliver(table: TemplateTable) -> None:
+        """The render and send stages, as the delivery chain runs them."""
+        job = Job((), channel, None, PassResult(), notification(ASHA))  # type: ignore[arg-type]
+        SendStage()(RenderStage(table)(job))
 
-    templates.activate(ruleset.rules)
-    channel.send(notification(ASHA))
+    deliver(NO_TEMPLATES)
+    assert SAID not in stream.getvalue()  # not these rules' table: the default wording
+
+    deliver(TemplateTable.of(ruleset.rules))
     last = stream.getvalue().splitlines()[-1]
     assert SAID in last and "<!channel>" in last  # console text is not escaped
 

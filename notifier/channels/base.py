@@ -1,5 +1,10 @@
-"""What every channel shares: the notification it is given, the outcome it returns, and
-how an HTTP status becomes an Outcome (the rule itself is in `notifier.httpstatus`).
+"""What every channel shares: the notification a delivery is about, the rendered
+message a channel is given (one type per format), the outcome it returns with the
+receiver's id for the message, and how an HTTP status becomes an Outcome (the rule
+itself is in `notifier.httpstatus`).
+
+Channels never render: `notifier.delivery` turns a Notification into the message type a
+channel declares (`message_type`), and the channel sends exactly that.
 
 A send never sleeps and never raises for an expected failure: it says whether trying
 again makes sense (and, if the far end said so, when), and the delivery loop stores the
@@ -8,9 +13,10 @@ next try time in the outbox row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from notifier.events import Reason
 from notifier.httpstatus import is_retryable_status, parse_retry_after
@@ -18,10 +24,16 @@ from notifier.httpstatus import is_retryable_status, parse_retry_after
 __all__ = [
     "Alert",
     "Channel",
+    "ConsoleLine",
+    "MailMessage",
+    "Message",
+    "MessageRef",
     "Notification",
     "Outcome",
     "Reason",
     "SendContext",
+    "SlackMessage",
+    "WebhookMessage",
     "classify_status",
 ]
 
@@ -48,16 +60,81 @@ class Notification:
     attempt: int = 1  # 1 for the first try
 
 
+# --- rendered messages: what a channel sends, one type per format ---------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message. `id` is the delivery id (stable across retries): the email's
+    Message-ID and the webhook's `webhook-id` are made from it."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class SlackMessage(Message):
+    text: str  # the notification (fallback) text, escaped for Slack
+    blocks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MailMessage(Message):
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class WebhookMessage(Message):
+    """The contract's JSON body but for `sent_at`, which the channel stamps as it sends
+    (the last key of the body)."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConsoleLine(Message):
+    text: str  # one line per alert, joined by newlines
+
+
+# --- what a send gives back ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where the receiver keeps a sent message, so a later action can update it: Slack's
+    channel id and `ts`, the email's Message-ID, a webhook's id."""
+
+    kind: str  # "slack", "email" or "webhook"
+    id: str  # Slack's ts, the Message-ID header, the webhook's id
+    channel: str | None = None  # Slack's channel id
+
+    def to_json(self) -> str:
+        data = {"kind": self.kind, "id": self.id}
+        if self.channel is not None:
+            data["channel"] = self.channel
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> MessageRef:
+        data = json.loads(text)
+        return cls(str(data["kind"]), str(data["id"]), data.get("channel"))
+
+
 @dataclass(frozen=True)
 class Outcome:
+    """A channel's answer. `ref` (when the receiver gave the message an id) is not part
+    of what an outcome *is*: two sent outcomes are equal whatever their refs."""
+
     ok: bool
     retryable: bool = False
     reason: str = ""
     retry_after: float | None = None  # seconds, when the far end said how long to wait
+    ref: MessageRef | None = field(default=None, compare=False)
 
     @classmethod
-    def sent(cls) -> Outcome:
-        return cls(ok=True)
+    def sent(cls, ref: MessageRef | None = None) -> Outcome:
+        return cls(ok=True, ref=ref)
 
     @classmethod
     def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
@@ -79,13 +156,18 @@ def classify_status(status: int, headers: Mapping[str, str] | None = None) -> Ou
     return Outcome.final(f"HTTP {status}")
 
 
-class Channel(Protocol):
+M = TypeVar("M", bound=Message, contravariant=True)
+
+
+class Channel(Protocol[M]):
     """A configured destination. Implementations are thread-safe: the delivery loop calls
-    `send` from up to NOTIFIER_DELIVERY_CONCURRENCY threads at once."""
+    `send` from up to NOTIFIER_DELIVERY_CONCURRENCY threads at once. `message_type` says
+    which rendered message it takes; it sends that message as given."""
 
     name: str
+    message_type: ClassVar[type[Message]]
 
-    def send(self, notification: Notification) -> Outcome: ...
+    def send(self, message: M) -> Outcome: ...
 
     def close(self) -> None: ...
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Literal, TextIO
+from typing import Any, ClassVar, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
-from notifier.channels.base import Notification, Outcome, SendContext
+from notifier.channels.base import ConsoleLine, Message, Outcome, SendContext
 
 
 class ConsoleConfig(BaseModel):
@@ -26,17 +26,17 @@ _WRITE_LOCK = threading.Lock()
 
 
 class ConsoleChannel:
-    """Writes `render.console_line` to a stream (standard output unless given), flushed
-    at once so a container log shows the alert when it is sent."""
+    """Writes its rendered line to a stream (standard output unless given), flushed at
+    once so a container log shows the alert when it is sent."""
+
+    message_type: ClassVar[type[Message]] = ConsoleLine
 
     def __init__(self, name: str, stream: TextIO | None = None):
         self.name = name
         self._stream = stream
 
-    def send(self, notification: Notification) -> Outcome:
-        from notifier.delivery.render import console_line
-
-        line = console_line(notification)
+    def send(self, message: ConsoleLine) -> Outcome:
+        line = message.text
         # sys.stdout is looked up per send: it may be replaced (pytest, redirection).
         stream = self._stream if self._stream is not None else sys.stdout
         try:

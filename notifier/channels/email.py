@@ -9,11 +9,11 @@ import re
 import smtplib
 import ssl
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from notifier.channels.base import Notification, Outcome, SendContext
+from notifier.channels.base import MailMessage, Message, MessageRef, Outcome, SendContext
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\r\n]+@[^@\s<>,;\r\n]+\.[^@\s<>,;\r\n]+$")
 
@@ -96,7 +96,10 @@ class EmailChannel:
     Classification: the server being down (refused, timeouts, disconnects) and 4xx
     replies are temporary, so retry; 5xx replies (recipients refused, auth failed) and a
     TLS certificate that fails verification are final. Reasons quote the server's reply
-    code and text, never the password (it is scrubbed in case a server echoes it)."""
+    code and text, never the password (it is scrubbed in case a server echoes it).
+    The Message-ID is set here (from the delivery id) and is the sent outcome's ref."""
+
+    message_type: ClassVar[type[Message]] = MailMessage
 
     def __init__(self, name: str, config: EmailConfig, settings: Any, timeout: float = 15.0):
         self.name = name
@@ -104,25 +107,22 @@ class EmailChannel:
         self.settings = settings
         self.timeout = timeout
 
-    def build_message(self, n: Notification) -> EmailMessage:
-        from notifier.delivery.render import email_message
-
-        subject, text, html = email_message(n)
+    def build_message(self, rendered: MailMessage) -> EmailMessage:
         msg = EmailMessage(policy=_POLICY)
-        msg["Subject"] = subject
+        msg["Subject"] = rendered.subject
         msg["From"] = self.settings.smtp_from
         msg["To"] = ", ".join(self.config.to)
         msg["Date"] = email.utils.formatdate(usegmt=True)
-        msg["Message-ID"] = _message_id(n.id, self.settings.smtp_from or "")
+        msg["Message-ID"] = _message_id(rendered.id, self.settings.smtp_from or "")
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
         return msg
 
-    def send(self, notification: Notification) -> Outcome:
+    def send(self, message: MailMessage) -> Outcome:
         try:
-            message = self.build_message(notification)
-            refused = self._deliver(message)
+            mail = self.build_message(message)
+            refused = self._deliver(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             code, text = next(iter(exc.recipients.values()), (550, b""))
@@ -155,7 +155,7 @@ class EmailChannel:
                 len(refused),
                 len(self.config.to),
             )
-        return Outcome.sent()
+        return Outcome.sent(MessageRef("email", str(mail["Message-ID"])))
 
     def _deliver(self, message: EmailMessage) -> dict[str, Any]:
         s = self.settings

@@ -9,11 +9,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from notifier.channels.base import Notification, Outcome, SendContext, classify_status
+from notifier.channels.base import (
+    Message,
+    MessageRef,
+    Outcome,
+    SendContext,
+    SlackMessage,
+    classify_status,
+)
 from notifier.httpstatus import parse_retry_after as _parse_retry_after
 
 
@@ -120,6 +127,15 @@ def _lower(headers: Any) -> dict[str, str]:
         return {}
 
 
+def _ref(answer: Any) -> MessageRef | None:
+    """The posted message's `ts` and channel id from `chat.postMessage`'s answer."""
+    data = getattr(answer, "data", None)
+    if not isinstance(data, dict) or not isinstance(data.get("ts"), str):
+        return None
+    channel = data.get("channel")
+    return MessageRef("slack", data["ts"], channel if isinstance(channel, str) else None)
+
+
 def _code(error: Any) -> str | None:
     """Slack's error code when it is one (`channel_not_found`), else None: other text
     (an HTML error page) is not quoted in a reason."""
@@ -135,7 +151,11 @@ class SlackChannel:
     backoff and the dead letters the contract promises. Classification: 429 or
     `ratelimited` → retry after Retry-After; 5xx and Slack's transient errors → retry;
     any other Slack error (`channel_not_found`, `invalid_auth`, `not_in_channel`) →
-    final, the code as the reason; timeouts and connection errors → retry."""
+    final, the code as the reason; timeouts and connection errors → retry. A post
+    through the API is sent with `chat.postMessage`'s channel id and `ts` as its ref
+    (an incoming webhook gives none)."""
+
+    message_type: ClassVar[type[Message]] = SlackMessage
 
     def __init__(
         self,
@@ -166,10 +186,8 @@ class SlackChannel:
             return "webhook:" + hashlib.sha256(self.config.webhook_url.encode()).hexdigest()[:16]
         return f"{self.settings.slack_api_url}|{self.config.channel}"
 
-    def send(self, notification: Notification) -> Outcome:
-        from notifier.delivery.render import slack_message
-
-        text, blocks = slack_message(notification)
+    def send(self, message: SlackMessage) -> Outcome:
+        text, blocks = message.text, message.blocks
         if self.pacer.next_allowed_in(self.pace_key) > self.max_pace_wait:
             return Outcome.retry("paced", self.pacer.next_allowed_in(self.pace_key))
         if not self.config.webhook_url:
@@ -211,7 +229,7 @@ class SlackChannel:
 
         client = self._web_client()
         try:
-            client.chat_postMessage(
+            answer = client.chat_postMessage(
                 channel=self.config.channel,
                 text=text,
                 blocks=blocks,
@@ -230,7 +248,7 @@ class SlackChannel:
             if isinstance(reason, TimeoutError):
                 return Outcome.retry("slack: timeout")
             return Outcome.retry(f"slack: connection failed ({type(exc).__name__})")
-        return Outcome.sent()
+        return Outcome.sent(_ref(answer))
 
     def _classify_api_error(self, exc: Any) -> Outcome:
         response = exc.response

@@ -10,12 +10,19 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from notifier.channels.base import Notification, Outcome, SendContext, classify_status
+from notifier.channels.base import (
+    Message,
+    MessageRef,
+    Outcome,
+    SendContext,
+    WebhookMessage,
+    classify_status,
+)
 
 
 class WebhookConfig(BaseModel):
@@ -50,6 +57,8 @@ class WebhookConfig(BaseModel):
 
 
 DEFAULT_TIMEOUT = 10.0
+# Headers in which a receiver may answer its own id for what it was sent, in order.
+ID_HEADERS = ("webhook-id", "x-message-id")
 
 
 def safe_url(url: str) -> str:
@@ -77,7 +86,11 @@ class WebhookChannel:
     One httpx.Client per channel (connection reuse; thread-safe). The answer goes through
     `classify_status` (2xx sent; 408, 429, 5xx retry honouring Retry-After; other 4xx
     final); timeouts and connection errors retry. Reasons show the URL as
-    `scheme://host/path` and never the secret."""
+    `scheme://host/path` and never the secret. A sent outcome's ref is the id the
+    receiver answered in a `webhook-id` or `x-message-id` header, else the id sent
+    (the delivery id, the `webhook-id` of a signed send)."""
+
+    message_type: ClassVar[type[Message]] = WebhookMessage
 
     def __init__(
         self,
@@ -106,28 +119,24 @@ class WebhookChannel:
         )
         self._lock = threading.Lock()
 
-    def request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
+    def request(self, message: WebhookMessage) -> tuple[bytes, dict[str, str]]:
         """The body bytes and headers one send uses (also handy for tests and `notifier
-        test`)."""
-        from notifier.delivery.render import webhook_body
-
+        test`): the rendered body, stamped with `sent_at` now."""
         now = int(self._clock())
         sent_at = datetime.fromtimestamp(now, UTC)
-        body = encode_body(webhook_body(notification, sent_at))
+        body = encode_body({**message.body, "sent_at": sent_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
         headers = {"Content-Type": "application/json", "User-Agent": "testpress-notifier"}
         if self._signer is not None:
-            signature = self._signer.sign(
-                msg_id=notification.id, timestamp=sent_at, data=body.decode()
-            )
-            headers["webhook-id"] = notification.id
+            signature = self._signer.sign(msg_id=message.id, timestamp=sent_at, data=body.decode())
+            headers["webhook-id"] = message.id
             headers["webhook-timestamp"] = str(now)
             headers["webhook-signature"] = signature
         return body, headers
 
-    def send(self, notification: Notification) -> Outcome:
+    def send(self, message: WebhookMessage) -> Outcome:
         import httpx
 
-        body, headers = self.request(notification)
+        body, headers = self.request(message)
         try:
             response = self._client.post(self.config.url, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -136,11 +145,20 @@ class WebhookChannel:
             return Outcome.retry(f"POST {self._target}: connection failed ({type(exc).__name__})")
         outcome = classify_status(response.status_code, response.headers)
         if outcome.ok:
-            return outcome
+            return Outcome.sent(self._ref(message, headers, response.headers))
         reason = f"POST {self._target}: {outcome.reason}"
         if outcome.retryable:
             return Outcome.retry(reason, outcome.retry_after)
         return Outcome.final(reason)
+
+    @staticmethod
+    def _ref(message: WebhookMessage, sent: dict[str, str], answered: Any) -> MessageRef:
+        """The receiver's own id for the message when it answers one, else ours."""
+        for header in ID_HEADERS:
+            value = answered.get(header)
+            if isinstance(value, str) and value.strip():
+                return MessageRef("webhook", value.strip()[:200])
+        return MessageRef("webhook", sent.get("webhook-id", message.id))
 
     def close(self) -> None:
         with self._lock:

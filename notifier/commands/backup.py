@@ -1,5 +1,6 @@
 """`notifier backup PATH`: a consistent copy of the SQLite state store, taken while
-`notifier run` keeps running (contract section 15's first-day path: docs/upgrades-and-backups.md, Backups).
+`notifier run` keeps running (contract section 15's first-day path; see
+docs/upgrades-and-backups.md, Backups).
 
 SQLite's online backup API (`sqlite3.Connection.backup`) copies every page in one step
 under one read transaction, so the copy is the store as of one moment even while the

@@ -9,102 +9,33 @@ far end without being marked sent when the process dies (the only possible dupli
 after a restart), and no send waits for another thread to do its bookkeeping. A send
 never sleeps for a retry: the next try time lives in the row.
 
-A channel's answer (sent, a retryable error, a final one) is an outcome; a delivery
-whose building, rendering or recording raises is a fault (contract section 7, "No
-poison"): counted apart (`faults`), retried with backoff and set aside as dead after
-FAULT_TRIES, while the worker goes on with the rest of its channel's queue.
+What a worker does with one message is the delivery chain (`notifier.delivery.chain`:
+mute, render, send, record, composed in one place); this module owns the claiming, the
+per-channel pools and the budget. A channel's answer (sent, a retryable error, a final
+one) is an outcome; a delivery whose building, rendering or recording raises is a fault
+(contract section 7, "No poison"): counted apart (`faults`), retried with backoff and set
+aside as dead after FAULT_TRIES, while the worker goes on with the rest of its channel's
+queue.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from typing import Any
 
-from notifier.channels.base import Alert, Channel, Notification, Outcome
-from notifier.events import Reason
-from notifier.obs.logs import redact
+from notifier.channels.base import Channel
+from notifier.delivery.chain import Chain, compose
+from notifier.delivery.record import RecordStage, RetryPolicy
+from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, to_notification
+from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.obs.metrics import Metrics
-from notifier.safetext import clean
-from notifier.state import FAULT_TRIES, OutboxRow, Store, is_outage
+from notifier.state import OutboxRow, Store
 
-log = logging.getLogger(__name__)
-
-MAX_DELAY_SECONDS = 3600.0
-RECORD_RETRY_MAX_SECONDS = 2.0  # a send's outcome is written again at least this often
-RECORD_TRIES_ON_STOP = 3
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    initial_seconds: float = 5.0
-    max_hours: float = 24.0
-    jitter: Callable[[], float] = random.random
-
-    def next_try(
-        self, outcome: Outcome, attempts: int, created_at: float, now: float
-    ) -> float | None:
-        """When to try again after `attempts` failed tries, or None for dead: the
-        failure is final, or the delivery has been failing for `max_hours`."""
-        if not outcome.retryable or now - created_at >= self.max_hours * 3600:
-            return None
-        base = min(MAX_DELAY_SECONDS, self.initial_seconds * 2 ** max(0, attempts - 1))
-        delay = base * (0.75 + 0.5 * self.jitter())  # about doubles, +-25% jitter
-        if outcome.retry_after is not None:
-            delay = max(delay, outcome.retry_after)
-        return now + min(delay, MAX_DELAY_SECONDS)
-
-
-@dataclass
-class PassResult:
-    sent: int = 0
-    retrying: int = 0
-    dead: int = 0
-    released: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
-
-
-Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
-
-
-def to_notification(unit: Unit | OutboxRow) -> Notification:
-    """The message for one row, or for a group of rows of one rule and channel (their
-    alerts in order, under an id derived from the members, stable across retries)."""
-    rows = unit if isinstance(unit, tuple) else (unit,)
-    alerts = tuple(
-        Alert(
-            event=a["event"],
-            key=str(a["key"]),
-            data=a.get("data", {}),
-            reasons=tuple(Reason.from_dict(r) for r in a.get("reasons", [])),
-        )
-        for row in rows
-        for a in row.alerts
-    )
-    first = rows[0]
-    if len(rows) == 1:
-        id_ = first.id
-    else:
-        members = "\0".join(sorted(row.id for row in rows))
-        id_ = "msg_" + hashlib.sha256(members.encode()).hexdigest()[:28]
-    return Notification(
-        id=id_, rule=first.rule, channel=first.channel, alerts=alerts, attempt=first.attempts + 1
-    )
-
-
-def into_units(rows: list[OutboxRow]) -> list[Unit]:
-    """Rows without a group go alone; rows of one (rule, channel, group) go together."""
-    units: dict[tuple[str, str, str], list[OutboxRow]] = {}
-    for row in rows:
-        key = (row.rule, row.channel, row.group_key or f"\0{row.id}")
-        units.setdefault(key, []).append(row)
-    return [tuple(members) for members in units.values()]
+__all__ = ["Deliverer", "PassResult", "RetryPolicy", "into_units", "to_notification"]
 
 
 class Deliverer:
@@ -113,8 +44,10 @@ class Deliverer:
     def __init__(
         self,
         store: Store,
-        channels: Mapping[str, Channel],
+        channels: Mapping[str, Channel[Any]],
         *,
+        templates: TemplateTable = NO_TEMPLATES,
+        mutes: Mutes | None = None,
         concurrency: int,
         policy: RetryPolicy,
         lease_seconds: float = 300.0,
@@ -139,9 +72,23 @@ class Deliverer:
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._worker_stores: list[Store] = []
+        self.mutes = mutes
+        self.record = RecordStage(
+            policy, self.metrics, lambda: self.clock(), self._write_lock, self._lock, self.stop
+        )
+        self.chain = self._compose(templates)
 
-    def set_channels(self, channels: Mapping[str, Channel]) -> None:
+    def _compose(self, templates: TemplateTable) -> Chain:
+        return compose(self.record, templates=templates, mutes=self.mutes)
+
+    def set_channels(
+        self, channels: Mapping[str, Channel[Any]], templates: TemplateTable | None = None
+    ) -> None:
+        """Send through these channels from now on, rendering with these rules'
+        templates (a reload gives both; a message in flight finishes as it began)."""
         self.channels = dict(channels)
+        if templates is not None:
+            self.chain = self._compose(templates)
 
     def _pool(self, channel: str) -> ThreadPoolExecutor:
         pool = self._pools.get(channel)
@@ -169,15 +116,15 @@ class Deliverer:
 
     def _drain(self, rows: list[OutboxRow], deadline: float | None, result: PassResult) -> None:
         queues: dict[str, deque[Unit]] = {}
+        chain = self.chain
         for unit in into_units(rows):
             channel = unit[0].channel
-            if channel not in self.channels:
-                outcome = Outcome.final(f"channel {channel!r} is not configured")
-                self._record(self.store, unit, outcome, result)
+            if channel not in self.channels:  # the chain records it as final
+                chain.run(Job(unit, None, self.store, result))
                 continue
             queues.setdefault(channel, deque()).append(unit)
         workers = [
-            self._pool(name).submit(self._work, name, queue, deadline, result)
+            self._pool(name).submit(self._work, chain, name, queue, deadline, result)
             for name, queue in queues.items()
             for _ in range(min(self.concurrency, len(queue)))
         ]
@@ -192,10 +139,15 @@ class Deliverer:
                 result.released += len(left)
 
     def _work(
-        self, name: str, queue: deque[Unit], deadline: float | None, result: PassResult
+        self,
+        chain: Chain,
+        name: str,
+        queue: deque[Unit],
+        deadline: float | None,
+        result: PassResult,
     ) -> None:
-        """One worker: take, send, record, until the channel's queue is empty, the
-        budget is spent or a stop is asked."""
+        """One worker: each message of its channel through the chain, until the queue is
+        empty, the budget is spent or a stop is asked."""
         store = self._worker_store()
         channel = self.channels[name]
         while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
@@ -203,17 +155,7 @@ class Deliverer:
                 unit = queue.popleft()
             except IndexError:
                 return
-            try:
-                outcome = channel.send(to_notification(unit))  # renders, then sends
-            except Exception as exc:  # noqa: BLE001 - a fault of this row, not the pass's
-                self._fault(store, unit, exc, result)
-                continue
-            try:
-                self._record(store, unit, outcome, result)
-            except Exception as exc:
-                if outcome.ok or is_outage(exc):  # never sent again for a failed write
-                    raise  # (the outage case, as before: see contract "Once")
-                self._fault(store, unit, exc, result)
+            chain.run(Job(unit, channel, store, result))
 
     def _worker_store(self) -> Store:
         store: Store | None = getattr(self._local, "store", None)
@@ -223,143 +165,6 @@ class Deliverer:
             with self._lock:
                 self._worker_stores.append(store)
         return store
-
-    def _until_recorded(self, what: str, write: Callable[[], None]) -> None:
-        """Write a send's outcome, trying again while the store is away (a PostgreSQL
-        restart, a full disk): the message went out, and until that is recorded its row
-        stays claimed by this replica, so no one sends it again (contract section 7: an
-        outage is not a kill). A stop gives up after RECORD_TRIES_ON_STOP more tries;
-        the send is then in flight as at a kill."""
-        delay, tries_on_stop, warned = 0.05, RECORD_TRIES_ON_STOP, False
-        while True:
-            try:
-                with self._write_lock:
-                    write()
-                if warned:
-                    log.info("delivery %s: its outcome is recorded now", what)
-                return
-            except Exception as exc:  # noqa: BLE001 - the store's own errors vary by backend
-                if self.stop.is_set():
-                    tries_on_stop -= 1
-                    if tries_on_stop <= 0:
-                        raise
-                if not warned:
-                    log.warning(
-                        "delivery %s: cannot record its outcome (%s); trying again until "
-                        "the state store answers",
-                        what,
-                        type(exc).__name__,
-                    )
-                    warned = True
-                time.sleep(delay)
-                delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
-
-    def _record(self, store: Store, unit: Unit, outcome: Outcome, result: PassResult) -> None:
-        """Write one message's outcome to every row it carried."""
-        now = self.clock()
-        first = unit[0]
-        what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
-        if outcome.ok:
-            self._until_recorded(what, lambda: store.mark_sent([row.id for row in unit], now))
-            with self._lock:
-                result.sent += len(unit)
-                result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
-                    unit
-                )
-            self.metrics.delivered(
-                first.channel, "sent", len(unit), [now - row.created_at for row in unit]
-            )
-            log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them at INFO
-                "delivery %s (%s -> %s) sent",
-                what,
-                first.rule,
-                first.channel,
-                extra={
-                    "delivery": first.id,
-                    "rule": first.rule,
-                    "channel": first.channel,
-                    "outcome": "sent",
-                    "rows": len(unit),
-                },
-            )
-            return
-        next_at = self.policy.next_try(outcome, first.attempts + 1, first.created_at, now)
-        reason = clean(redact(outcome.reason))  # a far end's text, made storable
-        self._until_recorded(
-            what,
-            lambda: store.mark_failed_many(
-                [row.id for row in unit], now=now, next_at=next_at, error=reason
-            ),
-        )
-        outcome_name = "dead" if next_at is None else "retry"
-        self.metrics.delivered(first.channel, outcome_name, len(unit))
-        extra = {
-            "delivery": first.id,
-            "rule": first.rule,
-            "channel": first.channel,
-            "outcome": outcome_name,
-            "rows": len(unit),
-        }
-        with self._lock:
-            if next_at is None:
-                result.dead += len(unit)
-            else:
-                result.retrying += len(unit)
-        if next_at is None:
-            log.error(
-                "delivery %s (%s -> %s) is dead: %s",
-                what,
-                first.rule,
-                first.channel,
-                reason,
-                extra=extra,
-            )
-        else:
-            log.warning(
-                "delivery %s (%s -> %s) failed, retry in %.0fs: %s",
-                what,
-                first.rule,
-                first.channel,
-                next_at - now,
-                reason,
-                extra=extra,
-            )
-
-    def _fault(self, store: Store, unit: Unit, exc: Exception, result: PassResult) -> None:
-        """A processing failure of one message's rows: retried with backoff, dead at
-        FAULT_TRIES. Reported by type and redacted text; the traceback only once."""
-        now = self.clock()
-        first = unit[0]
-        reason = clean(redact(f"unexpected {type(exc).__name__}: {exc}"))[:500]
-        with self._write_lock:
-            dead = store.outbox_faulted([row.id for row in unit], now=now, error=reason)
-        self.metrics.delivered(first.channel, "dead" if dead else "retry", len(unit))
-        with self._lock:
-            if dead:
-                result.dead += len(unit)
-            else:
-                result.retrying += len(unit)
-        extra = {"delivery": first.id, "rule": first.rule, "channel": first.channel}
-        if dead:
-            log.error(
-                "delivery %s (%s -> %s) set aside as dead after %d failed tries: %s",
-                first.id,
-                first.rule,
-                first.channel,
-                FAULT_TRIES,
-                reason,
-                extra=extra,
-            )
-        else:
-            log.warning(
-                "delivery %s (%s -> %s) failed in processing, retrying: %s",
-                first.id,
-                first.rule,
-                first.channel,
-                reason,
-                extra=extra,
-                exc_info=exc,
-            )
 
     def close(self) -> None:
         for pool in self._pools.values():

@@ -1,6 +1,8 @@
-"""A notification → the text, Slack blocks, email parts, webhook JSON or console line a
-channel sends (contract section 6). Pure: no I/O, no clock (the webhook's `sent_at` is
-passed in).
+"""A notification → the message a channel sends (contract section 6): Slack blocks and
+text, email subject, text and HTML, webhook JSON, a console line; one renderer per
+format over the alerts as `notifier.delivery.describe` says them, and `render_message`
+picking the renderer for the message type a channel takes. Pure: no I/O, no clock (the
+webhook's `sent_at` is stamped by its channel, or passed in), templates passed in.
 
 Every alert names the rule, the student, what they did (by title where known, else by
 id) and the values that made the rule fire. Everything that came from Testpress (names,
@@ -14,223 +16,36 @@ student called `<!channel>` can never notify a channel, link, or format.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.channels.base import Alert, Notification
-from notifier.delivery.history_text import history_did, inactive_did
-from notifier.delivery.templates import (
-    RuleTemplates,
-    active_templates,
-    context_for,
-    history_extra,
-    try_render,
+from notifier.channels.base import (
+    Alert,
+    ConsoleLine,
+    MailMessage,
+    Message,
+    Notification,
+    SlackMessage,
+    WebhookMessage,
 )
-from notifier.delivery.text import duration_text, number_text, one_line, reason_text
-from notifier.events import best_label
+from notifier.delivery.describe import (
+    SLACK_MAX_TEXT,
+    SUBJECT_MAX,
+    message_for,
+    said,
+    title_text,
+)
+from notifier.delivery.templates import RuleTemplates
+from notifier.delivery.text import one_line
 
 # Slack's limits: https://api.slack.com/reference/block-kit/blocks
 SLACK_MAX_BLOCKS = 50
-SLACK_MAX_TEXT = 3000
 SLACK_MAX_HEADER = 150
 SLACK_FALLBACK_ALERTS = 5  # alerts spelled out in the notification (fallback) text
 # Plain text and email list at most this many alerts, then say "and N more".
 MAX_LISTED_ALERTS = 500
-SUBJECT_MAX = 180
 ZWJ = "\u200d"
-
-_CONTENT_NAMES = {"video_conference": "live class", "live_stream": "live stream"}
-
-
-# --- values ---------------------------------------------------------------------------
-
-
-_num = number_text
-_duration = duration_text
-
-
-# --- what an alert says ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Described:
-    """An alert in words, before any escaping: `student did (details) because why`."""
-
-    student: str
-    did: str
-    details: tuple[str, ...]
-    why: tuple[str, ...]
-    message: str | None = None  # the rule's `message` template, rendered (one line)
-
-    def sentence(self) -> str:
-        if self.message is not None:
-            return self.message
-        text = f"{self.student} {self.did}"
-        if self.details:
-            text += f" ({', '.join(self.details)})"
-        return text
-
-    def line(self) -> str:
-        if not self.why:
-            return self.sentence()
-        return f"{self.sentence()} because {'; '.join(self.why)}"
-
-
-def _present(data: dict[str, Any], key: str) -> bool:
-    value = data.get(key)
-    return value is not None and value != ""
-
-
-def _named(kind: str, data: dict[str, Any], title_key: str, id_key: str) -> str:
-    if _present(data, title_key):
-        return f'{kind} "{one_line(data[title_key])}"'
-    if _present(data, id_key):
-        return f"{kind} {_num(data[id_key])}"
-    return f"a {kind}" if kind[0] not in "aeiou" else f"an {kind}"
-
-
-def student_label(data: dict[str, Any]) -> str:
-    label = best_label(
-        data.get("student"),
-        data.get("name"),
-        data.get("username"),
-        data.get("email"),
-        user_id=data.get("user_id"),
-    )
-    return one_line(label) if label else "unknown student"
-
-
-def describe(alert: Alert) -> Described:
-    data = alert.data if isinstance(alert.data, dict) else {}
-    fired = {r.field.split(".")[0] for r in alert.reasons}
-    details: list[tuple[str, str]] = []  # (field, text); fields that fired are left out
-
-    def add(field: str, text: str) -> None:
-        if _present(data, field):
-            details.append((field, text))
-
-    if alert.event == "attempt.completed":
-        did = "completed " + _named("exam", data, "exam_title", "exam_id")
-        add("score", f"score {_num(data.get('score'))}")
-        add("percentage", f"{_num(data.get('percentage'))}%")
-        add("percentile", f"percentile {_num(data.get('percentile'))}")
-        add("result", f"result {_num(data.get('result'))}")
-    elif alert.event == "content_attempt.completed":
-        raw_type = one_line(data.get("content_type") or "content", 40)
-        kind = _CONTENT_NAMES.get(raw_type, raw_type)
-        if _present(data, "title") or _present(data, "chapter_content_id"):
-            did = "completed " + _named(kind, data, "title", "chapter_content_id")
-        else:
-            did = "completed " + _named(f"{kind} attempt", data, "-", "id")
-        if _present(data, "course_title"):
-            did += f' in course "{one_line(data["course_title"])}"'
-        elif _present(data, "course_id"):
-            did += f" in course {_num(data['course_id'])}"
-        add("watched_percentage", f"watched {_num(data.get('watched_percentage'))}%")
-        add("percentage", f"{_num(data.get('percentage'))}%")
-        add("total_score", f"score {_num(data.get('total_score'))}")
-        add("result", f"result {_num(data.get('result'))}")
-        add("rank", f"rank {_num(data.get('rank'))}")
-    elif alert.event == "conference.attendance":
-        did = "attended " + _named("live class", data, "conference_title", "conference_id")
-        if _present(data, "duration") and "duration" not in fired:
-            did += f" for {_duration(data['duration'])}"
-        sessions = data.get("sessions")
-        add("sessions", f"{_num(sessions)} session{'' if sessions == 1 else 's'}")
-    elif alert.event == "student.inactive":
-        did, extra = inactive_did(data)
-        details += [("last_activity", text) for text in extra]
-    elif alert.event == "notifier.health":
-        return _describe_health(data, alert)
-    else:
-        did = f"{one_line(alert.event, 60)} {one_line(alert.key, 60)}"
-    told = history_did(alert.event, data, alert.reasons)
-    if told is not None:  # a history rule: the events that made it fire say it all
-        did, details = told, []
-    return Described(
-        student=student_label(data),
-        did=did,
-        details=tuple(text for field, text in details if field not in fired),
-        why=tuple(reason_text(r) for r in alert.reasons),
-    )
-
-
-_HEALTH_WORDS = {  # problem -> (when it starts, when it ends), about `subject`
-    "source_failing": ("cannot read the {} source", "reads the {} source again"),
-    "rules_invalid": (
-        "cannot load the changed rules file {} (the last good rules still run)",
-        "loaded the rules file {} again",
-    ),
-    "deliveries_dead": ("has dead deliveries to channel {}", "has no dead deliveries to {} left"),
-}
-
-
-def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
-    problem = one_line(data.get("problem") or "trouble", 40)
-    subject = one_line(data.get("subject") or "?", 200)
-    words = _HEALTH_WORDS.get(problem, (f"has a problem ({problem}) with {{}}", "{}: resolved"))
-    did = words[1 if data.get("resolved") else 0].format(subject)
-    details = ["resolved"] if data.get("resolved") else []
-    if _present(data, "since"):
-        began = "it began" if data.get("resolved") else "since"
-        details.append(f"{began} {one_line(data['since'], 40)}")
-    if _present(data, "detail"):
-        details.append(one_line(data["detail"], 500))
-    return Described(
-        student="The notifier",
-        did=did,
-        details=tuple(details),
-        why=tuple(reason_text(r) for r in alert.reasons),
-    )
-
-
-# --- the rule's templates (notifier.delivery.templates) ------------------------------------------
-
-
-def _templates(rule: str, given: RuleTemplates | None) -> RuleTemplates | None:
-    """The templates to use: those given, else the running rules' (by rule name)."""
-    return given if given is not None else active_templates(rule)
-
-
-def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:
-    data = alert.data if isinstance(alert.data, dict) else {}
-    extras = {"rule": rule, "event": alert.event, "key": alert.key, "why": "; ".join(why)}
-    earlier = {"history": history_extra(alert.event, data), "count": count}
-    return context_for(alert.event, data, {**extras, **earlier})
-
-
-def _message(
-    alert: Alert, rule: str, t: RuleTemplates | None, count: int, *, html: bool = False
-) -> tuple[Described, str | None]:
-    """The alert described, and its `message` template rendered (None: default wording);
-    with `html` the template's values are HTML-escaped and its line breaks kept."""
-    d = describe(alert)
-    if t is None or t.message is None or t.event != alert.event:
-        return d, None
-    text = try_render(t.message, _context(alert, rule, count, d.why), rule, html=html)
-    return d, text
-
-
-def said(alert: Alert, rule: str, t: RuleTemplates | None = None, count: int = 1) -> Described:
-    """The alert in words, with the rule's `message` template (made one line) in place of
-    the default sentence when the rule has one."""
-    d, text = _message(alert, rule, t, count)
-    if text is None or not text.strip():
-        return d
-    return Described(d.student, d.did, d.details, d.why, one_line(text, SLACK_MAX_TEXT))
-
-
-def title_text(n: Notification, templates: RuleTemplates | None = None) -> str | None:
-    """The rule's `title` template rendered for this notification (with its first
-    alert's fields and `count`), one line; None when the rule has none or it failed."""
-    t = _templates(n.rule, templates)
-    if t is None or t.title is None or not n.alerts or t.event != n.alerts[0].event:
-        return None
-    first = n.alerts[0]
-    context = _context(first, n.rule, len(n.alerts), describe(first).why)
-    text = try_render(t.title, context, n.rule)
-    return one_line(text, SUBJECT_MAX) if text and text.strip() else None
 
 
 def _summary(alert: Alert, rule: str, t: RuleTemplates | None, count: int) -> str:
@@ -240,7 +55,7 @@ def _summary(alert: Alert, rule: str, t: RuleTemplates | None, count: int) -> st
 def alert_summary(alert: Alert, rule: str, templates: RuleTemplates | None = None) -> str:
     """One plain line: `[rule] Student completed exam "T" (score 12) because result Fail`
     (the rule's `message` template, when it has one, in place of the sentence)."""
-    return _summary(alert, rule, _templates(rule, templates), 1)
+    return _summary(alert, rule, templates, 1)
 
 
 def _more(count: int) -> str:
@@ -249,7 +64,7 @@ def _more(count: int) -> str:
 
 def plain_text(n: Notification, templates: RuleTemplates | None = None) -> str:
     """The summary a person reads: one line per alert (at most MAX_LISTED_ALERTS)."""
-    t = _templates(n.rule, templates)
+    t = templates
     total = len(n.alerts)
     lines = [_summary(a, n.rule, t, total) for a in n.alerts[:MAX_LISTED_ALERTS]]
     if total > MAX_LISTED_ALERTS:
@@ -294,7 +109,7 @@ def slack_message(
     words. At most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text.
     A rule's `title` template is the header, its `message` template each alert's text
     (its own line breaks kept); both are escaped as a whole, values and all."""
-    t = _templates(n.rule, templates)
+    t = templates
     rule = one_line(n.rule, 100)
     total = len(n.alerts)
     title = title_text(n, t)
@@ -305,7 +120,7 @@ def slack_message(
     room = SLACK_MAX_BLOCKS - len(blocks)
     shown = n.alerts if total <= room else n.alerts[: room - 1]
     for alert in shown:
-        d, custom = _message(alert, n.rule, t, total)
+        d, custom = message_for(alert, n.rule, t, total)
         sentence = custom.strip() if custom and custom.strip() else d.sentence()
         text = sentence + (f"\nBecause: {'; '.join(d.why)}" if d.why else "")
         blocks.append({"type": "section", "text": _plain(text)})
@@ -337,7 +152,7 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
     A rule's `title` template follows `[<rule>]` in the subject and heads the HTML; its
     `message` template is each alert's text, rendered for HTML with every value
     escaped."""
-    t = _templates(n.rule, templates)
+    t = templates
     rule = one_line(n.rule, 10_000)  # rule names are one line already; never cut them
     total = len(n.alerts)
     title = title_text(n, t)
@@ -356,7 +171,7 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
 
     rows = []
     for alert in n.alerts[:MAX_LISTED_ALERTS]:
-        d, custom = _message(alert, n.rule, t, total, html=True)
+        d, custom = message_for(alert, n.rule, t, total, html=True)
         if custom and custom.strip():
             what = custom.strip().replace("\n", "<br>")
         else:
@@ -401,11 +216,10 @@ def utc_z(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def webhook_body(
-    n: Notification, sent_at: datetime, templates: RuleTemplates | None = None
-) -> dict[str, Any]:
-    """Exactly the contract's JSON shape (section 6); `text` uses the rule's `message`
-    template, unescaped (JSON needs none)."""
+def webhook_payload(n: Notification, templates: RuleTemplates | None = None) -> dict[str, Any]:
+    """The contract's JSON shape (section 6) but for `sent_at`, which comes last and is
+    the time of the send; `text` uses the rule's `message` template, unescaped (JSON
+    needs none)."""
     return {
         "type": "notifier.alert",
         "id": n.id,
@@ -413,5 +227,49 @@ def webhook_body(
         "channel": n.channel,
         "text": plain_text(n, templates),
         "alerts": [{"event": a.event, "key": a.key, "data": a.data} for a in n.alerts],
-        "sent_at": utc_z(sent_at),
     }
+
+
+def webhook_body(
+    n: Notification, sent_at: datetime, templates: RuleTemplates | None = None
+) -> dict[str, Any]:
+    """Exactly the contract's JSON shape (section 6), sent at `sent_at`."""
+    return {**webhook_payload(n, templates), "sent_at": utc_z(sent_at)}
+
+
+# --- by message type ------------------------------------------------------------------
+
+Renderer = Callable[[Notification, RuleTemplates | None], Message]
+
+
+def _slack(n: Notification, t: RuleTemplates | None) -> Message:
+    text, blocks = slack_message(n, t)
+    return SlackMessage(n.id, text, blocks)
+
+
+def _mail(n: Notification, t: RuleTemplates | None) -> Message:
+    subject, text, page = email_message(n, t)
+    return MailMessage(n.id, subject, text, page)
+
+
+def _webhook(n: Notification, t: RuleTemplates | None) -> Message:
+    return WebhookMessage(n.id, webhook_payload(n, t))
+
+
+def _console(n: Notification, t: RuleTemplates | None) -> Message:
+    return ConsoleLine(n.id, console_line(n, t))
+
+
+RENDERERS: dict[type[Message], Renderer] = {
+    SlackMessage: _slack,
+    MailMessage: _mail,
+    WebhookMessage: _webhook,
+    ConsoleLine: _console,
+}
+
+
+def render_message(
+    kind: type[Message], n: Notification, templates: RuleTemplates | None = None
+) -> Message:
+    """The message of type `kind` (a channel's `message_type`) for this notification."""
+    return RENDERERS[kind](n, templates)

@@ -29,7 +29,7 @@ import difflib
 import logging
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -349,33 +349,42 @@ def try_render(
         return None
 
 
-# --- the templates of the running rules -----------------------------------------------
-
-_active: dict[str, RuleTemplates] = {}
+# --- the templates of one rule set ---------------------------------------------------
 
 
-def activate(rules: Iterable[Any]) -> None:
-    """Make these rules' templates the ones channels render with (by rule name). The
-    running service calls this whenever it (re)loads its rules; `notifier test` and
-    `preview` pass templates explicitly instead."""
-    global _active
-    _active = {
-        rule.name: rule.templates for rule in rules if getattr(rule, "templates", None) is not None
-    }
+@dataclass(frozen=True)
+class TemplateTable:
+    """The templates of one rule set, by rule name. Built from the rules when they are
+    (re)loaded and handed to what renders; never a module global, so two rule sets in
+    one process (two Apps, two institutes) each render with their own."""
+
+    by_rule: Mapping[str, RuleTemplates] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: Iterable[Any]) -> TemplateTable:
+        return cls(
+            {
+                rule.name: rule.templates
+                for rule in rules
+                if getattr(rule, "templates", None) is not None
+            }
+        )
+
+    def get(self, rule: str) -> RuleTemplates | None:
+        return self.by_rule.get(rule)
 
 
-def active_templates(rule: str) -> RuleTemplates | None:
-    return _active.get(rule)
+NO_TEMPLATES = TemplateTable()
 
 
 __all__ = [
     "EXTRA_NAMES",
     "FILTERS",
+    "NO_TEMPLATES",
     "CompiledTemplate",
     "RuleTemplates",
     "TemplateProblem",
-    "activate",
-    "active_templates",
+    "TemplateTable",
     "compile_template",
     "context_for",
     "render",

@@ -162,7 +162,15 @@ class Outbox(Protocol):
 
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None: ...
 
-    def mark_sent(self, ids: Iterable[str], now: float) -> None: ...
+    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
+        """Mark rows sent; `ref` (JSON) is the receiver's id for the message they made
+        (Slack's channel and ts, an email's Message-ID), kept so a later action can
+        update that message."""
+        ...
+
+    def message_ref(self, id_: str) -> str | None:
+        """The receiver's id for the message a sent row was part of (JSON), if any."""
+        ...
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None: ...
 

@@ -3,7 +3,13 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+
+# The receiver's id for a sent message (Slack's channel and ts, an email's Message-ID,
+# a webhook's id), as JSON, so a later action can update the message a row went out in.
+_SCHEMA_V7 = """
+ALTER TABLE outbox ADD COLUMN message_ref TEXT
+"""
 
 # No poison (contract section 7): an outbox row counts the tries that failed in
 # processing (its rendering or recording raised), apart from a channel's answers
@@ -95,6 +101,7 @@ _MIGRATIONS = (
     (4, _SCHEMA_V4),
     (5, _SCHEMA_V5),
     (6, _SCHEMA_V6),
+    (7, _SCHEMA_V7),
 )
 
 __all__ = [
@@ -106,4 +113,5 @@ __all__ = [
     "_SCHEMA_V4",
     "_SCHEMA_V5",
     "_SCHEMA_V6",
+    "_SCHEMA_V7",
 ]

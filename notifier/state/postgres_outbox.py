@@ -118,13 +118,17 @@ class PostgresOutbox(PostgresConnection):
         )
         return None if row is None else row[0]
 
-    def mark_sent(self, ids: Iterable[str], now: float) -> None:
+    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
         self.db().execute(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = %s, "
-            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = NULL "
-            "WHERE id = ANY(%s)",
-            [now, now, list(ids)],
+            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = NULL, "
+            "message_ref = %s WHERE id = ANY(%s)",
+            [now, now, ref, list(ids)],
         )
+
+    def message_ref(self, id_: str) -> str | None:
+        row = self.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]).fetchone()
+        return None if row is None else row[0]
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""

@@ -102,7 +102,19 @@ CREATE TABLE IF NOT EXISTS inbox_received (
 CREATE INDEX IF NOT EXISTS inbox_received_age ON inbox_received (received_at)
 """
 
+# The receiver's id for a sent message, as SQLite's version 7.
+_PG_V7 = """
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS message_ref TEXT
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
-PG_MIGRATIONS = ((2, _PG_V2), (3, _PG_V3), (4, _PG_V4), (5, _PG_V5), (6, _PG_V6))
+PG_MIGRATIONS = (
+    (2, _PG_V2),
+    (3, _PG_V3),
+    (4, _PG_V4),
+    (5, _PG_V5),
+    (6, _PG_V6),
+    (7, _PG_V7),
+)
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

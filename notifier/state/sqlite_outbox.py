@@ -73,13 +73,18 @@ class SqliteOutbox:
         ).fetchone()
         return None if row is None else row[0]
 
-    def mark_sent(self, ids: Iterable[str], now: float) -> None:
+    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
         with self.db.atomic():
             self.db.conn.executemany(
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-                "updated_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?",
-                [(now, now, i) for i in ids],
+                "updated_at = ?, claimed_until = NULL, last_error = NULL, message_ref = ? "
+                "WHERE id = ?",
+                [(now, now, ref, i) for i in ids],
             )
+
+    def message_ref(self, id_: str) -> str | None:
+        row = self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]).fetchone()
+        return None if row is None else row[0]
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""

@@ -1,0 +1,188 @@
+"""The stages a due message passes through on its way out, each with one job and one
+method (after Alertmanager's `notify` stages): mute, render, send. Recording the
+outcome is the last stage (`notifier.delivery.record`); the chain that runs them in
+order is composed in one place (`notifier.delivery.chain`).
+
+Grouping, digests, quiet hours and throttling decide *when* a row is due and *which*
+rows go out together; they are planned as the row is written (`notifier.delivery.policy`),
+so what reaches these stages is a unit: one row, or every due row of one group.
+
+A stage takes a Job and gives it back; a stage that decides the outcome itself (a
+mute, the send) sets `job.outcome`, and the chain then goes straight to recording.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from notifier.channels.base import Alert, Channel, Message, Notification, Outcome
+from notifier.delivery.render import render_message
+from notifier.delivery.templates import TemplateTable
+from notifier.events import Reason
+from notifier.state import OutboxRow, Store
+
+Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
+
+
+@dataclass
+class PassResult:
+    """What one delivery pass did, in rows."""
+
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    released: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """One message on its way: the rows it carries, the channel it goes to, the store
+    connection and tally of the worker carrying it, and what the stages have made of it
+    so far (the notification, the rendered message, the outcome)."""
+
+    rows: Unit
+    channel: Channel[Any] | None  # None: the rules name no such channel (any longer)
+    store: Store
+    tally: PassResult
+    notification: Notification | None = None
+    message: Message | None = None
+    outcome: Outcome | None = None
+
+    def about(self) -> Notification:
+        if self.notification is None:
+            raise RuntimeError("the chain has not made a notification yet")
+        return self.notification
+
+
+class Stage(Protocol):
+    """One step of the chain. Raising is a fault of this message (retried, then set
+    aside: contract section 7), never of the pass."""
+
+    def __call__(self, job: Job) -> Job: ...
+
+
+# --- group: due rows into messages ----------------------------------------------------
+
+
+def into_units(rows: list[OutboxRow]) -> list[Unit]:
+    """Rows without a group go alone; rows of one (rule, channel, group) go together."""
+    units: dict[tuple[str, str, str], list[OutboxRow]] = {}
+    for row in rows:
+        key = (row.rule, row.channel, row.group_key or f"\0{row.id}")
+        units.setdefault(key, []).append(row)
+    return [tuple(members) for members in units.values()]
+
+
+def to_notification(unit: Unit | OutboxRow) -> Notification:
+    """The message for one row, or for a group of rows of one rule and channel (their
+    alerts in order, under an id derived from the members, stable across retries)."""
+    rows = unit if isinstance(unit, tuple) else (unit,)
+    alerts = tuple(
+        Alert(
+            event=a["event"],
+            key=str(a["key"]),
+            data=a.get("data", {}),
+            reasons=tuple(Reason.from_dict(r) for r in a.get("reasons", [])),
+        )
+        for row in rows
+        for a in row.alerts
+    )
+    first = rows[0]
+    if len(rows) == 1:
+        id_ = first.id
+    else:
+        members = "\0".join(sorted(row.id for row in rows))
+        id_ = "msg_" + hashlib.sha256(members.encode()).hexdigest()[:28]
+    return Notification(
+        id=id_, rule=first.rule, channel=first.channel, alerts=alerts, attempt=first.attempts + 1
+    )
+
+
+@dataclass(frozen=True)
+class NotifyStage:
+    """The first stage: the notification the unit's rows make."""
+
+    def __call__(self, job: Job) -> Job:
+        if job.channel is None:
+            job.outcome = Outcome.final(f"channel {job.rows[0].channel!r} is not configured")
+            return job
+        job.notification = to_notification(job.rows)
+        return job
+
+
+# --- mute -----------------------------------------------------------------------------
+
+
+class Mutes(Protocol):
+    """Who decides that a message is not to be sent now (mutes land in the next issue):
+    None lets it through; an Outcome is recorded in place of a send."""
+
+    def check(self, notification: Notification) -> Outcome | None: ...
+
+
+class NoMutes:
+    """Nothing is muted."""
+
+    def check(self, notification: Notification) -> Outcome | None:
+        return None
+
+
+@dataclass(frozen=True)
+class MuteStage:
+    mutes: Mutes
+
+    def __call__(self, job: Job) -> Job:
+        decided = self.mutes.check(job.about())
+        if decided is not None:
+            job.outcome = decided
+        return job
+
+
+# --- render ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderStage:
+    """The message in the format the channel takes, with the rule's templates from this
+    rule set's table (passed in: never a global)."""
+
+    templates: TemplateTable
+
+    def __call__(self, job: Job) -> Job:
+        n = job.about()
+        if job.channel is None:
+            raise RuntimeError("no channel to render for")
+        job.message = render_message(job.channel.message_type, n, self.templates.get(n.rule))
+        return job
+
+
+# --- send -----------------------------------------------------------------------------
+
+
+class SendStage:
+    """The channel sends the rendered message and says how it went."""
+
+    def __call__(self, job: Job) -> Job:
+        if job.message is None or job.channel is None:
+            raise RuntimeError("nothing rendered to send")  # a chain composed wrongly
+        job.outcome = job.channel.send(job.message)
+        return job
+
+
+__all__ = [
+    "Job",
+    "MuteStage",
+    "Mutes",
+    "NoMutes",
+    "NotifyStage",
+    "PassResult",
+    "RenderStage",
+    "SendStage",
+    "Stage",
+    "Unit",
+    "into_units",
+    "to_notification",
+]
