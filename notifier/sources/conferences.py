@@ -50,9 +50,7 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
         email = (row.get("email") or "").strip().lower()
         name = (row.get("name") or "").strip()
         if not email and not name:
-            log.debug(
-                "conference %s: a row with neither email nor name was skipped", conference_id
-            )
+            log.debug("conference %s: a row with neither email nor name was skipped", conference_id)
             continue
         if not email and (conference_id, name) not in _WARNED:
             _WARNED.add((conference_id, name))
