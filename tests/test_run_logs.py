@@ -200,9 +200,9 @@ def test_the_push_summary_is_one_line_a_minute_of_pushes(
     def lines() -> list[str]:
         return [r.getMessage() for r in caplog.records]
 
-    summary.add(PushTally(webhooks=400, new=380, queued=95, seen=12))
+    summary.add(PushTally(webhooks=392, new=380, queued=95, seen=12))
     clock.advance(30)
-    summary.add(PushTally(webhooks=12, started=20))  # (counts per attempt, not per row)
+    summary.add(PushTally(webhooks=20, started=20))
     assert summary.tick() is None and lines() == []  # not a minute yet
     clock.advance(29.9)
     assert summary.tick() is None
@@ -216,17 +216,17 @@ def test_the_push_summary_is_one_line_a_minute_of_pushes(
 
     clock.advance(600)  # a quiet ten minutes: nothing to say
     assert summary.tick() is None and summary.flush() is None
-    summary.add(PushTally(webhooks=1, refuted=1, retrying=0))
+    summary.add(PushTally(webhooks=4, queued=1, refuted=1))  # 3 rows of no rule's source
     clock.advance(5)
     assert summary.tick() is None
     assert summary.flush() == (
-        "push: 1 webhooks in the last 5 s: 0 new completions (0 deliveries queued), "
-        "1 not borne out by the API"
+        "push: 4 webhooks in the last 5 s: 0 new completions (1 delivery queued), "
+        "1 not borne out by the API, 3 with nothing to do"
     )
-    summary.add(PushTally(webhooks=3, new=3, queued=3, retrying=1))
+    summary.add(PushTally(webhooks=4, new=3, queued=3, retrying=1))
     clock.advance(300)  # the loop looked only now: the line says how long it covers
     assert summary.tick() == (
-        "push: 3 webhooks in the last 5 minutes: 3 new completions (3 deliveries queued), "
+        "push: 4 webhooks in the last 5 minutes: 3 new completions (3 deliveries queued), "
         "1 to read again"
     )
     assert len(lines()) == 3

@@ -41,12 +41,17 @@ class PushTally:
 
     def describe(self) -> str:
         """The parts that are not zero, in words."""
-        parts = [f"{self.new} new completions ({self.queued} deliveries queued)"]
+        queued = f"{self.queued} {'delivery' if self.queued == 1 else 'deliveries'} queued"
+        parts = [f"{self.new} new completions ({queued})"]
+        told = self.new + self.started + self.seen + self.refuted + self.retrying
         for count, words in (
             (self.started, "started"),
             (self.seen, "already seen"),
             (self.refuted, "not borne out by the API"),
             (self.retrying, "to read again"),
+            # A source no rule uses, a state that is not final, a repeat of an attempt
+            # in the same batch: done with, nothing to do.
+            (max(0, self.webhooks - told), "with nothing to do"),
         ):
             if count:
                 parts.append(f"{count} {words}")
