@@ -152,7 +152,8 @@ class App:
         self.metrics.poisoned(self.store.poisoned_counts())
         if self.liveness is not None:
             self.liveness.cycle_finished()
-        log.info(result.summary(seconds), extra={"cycle": result.fields(seconds)})
+        level = logging.DEBUG if result.idle else logging.INFO  # a quiet cycle: DEBUG
+        log.log(level, result.summary(seconds), extra={"cycle": result.fields(seconds)})
         return result
 
     def queue_health(self, result: CycleResult) -> None:
@@ -254,7 +255,7 @@ class App:
         if not ctx.baseline:
             self.metrics.events_seen(_kinds(source, polled.events, read))
         if not ctx.baseline and read:
-            log.info("%s: %d new events, %d deliveries queued", name, read, queued)
+            log.debug("%s: %d new events, %d deliveries queued", name, read, queued)
         return not polled.errors, queued, read
 
     # -- pushed webhooks ---------------------------------------------------------------------

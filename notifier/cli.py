@@ -136,12 +136,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from notifier.obs.liveness import Liveness
     from notifier.obs.logs import register_secrets, setup_logging
     from notifier.obs.metrics import Metrics
+    from notifier.obs.runlog import RunLog
     from notifier.settings import load_settings
     from notifier.state import open_store
     from notifier.state.lock import InstanceLock
 
-    stop = threading.Event()
-    _stop_on_signals(stop)  # first: a signal while starting up is a clean stop too
+    stop, runlog = threading.Event(), RunLog()
+    _stop_on_signals(stop, runlog.on_signal)  # first: a signal while starting up is clean too
     setup_logging()
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
@@ -183,12 +184,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
         if server is not None:
             stack.callback(server.close)
+        runlog.started(settings, app)
+        code = 0
         if args.once:
-            result = app.cycle(args.since)
-            return 0 if result.sources_ok else 1
-        app.run_forever(args.since)
-        return 0
-    return 0  # pragma: no cover - the block always returns
+            code = 0 if app.cycle(args.since).sources_ok else 1
+        else:
+            app.run_forever(args.since)
+        finished = runlog.finished(app, store, metrics)
+    runlog.stopped(finished, once=args.once)  # once the server, app and store are closed
+    return code
 
 
 def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tuple[Any, Any]:
@@ -219,8 +223,10 @@ def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tupl
     return server, writer
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+def _stop_on_signals(stop: threading.Event, noted: Any = None) -> None:
     def handler(signum: int, frame: Any) -> None:
+        if noted is not None and not stop.is_set():
+            noted(signum)  # the first signal is the one the stop line names
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)

@@ -22,6 +22,14 @@ class CycleResult:
     health: int = 0  # notifier.health events raised
     delivery: PassResult = field(default_factory=PassResult)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing happened: no events, matches, sends or failures (logged at DEBUG)."""
+        d = self.delivery
+        return not (self.events or self.matches or self.queued or self.failed or self.health) and (
+            not (d.sent or d.retrying or d.dead)
+        )
+
     def summary(self, seconds: float) -> str:
         d = self.delivery
         failed = f" ({', '.join(self.failed)} failed)" if self.failed else ""

@@ -26,6 +26,7 @@ from typing import Any
 
 from notifier.events import Kept
 from notifier.obs.logs import redact
+from notifier.obs.summary import PushSummary, PushTally
 from notifier.rules.schema import Rule
 from notifier.safetext import clean
 from notifier.sources import pushed
@@ -85,11 +86,14 @@ class Intake:
         self.clock = clock
         self.plan = plan
         self.counts = PushCounts()
+        # One INFO line a minute of pushes; each batch at DEBUG (notifier.obs.summary).
+        self.summary = PushSummary(log, clock)
 
     def process(self, rules: Sequence[Rule], sources_in_use: Collection[str]) -> int:
         """Process every pending row due now, a batch at a time; returns the
         deliveries queued. Each row ends done or waiting for a retry, so this ends."""
         queued = 0
+        self.summary.tick()
         for _ in range(MAX_BATCHES):
             now = self.clock()
             rows = self.store.inbox_pending(now, INBOX_BATCH)
@@ -187,12 +191,22 @@ class Intake:
         self.counts.webhooks += len(rows)
         self.counts.completions += completions
         self.counts.queued += queued
-        log.log(
-            logging.INFO if completions else logging.DEBUG,
+        log.debug(
             "push: %d webhooks, %d completions, %d deliveries queued",
             len(rows),
             completions,
             queued,
+        )
+        self.summary.add(
+            PushTally(
+                webhooks=len(rows),
+                new=batch.confirmed,
+                queued=queued,
+                started=batch.started,
+                seen=batch.seen,
+                refuted=batch.refuted,
+                retrying=len(batch.retry),
+            )
         )
         return queued
 

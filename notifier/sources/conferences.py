@@ -50,13 +50,11 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
         email = (row.get("email") or "").strip().lower()
         name = (row.get("name") or "").strip()
         if not email and not name:
-            log.warning(
-                "conference %s: a row with neither email nor name was skipped", conference_id
-            )
+            log.debug("conference %s: a row with neither email nor name was skipped", conference_id)
             continue
         if not email and (conference_id, name) not in _WARNED:
             _WARNED.add((conference_id, name))
-            log.warning("conference %s: %r has no email; keyed by name", conference_id, name)
+            log.debug("conference %s: %r has no email; keyed by name", conference_id, name)
         who = email or f"name:{name.lower()}"
         person = people.setdefault(
             who,
@@ -203,7 +201,7 @@ class ConferencesSource:
             rows = _distinct(rows)
             if len(counts) <= 1:
                 return rows, True
-        log.info("conference %s: the attendance list changed while it was read", conf_id)
+        log.debug("conference %s: the attendance list changed while it was read", conf_id)
         return rows, False
 
     def _discover(self, ctx: PollContext, result: PollResult) -> dict[int, str | None]:

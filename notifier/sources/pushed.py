@@ -49,6 +49,11 @@ class PushBatch:
     retry: dict[int, str] = field(default_factory=dict)  # inbox id -> why, to try again
     watch: list[str] = field(default_factory=list)  # exam attempts pushed as started
     received: dict[str, int] = field(default_factory=dict)  # source -> completions pushed
+    # For the log's minute summary (notifier.obs.summary): what became of the completions.
+    started: int = 0  # exam attempts pushed as started
+    seen: int = 0  # completions already seen (by the poll or an earlier push)
+    confirmed: int = 0  # completions the API bore out: the rules see them
+    refuted: int = 0  # completions the API did not bear out
 
 
 @dataclass
@@ -106,6 +111,7 @@ def _read(
     state = pushed_state(kind, payload)
     if kind == "exam" and state == "started":
         batch.watch.append(key)
+        batch.started += 1
     final = state == "completed" if kind == "exam" else state in content.FINAL_STATES
     if not final:
         batch.done.append(row.id)  # as the poll: it fires when it reaches a final state
@@ -135,6 +141,7 @@ def _confirmed(
     done (seen before, refuted) or tried again later (the API could not be read)."""
     batch.received[source] = len(found)
     fresh = store.unseen(source, found)
+    batch.seen += len(found) - len(fresh)
     for key, p in found.items():
         if key not in fresh:
             batch.done += p.rows  # the poll (or an earlier push) had it
@@ -145,10 +152,12 @@ def _confirmed(
         answer: Confirmation = answers[p.signed.attempt_id]
         if answer.outcome == "confirmed":
             out.append((p, answer.data))
+            batch.confirmed += 1
         elif answer.outcome == "error":
             _retry(batch, p, answer.error or "the attempt could not be read")
         else:
-            log.info(
+            batch.refuted += 1  # counted in the minute's summary; each one at DEBUG
+            log.debug(
                 "pushed %s attempt %s not borne out by the API (%s): nothing marked seen",
                 inbox_kind, p.signed.attempt_id, answer.outcome,
             )  # fmt: skip
