@@ -58,8 +58,8 @@ def run_notifier(
     bench.replicas compares the two)."""
     extra = {"NOTIFIER_DB": db} if db else {}
     use_env(notifier_env(workdir, url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES, **extra))
-    from notifier.app import App, make_client
-    from notifier.config import load_rules
+    from notifier.runtime.app import App, make_client
+    from notifier.runtime.config import load_rules
     from notifier.settings import load_settings
     from notifier.state import open_store
 

@@ -55,8 +55,8 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
         env = notifier_env(Path(tmp), "http://127.0.0.1:9", "unused", receiver_url, BACKLOG_RULES)
         use_env(env)
-        from notifier.app import App
-        from notifier.config import load_rules
+        from notifier.runtime.app import App
+        from notifier.runtime.config import load_rules
         from notifier.settings import load_settings
         from notifier.state import NewDelivery, SqliteStore
         from notifier.testpress.client import TestpressClient

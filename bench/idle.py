@@ -51,8 +51,8 @@ def _notifier_idle(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", rules))
-        from notifier.app import App, make_client
-        from notifier.config import load_rules
+        from notifier.runtime.app import App, make_client
+        from notifier.runtime.config import load_rules
         from notifier.settings import load_settings
         from notifier.state import SqliteStore
 

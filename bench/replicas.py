@@ -56,8 +56,8 @@ def replica(db: str, receiver_url: str, workdir: Path) -> None:
     env = notifier_env(workdir, "http://127.0.0.1:9", "unused", receiver_url, BACKLOG_RULES)
     env.update({"NOTIFIER_DB": db, "NOTIFIER_DELIVERY_CONCURRENCY": str(CONCURRENCY)})
     use_env(env)
-    from notifier.app import App
-    from notifier.config import load_rules
+    from notifier.runtime.app import App
+    from notifier.runtime.config import load_rules
     from notifier.settings import load_settings
     from notifier.state import open_store
     from notifier.testpress.client import TestpressClient

@@ -91,7 +91,7 @@ def _positive(value: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from notifier.config import RulesError
+    from notifier.runtime.config import RulesError
     from notifier.settings import ConfigError
     from notifier.state.lock import AlreadyRunning
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from notifier.config import load_rules
+    from notifier.runtime.config import load_rules
     from notifier.settings import load_settings
 
     settings = load_settings()
@@ -127,11 +127,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from notifier.app import App, make_client, secrets_of
-    from notifier.config import load_rules
     from notifier.obs.liveness import Liveness
     from notifier.obs.logs import register_secrets, setup_logging
     from notifier.obs.metrics import Metrics
+    from notifier.runtime.app import App, make_client, secrets_of
+    from notifier.runtime.config import load_rules
     from notifier.settings import load_settings
     from notifier.state import open_store
     from notifier.state.lock import InstanceLock
@@ -201,10 +201,10 @@ def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tupl
                 "no webhooks are accepted"
             )
         return None, None
-    from notifier.server.http import AddressError
-    from notifier.server.push import configure_push
-    from notifier.server.service import service_server
     from notifier.settings import ConfigError
+    from notifier.web.http import AddressError
+    from notifier.web.push import configure_push
+    from notifier.web.service import service_server
 
     try:
         server = service_server(settings.http_addr, liveness, metrics)
@@ -226,8 +226,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def status_report(settings: Any) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
     from notifier.commands.deliveries import in_use_only, status_extras
-    from notifier.config import RulesError, load_rules
-    from notifier.poison import status_of
+    from notifier.runtime.config import RulesError, load_rules
+    from notifier.runtime.poison import status_of
     from notifier.state import iso, open_store
     from notifier.state.lock import InstanceLock
 
@@ -274,7 +274,7 @@ def status_report(settings: Any) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     from notifier.commands.deliveries import status_lines
     from notifier.obs.logs import redact
-    from notifier.poison import status_lines as poison_lines
+    from notifier.runtime.poison import status_lines as poison_lines
     from notifier.settings import load_settings
     from notifier.state.exists import missing_store
 
@@ -345,10 +345,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from notifier.app import make_client
     from notifier.commands.preview import preview_command
-    from notifier.config import load_rules
     from notifier.obs.logs import redact, register_secrets
+    from notifier.runtime.app import make_client
+    from notifier.runtime.config import load_rules
     from notifier.settings import load_settings
 
     settings = load_settings()

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifier.app import App, CycleResult, make_client
-from notifier.config import load_rules
 from notifier.obs.liveness import Liveness
 from notifier.obs.metrics import Metrics
+from notifier.runtime.app import App, CycleResult, make_client
+from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, WebhookReceiver
 from notifier.settings import Settings

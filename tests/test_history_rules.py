@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from notifier.channels.base import Alert, Notification
-from notifier.config import load_rules
 from notifier.delivery.render import plain_text
 from notifier.events import Event
 from notifier.rules.evaluate import Match, evaluate_in_order, step
@@ -24,6 +23,7 @@ from notifier.rules.history import (
     window_notes,
 )
 from notifier.rules.schema import RuleSet
+from notifier.runtime.config import load_rules
 
 T0 = 1_790_000_000.0
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.app import App
 from notifier.cli import main
-from notifier.config import load_rules
+from notifier.runtime.app import App
+from notifier.runtime.config import load_rules
 from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient

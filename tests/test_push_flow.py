@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.app import App, make_client
+from notifier.runtime.app import App, make_client
 from notifier.sandbox.model import utcnow
 from notifier.sandbox.webhooks import (
     PRIVATE_KEY,
@@ -294,7 +294,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
 def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
     tmp_path: Path,
 ) -> None:
-    from notifier.intake import INBOX_RETRY_SECONDS, INBOX_TRIES
+    from notifier.runtime.intake import INBOX_RETRY_SECONDS, INBOX_TRIES
     from notifier.sandbox import FaultConfig
 
     with rig(tmp_path, FAILED) as r:
@@ -371,7 +371,7 @@ rules:
 def test_with_a_long_poll_interval_a_failed_delivery_is_retried_between_polls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from notifier import intake
+    from notifier.runtime import intake
 
     monkeypatch.setattr(intake, "RETRY_TICK", 0.2)
     with rig(tmp_path, FAILED, NOTIFIER_POLL_INTERVAL="3600") as r:

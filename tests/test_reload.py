@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from notifier.app import App, make_client
 from notifier.cli import main
-from notifier.config import load_rules
 from notifier.delivery import templates
+from notifier.runtime.app import App, make_client
+from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings

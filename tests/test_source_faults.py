@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
-from notifier.config import load_rules
+from notifier.runtime.app import App
+from notifier.runtime.config import load_rules
 from notifier.sandbox import FaultConfig, Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings

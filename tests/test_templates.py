@@ -16,7 +16,6 @@ import pytest
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Reason, SendContext
-from notifier.config import RulesError, load_rules
 from notifier.delivery import templates
 from notifier.delivery.render import (
     alert_summary,
@@ -27,6 +26,7 @@ from notifier.delivery.render import (
     webhook_body,
 )
 from notifier.rules.schema import Rule
+from notifier.runtime.config import RulesError, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = "tests/data/rules/templates/bad_templates.yaml"

@@ -61,16 +61,16 @@ def print_one_per_rule(store: Any, rules: Any) -> None:
 
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
-    from notifier.app import App, make_client
-    from notifier.config import load_rules
     from notifier.obs.logs import setup_logging
+    from notifier.runtime.app import App, make_client
+    from notifier.runtime.config import load_rules
     from notifier.sandbox import Sandbox, webhooks
     from notifier.sandbox.histories import finish_stories, seed_stories
     from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
-    from notifier.server.http import HttpServer
-    from notifier.server.push import configure_push
     from notifier.settings import load_settings
     from notifier.state import SqliteStore
+    from notifier.web.http import HttpServer
+    from notifier.web.push import configure_push
 
     setup_logging()
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))

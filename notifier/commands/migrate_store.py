@@ -20,8 +20,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from notifier.dburl import is_postgres_url, redact_url
 from notifier.settings import ConfigError
+from notifier.settings.dburl import is_postgres_url, redact_url
 
 SKIP_META = {"schema_version"}  # the target's own, written by its migrations
 PG_ONLY = {"replicas", "leases"}  # live replica bookkeeping: nothing to carry over
@@ -158,9 +158,9 @@ def run_migrate_store(to: str) -> int:
     ConfigError / AlreadyRunning (exit 2) when refused."""
     import sys
 
-    from notifier.dburl import password_of
     from notifier.obs.logs import redact, register_secrets
     from notifier.settings import load_settings
+    from notifier.settings.dburl import password_of
 
     settings = load_settings()
     register_secrets([password_of(to), password_of(settings.db)])

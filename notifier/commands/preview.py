@@ -72,7 +72,7 @@ def run_preview(
 ) -> Preview:
     """Read the last `days` days, evaluate, tally. Never sends, never writes state."""
     if sources is None:
-        from notifier.app import make_sources
+        from notifier.runtime.app import make_sources
 
         sources = make_sources()
     now = now or datetime.now(UTC)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from notifier.channels.base import Alert, Notification
-from notifier.config import RulesError, load_rules
 from notifier.delivery.render import (
     ZWJ,
     console_line,
@@ -47,6 +46,7 @@ from notifier.rules.yamlpos import (
     to_plain,
     type_name,
 )
+from notifier.runtime.config import RulesError, load_rules
 
 TOP_KEYS = {"rules": False, "tests": True}
 CASE_KEYS = {"name": True, "events": True, "expect": True}

@@ -31,8 +31,8 @@ from notifier.channels.base import Alert, Channel, Notification, Outcome
 from notifier.events import Reason
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
-from notifier.safetext import clean
 from notifier.state import FAULT_TRIES, OutboxRow, Store, is_outage
+from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from notifier.delivery.policy import Policy
 from notifier.delivery.templates import (
     TEMPLATE_KEYS,
     CompiledTemplate,
@@ -28,6 +27,7 @@ from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pa
 from notifier.rules.hints import COMBINATORS
 from notifier.rules.history_keys import read_history
 from notifier.rules.policies import read_policy, read_quiet_hours
+from notifier.rules.policy import Policy
 from notifier.rules.schema import (
     RULE_KEYS,
     RULE_NAME,
@@ -60,7 +60,7 @@ __all__ = ["ChannelKind", "Problem", "RulesError", "load_ruleset"]
 class ChannelKind(Protocol):
     """What the loader needs of a channel type: the model its settings validate against.
     The table itself (`notifier.channels.self.channel_types`) is passed in by
-    `notifier.config`, so this package never imports a sender."""
+    `notifier.runtime.config`, so this package never imports a sender."""
 
     @property
     def config(self) -> type[BaseModel]: ...

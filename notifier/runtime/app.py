@@ -16,28 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from notifier.channels.base import Channel
-from notifier.config import RulesError, load_rules
-from notifier.cycle import CycleResult, PollerGate, took_over
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
 from notifier.events import Event, Kept, sources_for
-from notifier.intake import Intake, between_polls
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
-from notifier.poison import commit_isolated
-from notifier.recall import evaluate_with_history, once_per_spell
 from notifier.rules.evaluate import Match
 from notifier.rules.history import kept_fields
 from notifier.rules.schema import RuleSet
+from notifier.runtime.config import RulesError, load_rules
+from notifier.runtime.cycle import CycleResult, PollerGate, took_over
+from notifier.runtime.intake import Intake, between_polls
+from notifier.runtime.poison import commit_isolated
+from notifier.runtime.recall import evaluate_with_history, once_per_spell
+from notifier.runtime.upkeep import prune_if_due
+from notifier.runtime.wiring import build_channels, make_client, make_sources, secrets_of
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
 from notifier.sources.health import HealthWatch
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
-from notifier.upkeep import prune_if_due
-from notifier.wiring import build_channels, make_client, make_sources, secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ class App:
     # -- pushed webhooks ---------------------------------------------------------------------
 
     def process_inbox(self) -> int:
-        """Pending pushed webhooks -> deliveries (notifier.intake). Returns how many
+        """Pending pushed webhooks -> deliveries (notifier.runtime.intake). Returns how many
         were queued. A failure leaves the rows pending (the poll is the net)."""
         try:
             return self.intake.process(self.ruleset.rules, self.sources_in_use())

@@ -12,10 +12,10 @@ import time
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel, SendContext
-from notifier.dburl import password_of
 from notifier.obs.metrics import Metrics
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
+from notifier.settings.dburl import password_of
 from notifier.sources.base import Source
 from notifier.testpress.client import TestpressClient
 

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     @field_validator("db")
     @classmethod
     def _db(cls, value: str) -> str:
-        from notifier.dburl import check_db
+        from notifier.settings.dburl import check_db
 
         return check_db(value)
 
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
 
     @property
     def db_is_postgres(self) -> bool:
-        from notifier.dburl import is_postgres_url
+        from notifier.settings.dburl import is_postgres_url
 
         return is_postgres_url(self.db)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.dburl import is_postgres_url, redact_url
+from notifier.settings.dburl import is_postgres_url, redact_url
 from notifier.state.base import (
     FAULT_TRIES,
     InboxRow,

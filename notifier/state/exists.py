@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.dburl import is_postgres_url, redact_url
+from notifier.settings.dburl import is_postgres_url, redact_url
 
 
 def missing_store(db: str) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from notifier.dburl import password_of, redact_url
+from notifier.settings.dburl import password_of, redact_url
 
 CONNECT_TIMEOUT = 10
 

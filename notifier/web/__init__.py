@@ -10,7 +10,7 @@ synchronous (`messages.py`): they know nothing of ASGI.
 Adding an endpoint (e.g. `POST /webhooks/testpress/exam`): write a handler that takes a
 `Request` and returns a `Response`, and register it before `start()`:
 
-    from notifier.server.http import HttpServer, Request, Response
+    from notifier.web.http import HttpServer, Request, Response
 
     def exam_webhook(request: Request) -> Response:
         try:
