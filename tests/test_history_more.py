@@ -139,7 +139,7 @@ def test_preview_builds_history_from_the_period_read(tmp_path: Path) -> None:
 
 
 def make_client(r):  # type: ignore[no-untyped-def]
-    from notifier.runtime.app import make_client as real
+    from notifier.runtime.wiring import make_client as real
 
     return real(r.app.settings)
 

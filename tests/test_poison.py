@@ -23,7 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from notifier.channels.base import Notification
-from notifier.cli import status_report
+from notifier.commands.status import status_report
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, exam_payload, sign_exam
 from notifier.state import FAULT_TRIES
 from notifier.web.http import HttpServer, Limits

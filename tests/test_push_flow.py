@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.runtime.app import App, make_client
+from notifier.runtime.compose import build
 from notifier.sandbox.model import utcnow
 from notifier.sandbox.webhooks import (
     PRIVATE_KEY,
@@ -218,7 +218,7 @@ def test_a_webhook_recorded_before_a_crash_is_processed_at_start_up(tmp_path: Pa
         inst.complete_attempt(aid, result="Fail")
         push_exam(r, aid)  # recorded; this App "crashes" before processing it
         store = SqliteStore(r.store.path)
-        app = App(r.app.settings, r.app.ruleset, store, make_client(r.app.settings), clock=r.clock)
+        app = build(r.app.settings, ruleset=r.app.ruleset, store=store, clock=r.clock).app
         try:
             app.cycle()  # the first cycle of the new process
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
@@ -18,14 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from notifier.channels.base import Alert, Notification
+from notifier.delivery.render import plain_text
+from notifier.events import Reason
+from notifier.obs.logs import setup_logging
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
+from notifier.sandbox import Sandbox, webhooks
+from notifier.sandbox.histories import finish_stories, seed_stories
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
+from notifier.settings import load_settings
+
 DEMO_SECONDS = 45.0
 WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
 
 
 def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -> None:
     """Run `then` once the first cycle has recorded the exam attempts' baseline."""
-    import sqlite3
-
     while not stop.wait(0.2):
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -40,10 +50,6 @@ def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -
 def print_one_per_rule(store: Any, rules: Any) -> None:
     """One alert of each rule that fired, as a person reads it (the history rules'
     wording names the events that made them fire)."""
-    from notifier.channels.base import Alert, Notification
-    from notifier.delivery.render import plain_text
-    from notifier.events import Reason
-
     first: dict[str, Any] = {}
     for row in store.deliveries():
         first.setdefault(row["rule"], row)
@@ -61,17 +67,6 @@ def print_one_per_rule(store: Any, rules: Any) -> None:
 
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
-    from notifier.obs.logs import setup_logging
-    from notifier.runtime.app import App, make_client
-    from notifier.runtime.config import load_rules
-    from notifier.sandbox import Sandbox, webhooks
-    from notifier.sandbox.histories import finish_stories, seed_stories
-    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
-    from notifier.settings import load_settings
-    from notifier.state import SqliteStore
-    from notifier.web.http import HttpServer
-    from notifier.web.push import configure_push
-
     setup_logging()
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))
     push_port = free_port()
@@ -114,11 +109,8 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         ruleset = load_rules(rules_path, settings)
         print(f"demo: sandbox institute at {sandbox.url}; rules {ruleset.summary()}")
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
-        store = SqliteStore(settings.db_path)
-        app = App(settings, ruleset, store, make_client(settings))
-        server = HttpServer(f"127.0.0.1:{push_port}")
-        writer = configure_push(server, settings, store, app.on_push)
-        server.start()
+        parts = build(settings, ruleset=ruleset, http_addr=f"127.0.0.1:{push_port}")
+        app, store = parts.app, parts.store
         print(f"demo: the sandbox pushes its webhooks to {push_url}/webhooks/testpress/...")
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()
@@ -135,14 +127,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print("\ndemo: interrupted")
         finally:
             timer.cancel()
-            server.close()
-            if writer is not None:
-                writer.close()
         counts = store.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
         pushed = app.intake.counts
-        app.close()
-        store.close()
+        parts.close()  # the server, its writer, the app, the store
 
         print("\n=== what each channel received ===")
         print(f"slack ({len(slack.received)} messages):")

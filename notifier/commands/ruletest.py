@@ -10,8 +10,10 @@ validated like the rules file, with `PATH:LINE:COL:` problems.
 
 from __future__ import annotations
 
+import argparse
 import html
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -47,6 +49,7 @@ from notifier.rules.yamlpos import (
     type_name,
 )
 from notifier.runtime.config import RulesError, load_rules
+from notifier.settings import load_settings
 
 TOP_KEYS = {"rules": False, "tests": True}
 CASE_KEYS = {"name": True, "events": True, "expect": True}
@@ -367,3 +370,8 @@ def run_tests(
     summary += f"{failed} failed" if failed else "all passed"
     print(summary, file=out)
     return 1 if failed else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """`notifier test TESTS.yaml`; the rules file it names, else NOTIFIER_RULES."""
+    return run_tests(args.tests, sys.stdout, lambda: load_settings().rules_path)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
 from notifier.delivery.templates import (
@@ -106,8 +107,6 @@ def load_ruleset(
 def default_env() -> dict[str, str]:
     """What `${VAR}` reads: the `.env` file of the working directory, overridden by the
     environment (the same precedence as the settings)."""
-    from dotenv import dotenv_values
-
     values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
     values.update(os.environ)
     return values

@@ -11,28 +11,30 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from notifier.channels.base import Channel
-from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.delivery.deliverer import Deliverer
 from notifier.delivery.planner import Planner
 from notifier.delivery.templates import activate
-from notifier.events import Event, Kept, sources_for
+from notifier.events import Event, Kept
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
 from notifier.rules.evaluate import Match
 from notifier.rules.history import kept_fields
 from notifier.rules.schema import RuleSet
-from notifier.runtime.config import RulesError, load_rules
+from notifier.runtime.config import RulesError
 from notifier.runtime.cycle import CycleResult, PollerGate, took_over
 from notifier.runtime.intake import Intake, between_polls
 from notifier.runtime.poison import commit_isolated
 from notifier.runtime.recall import evaluate_with_history, once_per_spell
+from notifier.runtime.sources import sources_for
 from notifier.runtime.upkeep import prune_if_due
-from notifier.runtime.wiring import build_channels, make_client, make_sources, secrets_of
+from notifier.runtime.wiring import RulesWiring
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
 from notifier.sources.health import HealthWatch
@@ -41,12 +43,17 @@ from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["App", "CycleResult", "build_channels", "make_client", "make_sources", "secrets_of"]
+__all__ = ["App", "CycleResult"]
 
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 
 
 class App:
+    """One cycle, the run loop and hot reload over parts built elsewhere (the
+    composition root, `notifier.runtime.compose.build`). The constructor only keeps
+    its parts; `start()` makes the start-up writes (the rules' templates and secrets,
+    the rules' meta in the store)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -54,10 +61,14 @@ class App:
         store: Store,
         client: TestpressClient,
         *,
-        channels: dict[str, Channel] | None = None,
-        clock: Any = time.time,
-        stop: threading.Event | None = None,
-        metrics: Metrics | None = None,
+        sources: dict[str, Source],
+        channels: dict[str, Channel],
+        deliverer: Deliverer,
+        health: HealthWatch,
+        wiring: RulesWiring,
+        metrics: Metrics,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.time,
         liveness: Liveness | None = None,
         poller: PollerGate | None = None,
     ):
@@ -67,32 +78,31 @@ class App:
         self.store = store
         self.client = client
         self.clock = clock
-        self.stop = stop or threading.Event()
+        self.stop = stop
         # Set by the push endpoints once a webhook is recorded: the loop processes the
         # inbox and delivers at once instead of at the next poll.
         self.wake = threading.Event()
-        self.sources = make_sources()
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.sources = sources
+        self.metrics = metrics
         self.liveness = liveness
-        self.health = HealthWatch(store, settings.health_after_seconds)
+        self.health = health
         self._polled_last = True
         self.intake = Intake(store, client, self.sources, clock, self._plan)
-        self.channels = channels if channels is not None else build_channels(ruleset, settings)
-        activate(ruleset.rules)  # the rules' message templates, used when rendering
-        register_secrets(secrets_of(settings, ruleset))
-        self.deliverer = Deliverer(
-            store,
-            self.channels,
-            concurrency=settings.delivery_concurrency,
-            policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
-            clock=clock,
-            stop=self.stop,
-            metrics=self.metrics,
-        )
-        self._rules_loaded(ruleset)
-        self._rules_mtime = _mtime(ruleset.path)
-        self.store.set_meta("rules_loaded_at", _now_iso(clock()))
-        self.store.set_meta("rules_path", str(ruleset.path))
+        self.channels = channels
+        self.wiring = wiring
+        self.deliverer = deliverer
+        self._rules_mtime: float | None = None
+
+    def start(self) -> None:
+        """What taking up the rules writes: their message templates (used when
+        rendering), their secrets (for the log redaction), the rules' meta that `status`
+        reads, the sources no rule polls cleared of errors, and the metrics' labels."""
+        activate(self.ruleset.rules)
+        register_secrets(self.wiring.secrets(self.ruleset))
+        self._rules_loaded(self.ruleset)
+        self._rules_mtime = _mtime(self.ruleset.path)
+        self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.set_meta("rules_path", str(self.ruleset.path))
         self.store.set_meta("rules_error", "")
 
     def close(self) -> None:
@@ -147,7 +157,9 @@ class App:
         self.health.check_deliveries(now)
 
         def plan(events: list[Event]) -> tuple[list[NewDelivery], list[Kept]]:
-            matches, kept = self.evaluate(PollResult(events=events), now)
+            matches, kept = evaluate_with_history(
+                self.store, self.ruleset.rules, PollResult(events=events), now
+            )
             return self._deliveries(matches, now, result), kept
 
         events = self.health.flush(plan, now)
@@ -210,7 +222,7 @@ class App:
             return False, 0, 0
 
         def commit(part: PollResult) -> int:
-            matches, kept = self.evaluate(part, now)
+            matches, kept = evaluate_with_history(self.store, self.ruleset.rules, part, now)
             seen = list(part.seen)
             if name == "inactivity":
                 matches, marks = once_per_spell(self.store, matches)
@@ -259,7 +271,7 @@ class App:
         """A pushed batch's deliveries and history, evaluated (and counted in
         `notifier_events_total`) as a poll's are."""
         self.metrics.events_seen(_kinds(self.sources[source], polled.events, len(polled.seen)))
-        matches, kept = self.evaluate(polled, now)
+        matches, kept = evaluate_with_history(self.store, self.ruleset.rules, polled, now)
         return self._deliveries(matches, now), kept
 
     def _deliveries(
@@ -276,9 +288,6 @@ class App:
             deliveries += [planner.delivery(m, channel) for channel in m.rule.notify]
         return deliveries
 
-    def evaluate(self, polled: PollResult, now: float) -> tuple[list[Match], list[Kept]]:
-        return evaluate_with_history(self.store, self.ruleset.rules, polled, now)
-
     def on_push(self) -> None:
         """Called by the push endpoints after a webhook is committed to the inbox."""
         self.wake.set()
@@ -293,7 +302,7 @@ class App:
             return
         self._rules_mtime = mtime
         try:
-            ruleset = load_rules(self.ruleset.path, self.settings)
+            ruleset = self.wiring.load(self.ruleset.path)
         except RulesError as exc:
             text = "\n".join(str(p) for p in exc.problems)
             log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
@@ -304,8 +313,8 @@ class App:
         old_channels = self.channels
         self.ruleset = ruleset
         activate(ruleset.rules)  # channels render with the new rules' templates
-        self.channels = build_channels(ruleset, self.settings)
-        register_secrets(secrets_of(self.settings, ruleset))
+        self.channels = self.wiring.channels(ruleset)
+        register_secrets(self.wiring.secrets(ruleset))
         self.deliverer.set_channels(self.channels)
         for channel in old_channels.values():
             channel.close()

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.settings.dburl import check_db, is_postgres_url
+
 
 class ConfigError(Exception):
     """A configuration problem: the command exits with status 2 and prints `lines`."""
@@ -179,8 +181,6 @@ class Settings(BaseSettings):
     @field_validator("db")
     @classmethod
     def _db(cls, value: str) -> str:
-        from notifier.settings.dburl import check_db
-
         return check_db(value)
 
     @property
@@ -190,8 +190,6 @@ class Settings(BaseSettings):
 
     @property
     def db_is_postgres(self) -> bool:
-        from notifier.settings.dburl import is_postgres_url
-
         return is_postgres_url(self.db)
 
     @property
