@@ -2,10 +2,10 @@
 and the place Testpress's webhooks are served from.
 
 `notifier run` starts it when `NOTIFIER_HTTP_ADDR` is set (the composition root,
-`notifier.runtime.compose`, builds it); only `runtime/` and above import it. It is an ASGI application (Starlette,
-`asgi.py`) served by uvicorn on a thread of its own (`http.py`), with uvicorn's h11
-protocol hardened for the public internet (`wire.py`). Handlers are plain and
-synchronous (`messages.py`): they know nothing of ASGI.
+`notifier.runtime.compose`, builds it); only `runtime/` and above import it. It is an
+ASGI application (Starlette, `asgi.py`) served by uvicorn on a thread of its own
+(`http.py`), with uvicorn's h11 protocol hardened for the public internet (`wire.py`).
+Handlers are plain and synchronous (`messages.py`): they know nothing of ASGI.
 
 Adding an endpoint (e.g. `POST /webhooks/testpress/exam`): write a handler that takes a
 `Request` and returns a `Response`, and register it before `start()`:
