@@ -58,23 +58,18 @@ def run_notifier(
     bench.replicas compares the two)."""
     extra = {"NOTIFIER_DB": db} if db else {}
     use_env(notifier_env(workdir, url, token, "http://127.0.0.1:9/unused", BACKLOG_RULES, **extra))
-    from notifier.app import App, make_client
-    from notifier.config import load_rules
+    from notifier.runtime.compose import build
     from notifier.settings import load_settings
-    from notifier.state import open_store
 
     settings = load_settings()
-    ruleset = load_rules(settings.rules_path, settings)
-    store = open_store(settings.db)
-    client = make_client(settings)
-    app = App(settings, ruleset, store, client)
+    parts = build(settings)
+    app, client = parts.app, parts.client
     cpu = _cpu()
     started = time.perf_counter()
     ok, queued, events = app.poll_source("attempts", since)
     elapsed = time.perf_counter() - started
     requests = client.requests_made
-    app.close()
-    store.close()
+    parts.close()
     return {
         "seconds": elapsed,
         "cpu": _cpu() - cpu,

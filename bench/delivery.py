@@ -55,16 +55,14 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
         env = notifier_env(Path(tmp), "http://127.0.0.1:9", "unused", receiver_url, BACKLOG_RULES)
         use_env(env)
-        from notifier.app import App
-        from notifier.config import load_rules
+        from notifier.runtime.compose import build
         from notifier.settings import load_settings
-        from notifier.state import NewDelivery, SqliteStore
+        from notifier.state import NewDelivery
         from notifier.testpress.client import TestpressClient
 
         settings = load_settings()
-        ruleset = load_rules(settings.rules_path, settings)
-        store = SqliteStore(settings.db_path)
-        app = App(settings, ruleset, store, TestpressClient("http://127.0.0.1:9"))
+        parts = build(settings, client=TestpressClient("http://127.0.0.1:9"))
+        app, store = parts.app, parts.store
         rows = [
             NewDelivery("low-percentile", "lms", "attempt.completed", str(i), [_alert(i)])
             for i in range(DELIVERIES)
@@ -81,8 +79,7 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
             sent += result.sent
         seconds = time.perf_counter() - started
         counts = store.delivery_counts()
-        app.close()
-        store.close()
+        parts.close()
     return {
         "seconds": seconds,
         "sent": sent,

@@ -6,7 +6,7 @@ ten history rules and a `student.inactive` rule.
   writes), a day at a time; the SQLite file (WAL checkpointed) minus an empty store's,
   divided by the events kept (the students' activity rows included);
 - evaluation cost per event, with the year's history in the store: one event per
-  cycle, as `run` does it (`notifier.recall.evaluate_with_history`: the store read for
+  cycle, as `run` does it (`notifier.runtime.recall.evaluate_with_history`: the store read for
   that student, then the pure evaluation), and the pure evaluation alone (history given);
 - the daily inactivity check over 10,000 students: the source's poll, evaluation, the
   once-per-spell marks and the `record` transaction.
@@ -107,11 +107,11 @@ def _size(path: Path, store: Any) -> int:
 
 
 def measure() -> dict[str, Any]:
-    from notifier.config import load_rules
     from notifier.events import Event
-    from notifier.recall import evaluate_with_history, once_per_spell
     from notifier.rules.evaluate import evaluate_in_order, steps_of
     from notifier.rules.history import HistoryBook, kept_fields, to_kept
+    from notifier.runtime.config import load_rules
+    from notifier.runtime.recall import evaluate_with_history, once_per_spell
     from notifier.sources.base import PollContext, PollResult
     from notifier.sources.inactivity import InactivitySource
     from notifier.state import SqliteStore

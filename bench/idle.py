@@ -51,15 +51,11 @@ def _notifier_idle(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         use_env(notifier_env(Path(tmp), url, token, "http://127.0.0.1:9/unused", rules))
-        from notifier.app import App, make_client
-        from notifier.config import load_rules
+        from notifier.runtime.compose import build
         from notifier.settings import load_settings
-        from notifier.state import SqliteStore
 
-        settings = load_settings()
-        ruleset = load_rules(settings.rules_path, settings)
-        store = SqliteStore(settings.db_path)
-        app = App(settings, ruleset, store, make_client(settings))
+        parts = build(load_settings())
+        app = parts.app
         try:
             app.cycle()  # the baseline
             requests: list[int] = []
@@ -71,8 +67,7 @@ def _notifier_idle(
                 seconds.append(time.perf_counter() - started)
                 requests.append(control.total())
         finally:
-            app.close()
-            store.close()
+            parts.close()
     return {
         "requests": max(requests),
         "seconds": statistics.median(seconds),

@@ -50,9 +50,10 @@ def measure() -> dict[str, Any]:
         workdir = Path(tmp)
         env = notifier_env(workdir, sandbox.url, sandbox.token, "http://127.0.0.1:9/", RULES)
         use_env({**env, "NOTIFIER_INACTIVITY_CHECK_AT": "00:00", "NOTIFIER_LOG_LEVEL": "WARNING"})
-        from notifier.app import App, make_client
-        from notifier.config import load_rules
         from notifier.rules.history import kept_fields
+        from notifier.runtime.app import App
+        from notifier.runtime.config import load_rules
+        from notifier.runtime.wiring import make_client
         from notifier.settings import load_settings
         from notifier.state import open_store
 

@@ -56,20 +56,12 @@ def replica(db: str, receiver_url: str, workdir: Path) -> None:
     env = notifier_env(workdir, "http://127.0.0.1:9", "unused", receiver_url, BACKLOG_RULES)
     env.update({"NOTIFIER_DB": db, "NOTIFIER_DELIVERY_CONCURRENCY": str(CONCURRENCY)})
     use_env(env)
-    from notifier.app import App
-    from notifier.config import load_rules
+    from notifier.runtime.compose import build
     from notifier.settings import load_settings
-    from notifier.state import open_store
     from notifier.testpress.client import TestpressClient
 
-    settings = load_settings()
-    store = open_store(settings.db)
-    app = App(
-        settings,
-        load_rules(settings.rules_path, settings),
-        store,
-        TestpressClient("http://127.0.0.1:9"),
-    )
+    parts = build(load_settings(), client=TestpressClient("http://127.0.0.1:9"))
+    app = parts.app
     print("ready", flush=True)
     sys.stdin.readline()
     sent = 0
@@ -78,8 +70,7 @@ def replica(db: str, receiver_url: str, workdir: Path) -> None:
         sent += result.sent
         if not (result.sent or result.retrying or result.dead):
             break
-    app.close()
-    store.close()
+    parts.close()
     print(json.dumps({"sent": sent}), flush=True)
 
 

@@ -1,21 +1,25 @@
-"""Commands (contract section 2): parse arguments, call the app, map errors to exit codes.
+"""Commands (contract section 2): the arguments parsed here, each command run by its
+module in `notifier/commands/`, errors mapped to exit codes (`commands/exits.py`).
 
 Exit status 2 is a configuration problem (one located problem a line, no traceback),
-1 anything else that stopped the command. Imports are made inside each command so
-`notifier check` starts fast and never loads what it does not use.
+1 anything else that stopped the command.
+
+This module imports only the standard library at import time, and each command's
+module is imported when that command runs: the named exceptions to the rule against
+imports inside functions (ruff PLC0415), so `notifier --help` answers at once and
+`notifier check` never loads the HTTP server, the store's drivers or the sandbox.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
-from contextlib import ExitStack
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+
+FILTER_STATUSES = ("queued", "retrying", "dead", "sent", "muted")  # muted: none until mutes land
+DEFAULT_LIMIT = 50
 
 
 def _parse_date(value: str) -> date:
@@ -43,16 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path, help="rules file (default NOTIFIER_RULES)")
     status = sub.add_parser("status", help="sources, deliveries and rules at a glance")
     status.add_argument("--json", action="store_true", help="print one JSON object")
-    from notifier.commands.deliveries import add_parser as add_deliveries
-
-    add_deliveries(sub, _parse_date)
+    _add_deliveries(sub)
     replay = sub.add_parser("replay", help="queue dead deliveries again")
     replay.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
     replay.add_argument("--all", action="store_true", help="every dead delivery")
     sub.add_parser("demo", help="run the notifier against the sandbox institute")
-    from notifier.commands import backup, sandbox
-
-    sandbox.add_parser(sub)
+    _add_sandbox(sub)
     test = sub.add_parser("test", help="run rule tests (events in, expected alerts out)")
     test.add_argument("tests", type=Path, metavar="TESTS.yaml", help="the rule tests file")
     preview = sub.add_parser(
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--to", required=True, metavar="postgresql://...", help="the target database URL"
     )
-    backup.add_parser(sub)
+    _add_backup(sub)
     return parser
 
 
@@ -84,333 +84,133 @@ def _positive(value: str) -> float:
     return number
 
 
+def _add_deliveries(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`notifier deliveries`, beside the other commands."""
+    p = sub.add_parser("deliveries", help="what was sent, queued or died, newest first")
+    p.add_argument("--status", choices=FILTER_STATUSES, help="only deliveries in this state")
+    p.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
+    p.add_argument("--channel", metavar="NAME", help="only this channel's deliveries")
+    p.add_argument(
+        "--since", type=_parse_date, metavar="YYYY-MM-DD", help="queued on or after this day"
+    )
+    p.add_argument(
+        "--limit",
+        type=_limit,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N, newest first (default {DEFAULT_LIMIT}; 0 for all)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+
+
+def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from notifier.commands import sandbox  # noqa: PLC0415 - start-up time (its parser only)
+
+    sandbox.add_parser(sub)
+
+
+def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from notifier.commands import backup  # noqa: PLC0415 - start-up time (its parser only)
+
+    backup.add_parser(sub)
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 for all)")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from notifier.config import RulesError
-    from notifier.obs.logs import redact, setup_logging
-    from notifier.settings import ConfigError
-    from notifier.state.lock import AlreadyRunning
+    from notifier.commands.exits import exit_status  # noqa: PLC0415 - start-up time (above)
 
-    # Every command's log lines go through the redaction (`run` sets its own level and
-    # format); without this, a warning would reach Python's last-resort handler as is.
-    setup_logging("WARNING")
-    try:
-        return int(COMMANDS[args.command](args) or 0)
-    except ConfigError as exc:
-        for line in exc.lines:
-            print(redact(line), file=sys.stderr)
-        return 2
-    except RulesError as exc:
-        for problem in exc.problems:
-            print(redact(str(problem)), file=sys.stderr)
-        return 2
-    except AlreadyRunning as exc:
-        print(redact(f"notifier: {exc}"), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception:  # what Python would print, but redacted: a driver's error may echo a URL
-        import traceback
-
-        print(redact(traceback.format_exc()), end="", file=sys.stderr)
-        return 1
+    return exit_status(COMMANDS[args.command], args)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from notifier.config import load_rules
-    from notifier.settings import load_settings
-
-    settings = load_settings()
-    ruleset = load_rules(args.path or settings.rules_path, settings)
-    print(ruleset.summary())
-    from notifier.commands.checknotes import history_notes
-
-    for note in history_notes(ruleset, settings):
-        print(note)
-    return 0
+# Each command's module, imported when it runs (start-up time: see the module docstring).
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from notifier.app import App, make_client, secrets_of
-    from notifier.config import load_rules
-    from notifier.obs.liveness import Liveness
-    from notifier.obs.logs import register_secrets, setup_logging
-    from notifier.obs.metrics import Metrics
-    from notifier.obs.runlog import RunLog
-    from notifier.settings import load_settings
-    from notifier.state import open_store
-    from notifier.state.lock import InstanceLock
+    from notifier.commands.run import cmd_run as run  # noqa: PLC0415 - start-up time
 
-    stop, runlog = threading.Event(), RunLog()
-    _stop_on_signals(stop, runlog.on_signal)  # first: a signal while starting up is clean too
-    setup_logging()
-    settings = load_settings()
-    setup_logging(settings.log_level, settings.log_format)
-    register_secrets(secrets_of(settings))
-    if settings.push_problems():
-        from notifier.settings import ConfigError
-
-        raise ConfigError(settings.push_problems())
-    ruleset = load_rules(settings.rules_path, settings)
-    metrics = Metrics()
-    client = make_client(settings, stop, metrics)
-    with ExitStack() as stack:
-        if not settings.db_is_postgres:  # one copy on SQLite; any number on PostgreSQL
-            stack.enter_context(InstanceLock(settings.db_path))
-        store = open_store(settings.db)
-        stack.callback(store.close)
-        poller = None
-        if settings.db_is_postgres and not args.once:
-            from notifier.state.postgres_replicas import join_replicas
-
-            poller = join_replicas(store, settings.poll_interval)
-            stack.callback(poller.stop)
-        store.release_all_claims()
-        liveness = Liveness(settings.poll_interval, store.ping)
-        server, writer = _http_server(settings, liveness, metrics, store)
-        app = App(
-            settings,
-            ruleset,
-            store,
-            client,
-            stop=stop,
-            metrics=metrics,
-            liveness=liveness,
-            poller=poller,
-        )
-        stack.callback(app.close)  # on the way out: the server, the writer, the app, ...
-        if writer is not None:
-            stack.callback(writer.close)
-            writer.notify = app.on_push  # one recorded before this waits for the first cycle
-        if server is not None:
-            stack.callback(server.close)
-        runlog.started(settings, app)
-        code = 0
-        if args.once:
-            code = 0 if app.cycle(args.since).sources_ok else 1
-        else:
-            app.run_forever(args.since)
-        finished = runlog.finished(app, store, metrics)
-    runlog.stopped(finished, once=args.once)  # once the server, app and store are closed
-    return code
+    return run(args)
 
 
-def _http_server(settings: Any, liveness: Any, metrics: Any, store: Any) -> tuple[Any, Any]:
-    """The HTTP server on NOTIFIER_HTTP_ADDR, started (None when it is empty), with
-    Testpress's webhook endpoints when both keys are set, and their inbox writer (None
-    without them). Routes beyond the service endpoints are added here, before
-    `start()`."""
-    if not settings.http_addr:
-        if settings.push_configured:
-            import logging
+def cmd_check(args: argparse.Namespace) -> int:
+    from notifier.commands.check import cmd_check as check  # noqa: PLC0415 - start-up time
 
-            logging.getLogger("notifier.cli").warning(
-                "TESTPRESS_WEBHOOK_* are set but NOTIFIER_HTTP_ADDR is not: "
-                "no webhooks are accepted"
-            )
-        return None, None
-    from notifier.server.http import AddressError
-    from notifier.server.push import configure_push
-    from notifier.server.service import service_server
-    from notifier.settings import ConfigError
-
-    try:
-        server = service_server(settings.http_addr, liveness, metrics)
-    except AddressError as exc:
-        raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
-    writer = configure_push(server, settings, store, lambda: None, metrics)
-    server.start()
-    return server, writer
-
-
-def _stop_on_signals(stop: threading.Event, noted: Any = None) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        if noted is not None and not stop.is_set():
-            noted(signum)  # the first signal is the one the stop line names
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def status_report(settings: Any) -> dict[str, Any]:
-    """The `status --json` object (contract section 2)."""
-    from notifier.commands.deliveries import in_use_only, status_extras
-    from notifier.config import RulesError, load_rules
-    from notifier.poison import status_of
-    from notifier.state import iso, open_store
-    from notifier.state.lock import InstanceLock
-
-    store = open_store(settings.db)
-    try:
-        report: dict[str, Any] = {
-            "sources": store.source_statuses(),
-            "deliveries": store.delivery_counts(),
-            "poisoned": status_of(store),
-        }
-        report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
-        if settings.db_is_postgres:
-            report["replicas"] = store.replicas_status()  # type: ignore[attr-defined]
-            running = bool(report["replicas"]["live"])
-        else:
-            running = InstanceLock(settings.db_path).holder() is not None
-        report.update(status_extras(store, running))
-        if running:  # a service runs: report what it loaded
-            report["rules"] = {
-                "path": store.get_meta("rules_path") or str(settings.rules_path),
-                "loaded_at": store.get_meta("rules_loaded_at"),
-                "error": store.get_meta("rules_error") or None,
-            }
-        else:
-            import time
-
-            error = None
-            try:
-                report["sources"] = in_use_only(
-                    report["sources"], load_rules(settings.rules_path, settings)
-                )
-            except RulesError as exc:
-                error = "\n".join(str(p) for p in exc.problems)
-            report["rules"] = {
-                "path": str(settings.rules_path),
-                "loaded_at": iso(time.time()),
-                "error": error,
-            }
-        return report
-    finally:
-        store.close()
+    return check(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from notifier.commands.deliveries import status_lines
-    from notifier.obs.logs import redact
-    from notifier.poison import status_lines as poison_lines
-    from notifier.settings import load_settings
-    from notifier.state.exists import missing_store
+    from notifier.commands.status import cmd_status as status  # noqa: PLC0415 - start-up time
 
-    settings = load_settings()
-    missing = missing_store(settings.db)
-    if missing is not None:  # say so; never create an empty store
-        print(f"notifier: {missing}", file=sys.stderr)
-        return 1
-    report = status_report(settings)
-    if args.json:
-        print(redact(json.dumps(report, indent=2)))
-        return 0
-    first, dead = status_lines(report, settings.db_path)
-    lines = [*first, "sources:"]
-    for name, s in report["sources"].items() or {}.items():
-        state = "ok" if s["last_error"] is None else f"error: {s['last_error']}"
-        lines.append(f"  {name}: last success {s['last_success'] or 'never'}; {state}")
-    if not report["sources"]:
-        lines.append("  (not polled yet)")
-    d = report["deliveries"]
-    lines.append(
-        f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
-        f"{d['dead']} dead, {d['sent']} sent"
-    )
-    lines += dead
-    lines += poison_lines(report["poisoned"])
-    if "replicas" in report:
-        live, poller = report["replicas"]["live"], report["replicas"]["poller"]
-        names = ", ".join(
-            f"{x['host']} pid {x['pid']}" + (" (polling)" if x["id"] == poller else "")
-            for x in live
-        )
-        lines.append(f"replicas: {len(live)} running" + (f": {names}" if names else ""))
-    r = report["rules"]
-    lines.append(
-        f"rules: {r['path']} loaded {r['loaded_at']}" + (" (invalid)" if r["error"] else "")
-    )
-    if r["error"]:
-        lines += ["  " + line for line in r["error"].splitlines()]
-    print(redact("\n".join(lines)))
-    return 0
+    return status(args)
 
 
-def cmd_migrate_store(args: argparse.Namespace) -> int:
-    from notifier.commands.migrate_store import run_migrate_store
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from notifier.commands.deliveries import cmd_deliveries as show  # noqa: PLC0415 - start-up time
 
-    return run_migrate_store(args.to)
+    return show(args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from notifier.commands.deliveries import cmd_replay as replay  # noqa: PLC0415 - start-up time
+
+    return replay(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from notifier.commands.demo import run_demo
+    from notifier.commands.demo import run_demo  # noqa: PLC0415 - start-up time
 
     return run_demo()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from notifier.commands.sandbox import run_sandbox
+    from notifier.commands.sandbox import run_sandbox  # noqa: PLC0415 - start-up time
 
     return run_sandbox(args)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from notifier.commands.backup import run_backup
-    from notifier.settings import load_settings
+    from notifier.commands.backup import run_backup  # noqa: PLC0415 - start-up time
+    from notifier.settings import load_settings  # noqa: PLC0415 - start-up time
 
     return run_backup(load_settings().db, args.path)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from notifier.commands.ruletest import run_tests
-    from notifier.settings import load_settings
+    from notifier.commands.ruletest import cmd_test as test  # noqa: PLC0415 - start-up time
 
-    return run_tests(args.tests, sys.stdout, lambda: load_settings().rules_path)
+    return test(args)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from notifier.app import make_client
-    from notifier.commands.preview import preview_command
-    from notifier.config import load_rules
-    from notifier.obs.logs import redact, register_secrets
-    from notifier.settings import load_settings
+    from notifier.commands.preview import cmd_preview as preview  # noqa: PLC0415 - start-up time
 
-    settings = load_settings()
-    register_secrets(
-        s.get_secret_value() if s else None
-        for s in (settings.testpress_token, settings.testpress_password)
-    )
-    ruleset = load_rules(args.path or settings.rules_path, None)
-    client = make_client(settings)
-    try:
-        import io
-
-        out = io.StringIO()
-        code = preview_command(
-            ruleset, client, out, args.days, args.samples, timezone=settings.timezone
-        )
-        print(redact(out.getvalue()), end="")
-        return code
-    finally:
-        client.close()
+    return preview(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from notifier.commands.schema import schema_text
+    from notifier.commands.schema import schema_text  # noqa: PLC0415 - start-up time
 
     sys.stdout.write(schema_text())
     return 0
 
 
-def _deliveries(name: str) -> Any:
-    """A command of `notifier.commands.deliveries`, imported when it runs."""
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    from notifier.commands.migrate_store import run_migrate_store  # noqa: PLC0415 - start-up time
 
-    def command(args: argparse.Namespace) -> int:
-        from notifier.commands import deliveries
-
-        return int(getattr(deliveries, name)(args))
-
-    return command
+    return run_migrate_store(args.to)
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
     "status": cmd_status,
-    "replay": _deliveries("cmd_replay"),
-    "deliveries": _deliveries("cmd_deliveries"),
+    "replay": cmd_replay,
+    "deliveries": cmd_deliveries,
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
     "test": cmd_test,

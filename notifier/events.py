@@ -8,7 +8,7 @@ before the field has a value, so sources fetch detail only for events that need 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -220,27 +220,6 @@ EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
     "student.inactive": STUDENT_INACTIVE_FIELDS,
     "notifier.health": HEALTH_FIELDS,
 }
-
-# Which source produces each event kind; a source no rule uses is never polled.
-# `health` is not polled: the run loop itself observes it (notifier.sources.health).
-SOURCE_OF_KIND = {
-    "attempt.completed": "attempts",
-    "content_attempt.completed": "content_attempts",
-    "conference.attendance": "conferences",
-    "student.inactive": "inactivity",
-    "notifier.health": "health",
-}
-# The daily inactivity check reads the students' latest activity, which the sources of
-# the other kinds record: a rule on student.inactive needs them polled too.
-ACTIVITY_SOURCES = ("attempts", "content_attempts", "conferences")
-
-
-def sources_for(kinds: Iterable[str]) -> set[str]:
-    """The sources to poll for rules of these event kinds."""
-    used = {SOURCE_OF_KIND[kind] for kind in kinds if kind in SOURCE_OF_KIND}
-    if "inactivity" in used:
-        used.update(ACTIVITY_SOURCES)
-    return used
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifier.app import App, CycleResult, make_client
-from notifier.config import load_rules
-from notifier.obs.liveness import Liveness
 from notifier.obs.metrics import Metrics
+from notifier.runtime.app import App, CycleResult
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, WebhookReceiver
 from notifier.settings import Settings
-from notifier.state import Store, open_store
+from notifier.state import Store
 from notifier.testpress.client import TestpressClient
 
 CHANNELS = """\
@@ -97,9 +97,9 @@ def rig(
             **settings,
         )
         ruleset = load_rules(path, config, env={"HOOK_URL": webhook.url})
-        store = open_store(config.db)
         clock = Clock()
         metrics = Metrics()
+        client = None
         if quick_failures:  # a failing Testpress fails the poll at once, without waiting
             client = TestpressClient(
                 sandbox.url,
@@ -108,12 +108,5 @@ def rig(
                 sleep=lambda seconds: None,
                 on_request=metrics.testpress_request,
             )
-        else:
-            client = make_client(config, metrics=metrics)
-        liveness = Liveness(config.poll_interval, store.ping, clock)
-        app = App(config, ruleset, store, client, clock=clock, metrics=metrics, liveness=liveness)
-        try:
-            yield Rig(sandbox, webhook, slack, app, store, clock)
-        finally:
-            app.close()
-            store.close()
+        with build(config, ruleset=ruleset, client=client, clock=clock, metrics=metrics) as parts:
+            yield Rig(sandbox, webhook, slack, parts.app, parts.store, clock)

@@ -8,7 +8,7 @@ from typing import Any
 
 from notifier.channels.base import Channel, Notification, Outcome
 from notifier.delivery.render import render_message
-from notifier.delivery.templates import RuleTemplates
+from notifier.rules.templates import RuleTemplates
 
 
 class Rendering:

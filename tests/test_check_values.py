@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from notifier.cli import main
-from notifier.config import load_rules
 from notifier.events import Event
 from notifier.rules.evaluate import match_rule
+from notifier.runtime.config import load_rules
 from notifier.testpress.models import Attempt
 
 RULES = """\

@@ -15,8 +15,8 @@ import pytest
 
 from notifier.cli import main
 from notifier.commands.preview import run_preview
-from notifier.config import RulesError, load_rules
 from notifier.events import Kept
+from notifier.runtime.config import RulesError, load_rules
 from notifier.sandbox.histories import add_stories, attempt_at
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, exam_payload, sign_exam
 from notifier.state import SqliteStore
@@ -140,7 +140,7 @@ def test_preview_builds_history_from_the_period_read(tmp_path: Path) -> None:
 
 
 def make_client(r):  # type: ignore[no-untyped-def]
-    from notifier.app import make_client as real
+    from notifier.runtime.wiring import make_client as real
 
     return real(r.app.settings)
 

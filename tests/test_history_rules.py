@@ -11,9 +11,7 @@ import pytest
 import yaml
 
 from notifier.channels.base import Alert, Notification
-from notifier.config import load_rules
 from notifier.delivery.render import plain_text
-from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.events import Event
 from notifier.rules.evaluate import Match, evaluate_in_order, step
 from notifier.rules.history import (
@@ -25,6 +23,8 @@ from notifier.rules.history import (
     window_notes,
 )
 from notifier.rules.schema import RuleSet
+from notifier.rules.templates import NO_TEMPLATES, TemplateTable
+from notifier.runtime.config import load_rules
 
 T0 = 1_790_000_000.0
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from notifier.server.http import (
+from notifier.web.http import (
     MAX_BODY,
     AddressError,
     HttpServer,

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.cli import status_report
+from notifier.commands.status import status_report
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, exam_payload, sign_exam
-from notifier.server.http import HttpServer, Limits
-from notifier.server.push import configure_push
-from notifier.server.service import add_service_routes
 from notifier.state import FAULT_TRIES
+from notifier.web.http import HttpServer, Limits
+from notifier.web.push import configure_push
+from notifier.web.service import add_service_routes
 from tests.inprocess import Rig, rig
 
 ANY = """
@@ -179,7 +179,7 @@ def test_an_inbox_row_that_fails_is_retried_then_dead_and_its_neighbours_alert(
 ) -> None:
     """Before: a row that raised took its batch with it, each time (on PostgreSQL every
     two minutes, the claim's lease), and the good pushes beside it never alerted."""
-    caplog.set_level("WARNING", logger="notifier.intake")
+    caplog.set_level("WARNING", logger="notifier.runtime.intake")
     with rig(tmp_path, ANY, db=db) as r, endpoint(r) as (port, _):
         r.cycle()
         inst = r.sandbox.institute
@@ -319,7 +319,7 @@ def test_a_store_outage_is_never_counted_against_a_record(store: Any) -> None:
     import sqlite3
 
     from notifier.events import Event
-    from notifier.poison import commit_isolated
+    from notifier.runtime.poison import commit_isolated
     from notifier.sources.base import PollResult
 
     polled = PollResult(events=[Event("attempt.completed", k, {}) for k in ("1", "2")])

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.delivery.policy import (
+from notifier.rules.policy import (
     Digest,
     Policy,
     QuietHours,

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.app import App
 from notifier.cli import main
-from notifier.config import load_rules
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
 from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
@@ -221,7 +221,10 @@ def _cycle(page: Any) -> RecordingChannel:
         )
         channel = RecordingChannel("lms")
         store = SqliteStore(conf.db_path)
-        app = App(conf, load_rules(conf.rules_path, conf), store, client, channels={"lms": channel})
+        ruleset = load_rules(conf.rules_path, conf)
+        app = build(
+            conf, ruleset=ruleset, store=store, client=client, channels={"lms": channel}
+        ).app
         try:
             app.cycle(since=(datetime.now(UTC) - timedelta(days=2)).date())  # never raises
         finally:

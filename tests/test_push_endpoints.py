@@ -18,10 +18,10 @@ import pytest
 
 from notifier.obs.logs import register_secrets
 from notifier.sandbox.webhooks import sign_content, sign_exam
-from notifier.server.http import HttpServer, Limits
-from notifier.server.push import configure_push
 from notifier.settings import Settings
 from notifier.state import SqliteStore
+from notifier.web.http import HttpServer, Limits
+from notifier.web.push import configure_push
 
 PUBLIC = "institute-public-key-7"
 PRIVATE = "institute-private-key-do-not-print-42"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.app import App, make_client
+from notifier.runtime.compose import build
 from notifier.sandbox.model import utcnow
 from notifier.sandbox.webhooks import (
     PRIVATE_KEY,
@@ -218,7 +218,7 @@ def test_a_webhook_recorded_before_a_crash_is_processed_at_start_up(tmp_path: Pa
         inst.complete_attempt(aid, result="Fail")
         push_exam(r, aid)  # recorded; this App "crashes" before processing it
         store = SqliteStore(r.store.path)
-        app = App(r.app.settings, r.app.ruleset, store, make_client(r.app.settings), clock=r.clock)
+        app = build(r.app.settings, ruleset=r.app.ruleset, store=store, clock=r.clock).app
         try:
             app.cycle()  # the first cycle of the new process
         finally:
@@ -295,7 +295,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
 def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
     tmp_path: Path,
 ) -> None:
-    from notifier.intake import INBOX_RETRY_SECONDS, INBOX_TRIES
+    from notifier.runtime.intake import INBOX_RETRY_SECONDS, INBOX_TRIES
     from notifier.sandbox import FaultConfig
 
     with rig(tmp_path, FAILED) as r:
@@ -372,7 +372,7 @@ rules:
 def test_with_a_long_poll_interval_a_failed_delivery_is_retried_between_polls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from notifier import intake
+    from notifier.runtime import intake
 
     monkeypatch.setattr(intake, "RETRY_TICK", 0.2)
     with rig(tmp_path, FAILED, NOTIFIER_POLL_INTERVAL="3600") as r:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from notifier.obs.metrics import Metrics
-from notifier.server.http import HttpServer
-from notifier.server.push import configure_push
-from notifier.server.refusals import RefusalLog
 from notifier.settings import Settings
 from notifier.state import SqliteStore
+from notifier.web.http import HttpServer
+from notifier.web.push import configure_push
+from notifier.web.refusals import RefusalLog
 from tests.test_push_endpoints import EXAM, PRIVATE, PUBLIC, exam
 
 LOGGER = "notifier.test.refusals"

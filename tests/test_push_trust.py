@@ -23,9 +23,9 @@ from notifier.sandbox.webhooks import (
     sign_content,
     sign_exam,
 )
-from notifier.server.http import HttpServer
-from notifier.server.push import InboxWriter, configure_push
 from notifier.state import SqliteStore
+from notifier.web.http import HttpServer
+from notifier.web.push import InboxWriter, configure_push
 from tests.inprocess import Rig, rig
 
 EXAM = "/webhooks/testpress/exam"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from notifier.app import App
+from notifier.runtime.app import App
 from notifier.sandbox.faults import FaultConfig
 from notifier.sandbox.histories import add_stories
 from notifier.sandbox.past import seed_past

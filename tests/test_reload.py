@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from notifier.app import App, make_client
 from notifier.cli import main
-from notifier.config import load_rules
+from notifier.runtime.app import App
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
@@ -87,7 +88,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
             monkeypatch.setenv(name, value)
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         store = SqliteStore(settings.db_path)
-        app = App(settings, load_rules(path, settings), store, make_client(settings))
+        app = build(settings, ruleset=load_rules(path, settings), store=store).app
         try:
             yield Rig(app, sandbox, hook, path, settings, exam)
         finally:

@@ -11,10 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.config import load_rules
 from notifier.events import Event, Reason
 from notifier.rules.evaluate import Match, evaluate, match_rule, prefilter
 from notifier.rules.schema import Rule
+from notifier.runtime.config import load_rules
 
 MakeRule = Callable[..., Rule]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier.config import Problem, RulesError, load_rules
 from notifier.rules import yamlpos
 from notifier.rules.conditions import FieldOps
+from notifier.runtime.config import Problem, RulesError, load_rules
 from notifier.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

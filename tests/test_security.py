@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from notifier.app import make_client
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, SendContext
 from notifier.channels.slack import SlackPacer
+from notifier.runtime.wiring import make_client
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings

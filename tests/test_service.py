@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifier.sandbox.faults import FaultConfig
-from notifier.server.http import HttpServer
-from notifier.server.service import service_server
+from notifier.web.http import HttpServer
+from notifier.web.service import service_server
 from tests.inprocess import CHANNELS, Rig, rig
 
 RULES = """\

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
-from notifier.config import load_rules
+from notifier.runtime.app import App
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
 from notifier.sandbox import FaultConfig, Sandbox
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
@@ -78,13 +79,13 @@ def make_loop(tmp: Path, sandbox: Sandbox, *, timeout: float = 20.0) -> Loop:
         sandbox.url, username=sandbox.username, password=sandbox.password, timeout=timeout
     )
     channel = RecordingChannel("lms")
-    app = App(
+    app = build(
         settings,
-        load_rules(settings.rules_path, settings),
-        SqliteStore(settings.db_path),
-        client,
+        ruleset=load_rules(settings.rules_path, settings),
+        store=SqliteStore(settings.db_path),
+        client=client,
         channels={"lms": channel},
-    )
+    ).app
     return Loop(app, channel, sandbox)
 
 

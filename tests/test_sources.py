@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from notifier.config import load_rules
+from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox
 from notifier.sources.attempts import AttemptsSource
 from notifier.sources.base import PollContext

@@ -1,7 +1,7 @@
 """Bounded state (issue 4, part 6): a year of simulated activity, driven through the
-real store and the real pruning (`notifier.upkeep.prune_if_due`) with an injected clock, leaves the
-state store small; what a poll can still reach is never forgotten; dead deliveries are
-kept 30 days."""
+real store and the real pruning (`notifier.runtime.upkeep.prune_if_due`) with an
+injected clock, leaves the state store small; what a poll can still reach is never
+forgotten; dead deliveries are kept 30 days."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+from notifier.runtime.upkeep import prune_if_due
 from notifier.state import NewDelivery, SqliteStore
-from notifier.upkeep import prune_if_due
 
 DAY = 86400.0
 CYCLE = 6 * 3600.0  # one simulated poll every six hours ...

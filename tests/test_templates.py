@@ -15,7 +15,6 @@ import pytest
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Alert, Notification, Reason, SendContext
-from notifier.config import RulesError, load_rules
 from notifier.delivery.render import (
     alert_summary,
     console_line,
@@ -25,8 +24,9 @@ from notifier.delivery.render import (
     webhook_body,
 )
 from notifier.delivery.stages import Job, PassResult, RenderStage, SendStage
-from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.rules.schema import Rule
+from notifier.rules.templates import NO_TEMPLATES, TemplateTable
+from notifier.runtime.config import RulesError, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = "tests/data/rules/templates/bad_templates.yaml"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
-from notifier.config import load_rules
+from notifier.runtime.app import App
+from notifier.runtime.config import load_rules
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import NewDelivery, SqliteStore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import email.utils
 import logging
@@ -185,7 +186,6 @@ class EmailChannel:
         password = self.settings.smtp_password
         if password is None:
             return text
-        import base64
 
         secret = password.get_secret_value()
         for form in (secret, base64.b64encode(secret.encode()).decode()):

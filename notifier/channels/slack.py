@@ -3,6 +3,8 @@ incoming webhook."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import logging
 import re
 import threading
@@ -11,7 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, model_validator
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from notifier.channels.base import (
     Message,
@@ -21,6 +26,7 @@ from notifier.channels.base import (
     SlackMessage,
     classify_status,
 )
+from notifier.channels.email import tls_context
 from notifier.httpstatus import parse_retry_after as _parse_retry_after
 
 
@@ -181,8 +187,6 @@ class SlackChannel:
     def pace_key(self) -> str:
         """The pacer key: the Slack channel, or the incoming webhook (one channel each)."""
         if self.config.webhook_url:  # the URL is a secret: key on its hash, safe to log
-            import hashlib
-
             return "webhook:" + hashlib.sha256(self.config.webhook_url.encode()).hexdigest()[:16]
         return f"{self.settings.slack_api_url}|{self.config.channel}"
 
@@ -204,10 +208,6 @@ class SlackChannel:
     def _web_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from slack_sdk import WebClient
-
-                from notifier.channels.email import tls_context
-
                 base_url = self.settings.slack_api_url
                 if not base_url.endswith("/"):
                     base_url += "/"
@@ -223,9 +223,6 @@ class SlackChannel:
             return self._client
 
     def _post_api(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
-        import http.client
-
-        from slack_sdk.errors import SlackApiError, SlackClientError
 
         client = self._web_client()
         try:
@@ -267,10 +264,6 @@ class SlackChannel:
     def _http_client(self) -> Any:
         with self._lock:
             if self._http is None:
-                import httpx
-
-                from notifier.channels.email import tls_context
-
                 self._http = httpx.Client(
                     timeout=self.timeout, verify=tls_context(self.settings.ssl_verify)
                 )
@@ -280,7 +273,6 @@ class SlackChannel:
         """Incoming webhooks answer `ok`, or an HTTP error with a code in the body
         (`channel_not_found`, `invalid_payload`). The URL is itself a secret: it never
         appears in a reason."""
-        import httpx
 
         try:
             response = self._http_client().post(

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from standardwebhooks import Webhook
 
 from notifier.channels.base import (
     Message,
@@ -23,6 +25,7 @@ from notifier.channels.base import (
     WebhookMessage,
     classify_status,
 )
+from notifier.channels.email import tls_context
 
 
 class WebhookConfig(BaseModel):
@@ -101,9 +104,6 @@ class WebhookChannel:
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ):
-        import httpx
-
-        from notifier.channels.email import tls_context
 
         self.name = name
         self.config = config
@@ -111,8 +111,6 @@ class WebhookChannel:
         self._target = safe_url(config.url)
         self._signer: Any = None
         if config.secret is not None:
-            from standardwebhooks import Webhook
-
             self._signer = Webhook(config.secret.get_secret_value())
         self._client = httpx.Client(
             timeout=timeout, verify=tls_context(settings.ssl_verify), follow_redirects=False
@@ -134,7 +132,6 @@ class WebhookChannel:
         return body, headers
 
     def send(self, message: WebhookMessage) -> Outcome:
-        import httpx
 
         body, headers = self.request(message)
         try:

@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from notifier.settings import ConfigError
+from notifier.settings.dburl import is_postgres_url, redact_url
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,8 +43,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run_backup(db: str, target: Path, out: TextIO = sys.stdout) -> int:
     """Back up the store NOTIFIER_DB names to `target`; 0 when done, 1 when there is no
     store there (nothing is created), 2 (ConfigError) on PostgreSQL or a bad PATH."""
-    from notifier.dburl import is_postgres_url
-    from notifier.settings import ConfigError
 
     if is_postgres_url(db):
         raise ConfigError(pg_dump_advice(db, target))
@@ -60,7 +64,6 @@ def run_backup(db: str, target: Path, out: TextIO = sys.stdout) -> int:
 def copy_store(source: Path, target: Path) -> int:
     """The online backup of `source` into `target` (replaced only once the copy is whole
     and checked); returns the copy's size in bytes."""
-    import sqlite3
 
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)
@@ -88,7 +91,6 @@ def copy_store(source: Path, target: Path) -> int:
 def pg_dump_advice(db: str, target: Path) -> list[str]:
     """What to run instead, on PostgreSQL: the URL without its password (pg_dump reads
     it from PGPASSWORD or ~/.pgpass)."""
-    import shlex
 
     url = _without_password(db)
     return [
@@ -101,9 +103,6 @@ def pg_dump_advice(db: str, target: Path) -> list[str]:
 
 def _without_password(url: str) -> str:
     """`url` with no password in its user part nor in its query (`password=`)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    from notifier.dburl import redact_url
 
     try:
         parts = urlsplit(url.strip())

@@ -17,46 +17,23 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-FILTER_STATUSES = ("queued", "retrying", "dead", "sent", "muted")  # muted: none until mutes land
+from notifier.events import best_label
+from notifier.obs.logs import redact
+from notifier.runtime.sources import sources_for
+from notifier.settings import load_settings
+from notifier.state import iso, open_store
+from notifier.state.exists import missing_store
+from notifier.state.lock import InstanceLock
+from notifier.text import one_line
+
 REPLAYABLE = ("dead", "muted")
-DEFAULT_LIMIT = 50
 DEAD_SHOWN = 5  # in `status`: the latest few, then a pointer to `deliveries --status dead`
 KEYS = (
     "id", "rule", "channel", "student", "status", "tries", "last_error", "created_at", "sent_at",
 )  # fmt: skip
 
 
-def add_parser(sub: Any, parse_date: Any) -> None:
-    """`notifier deliveries`, beside the other commands."""
-    p = sub.add_parser("deliveries", help="what was sent, queued or died, newest first")
-    p.add_argument("--status", choices=FILTER_STATUSES, help="only deliveries in this state")
-    p.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
-    p.add_argument("--channel", metavar="NAME", help="only this channel's deliveries")
-    p.add_argument(
-        "--since", type=parse_date, metavar="YYYY-MM-DD", help="queued on or after this day"
-    )
-    p.add_argument(
-        "--limit",
-        type=_limit,
-        default=DEFAULT_LIMIT,
-        metavar="N",
-        help=f"at most N, newest first (default {DEFAULT_LIMIT}; 0 for all)",
-    )
-    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
-
-
-def _limit(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 for all)")
-    return int(value)
-
-
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from notifier.obs.logs import redact
-    from notifier.settings import load_settings
-    from notifier.state import open_store
-    from notifier.state.exists import missing_store
-
     settings = load_settings()
     problem = missing_store(settings.db)
     if problem is not None:
@@ -87,8 +64,6 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as people read it: its student, times in ISO 8601."""
-    from notifier.state import iso
-
     return {
         "id": row["id"],
         "rule": row["rule"],
@@ -104,8 +79,6 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
 
 def _student(alerts: Any) -> str | None:
     """The best human label of the student the row's first alert is about."""
-    from notifier.events import best_label
-
     try:
         first = (json.loads(alerts) if isinstance(alerts, str) else alerts or [])[0]
         data = first.get("data") or {}
@@ -122,8 +95,6 @@ def _student(alerts: Any) -> str | None:
 
 def table(rows: list[dict[str, Any]], zone: ZoneInfo, *, more: bool = False) -> str:
     """A readable table, times in the institute's time zone, errors cut to one line."""
-    from notifier.delivery.text import one_line
-
     if not rows:
         return "no deliveries match"
 
@@ -162,10 +133,6 @@ def table(rows: list[dict[str, Any]], zone: ZoneInfo, *, more: bool = False) -> 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Queue dead deliveries again. Each id that does not exist, or is not dead (nor
     muted), is named and makes the exit status 1; the others named are still queued."""
-    from notifier.settings import load_settings
-    from notifier.state import open_store
-    from notifier.state.exists import missing_store
-
     if not args.ids and not args.all:
         print(
             "nothing replayed: give delivery ids "
@@ -219,8 +186,6 @@ def status_extras(store: Any, running: bool) -> dict[str, Any]:
 def in_use_only(sources: dict[str, Any], ruleset: Any) -> dict[str, Any]:
     """The sources with no error shown for a source no rule uses any more (nothing will
     poll it again, so its last error is no problem of today)."""
-    from notifier.events import sources_for
-
     used = sources_for(ruleset.kinds_used())
     return {name: s if name in used else {**s, "last_error": None} for name, s in sources.items()}
 
@@ -232,8 +197,6 @@ def status_lines(report: dict[str, Any], db_path: Any) -> tuple[list[str], list[
     if report.get("running"):
         pid = None
         if "replicas" not in report:
-            from notifier.state.lock import InstanceLock
-
             pid = InstanceLock(db_path).holder()
         head.append("notifier: running on this store" + (f" (pid {pid})" if pid else ""))
     else:
@@ -241,8 +204,6 @@ def status_lines(report: dict[str, Any], db_path: Any) -> tuple[list[str], list[
     dead_lines = []
     latest = report.get("dead_latest") or []
     for d in latest:
-        from notifier.delivery.text import one_line
-
         dead_lines.append(
             f"  dead {d['id']} ({d['rule']} -> {d['channel']}"
             + (f", {d['student']}" if d.get("student") else "")

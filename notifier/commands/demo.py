@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
@@ -18,14 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from notifier.channels.base import Alert, Notification
+from notifier.delivery.render import console_line, plain_text
+from notifier.events import Reason
+from notifier.obs.logs import setup_logging
+from notifier.runtime.compose import build
+from notifier.runtime.config import load_rules
+from notifier.sandbox import Sandbox, webhooks
+from notifier.sandbox.histories import finish_stories, seed_stories
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
+from notifier.settings import load_settings
+
 DEMO_SECONDS = 45.0
 WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
 
 
 def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -> None:
     """Run `then` once the first cycle has recorded the exam attempts' baseline."""
-    import sqlite3
-
     while not stop.wait(0.2):
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -42,8 +52,6 @@ SHOWN = 5  # lines shown per channel in the summary; the rest are counted
 
 def _notification(row: dict[str, Any], first_only: bool = False) -> Any:
     """An outbox row as the Notification its channel was given."""
-    from notifier.channels.base import Alert, Notification
-    from notifier.events import Reason
 
     alerts = []
     for raw in json.loads(row["alerts"])[: 1 if first_only else None]:
@@ -55,8 +63,6 @@ def _notification(row: dict[str, Any], first_only: bool = False) -> Any:
 def print_one_per_rule(store: Any, rules: Any) -> None:
     """One alert of each rule that fired, as a person reads it (the history rules'
     wording names the events that made them fire)."""
-    from notifier.delivery.render import plain_text
-
     first: dict[str, Any] = {}
     for row in store.deliveries():
         first.setdefault(row["rule"], row)
@@ -72,7 +78,6 @@ def print_one_per_rule(store: Any, rules: Any) -> None:
 def console_lines(store: Any, ruleset: Any) -> list[str]:
     """What the console channels printed (above, among the log), from the store's sent
     deliveries: the console has no stand-in to ask."""
-    from notifier.delivery.render import console_line
 
     names = {name for name, ch in ruleset.channels.items() if ch.type == "console"}
     rows = [row for row in store.deliveries("sent") if row["channel"] in names]
@@ -89,17 +94,6 @@ def print_some(title: str, lines: list[str]) -> None:
 
 
 def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> int:
-    from notifier.app import App, make_client
-    from notifier.config import load_rules
-    from notifier.obs.logs import setup_logging
-    from notifier.sandbox import Sandbox, webhooks
-    from notifier.sandbox.histories import finish_stories, seed_stories
-    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
-    from notifier.server.http import HttpServer
-    from notifier.server.push import configure_push
-    from notifier.settings import load_settings
-    from notifier.state import SqliteStore
-
     setup_logging()
     rules_path = rules_path or Path(os.environ.get("NOTIFIER_RULES", "rules.yaml"))
     push_port = free_port()
@@ -143,11 +137,8 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         ruleset = load_rules(rules_path, settings)
         print(f"demo: sandbox institute at {sandbox.url}; rules {ruleset.summary()}")
         print(f"demo: running the notifier loop for {seconds:.0f} s (first cycle is a baseline)\n")
-        store = SqliteStore(settings.db_path)
-        app = App(settings, ruleset, store, make_client(settings))
-        server = HttpServer(f"127.0.0.1:{push_port}")
-        writer = configure_push(server, settings, store, app.on_push)
-        server.start()
+        parts = build(settings, ruleset=ruleset, http_addr=f"127.0.0.1:{push_port}")
+        app, store = parts.app, parts.store
         print(f"demo: the sandbox pushes its webhooks to {push_url}/webhooks/testpress/...")
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()
@@ -164,15 +155,11 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print("\ndemo: interrupted")
         finally:
             timer.cancel()
-            server.close()
-            if writer is not None:
-                writer.close()
         counts = store.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
         console = console_lines(store, ruleset)
         pushed = app.intake.counts
-        app.close()
-        store.close()
+        parts.close()  # the server, its writer, the app, the store
 
         print("\n=== what each channel received ===")
         posts = [f"{p.channel}: {p.text}" for p in slack.received]

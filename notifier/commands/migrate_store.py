@@ -17,11 +17,19 @@ already holds notifier state (a second run, or the wrong database).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
-from notifier.dburl import is_postgres_url, redact_url
-from notifier.settings import ConfigError
+import psycopg
+
+from notifier.obs.logs import redact, register_secrets
+from notifier.settings import ConfigError, load_settings
+from notifier.settings.dburl import is_postgres_url, redact_url, url_secrets
+from notifier.state import SqliteStore
+from notifier.state.lock import InstanceLock
+from notifier.state.postgres import PostgresStore, StoreUnavailable
+from notifier.state.postgres_conn import reason
 
 SKIP_META = {"schema_version"}  # the target's own, written by its migrations
 PG_ONLY = {"replicas", "leases"}  # live replica bookkeeping: nothing to carry over
@@ -30,8 +38,6 @@ PG_ONLY = {"replicas", "leases"}  # live replica bookkeeping: nothing to carry o
 def migrate_store(source: str, target: str) -> dict[str, int]:
     """Copy the SQLite store at `source` into the PostgreSQL database `target`; return
     rows copied per table. Raises ConfigError (exit 2) when refused."""
-    from notifier.state.lock import InstanceLock
-
     if is_postgres_url(source):
         raise ConfigError(["NOTIFIER_DB: already a PostgreSQL URL; migrate-store copies SQLite"])
     if not is_postgres_url(target):
@@ -40,17 +46,11 @@ def migrate_store(source: str, target: str) -> dict[str, int]:
     if not path.is_file():
         raise ConfigError([f"NOTIFIER_DB: no SQLite state store at {path}"])
     with InstanceLock(path):  # AlreadyRunning (exit 2) while a notifier runs on it
-        from notifier.state import SqliteStore
-
         SqliteStore(path).close()  # brings an older store up to the current schema
         return _copy(path, target)
 
 
 def _copy(path: Path, target: str) -> dict[str, int]:
-    import psycopg
-
-    from notifier.state.postgres import PostgresStore, StoreUnavailable
-    from notifier.state.postgres_conn import reason
 
     try:
         store = PostgresStore(target)
@@ -156,11 +156,6 @@ def _advance_sequences(conn: Any, table: str, columns: list[str]) -> None:
 def run_migrate_store(to: str) -> int:
     """`notifier migrate-store --to URL`: 0 copied; 1 the copy failed (nothing written);
     ConfigError / AlreadyRunning (exit 2) when refused."""
-    import sys
-
-    from notifier.dburl import url_secrets
-    from notifier.obs.logs import redact, register_secrets
-    from notifier.settings import load_settings
 
     settings = load_settings()
     register_secrets([*url_secrets(to), *url_secrets(settings.db)])

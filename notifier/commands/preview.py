@@ -10,6 +10,8 @@ what matters for a past class is who left when, not whether the list is still mo
 
 from __future__ import annotations
 
+import argparse
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -17,15 +19,19 @@ from typing import Any, TextIO
 from notifier.channels.base import Alert, Notification
 from notifier.commands.ruletest import readable
 from notifier.delivery.render import email_message, plain_text, slack_message
-from notifier.delivery.templates import RuleTemplates
-from notifier.delivery.text import one_line
-from notifier.events import sources_for
+from notifier.obs.logs import redact, register_secrets
 from notifier.rules.evaluate import Match, evaluate_in_order, steps_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
 from notifier.rules.schema import RuleSet
+from notifier.rules.templates import RuleTemplates
+from notifier.runtime.config import load_rules
+from notifier.runtime.sources import make_sources, sources_for
+from notifier.runtime.wiring import make_client
+from notifier.settings import load_settings
 from notifier.sources.base import PollContext, Source
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.text import one_line
 
 SAMPLES = 3
 
@@ -72,8 +78,6 @@ def run_preview(
 ) -> Preview:
     """Read the last `days` days, evaluate, tally. Never sends, never writes state."""
     if sources is None:
-        from notifier.app import make_sources
-
         sources = make_sources()
     now = now or datetime.now(UTC)
     since = now - timedelta(days=days)
@@ -172,3 +176,24 @@ def preview_command(
     result = run_preview(ruleset, client, days=days, samples=samples, **kwargs)
     print_preview(result, ruleset, out)
     return 1 if result.errors else 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """`notifier preview`: the client alone (no store, no channels), its secrets known
+    to the redaction before anything is read."""
+    settings = load_settings()
+    register_secrets(
+        s.get_secret_value() if s else None
+        for s in (settings.testpress_token, settings.testpress_password)
+    )
+    ruleset = load_rules(args.path or settings.rules_path, None)
+    client = make_client(settings)
+    try:
+        out = io.StringIO()
+        code = preview_command(
+            ruleset, client, out, args.days, args.samples, timezone=settings.timezone
+        )
+        print(redact(out.getvalue()), end="")
+        return code
+    finally:
+        client.close()

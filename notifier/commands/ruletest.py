@@ -10,8 +10,10 @@ validated like the rules file, with `PATH:LINE:COL:` problems.
 
 from __future__ import annotations
 
+import argparse
 import html
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from notifier.channels.base import Alert, Notification
-from notifier.config import RulesError, load_rules
 from notifier.delivery.render import (
     ZWJ,
     console_line,
@@ -28,13 +29,12 @@ from notifier.delivery.render import (
     slack_message,
     webhook_body,
 )
-from notifier.delivery.templates import RuleTemplates
-from notifier.delivery.text import one_line
 from notifier.events import EVENT_KINDS, Event
 from notifier.rules.compile import check_keys, did_you_mean, unique_pairs
 from notifier.rules.evaluate import evaluate_in_order, step, time_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields, parse_time
 from notifier.rules.schema import RuleSet
+from notifier.rules.templates import RuleTemplates
 from notifier.rules.yamlpos import (
     Pos,
     Problem,
@@ -47,6 +47,9 @@ from notifier.rules.yamlpos import (
     to_plain,
     type_name,
 )
+from notifier.runtime.config import RulesError, load_rules
+from notifier.settings import load_settings
+from notifier.text import one_line
 
 TOP_KEYS = {"rules": False, "tests": True}
 CASE_KEYS = {"name": True, "events": True, "expect": True}
@@ -367,3 +370,8 @@ def run_tests(
     summary += f"{failed} failed" if failed else "all passed"
     print(summary, file=out)
     return 1 if failed else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """`notifier test TESTS.yaml`; the rules file it names, else NOTIFIER_RULES."""
+    return run_tests(args.tests, sys.stdout, lambda: load_settings().rules_path)

@@ -18,9 +18,17 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from notifier.sandbox import Sandbox
+from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.settings import ConfigError
 
 ENV_BEGIN = "# --- .env for `notifier run` against this sandbox (written by `notifier sandbox`)"
 ENV_END = "# --- end of .env"
@@ -52,14 +60,13 @@ def run_sandbox(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 then. 2 when `--write-env` would overwrite a
     file the sandbox did not write (an admin's real .env); 1 when `--standins` lacks
     aiosmtpd (the `demo` extra)."""
-    from notifier.settings import ConfigError
 
     target: Path | None = args.write_env
     if target is not None and target.exists() and not _ours(target):
         raise ConfigError([f"--write-env: {target} exists and was not written by the sandbox"])
     if args.standins:
         try:
-            import aiosmtpd  # noqa: F401
+            import aiosmtpd  # noqa: F401, PLC0415 - only asks whether it is installed
         except ImportError:
             print(
                 "notifier sandbox --standins needs aiosmtpd: "
@@ -89,9 +96,6 @@ def serve(
     """The sandbox (with activity and 1,000 earlier attempts) and, with `standins`, the
     stand-ins, until a signal. Prints the sandbox's throwaway credentials: they exist
     only to be pasted into `TESTPRESS_*` settings."""
-    from contextlib import ExitStack
-
-    from notifier.sandbox import Sandbox
 
     done = threading.Event()
     previous = {}
@@ -161,7 +165,6 @@ def start_standins(stack: Any) -> dict[str, str]:
     """Start the three stand-ins (stopped by `stack`), each printing what it receives;
     returns their settings. `LMS_WEBHOOK_URL` and `LMS_WEBHOOK_SECRET` are the names
     the repository's rules.yaml reads for its webhook channel."""
-    from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 
     slack, smtp, webhook = FakeSlack(), SmtpSink(), WebhookReceiver()
     slack.on_receive = _printer(_slack_line)
@@ -218,8 +221,6 @@ def _signature(request: Any) -> str:
     receiver accepts every request either way, so rules without a secret work too."""
     if "webhook-signature" not in request.headers:
         return "unsigned"
-    from standardwebhooks import Webhook
-    from standardwebhooks.webhooks import WebhookVerificationError
 
     try:
         Webhook(STANDIN_WEBHOOK_SECRET).verify(request.body, request.headers)

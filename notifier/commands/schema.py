@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifier.channels import CHANNEL_TYPES
-from notifier.delivery.templates import EXTRA_NAMES, FILTERS
 from notifier.events import EVENT_KINDS, FieldSpec
 from notifier.rules.hints import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
 from notifier.rules.history_keys import NO_HISTORY_KINDS
@@ -27,6 +26,7 @@ from notifier.rules.schema import (
     SOURCES_KEYS,
     TOP_LEVEL_KEYS,
 )
+from notifier.rules.templates import EXTRA_NAMES, FILTERS
 
 VAR = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
 VALUE_TYPES: dict[str, dict[str, Any]] = {

@@ -25,7 +25,7 @@ from notifier.delivery.stages import (
     SendStage,
     Stage,
 )
-from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
+from notifier.rules.templates import NO_TEMPLATES, TemplateTable
 from notifier.state import is_outage
 
 

@@ -31,8 +31,8 @@ from notifier.channels.base import Channel
 from notifier.delivery.chain import Chain, compose
 from notifier.delivery.record import RecordStage, RetryPolicy
 from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, to_notification
-from notifier.delivery.templates import NO_TEMPLATES, TemplateTable
 from notifier.obs.metrics import Metrics
+from notifier.rules.templates import NO_TEMPLATES, TemplateTable
 from notifier.state import OutboxRow, Store
 
 __all__ = ["Deliverer", "PassResult", "RetryPolicy", "into_units", "to_notification"]

@@ -14,9 +14,10 @@ from typing import Any
 
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.history_text import history_did, inactive_did
-from notifier.delivery.templates import RuleTemplates, context_for, history_extra, try_render
-from notifier.delivery.text import duration_text, number_text, one_line, reason_text
+from notifier.delivery.reasons import reason_text
 from notifier.events import best_label
+from notifier.rules.templates import RuleTemplates, context_for, history_extra, try_render
+from notifier.text import duration_text, number_text, one_line
 
 SLACK_MAX_TEXT = 3000  # Slack's limit of a text object; a `message` template's cut
 SUBJECT_MAX = 180  # an email subject's length; a `title` template's cut
@@ -163,7 +164,7 @@ def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
     )
 
 
-# --- with the rule's templates (notifier.delivery.templates) --------------------------
+# --- with the rule's templates (notifier.rules.templates) --------------------------
 
 
 def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:

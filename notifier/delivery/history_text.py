@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from notifier.delivery.text import duration_text, number_text, one_line
 from notifier.events import Reason
+from notifier.text import duration_text, number_text, one_line
 
 HISTORY_OPS = ("repeat", "drop", "rise")
 LISTED = 5  # events named in the sentence; the webhook's `history` has them all

@@ -1,19 +1,19 @@
 """Planning one delivery per (match, channel): its group and send time under the rule's
-policy and the channel's quiet hours (notifier.delivery.policy), and the alert record
+policy and the channel's quiet hours (notifier.rules.policy), and the alert record
 the outbox row carries."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from notifier.delivery.policy import Policy, plan
 from notifier.rules.history import earlier_dicts
+from notifier.rules.policy import Policy, plan
 from notifier.rules.schema import RuleSet
 from notifier.state import NewDelivery, Store
 
 
 class Planner:
-    """Plans each delivery's group and send time (notifier.delivery.policy), remembering the
+    """Plans each delivery's group and send time (notifier.rules.policy), remembering the
     groups planned earlier in the same cycle, which the store does not hold yet."""
 
     def __init__(self, store: Store, ruleset: RuleSet, now: float):

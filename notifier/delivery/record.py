@@ -20,8 +20,8 @@ from notifier.channels.base import Outcome
 from notifier.delivery.stages import Job, PassResult, Unit
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
-from notifier.safetext import clean
 from notifier.state import FAULT_TRIES, Store
+from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from notifier.delivery.describe import (
     said,
     title_text,
 )
-from notifier.delivery.templates import RuleTemplates
-from notifier.delivery.text import one_line
+from notifier.rules.templates import RuleTemplates
+from notifier.text import one_line
 
 # Slack's limits: https://api.slack.com/reference/block-kit/blocks
 SLACK_MAX_BLOCKS = 50

@@ -4,7 +4,7 @@ outcome is the last stage (`notifier.delivery.record`); the chain that runs them
 order is composed in one place (`notifier.delivery.chain`).
 
 Grouping, digests, quiet hours and throttling decide *when* a row is due and *which*
-rows go out together; they are planned as the row is written (`notifier.delivery.policy`),
+rows go out together; they are planned as the row is written (`notifier.rules.policy`),
 so what reaches these stages is a unit: one row, or every due row of one group.
 
 A stage takes a Job and gives it back; a stage that decides the outcome itself (a
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from notifier.channels.base import Alert, Channel, Message, Notification, Outcome
 from notifier.delivery.render import render_message
-from notifier.delivery.templates import TemplateTable
 from notifier.events import Reason
+from notifier.rules.templates import TemplateTable
 from notifier.state import OutboxRow, Store
 
 Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group

@@ -2,7 +2,7 @@
 
 Under push, a busy institute sends a webhook a second or more and the run loop takes
 them in small batches: a line a batch buries everything else in the log. Each batch is
-logged at DEBUG (notifier.intake) and added up here; the sum is logged at INFO once a
+logged at DEBUG (notifier.runtime.intake) and added up here; the sum is logged at INFO once a
 minute of pushes has gone by, when the loop next looks (`tick`), and what is left at a
 clean stop (`flush`), e.g.
 "push: 412 webhooks in the last minute: 380 new completions (95 deliveries queued),

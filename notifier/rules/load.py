@@ -13,21 +13,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
-from notifier.delivery.policy import Policy
-from notifier.delivery.templates import (
-    TEMPLATE_KEYS,
-    CompiledTemplate,
-    RuleTemplates,
-    compile_template,
-)
 from notifier.events import EVENT_KINDS, Stage
 from notifier.rules.channel_errors import config_problems
 from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
 from notifier.rules.hints import COMBINATORS
 from notifier.rules.history_keys import read_history
 from notifier.rules.policies import read_policy, read_quiet_hours
+from notifier.rules.policy import Policy
 from notifier.rules.schema import (
     RULE_KEYS,
     RULE_NAME,
@@ -37,6 +32,12 @@ from notifier.rules.schema import (
     Rule,
     RuleSet,
     Sources,
+)
+from notifier.rules.templates import (
+    TEMPLATE_KEYS,
+    CompiledTemplate,
+    RuleTemplates,
+    compile_template,
 )
 from notifier.rules.yamlpos import (
     Pos,
@@ -60,7 +61,7 @@ __all__ = ["ChannelKind", "Problem", "RulesError", "load_ruleset"]
 class ChannelKind(Protocol):
     """What the loader needs of a channel type: the model its settings validate against.
     The table itself (`notifier.channels.self.channel_types`) is passed in by
-    `notifier.config`, so this package never imports a sender."""
+    `notifier.runtime.config`, so this package never imports a sender."""
 
     @property
     def config(self) -> type[BaseModel]: ...
@@ -106,8 +107,6 @@ def load_ruleset(
 def default_env() -> dict[str, str]:
     """What `${VAR}` reads: the `.env` file of the working directory, overridden by the
     environment (the same precedence as the settings)."""
-    from dotenv import dotenv_values
-
     values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
     values.update(os.environ)
     return values
@@ -310,7 +309,7 @@ class _Loader:
 
     def templates(self, found: dict[str, tuple[YNode, YNode]], event: str) -> RuleTemplates | None:
         """The rule's `title` and `message` templates, checked against the event's fields
-        (notifier.delivery.templates); None when it gives neither."""
+        (notifier.rules.templates); None when it gives neither."""
         compiled: dict[str, CompiledTemplate | None] = {}
         fields: frozenset[str] = frozenset()
         for key in TEMPLATE_KEYS:

@@ -1,13 +1,15 @@
 """Reading a rule's delivery policy (`group_by`, `group_wait`, `group_interval`,
 `digest`, `quiet_hours`, `throttle`, `urgent`) and a channel's `quiet_hours` from the
-rules file, with located problems. What the policy means lives in notifier.delivery.policy."""
+rules file, with located problems. What the policy means lives in notifier.rules.policy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from notifier.delivery.policy import (
+from notifier.events import FieldSpec
+from notifier.rules.compile import check_keys, did_you_mean
+from notifier.rules.policy import (
     Digest,
     Policy,
     QuietHours,
@@ -16,8 +18,6 @@ from notifier.delivery.policy import (
     parse_duration,
     parse_zone,
 )
-from notifier.events import FieldSpec
-from notifier.rules.compile import check_keys, did_you_mean
 from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, is_broken, type_name
 
 POLICY_KEYS = (

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from notifier.delivery.policy import Policy, QuietHours
-from notifier.delivery.templates import RuleTemplates
 from notifier.events import Stage
 from notifier.rules.conditions import AllOf, FieldOps
 from notifier.rules.history import HistorySpec
+from notifier.rules.policy import Policy, QuietHours
+from notifier.rules.templates import RuleTemplates
 
 # Top level: key -> required?
 TOP_LEVEL_KEYS: dict[str, bool] = {"channels": True, "rules": True, "sources": False}
@@ -31,7 +31,7 @@ RULE_KEYS: dict[str, bool] = {
     "enabled": False,  # `enabled: false`: loaded and checked, never fires
     "title": False,
     "message": False,
-    # delivery policy (notifier.delivery.policy, read by notifier.rules.policies)
+    # delivery policy (notifier.rules.policy, read by notifier.rules.policies)
     "group_by": False,
     "group_wait": False,
     "group_interval": False,

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from notifier.rules.yamlerrors import plain_words
+
 try:  # libyaml is much faster; the pure-Python loader gives the same nodes
     from yaml import CSafeLoader as _FastLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -160,8 +162,6 @@ def _syntax_problem(text: str, path: str) -> Problem:
     try:
         yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        from notifier.rules.yamlerrors import plain_words
-
         line, col, what = plain_words(exc, text)
         return Problem(path, line, col, f"invalid YAML: {what}")
     except yaml.reader.ReaderError as exc:

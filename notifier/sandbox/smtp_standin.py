@@ -8,8 +8,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -69,8 +74,6 @@ class SmtpSink:
             self._state.data_replies.extend(replies)
 
     def start(self) -> SmtpSink:
-        from aiosmtpd.controller import Controller
-
         kwargs: dict[str, Any] = {}
         if self.username is not None:
             kwargs.update(
@@ -101,8 +104,6 @@ class SmtpSink:
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> Any:
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login.decode() == self.username
@@ -125,9 +126,6 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import policy
-        from email.parser import BytesParser
-
         with self.sink._lock:
             if self.sink._state.data_replies:
                 return self.sink._state.data_replies.pop(0)

@@ -22,6 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
 # The SMTP stand-in lives in its own module, re-exported so every stand-in has one home.
 from notifier.sandbox.smtp_standin import ReceivedMail, SmtpSink, free_port
 
@@ -266,9 +269,6 @@ class WebhookReceiver(_HttpStandin):
             parsed = None
         verified = False
         if self.secret:
-            from standardwebhooks import Webhook
-            from standardwebhooks.webhooks import WebhookVerificationError
-
             try:
                 Webhook(self.secret).verify(body, headers)
                 verified = True

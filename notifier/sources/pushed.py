@@ -75,7 +75,7 @@ def process(
     pending: dict[str, dict[str, _Pending]] = {"exam": {}, "chapter-content": {}}
     for row in rows:
         # Verified on receipt, so JSON; a row that is not raises: poison, set aside
-        # by the caller (notifier.intake) after a few tries, its neighbours unharmed.
+        # by the caller (notifier.runtime.intake) after a few tries, its neighbours unharmed.
         payload = json.loads(row.body)
         source = SOURCE_OF_INBOX.get(row.kind)
         if source is None or source not in sources_in_use or not isinstance(payload, dict):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.dburl import is_postgres_url, redact_url
+from notifier.settings import ConfigError
+from notifier.settings.dburl import is_postgres_url, redact_url
 from notifier.state.base import (
     FAULT_TRIES,
     InboxRow,
@@ -37,8 +38,12 @@ def open_store(db: Path | str) -> Store:
     would fold the URL's `//`). A store that cannot be opened is a configuration
     problem (exit 2) naming NOTIFIER_DB, never showing the URL's password."""
     if isinstance(db, str) and is_postgres_url(db):
-        from notifier.settings import ConfigError
-        from notifier.state.postgres import PostgresStore, StoreUnavailable
+        # A named exception to "imports at the top": psycopg (~40 ms) loads only for a
+        # PostgreSQL URL, so `check` and every command on SQLite start without it.
+        from notifier.state.postgres import (  # noqa: PLC0415 - start-up time on SQLite
+            PostgresStore,
+            StoreUnavailable,
+        )
 
         try:
             return PostgresStore(db.strip())

@@ -102,7 +102,7 @@ class NewDelivery:
     event: str
     event_key: str
     alerts: list[dict[str, Any]]
-    group: str | None = None  # see notifier.delivery.policy
+    group: str | None = None  # see notifier.rules.policy
     not_before: float | None = None  # None: due at once
 
     @property

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifier.dburl import is_postgres_url, redact_url
+import psycopg
+
+from notifier.settings import ConfigError
+from notifier.settings.dburl import is_postgres_url, redact_url
+from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason
 
 
 def missing_store(db: str) -> str | None:
@@ -19,10 +23,6 @@ def missing_store(db: str) -> str | None:
         if str(db) == ":memory:" or path.exists():
             return None
         return f"no state store at {path}: no notifier has run on it yet (nothing was created)"
-    import psycopg
-
-    from notifier.settings import ConfigError
-    from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason
 
     url = db.strip()
     try:

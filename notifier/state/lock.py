@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from notifier.settings import ConfigError
+
 
 class AlreadyRunning(Exception):
     pass
@@ -26,8 +28,6 @@ class InstanceLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
         except OSError as exc:
-            from notifier.settings import ConfigError
-
             raise ConfigError(
                 [f"NOTIFIER_DB: cannot create the lock {self.path}: {exc.strerror or exc}"]
             ) from None

@@ -30,8 +30,8 @@ from typing import Any
 
 import psycopg
 
-from notifier.dburl import redact_url
 from notifier.events import Kept
+from notifier.settings.dburl import redact_url
 from notifier.state.base import NewDelivery, iso
 from notifier.state.postgres_conn import StoreUnavailable, reason
 from notifier.state.postgres_faults import PostgresFaults

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from notifier.dburl import redact_url, url_secrets
+from notifier.settings.dburl import redact_url, url_secrets
 
 CONNECT_TIMEOUT = 10
 

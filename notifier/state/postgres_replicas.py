@@ -46,7 +46,8 @@ import threading
 import time
 from typing import Any, Protocol
 
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.settings import ConfigError
+from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +232,6 @@ def join_replicas(store: Any, poll_interval: float) -> Heartbeat:
     """`notifier run` on PostgreSQL: start this replica's heartbeat (and its bid for
     the poller lease) on a connection of its own; a database that cannot be reached
     now is a configuration problem (exit 2), as at open."""
-    from notifier.settings import ConfigError
-    from notifier.state.postgres_conn import StoreUnavailable
-
     try:
         return Heartbeat(store.for_thread(), poll_interval).start()
     except StoreUnavailable as exc:

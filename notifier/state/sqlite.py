@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from notifier.events import Kept
+from notifier.settings import ConfigError
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.sqlite_faults import SqliteFaults
@@ -38,8 +39,6 @@ from notifier.state.sqlite_sources import SqliteSourceState
 def open_store(path: Path | str) -> SqliteStore:
     """The store a command uses; a path that cannot be opened is a configuration
     problem (exit 2) naming NOTIFIER_DB, not a traceback."""
-    from notifier.settings import ConfigError
-
     try:
         return SqliteStore(path)
     except (OSError, sqlite3.Error) as exc:

@@ -32,8 +32,8 @@ import httpx
 from pydantic import SecretStr
 
 from notifier.httpstatus import is_retryable_status, parse_retry_after
-from notifier.safetext import clean_deep
 from notifier.testpress.pacing import SharedPause, backoff_delay
+from notifier.testpress.safetext import clean_deep
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ class TestpressClient:
                     try:
                         # Invalid UTF-8 becomes U+FFFD (`text` decodes with
                         # "replace"), and so do NUL, controls and lone surrogates
-                        # (notifier.safetext): the edge for everything polled.
+                        # (notifier.testpress.safetext): the edge for everything polled.
                         return response, clean_deep(json.loads(response.text))
                     except json.JSONDecodeError:
                         reason = f"HTTP {status} with a body that is not JSON"

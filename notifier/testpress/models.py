@@ -5,7 +5,7 @@ and passed on to rules by `to_data()`; `"NA"`, `"N/A"` and `""` are null in ever
 numbers, durations and times are coerced by `notifier.testpress.parse`. A record that
 still does not fit (not an object, no usable id, a value of the wrong kind) is logged
 and skipped by `parse_records` without losing the rest of the page. Every string is
-made safe (`notifier.safetext`) by the base model's validator, so odd text from Testpress
+made safe (`notifier.testpress.safetext`) by the base model's validator, so odd text from Testpress
 stops here, whether it came by poll or by push.
 """
 
@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-from notifier.safetext import clean_deep
 from notifier.testpress.parse import (
     is_null,
     null_strings_to_none,
@@ -37,6 +36,7 @@ from notifier.testpress.parse import (
     to_text,
     to_time,
 )
+from notifier.testpress.safetext import clean_deep
 
 __all__ = [
     "Attempt",
@@ -81,7 +81,7 @@ Text = Annotated[str | None, BeforeValidator(to_text)]
 class TestpressModel(BaseModel):
     """Base of every model: unknown fields kept, "NA"/"" null everywhere, and every
     string (nested ones and extras too) safe for any store, channel and log
-    (`notifier.safetext`: NUL, other controls and lone surrogates become U+FFFD)."""
+    (`notifier.testpress.safetext`: NUL, other controls and lone surrogates become U+FFFD)."""
 
     __test__ = False  # not a pytest test class, despite the name
     model_config = ConfigDict(extra="allow")

@@ -34,7 +34,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notifier.server.messages import Handler, Request, Response
+from notifier.web.messages import Handler, Request, Response
 
 log = logging.getLogger(__name__)
 

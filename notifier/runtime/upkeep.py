@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from notifier.intake import INBOX_KEPT
 from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds
 from notifier.rules.schema import Rule
+from notifier.runtime.intake import INBOX_KEPT
 from notifier.state import Store
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ characters corrupt log lines and headers. `clean` replaces each with U+FFFD, the
 visible replacement character, so the alert still goes out and shows where the odd
 character was. Tab, line feed and carriage return are kept: question text, addresses
 and free-text answers legitimately hold them, every store and encoder accepts them,
-and one-line renderings (`notifier.delivery.text.one_line`) already fold them.
+and one-line renderings (`notifier.text.one_line`) already fold them.
 
 Applied once at the edge: the client's parsed responses and the Testpress models
 (which the push path validates too), so nothing past the edge needs to care.

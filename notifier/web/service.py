@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from notifier.obs.liveness import Liveness
 from notifier.obs.metrics import Metrics
-from notifier.server.http import HttpServer, Limits, Request, Response
+from notifier.web.http import HttpServer, Limits, Request, Response
 
 
 def add_service_routes(server: HttpServer, liveness: Liveness, metrics: Metrics) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier import __version__
-from notifier.dburl import redact_url
+from notifier.settings.dburl import redact_url
 
 log = logging.getLogger("notifier.run")
 

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.obs.logs import register_secrets
+from notifier.settings.dburl import check_db, is_postgres_url, url_secrets
+
 
 class ConfigError(Exception):
     """A configuration problem: the command exits with status 2 and prints `lines`."""
@@ -182,8 +185,6 @@ class Settings(BaseSettings):
     @field_validator("db")
     @classmethod
     def _db(cls, value: str) -> str:
-        from notifier.dburl import check_db
-
         return check_db(value)
 
     @property
@@ -193,8 +194,6 @@ class Settings(BaseSettings):
 
     @property
     def db_is_postgres(self) -> bool:
-        from notifier.dburl import is_postgres_url
-
         return is_postgres_url(self.db)
 
     @property
@@ -250,9 +249,6 @@ def load_settings() -> Settings:
             var = _ALIASES.get(str(loc), str(loc))
             lines.append(f"{var}: {err['msg']}")
         raise ConfigError(lines) from None
-    from notifier.dburl import url_secrets
-    from notifier.obs.logs import register_secrets
-
     # Every command reads its settings here, before it can open the store: from now on
     # no output of it shows the URL's secrets, whatever prints them.
     register_secrets(url_secrets(settings.db))

@@ -31,9 +31,9 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route as StarletteRoute
 
-from notifier.server.asgi import PathEndpoint, QuietErrors, Route, build_app
-from notifier.server.messages import MAX_BODY, Handler, Limits, Request, Response
-from notifier.server.wire import Edge, protocol_for
+from notifier.web.asgi import PathEndpoint, QuietErrors, Route, build_app
+from notifier.web.messages import MAX_BODY, Handler, Limits, Request, Response
+from notifier.web.wire import Edge, protocol_for
 
 __all__ = [
     "MAX_BODY",

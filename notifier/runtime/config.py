@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from notifier.channels import CHANNEL_TYPES
+from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.rules.load import Problem, RulesError, load_ruleset
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
@@ -19,10 +19,15 @@ __all__ = ["Problem", "RulesError", "load_rules"]
 
 
 def load_rules(
-    path: Path | str, settings: Settings | None = None, env: Mapping[str, str] | None = None
+    path: Path | str,
+    settings: Settings | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    channel_types: Mapping[str, ChannelType] = CHANNEL_TYPES,
 ) -> RuleSet:
     """Read, validate and compile the rules file. `env` feeds `${VAR}`; by default the
     environment over the `.env` file of the working directory, as settings are read.
     With `settings`, a channel whose type needs a missing setting is a problem too.
-    Raises RulesError listing every problem."""
-    return load_ruleset(path, settings, env, channel_types=CHANNEL_TYPES)
+    `channel_types` is the channel table the file's channels are checked against (the
+    composition root's). Raises RulesError listing every problem."""
+    return load_ruleset(path, settings, env, channel_types=channel_types)

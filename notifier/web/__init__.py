@@ -1,16 +1,16 @@
 """The notifier's HTTP server (contract section 9): `/healthz`, `/readyz`, `/metrics`,
 and the place Testpress's webhooks are served from.
 
-`notifier run` starts it when `NOTIFIER_HTTP_ADDR` is set; `cli.py` and `app.py` are the
-only modules that may import this package. It is an ASGI application (Starlette,
-`asgi.py`) served by uvicorn on a thread of its own (`http.py`), with uvicorn's h11
-protocol hardened for the public internet (`wire.py`). Handlers are plain and
-synchronous (`messages.py`): they know nothing of ASGI.
+`notifier run` starts it when `NOTIFIER_HTTP_ADDR` is set (the composition root,
+`notifier.runtime.compose`, builds it); only `runtime/` and above import it. It is an
+ASGI application (Starlette, `asgi.py`) served by uvicorn on a thread of its own
+(`http.py`), with uvicorn's h11 protocol hardened for the public internet (`wire.py`).
+Handlers are plain and synchronous (`messages.py`): they know nothing of ASGI.
 
 Adding an endpoint (e.g. `POST /webhooks/testpress/exam`): write a handler that takes a
 `Request` and returns a `Response`, and register it before `start()`:
 
-    from notifier.server.http import HttpServer, Request, Response
+    from notifier.web.http import HttpServer, Request, Response
 
     def exam_webhook(request: Request) -> Response:
         try:

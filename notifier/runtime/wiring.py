@@ -1,8 +1,9 @@
-"""Building the parts `run` wires together: sources, channels, the Testpress client, and
-the list of secrets the log redaction must know.
+"""Building the parts the composition root (`compose.py`) puts together: channels from
+the channel table, the Testpress client, and the list of secrets the log redaction
+must know.
 
-Kept apart from `app.py` so the loop reads as the loop, and so commands that need one
-part (a client for `preview`, sources for the sandbox tests) need not build an App.
+Kept apart from `compose.py` so commands that need one part (a client for `preview`)
+need not build an App, and apart from `app.py` so the loop reads as the loop.
 """
 
 from __future__ import annotations
@@ -10,40 +11,49 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.channels.base import Channel, SendContext
-from notifier.dburl import url_secrets
 from notifier.obs.metrics import Metrics
 from notifier.rules.schema import RuleSet
+from notifier.runtime.config import load_rules
 from notifier.settings import Settings
-from notifier.sources.base import Source
+from notifier.settings.dburl import url_secrets
 from notifier.testpress.client import TestpressClient
 
-
-def make_sources() -> dict[str, Source]:
-    from notifier.sources.attempts import AttemptsSource
-    from notifier.sources.conferences import ConferencesSource
-    from notifier.sources.content import ContentAttemptsSource
-    from notifier.sources.inactivity import InactivitySource
-
-    return {
-        "attempts": AttemptsSource(),
-        "content_attempts": ContentAttemptsSource(),
-        "conferences": ConferencesSource(),
-        "inactivity": InactivitySource(),  # last: it reads what the others recorded
-    }
+ChannelTable = Mapping[str, ChannelType]
 
 
 def build_channels(
-    ruleset: RuleSet, settings: Settings, types: Mapping[str, ChannelType] = CHANNEL_TYPES
+    ruleset: RuleSet, settings: Settings, table: ChannelTable = CHANNEL_TYPES
 ) -> dict[str, Channel[Any]]:
-    """The rule set's channels, each built by its type's row of the table `types`."""
+    """One sender per channel the rules file names, built by its type's row of `table`."""
     ctx = SendContext(settings=settings)
     return {
-        name: types[ch.type].build(name, ch.config, ctx) for name, ch in ruleset.channels.items()
+        name: table[ch.type].build(name, ch.config, ctx) for name, ch in ruleset.channels.items()
     }
+
+
+@dataclass(frozen=True)
+class RulesWiring:
+    """What a rules file turns into, with one channel table: the loaded rules, their
+    channels and their secrets. The app uses it at start and at every hot reload, so a
+    reloaded file is read and built exactly as the first one was."""
+
+    settings: Settings
+    table: ChannelTable = field(default_factory=lambda: CHANNEL_TYPES)
+
+    def load(self, path: Path | str) -> RuleSet:
+        return load_rules(path, self.settings, channel_types=self.table)
+
+    def channels(self, ruleset: RuleSet) -> dict[str, Channel]:
+        return build_channels(ruleset, self.settings, self.table)
+
+    def secrets(self, ruleset: RuleSet) -> list[str | None]:
+        return secrets_of(self.settings, ruleset)
 
 
 def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str | None]:

@@ -28,11 +28,11 @@ from notifier.events import Kept
 from notifier.obs.logs import redact
 from notifier.obs.summary import PushSummary, PushTally
 from notifier.rules.schema import Rule
-from notifier.safetext import clean
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
 from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at, is_outage
 from notifier.testpress.client import TestpressClient
+from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ push can be trusted with is recorded (`kept_payload`: the attempt, the signed va
 and the state, a few hundred bytes however the unsigned fields are padded), under its
 received key (`received_key`): a verified body already received (same endpoint,
 attempt, state and hash) is answered 200 and not stored again. Refused, and recorded
-nowhere (and logged at most a few lines a minute, `notifier.server.refusals`):
+nowhere (and logged at most a few lines a minute, `notifier.web.refusals`):
 
 - 400: the body is not a JSON object, or has no `attempt_id`;
 - 401: `key` is not the institute's public key, or `hash` does not verify
   (notifier.testpress.push.verify: constant-time, the notes' fields);
 - 413: a body over 1 MiB (the server answers it before reading the body), and a
   client that does not send its request within the server's request deadline is
-  disconnected (notifier.server.http).
+  disconnected (notifier.web.http).
 
 Without both keys the routes are not added: the paths are 404 like any other.
 
@@ -35,8 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from notifier.obs.metrics import Metrics
-from notifier.server.http import HttpServer, Request, Response
-from notifier.server.refusals import RefusalLog
 from notifier.settings import Settings
 from notifier.state import Store
 from notifier.testpress.push import (
@@ -48,6 +46,8 @@ from notifier.testpress.push import (
     received_key,
     verify,
 )
+from notifier.web.http import HttpServer, Request, Response
+from notifier.web.refusals import RefusalLog
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from notifier.obs.logs import redact
-from notifier.safetext import clean
 from notifier.sources.base import PollResult
 from notifier.state import Store, is_outage
+from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from notifier.server.messages import Limits
+from notifier.web.messages import Limits
 
 log = logging.getLogger(__name__)
 

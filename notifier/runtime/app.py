@@ -11,43 +11,50 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from notifier.channels.base import Channel
-from notifier.config import RulesError, load_rules
-from notifier.cycle import CycleResult, PollerGate, took_over
-from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.delivery.deliverer import Deliverer
 from notifier.delivery.planner import Planner
-from notifier.delivery.templates import TemplateTable
-from notifier.events import Event, Kept, sources_for
-from notifier.intake import Intake, between_polls
+from notifier.events import Event, Kept
 from notifier.obs.liveness import Liveness
 from notifier.obs.logs import redact, register_secrets
 from notifier.obs.metrics import Metrics
-from notifier.poison import commit_isolated
-from notifier.recall import evaluate_with_history, once_per_spell
 from notifier.rules.evaluate import Match
 from notifier.rules.history import kept_fields
 from notifier.rules.schema import RuleSet
+from notifier.rules.templates import TemplateTable
+from notifier.runtime.config import RulesError
+from notifier.runtime.cycle import CycleResult, PollerGate, took_over
+from notifier.runtime.intake import Intake, between_polls
+from notifier.runtime.poison import commit_isolated
+from notifier.runtime.recall import evaluate_with_history, once_per_spell
+from notifier.runtime.sources import sources_for
+from notifier.runtime.upkeep import prune_if_due
+from notifier.runtime.wiring import RulesWiring
 from notifier.settings import Settings
 from notifier.sources.base import PollContext, PollResult, Source
 from notifier.sources.health import HealthWatch
 from notifier.sources.readback import ReadBack
 from notifier.state import NewDelivery, Store
 from notifier.testpress.client import TestpressClient, TestpressError
-from notifier.upkeep import prune_if_due
-from notifier.wiring import build_channels, make_client, make_sources, secrets_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["App", "CycleResult", "build_channels", "make_client", "make_sources", "secrets_of"]
+__all__ = ["App", "CycleResult"]
 
 MIN_PASS_BUDGET = 5.0  # seconds a delivery pass in the run loop may hand out sends
 
 
 class App:
+    """One cycle, the run loop and hot reload over parts built elsewhere (the
+    composition root, `notifier.runtime.compose.build`). The constructor only keeps
+    its parts; `start()` makes the start-up writes (the rules' templates and secrets,
+    the rules' meta in the store)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -55,10 +62,15 @@ class App:
         store: Store,
         client: TestpressClient,
         *,
-        channels: dict[str, Channel[Any]] | None = None,
-        clock: Any = time.time,
-        stop: threading.Event | None = None,
-        metrics: Metrics | None = None,
+        sources: dict[str, Source],
+        channels: dict[str, Channel[Any]],
+        deliverer: Deliverer,
+        health: HealthWatch,
+        wiring: RulesWiring,
+        readback: ReadBack,
+        metrics: Metrics,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.time,
         liveness: Liveness | None = None,
         poller: PollerGate | None = None,
     ):
@@ -68,36 +80,34 @@ class App:
         self.store = store
         self.client = client
         self.clock = clock
-        self.stop = stop or threading.Event()
+        self.stop = stop
         # Set by the push endpoints once a webhook is recorded: the loop processes the
         # inbox and delivers at once instead of at the next poll.
         self.wake = threading.Event()
-        self.sources = make_sources()
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.sources = sources
+        self.metrics = metrics
         self.liveness = liveness
-        self.health = HealthWatch(store, settings.health_after_seconds)
+        self.health = health
         self._polled_last = True
         self.intake = Intake(store, client, self.sources, clock, self._plan)
-        self.channels = channels if channels is not None else build_channels(ruleset, settings)
-        register_secrets(secrets_of(settings, ruleset))
-        self.deliverer = Deliverer(
-            store,
-            self.channels,
-            templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
-            concurrency=settings.delivery_concurrency,
-            policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
-            clock=clock,
-            stop=self.stop,
-            metrics=self.metrics,
-        )
-        self._rules_loaded(ruleset)
-        # History from day one: a new store reads back the recent past (notifier.sources.readback).
-        self.readback = ReadBack(store, client, settings.history_days, clock=clock, stop=self.stop)
-        new_store = not any(store.has_baseline(name) for name in self.sources)
+        self.channels = channels
+        self.wiring = wiring
+        self.deliverer = deliverer
+        self.readback = readback
+        self._rules_mtime: float | None = None
+
+    def start(self) -> None:
+        """What taking up the rules writes: their secrets (for the log redaction), the
+        rules' meta that `status` reads, the sources no rule polls cleared of errors, the
+        metrics' labels; and, on a new store, the start of the read-back of the recent
+        past (history from day one, notifier.sources.readback)."""
+        register_secrets(self.wiring.secrets(self.ruleset))
+        self._rules_loaded(self.ruleset)
+        new_store = not any(self.store.has_baseline(name) for name in self.sources)
         self.readback.begin(self.sources_in_use(), new_store)
-        self._rules_mtime = _mtime(ruleset.path)
-        self.store.set_meta("rules_loaded_at", _now_iso(clock()))
-        self.store.set_meta("rules_path", str(ruleset.path))
+        self._rules_mtime = _mtime(self.ruleset.path)
+        self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.set_meta("rules_path", str(self.ruleset.path))
         self.store.set_meta("rules_error", "")
 
     def close(self) -> None:
@@ -163,7 +173,9 @@ class App:
         self.health.check_deliveries(now)
 
         def plan(events: list[Event]) -> tuple[list[NewDelivery], list[Kept]]:
-            matches, kept = self.evaluate(PollResult(events=events), now)
+            matches, kept = evaluate_with_history(
+                self.store, self.ruleset.rules, PollResult(events=events), now
+            )
             return self._deliveries(matches, now, result), kept
 
         events = self.health.flush(plan, now)
@@ -226,7 +238,7 @@ class App:
             return False, 0, 0
 
         def commit(part: PollResult) -> int:
-            matches, kept = self.evaluate(part, now)
+            matches, kept = evaluate_with_history(self.store, self.ruleset.rules, part, now)
             seen = list(part.seen)
             if name == "inactivity":
                 matches, marks = once_per_spell(self.store, matches)
@@ -261,7 +273,7 @@ class App:
     # -- pushed webhooks ---------------------------------------------------------------------
 
     def process_inbox(self) -> int:
-        """Pending pushed webhooks -> deliveries (notifier.intake). Returns how many
+        """Pending pushed webhooks -> deliveries (notifier.runtime.intake). Returns how many
         were queued. A failure leaves the rows pending (the poll is the net)."""
         try:
             return self.intake.process(self.ruleset.rules, self.sources_in_use())
@@ -275,7 +287,7 @@ class App:
         """A pushed batch's deliveries and history, evaluated (and counted in
         `notifier_events_total`) as a poll's are."""
         self.metrics.events_seen(_kinds(self.sources[source], polled.events, len(polled.seen)))
-        matches, kept = self.evaluate(polled, now)
+        matches, kept = evaluate_with_history(self.store, self.ruleset.rules, polled, now)
         return self._deliveries(matches, now), kept
 
     def _deliveries(
@@ -292,9 +304,6 @@ class App:
             deliveries += [planner.delivery(m, channel) for channel in m.rule.notify]
         return deliveries
 
-    def evaluate(self, polled: PollResult, now: float) -> tuple[list[Match], list[Kept]]:
-        return evaluate_with_history(self.store, self.ruleset.rules, polled, now)
-
     def on_push(self) -> None:
         """Called by the push endpoints after a webhook is committed to the inbox."""
         self.wake.set()
@@ -309,7 +318,7 @@ class App:
             return
         self._rules_mtime = mtime
         try:
-            ruleset = load_rules(self.ruleset.path, self.settings)
+            ruleset = self.wiring.load(self.ruleset.path)
         except RulesError as exc:
             text = "\n".join(str(p) for p in exc.problems)
             log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
@@ -319,8 +328,8 @@ class App:
             return
         old_channels = self.channels
         self.ruleset = ruleset
-        self.channels = build_channels(ruleset, self.settings)
-        register_secrets(secrets_of(self.settings, ruleset))
+        self.channels = self.wiring.channels(ruleset)
+        register_secrets(self.wiring.secrets(ruleset))
         self.deliverer.set_channels(self.channels, TemplateTable.of(ruleset.rules))
         for channel in old_channels.values():
             channel.close()

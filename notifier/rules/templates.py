@@ -37,9 +37,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from markupsafe import escape
 
-from notifier.delivery.template_limits import BoundedEnvironment, TemplateTooSlow, deadline
-from notifier.delivery.text import duration_text, is_number, number_text, one_line
 from notifier.events import EVENT_KINDS, FieldSpec
+from notifier.rules.template_limits import BoundedEnvironment, TemplateTooSlow, deadline
+from notifier.text import duration_text, is_number, number_text, one_line
 
 log = logging.getLogger(__name__)
 

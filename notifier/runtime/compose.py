@@ -1,0 +1,218 @@
+"""The composition root: every part of the notifier built from `Settings`, in one place.
+
+`notifier run`, `notifier demo`, the in-process test rig and the benchmarks all call
+`build`; they differ only in the overrides they pass (a clock, a store, a client, the
+channels or the channel table, an HTTP address), each a typed keyword. `build` opens
+what it is not given, starts the HTTP server, then `App.start()`; `Parts.close()`
+closes, in reverse order, what `build` opened (a store or client passed in stays the
+caller's to close... except that `App.close` closes the client, as it always has).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from notifier.channels import CHANNEL_TYPES
+from notifier.channels.base import Channel
+from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.obs.liveness import Liveness
+from notifier.obs.metrics import Metrics
+from notifier.rules.schema import RuleSet
+from notifier.rules.templates import TemplateTable
+from notifier.runtime.app import App
+from notifier.runtime.cycle import PollerGate
+from notifier.runtime.sources import make_sources
+from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
+from notifier.settings import ConfigError, Settings
+from notifier.sources.base import Source
+from notifier.sources.health import HealthWatch
+from notifier.sources.readback import ReadBack
+from notifier.state import Store, open_store
+from notifier.state.lock import InstanceLock
+from notifier.state.postgres_replicas import join_replicas
+from notifier.testpress.client import TestpressClient
+from notifier.web.http import AddressError, HttpServer
+from notifier.web.push import InboxWriter, configure_push
+from notifier.web.service import service_server
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Parts:
+    """The notifier, assembled: the app and every part it was built from."""
+
+    settings: Settings
+    ruleset: RuleSet
+    store: Store
+    client: TestpressClient
+    sources: dict[str, Source]
+    channels: dict[str, Channel]
+    deliverer: Deliverer
+    metrics: Metrics
+    liveness: Liveness
+    app: App
+    server: HttpServer | None = None
+    writer: InboxWriter | None = None
+    poller: PollerGate | None = None
+    stack: ExitStack = field(default_factory=ExitStack)
+
+    def close(self) -> None:
+        """The server first (no request arrives half-way), its inbox writer, the app
+        (deliverer, channels, client), then the replicas' heartbeat, the store and the
+        instance lock: whichever of them `build` opened."""
+        self.stack.close()
+
+    def __enter__(self) -> Parts:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def build(
+    settings: Settings,
+    *,
+    ruleset: RuleSet | None = None,
+    store: Store | None = None,
+    client: TestpressClient | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    channel_types: ChannelTable = CHANNEL_TYPES,
+    clock: Clock = time.time,
+    stop: threading.Event | None = None,
+    metrics: Metrics | None = None,
+    http_addr: str | None = None,
+    instance: bool = False,
+    replicas: bool = False,
+) -> Parts:
+    """Build the notifier from `settings`; every keyword is an override.
+
+    - `ruleset`: rules already loaded (default: `settings.rules_path`, read with
+      `channel_types`); `channel_types`: the channel table every rules version is
+      checked and built with; `channels`: senders to use instead of building them.
+    - `store`, `client`: used as given instead of opened from the settings.
+    - `clock`, `stop`, `metrics`: the app's time, its stop event, its registry.
+    - `http_addr`: where the HTTP server listens (default `NOTIFIER_HTTP_ADDR`; empty:
+      no server), with the service endpoints and, when both keys are set, Testpress's
+      webhooks.
+    - `instance`: as `notifier run` starts: one copy per SQLite store (the instance
+      lock), and claims a stopped process left released. `replicas`: join the other
+      replicas of a PostgreSQL store (the poller lease).
+    """
+    stop = stop if stop is not None else threading.Event()
+    metrics = metrics if metrics is not None else Metrics()
+    wiring = RulesWiring(settings, channel_types)
+    ruleset = ruleset if ruleset is not None else wiring.load(settings.rules_path)
+    stack = ExitStack()
+    try:
+        client = client if client is not None else make_client(settings, stop, metrics)
+        if instance and not settings.db_is_postgres:  # one copy on SQLite
+            stack.enter_context(InstanceLock(settings.db_path))
+        if store is None:
+            store = open_store(settings.db)
+            stack.callback(store.close)
+        poller = None
+        if replicas and settings.db_is_postgres:
+            heartbeat = join_replicas(store, settings.poll_interval)
+            stack.callback(heartbeat.stop)
+            poller = heartbeat
+        if instance:
+            store.release_all_claims()
+        liveness = Liveness(settings.poll_interval, store.ping, clock)
+        server, writer = _http_server(
+            settings if http_addr is None else settings.model_copy(update={"http_addr": http_addr}),
+            liveness,
+            metrics,
+            store,
+        )
+        built = dict(channels) if channels is not None else wiring.channels(ruleset)
+        deliverer = Deliverer(
+            store,
+            built,
+            templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            concurrency=settings.delivery_concurrency,
+            policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
+            clock=clock,
+            stop=stop,
+            metrics=metrics,
+        )
+        sources = make_sources()
+        app = App(
+            settings,
+            ruleset,
+            store,
+            client,
+            sources=sources,
+            channels=built,
+            deliverer=deliverer,
+            health=HealthWatch(store, settings.health_after_seconds),
+            wiring=wiring,
+            readback=ReadBack(store, client, settings.history_days, clock=clock, stop=stop),
+            metrics=metrics,
+            stop=stop,
+            clock=clock,
+            liveness=liveness,
+            poller=poller,
+        )
+        stack.callback(app.close)
+        if writer is not None:
+            stack.callback(writer.close)
+            writer.notify = app.on_push  # one recorded before this waits for the first cycle
+        if server is not None:
+            stack.callback(server.close)
+        app.start()
+    except BaseException:
+        stack.close()
+        raise
+    return Parts(
+        settings=settings,
+        ruleset=ruleset,
+        store=store,
+        client=client,
+        sources=sources,
+        channels=built,
+        deliverer=deliverer,
+        metrics=metrics,
+        liveness=liveness,
+        app=app,
+        server=server,
+        writer=writer,
+        poller=poller,
+        stack=stack,
+    )
+
+
+def _http_server(
+    settings: Settings, liveness: Liveness, metrics: Metrics, store: Store
+) -> tuple[HttpServer | None, InboxWriter | None]:
+    """The HTTP server on `settings.http_addr`, started (None when it is empty), with
+    Testpress's webhook endpoints when both keys are set, and their inbox writer (None
+    without them). Routes beyond the service endpoints are added here, before
+    `start()`."""
+    if not settings.http_addr:
+        if settings.push_configured:
+            logging.getLogger("notifier.cli").warning(
+                "TESTPRESS_WEBHOOK_* are set but NOTIFIER_HTTP_ADDR is not: "
+                "no webhooks are accepted"
+            )
+        return None, None
+    try:
+        server = service_server(settings.http_addr, liveness, metrics)
+    except AddressError as exc:
+        raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
+    writer = configure_push(server, settings, store, lambda: None, metrics)
+    server.start()
+    return server, writer

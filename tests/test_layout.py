@@ -1,0 +1,58 @@
+"""The layout issue 18 states (docs/architecture.md): at most six modules at the
+package's top level, an explicit source table, and one composition root that owns
+what it opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from notifier.runtime.compose import build
+from notifier.runtime.sources import SOURCES, sources_for
+from notifier.settings import Settings
+from notifier.state.lock import AlreadyRunning
+
+PACKAGE = Path(__file__).resolve().parent.parent / "notifier"
+RULES = """\
+channels:
+  out:
+    type: console
+rules:
+  - name: failed
+    event: attempt.completed
+    when: {result: Fail}
+    notify: [out]
+"""
+
+
+def test_at_most_six_modules_at_the_top_level() -> None:
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 6, modules
+
+
+def test_each_source_in_the_table_is_polled_for_its_own_kinds() -> None:
+    for name, row in SOURCES.items():
+        for kind in row.make().kinds:
+            assert name in sources_for([kind])
+
+
+def _settings(tmp_path: Path) -> Settings:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        TESTPRESS_BASE_URL="http://127.0.0.1:9",
+        TESTPRESS_TOKEN="layout-token",
+        NOTIFIER_RULES=str(tmp_path / "rules.yaml"),
+        NOTIFIER_DB=str(tmp_path / "notifier.db"),
+    )
+
+
+def test_build_starts_the_app_and_closes_what_it_opened(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    with build(settings, instance=True) as parts:
+        assert parts.store.get_meta("rules_path") == str(settings.rules_path)
+        with pytest.raises(AlreadyRunning):  # one copy on one SQLite store
+            build(settings, instance=True)
+    with build(settings, instance=True) as again:  # the lock and the store were released
+        assert again.app.sources_in_use() == ["attempts"]
