@@ -51,17 +51,14 @@ def measure() -> dict[str, Any]:
         env = notifier_env(workdir, sandbox.url, sandbox.token, "http://127.0.0.1:9/", RULES)
         use_env({**env, "NOTIFIER_INACTIVITY_CHECK_AT": "00:00", "NOTIFIER_LOG_LEVEL": "WARNING"})
         from notifier.rules.history import kept_fields
-        from notifier.runtime.app import App
+        from notifier.runtime.compose import build
         from notifier.runtime.config import load_rules
-        from notifier.runtime.wiring import make_client
         from notifier.settings import load_settings
-        from notifier.state import open_store
 
         settings = load_settings()
         ruleset = load_rules(settings.rules_path, settings)
-        store = open_store(settings.db)
-        client = make_client(settings)
-        app = App(settings, ruleset, store, client)
+        parts = build(settings, ruleset=ruleset)  # as `notifier run` builds it
+        app, store = parts.app, parts.store
         control.reset()
         started = time.perf_counter()
         done = app.readback.step(ruleset.rules, kept_fields(ruleset.rules), None)
@@ -76,8 +73,7 @@ def measure() -> dict[str, Any]:
         result = app.cycle(budget=5.0)
         out["first_cycle_seconds"] = time.perf_counter() - started
         out["quiet_students"] = result.matches
-        app.close()
-        store.close()
+        parts.close()
         control.close()
     return out
 

@@ -52,7 +52,7 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     assert set(after[:5]) <= printed  # lines it did print
     assert after[5] == f"  ... and {console - 5} more"
     # A quiet log: no line a delivery (they are DEBUG); the cycle summaries count them.
-    assert re.search(r"INFO notifier\.app: cycle finished in", out.stderr)
+    assert re.search(r"INFO notifier\.runtime\.app: cycle finished in", out.stderr)
     assert not re.search(r"delivery msg_\w+ \(.*\) sent", out.stderr), out.stderr[-2000:]
 
 

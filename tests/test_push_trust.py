@@ -284,10 +284,11 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
 
     store: Any = open_store(db)
     (old,) = store.inbox_add([("exam", '{"attempt_id": 1}')], 100.0)
-    downgrade = [  # back to version 4: the received keys' table (5) and the faults (6)
+    downgrade = [  # back to version 4: the received keys' table (5), the faults (6)
         "DROP TABLE inbox_received",
         "DROP TABLE record_faults",
         "ALTER TABLE outbox DROP COLUMN faults",
+        "ALTER TABLE outbox DROP COLUMN message_ref",  # and the message's id (7)
         "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
     ]
     for sql in downgrade:

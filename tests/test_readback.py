@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from notifier.runtime.app import App
+from notifier.runtime.compose import build
 from notifier.sandbox.faults import FaultConfig
 from notifier.sandbox.histories import add_stories
 from notifier.sandbox.past import seed_past
@@ -74,7 +75,8 @@ def _restart(r: Rig, transport: httpx.BaseTransport | None = None, **settings: o
     r.app.close()
     client = TestpressClient(r.sandbox.url, token=r.sandbox.token, transport=transport)
     config = r.app.settings.model_copy(update=settings)
-    r.app = App(config, r.app.ruleset, r.store, client, clock=r.clock)
+    # Built as `notifier run` builds it, on the rig's store (which the rig closes).
+    r.app = build(config, ruleset=r.app.ruleset, store=r.store, client=client, clock=r.clock).app
     return r.app
 
 

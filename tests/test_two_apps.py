@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from notifier.runtime.app import App
+from notifier.runtime.compose import build
 from notifier.runtime.config import load_rules
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
@@ -40,7 +41,8 @@ def _app(tmp: Path, channels: str, said: str) -> App:
         _env_file=None, NOTIFIER_RULES=str(rules), NOTIFIER_DB=str(tmp / "notifier.db")
     )
     client = TestpressClient("http://127.0.0.1:9", username="u", password="p")
-    return App(settings, load_rules(rules, settings), SqliteStore(settings.db_path), client)
+    store = SqliteStore(settings.db_path)
+    return build(settings, ruleset=load_rules(rules, settings), store=store, client=client).app
 
 
 def _queue(app: App) -> None:

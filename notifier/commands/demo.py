@@ -22,6 +22,7 @@ from typing import Any
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.render import console_line, plain_text
 from notifier.events import Reason
+from notifier.rules.templates import TemplateTable
 from notifier.obs.logs import setup_logging
 from notifier.runtime.compose import build
 from notifier.runtime.config import load_rules
@@ -81,7 +82,8 @@ def console_lines(store: Any, ruleset: Any) -> list[str]:
 
     names = {name for name, ch in ruleset.channels.items() if ch.type == "console"}
     rows = [row for row in store.deliveries("sent") if row["channel"] in names]
-    return [console_line(_notification(row)) for row in rows]
+    templates = TemplateTable.of(ruleset.rules)  # as the console rendered them
+    return [console_line(_notification(row), templates.get(row["rule"])) for row in rows]
 
 
 def print_some(title: str, lines: list[str]) -> None:
