@@ -30,8 +30,9 @@ from notifier.delivery.render import (
     webhook_body,
 )
 from notifier.events import EVENT_KINDS, Event
-from notifier.rules.compile import check_keys, did_you_mean, unique_pairs
+from notifier.rules.compile import check_keys, unique_pairs
 from notifier.rules.evaluate import evaluate_in_order, step, time_of
+from notifier.rules.hints import did_you_mean
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields, parse_time
 from notifier.rules.schema import RuleSet
 from notifier.rules.templates import RuleTemplates

@@ -43,7 +43,7 @@ class RetryPolicy:
         failure is final, or the delivery has been failing for `max_hours`."""
         if not outcome.retryable or now - created_at >= self.max_hours * 3600:
             return None
-        base = min(MAX_DELAY_SECONDS, self.initial_seconds * 2 ** max(0, attempts - 1))
+        base = min(MAX_DELAY_SECONDS, self.initial_seconds * 2.0 ** max(0, attempts - 1))
         delay = base * (0.75 + 0.5 * self.jitter())  # about doubles, +-25% jitter
         if outcome.retry_after is not None:
             delay = max(delay, outcome.retry_after)

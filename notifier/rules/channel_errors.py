@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from notifier.rules.compile import did_you_mean
+from notifier.rules.hints import did_you_mean
 from notifier.rules.schema import CHANNEL_COMMON_KEYS
 from notifier.rules.yamlpos import Sink, YMap, YNode, YSeq
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from notifier.events import FieldSpec
-from notifier.rules.compile import check_keys, did_you_mean
+from notifier.rules.compile import check_keys
 from notifier.rules.conditions import AllOf, is_number
+from notifier.rules.hints import did_you_mean
 from notifier.rules.history import SCALAR_TYPES, Change, HistorySpec, Repeat
 from notifier.rules.policies import _Reader
 from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, is_broken, type_name

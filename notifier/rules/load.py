@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from notifier.events import EVENT_KINDS, Stage
 from notifier.rules.channel_errors import config_problems
-from notifier.rules.compile import Compiler, check_keys, did_you_mean, unique_pairs
-from notifier.rules.hints import COMBINATORS
+from notifier.rules.compile import Compiler, check_keys, unique_pairs
+from notifier.rules.hints import COMBINATORS, did_you_mean
 from notifier.rules.history_keys import read_history
 from notifier.rules.policies import read_policy, read_quiet_hours
 from notifier.rules.policy import Policy

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from notifier.events import FieldSpec
-from notifier.rules.compile import check_keys, did_you_mean
+from notifier.rules.compile import check_keys
+from notifier.rules.hints import did_you_mean
 from notifier.rules.policy import (
     Digest,
     Policy,
@@ -109,7 +110,8 @@ class _Reader:
             return None
 
     def duration(self, node: YNode, what: str) -> float | None:
-        return self.scalar(node, what, parse_duration)
+        seconds: float | None = self.scalar(node, what, parse_duration)
+        return seconds
 
     def fields(
         self, node: YNode, catalogue: Mapping[str, FieldSpec], event: str, what: str

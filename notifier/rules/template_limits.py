@@ -181,7 +181,8 @@ def _bounded_replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: Any =
 def _bounded_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
     items = list(value) if not isinstance(value, str) else value
     _check_product(items, (d,), {})
-    return do_join(eval_ctx, items, d, attribute)
+    joined: str = do_join(eval_ctx, items, d, attribute)
+    return joined
 
 
 _bounded_replace.jinja_pass_arg = do_replace.jinja_pass_arg  # type: ignore[attr-defined]

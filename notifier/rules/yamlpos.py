@@ -231,7 +231,10 @@ class _Builder:
         if not plain:
             return YScalar(pos, new_text, new_text, plain, interpolated=True)
         retyped = yaml.ScalarNode(
-            self._loader.resolve(yaml.ScalarNode, new_text, (True, False)), new_text
+            self._loader.resolve(  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+                yaml.ScalarNode, new_text, (True, False)
+            ),
+            new_text,
         )
         try:
             value = self._loader.construct_object(retyped, deep=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
@@ -55,7 +56,7 @@ class Parts:
     store: Store
     client: TestpressClient
     sources: dict[str, Source]
-    channels: dict[str, Channel]
+    channels: dict[str, Channel[Any]]
     deliverer: Deliverer
     metrics: Metrics
     liveness: Liveness
@@ -89,7 +90,7 @@ def build(
     ruleset: RuleSet | None = None,
     store: Store | None = None,
     client: TestpressClient | None = None,
-    channels: Mapping[str, Channel] | None = None,
+    channels: Mapping[str, Channel[Any]] | None = None,
     channel_types: ChannelTable = CHANNEL_TYPES,
     clock: Clock = time.time,
     stop: threading.Event | None = None,

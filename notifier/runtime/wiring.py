@@ -49,7 +49,7 @@ class RulesWiring:
     def load(self, path: Path | str) -> RuleSet:
         return load_rules(path, self.settings, channel_types=self.table)
 
-    def channels(self, ruleset: RuleSet) -> dict[str, Channel]:
+    def channels(self, ruleset: RuleSet) -> dict[str, Channel[Any]]:
         return build_channels(ruleset, self.settings, self.table)
 
     def secrets(self, ruleset: RuleSet) -> list[str | None]:

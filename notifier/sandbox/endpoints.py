@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from notifier.sandbox import render
 from notifier.sandbox.auth import TokenIssuer
-from notifier.sandbox.content import SIDE_LISTS
+from notifier.sandbox.content import KINDS, SIDE_LISTS
 from notifier.sandbox.data import Institute
 from notifier.sandbox.faults import FaultInjector
 from notifier.sandbox.routing import BadRequest, Request, Response, route
@@ -157,7 +157,7 @@ class Endpoints:
                 side("chapter_contents", cc["id"], cc)
                 for name in SIDE_LISTS:
                     row = inst.side[name].get(ca.link_id or 0)
-                    if row is not None and render.KINDS[ca.kind][2] == name:
+                    if row is not None and KINDS[ca.kind][2] == name:
                         side(name, row["id"], row)
             body = self._envelope(req, count, page, CONTENT_PAGE, results)
             return Response(200, json.loads(json.dumps(body)))

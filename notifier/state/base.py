@@ -65,7 +65,7 @@ def fault_retry_at(tries: int, now: float) -> float | None:
     """When to try again after `tries` failed processing tries; None: set it aside."""
     if tries >= FAULT_TRIES:
         return None
-    return now + FAULT_FIRST_SECONDS * 2 ** max(0, tries - 1)
+    return now + FAULT_FIRST_SECONDS * 2.0 ** max(0, tries - 1)
 
 
 def delivery_id(rule: str, kind: str, key: str, channel: str) -> str:

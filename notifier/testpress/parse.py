@@ -13,7 +13,7 @@ import math
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
 # Values that mean "no value" wherever they appear (compared case-insensitively).
 NULL_STRINGS = frozenset({"", "na", "n/a"})
@@ -48,7 +48,7 @@ def to_float(value: Any) -> float | None:
     kind = type(value)
     if kind is float:  # the common cases first: this runs for most fields of every record
         if math.isfinite(value):
-            return value
+            return cast(float, value)  # `type(value) is float`, which mypy cannot narrow
         raise ValueError("not a finite number")
     if kind is int:
         return float(value)

@@ -45,7 +45,8 @@ from notifier.web.messages import Limits
 log = logging.getLogger(__name__)
 
 VERSIONS = (b"1.0", b"1.1")
-WHOLE = (h11.DONE, h11.MUST_CLOSE, h11.MIGHT_SWITCH_PROTOCOL)  # states past a request's end
+# States past a request's end (h11 exports MIGHT_SWITCH_PROTOCOL, but not in __all__).
+WHOLE = (h11.DONE, h11.MUST_CLOSE, h11.MIGHT_SWITCH_PROTOCOL)  # type: ignore[attr-defined]
 
 
 class Edge:
