@@ -22,8 +22,8 @@ from typing import Any
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.render import console_line, plain_text
 from notifier.events import Reason
-from notifier.rules.templates import TemplateTable
 from notifier.obs.logs import setup_logging
+from notifier.rules.templates import TemplateTable
 from notifier.runtime.compose import build
 from notifier.runtime.config import load_rules
 from notifier.sandbox import Sandbox, webhooks
