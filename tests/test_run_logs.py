@@ -9,9 +9,11 @@ import json
 import logging
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +38,13 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 def _json_lines(err: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in err.splitlines() if line.strip()]
+
+
+def _all_sent(db: Path) -> bool:
+    """Whether the notifier's outbox holds deliveries and all of them are sent."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT status FROM outbox").fetchall()
+    return bool(rows) and all(status == "sent" for (status,) in rows)
 
 
 def _run_with_push(h: Harness, level: str) -> tuple[str, Any]:
@@ -74,6 +83,8 @@ def _run_with_push(h: Harness, level: str) -> tuple[str, Any]:
         attempt = inst.start_attempt(exam, student)
         inst.complete_attempt(attempt, result="Fail")
         wait_until(lambda: proc.poll() is not None or h.webhook.received, message="the alert")
+        # Every channel's delivery, not only the webhook's: the stop line says what is left.
+        wait_until(lambda: proc.poll() is not None or _all_sent(h.db), message="every delivery")
         assert pusher.wait_idle()
         assert [(s.state, s.status) for s in pusher.sent] == [("started", 200), ("completed", 200)]
     finally:
