@@ -12,7 +12,8 @@ transactions:
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
 - `History`: each event compactly, and each student's latest activity (contract
   section 11), written by `record` in the same transaction as the seen marks.
-- `Meta`: schema version, baselines, and the store's lifecycle.
+- `Meta`: schema version, baselines, pruning.
+- `Handle`: the store's lifecycle (ping, a handle for another thread, close).
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
@@ -227,6 +228,10 @@ class Meta(Protocol):
         self, *, seen_before: float, sent_before: float, dead_before: float
     ) -> dict[str, int]: ...
 
+
+class Handle(Protocol):
+    """The store's lifecycle: what whoever opened it (or hands it to a thread) needs."""
+
     def ping(self) -> str | None:
         """From any thread (a health check): None when the store answers a read, else
         why it does not. Never raises."""
@@ -344,5 +349,29 @@ class Faults(Protocol):
         ...
 
 
-class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Protocol):
-    """Everything the notifier keeps between cycles, whichever backend holds it."""
+class Store(
+    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle, Protocol
+):
+    """Everything the notifier keeps between cycles, whichever backend holds it. Only
+    what opens the store, wires the parts or serves a command takes it whole; every
+    other part takes the concern (or the few concerns) it uses, below."""
+
+
+class PollStore(SeenMarks, SourceState, History, Protocol):
+    """What a source's poll may ask (`PollContext.store`): seen marks, its cursors and
+    caches, and the history its rules read."""
+
+
+class DeliveryStore(Outbox, Faults, Protocol):
+    """What delivery uses: the outbox, processing faults of its rows, and a handle of
+    its own per worker thread."""
+
+    def for_thread(self) -> DeliveryStore: ...
+
+    def close(self) -> None: ...
+
+
+class InboxHandle(Inbox, Protocol):
+    """What the push receiver's writer thread uses: the inbox, on a handle it closes."""
+
+    def close(self) -> None: ...
