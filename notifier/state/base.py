@@ -26,6 +26,7 @@ Times are Unix seconds (floats) throughout; callers pass `now` so tests control 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,6 +49,12 @@ DELIVERY_COLUMNS = (
 FAULT_TRIES = 5
 FAULT_FIRST_SECONDS = 30.0
 POISON_TABLES = ("inbox", "outbox", "records")
+# `Faults.poisoned_counts`, named by POISON_TABLES (`?` marks; PostgreSQL's are `%s`).
+POISONED_COUNTS = (
+    "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'dead') AS inbox, "
+    "(SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND faults >= ?) AS outbox, "
+    "(SELECT COUNT(*) FROM record_faults WHERE status = 'dead') AS records"
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -94,6 +101,22 @@ class OutboxRow:
     attempts: int
     created_at: float
     group_key: str | None = None  # rows of one rule and channel in one group go out together
+
+
+def outbox_row(row: dict[str, Any]) -> OutboxRow:
+    """An outbox row read by name (its `alerts` JSON text decoded) as an OutboxRow."""
+    return OutboxRow(
+        id=row["id"],
+        rule=row["rule"],
+        channel=row["channel"],
+        event=row["event"],
+        event_key=row["event_key"],
+        alerts=json.loads(row["alerts"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        group_key=row["group_key"],
+    )
 
 
 @dataclass(frozen=True)
@@ -312,6 +335,22 @@ class RecordFault:
     status: str  # "retrying" (due again at next_at) or "dead" (set aside)
     next_at: float
     error: str | None
+
+
+def record_fault_of(row: dict[str, Any]) -> RecordFault:
+    """A `record_faults` row (tries, status, next_at, last_error) as a RecordFault."""
+    return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
+
+
+def poisoned_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
+    return {
+        "table": row["t"],
+        "id": str(row["id"]),
+        "tries": row["tries"],
+        "error": row["last_error"],
+        "at": iso(row["at"]),
+    }
 
 
 class Faults(Protocol):
