@@ -8,7 +8,8 @@ webhooks, meta; and the lock.
 it. `open_store` picks the backend from NOTIFIER_DB: a `postgresql://` or `postgres://`
 URL, or a SQLite file path. Imports only the standard library, sqlite-utils, psycopg
 (for PostgreSQL, when used) and `notifier.settings` (for the configuration error): no
-transport, no rules, no channels.
+transport, no rules, no channels. What each module holds, and the migration and twin
+rules for a new table: `notifier/state/README.md`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
     Store,
+    WorkerHandle,
     delivery_id,
     fault_retry_at,
     is_outage,
@@ -68,6 +70,7 @@ __all__ = [
     "FAULT_TRIES",
     "DeliveryLog",
     "DeliveryStore",
+    "WorkerHandle",
     "Faults",
     "Handle",
     "History",

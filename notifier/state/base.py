@@ -401,13 +401,17 @@ class PollStore(SeenMarks, SourceState, History, Protocol):
     caches, and the history its rules read."""
 
 
-class DeliveryStore(Outbox, Faults, Protocol):
-    """What delivery uses: the outbox, processing faults of its rows, and a handle of
-    its own per worker thread."""
+class WorkerHandle(Protocol):
+    """A handle of its own for each delivery worker thread, closed at shutdown."""
 
     def for_thread(self) -> DeliveryStore: ...
 
     def close(self) -> None: ...
+
+
+class DeliveryStore(Outbox, Faults, WorkerHandle, Protocol):
+    """What delivery uses: the outbox, processing faults of its rows, and a handle of
+    its own per worker thread."""
 
 
 class InboxHandle(Inbox, Protocol):
