@@ -33,7 +33,7 @@ from notifier.delivery.record import RecordStage, RetryPolicy
 from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, to_notification
 from notifier.obs.metrics import Metrics
 from notifier.rules.templates import NO_TEMPLATES, TemplateTable
-from notifier.state import OutboxRow, Store
+from notifier.state import DeliveryStore, OutboxRow
 
 __all__ = ["Deliverer", "PassResult", "RetryPolicy", "into_units", "to_notification"]
 
@@ -43,7 +43,7 @@ class Deliverer:
 
     def __init__(
         self,
-        store: Store,
+        store: DeliveryStore,
         channels: Mapping[str, Channel[Any]],
         *,
         templates: TemplateTable = NO_TEMPLATES,
@@ -71,7 +71,7 @@ class Deliverer:
         # milliseconds; a Python lock hands over in microseconds.
         self._write_lock = threading.Lock()
         self._local = threading.local()
-        self._worker_stores: list[Store] = []
+        self._worker_stores: list[DeliveryStore] = []
         self.mutes = mutes
         self.record = RecordStage(
             policy, self.metrics, lambda: self.clock(), self._write_lock, self._lock, self.stop
@@ -157,8 +157,8 @@ class Deliverer:
                 return
             chain.run(Job(unit, channel, store, result))
 
-    def _worker_store(self) -> Store:
-        store: Store | None = getattr(self._local, "store", None)
+    def _worker_store(self) -> DeliveryStore:
+        store: DeliveryStore | None = getattr(self._local, "store", None)
         if store is None:
             store = self.store.for_thread()
             self._local.store = store

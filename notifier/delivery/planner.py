@@ -9,14 +9,14 @@ from typing import Any
 from notifier.rules.history import earlier_dicts
 from notifier.rules.policy import Policy, plan
 from notifier.rules.schema import RuleSet
-from notifier.state import NewDelivery, Store
+from notifier.state import NewDelivery, Outbox
 
 
 class Planner:
     """Plans each delivery's group and send time (notifier.rules.policy), remembering the
     groups planned earlier in the same cycle, which the store does not hold yet."""
 
-    def __init__(self, store: Store, ruleset: RuleSet, now: float):
+    def __init__(self, store: Outbox, ruleset: RuleSet, now: float):
         self.store = store
         self.ruleset = ruleset
         self.now = now

@@ -20,7 +20,7 @@ from notifier.channels.base import Outcome
 from notifier.delivery.stages import Job, PassResult, Unit
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
-from notifier.state import FAULT_TRIES, Store
+from notifier.state import FAULT_TRIES, DeliveryStore
 from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,9 @@ class RecordStage:
                 time.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
 
-    def record(self, store: Store, unit: Unit, outcome: Outcome, result: PassResult) -> None:
+    def record(
+        self, store: DeliveryStore, unit: Unit, outcome: Outcome, result: PassResult
+    ) -> None:
         now = self.clock()
         first = unit[0]
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"

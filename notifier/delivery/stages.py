@@ -21,7 +21,7 @@ from notifier.channels.base import Alert, Channel, Message, Notification, Outcom
 from notifier.delivery.render import render_message
 from notifier.events import Reason
 from notifier.rules.templates import TemplateTable
-from notifier.state import OutboxRow, Store
+from notifier.state import DeliveryStore, OutboxRow
 
 Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
 
@@ -45,7 +45,7 @@ class Job:
 
     rows: Unit
     channel: Channel[Any] | None  # None: the rules name no such channel (any longer)
-    store: Store
+    store: DeliveryStore
     tally: PassResult
     notification: Notification | None = None
     message: Message | None = None

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from notifier.events import Kept
 from notifier.obs.logs import redact
@@ -30,7 +30,15 @@ from notifier.obs.summary import PushSummary, PushTally
 from notifier.rules.schema import Rule
 from notifier.sources import pushed
 from notifier.sources.base import PollResult, Source
-from notifier.state import InboxRow, NewDelivery, Store, fault_retry_at, is_outage
+from notifier.state import (
+    Faults,
+    Inbox,
+    InboxRow,
+    NewDelivery,
+    PollStore,
+    fault_retry_at,
+    is_outage,
+)
 from notifier.testpress.client import TestpressClient
 from notifier.testpress.safetext import clean
 
@@ -68,13 +76,19 @@ class PushCounts:
                 self.examples.append(line)
 
 
+class IntakeStore(Inbox, PollStore, Faults, Protocol):
+    """What processing the inbox uses: its rows, what a source's poll uses (the
+    payload's events are confirmed and recorded as a poll's), and setting a poisoned
+    row aside."""
+
+
 class Intake:
     """Processes the inbox with the App's store, client and sources; `plan` is the
     App's evaluation and delivery planning, the same a poll's events go through."""
 
     def __init__(
         self,
-        store: Store,
+        store: IntakeStore,
         client: TestpressClient,
         sources: Mapping[str, Source],
         clock: Callable[[], float],

@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from notifier.obs.logs import redact
 from notifier.sources.base import PollResult
-from notifier.state import Store, is_outage
+from notifier.state import Faults, SeenMarks, is_outage
 from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ log = logging.getLogger(__name__)
 Commit = Callable[[PollResult], int]  # evaluate, plan and record a poll's part: queued
 
 
+class PoisonStore(SeenMarks, Faults, Protocol):
+    """What isolating failing records uses: their faults, and the seen marks that set
+    a dead one aside."""
+
+
 def commit_isolated(
-    store: Store, source: str, polled: PollResult, commit: Commit, now: float
+    store: PoisonStore, source: str, polled: PollResult, commit: Commit, now: float
 ) -> int:
     """`commit(polled)`, isolating the events that fail in it. Returns the deliveries
     queued. Raises only when what is left without any event fails too (a store outage,
@@ -59,7 +65,7 @@ def commit_isolated(
 
 
 def _one_by_one(
-    store: Store, source: str, polled: PollResult, commit: Commit, now: float, exc: Exception
+    store: PoisonStore, source: str, polled: PollResult, commit: Commit, now: float, exc: Exception
 ) -> int:
     """Each event in its own commit (a lone event has just failed: `exc`), then the
     rest of the poll (its other seen marks, its cursor) in one."""
@@ -94,7 +100,7 @@ def _one_by_one(
     return queued
 
 
-def _fault(store: Store, source: str, key: str, exc: Exception, now: float) -> None:
+def _fault(store: PoisonStore, source: str, key: str, exc: Exception, now: float) -> None:
     message = clean(redact(f"{type(exc).__name__}: {exc}"))[:500]
     fault = store.record_fault(source, key, now=now, error=message)
     if fault.status == "dead":
@@ -136,7 +142,7 @@ def _without(polled: PollResult, skipped: set[str], *, keep_seen: set[str]) -> P
 # -- what `notifier status` shows ---------------------------------------------------------
 
 
-def status_of(store: Store) -> dict[str, object]:
+def status_of(store: Faults) -> dict[str, object]:
     """The `poisoned` object of `status --json`: per table how many rows were set aside
     (`counts`), and the latest of them with their errors (`rows`)."""
     return {"counts": store.poisoned_counts(), "rows": store.poisoned()}

@@ -8,6 +8,7 @@ marks, in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from notifier.events import Kept
 from notifier.rules.evaluate import Match, evaluate_in_order, steps_of, time_of
@@ -21,12 +22,17 @@ from notifier.rules.history import (
 )
 from notifier.rules.schema import Rule
 from notifier.sources.base import PollResult
-from notifier.state import Store
+from notifier.state import History, SeenMarks
 from notifier.state.sqlite_history import INACTIVITY_SEEN
 
 
+class RecallStore(SeenMarks, History, Protocol):
+    """What evaluating against history reads: the history, and the seen marks that
+    keep a spell's alert to once."""
+
+
 def evaluate_with_history(
-    store: Store, rules: Sequence[Rule], polled: PollResult, now: float
+    store: RecallStore, rules: Sequence[Rule], polled: PollResult, now: float
 ) -> tuple[list[Match], list[Kept]]:
     """Evaluate the new events in time order, each against the history before it: the
     store's, read only for the students of these events (and only for kinds some history
@@ -55,7 +61,7 @@ def evaluate_with_history(
     return evaluate_in_order(rules, steps_of(polled.events, history, now), book)
 
 
-def once_per_spell(store: Store, matches: list[Match]) -> tuple[list[Match], list[str]]:
+def once_per_spell(store: RecallStore, matches: list[Match]) -> tuple[list[Match], list[str]]:
     """Inactivity events come daily; each (rule, quiet spell) alerts once. Returns the
     matches not alerted yet and the seen marks (`<rule>|<key>`) to record with them."""
     marks = {f"{m.rule.name}|{m.event.key}": m for m in matches}

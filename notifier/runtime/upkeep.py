@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds
 from notifier.rules.schema import Rule
 from notifier.runtime.intake import INBOX_KEPT
-from notifier.state import Store
+from notifier.state import Faults, History, Inbox, Meta
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,14 @@ PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to sp
 DEAD_KEPT = 30 * 86400.0
 
 
-def prune_if_due(store: Store, lookback_hours: float, rules: Sequence[Rule], now: float) -> None:
+class UpkeepStore(Meta, History, Inbox, Faults, Protocol):
+    """What pruning touches: every kind of row that ages out, and the clock it keeps
+    in meta."""
+
+
+def prune_if_due(
+    store: UpkeepStore, lookback_hours: float, rules: Sequence[Rule], now: float
+) -> None:
     """At most once an hour (`pruned_at` in the store's meta, so replicas and restarts
     share the clock)."""
     last = float(store.get_meta("pruned_at") or 0)

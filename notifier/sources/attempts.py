@@ -22,7 +22,7 @@ from notifier.rules.schema import Rule
 from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
 from notifier.sources.exam_scan import ExamScan, member_ids
 from notifier.sources.lookups import Lookups
-from notifier.state import Store
+from notifier.state import PollStore
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import (
     AttemptDetail,
@@ -110,7 +110,7 @@ class AttemptsSource:
         result.seen += member_ids(scan.members, [*already, *quiet, *result.seen])
         return result
 
-    def watch(self, store: Store, attempt_ids: Iterable[str], now: float) -> None:
+    def watch(self, store: PollStore, attempt_ids: Iterable[str], now: float) -> None:
         """Attempts Testpress pushed as started join the watch, so the next poll checks
         on them when they are not among the older runners, however they finish: one that
         started long before the window, or whose start the window does not cover, is

@@ -14,7 +14,7 @@ from notifier.events import STAGE_ORDER, Event, Kept, Stage
 from notifier.rules.evaluate import prefilter, time_of
 from notifier.rules.history import to_kept
 from notifier.rules.schema import Rule
-from notifier.state import Store
+from notifier.state import PollStore
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ DETAIL_CONCURRENCY = 8
 @dataclass
 class PollContext:
     client: TestpressClient
-    store: Store
+    store: PollStore
     rules: Sequence[Rule]  # the rules of this source's event kinds
     now: datetime  # aware, UTC
     lookback_hours: float

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from notifier.state.base import Store
+from notifier.state.base import SeenMarks
 from notifier.testpress.client import TestpressClient, TestpressError
 
 # As in notifier.sources.exam_scan: how long a deficit may last before every page is read.
@@ -48,7 +48,7 @@ class CountedList:
     def __init__(
         self,
         client: TestpressClient,
-        store: Store,
+        store: SeenMarks,
         source: str,
         path: str,
         parse: Parse,

@@ -24,10 +24,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from notifier.events import Event, Kept
-from notifier.state import NewDelivery, Store
+from notifier.state import NewDelivery, Outbox, SeenMarks, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +135,17 @@ def health_event(problem: str, subject: str, detail: str, since: str, *, resolve
     return Event(KIND, key, data)
 
 
+class HealthStore(SeenMarks, SourceState, Outbox, Protocol):
+    """What the monitor uses: its state, the dead deliveries it reports, and `record`
+    to queue its events with that state."""
+
+
 class HealthWatch:
     """The monitor as the run loop uses it: kept in the store across restarts, its
     events queued with its state in ONE transaction (a crash neither loses a start
     nor sends one twice)."""
 
-    def __init__(self, store: Store, after_seconds: float):
+    def __init__(self, store: HealthStore, after_seconds: float):
         self.store = store
         self.monitor = HealthMonitor(after_seconds, store.get_state(SCOPE, "monitor"))
         self.pending: list[Event] = []

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from notifier.events import best_label
-from notifier.state import Store
+from notifier.state import SourceState
 from notifier.testpress.client import TestpressClient, TestpressError
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class Lookups:
     """Users and exams by id. Read and written in the store from the calling thread
     only; the HTTP look-ups run on a small pool."""
 
-    def __init__(self, store: Store, client: TestpressClient, concurrency: int = 8):
+    def __init__(self, store: SourceState, client: TestpressClient, concurrency: int = 8):
         self.store = store
         self.client = client
         self.concurrency = concurrency

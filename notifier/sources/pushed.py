@@ -31,7 +31,7 @@ from notifier.sources import attempts, content
 from notifier.sources.base import PollResult, enrich, stages_wanted
 from notifier.sources.lookups import Lookups
 from notifier.sources.pushed_confirm import Confirmation, Signed, confirm_all
-from notifier.state import InboxRow, Store
+from notifier.state import InboxRow, PollStore
 from notifier.testpress.client import TestpressClient
 from notifier.testpress.push import Kind, attempt_id_of, pushed_state
 
@@ -65,7 +65,7 @@ class _Pending:
 def process(
     rows: Sequence[InboxRow],
     client: TestpressClient,
-    store: Store,
+    store: PollStore,
     rules: Sequence[Rule],
     sources_in_use: Collection[str],
 ) -> PushBatch:
@@ -134,7 +134,7 @@ def _confirmed(
     source: str,
     found: dict[str, _Pending],
     client: TestpressClient,
-    store: Store,
+    store: PollStore,
     batch: PushBatch,
 ) -> list[tuple[_Pending, dict[str, Any]]]:
     """The fresh completions the API bears out, with the API's fields; the rest are
@@ -171,7 +171,7 @@ def _exam_events(
     confirmed: list[tuple[_Pending, dict[str, Any]]],
     rules: Sequence[Rule],
     client: TestpressClient,
-    store: Store,
+    store: PollStore,
     batch: PushBatch,
 ) -> PollResult:
     """Confirmed exam completions (their detail in hand) as the poll's events."""

@@ -46,7 +46,7 @@ from notifier.sources.base import PollContext, PollResult
 from notifier.sources.content import FINAL_STATE_CODES, FINAL_STATES, read_page
 from notifier.sources.exam_scan import LIST as ATTEMPTS_PATH
 from notifier.sources.lookups import Lookups
-from notifier.state import Store
+from notifier.state import PollStore
 from notifier.testpress.client import Page, TestpressClient, TestpressError, local_path
 from notifier.testpress.models import Attempt, parse_records
 
@@ -74,7 +74,7 @@ class ReadBack:
 
     def __init__(
         self,
-        store: Store,
+        store: PollStore,
         client: TestpressClient,
         days: float,
         *,

@@ -8,7 +8,8 @@ webhooks, meta; and the lock.
 it. `open_store` picks the backend from NOTIFIER_DB: a `postgresql://` or `postgres://`
 URL, or a SQLite file path. Imports only the standard library, sqlite-utils, psycopg
 (for PostgreSQL, when used) and `notifier.settings` (for the configuration error): no
-transport, no rules, no channels.
+transport, no rules, no channels. What each module holds, and the migration and twin
+rules for a new table: `notifier/state/README.md`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,24 @@ from notifier.settings import ConfigError
 from notifier.settings.dburl import is_postgres_url, redact_url
 from notifier.state.base import (
     FAULT_TRIES,
+    DeliveryLog,
+    DeliveryStore,
+    Faults,
+    Handle,
+    History,
+    Inbox,
+    InboxHandle,
     InboxRow,
+    Meta,
     NewDelivery,
+    Outbox,
     OutboxRow,
+    PollStore,
     RecordFault,
+    SeenMarks,
+    SourceState,
     Store,
+    WorkerHandle,
     delivery_id,
     fault_retry_at,
     is_outage,
@@ -54,6 +68,19 @@ def open_store(db: Path | str) -> Store:
 
 __all__ = [
     "FAULT_TRIES",
+    "DeliveryLog",
+    "DeliveryStore",
+    "WorkerHandle",
+    "Faults",
+    "Handle",
+    "History",
+    "Inbox",
+    "InboxHandle",
+    "Meta",
+    "Outbox",
+    "PollStore",
+    "SeenMarks",
+    "SourceState",
     "RecordFault",
     "fault_retry_at",
     "is_outage",

@@ -12,7 +12,8 @@ transactions:
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
 - `History`: each event compactly, and each student's latest activity (contract
   section 11), written by `record` in the same transaction as the seen marks.
-- `Meta`: schema version, baselines, and the store's lifecycle.
+- `Meta`: schema version, baselines, pruning.
+- `Handle`: the store's lifecycle (ping, a handle for another thread, close).
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
@@ -25,6 +26,7 @@ Times are Unix seconds (floats) throughout; callers pass `now` so tests control 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,6 +49,12 @@ DELIVERY_COLUMNS = (
 FAULT_TRIES = 5
 FAULT_FIRST_SECONDS = 30.0
 POISON_TABLES = ("inbox", "outbox", "records")
+# `Faults.poisoned_counts`, named by POISON_TABLES (`?` marks; PostgreSQL's are `%s`).
+POISONED_COUNTS = (
+    "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'dead') AS inbox, "
+    "(SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND faults >= ?) AS outbox, "
+    "(SELECT COUNT(*) FROM record_faults WHERE status = 'dead') AS records"
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -93,6 +101,22 @@ class OutboxRow:
     attempts: int
     created_at: float
     group_key: str | None = None  # rows of one rule and channel in one group go out together
+
+
+def outbox_row(row: dict[str, Any]) -> OutboxRow:
+    """An outbox row read by name (its `alerts` JSON text decoded) as an OutboxRow."""
+    return OutboxRow(
+        id=row["id"],
+        rule=row["rule"],
+        channel=row["channel"],
+        event=row["event"],
+        event_key=row["event_key"],
+        alerts=json.loads(row["alerts"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        group_key=row["group_key"],
+    )
 
 
 @dataclass(frozen=True)
@@ -227,6 +251,10 @@ class Meta(Protocol):
         self, *, seen_before: float, sent_before: float, dead_before: float
     ) -> dict[str, int]: ...
 
+
+class Handle(Protocol):
+    """The store's lifecycle: what whoever opened it (or hands it to a thread) needs."""
+
     def ping(self) -> str | None:
         """From any thread (a health check): None when the store answers a read, else
         why it does not. Never raises."""
@@ -309,6 +337,22 @@ class RecordFault:
     error: str | None
 
 
+def record_fault_of(row: dict[str, Any]) -> RecordFault:
+    """A `record_faults` row (tries, status, next_at, last_error) as a RecordFault."""
+    return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
+
+
+def poisoned_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
+    return {
+        "table": row["t"],
+        "id": str(row["id"]),
+        "tries": row["tries"],
+        "error": row["last_error"],
+        "at": iso(row["at"]),
+    }
+
+
 class Faults(Protocol):
     def inbox_dead(self, ids: Iterable[int], now: float, error: str) -> None:
         """Set pushed webhooks aside as dead: failed FAULT_TRIES times in processing."""
@@ -344,5 +388,33 @@ class Faults(Protocol):
         ...
 
 
-class Store(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Protocol):
-    """Everything the notifier keeps between cycles, whichever backend holds it."""
+class Store(
+    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle, Protocol
+):
+    """Everything the notifier keeps between cycles, whichever backend holds it. Only
+    what opens the store, wires the parts or serves a command takes it whole; every
+    other part takes the concern (or the few concerns) it uses, below."""
+
+
+class PollStore(SeenMarks, SourceState, History, Protocol):
+    """What a source's poll may ask (`PollContext.store`): seen marks, its cursors and
+    caches, and the history its rules read."""
+
+
+class WorkerHandle(Protocol):
+    """A handle of its own for each delivery worker thread, closed at shutdown."""
+
+    def for_thread(self) -> DeliveryStore: ...
+
+    def close(self) -> None: ...
+
+
+class DeliveryStore(Outbox, Faults, WorkerHandle, Protocol):
+    """What delivery uses: the outbox, processing faults of its rows, and a handle of
+    its own per worker thread."""
+
+
+class InboxHandle(Inbox, Protocol):
+    """What the push receiver's writer thread uses: the inbox, on a handle it closes."""
+
+    def close(self) -> None: ...

@@ -11,6 +11,7 @@ import psycopg
 from notifier.settings import ConfigError
 from notifier.settings.dburl import is_postgres_url, redact_url
 from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason
+from notifier.state.rows import first
 
 
 def missing_store(db: str) -> str | None:
@@ -29,7 +30,7 @@ def missing_store(db: str) -> str | None:
         with psycopg.connect(
             url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT
         ) as conn:
-            row = conn.execute("SELECT to_regclass('meta')").fetchone()
+            row = first(conn.execute("SELECT to_regclass('meta') AS meta"))
     except psycopg.Error as exc:
         raise ConfigError(
             [
@@ -37,7 +38,7 @@ def missing_store(db: str) -> str | None:
                 f"cannot connect to {redact_url(url)}: {reason(exc, url)}"
             ]
         ) from None
-    if row is not None and row[0] is not None:
+    if row is not None and row["meta"] is not None:
         return None
     return (
         f"no state store in {redact_url(url)}: the database has no notifier tables; "

@@ -43,6 +43,7 @@ from notifier.state.postgres_received import PostgresReceived
 from notifier.state.postgres_replicas import PostgresReplicas
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
 from notifier.state.postgres_sources import PostgresSourceState
+from notifier.state.rows import first, named
 from notifier.state.sqlite_history import INACTIVITY_SEEN
 
 __all__ = ["CLAIM_BATCH", "PostgresStore", "StoreUnavailable"]
@@ -95,11 +96,11 @@ class PostgresStore(
     def _migrate(self) -> None:
         with self.tx() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
-            exists = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+            exists = first(conn.execute("SELECT to_regclass('meta') IS NOT NULL AS made"))
             version = None
-            if exists and exists[0]:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = None if row is None else int(row[0])
+            if exists and exists["made"]:
+                row = first(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+                version = None if row is None else int(row["value"])
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreUnavailable(
                     f"{redact_url(self.url)} was written by a newer notifier (schema "
@@ -115,8 +116,8 @@ class PostgresStore(
                     current = target
 
     def get_meta(self, key: str) -> str | None:
-        row = self.db().execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()
-        return None if row is None else str(row[0])
+        row = first(self.db().execute("SELECT value FROM meta WHERE key = %s", [key]))
+        return None if row is None else str(row["value"])
 
     @staticmethod
     def _set_meta(conn: psycopg.Connection[Any], key: str, value: str) -> None:
@@ -139,24 +140,24 @@ class PostgresStore(
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return set()
-        rows = self.db().execute(
-            "SELECT key FROM seen WHERE source = %s AND key = ANY(%s)", [source, wanted]
+        rows = named(
+            self.db().execute(
+                "SELECT key FROM seen WHERE source = %s AND key = ANY(%s)", [source, wanted]
+            )
         )
-        return set(wanted) - {row[0] for row in rows}
+        return set(wanted) - {row["key"] for row in rows}
 
     def count_seen(self, source: str, prefix: str) -> int:
         """How many keys of `source` starting with `prefix` are marked seen (a range
         scan of the primary key: `key` sorts bytewise, COLLATE "C")."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
-        row = (
-            self.db()
-            .execute(
-                "SELECT COUNT(*) FROM seen WHERE source = %s AND key >= %s AND key < %s",
+        row = first(
+            self.db().execute(
+                "SELECT COUNT(*) AS n FROM seen WHERE source = %s AND key >= %s AND key < %s",
                 [source, prefix, upper],
             )
-            .fetchone()
         )
-        return int(row[0]) if row else 0
+        return int(row["n"]) if row else 0
 
     def record(
         self,

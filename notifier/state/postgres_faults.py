@@ -10,11 +10,15 @@ from typing import Any
 from notifier.state.base import (
     FAULT_FIRST_SECONDS,
     FAULT_TRIES,
+    POISON_TABLES,
+    POISONED_COUNTS,
     RecordFault,
     fault_retry_at,
-    iso,
+    poisoned_row,
+    record_fault_of,
 )
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import first, named
 
 
 class PostgresFaults(PostgresConnection):
@@ -28,9 +32,8 @@ class PostgresFaults(PostgresConnection):
         )
 
     def outbox_faulted(self, ids: Iterable[str], *, now: float, error: str) -> bool:
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "UPDATE outbox SET faults = faults + 1, "
                 "status = CASE WHEN faults + 1 >= %(n)s THEN 'dead' ELSE 'retrying' END, "
                 "next_at = CASE WHEN faults + 1 >= %(n)s THEN %(now)s "
@@ -45,32 +48,31 @@ class PostgresFaults(PostgresConnection):
                     "ids": list(ids),
                 },
             )
-            .fetchall()
         )
-        return any(r[0] == "dead" for r in rows)
+        return any(r["status"] == "dead" for r in rows)
 
     def record_faults(self, source: str, keys: Iterable[str]) -> dict[str, RecordFault]:
         wanted = list(set(keys))
         if not wanted:
             return {}
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "SELECT key, tries, status, next_at, last_error FROM record_faults "
                 "WHERE source = %s AND key = ANY(%s)",
                 [source, wanted],
             )
-            .fetchall()
         )
-        return {r[0]: RecordFault(r[1], r[2], r[3], r[4]) for r in rows}
+        return {r["key"]: record_fault_of(r) for r in rows}
 
     def record_fault(self, source: str, key: str, *, now: float, error: str) -> RecordFault:
         with self.tx() as conn:
-            row = conn.execute(
-                "SELECT tries FROM record_faults WHERE source = %s AND key = %s FOR UPDATE",
-                [source, key],
-            ).fetchone()
-            tries = (row[0] if row else 0) + 1
+            row = first(
+                conn.execute(
+                    "SELECT tries FROM record_faults WHERE source = %s AND key = %s FOR UPDATE",
+                    [source, key],
+                )
+            )
+            tries = (row["tries"] if row else 0) + 1
             next_at = fault_retry_at(tries, now)
             fault = RecordFault(
                 tries, "dead" if next_at is None else "retrying", next_at or now, error[:500]
@@ -91,23 +93,13 @@ class PostgresFaults(PostgresConnection):
         )
 
     def poisoned_counts(self) -> dict[str, int]:
-        one = (
-            self.db()
-            .execute(
-                "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'dead'), "
-                "(SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND faults >= %s), "
-                "(SELECT COUNT(*) FROM record_faults WHERE status = 'dead')",
-                [FAULT_TRIES],
-            )
-            .fetchone()
-        )
+        one = first(self.db().execute(POISONED_COUNTS.replace("?", "%s"), [FAULT_TRIES]))
         assert one is not None
-        return {"inbox": int(one[0]), "outbox": int(one[1]), "records": int(one[2])}
+        return {table: int(one[table]) for table in POISON_TABLES}
 
     def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "SELECT * FROM ("
                 "SELECT 'inbox' AS t, kind || ' ' || id AS id, tries, last_error, done_at AS at "
                 "FROM inbox WHERE status = 'dead' "
@@ -117,12 +109,8 @@ class PostgresFaults(PostgresConnection):
                 "FROM record_faults WHERE status = 'dead') AS p ORDER BY at DESC LIMIT %s",
                 [FAULT_TRIES, limit],
             )
-            .fetchall()
         )
-        return [
-            {"table": r[0], "id": str(r[1]), "tries": r[2], "error": r[3], "at": iso(r[4])}
-            for r in rows
-        ]
+        return [poisoned_row(r) for r in rows]
 
     def prune_poisoned(self, before: float) -> int:
         with self.tx() as conn:

@@ -17,6 +17,7 @@ import psycopg
 
 from notifier.events import Activity, Kept
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import first, named
 from notifier.state.sqlite_history import INACTIVITY_SEEN, _pack, _unpack
 
 
@@ -69,12 +70,12 @@ class PostgresHistory(PostgresConnection):
                 "AND subject = ANY(%s) AND at >= %s ORDER BY subject, at, key",
                 [kind, sorted(set(subjects)), since],
             )
-        return [_unpack(*row) for row in rows]
+        return [_unpack(**row) for row in named(rows)]
 
     def history_since(self) -> float | None:
         """The time of the oldest kept event (None when nothing is kept yet)."""
-        row = self.db().execute("SELECT MIN(at) FROM history").fetchone()
-        return None if row is None else row[0]
+        row = first(self.db().execute("SELECT MIN(at) AS at FROM history"))
+        return None if row is None else row["at"]
 
     def activities(self, since: float) -> list[Activity]:
         """Every student's latest activity, for those active since `since`."""
@@ -83,7 +84,7 @@ class PostgresHistory(PostgresConnection):
             "ORDER BY user_id",
             [since],
         )
-        return [Activity(*row) for row in rows]
+        return [Activity(**row) for row in named(rows)]
 
     def prune_history(self, *, before: float, activity_before: float) -> dict[str, int]:
         """Forget events older than the longest window any rule uses, students not

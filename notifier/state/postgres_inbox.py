@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from notifier.state.base import InboxRow
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import named
 
 CLAIM_SECONDS = 120.0
 
@@ -26,30 +27,26 @@ class PostgresInbox(PostgresConnection):
     def inbox_add(self, items: Sequence[tuple[str, str]], now: float) -> list[int]:
         if not items:
             return []
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "INSERT INTO inbox (kind, body, received_at, status, tries, next_at) "
                 "SELECT k, b, %s, 'pending', 0, %s FROM unnest(%s::text[], %s::text[]) "
                 "WITH ORDINALITY AS t(k, b, n) ORDER BY n RETURNING id",
-                [now, now, [k for k, _ in items], [b for _, b in items]],
+                [now, now, [kind for kind, _ in items], [body for _, body in items]],
             )
-            .fetchall()
         )
-        return sorted(int(r[0]) for r in rows)
+        return sorted(int(r["id"]) for r in rows)
 
     def inbox_pending(self, now: float, limit: int = 500) -> list[InboxRow]:
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "UPDATE inbox SET next_at = %s WHERE id IN (SELECT id FROM inbox "
                 "WHERE status = 'pending' AND next_at <= %s ORDER BY id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED) RETURNING id, kind, body, received_at, tries",
                 [now + CLAIM_SECONDS, now, limit],
             )
-            .fetchall()
         )
-        return sorted((InboxRow(r[0], r[1], r[2], r[3], r[4]) for r in rows), key=lambda r: r.id)
+        return sorted((InboxRow(**r) for r in rows), key=lambda r: r.id)
 
     def inbox_done(self, ids: Iterable[int], now: float, error: str | None = None) -> None:
         self.db().execute(

@@ -9,6 +9,7 @@ from typing import Any
 
 from notifier.state.base import DELIVERY_COLUMNS
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import named
 
 
 class PostgresDeliveryLog(PostgresConnection):
@@ -41,15 +42,16 @@ class PostgresDeliveryLog(PostgresConnection):
         if limit is not None:
             sql += " LIMIT %s"
             args.append(limit)
-        rows = self.db().execute(sql, args).fetchall()
-        return [dict(zip(DELIVERY_COLUMNS, row, strict=True)) for row in rows]
+        return named(self.db().execute(sql, args))
 
     def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]:
         """The status of each of these deliveries that exists."""
-        rows = self.db().execute(
-            "SELECT id, status FROM outbox WHERE id = ANY(%s)", [list(dict.fromkeys(ids))]
+        rows = named(
+            self.db().execute(
+                "SELECT id, status FROM outbox WHERE id = ANY(%s)", [list(dict.fromkeys(ids))]
+            )
         )
-        return {id_: status for id_, status in rows}
+        return {row["id"]: row["status"] for row in rows}
 
     def clear_source_errors(self, keep: Iterable[str]) -> int:
         """Forget the last poll error of every source not in `keep` (no rule uses it

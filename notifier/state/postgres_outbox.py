@@ -14,14 +14,14 @@ being held by the first one to look.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from psycopg.rows import dict_row
 
-from notifier.state.base import STATUSES, OutboxRow
+from notifier.state.base import STATUSES, OutboxRow, outbox_row
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import first, named
 
 CLAIM_BATCH = 32
 
@@ -74,9 +74,8 @@ class PostgresOutbox(PostgresConnection):
         """Claim due deliveries (queued, or retrying with next_at <= now; not claimed by
         a live lease), oldest first, at most `limit_per_channel` a channel, skipping
         rows another replica is claiming this instant."""
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 _CLAIM,
                 {
                     "now": now,
@@ -85,38 +84,30 @@ class PostgresOutbox(PostgresConnection):
                     "limit": limit_per_channel,
                 },
             )
-            .fetchall()
         )
-        rows.sort(key=lambda r: (r[10], r[8], r[11]))
-        return [
-            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
-            for r in rows
-        ]
+        rows.sort(key=lambda r: (r["next_at"], r["created_at"], r["seq"]))
+        return [outbox_row(r) for r in rows]
 
     def pending_group(self, rule: str, channel: str, group: str) -> float | None:
         """When the queued rows of this group are due (planning joins them)."""
-        row = (
-            self.db()
-            .execute(
-                "SELECT MIN(next_at) FROM outbox WHERE rule = %s AND channel = %s "
+        row = first(
+            self.db().execute(
+                "SELECT MIN(next_at) AS at FROM outbox WHERE rule = %s AND channel = %s "
                 "AND group_key = %s AND status = 'queued' AND attempts = 0",
                 [rule, channel, group],
             )
-            .fetchone()
         )
-        return None if row is None else row[0]
+        return None if row is None else row["at"]
 
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
-        row = (
-            self.db()
-            .execute(
-                "SELECT MAX(sent_at) FROM outbox WHERE rule = %s AND channel = %s "
+        row = first(
+            self.db().execute(
+                "SELECT MAX(sent_at) AS at FROM outbox WHERE rule = %s AND channel = %s "
                 "AND group_key = %s AND status = 'sent'",
                 [rule, channel, group],
             )
-            .fetchone()
         )
-        return None if row is None else row[0]
+        return None if row is None else row["at"]
 
     def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
         self.db().execute(
@@ -127,8 +118,8 @@ class PostgresOutbox(PostgresConnection):
         )
 
     def message_ref(self, id_: str) -> str | None:
-        row = self.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]).fetchone()
-        return None if row is None else row[0]
+        row = first(self.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]))
+        return None if row is None else row["message_ref"]
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""
@@ -174,18 +165,22 @@ class PostgresOutbox(PostgresConnection):
 
     def delivery_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
-        for status, n in self.db().execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
-            counts[status] = int(n)
+        query = "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"
+        for row in named(self.db().execute(query)):
+            counts[row["status"]] = int(row["n"])
         return counts
 
     def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
         """Per channel with dead deliveries: how many, and the latest one's error."""
-        rows = self.db().execute(
-            "SELECT channel, COUNT(*), (SELECT last_error FROM outbox AS o WHERE o.status = "
-            "'dead' AND o.channel = outbox.channel ORDER BY updated_at DESC, seq DESC LIMIT 1) "
-            "FROM outbox WHERE status = 'dead' GROUP BY channel"
+        rows = named(
+            self.db().execute(
+                "SELECT channel, COUNT(*) AS n, (SELECT last_error FROM outbox AS o "
+                "WHERE o.status = 'dead' AND o.channel = outbox.channel "
+                "ORDER BY updated_at DESC, seq DESC LIMIT 1) AS error "
+                "FROM outbox WHERE status = 'dead' GROUP BY channel"
+            )
         )
-        return {channel: (int(count), error) for channel, count, error in rows}
+        return {r["channel"]: (int(r["n"]), r["error"]) for r in rows}
 
     def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
         """Rows as the SQLite store gives them (without the PostgreSQL-only claimed_by)."""

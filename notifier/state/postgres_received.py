@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import named
 
 
 class PostgresReceived(PostgresConnection):
@@ -18,9 +19,8 @@ class PostgresReceived(PostgresConnection):
     def inbox_receive(self, items: Sequence[tuple[str, str, str]], now: float) -> list[int]:
         if not items:
             return []
-        rows = (
-            self.db()
-            .execute(
+        rows = named(
+            self.db().execute(
                 "WITH items AS (SELECT k, r, b, n FROM unnest(%s::text[], %s::text[], %s::text[]) "
                 "WITH ORDINALITY AS t(k, r, b, n)), "
                 "once AS (SELECT DISTINCT ON (k, r) k, r, b, n FROM items ORDER BY k, r, n), "
@@ -39,9 +39,8 @@ class PostgresReceived(PostgresConnection):
                     now,
                 ],
             )
-            .fetchall()
         )
-        return sorted(int(r[0]) for r in rows)
+        return sorted(int(r["id"]) for r in rows)
 
     def inbox_prune_received(self, before: float) -> int:
         cursor = self.db().execute("DELETE FROM inbox_received WHERE received_at < %s", [before])

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from notifier.settings import ConfigError
 from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable
+from notifier.state.rows import first, named
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ class PostgresReplicas(PostgresConnection):
         lease. Nobody is reaped by a replica whose own row had run out (it was cut off
         itself: an outage, not deaths), whatever `reap` says."""
         with self.tx() as conn:
-            mine = conn.execute(
-                f"SELECT alive_until >= {_NOW} FROM replicas WHERE id = %s", [self.replica]
-            ).fetchone()
-            reap = reap and mine is not None and bool(mine[0])
+            mine = first(
+                conn.execute(
+                    f"SELECT alive_until >= {_NOW} AS alive FROM replicas WHERE id = %s",
+                    [self.replica],
+                )
+            )
+            reap = reap and mine is not None and bool(mine["alive"])
             conn.execute(
                 "INSERT INTO replicas (id, host, pid, started_at, alive_until) "
                 f"VALUES (%s, %s, %s, {_NOW}, {_NOW} + %s) "
@@ -86,9 +90,14 @@ class PostgresReplicas(PostgresConnection):
                 [self.replica, socket.gethostname()[:100], os.getpid(), alive_seconds],
             )
             dead = (
-                conn.execute(
-                    f"DELETE FROM replicas WHERE alive_until < {_NOW} RETURNING id"
-                ).fetchall()
+                [
+                    (row["id"],)  # as a tuple, the way the warning below has always shown it
+                    for row in named(
+                        conn.execute(
+                            f"DELETE FROM replicas WHERE alive_until < {_NOW} RETURNING id"
+                        )
+                    )
+                ]
                 if reap
                 else []
             )
@@ -96,20 +105,22 @@ class PostgresReplicas(PostgresConnection):
                 conn.execute(
                     "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL "
                     "WHERE claimed_by = ANY(%s)",
-                    [[row[0] for row in dead]],
+                    [[id_ for (id_,) in dead]],
                 )
                 log.warning("replicas %s stopped beating: their claims were given back", dead)
             if not want_poller:
                 return False
-            held = conn.execute(
-                "INSERT INTO leases (name, holder, until) "
-                f"VALUES (%s, %s, {_NOW} + %s) "
-                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
-                "until = EXCLUDED.until "
-                f"WHERE leases.holder = EXCLUDED.holder OR leases.until < {_NOW} "
-                "RETURNING holder",
-                [POLLER, self.replica, alive_seconds],
-            ).fetchone()
+            held = first(
+                conn.execute(
+                    "INSERT INTO leases (name, holder, until) "
+                    f"VALUES (%s, %s, {_NOW} + %s) "
+                    "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                    "until = EXCLUDED.until "
+                    f"WHERE leases.holder = EXCLUDED.holder OR leases.until < {_NOW} "
+                    "RETURNING holder",
+                    [POLLER, self.replica, alive_seconds],
+                )
+            )
         return held is not None
 
     def leave(self) -> None:
@@ -128,15 +139,18 @@ class PostgresReplicas(PostgresConnection):
     def replicas_status(self) -> dict[str, Any]:
         """The live replicas and the poller, for `notifier status`."""
         conn = self.db()
-        live = conn.execute(
-            f"SELECT id, host, pid FROM replicas WHERE alive_until >= {_NOW} ORDER BY started_at"
-        ).fetchall()
-        poller = conn.execute(
-            f"SELECT holder FROM leases WHERE name = %s AND until >= {_NOW}", [POLLER]
-        ).fetchone()
+        live = named(
+            conn.execute(
+                f"SELECT id, host, pid FROM replicas WHERE alive_until >= {_NOW} "
+                "ORDER BY started_at"
+            )
+        )
+        poller = first(
+            conn.execute(f"SELECT holder FROM leases WHERE name = %s AND until >= {_NOW}", [POLLER])
+        )
         return {
-            "live": [{"id": r[0], "host": r[1], "pid": r[2]} for r in live],
-            "poller": None if poller is None else poller[0],
+            "live": [{"id": r["id"], "host": r["host"], "pid": r["pid"]} for r in live],
+            "poller": None if poller is None else poller["holder"],
         }
 
 

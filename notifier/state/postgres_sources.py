@@ -11,6 +11,7 @@ import psycopg
 
 from notifier.state.base import iso
 from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.rows import first, named
 
 
 class PostgresSourceState(PostgresConnection):
@@ -28,20 +29,23 @@ class PostgresSourceState(PostgresConnection):
         )
 
     def source_statuses(self) -> dict[str, dict[str, Any]]:
-        rows = self.db().execute(
-            "SELECT source, last_success, last_error FROM source_status ORDER BY source"
+        rows = named(
+            self.db().execute(
+                "SELECT source, last_success, last_error FROM source_status ORDER BY source"
+            )
         )
-        return {r[0]: {"last_success": r[1], "last_error": r[2]} for r in rows}
+        return {
+            r["source"]: {"last_success": r["last_success"], "last_error": r["last_error"]}
+            for r in rows
+        }
 
     # -- small key/value state for sources (cursors, look-up caches) ------------------------
 
     def get_state(self, scope: str, key: str) -> Any:
-        row = (
-            self.db()
-            .execute("SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key])
-            .fetchone()
+        row = first(
+            self.db().execute("SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key])
         )
-        return None if row is None else json.loads(row[0])
+        return None if row is None else json.loads(row["value"])
 
     def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
         with self.tx() as conn:

@@ -27,6 +27,7 @@ from notifier.events import Kept
 from notifier.settings import ConfigError
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.rows import first, named
 from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
@@ -231,8 +232,8 @@ class SqliteStore(
         self.db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else row[0]
+        row = first(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]))
+        return None if row is None else row["value"]
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute(
@@ -257,10 +258,12 @@ class SqliteStore(
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             seen.update(
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT key FROM seen WHERE source = ? AND key IN ({marks})",
-                    [source, *chunk],
+                row["key"]
+                for row in named(
+                    self.db.execute(
+                        f"SELECT key FROM seen WHERE source = ? AND key IN ({marks})",
+                        [source, *chunk],
+                    )
                 )
             )
         return set(keys) - seen
@@ -269,11 +272,13 @@ class SqliteStore(
         """How many keys of `source` starting with `prefix` are marked seen (a range
         scan of the primary key, so it costs milliseconds at 100,000 keys)."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM seen WHERE source = ? AND key >= ? AND key < ?",
-            [source, prefix, upper],
-        ).fetchone()
-        return int(row[0])
+        row = first(
+            self.db.execute(
+                "SELECT COUNT(*) AS n FROM seen WHERE source = ? AND key >= ? AND key < ?",
+                [source, prefix, upper],
+            )
+        )
+        return int(row["n"]) if row else 0
 
     def record(
         self,

@@ -12,10 +12,14 @@ import sqlite_utils
 from notifier.state.base import (
     FAULT_FIRST_SECONDS,
     FAULT_TRIES,
+    POISON_TABLES,
+    POISONED_COUNTS,
     RecordFault,
     fault_retry_at,
-    iso,
+    poisoned_row,
+    record_fault_of,
 )
+from notifier.state.rows import first, named
 
 
 class SqliteFaults:
@@ -35,40 +39,47 @@ class SqliteFaults:
         dead = False
         with self.db.atomic():
             for id_ in ids:
-                row = self.db.execute(
-                    "UPDATE outbox SET faults = faults + 1, "
-                    "status = CASE WHEN faults + 1 >= :n THEN 'dead' ELSE 'retrying' END, "
-                    "next_at = CASE WHEN faults + 1 >= :n THEN :now "
-                    "ELSE :now + :first * (1 << faults) END, "
-                    "updated_at = :now, claimed_until = NULL, last_error = :error "
-                    "WHERE id = :id RETURNING status",
-                    {
-                        "n": FAULT_TRIES,
-                        "now": now,
-                        "first": FAULT_FIRST_SECONDS,
-                        "error": error[:500],
-                        "id": id_,
-                    },
-                ).fetchone()
-                dead = dead or (row is not None and row[0] == "dead")
+                row = first(
+                    self.db.execute(
+                        "UPDATE outbox SET faults = faults + 1, "
+                        "status = CASE WHEN faults + 1 >= :n THEN 'dead' ELSE 'retrying' END, "
+                        "next_at = CASE WHEN faults + 1 >= :n THEN :now "
+                        "ELSE :now + :first * (1 << faults) END, "
+                        "updated_at = :now, claimed_until = NULL, last_error = :error "
+                        "WHERE id = :id RETURNING status",
+                        {
+                            "n": FAULT_TRIES,
+                            "now": now,
+                            "first": FAULT_FIRST_SECONDS,
+                            "error": error[:500],
+                            "id": id_,
+                        },
+                    )
+                )
+                dead = dead or (row is not None and row["status"] == "dead")
         return dead
 
     def record_faults(self, source: str, keys: Iterable[str]) -> dict[str, RecordFault]:
         wanted = set(keys)
         if not wanted:
             return {}
-        rows = self.db.execute(
-            "SELECT key, tries, status, next_at, last_error FROM record_faults WHERE source = ?",
-            [source],
-        ).fetchall()
-        return {r[0]: RecordFault(r[1], r[2], r[3], r[4]) for r in rows if r[0] in wanted}
+        rows = named(
+            self.db.execute(
+                "SELECT key, tries, status, next_at, last_error FROM record_faults "
+                "WHERE source = ?",
+                [source],
+            )
+        )
+        return {r["key"]: record_fault_of(r) for r in rows if r["key"] in wanted}
 
     def record_fault(self, source: str, key: str, *, now: float, error: str) -> RecordFault:
         with self.db.atomic():
-            row = self.db.execute(
-                "SELECT tries FROM record_faults WHERE source = ? AND key = ?", [source, key]
-            ).fetchone()
-            tries = (row[0] if row else 0) + 1
+            row = first(
+                self.db.execute(
+                    "SELECT tries FROM record_faults WHERE source = ? AND key = ?", [source, key]
+                )
+            )
+            tries = (row["tries"] if row else 0) + 1
             next_at = fault_retry_at(tries, now)
             fault = RecordFault(
                 tries, "dead" if next_at is None else "retrying", next_at or now, error[:500]
@@ -91,29 +102,24 @@ class SqliteFaults:
             )
 
     def poisoned_counts(self) -> dict[str, int]:
-        one = self.db.execute(
-            "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'dead'), "
-            "(SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND faults >= ?), "
-            "(SELECT COUNT(*) FROM record_faults WHERE status = 'dead')",
-            [FAULT_TRIES],
-        ).fetchone()
-        return {"inbox": one[0], "outbox": one[1], "records": one[2]}
+        one = first(self.db.execute(POISONED_COUNTS, [FAULT_TRIES]))
+        assert one is not None
+        return {table: one[table] for table in POISON_TABLES}
 
     def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT * FROM ("
-            "SELECT 'inbox' AS t, kind || ' ' || id AS id, tries, last_error, done_at AS at "
-            "FROM inbox WHERE status = 'dead' "
-            "UNION ALL SELECT 'outbox', id, faults, last_error, updated_at FROM outbox "
-            "WHERE status = 'dead' AND faults >= ? "
-            "UNION ALL SELECT 'records', source || ' ' || key, tries, last_error, failed_at "
-            "FROM record_faults WHERE status = 'dead') ORDER BY at DESC LIMIT ?",
-            [FAULT_TRIES, limit],
-        ).fetchall()
-        return [
-            {"table": r[0], "id": str(r[1]), "tries": r[2], "error": r[3], "at": iso(r[4])}
-            for r in rows
-        ]
+        rows = named(
+            self.db.execute(
+                "SELECT * FROM ("
+                "SELECT 'inbox' AS t, kind || ' ' || id AS id, tries, last_error, done_at AS at "
+                "FROM inbox WHERE status = 'dead' "
+                "UNION ALL SELECT 'outbox', id, faults, last_error, updated_at FROM outbox "
+                "WHERE status = 'dead' AND faults >= ? "
+                "UNION ALL SELECT 'records', source || ' ' || key, tries, last_error, failed_at "
+                "FROM record_faults WHERE status = 'dead') ORDER BY at DESC LIMIT ?",
+                [FAULT_TRIES, limit],
+            )
+        )
+        return [poisoned_row(r) for r in rows]
 
     def prune_poisoned(self, before: float) -> int:
         with self.db.atomic():

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import sqlite_utils
 
 from notifier.events import Activity, Kept
+from notifier.state.rows import first, named
 
 INACTIVITY_SEEN = "inactivity"  # seen marks of the inactivity check: `<rule>|<key>`
 _CHUNK = 500
@@ -32,12 +33,12 @@ def _pack(k: Kept) -> str:
 
 
 def _unpack(kind: str, subject: str, at: float, key: str, data: str) -> Kept:
-    row = json.loads(data)
-    fired = tuple(row[2]) if len(row) > 2 else ()
-    fields = row[1]
+    """A `history` row as a Kept; `data` is `_pack`'s JSON: [title, fields(, fired)]."""
+    title, fields, *rest = json.loads(data)
+    fired = tuple(rest[0]) if rest else ()
     if kind in USER_KINDS and not subject.startswith("email:"):
         fields["user_id"] = int(subject) if subject.isdigit() else subject
-    return Kept(kind, key, at, subject, row[0], fields, fired)
+    return Kept(kind, key, at, subject, title, fields, fired)
 
 
 class SqliteHistory:
@@ -80,7 +81,7 @@ class SqliteHistory:
                 "ORDER BY at, key",
                 [kind, since],
             )
-            return [_unpack(*row) for row in cursor]
+            return [_unpack(**row) for row in named(cursor)]
         wanted = sorted(set(subjects))
         out: list[Kept] = []
         for start in range(0, len(wanted), _CHUNK):
@@ -91,13 +92,13 @@ class SqliteHistory:
                 f"AND subject IN ({marks}) AND at >= ? ORDER BY subject, at, key",
                 [kind, *chunk, since],
             )
-            out += [_unpack(*row) for row in cursor]
+            out += [_unpack(**row) for row in named(cursor)]
         return out
 
     def history_since(self) -> float | None:
         """The time of the oldest kept event (None when nothing is kept yet)."""
-        row = self.db.execute("SELECT MIN(at) FROM history").fetchone()
-        return None if row is None else row[0]
+        row = first(self.db.execute("SELECT MIN(at) AS at FROM history"))
+        return None if row is None else row["at"]
 
     def activities(self, since: float) -> list[Activity]:
         """Every student's latest activity, for those active since `since`."""
@@ -106,7 +107,7 @@ class SqliteHistory:
             "ORDER BY user_id",
             [since],
         )
-        return [Activity(*row) for row in cursor]
+        return [Activity(**row) for row in named(cursor)]
 
     def prune_history(self, *, before: float, activity_before: float) -> dict[str, int]:
         """Forget events older than the longest window any rule uses, students not

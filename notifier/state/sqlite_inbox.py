@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import sqlite_utils
 
 from notifier.state.base import InboxRow
+from notifier.state.rows import named
 
 
 class SqliteInbox:
@@ -41,12 +42,14 @@ class SqliteInbox:
         return ids
 
     def inbox_pending(self, now: float, limit: int = 500) -> list[InboxRow]:
-        rows = self.db.execute(
-            "SELECT id, kind, body, received_at, tries FROM inbox "
-            "WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
-            [now, limit],
-        ).fetchall()
-        return [InboxRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        rows = named(
+            self.db.execute(
+                "SELECT id, kind, body, received_at, tries FROM inbox "
+                "WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
+                [now, limit],
+            )
+        )
+        return [InboxRow(**r) for r in rows]
 
     def inbox_done(self, ids: Iterable[int], now: float, error: str | None = None) -> None:
         with self.db.atomic():

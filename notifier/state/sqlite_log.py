@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from notifier.state.base import DELIVERY_COLUMNS
+from notifier.state.rows import named
 
 
 class SqliteDeliveryLog:
@@ -36,7 +37,7 @@ class SqliteDeliveryLog:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [dict(zip(DELIVERY_COLUMNS, row, strict=True)) for row in self.db.execute(sql, args)]
+        return named(self.db.execute(sql, args))
 
     def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]:
         """The status of each of these deliveries that exists."""
@@ -45,10 +46,10 @@ class SqliteDeliveryLog:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            for id_, status in self.db.execute(
-                f"SELECT id, status FROM outbox WHERE id IN ({marks})", chunk
-            ):
-                found[id_] = status
+            rows = named(
+                self.db.execute(f"SELECT id, status FROM outbox WHERE id IN ({marks})", chunk)
+            )
+            found.update((row["id"], row["status"]) for row in rows)
         return found
 
     def clear_source_errors(self, keep: Iterable[str]) -> int:

@@ -9,13 +9,13 @@ again at once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import sqlite_utils
 
-from notifier.state.base import STATUSES, OutboxRow
+from notifier.state.base import STATUSES, OutboxRow, outbox_row
+from notifier.state.rows import first, named
 
 
 class SqliteOutbox:
@@ -38,40 +38,43 @@ class SqliteOutbox:
         """Claim every due delivery (queued or retrying with next_at <= now, not claimed
         by a live lease), oldest first, at most `limit_per_channel` per channel."""
         with self.db.atomic():
-            rows = self.db.execute(
-                "SELECT id, rule, channel, event, event_key, alerts, status, attempts, created_at, "
-                "group_key "
-                "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY next_at, "
-                "created_at) AS n FROM outbox WHERE status IN ('queued', 'retrying') "
-                "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)) "
-                "WHERE n <= ? ORDER BY next_at, created_at",
-                [now, now, limit_per_channel],
-            ).fetchall()
+            rows = named(
+                self.db.execute(
+                    "SELECT id, rule, channel, event, event_key, alerts, status, attempts, "
+                    "created_at, group_key "
+                    "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY next_at, "
+                    "created_at) AS n FROM outbox WHERE status IN ('queued', 'retrying') "
+                    "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)) "
+                    "WHERE n <= ? ORDER BY next_at, created_at",
+                    [now, now, limit_per_channel],
+                )
+            )
             self.db.conn.executemany(
                 "UPDATE outbox SET claimed_until = ? WHERE id = ?",
-                [(now + lease_seconds, row[0]) for row in rows],
+                [(now + lease_seconds, row["id"]) for row in rows],
             )
-        return [
-            OutboxRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
-            for r in rows
-        ]
+        return [outbox_row(r) for r in rows]
 
     def pending_group(self, rule: str, channel: str, group: str) -> float | None:
         """When the queued rows of this group are due (planning joins them)."""
-        row = self.db.execute(
-            "SELECT MIN(next_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
-            "AND status = 'queued' AND attempts = 0",
-            [rule, channel, group],
-        ).fetchone()
-        return None if row is None else row[0]
+        row = first(
+            self.db.execute(
+                "SELECT MIN(next_at) AS at FROM outbox WHERE rule = ? AND channel = ? "
+                "AND group_key = ? AND status = 'queued' AND attempts = 0",
+                [rule, channel, group],
+            )
+        )
+        return None if row is None else row["at"]
 
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
-        row = self.db.execute(
-            "SELECT MAX(sent_at) FROM outbox WHERE rule = ? AND channel = ? AND group_key = ? "
-            "AND status = 'sent'",
-            [rule, channel, group],
-        ).fetchone()
-        return None if row is None else row[0]
+        row = first(
+            self.db.execute(
+                "SELECT MAX(sent_at) AS at FROM outbox WHERE rule = ? AND channel = ? "
+                "AND group_key = ? AND status = 'sent'",
+                [rule, channel, group],
+            )
+        )
+        return None if row is None else row["at"]
 
     def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
         with self.db.atomic():
@@ -83,8 +86,8 @@ class SqliteOutbox:
             )
 
     def message_ref(self, id_: str) -> str | None:
-        row = self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]).fetchone()
-        return None if row is None else row[0]
+        row = first(self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]))
+        return None if row is None else row["message_ref"]
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""
@@ -141,17 +144,21 @@ class SqliteOutbox:
 
     def delivery_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
-        for status, n in self.db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
-            counts[status] = n
+        query = "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"
+        for row in named(self.db.execute(query)):
+            counts[row["status"]] = row["n"]
         return counts
 
     def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
-        rows = self.db.execute(
-            "SELECT channel, COUNT(*), (SELECT last_error FROM outbox AS o WHERE o.status = "
-            "'dead' AND o.channel = outbox.channel ORDER BY updated_at DESC LIMIT 1) "
-            "FROM outbox WHERE status = 'dead' GROUP BY channel"
-        ).fetchall()
-        return {channel: (count, error) for channel, count, error in rows}
+        rows = named(
+            self.db.execute(
+                "SELECT channel, COUNT(*) AS n, (SELECT last_error FROM outbox AS o "
+                "WHERE o.status = 'dead' AND o.channel = outbox.channel "
+                "ORDER BY updated_at DESC LIMIT 1) AS error "
+                "FROM outbox WHERE status = 'dead' GROUP BY channel"
+            )
+        )
+        return {r["channel"]: (r["n"], r["error"]) for r in rows}
 
     def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
         sql = (

@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from notifier.state.base import iso
+from notifier.state.rows import first
 
 
 class SqliteSourceState:
@@ -38,10 +39,10 @@ class SqliteSourceState:
     # -- small key/value state for sources (cursors, look-up caches) ------------------------
 
     def get_state(self, scope: str, key: str) -> Any:
-        row = self.db.execute(
-            "SELECT value FROM state WHERE scope = ? AND key = ?", [scope, key]
-        ).fetchone()
-        return None if row is None else json.loads(row[0])
+        row = first(
+            self.db.execute("SELECT value FROM state WHERE scope = ? AND key = ?", [scope, key])
+        )
+        return None if row is None else json.loads(row["value"])
 
     def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
         with self.db.atomic():

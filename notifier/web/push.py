@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from notifier.obs.metrics import Metrics
 from notifier.settings import Settings
-from notifier.state import Store
+from notifier.state import Handle, InboxHandle
 from notifier.testpress.push import (
     KINDS,
     Kind,
@@ -75,7 +75,7 @@ class InboxWriter:
 
     def __init__(
         self,
-        open_store: Callable[[], Store],
+        open_store: Callable[[], InboxHandle],
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ):
@@ -118,7 +118,7 @@ class InboxWriter:
         finally:
             store.close()
 
-    def _commit(self, store: Store, items: list[_Item]) -> None:
+    def _commit(self, store: InboxHandle, items: list[_Item]) -> None:
         added: list[int] = []  # a batch of replays only adds nothing, and wakes no one
         try:
             added = store.inbox_receive([(i.kind, i.key, i.body) for i in items], self._clock())
@@ -199,7 +199,7 @@ def add_push_routes(
 def configure_push(
     server: HttpServer,
     settings: Settings,
-    store: Store,
+    store: Handle,
     notify: Callable[[], None],
     metrics: Metrics | None = None,
     *,

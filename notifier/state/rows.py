@@ -1,0 +1,31 @@
+"""Rows read by column name, on either backend: a query's columns are named once, in its
+SQL (`SELECT COUNT(*) AS n`), and the code that reads them says which it means, so a
+column added or reordered cannot shift what another one is read as."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """What sqlite3's and psycopg's cursors share: the columns and the rows."""
+
+    @property
+    def description(self) -> Sequence[Any] | None: ...
+
+    def fetchall(self) -> Iterable[Sequence[Any]]: ...
+
+
+def named(cursor: Cursor) -> list[dict[str, Any]]:
+    """Every row of `cursor`, each a dict by column name."""
+    if cursor.description is None:  # a statement that returns no rows
+        return []
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def first(cursor: Cursor) -> dict[str, Any] | None:
+    """The first row of `cursor` by column name, None when there is none."""
+    rows = named(cursor)
+    return rows[0] if rows else None
