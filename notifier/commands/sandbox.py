@@ -27,7 +27,6 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import ConfigError
 
 ENV_BEGIN = "# --- .env for `notifier run` against this sandbox (written by `notifier sandbox`)"
@@ -165,6 +164,13 @@ def start_standins(stack: Any) -> dict[str, str]:
     """Start the three stand-ins (stopped by `stack`), each printing what it receives;
     returns their settings. `LMS_WEBHOOK_URL` and `LMS_WEBHOOK_SECRET` are the names
     the repository's rules.yaml reads for its webhook channel."""
+
+    # aiosmtpd is a demo extra the image lacks: imported only for --standins.
+    from notifier.sandbox.standins import (  # noqa: PLC0415
+        FakeSlack,
+        SmtpSink,
+        WebhookReceiver,
+    )
 
     slack, smtp, webhook = FakeSlack(), SmtpSink(), WebhookReceiver()
     slack.on_receive = _printer(_slack_line)
