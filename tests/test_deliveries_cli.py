@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -17,9 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, open_harness
 
 KEYS = {
     "id", "rule", "channel", "student", "status", "tries", "last_error", "created_at", "sent_at",
@@ -28,14 +24,9 @@ KEYS = {
 
 @pytest.fixture
 def h(tmp_path: Path, db: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=5) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=WEBHOOK_RULES)
-        harness.extra_env = {"NOTIFIER_DB": db}
+    with open_harness(
+        tmp_path, seed=5, rules=WEBHOOK_RULES, extra_env={"NOTIFIER_DB": db}
+    ) as harness:
         yield harness
 
 
@@ -131,14 +122,7 @@ def test_deliveries_status_and_replay_show_what_was_sent_and_what_died(h: Harnes
 
 def test_status_says_a_notifier_is_running_on_the_store(h: Harness) -> None:
     h.extra_env["NOTIFIER_POLL_INTERVAL"] = "0.5"
-    service = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    service = h.start()
     try:
         deadline = time.monotonic() + 30
         report: dict[str, object] = {}

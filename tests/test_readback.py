@@ -6,8 +6,6 @@ twice."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -202,11 +200,7 @@ def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> Non
                 asked.append(page)
 
         h.sandbox.between_pages = note
-        log = (tmp_path / "run.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"], cwd=tmp_path, env=h.env(), stdout=log,
-            stderr=log,
-        )  # fmt: skip
+        proc = h.start(log=tmp_path / "run.log")
         try:
             wait_until(
                 lambda: int(_cursor(str(h.db)).get("pages") or 0) >= 4 or proc.poll() is not None,
@@ -215,7 +209,6 @@ def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> Non
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            log.close()
         at_kill = _cursor(str(h.db))
         assert at_kill["status"] == "reading", at_kill
         resume = int(str(at_kill["next"]).split("page=")[1].split("&")[0])
