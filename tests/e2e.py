@@ -66,6 +66,13 @@ rules:
 """
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without any setting the notifier or a rules file
+    reads: what a test gives a `notifier` process decides alone."""
+    prefixes = ("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_", "LMS_", "OFFICE_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
 @dataclass
 class Harness:
     """Everything one end-to-end test needs: a working directory with rules.yaml and a
@@ -87,11 +94,7 @@ class Harness:
         return self.tmp / "notifier.db"
 
     def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_"))
-        }
+        env = clean_env()
         env.update(
             {
                 "TESTPRESS_BASE_URL": self.sandbox.url,

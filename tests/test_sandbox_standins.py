@@ -6,7 +6,6 @@ the real CLI in processes, over real sockets."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import signal
@@ -23,6 +22,7 @@ from dotenv import dotenv_values
 
 from notifier.commands.sandbox import ENV_BEGIN, ENV_END
 from notifier.sandbox.standins import free_port
+from tests.e2e import clean_env
 
 RULES = """\
 channels:
@@ -36,12 +36,6 @@ rules:
     when: {percentage: 12.34}      # only the attempt this test completes
     notify: [teachers, office, lms, terminal]
 """
-
-
-def _clean_env() -> dict[str, str]:
-    """This process's environment without any notifier setting: the .env decides."""
-    prefixes = ("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_", "LMS_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 class Printed:
@@ -79,7 +73,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Printed]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "notifier", "sandbox", "--port", str(free_port()),
          "--standins", "--write-env", ".env"],
-        cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     try:
@@ -103,7 +97,7 @@ def _post(url: str, data: dict[str, object]) -> dict[str, object]:
 def _run_once(tmp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "notifier", "run", "--once"],
-        cwd=tmp, env=_clean_env(), capture_output=True, text=True, timeout=120,
+        cwd=tmp, env=clean_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -150,7 +144,7 @@ def test_it_never_overwrites_an_env_it_did_not_write(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "notifier", "sandbox", "--port", str(free_port()),
          "--write-env", ".env"],
-        cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
     assert "--write-env: .env exists and was not written by the sandbox" in done.stderr
@@ -171,7 +165,7 @@ def test_the_readme_quick_start_ends_with_alerts_on_every_channel(
     log = (tmp_path / "run.log").open("w")  # a file: a full pipe would block the notifier
     run = subprocess.Popen(
         [sys.executable, "-m", "notifier", "run"],
-        cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, stderr=log, text=True,
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     try:
         console = Printed(run)
