@@ -87,7 +87,17 @@ class Harness:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        (self.tmp / "rules.yaml").write_text(self.rules)
+        self.write_rules(self.rules)
+
+    def write_rules(self, rules: str) -> None:
+        """Make `rules` the rules file (a test may change it between runs)."""
+        self.rules = rules
+        (self.tmp / "rules.yaml").write_text(rules)
+
+    @property
+    def channels(self) -> str:
+        """The rules file's `channels:` part, for a test that writes rules under it."""
+        return self.rules.split("rules:\n")[0]
 
     @property
     def db(self) -> Path:

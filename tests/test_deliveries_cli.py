@@ -150,7 +150,7 @@ BOTH_SOURCES = (
 
 
 def test_a_source_error_clears_when_read_again_or_when_no_rule_uses_it(h: Harness) -> None:
-    (h.tmp / "rules.yaml").write_text(BOTH_SOURCES)
+    h.write_rules(BOTH_SOURCES)
     good = h.env()
     h.extra_env.update({"TESTPRESS_TOKEN": "not-a-valid-token-1a2b", "TESTPRESS_USERNAME": ""})
     assert h.notifier("run", "--once").returncode == 1
@@ -158,7 +158,7 @@ def test_a_source_error_clears_when_read_again_or_when_no_rule_uses_it(h: Harnes
     assert "401" in sources["attempts"]["last_error"]
     assert "401" in sources["content_attempts"]["last_error"]
 
-    (h.tmp / "rules.yaml").write_text(WEBHOOK_RULES)  # no rule uses content attempts now
+    h.write_rules(WEBHOOK_RULES)  # no rule uses content attempts now
     sources = json.loads(ok(h, "status", "--json"))["sources"]  # none runs: as the file says
     assert sources["content_attempts"]["last_error"] is None
     assert "401" in sources["attempts"]["last_error"]

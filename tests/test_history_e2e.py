@@ -186,8 +186,8 @@ def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
 
 def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:
     with open_harness(tmp_path, seed=3) as h:
-        (tmp_path / "rules.yaml").write_text(
-            h.rules.split("rules:\n")[0]
+        h.write_rules(
+            h.channels
             + """rules:
   - name: failing-repeatedly
     event: attempt.completed

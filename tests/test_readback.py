@@ -190,7 +190,7 @@ def _cursor(db: str) -> dict[str, object]:
 def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> None:
     with open_harness(tmp_path, seed=4) as h:
         rules = RULES.split("  - name: gone-quiet")[0].replace("[hook]", "[lms]")
-        (tmp_path / "rules.yaml").write_text(h.rules.split("rules:\n")[0] + rules.lstrip())
+        h.write_rules(h.channels + rules.lstrip())
         h.sandbox.institute.seed_history(3000, days_ago_min=4, days_ago_max=29)  # 15 pages
         h.sandbox.faults = FaultConfig(slow_rate=1.0, slow_seconds=0.05)
         asked: list[int] = []

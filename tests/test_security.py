@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Alert, Notification, SendContext
+from notifier.channels.base import Alert, Notification
 from notifier.channels.slack import SlackPacer
 from notifier.runtime.wiring import make_client
 from notifier.sandbox import Sandbox
@@ -29,7 +28,7 @@ from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressError
 from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
-from tests.rendering import Rendering
+from tests.rendering import Rendering, build_channel
 
 EVIL_NAME = "Eve <!channel> <@U123> <https://evil.example|click here> *bold* _it_ &amp;"
 EVIL_TITLE = "Quiz <!here>\r\nBcc: victim@evil.example\nX-Injected: yes"
@@ -269,10 +268,8 @@ def _tls_settings(url: str, verify: str | None) -> Settings:
 
 
 def _channel(kind: str, config: dict[str, Any], st: Settings) -> Any:
-    channel_type = CHANNEL_TYPES[kind]
-    model = channel_type.config.model_validate({"type": kind, **config})
-    extra = {"slack_pacer": SlackPacer(interval=0.0), "send_timeout": 5}
-    return Rendering(channel_type.build("x", model, SendContext(settings=st, extra=extra)))
+    pacer = SlackPacer(interval=0.0)
+    return Rendering(build_channel(kind, config, st, slack_pacer=pacer, send_timeout=5))
 
 
 @pytest.mark.parametrize("verify", [None, "true", "false", "bundle"])
