@@ -11,14 +11,7 @@ from notifier.state import SqliteStore
 from tests.inprocess import rig
 
 IST = ZoneInfo("Asia/Kolkata")
-
-
-def _students(sandbox, n: int) -> list[int]:
-    inst = sandbox.institute
-    return [
-        inst.add_user(name=f"Student {i:03d}", email=f"s{i}@school.example", username=f"s{i}")
-        for i in range(n)
-    ]
+NAMES = "Student {i:03d}"  # the pattern of the students' names
 
 
 def _fail_all(sandbox, exam: int, users: list[int]) -> list[int]:
@@ -46,7 +39,7 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
     with rig(tmp_path, GROUPED) as r:
         exam = r.sandbox.institute.add_exam(title="Algebra Mock 3")
         other = r.sandbox.institute.add_exam(title="Physics Mock 1")
-        users = _students(r.sandbox, 101)
+        users = r.students(101, NAMES)
         r.cycle()  # baseline
         ids = _fail_all(r.sandbox, exam, users[:100])
         lone = _fail_all(r.sandbox, other, users[100:])
@@ -78,7 +71,7 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
 def test_a_late_straggler_waits_out_the_group_interval(tmp_path: Path) -> None:
     with rig(tmp_path, GROUPED) as r:
         exam = r.sandbox.institute.add_exam(title="Algebra Mock 3")
-        users = _students(r.sandbox, 3)
+        users = r.students(3, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users[:2])
         r.cycle()
@@ -115,7 +108,7 @@ rules:
         night = datetime.now(IST).replace(hour=22, minute=0, second=0, microsecond=0)
         r.clock.advance(night.timestamp() - r.clock())
         exam = r.sandbox.institute.add_exam(title="Night Mock")
-        users = _students(r.sandbox, 2)
+        users = r.students(2, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users)
         r.cycle()
@@ -140,7 +133,7 @@ rules:
         morning = datetime.now(IST).replace(hour=10, minute=0, second=0, microsecond=0)
         r.clock.advance(morning.timestamp() - r.clock())
         exam = r.sandbox.institute.add_exam(title="Digest Mock")
-        users = _students(r.sandbox, 3)
+        users = r.students(3, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users)
         r.cycle()
@@ -165,7 +158,7 @@ rules:
 """
     with rig(tmp_path, rules) as r:
         exam = r.sandbox.institute.add_exam(title="Retake Mock")
-        (asha, ravi) = _students(r.sandbox, 2)
+        (asha, ravi) = r.students(2, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, [asha])
         r.cycle()

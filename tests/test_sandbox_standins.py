@@ -9,6 +9,7 @@ import json
 import queue
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from dotenv import dotenv_values
 
 from notifier.commands.sandbox import ENV_BEGIN, ENV_END
 from notifier.sandbox.standins import free_port
-from tests.e2e import clean_env
+from tests.e2e import clean_env, sqlite_rows
 
 RULES = """\
 channels:
@@ -191,11 +192,7 @@ def test_the_readme_quick_start_ends_with_alerts_on_every_channel(
 
 
 def _baseline_recorded(db: Path) -> bool:
-    import sqlite3
-
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            row = conn.execute("SELECT 1 FROM meta WHERE key = 'baseline:attempts'").fetchone()
+        return bool(sqlite_rows(db, "SELECT 1 FROM meta WHERE key = 'baseline:attempts'"))
     except sqlite3.Error:
         return False
-    return row is not None
