@@ -35,7 +35,7 @@ from notifier.delivery.describe import (
     title_text,
 )
 from notifier.delivery.slack_blocks import ZWJ as ZWJ  # re-exported: callers strip it
-from notifier.delivery.slack_blocks import slack_message
+from notifier.delivery.slack_blocks import slack_message as slack_message
 from notifier.rules.templates import RuleTemplates
 from notifier.text import one_line
 
