@@ -283,3 +283,20 @@ def test_webhook_body_has_exactly_the_contract_shape() -> None:
         "sent_at": "2026-11-25T10:00:00Z",
     }
     json.dumps(body)  # serialisable as is
+
+
+def test_a_slack_group_is_headed_by_the_field_it_was_grouped_by() -> None:
+    # A rule grouped by course whose alerts happen to share one video: the course heads it.
+    alerts = [
+        alert("content_attempt.completed", {**CONTENT, "course_id": 4, "user_id": i}, key=str(i))
+        for i in range(3)
+    ]
+    n = Notification("d-1", "slow-watchers", "teachers", tuple(alerts), group="group:[4]")
+    text, blocks = slack_message(n)
+    assert blocks[0]["text"]["text"] == "Physics 11: 3 students"
+    assert readable(blocks[1]["elements"][0]["text"]) == "Rule slow-watchers · grouped by course"
+    assert text.startswith("[slow-watchers] Physics 11: 3 students\n")
+    # Without a group (quiet hours released them together), the rule and the count.
+    _, plain = slack_message(Notification("d-2", "slow-watchers", "teachers", tuple(alerts)))
+    assert plain[0]["text"]["text"] == "slow-watchers: 3 alerts"
+    assert plain[1]["type"] == "section"

@@ -21,7 +21,8 @@ SLACK_MAX_BLOCKS.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from notifier.channels.base import Alert, Notification
@@ -41,6 +42,7 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_HEADER = 150
 SLACK_FALLBACK_ALERTS = 5  # alerts spelled out in the notification (fallback) text
 ZWJ = "\u200d"
+Subject = tuple[str, str]  # (the title, or the kind and id; the kind: "exam")
 FIGURES_SEP = " · "
 
 # What a group holds, by the field it shares: (id field, title field, what it is).
@@ -102,9 +104,21 @@ def group_kind(n: Notification) -> str | None:
     return kind if kind in ("group", "digest") and n.alerts else None
 
 
-def group_subject(alerts: Sequence[Alert]) -> tuple[str, str] | None:
+def group_values(n: Notification) -> set[str]:
+    """The values a `group_by` group shares, from its outbox group (`group:[133]`)."""
+    key = (n.group or "").split("|")[0]
+    try:
+        values = json.loads(key.removeprefix("group:")) if key.startswith("group:") else []
+    except ValueError:
+        return set()
+    return {str(v) for v in values} if isinstance(values, list) else set()
+
+
+def group_subject(alerts: Sequence[Alert], grouped: Collection[str] = ()) -> Subject | None:
     """(what every alert shares, by title where known, else by id; what it is): the
-    exam of a `group_by: [exam_id]` group."""
+    exam of a `group_by: [exam_id]` group. A field whose value is one the group was made
+    by (`grouped`) comes first: a course's alerts may all be of one content too."""
+    shared = []
     for id_key, title_key, kind in _SUBJECTS:
         ids = {str(_data(a).get(id_key)) for a in alerts}
         first = _data(alerts[0]).get(id_key)
@@ -112,8 +126,11 @@ def group_subject(alerts: Sequence[Alert]) -> tuple[str, str] | None:
             continue
         titles = [_data(a).get(title_key) for a in alerts]
         title = next((t for t in titles if t not in (None, "")), None)
-        return (one_line(title, 100) if title else f"{kind} {number_text(first)}"), kind
-    return None
+        subject = (one_line(title, 100) if title else f"{kind} {number_text(first)}"), kind
+        if str(first) in grouped:
+            return subject
+        shared.append(subject)
+    return shared[0] if shared else None
 
 
 def _failed(alert: Alert) -> bool:
@@ -136,7 +153,7 @@ def group_header(n: Notification) -> str | None:
     if kind == "digest":
         return f"{one_line(n.rule, 100)} digest: {count_text(n.alerts)}"
     if kind == "group":
-        subject = group_subject(n.alerts)
+        subject = group_subject(n.alerts, group_values(n))
         if subject is not None:
             return f"{subject[0]}: {count_text(n.alerts)}"
         return f"{one_line(n.rule, 100)}: {count_text(n.alerts)}"
@@ -148,7 +165,7 @@ def _context(n: Notification) -> dict[str, Any] | None:
     kind = group_kind(n)
     if kind is None:
         return None
-    subject = group_subject(n.alerts) if kind == "group" else None
+    subject = group_subject(n.alerts, group_values(n)) if kind == "group" else None
     how = "daily digest" if kind == "digest" else f"grouped by {subject[1] if subject else 'rule'}"
     text = f"Rule {mrkdwn_escape(one_line(n.rule, 100))} · {how}"
     return {"type": "context", "elements": [_mrkdwn(text)]}
@@ -197,7 +214,7 @@ def slack_message(
         blocks.append(context)
     room = SLACK_MAX_BLOCKS - len(blocks)
     shown = n.alerts if total <= room else n.alerts[: room - 1]
-    subject = group_subject(n.alerts) if group_kind(n) == "group" else None
+    subject = group_subject(n.alerts, group_values(n)) if group_kind(n) == "group" else None
     in_exam = subject is not None and subject[1] == "exam"
     blocks += [alert_block(a, n.rule, t, total, in_exam) for a in shown]
     if len(shown) < total:
