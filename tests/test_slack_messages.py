@@ -141,9 +141,7 @@ def test_a_digest_is_headed_by_its_rule_and_how_many_it_holds(tmp_path: Path) ->
         [post] = r.slack.received
         assert post.blocks is not None
         assert post.blocks[0]["text"]["text"] == "evening-failures digest: 2 students failed"
-        assert (
-            _seen(post.blocks[1]["elements"][0]["text"]) == "Rule evening-failures · daily digest"
-        )
+        assert _seen(post.blocks[1]["elements"][0]["text"]) == "Rule evening-failures · digest"
         sections = [_seen(s) for s in _sections(post)]
         assert sorted(s.split(" completed")[0] for s in sections) == ["*Asha Rao*", "*Ravi Kumar*"]
         assert any('exam "Physics Mock 1"' in s for s in sections)  # a digest spans exams

@@ -166,7 +166,7 @@ def _context(n: Notification) -> dict[str, Any] | None:
     if kind is None:
         return None
     subject = group_subject(n.alerts, group_values(n)) if kind == "group" else None
-    how = "daily digest" if kind == "digest" else f"grouped by {subject[1] if subject else 'rule'}"
+    how = "digest" if kind == "digest" else f"grouped by {subject[1]}" if subject else "grouped"
     text = f"Rule {mrkdwn_escape(one_line(n.rule, 100))} · {how}"
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
