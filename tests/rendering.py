@@ -13,6 +13,21 @@ from notifier.rules.templates import RuleTemplates
 from notifier.settings import Settings
 
 
+def slack_texts(blocks: Any) -> list[tuple[str, str]]:
+    """(type, text) of every text object in Block Kit `blocks`, however deep: what a
+    reader of the Slack message sees."""
+    if isinstance(blocks, dict):
+        found = []
+        if blocks.get("type") in ("plain_text", "mrkdwn") and isinstance(blocks.get("text"), str):
+            found.append((blocks["type"], blocks["text"]))
+        for value in blocks.values():
+            found += slack_texts(value)
+        return found
+    if isinstance(blocks, list):
+        return [pair for value in blocks for pair in slack_texts(value)]
+    return []
+
+
 def build_channel(
     kind: str, config: dict[str, Any], settings: Settings, name: str = "x", **extra: Any
 ) -> Channel[Any]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.state import SqliteStore
 from tests.inprocess import rig
+from tests.rendering import slack_texts
 
 IST = ZoneInfo("Asia/Kolkata")
 NAMES = "Student {i:03d}"  # the pattern of the students' names
@@ -52,10 +53,10 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
         post = next(p for p in r.slack.received if "Algebra Mock 3" in p.text)
         assert len(post.blocks) <= 50
         for block in post.blocks:
-            for text in _texts(block):
+            for _, text in slack_texts(block):
                 assert len(text) <= 3000
         assert len(post.text) <= 3000
-        everything = post.text + " ".join(t for b in post.blocks for t in _texts(b))
+        everything = post.text + " ".join(t for _, t in slack_texts(post.blocks))
         assert "more" in everything  # the rest summarised
         assert "Student 000" in everything
 
@@ -193,22 +194,6 @@ def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     assert store.get_meta("schema_version") == str(store_module.SCHEMA_VERSION)
     assert store.delivery_counts()["queued"] == 1  # nothing lost on the way
     store.close()
-
-
-def _texts(block: dict) -> list[str]:
-    found = []
-    if isinstance(block.get("text"), dict):
-        found.append(block["text"].get("text", ""))
-    for element in block.get("elements", []) or []:
-        if isinstance(element, dict) and "text" in element:
-            found.append(
-                element["text"]
-                if isinstance(element["text"], str)
-                else element["text"].get("text", "")
-            )
-    for field in block.get("fields", []) or []:
-        found.append(field.get("text", ""))
-    return found
 
 
 def test_a_grouped_email_lists_every_student_in_a_table() -> None:

@@ -29,7 +29,7 @@ from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressError
 from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
-from tests.rendering import Rendering, build_channel
+from tests.rendering import Rendering, build_channel, slack_texts
 
 EVIL_NAME = "Eve <!channel> <@U123> <https://evil.example|click here> *bold* _it_ &amp;"
 EVIL_TITLE = "Quiz <!here>\r\nBcc: victim@evil.example\nX-Injected: yes"
@@ -42,18 +42,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
         yield harness
 
 
-def _texts(blocks: Any) -> Iterator[tuple[str, str]]:
-    """(type, text) of every text object in Block Kit blocks."""
-    if isinstance(blocks, dict):
-        if isinstance(blocks.get("text"), str) and blocks.get("type") in ("plain_text", "mrkdwn"):
-            yield blocks["type"], blocks["text"]
-        for value in blocks.values():
-            yield from _texts(value)
-    elif isinstance(blocks, list):
-        for value in blocks:
-            yield from _texts(value)
-
-
 def test_hostile_names_and_titles_cannot_escape_in_slack_or_email(h: Harness) -> None:
     inst = h.sandbox.institute
     exam = inst.add_exam(title=EVIL_TITLE)
@@ -64,7 +52,7 @@ def test_hostile_names_and_titles_cannot_escape_in_slack_or_email(h: Harness) ->
     assert out.returncode == 0, out.stderr
 
     [post] = h.slack.received
-    texts = [("text", post.text or ""), *_texts(post.blocks)]
+    texts = [("text", post.text or ""), *slack_texts(post.blocks)]
     assert any("&lt;!channel&gt;" in text for _, text in texts)  # shown, escaped
     for kind, text in texts:
         for mention in MENTIONS:
