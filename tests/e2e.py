@@ -185,6 +185,22 @@ class Harness:
         return dict(json.loads(out.stdout))
 
 
+def fail_attempts(institute: Any, n: int, label: str, students: int = 1) -> set[str]:
+    """`n` failed attempts at a new exam ("Exam <label>") completing now, taken in turn
+    by `students` new students; returns their event keys (the attempt ids)."""
+    exam = institute.add_exam(title=f"Exam {label}")
+    users = [
+        institute.add_user(name=f"{label} {i}", email=f"{label}{i}@s.example")
+        for i in range(students)
+    ]
+    keys = set()
+    for i in range(n):
+        attempt = institute.start_attempt(exam, users[i % students])
+        institute.complete_attempt(attempt, result="Fail", score=1.0)
+        keys.add(str(attempt))
+    return keys
+
+
 def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """The rows `sql` reads from the SQLite store `db`, opened read-only so that reading
     it while a notifier runs changes nothing (a missing store is `sqlite3.Error`)."""

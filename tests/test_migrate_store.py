@@ -17,7 +17,7 @@ import pytest
 
 from notifier.sandbox.smtp_standin import free_port
 from notifier.sandbox.standins import WebhookReceiver
-from tests.e2e import Harness, open_harness
+from tests.e2e import Harness, fail_attempts, open_harness
 from tests.waiting import wait_logged
 
 RULES = """\
@@ -51,18 +51,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
         yield harness
 
 
-def _complete(h: Harness, n: int, label: str) -> set[str]:
-    inst = h.sandbox.institute
-    exam = inst.add_exam(title=f"Exam {label}")
-    user = inst.add_user(name=f"Student {label}", email=f"{label}@s.example")
-    keys = set()
-    for _ in range(n):
-        attempt = inst.start_attempt(exam, user)
-        inst.complete_attempt(attempt, result="Fail", score=1.0)
-        keys.add(str(attempt))
-    return keys
-
-
 def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_repeating_nothing(
     h: Harness, pg_url: str
 ) -> None:
@@ -71,7 +59,7 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
         wait_logged(
             lambda: "attempts" in h.status(starting=True)["sources"], 30, "the baseline", h.logs
         )
-        before = _complete(h, 15, "before")
+        before = fail_attempts(h.sandbox.institute, 15, "before")
         wait_logged(lambda: len(h.webhook.received) >= 15, 30, "the first alerts", h.logs)
         wait_logged(
             lambda: h.status()["deliveries"]["retrying"] == 15, 30, "archive retries", h.logs
@@ -85,7 +73,7 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
     assert sqlite_run.returncode == 0
 
     # Completed while nothing runs: the replicas must find them from the copied cursor.
-    between = _complete(h, 10, "between")
+    between = fail_attempts(h.sandbox.institute, 10, "between")
     on_sqlite = h.status()
     password = urlsplit(pg_url).password or ""
     moved = h.notifier("migrate-store", "--to", pg_url)
@@ -119,7 +107,7 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 conn.execute("UPDATE outbox SET next_at = 0 WHERE status = 'retrying'")
             wait_logged(lambda: set(keys(archive)) == every, 60, "the archive alerts", h.logs)
-            after = _complete(h, 5, "after")
+            after = fail_attempts(h.sandbox.institute, 5, "after")
             wait_logged(
                 lambda: set(keys(h.webhook)) == every | after, 30, "alerts after the move", h.logs
             )

@@ -22,7 +22,7 @@ from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
-from tests.e2e import Harness
+from tests.e2e import Harness, fail_attempts
 from tests.kit import RecordingChannel
 
 RULES = """\
@@ -104,15 +104,7 @@ def loop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Loop]:
 
 
 def complete_failures(sandbox: Sandbox, n: int, users: int = 3) -> set[str]:
-    inst = sandbox.institute
-    exam = inst.add_exam(title="Biology Mock")
-    people = [inst.add_user(name=f"Pupil {i}", email=f"p{i}@school.example") for i in range(users)]
-    keys = set()
-    for i in range(n):
-        attempt = inst.start_attempt(exam, people[i % users])
-        inst.complete_attempt(attempt, result="Fail")
-        keys.add(str(attempt))
-    return keys
+    return fail_attempts(sandbox.institute, n, "Biology", students=users)
 
 
 def test_errors_malformed_pages_and_bad_records_lose_nothing(

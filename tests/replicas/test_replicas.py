@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import pg
-from tests.e2e import WEBHOOK_RULES, Harness, open_harness
+from tests.e2e import WEBHOOK_RULES, Harness, fail_attempts, open_harness
 from tests.waiting import wait_logged
 
 POLL = 0.5
@@ -92,16 +92,8 @@ def _arrivals(h: Harness) -> Counter[str]:
 
 
 def _complete(h: Harness, n: int, label: str) -> set[str]:
-    """`n` failed attempts completing now; returns their event keys."""
-    inst = h.sandbox.institute
-    exam = inst.add_exam(title=f"Exam {label}")
-    users = [inst.add_user(name=f"{label} {i}", email=f"{label}{i}@s.example") for i in range(10)]
-    keys = set()
-    for i in range(n):
-        attempt = inst.start_attempt(exam, users[i % len(users)])
-        inst.complete_attempt(attempt, result="Fail", score=1.0)
-        keys.add(str(attempt))
-    return keys
+    """`n` failed attempts completing now, by ten students; returns their event keys."""
+    return fail_attempts(h.sandbox.institute, n, label, students=10)
 
 
 def _baseline(h: Harness, replicas: Replicas) -> None:
