@@ -79,3 +79,12 @@ def reason(exc: BaseException, url: str) -> str:
     for secret in sorted(url_secrets(url), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+class PostgresPart:
+    """A concern of the PostgreSQL store (`store.seen`, `store.outbox`, ...): its
+    queries on the connection of the handle it belongs to, as this replica."""
+
+    def __init__(self, pg: PostgresConnection):
+        self.pg = pg
+        self.replica = pg.replica
