@@ -5,9 +5,9 @@ part takes (`PollStore`, `DeliveryStore`, `InboxHandle`).
 
 A join is a Protocol with attributes, so a part that needs the outbox and the faults
 says so (`DeliveryStore`) and is given any store; a part that needs one concern takes
-that concern (`Recorder(outbox=store.outbox)`). Adding a concern: its Protocol in
-`base`, one attribute here in `Store`, one line in each backend's handle
-(`notifier/state/README.md`).
+that concern (`Planner(store.outbox, ...)`, `Lookups(store.sources, ...)`). Adding a
+concern: its Protocol in `base`, one attribute here in `Store`, a class per backend and
+one line in each backend's handle (`notifier/state/README.md`).
 """
 
 from __future__ import annotations
