@@ -43,12 +43,12 @@ def test_the_state_survives_a_restart_as_json() -> None:
         m.source_polled("conferences", False, "timeout", T0 + i)
     m.deliveries_checked({"teachers": DeadSummary(2, "HTTP 404")}, T0)
     restarted = HealthMonitor(after_seconds=0, state=json.loads(json.dumps(m.state())))
-    assert restarted.sources.source_polled("conferences", False, "timeout", T0 + 9) == []
+    assert restarted.source_polled("conferences", False, "timeout", T0 + 9) == []
     assert restarted.deliveries_checked({"teachers": DeadSummary(3)}, T0 + 9) == []
     assert [e.data["problem"] for e in restarted.deliveries_checked({}, T0 + 10)] == [
         "deliveries_dead"
     ]
-    [end] = restarted.sources.source_polled("conferences", True, None, T0 + 11)
+    [end] = restarted.source_polled("conferences", True, None, T0 + 11)
     assert end.key == "source_failing:conferences:2026-09-21T14:13:20+00:00:resolved"
 
 
