@@ -169,6 +169,21 @@ def test_a_thread_handle_shares_the_store_and_its_writes(store: Store) -> None:
     other.close()
 
 
+def test_a_thread_handles_concerns_are_on_its_own_connection(store: Store) -> None:
+    # A worker's handle closed at shutdown leaves the loop's store working, and the other
+    # way round: each handle's `store.outbox`, `store.seen`, ... use that handle's connection.
+    store.seen.record("attempts", [], _deliveries([1]), now=NOW)
+    worker = store.for_thread()
+    assert worker.outbox.delivery_counts()["queued"] == 1
+    worker.close()
+    assert store.outbox.delivery_counts()["queued"] == 1
+    other = store.for_thread()
+    store.close()
+    assert other.seen.record("attempts", [], _deliveries([2]), now=NOW) == 1
+    assert other.outbox.delivery_counts()["queued"] == 2
+    other.close()
+
+
 def test_reopening_keeps_everything_and_migrates_once(db: str) -> None:
     first = open_store(db)
     first.seen.record("attempts", ["1"], _deliveries([1]), baseline=True, now=NOW)
