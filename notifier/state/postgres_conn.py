@@ -26,8 +26,8 @@ class StoreUnavailable(Exception):
 
 
 class PostgresConnection:
-    """Base of the PostgreSQL store and its mixins: the URL, the replica id, and the
-    connection."""
+    """One handle's connection, the base of the PostgreSQL store (each of its concerns,
+    a `PostgresPart`, holds the handle): the URL, the replica id, and the connection."""
 
     def __init__(self, url: str, replica: str):
         self.url = url
