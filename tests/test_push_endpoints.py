@@ -70,7 +70,7 @@ class Endpoint:
         return status, json.loads(answer or b"{}")
 
     def recorded(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(r.kind, json.loads(r.body)) for r in self.store.inbox_pending(1e12)]
+        return [(r.kind, json.loads(r.body)) for r in self.store.inbox.inbox_pending(1e12)]
 
 
 def settings(tmp_path: Path, **keys: str) -> Settings:
