@@ -78,6 +78,22 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL cluster of this test's own, so that stopping it (an outage) disturbs
+    no other test; removed afterwards."""
+    cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-own-")))
+    try:
+        cluster.start()
+    except pg.Unavailable as exc:
+        cluster.remove()
+        _pg_unavailable(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
 def pg_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
     url = pg.create_database(pg_admin_url)

@@ -9,7 +9,6 @@ import random
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -182,24 +181,19 @@ def test_sigkills_of_random_replicas_during_a_backlog_lose_nothing(
     assert duplicates <= kills  # concurrency 1: at most the one send in flight per kill
 
 
-def test_a_database_outage_is_survived_by_every_replica(tmp_path: Path) -> None:
+def test_a_database_outage_is_survived_by_every_replica(
+    tmp_path: Path, pg_cluster: pg.Cluster
+) -> None:
     """PostgreSQL stopped for 10 s and started again: every replica recovers by itself
     and nothing is lost. A cluster of its own, so stopping it disturbs no other test."""
-    try:
-        cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-outage-"))).start()
-    except pg.Unavailable as exc:
-        pytest.skip(str(exc)) if not _in_ci() else pytest.fail(str(exc))
-    try:
-        url = pg.create_database(cluster.url())
-        env = {"NOTIFIER_DB": url, "NOTIFIER_POLL_INTERVAL": str(POLL)}
-        with open_harness(tmp_path, seed=8, rules=RULES, extra_env=env) as h:
-            group = Replicas(h)
-            try:
-                _outage(h, group, cluster)
-            finally:
-                group.stop_all()
-    finally:
-        cluster.remove()
+    url = pg.create_database(pg_cluster.url())
+    env = {"NOTIFIER_DB": url, "NOTIFIER_POLL_INTERVAL": str(POLL)}
+    with open_harness(tmp_path, seed=8, rules=RULES, extra_env=env) as h:
+        group = Replicas(h)
+        try:
+            _outage(h, group, pg_cluster)
+        finally:
+            group.stop_all()
 
 
 def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
@@ -230,9 +224,3 @@ def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
     logs = replicas.logs()
     assert "cycle failed" in logs  # the outage was noticed and logged ...
     assert cluster.password not in logs  # ... and no error showed the URL's password
-
-
-def _in_ci() -> bool:
-    import os
-
-    return os.environ.get("CI", "").lower() == "true"
