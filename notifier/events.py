@@ -271,7 +271,7 @@ def best_label(*candidates: Any, user_id: Any = None) -> str | None:
 # blob or a history entry holds. An event's field values are the same shapes (numbers,
 # strings, booleans, null, lists of objects, objects; times as ISO text), so rules and
 # renderers read `Mapping[str, FieldValue]`; only the edges that parse outside JSON
-# still see `Any` before a typed model is made of it.
+# hold it untyped, until a typed model is made of it right there.
 JSONScalar: TypeAlias = str | int | float | bool | None
 JSONValue: TypeAlias = "JSONScalar | Sequence[JSONValue] | Mapping[str, JSONValue]"
 JSONObject: TypeAlias = Mapping[str, JSONValue]

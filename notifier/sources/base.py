@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol, TypeAlias
 
-from notifier.events import STAGE_ORDER, Event, FieldValue, JSONScalar, JSONValue, Kept, Stage
+from notifier.events import STAGE_ORDER, Event, FieldValue, JSONScalar, Kept, Stage
 from notifier.rules.evaluate import prefilter, time_of
 from notifier.rules.history import to_kept
 from notifier.rules.schema import Rule
@@ -50,7 +50,7 @@ class PollContext:
 class PollResult:
     events: list[Event] = field(default_factory=list)  # new, enriched, ready to evaluate
     seen: list[str] = field(default_factory=list)  # keys to mark seen (events' keys included)
-    state: dict[str, JSONValue] = field(default_factory=dict)  # cursor saved with the seen marks
+    state: dict[str, object] = field(default_factory=dict)  # cursor saved with the seen marks
     errors: list[str] = field(default_factory=list)  # partial failures; the keys stay unseen
     # New items read, matching a rule or not, when `events` holds only the matching ones.
     read: int | None = None
