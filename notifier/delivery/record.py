@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
-from notifier.delivery.stages import Job, PassResult, Unit
+from notifier.delivery.stages import MUTED, Job, PassResult, Unit
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
 from notifier.state import FAULT_TRIES, DeliveryStore
@@ -74,8 +74,27 @@ class RecordStage:
         for it, when it was sent and has one)."""
         if job.outcome is None:
             raise RuntimeError("no outcome to record")  # a chain composed wrongly
-        self.record(job.store, job.rows, job.outcome, job.tally)
+        if job.muted:
+            self.hold(job)
+        if job.outcome is not MUTED:
+            self.record(job.store, job.rows, job.outcome, job.tally)
         return job
+
+    def hold(self, job: Job) -> None:
+        """Keep the rows a mute holds as `muted`: never sent by themselves."""
+        held, now = job.muted, self.clock()
+        what = ", ".join(sorted(held))
+        self._until_recorded(what, lambda: job.store.mutes.hold(held, now))
+        with self._lock:
+            job.tally.muted += len(held)
+        log.info(
+            "delivery %s (%s -> %s) muted by %s",
+            what,
+            job.rows[0].rule,
+            job.rows[0].channel,
+            ", ".join(sorted(set(held.values()))),
+            extra={"delivery": what, "outcome": "muted"},
+        )
 
     def _until_recorded(self, what: str, write: Callable[[], None]) -> None:
         """Write a send's outcome, trying again while the store is away (a PostgreSQL

@@ -33,6 +33,7 @@ import psycopg
 from notifier.events import Kept
 from notifier.settings.dburl import redact_url
 from notifier.state.base import NewDelivery, iso
+from notifier.state.postgres_actions import PostgresAudit, PostgresFollowUps, PostgresMutes
 from notifier.state.postgres_conn import StoreUnavailable, reason
 from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
@@ -65,6 +66,10 @@ class PostgresStore(
         """Connect (and create or migrate the schema). `replica` is this process's id
         in the `replicas` table; every handle of one process shares it."""
         super().__init__(url, replica or uuid.uuid4().hex[:16])
+        # The concerns of what people do to alerts: classes of their own on this connection.
+        self.mutes = PostgresMutes(self)
+        self.follow_ups = PostgresFollowUps(self)
+        self.audit = PostgresAudit(self)
         if migrate:
             try:
                 self._migrate()
