@@ -164,11 +164,12 @@ class DeliveryFacts:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """What `replay` did: the ids queued again, and each id it could not queue with
-    why (`unknown`, or the status it has)."""
+    """What `replay` did: the ids queued again (`muted`: those of them that were
+    muted), and each id it could not queue with why (`unknown`, or its status)."""
 
     queued: tuple[str, ...]
     refused: dict[str, str]
+    muted: tuple[str, ...] = ()
 
 
 REPLAYABLE = ("dead", "muted")
@@ -381,7 +382,7 @@ class Actions:
         queued = tuple(dead + muted)
         for id_ in queued:
             self._done("replay", source, by, id_, f"was {statuses[id_]}")
-        return ReplayResult(queued, refused)
+        return ReplayResult(queued, refused, tuple(muted))
 
 
 __all__ = [
