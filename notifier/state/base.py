@@ -396,7 +396,7 @@ class Store(
     other part takes the concern (or the few concerns) it uses, below."""
 
 
-class PollStore(SeenMarks, SourceState, History, Protocol):
+class PollStore(SeenMarks, SourceState, History, ActionStores, Protocol):
     """What a source's poll may ask (`PollContext.store`): seen marks, its cursors and
     caches, and the history its rules read."""
 
