@@ -158,6 +158,13 @@ def test_a_group_message_goes_out_without_its_muted_members(tmp_path: Path, db: 
         students = sorted(a["data"]["student"] for a in r.alerts("failed-exam"))
         assert students == ["Mira Das", "Ravi Kumar"]
         assert _statuses(r)["Asha Verma"] == ["muted"]
+        # A click names the group's message by the id it went out with.
+        [message] = [q.json["id"] for q in r.webhook.received if q.json["rule"] == "failed-exam"]
+        facts = r.actions.delivery(message)
+        assert sorted(facts.student_names) == ["Mira Das", "Ravi Kumar"]
+        assert sorted(facts.students) == sorted(str(u) for u in users[1:])
+        assert r.actions.follow_up(message, by="U1", by_name="T", source="slack").first
+        assert r.actions.delivery(message).followed_up is not None
 
 
 def test_a_mute_ends_exactly_and_holds_across_a_reopened_store(db: str) -> None:

@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -222,16 +222,24 @@ class Actions:
     # -- deliveries ----------------------------------------------------------------------
 
     def _record(self, delivery_id: str) -> tuple[DeliveryRecord, list[DeliveryRecord]]:
+        """The delivery and the rows of the message it went out in: an outbox row id
+        (its group's members share its `message_ref`), or a group message's own id."""
         store = self._store()
         record = store.follow_ups.delivery(delivery_id)
         if record is None:
-            raise UnknownDelivery(delivery_id)
+            members = store.follow_ups.message_members(delivery_id)
+            if not members:
+                raise UnknownDelivery(delivery_id)
+            first = members[0]
+            alerts = [a for m in members for a in m.alerts]
+            return replace(first, id=delivery_id, alerts=alerts), members
         members = store.follow_ups.message_rows(record.message_ref) if record.message_ref else []
         return record, members or [record]
 
     def delivery(self, delivery_id: str) -> DeliveryFacts:
-        """The delivery (an outbox row id) and the message it went out in: a group's
-        members share it, so the students are every member's."""
+        """The delivery (an outbox row id, or a group message's id as its buttons and
+        webhook carry it) and the message it went out in: the students are every
+        member's."""
         record, members = self._record(delivery_id)
         alerts = [a for m in members for a in m.alerts]
         kept = self._store().follow_ups.get(delivery_id)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
-from notifier.delivery.stages import MUTED, Job, PassResult, Unit
+from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
 from notifier.state import FAULT_TRIES, DeliveryStore
@@ -134,9 +134,7 @@ class RecordStage:
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
-            self._until_recorded(
-                what, lambda: store.mark_sent([row.id for row in unit], now, ref=ref)
-            )
+            self._until_recorded(what, lambda: self._sent(store, unit, now, ref))
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -200,6 +198,15 @@ class RecordStage:
                 reason,
                 extra=extra,
             )
+
+    @staticmethod
+    def _sent(store: DeliveryStore, unit: Unit, now: float, ref: str | None) -> None:
+        """Mark the rows sent; a group's message id is kept with its rows, so an action
+        on the message (a click names it) finds them."""
+        ids = [row.id for row in unit]
+        if len(unit) > 1:
+            store.follow_ups.name_message(to_notification(unit).id, ids)
+        store.mark_sent(ids, now, ref=ref)
 
     def fault(self, job: Job, exc: Exception) -> None:
         """A processing failure of one message's rows: retried with backoff, dead at

@@ -232,6 +232,14 @@ class FollowUpStore(Protocol):
         """Every row that went out in one message (a group's members share its ref)."""
         ...
 
+    def name_message(self, message: str, ids: list[str]) -> None:
+        """Keep which rows a group message (its id: `to_notification`'s) carried."""
+        ...
+
+    def message_members(self, message: str) -> list[DeliveryRecord]:
+        """The rows a group message carried, by the message's id ([] if none)."""
+        ...
+
 
 class AuditLog(Protocol):
     """`store.audit`: every change a person made, from Slack, the console or the CLI."""

@@ -8,7 +8,8 @@ SCHEMA_VERSION = 8
 # What people do to alerts (contract section 13): mutes (by student, rule, or both,
 # optionally one channel; ended early when lifted), follow-ups (one row per delivery:
 # the primary key makes the first one win, on any number of replicas), the audit log of
-# every change made by a person, and on the outbox which mute holds a muted row.
+# every change made by a person, a group message's id with the rows it carried (a click
+# names the message), and on the outbox which mute holds a muted row.
 _SCHEMA_V8 = """
 CREATE TABLE IF NOT EXISTS mutes (
     id TEXT PRIMARY KEY, student TEXT, rule TEXT, channel TEXT, until REAL NOT NULL,
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS follow_ups (
     student TEXT, user_id TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS follow_ups_at ON follow_ups (at);
+CREATE TABLE IF NOT EXISTS message_rows (
+    message TEXT NOT NULL, delivery TEXT NOT NULL, PRIMARY KEY (message, delivery)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL,
     source TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL

@@ -198,6 +198,25 @@ class PostgresFollowUps:
         )
         return [delivery_of(r) for r in rows]
 
+    def name_message(self, message: str, ids: list[str]) -> None:
+        with self.conn.tx() as db, db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO message_rows (message, delivery) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [(message, id_) for id_ in ids],
+            )
+
+    def message_members(self, message: str) -> list[DeliveryRecord]:
+        columns = ", ".join(f"o.{c.strip()}" for c in DELIVERY_RECORD_COLUMNS.split(","))
+        rows = named(
+            self.conn.db().execute(
+                f"SELECT {columns} FROM message_rows AS m JOIN outbox AS o ON o.id = m.delivery "
+                "WHERE m.message = %s ORDER BY o.created_at, o.seq",
+                [message],
+            )
+        )
+        return [delivery_of(r) for r in rows]
+
 
 class PostgresAudit:
     """`store.audit` on PostgreSQL."""

@@ -122,6 +122,9 @@ CREATE TABLE IF NOT EXISTS follow_ups (
     channel TEXT NOT NULL, student TEXT, user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS follow_ups_at ON follow_ups (at);
+CREATE TABLE IF NOT EXISTS message_rows (
+    message TEXT NOT NULL, delivery TEXT NOT NULL, PRIMARY KEY (message, delivery)
+);
 CREATE TABLE IF NOT EXISTS audit (
     id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL,
     source TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL

@@ -193,6 +193,24 @@ class SqliteFollowUps:
         )
         return [delivery_of(r) for r in rows]
 
+    def name_message(self, message: str, ids: list[str]) -> None:
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO message_rows (message, delivery) VALUES (?, ?)",
+                [(message, id_) for id_ in ids],
+            )
+
+    def message_members(self, message: str) -> list[DeliveryRecord]:
+        columns = ", ".join(f"o.{c.strip()}" for c in DELIVERY_RECORD_COLUMNS.split(","))
+        rows = named(
+            self.db.execute(
+                f"SELECT {columns} FROM message_rows AS m JOIN outbox AS o ON o.id = m.delivery "
+                "WHERE m.message = ? ORDER BY o.created_at, o.rowid",
+                [message],
+            )
+        )
+        return [delivery_of(r) for r in rows]
+
 
 class SqliteAudit:
     """`store.audit` on SQLite."""
