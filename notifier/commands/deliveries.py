@@ -168,7 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             count = len(done.queued) - muted
     finally:
         store.close()
-    print(f"{count} dead deliveries queued again")
+    if count or not muted:
+        print(f"{count} dead deliveries queued again")
     if muted:
         print(f"{muted} muted deliveries queued to be sent now")
     for line in problems:
