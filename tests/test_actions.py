@@ -363,3 +363,29 @@ def test_mute_events_reach_the_webhook_once_each(r: Rig) -> None:
     assert [a["key"] for a in ends] == [f"{lifted.id}:ended", f"{ran_out.id}:ended"]
     assert ends[1]["data"]["lifted"] is False and ends[1]["data"]["ended_by"] is None
     assert len(r.alerts("muted")) == 2
+
+
+def test_pruning_forgets_old_mutes_follow_ups_and_unreplayed_muted_rows(store: Any) -> None:
+    from notifier.state import NewDelivery
+    from notifier.state.actions_base import FollowUpRecord
+
+    clock = Clock()
+    actions = Actions(store, clock=clock, per_thread=False)
+    old = actions.mute(
+        student="7", rule=None, channel=None, duration=timedelta(hours=1), by="a", reason="",
+        source="cli",
+    )  # fmt: skip
+    alerts = [{"event": "attempt.completed", "key": "1", "data": {"user_id": 7}}]
+    store.record("attempts", ["1"], [NewDelivery("r", "hook", "attempt.completed", "1", alerts)])
+    [row] = store.claim_due(T0 * 2, 60)
+    store.mutes.hold({row.id: old.id}, T0)
+    store.follow_ups.claim(FollowUpRecord(row.id, "U1", "T", T0, "slack", "r", "hook"))
+    clock.now = T0 + 40 * 86400
+    fresh = actions.mute(
+        student="8", rule=None, channel=None, duration=timedelta(days=1), by="a", reason="",
+        source="cli",
+    )  # fmt: skip
+    assert store.mutes.prune(T0 + 86400) == 2  # the ended mute and the muted row
+    assert store.follow_ups.prune(T0 + 86400) == 1
+    assert [m.id for m in actions.mutes(include_ended_days=365)] == [fresh.id]
+    assert store.delivery_counts()["muted"] == 0 and store.follow_ups.get(row.id) is None

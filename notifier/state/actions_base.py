@@ -211,6 +211,11 @@ class MuteStore(Protocol):
         """Those of `ids` a person released from a mute (the mute stage lets them by)."""
         ...
 
+    def prune(self, before: float) -> int:
+        """Forget mutes that ended before `before`, and the deliveries held as muted
+        since then that no one replayed (as dead ones are). Returns how many rows."""
+        ...
+
 
 class FollowUpStore(Protocol):
     """`store.follow_ups`: who followed up which delivery; the first one wins."""
@@ -238,6 +243,11 @@ class FollowUpStore(Protocol):
 
     def message_members(self, message: str) -> list[DeliveryRecord]:
         """The rows a group message carried, by the message's id ([] if none)."""
+        ...
+
+    def prune(self, before: float) -> int:
+        """Forget follow-ups made before `before`, and the members of group messages
+        whose rows are gone. Returns how many rows."""
         ...
 
 

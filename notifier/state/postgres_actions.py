@@ -143,6 +143,17 @@ class PostgresMutes:
         )
         return {r["id"] for r in rows}
 
+    def prune(self, before: float) -> int:
+        with self.conn.tx() as db:
+            count = db.execute(
+                "DELETE FROM mutes WHERE LEAST(COALESCE(ended_at, until), until) < %s",
+                [before],
+            ).rowcount
+            count += db.execute(
+                "DELETE FROM outbox WHERE status = 'muted' AND updated_at < %s", [before]
+            ).rowcount
+        return int(count)
+
 
 class PostgresFollowUps:
     """`store.follow_ups` on PostgreSQL: the delivery is the primary key, so the first
@@ -216,6 +227,15 @@ class PostgresFollowUps:
             )
         )
         return [delivery_of(r) for r in rows]
+
+    def prune(self, before: float) -> int:
+        with self.conn.tx() as db:
+            count = db.execute("DELETE FROM follow_ups WHERE at < %s", [before]).rowcount
+            count += db.execute(
+                "DELETE FROM message_rows WHERE NOT EXISTS "
+                "(SELECT 1 FROM outbox WHERE outbox.id = message_rows.delivery)"
+            ).rowcount
+        return int(count)
 
 
 class PostgresAudit:

@@ -138,6 +138,17 @@ class SqliteMutes:
         )
         return {r["id"] for r in rows}
 
+    def prune(self, before: float) -> int:
+        with self.db.atomic():
+            count = self.db.execute(
+                "DELETE FROM mutes WHERE MIN(COALESCE(ended_at, until), until) < ?",
+                [before],
+            ).rowcount
+            count += self.db.execute(
+                "DELETE FROM outbox WHERE status = 'muted' AND updated_at < ?", [before]
+            ).rowcount
+        return int(count)
+
 
 class SqliteFollowUps:
     """`store.follow_ups` on SQLite: the delivery is the primary key, so the first
@@ -210,6 +221,15 @@ class SqliteFollowUps:
             )
         )
         return [delivery_of(r) for r in rows]
+
+    def prune(self, before: float) -> int:
+        with self.db.atomic():
+            count = self.db.execute("DELETE FROM follow_ups WHERE at < ?", [before]).rowcount
+            count += self.db.execute(
+                "DELETE FROM message_rows WHERE NOT EXISTS "
+                "(SELECT 1 FROM outbox WHERE outbox.id = message_rows.delivery)"
+            ).rowcount
+        return int(count)
 
 
 class SqliteAudit:
