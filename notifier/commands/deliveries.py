@@ -10,7 +10,6 @@ standard library at import time (the parser is built on every command).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.actions.service import Actions
+from notifier.commands.mutes import who
 from notifier.events import best_label
 from notifier.obs.logs import redact
 from notifier.runtime.sources import sources_for
@@ -154,9 +154,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.all:
             count = store.replay(None, time.time())
         else:
-            done = Actions(store, per_thread=False).replay(
-                args.ids, by=getpass.getuser(), source="cli"
-            )
+            done = Actions(store, per_thread=False).replay(args.ids, by=who(), source="cli")
             for id_, status in done.refused.items():
                 if status == "unknown":
                     problems.append(f"no delivery {id_}: nothing replayed")
