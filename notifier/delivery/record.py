@@ -87,7 +87,7 @@ class RecordStage:
         self._until_recorded(what, lambda: job.store.mutes.hold(held, now))
         with self._lock:
             job.tally.muted += len(held)
-        log.info(
+        log.debug(  # one a delivery, as sends are; the cycle's summary counts them
             "delivery %s (%s -> %s) muted by %s",
             what,
             job.rows[0].rule,
