@@ -46,7 +46,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         since = datetime.combine(args.since, datetime.min.time(), zone).timestamp()
     store = open_store(settings.db)
     try:
-        rows = store.delivery_list(
+        rows = store.log.delivery_list(
             status=args.status,
             rule=args.rule,
             channel=args.channel,
@@ -152,7 +152,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     muted = 0
     try:
         if args.all:
-            count = store.replay(None, time.time())
+            count = store.outbox.replay(None, time.time())
         else:
             done = Actions(store, per_thread=False).replay(args.ids, by=who(), source="cli")
             for id_, status in done.refused.items():
@@ -181,7 +181,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def status_extras(store: Any, running: bool) -> dict[str, Any]:
     """What `status` adds about the store: whether a notifier runs on it now, and the
     latest dead deliveries (how many there are is in `deliveries.dead`)."""
-    dead = store.delivery_list(status="dead", limit=DEAD_SHOWN)
+    dead = store.log.delivery_list(status="dead", limit=DEAD_SHOWN)
     return {
         "running": running,
         "dead_latest": [

@@ -271,16 +271,12 @@ class AuditLog(Protocol):
 
 
 class ActionStores(Protocol):
-    """The concerns of what people do, as attributes of the store."""
+    """The concerns of what people do, as attributes of the store (`Store` has them
+    all, and the joins that need them say so in `notifier.state.store`)."""
 
-    @property
-    def mutes(self) -> MuteStore: ...
-
-    @property
-    def follow_ups(self) -> FollowUpStore: ...
-
-    @property
-    def audit(self) -> AuditLog: ...
+    mutes: MuteStore
+    follow_ups: FollowUpStore
+    audit: AuditLog
 
 
 __all__ = [
