@@ -165,7 +165,7 @@ def _describe_health(data: EventData, alert: Alert) -> Described:
     )
 
 
-def _describe_action(data: dict[str, Any], alert: Alert) -> Described:
+def _describe_action(data: EventData, alert: Alert) -> Described:
     """What a person did to alerts (contract section 13), said as who did what."""
     who = one_line(data.get("by_name") or data.get("by") or "someone", 80)
     if alert.event == "alert.followed_up":
