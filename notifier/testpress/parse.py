@@ -51,8 +51,8 @@ def to_float(value: object) -> float | None:
         if math.isfinite(number):
             return number
         raise ValueError("not a finite number")
-    if kind is int:
-        return float(cast(int, value))
+    if kind is int:  # as above; no `cast` here: a call costs half this path's time
+        return float(value)  # type: ignore[arg-type]
     if is_null(value):
         return None
     if isinstance(value, bool):
