@@ -50,6 +50,7 @@ class Rig:
     app: App
     store: Store
     clock: Clock
+    console_url: str | None = None  # the console's listener, with NOTIFIER_CONSOLE_ADDR
 
     def cycle(self) -> CycleResult:
         return self.app.cycle()
@@ -109,4 +110,5 @@ def rig(
                 on_request=metrics.testpress_request,
             )
         with build(config, ruleset=ruleset, client=client, clock=clock, metrics=metrics) as parts:
-            yield Rig(sandbox, webhook, slack, parts.app, parts.store, clock)
+            console_url = parts.console.url if parts.console else None
+            yield Rig(sandbox, webhook, slack, parts.app, parts.store, clock, console_url)

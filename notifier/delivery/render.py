@@ -19,6 +19,7 @@ import html
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from notifier.channels.base import (
     Alert,
@@ -99,8 +100,19 @@ def _plain(text: str, limit: int = SLACK_MAX_TEXT) -> dict[str, Any]:
     return {"type": "plain_text", "text": _cut(slack_escape(text), limit), "emoji": False}
 
 
+def alert_link(console_url: str | None, n: Notification) -> str | None:
+    """The alert's page in the console (contract section 14), None without a console
+    URL; a grouped message (its id is no one row's) links the list of its rule and
+    channel."""
+    if not console_url:
+        return None
+    if len(n.alerts) == 1:
+        return f"{console_url}/alerts/{n.id}"
+    return f"{console_url}/alerts?{urlencode({'rule': n.rule, 'channel': n.channel})}"
+
+
 def slack_message(
-    n: Notification, templates: RuleTemplates | None = None
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """`text` (the notification/fallback text, always set) and Block Kit `blocks`.
 
@@ -117,7 +129,7 @@ def slack_message(
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(header, SLACK_MAX_HEADER)},
     ]
-    room = SLACK_MAX_BLOCKS - len(blocks)
+    room = SLACK_MAX_BLOCKS - len(blocks) - (1 if link else 0)
     shown = n.alerts if total <= room else n.alerts[: room - 1]
     for alert in shown:
         d, custom = message_for(alert, n.rule, t, total)
@@ -131,6 +143,9 @@ def slack_message(
                 "elements": [{"type": "mrkdwn", "text": f"_{_more(total - len(shown))}_"}],
             }
         )
+    if link:  # our own address (the console's, a delivery id): a link Slack may make
+        text = f"<{slack_escape(link)}|Open in the console>"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
 
     lines = [_summary(a, n.rule, t, total) for a in n.alerts[:SLACK_FALLBACK_ALERTS]]
     if total > SLACK_FALLBACK_ALERTS:
@@ -147,7 +162,9 @@ def slack_message(
 # --- email ----------------------------------------------------------------------------
 
 
-def email_message(n: Notification, templates: RuleTemplates | None = None) -> tuple[str, str, str]:
+def email_message(
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
+) -> tuple[str, str, str]:
     """(subject, text, html). The subject begins `[<rule>]` and never holds CR or LF.
     A rule's `title` template follows `[<rule>]` in the subject and heads the HTML; its
     `message` template is each alert's text, rendered for HTML with every value
@@ -168,6 +185,8 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
 
     text = plain_text(n, t) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
     text += f"delivery {one_line(n.id, 100)}\n"
+    if link:
+        text += f"Open in the console: {link}\n"
 
     rows = []
     for alert in n.alerts[:MAX_LISTED_ALERTS]:
@@ -201,7 +220,8 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
         '<p style="color:#888;font-size:12px">'
         f"Rule {html.escape(rule)}, channel {html.escape(one_line(n.channel, 100))}, "
         f"delivery {html.escape(one_line(n.id, 100))}</p>"
-        "</body></html>\n"
+        + (f'<p><a href="{html.escape(link)}">Open in the console</a></p>' if link else "")
+        + "</body></html>\n"
     )
     return subject, text, body
 
@@ -216,11 +236,13 @@ def utc_z(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def webhook_payload(n: Notification, templates: RuleTemplates | None = None) -> dict[str, Any]:
+def webhook_payload(
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
+) -> dict[str, Any]:
     """The contract's JSON shape (section 6) but for `sent_at`, which comes last and is
     the time of the send; `text` uses the rule's `message` template, unescaped (JSON
-    needs none)."""
-    return {
+    needs none); `console_url`, the alert's page, only with a console URL."""
+    payload = {
         "type": "notifier.alert",
         "id": n.id,
         "rule": n.rule,
@@ -228,6 +250,7 @@ def webhook_payload(n: Notification, templates: RuleTemplates | None = None) -> 
         "text": plain_text(n, templates),
         "alerts": [{"event": a.event, "key": a.key, "data": a.data} for a in n.alerts],
     }
+    return {**payload, "console_url": link} if link else payload
 
 
 def webhook_body(
@@ -239,24 +262,25 @@ def webhook_body(
 
 # --- by message type ------------------------------------------------------------------
 
-Renderer = Callable[[Notification, RuleTemplates | None], Message]
+# (notification, the rule's templates, the alert's console page or None) -> message
+Renderer = Callable[[Notification, RuleTemplates | None, str | None], Message]
 
 
-def _slack(n: Notification, t: RuleTemplates | None) -> Message:
-    text, blocks = slack_message(n, t)
+def _slack(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    text, blocks = slack_message(n, t, link)
     return SlackMessage(n.id, text, blocks)
 
 
-def _mail(n: Notification, t: RuleTemplates | None) -> Message:
-    subject, text, page = email_message(n, t)
+def _mail(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    subject, text, page = email_message(n, t, link)
     return MailMessage(n.id, subject, text, page)
 
 
-def _webhook(n: Notification, t: RuleTemplates | None) -> Message:
-    return WebhookMessage(n.id, webhook_payload(n, t))
+def _webhook(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    return WebhookMessage(n.id, webhook_payload(n, t, link))
 
 
-def _console(n: Notification, t: RuleTemplates | None) -> Message:
+def _console(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
     return ConsoleLine(n.id, console_line(n, t))
 
 
@@ -269,7 +293,12 @@ RENDERERS: dict[type[Message], Renderer] = {
 
 
 def render_message(
-    kind: type[Message], n: Notification, templates: RuleTemplates | None = None
+    kind: type[Message],
+    n: Notification,
+    templates: RuleTemplates | None = None,
+    console_url: str | None = None,
 ) -> Message:
-    """The message of type `kind` (a channel's `message_type`) for this notification."""
-    return RENDERERS[kind](n, templates)
+    """The message of type `kind` (a channel's `message_type`) for this notification;
+    with `console_url` (NOTIFIER_CONSOLE_URL), Slack, email and webhook messages link
+    the alert's page in the console."""
+    return RENDERERS[kind](n, templates, alert_link(console_url, n))

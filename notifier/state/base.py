@@ -1,8 +1,7 @@
 """The state store's interface: what app, sources and delivery may ask of it.
 
-One Protocol per concern, so a reader sees what each part of the pipeline relies on,
-and a second backend (PostgreSQL) knows exactly what to implement with which
-transactions:
+One Protocol per concern, so a reader sees what each part of the pipeline relies on, and
+a second backend (PostgreSQL) knows what to implement with which transactions:
 
 - `SeenMarks`: which keys each source has seen, and `record`, the ONE transaction that
   marks a cycle's keys seen, queues its deliveries and saves the source's cursor. The
@@ -10,15 +9,13 @@ transactions:
   deliveries, nor queued twice (one row per (rule, event key, channel), insert-or-ignore).
 - `Outbox`: claiming due rows with a lease, recording outcomes, replay.
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
-- `History`: each event compactly, and each student's latest activity (contract
-  section 11), written by `record` in the same transaction as the seen marks.
-- `Meta`: schema version, baselines, pruning.
-- `Handle`: the store's lifecycle (ping, a handle for another thread, close).
+- `History`: each event and each student's latest activity (section 11), by `record`.
+- `Meta`: schema version, baselines, pruning; `Handle`: ping, for_thread, close.
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
 - `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
   processed by the run loop (a crash in between loses nothing).
-- `Faults`: rows that failed in processing (contract section 7, "No poison"): their
-  tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
+- `Faults`: rows that failed in processing (section 7): retried, then set aside as dead.
+- `People` (`people.py`): the console's users, sessions and read questions, as attributes.
 
 Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
 """
@@ -35,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from notifier.events import Activity, Kept
+from notifier.state.people import People
 
 STATUSES = ("queued", "retrying", "sent", "dead")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -388,9 +386,11 @@ class Faults(Protocol):
         ...
 
 
-class Store(
-    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle, Protocol
-):
+class Tables(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Protocol):
+    """The concerns each backend's store class implements itself (`People` it holds)."""
+
+
+class Store(Tables, People, Handle, Protocol):
     """Everything the notifier keeps between cycles, whichever backend holds it. Only
     what opens the store, wires the parts or serves a command takes it whole; every
     other part takes the concern (or the few concerns) it uses, below."""

@@ -3,7 +3,25 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+
+# The console (contract section 14): its users (an Argon2id hash, never a password) and
+# their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
+# token; and the indexes its pages read through (alerts newest first, a student's
+# timeline).
+_SCHEMA_V8 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
 
 # The receiver's id for a sent message (Slack's channel and ts, an email's Message-ID,
 # a webhook's id), as JSON, so a later action can update the message a row went out in.
@@ -102,6 +120,7 @@ _MIGRATIONS = (
     (5, _SCHEMA_V5),
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
+    (8, _SCHEMA_V8),
 )
 
 __all__ = [
@@ -114,4 +133,5 @@ __all__ = [
     "_SCHEMA_V5",
     "_SCHEMA_V6",
     "_SCHEMA_V7",
+    "_SCHEMA_V8",
 ]

@@ -34,11 +34,13 @@ from notifier.events import Kept
 from notifier.settings.dburl import redact_url
 from notifier.state.base import NewDelivery, iso
 from notifier.state.postgres_conn import StoreUnavailable, reason
+from notifier.state.postgres_console import PostgresConsoleReads
 from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
 from notifier.state.postgres_log import PostgresDeliveryLog
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
+from notifier.state.postgres_people import PostgresSessions, PostgresUsers
 from notifier.state.postgres_received import PostgresReceived
 from notifier.state.postgres_replicas import PostgresReplicas
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
@@ -65,6 +67,9 @@ class PostgresStore(
         """Connect (and create or migrate the schema). `replica` is this process's id
         in the `replicas` table; every handle of one process shares it."""
         super().__init__(url, replica or uuid.uuid4().hex[:16])
+        self.users = PostgresUsers(self)  # the console's concerns, classes of their own
+        self.sessions = PostgresSessions(self)
+        self.console = PostgresConsoleReads(self)
         if migrate:
             try:
                 self._migrate()

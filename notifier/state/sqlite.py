@@ -28,11 +28,13 @@ from notifier.settings import ConfigError
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.rows import first, named
+from notifier.state.sqlite_console import SqliteConsoleReads
 from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_outbox import SqliteOutbox
+from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
 from notifier.state.sqlite_received import SqliteReceived
 from notifier.state.sqlite_sources import SqliteSourceState
 
@@ -158,6 +160,9 @@ class SqliteStore(
             self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+        self.users = SqliteUsers(self.db)  # the console's concerns, classes of their own
+        self.sessions = SqliteSessions(self.db)
+        self.console = SqliteConsoleReads(self.db)
 
     def close(self) -> None:
         self.db.close()
