@@ -51,9 +51,7 @@ class Page:
 
 def routes(console: Console, pages: list[Page]) -> list[Route]:
     threads = anyio.CapacityLimiter(32)
-    return [
-        Route(p.path, _Endpoint(console, p, threads), methods=list(p.methods)) for p in pages
-    ]
+    return [Route(p.path, _Endpoint(console, p, threads), methods=list(p.methods)) for p in pages]
 
 
 class _Endpoint:
