@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from notifier.actions.service import Actions
 from notifier.console.passwords import hash_password
 from notifier.rules.schema import RuleSet
 from notifier.runtime.compose import console_server
@@ -105,7 +106,6 @@ def console(
     store: Store,
     tmp_path: Path,
     *,
-    actions: Any = None,
     url: str | None = None,
     rules: str = RULES,
 ) -> Iterator[ConsoleRig]:
@@ -120,6 +120,8 @@ def console(
     ruleset = load_rules(path, settings)
     clock = Clock()
     with ExitStack() as stack:
+        actions = Actions(store, clock=clock)
+        stack.callback(actions.close)
         server = console_server(
             settings, store, rules=lambda: ruleset, actions=actions, clock=clock, stack=stack
         )

@@ -50,7 +50,7 @@ def test_a_cycle_is_recorded_once_and_never_queues_an_alert_twice(store: Store) 
     assert store.unseen("content_attempts", ["1"]) == {"1"}  # seen marks are per source
     # The same (rule, key, channel) again, as an overlapping poll would: not queued twice.
     assert store.record("attempts", ["2", "3"], _deliveries([2, 3]), now=NOW + 1) == 1
-    assert store.delivery_counts() == {"queued": 3, "retrying": 0, "sent": 0, "dead": 0}
+    assert store.delivery_counts() == {"queued": 3, "retrying": 0, "sent": 0, "dead": 0, "muted": 0}
     assert store.unseen("attempts", []) == set()
 
 
@@ -90,7 +90,7 @@ def test_outcomes_retries_dead_and_replay(store: Store) -> None:
     store.mark_sent([a.id], NOW + 1)
     store.mark_failed(b.id, now=NOW + 1, next_at=NOW + 10, error="HTTP 503")
     store.mark_failed_many([c.id], now=NOW + 1, next_at=None, error="HTTP 410 " + "x" * 900)
-    assert store.delivery_counts() == {"queued": 0, "retrying": 1, "sent": 1, "dead": 1}
+    assert store.delivery_counts() == {"queued": 0, "retrying": 1, "sent": 1, "dead": 1, "muted": 0}
     assert store.claim_due(NOW + 5, 30) == []  # retrying, not due yet
     (retry,) = store.claim_due(NOW + 10, 30)
     assert (retry.id, retry.status, retry.attempts) == (b.id, "retrying", 1)
@@ -146,7 +146,7 @@ def test_pruning_forgets_only_what_no_poll_can_reach(store: Store) -> None:
     counts = store.prune(seen_before=NOW + 50, sent_before=NOW + 50, dead_before=NOW - 1)
     assert counts == {"seen": 1, "sent": 1, "dead": 0, "cache": 0}
     assert store.unseen("attempts", ["old", "new"]) == {"old"}
-    assert store.delivery_counts() == {"queued": 1, "retrying": 0, "sent": 0, "dead": 1}
+    assert store.delivery_counts() == {"queued": 1, "retrying": 0, "sent": 0, "dead": 1, "muted": 0}
 
 
 def test_a_thread_handle_shares_the_store_and_its_writes(store: Store) -> None:

@@ -45,7 +45,15 @@ def _valid_name(name: str) -> str:
 
 
 def run(store: Store, args: argparse.Namespace, now: float) -> str:
-    """Do `args.verb`; the line to print."""
+    """Do `args.verb`; the line to print. A change is written to the audit log."""
+    line = _run(store, args, now)
+    if args.verb != "list":
+        detail = f"role {args.role}" if args.verb == "add" else "their sessions ended"
+        store.audit.add(getpass.getuser(), "cli", f"user.{args.verb}", args.name, detail, at=now)
+    return line
+
+
+def _run(store: Store, args: argparse.Namespace, now: float) -> str:
     if args.verb == "list":
         users = store.users.all()
         if not users:

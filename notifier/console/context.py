@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from starlette.responses import HTMLResponse
 
+from notifier.actions.service import Actions
 from notifier.console.throttle import SignInThrottle
 from notifier.rules.schema import RuleSet
 from notifier.state import Store
@@ -55,7 +56,7 @@ class Console:
     """The console's parts, built once by the composition root."""
 
     stores: ThreadStores
-    actions: Any  # notifier.actions.service.Actions (console source "console")
+    actions: Actions  # every change goes through it (source "console")
     rules: Callable[[], RuleSet]  # the rules in force now (a reload swaps them)
     templates: jinja2.Environment
     clock: Clock
@@ -71,12 +72,13 @@ class Console:
         """Cookies are `Secure` when the console's public address is https."""
         return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
-    def when(self, ts: float | None) -> str:
-        """A time as people here read it: `2026-12-07 18:05 IST`."""
+    def when(self, ts: float | datetime | None) -> str:
+        """A time (Unix seconds or a datetime) as people here read it:
+        `2026-12-07 18:05 IST`."""
         if ts is None:
             return ""
-        local = datetime.fromtimestamp(float(ts), UTC).astimezone(self.zone)
-        return local.strftime("%Y-%m-%d %H:%M %Z")
+        moment = ts if isinstance(ts, datetime) else datetime.fromtimestamp(float(ts), UTC)
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def may(role: str, needed: str) -> bool:

@@ -70,7 +70,7 @@ def change_user(ctx: Ctx) -> Response:
         detail = f"role {role}"
     else:
         return _users(ctx, 400, "action: add, remove or role")
-    ctx.store.audit.add(ctx.user, "console", f"user.{action}", name, detail)
+    ctx.store.audit.add(ctx.user, "console", f"user.{action}", name, detail, at=now)
     return RedirectResponse(f"/users?done={action}", 303)
 
 

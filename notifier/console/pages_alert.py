@@ -8,7 +8,7 @@ the rule, replay. Actions post to the page itself and go through `Actions` (sour
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from starlette.responses import RedirectResponse, Response
 
@@ -54,7 +54,7 @@ def alert_page(ctx: Ctx) -> Response:
         row=row,
         views=alert_views(row, ruleset),
         received=received,
-        facts=ctx.console.actions.delivery(row["id"]) if ctx.console.actions else None,
+        facts=ctx.console.actions.delivery(row["id"]),
         done=DONE.get(ctx.query.get("done", ""), ""),
         student_mutes=STUDENT_MUTES,
         rule_mutes=RULE_MUTES,
@@ -68,23 +68,27 @@ def act(ctx: Ctx) -> Response:
         return not_found(ctx, f"No delivery {ctx.params['id']!r} is kept.")
     actions = ctx.console.actions
     action = ctx.form.get("action", "")
-    who = {"by": ctx.user, "source": "console"}
     if action == "follow_up":
-        actions.follow_up(row["id"], by_name=ctx.user, **who)
+        actions.follow_up(row["id"], by=ctx.user, by_name=ctx.user, source="console")
         done = "followed_up"
     elif action in ("mute_student", "mute_rule"):
-        what = action.removeprefix("mute_")
+        what: Literal["student", "rule"] = "student" if action == "mute_student" else "rule"
         allowed = STUDENT_MUTES if what == "student" else RULE_MUTES
         if ctx.form.get("for") not in allowed:
             return ctx.render(
                 "error.html", 400, title="Bad request", message=f"for: one of {', '.join(allowed)}"
             )
-        duration = timedelta(seconds=parse_duration(ctx.form["for"]))
-        reason = ctx.form.get("reason", "").strip()[:500]
-        actions.mute_delivery(row["id"], what=what, duration=duration, reason=reason, **who)
+        actions.mute_delivery(
+            row["id"],
+            what=what,
+            duration=timedelta(seconds=parse_duration(ctx.form["for"])),
+            by=ctx.user,
+            reason=ctx.form.get("reason", "").strip()[:500],
+            source="console",
+        )
         done = "muted"
     elif action == "replay":
-        actions.replay([row["id"]], **who)
+        actions.replay([row["id"]], by=ctx.user, source="console")
         done = "replayed"
     else:
         return ctx.render("error.html", 400, title="Bad request", message="unknown action")

@@ -56,7 +56,7 @@ def student(ctx: Ctx) -> Response:
         (
             row,
             alert_views(row, ruleset),
-            actions.delivery(row["id"]).followed_up if actions else None,
+            actions.delivery(row["id"]).followed_up,
         )
         for row in rows
     ]

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 from starlette.routing import Mount
 
+from notifier.actions.mutes import StoreMutes
+from notifier.actions.service import Actions
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
 from notifier.console.app import console_app, templates
@@ -66,6 +68,7 @@ class Parts:
     metrics: Metrics
     liveness: Liveness
     app: App
+    actions: Actions  # what people do to alerts: for the Slack handler and the console
     server: HttpServer | None = None
     console: HttpServer | None = None  # the console's own listener
     writer: InboxWriter | None = None
@@ -150,6 +153,7 @@ def build(
             store,
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            mutes=StoreMutes(clock),
             concurrency=settings.delivery_concurrency,
             console_url=settings.console_url,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
@@ -157,6 +161,8 @@ def build(
             stop=stop,
             metrics=metrics,
         )
+        actions = Actions(store, metrics, clock=clock)
+        stack.callback(actions.close)
         sources = make_sources()
         app = App(
             settings,
@@ -182,7 +188,7 @@ def build(
         if server is not None:
             stack.callback(server.close)
         console = console_server(
-            settings, store, rules=lambda: app.ruleset, actions=None, clock=clock, stack=stack
+            settings, store, rules=lambda: app.ruleset, actions=actions, clock=clock, stack=stack
         )
         app.start()
     except BaseException:
@@ -199,6 +205,7 @@ def build(
         metrics=metrics,
         liveness=liveness,
         app=app,
+        actions=actions,
         server=server,
         console=console,
         writer=writer,
@@ -235,7 +242,7 @@ def console_server(
     store: Store,
     *,
     rules: Callable[[], RuleSet],
-    actions: Any,
+    actions: Actions,
     clock: Clock,
     stack: ExitStack,
 ) -> HttpServer | None:

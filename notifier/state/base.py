@@ -1,7 +1,7 @@
 """The state store's interface: what app, sources and delivery may ask of it.
 
-One Protocol per concern, so a reader sees what each part of the pipeline relies on, and
-a second backend (PostgreSQL) knows what to implement with which transactions:
+One Protocol per concern, so a reader sees what each part relies on, and a second
+backend knows what to implement with which transactions (`ActionStores`: mutes etc.):
 
 - `SeenMarks`: which keys each source has seen, and `record`, the ONE transaction that
   marks a cycle's keys seen, queues its deliveries and saves the source's cursor. The
@@ -9,15 +9,15 @@ a second backend (PostgreSQL) knows what to implement with which transactions:
   deliveries, nor queued twice (one row per (rule, event key, channel), insert-or-ignore).
 - `Outbox`: claiming due rows with a lease, recording outcomes, replay.
 - `SourceState`: each source's last poll, and small JSON state (cursors, look-up caches).
-- `History`: each event and each student's latest activity (section 11), by `record`.
+- `History`: each event compactly, and each student's latest activity (contract
+  section 11), written by `record` in the same transaction as the seen marks.
 - `Meta`: schema version, baselines, pruning; `Handle`: ping, for_thread, close.
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
-- `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
-  processed by the run loop (a crash in between loses nothing).
-- `Faults`: rows that failed in processing (section 7): retried, then set aside as dead.
-- `People` (`people.py`): the console's users, sessions and read questions, as attributes.
+- `Inbox`: Testpress's pushed webhooks, recorded before they are answered.
+- `Faults`: rows that failed in processing (contract section 7, "No poison"): their
+  tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
 
-Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
+Times are Unix seconds (floats); callers pass `now` so tests control time.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from notifier.events import Activity, Kept
+from notifier.state.actions_base import ActionStores
 from notifier.state.people import People
 
-STATUSES = ("queued", "retrying", "sent", "dead")
+STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
 DELIVERY_COLUMNS = (
     "id", "rule", "channel", "event", "status", "attempts", "last_error", "created_at",
@@ -386,17 +387,16 @@ class Faults(Protocol):
         ...
 
 
-class Tables(SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Protocol):
-    """The concerns each backend's store class implements itself (`People` it holds)."""
-
-
-class Store(Tables, People, Handle, Protocol):
+class Store(
+    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle,
+    ActionStores, People, Protocol,
+):  # fmt: skip
     """Everything the notifier keeps between cycles, whichever backend holds it. Only
     what opens the store, wires the parts or serves a command takes it whole; every
     other part takes the concern (or the few concerns) it uses, below."""
 
 
-class PollStore(SeenMarks, SourceState, History, Protocol):
+class PollStore(SeenMarks, SourceState, History, ActionStores, Protocol):
     """What a source's poll may ask (`PollContext.store`): seen marks, its cursors and
     caches, and the history its rules read."""
 
@@ -409,9 +409,9 @@ class WorkerHandle(Protocol):
     def close(self) -> None: ...
 
 
-class DeliveryStore(Outbox, Faults, WorkerHandle, Protocol):
-    """What delivery uses: the outbox, processing faults of its rows, and a handle of
-    its own per worker thread."""
+class DeliveryStore(Outbox, Faults, WorkerHandle, ActionStores, Protocol):
+    """What delivery uses: the outbox, processing faults of its rows, the mutes (the
+    mute stage), and a handle of its own per worker thread."""
 
 
 class InboxHandle(Inbox, Protocol):

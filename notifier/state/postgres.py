@@ -33,6 +33,7 @@ import psycopg
 from notifier.events import Kept
 from notifier.settings.dburl import redact_url
 from notifier.state.base import NewDelivery, iso
+from notifier.state.postgres_actions import PostgresAudit, PostgresFollowUps, PostgresMutes
 from notifier.state.postgres_conn import StoreUnavailable, reason
 from notifier.state.postgres_console import PostgresConsoleReads
 from notifier.state.postgres_faults import PostgresFaults
@@ -70,6 +71,10 @@ class PostgresStore(
         self.users = PostgresUsers(self)  # the console's concerns, classes of their own
         self.sessions = PostgresSessions(self)
         self.console = PostgresConsoleReads(self)
+        # The concerns of what people do to alerts: classes of their own on this connection.
+        self.mutes = PostgresMutes(self)
+        self.follow_ups = PostgresFollowUps(self)
+        self.audit = PostgresAudit(self)
         if migrate:
             try:
                 self._migrate()

@@ -28,6 +28,7 @@ from notifier.settings import ConfigError
 from notifier.state.base import NewDelivery, iso
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.rows import first, named
+from notifier.state.sqlite_actions import SqliteAudit, SqliteFollowUps, SqliteMutes
 from notifier.state.sqlite_console import SqliteConsoleReads
 from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
@@ -163,6 +164,10 @@ class SqliteStore(
         self.users = SqliteUsers(self.db)  # the console's concerns, classes of their own
         self.sessions = SqliteSessions(self.db)
         self.console = SqliteConsoleReads(self.db)
+        # The concerns of what people do to alerts: classes of their own on this connection.
+        self.mutes = SqliteMutes(self.db)
+        self.follow_ups = SqliteFollowUps(self.db)
+        self.audit = SqliteAudit(self.db)
 
     def close(self) -> None:
         self.db.close()
