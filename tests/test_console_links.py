@@ -12,7 +12,8 @@ from notifier.channels.base import (
     SlackMessage,
     WebhookMessage,
 )
-from notifier.delivery.render import SLACK_MAX_BLOCKS, render_message
+from notifier.delivery.render import render_message
+from notifier.delivery.slack_blocks import SLACK_MAX_BLOCKS
 
 URL = "https://notifier.school.example"
 DATA = {"user_id": 9, "student": "Asha <!channel> Verma", "exam_title": "Algebra", "result": "Fail"}

@@ -20,7 +20,7 @@ def _page(ctx: Ctx, status: int = 200, error: str = "") -> Response:
     mutes = ctx.console.actions.mutes(include_ended_days=ENDED_DAYS)
     rules = sorted(r.name for r in ctx.console.rules().rules)
     channels = sorted(ctx.console.rules().channels)
-    given = {name: ctx.form.get(name, "") for name in FIELDS} if error else {}
+    given = {name: ctx.form.get(name, "") if error else "" for name in FIELDS}
     return ctx.render(
         "mutes.html",
         status,
