@@ -1,6 +1,6 @@
 """With NOTIFIER_CONSOLE_URL, Slack, email and webhook alerts link the alert's page in
-the console (`<url>/alerts/<delivery id>`); a grouped message, whose id is no one
-row's, links the list of its rule and channel; without it, nothing changes."""
+the console (`<url>/alerts/<the id the message carries>`; a grouped message's page lists
+its rows); without it, nothing changes."""
 
 from __future__ import annotations
 
@@ -54,11 +54,11 @@ def test_without_a_console_url_nothing_links() -> None:
     assert isinstance(hook, WebhookMessage) and "console_url" not in hook.body
 
 
-def test_a_group_links_its_rule_and_channel_and_slack_keeps_its_block_limit() -> None:
+def test_a_group_links_its_message_and_slack_keeps_its_block_limit() -> None:
     alerts = tuple(Alert("attempt.completed", str(i), DATA) for i in range(80))
     n = Notification("msg_group", "failed exam", "teachers", alerts)
     slack = render_message(SlackMessage, n, None, URL)
     assert isinstance(slack, SlackMessage)
     assert len(slack.blocks) <= SLACK_MAX_BLOCKS
     link = slack.blocks[-1]["elements"][0]["text"]
-    assert link == f"<{URL}/alerts?rule=failed+exam&amp;channel=teachers|Open in the console>"
+    assert link == f"<{URL}/alerts/msg_group|Open in the console>"

@@ -147,3 +147,37 @@ def test_no_page_shows_a_secret(running: Rig) -> None:
             for secret in secrets:
                 assert secret not in page.text, path
             assert "$argon2" not in page.text
+
+
+GROUPED = """
+rules:
+  - name: class-failed
+    event: attempt.completed
+    when: {result: Fail}
+    group_by: [exam_id]
+    group_wait: 30s
+    notify: [hook]
+"""
+
+
+def test_a_grouped_message_links_a_page_listing_the_alerts_it_carried(
+    tmp_path: Path, db: str
+) -> None:
+    with rig(tmp_path, GROUPED, db=db, NOTIFIER_CONSOLE_ADDR="127.0.0.1:0") as r:
+        r.cycle()  # the baseline
+        inst = r.sandbox.institute
+        exam = inst.add_exam(title="Algebra Mock 3")
+        for name in ("Asha Verma", "Ravi Kumar", "Meena Iyer"):
+            user = inst.add_user(name=name)
+            inst.complete_attempt(inst.start_attempt(exam, user), result="Fail")
+        r.cycle()
+        r.clock.advance(31)
+        r.cycle()
+        [message] = [q.json for q in r.webhook.received if q.status < 300]
+        assert len(message["alerts"]) == 3
+        with _viewer(r) as client:
+            page = client.get(f"/alerts/{message['id']}")
+            assert page.status_code == 200 and "carried 3 alerts" in page.text
+            for name in ("Asha Verma", "Ravi Kumar", "Meena Iyer"):
+                assert name in page.text
+            assert page.text.count('href="/alerts/msg_') == 3

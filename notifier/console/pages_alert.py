@@ -43,10 +43,21 @@ def _siblings(ctx: Ctx, row: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _group(ctx: Ctx, message: str) -> Response:
+    """A grouped message's page (its id is no one row's): the rows it carried."""
+    ids = [m.id for m in ctx.store.follow_ups.message_members(message)]
+    rows = [row for row in map(ctx.store.console.alert, ids) if row is not None]
+    if not rows:
+        return not_found(ctx, f"No delivery or sent message {message!r} is kept.")
+    ruleset = ctx.console.rules()
+    shown = [(row, alert_views(row, ruleset)) for row in rows]
+    return ctx.render("group.html", message=message, rows=shown)
+
+
 def alert_page(ctx: Ctx) -> Response:
     row = ctx.store.console.alert(ctx.params["id"])
     if row is None:
-        return not_found(ctx, f"No delivery {ctx.params['id']!r} is kept.")
+        return _group(ctx, ctx.params["id"])
     ruleset = ctx.console.rules()
     received = [(r, sent_text(r, ruleset, ctx.console.public_url)) for r in _siblings(ctx, row)]
     return ctx.render(

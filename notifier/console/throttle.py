@@ -1,8 +1,9 @@
 """Failed sign-ins slowed, per user name and per address: after FREE_FAILURES failures
-in a row, each next try must wait twice as long as the last (1 s, 2 s, 4 s, ... up to
-MAX_WAIT), whatever it carries, so guessing a password is slow while a person who
-mistyped twice never notices. Kept in memory: a restart forgives, which costs a
-guesser nothing they could not get by waiting."""
+in a row for a name (FREE_ADDRESS_FAILURES for an address: behind a reverse proxy
+every person signs in from its address), each next try must wait twice as long as the
+last (1 s, 2 s, 4 s, ... up to MAX_WAIT), whatever it carries, so guessing a password
+is slow while a person who mistyped twice never notices. Kept in memory: a restart
+forgives, which costs a guesser nothing they could not get by waiting."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 FREE_FAILURES = 3
+FREE_ADDRESS_FAILURES = 10
 MAX_WAIT = 900.0  # seconds
 FORGET_AFTER = 3600.0  # a key without failures for this long starts afresh
 MAX_KEYS = 100_000  # past it, the oldest entries are forgotten (memory stays bounded)
@@ -55,7 +57,8 @@ class SignInThrottle:
 
     def _wait(self, key: str, now: float) -> float:
         entry = self._failures.get(key)
-        if entry is None or entry.count < FREE_FAILURES or now - entry.last > FORGET_AFTER:
+        free = FREE_ADDRESS_FAILURES if key.startswith("addr:") else FREE_FAILURES
+        if entry is None or entry.count < free or now - entry.last > FORGET_AFTER:
             return 0.0
-        delay = min(MAX_WAIT, 2.0 ** (entry.count - FREE_FAILURES))
+        delay = min(MAX_WAIT, 2.0 ** (entry.count - free))
         return max(0.0, entry.last + delay - now)

@@ -18,7 +18,6 @@ import html
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from notifier.channels.base import (
     Alert,
@@ -80,14 +79,10 @@ def console_line(n: Notification, templates: RuleTemplates | None = None) -> str
 
 
 def alert_link(console_url: str | None, n: Notification) -> str | None:
-    """The alert's page in the console (contract section 14), None without a console
-    URL; a grouped message (its id is no one row's) links the list of its rule and
-    channel."""
-    if not console_url:
-        return None
-    if len(n.alerts) == 1:
-        return f"{console_url}/alerts/{n.id}"
-    return f"{console_url}/alerts?{urlencode({'rule': n.rule, 'channel': n.channel})}"
+    """The alert's page in the console (contract section 14): `<url>/alerts/<id>`, the
+    id the message carries (a grouped message's page lists the rows it carried); None
+    without a console URL."""
+    return f"{console_url}/alerts/{n.id}" if console_url else None
 
 
 def email_message(
