@@ -186,3 +186,43 @@ def test_every_page_carries_a_strict_content_security_policy(rig: ConsoleRig) ->
         assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
     page = client.get("/").text
     assert "<script" not in page and "style=" not in page
+
+
+def test_a_console_address_that_cannot_be_bound_names_its_setting(
+    store: Store, tmp_path: Path
+) -> None:
+    import socket
+    from contextlib import ExitStack
+
+    from notifier.actions.service import Actions
+    from notifier.runtime.compose import console_server
+    from notifier.settings import ConfigError, Settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(_env_file=None, NOTIFIER_CONSOLE_ADDR=f"127.0.0.1:{port}")  # type: ignore[call-arg]
+        with ExitStack() as stack, pytest.raises(ConfigError) as raised:
+            console_server(
+                settings,
+                store,
+                rules=lambda: None,  # type: ignore[arg-type,return-value]
+                actions=Actions(store),
+                clock=lambda: 0.0,
+                stack=stack,
+            )
+        assert raised.value.lines[0].startswith(
+            f"NOTIFIER_CONSOLE_ADDR: cannot listen on 127.0.0.1:{port}"
+        )
+
+
+def test_the_console_settings_are_checked() -> None:
+    from notifier.settings import Settings
+
+    with pytest.raises(ValueError, match="NOTIFIER_CONSOLE_ADDR|console_addr"):
+        Settings(_env_file=None, NOTIFIER_CONSOLE_ADDR="localhost")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="http:// or https://"):
+        Settings(_env_file=None, NOTIFIER_CONSOLE_URL="notifier.school.example")  # type: ignore[call-arg]
+    url = Settings(_env_file=None, NOTIFIER_CONSOLE_URL=" https://n.example/ ")  # type: ignore[call-arg]
+    assert url.console_url == "https://n.example"
