@@ -71,7 +71,7 @@ def _fail(r: Rig, user: int, title: str) -> None:
 def _statuses(r: Rig) -> dict[str, list[str]]:
     """Student name -> the statuses of their deliveries."""
     out: dict[str, list[str]] = {}
-    for row in r.store.delivery_list():
+    for row in r.store.log.delivery_list():
         alert = json.loads(row["alerts"])[0]
         out.setdefault(alert["data"].get("student"), []).append(row["status"])
     return out
@@ -104,11 +104,11 @@ def test_a_mute_holds_matching_alerts_until_its_end_and_replay_sends_one(r: Rig)
     sent = [a["data"]["student"] for a in r.alerts("failed-exam")]
     assert sent == ["Ravi Kumar"]
     assert _statuses(r)["Asha Verma"] == ["muted"]
-    assert r.store.delivery_counts()["muted"] == 1
+    assert r.store.outbox.delivery_counts()["muted"] == 1
     text = r.metrics.exposition()[0].decode()
     assert 'notifier_outbox_rows{status="muted"} 1.0' in text
     assert 'notifier_actions_total{action="mute",source="console"} 1.0' in text
-    [held] = r.store.delivery_list(status="muted")
+    [held] = r.store.log.delivery_list(status="muted")
     assert held["last_error"] == f"muted by {mute.id}"
 
     r.clock.advance(3600 - 5)  # still inside the hour
@@ -126,9 +126,9 @@ def test_a_mute_holds_matching_alerts_until_its_end_and_replay_sends_one(r: Rig)
     assert done.queued == (held["id"],) and done.muted == (held["id"],)
     assert done.refused == {"msg_nosuch": "unknown"}
     r.cycle()
-    assert r.store.delivery_statuses([held["id"]]) == {held["id"]: "sent"}
+    assert r.store.log.delivery_statuses([held["id"]]) == {held["id"]: "sent"}
     assert len(r.alerts("failed-exam")) == 3
-    assert r.store.delivery_counts()["muted"] == 1
+    assert r.store.outbox.delivery_counts()["muted"] == 1
 
 
 def test_a_group_message_goes_out_without_its_muted_members(tmp_path: Path, db: str) -> None:
@@ -269,7 +269,7 @@ def test_the_first_follow_up_wins_across_threads_and_replicas(r: Rig, db: str) -
     assert r.actions is not None and r.metrics is not None
     _fail(r, r.sandbox.institute.add_user(name="Asha Verma"), "Algebra")
     r.cycle()
-    [delivery] = [row["id"] for row in r.store.delivery_list(rule="failed-exam")]
+    [delivery] = [row["id"] for row in r.store.log.delivery_list(rule="failed-exam")]
     with pytest.raises(UnknownDelivery):
         r.actions.follow_up("msg_nosuch", by="U0", by_name="nobody", source="slack")
 
@@ -363,3 +363,31 @@ def test_mute_events_reach_the_webhook_once_each(r: Rig) -> None:
     assert [a["key"] for a in ends] == [f"{lifted.id}:ended", f"{ran_out.id}:ended"]
     assert ends[1]["data"]["lifted"] is False and ends[1]["data"]["ended_by"] is None
     assert len(r.alerts("muted")) == 2
+
+
+def test_pruning_forgets_old_mutes_follow_ups_and_unreplayed_muted_rows(store: Any) -> None:
+    from notifier.state import NewDelivery
+    from notifier.state.actions_base import FollowUpRecord
+
+    clock = Clock()
+    actions = Actions(store, clock=clock, per_thread=False)
+    old = actions.mute(
+        student="7", rule=None, channel=None, duration=timedelta(hours=1), by="a", reason="",
+        source="cli",
+    )  # fmt: skip
+    alerts = [{"event": "attempt.completed", "key": "1", "data": {"user_id": 7}}]
+    store.seen.record(
+        "attempts", ["1"], [NewDelivery("r", "hook", "attempt.completed", "1", alerts)]
+    )
+    [row] = store.outbox.claim_due(T0 * 2, 60)
+    store.mutes.hold({row.id: old.id}, T0)
+    store.follow_ups.claim(FollowUpRecord(row.id, "U1", "T", T0, "slack", "r", "hook"))
+    clock.now = T0 + 40 * 86400
+    fresh = actions.mute(
+        student="8", rule=None, channel=None, duration=timedelta(days=1), by="a", reason="",
+        source="cli",
+    )  # fmt: skip
+    assert store.mutes.prune(T0 + 86400) == 2  # the ended mute and the muted row
+    assert store.follow_ups.prune(T0 + 86400) == 1
+    assert [m.id for m in actions.mutes(include_ended_days=365)] == [fresh.id]
+    assert store.outbox.delivery_counts()["muted"] == 0 and store.follow_ups.get(row.id) is None

@@ -146,18 +146,18 @@ def test_replay_from_the_alert_page_sends_a_dead_delivery_again(running: Rig) ->
     _fail(running, "Ravi Kumar")
     running.webhook.script([410])  # refused for good: dead
     running.cycle()
-    [dead] = running.store.delivery_list(status="dead")
+    [dead] = running.store.log.delivery_list(status="dead")
     with signed_in(running, "vera") as viewer:
         token = csrf_of(viewer.get("/").text)
         page = viewer.get(f"/alerts/{dead['id']}").text
         assert "Replay" not in page and "HTTP 410" in page  # the latest error
         assert viewer.post(f"/alerts/{dead['id']}", data={"csrf": token, "action": "replay"})
-    assert running.store.delivery_statuses([dead["id"]]) == {dead["id"]: "dead"}
+    assert running.store.log.delivery_statuses([dead["id"]]) == {dead["id"]: "dead"}
     with signed_in(running, "ann") as editor:
         done = _post(editor, f"/alerts/{dead['id']}", {"action": "replay"})
         assert done.status_code == 303
         running.cycle()
-        assert running.store.delivery_statuses([dead["id"]]) == {dead["id"]: "sent"}
+        assert running.store.log.delivery_statuses([dead["id"]]) == {dead["id"]: "sent"}
         assert "<td>replay</td>" in _audit(editor)
 
 

@@ -65,7 +65,7 @@ def main() -> int:
             by="ann", reason="exam week", source="console",
         )  # fmt: skip
         r.store.users.add("ann", "admin", hash_password(PASSWORD), r.clock())
-        alert = r.store.delivery_list(rule="failed-exam", limit=1)[0]["id"]
+        alert = r.store.log.delivery_list(rule="failed-exam", limit=1)[0]["id"]
         pages = {
             "overview": "/",
             "alerts": "/alerts",

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from notifier.actions.students import is_student
 from notifier.state import OutboxRow
-from notifier.state.actions_base import ActionStores, MuteRecord
+from notifier.state.actions_base import MuteRecord, MuteStore
+
+
+class MuteReader(Protocol):
+    """The store (the worker's handle) as the mute stage reads it."""
+
+    mutes: MuteStore
 
 
 def holds(mute: MuteRecord, row: OutboxRow) -> bool:
@@ -45,7 +51,7 @@ class StoreMutes:
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
 
-    def held(self, rows: Sequence[OutboxRow], store: ActionStores) -> dict[str, str]:
+    def held(self, rows: Sequence[OutboxRow], store: MuteReader) -> dict[str, str]:
         """Row id -> the id of the mute that holds it, for the rows a mute holds now."""
         active = store.mutes.active(self.clock())
         if not active:

@@ -20,30 +20,35 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from notifier.actions.students import student_ids, student_names
 from notifier.obs.metrics import Metrics
-from notifier.state import iso
+from notifier.state import DeliveryLog, Outbox, iso
 from notifier.state.actions_base import (
-    ActionStores,
+    AuditLog,
     DeliveryRecord,
     FollowUpRecord,
+    FollowUpStore,
     MuteRecord,
+    MuteStore,
 )
 
 Source = Literal["slack", "console", "cli"]
 
 
-class ActionStore(ActionStores, Protocol):
-    """What the service uses of the store: its action concerns, replay, and handles."""
+class ActionStore(Protocol):
+    """What the service uses of the store: its action concerns, the outbox (replay),
+    the delivery log (statuses), and handles."""
 
-    def replay(self, ids: Iterable[str] | None, now: float) -> int: ...
-
-    def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]: ...
+    outbox: Outbox
+    log: DeliveryLog
+    mutes: MuteStore
+    follow_ups: FollowUpStore
+    audit: AuditLog
 
     def for_thread(self) -> Any: ...
 
@@ -378,13 +383,13 @@ class Actions:
         whatever mutes hold). Any other id is refused, with its status or `unknown`."""
         store = self._store()
         ids = list(dict.fromkeys(delivery_ids))
-        statuses = store.delivery_statuses(ids)
+        statuses = store.log.delivery_statuses(ids)
         refused = {i: statuses.get(i, "unknown") for i in ids if statuses.get(i) not in REPLAYABLE}
         dead = [i for i in ids if statuses.get(i) == "dead"]
         muted = [i for i in ids if statuses.get(i) == "muted"]
         now = self.clock()
         if dead:
-            store.replay(dead, now)
+            store.outbox.replay(dead, now)
         if muted:
             store.mutes.release(muted, now)
         queued = tuple(dead + muted)

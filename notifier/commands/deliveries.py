@@ -10,7 +10,6 @@ standard library at import time (the parser is built on every command).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.actions.service import Actions
+from notifier.commands.mutes import who
 from notifier.events import best_label
 from notifier.obs.logs import redact
 from notifier.runtime.sources import sources_for
@@ -46,7 +46,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         since = datetime.combine(args.since, datetime.min.time(), zone).timestamp()
     store = open_store(settings.db)
     try:
-        rows = store.delivery_list(
+        rows = store.log.delivery_list(
             status=args.status,
             rule=args.rule,
             channel=args.channel,
@@ -152,11 +152,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     muted = 0
     try:
         if args.all:
-            count = store.replay(None, time.time())
+            count = store.outbox.replay(None, time.time())
         else:
-            done = Actions(store, per_thread=False).replay(
-                args.ids, by=getpass.getuser(), source="cli"
-            )
+            done = Actions(store, per_thread=False).replay(args.ids, by=who(), source="cli")
             for id_, status in done.refused.items():
                 if status == "unknown":
                     problems.append(f"no delivery {id_}: nothing replayed")
@@ -183,7 +181,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def status_extras(store: Any, running: bool) -> dict[str, Any]:
     """What `status` adds about the store: whether a notifier runs on it now, and the
     latest dead deliveries (how many there are is in `deliveries.dead`)."""
-    dead = store.delivery_list(status="dead", limit=DEAD_SHOWN)
+    dead = store.log.delivery_list(status="dead", limit=DEAD_SHOWN)
     return {
         "running": running,
         "dead_latest": [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,6 +29,14 @@ from notifier.text import one_line
 ENDED_DAYS = (
     7  # `mutes` shows (its help says so, in cli.py) the mutes that ended this many days back
 )
+
+
+def who() -> str:
+    """The OS user running the command (a container's uid may have no name: `uid N`)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid {os.getuid()}"
 
 
 def duration_of(text: str) -> timedelta:
@@ -76,7 +85,7 @@ def cmd_mute(args: argparse.Namespace) -> int:
             rule=args.rule,
             channel=args.channel,
             duration=duration,
-            by=getpass.getuser(),
+            by=who(),
             reason=args.reason,
             source="cli",
         )
@@ -114,7 +123,7 @@ def cmd_unmute(args: argparse.Namespace) -> int:
         return 1
     store = open_store(settings.db)
     try:
-        mute = Actions(store, per_thread=False).unmute(args.id, by=getpass.getuser(), source="cli")
+        mute = Actions(store, per_thread=False).unmute(args.id, by=who(), source="cli")
     except UnknownMute:
         print(f"notifier: no mute {args.id} (see `notifier mutes`)", file=sys.stderr)
         return 1

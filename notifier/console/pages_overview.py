@@ -20,7 +20,7 @@ DAYS = 7
 def health_problems(ctx: Ctx) -> list[dict[str, Any]]:
     """The open problems the health monitor keeps in the store (problem, subject,
     since, detail)."""
-    state = ctx.store.get_state(HEALTH_SCOPE, "monitor") or {}
+    state = ctx.store.sources.get_state(HEALTH_SCOPE, "monitor") or {}
     problems = []
     for key, value in sorted(dict(state.get("open", {})).items()):
         problem, _, subject = str(key).partition("\0")
@@ -42,9 +42,9 @@ def overview(ctx: Ctx) -> Response:
     chart = hourly_chart(store.console.hourly(first_hour * 3600.0), first_hour, DAYS * 24)
     return ctx.render(
         "overview.html",
-        sources=store.source_statuses(),
-        counts=store.delivery_counts(),
-        dead=store.dead_by_channel(),
+        sources=store.sources.source_statuses(),
+        counts=store.outbox.delivery_counts(),
+        dead=store.outbox.dead_by_channel(),
         chart=Markup(chart.svg),  # noqa: S704 - built from numbers and escaped names only
         legend=chart.legend,
         total=chart.total,

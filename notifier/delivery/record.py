@@ -87,7 +87,7 @@ class RecordStage:
         self._until_recorded(what, lambda: job.store.mutes.hold(held, now))
         with self._lock:
             job.tally.muted += len(held)
-        log.info(
+        log.debug(  # one a delivery, as sends are; the cycle's summary counts them
             "delivery %s (%s -> %s) muted by %s",
             what,
             job.rows[0].rule,
@@ -161,7 +161,7 @@ class RecordStage:
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
         self._until_recorded(
             what,
-            lambda: store.mark_failed_many(
+            lambda: store.outbox.mark_failed_many(
                 [row.id for row in unit], now=now, next_at=next_at, error=reason
             ),
         )
@@ -206,7 +206,7 @@ class RecordStage:
         ids = [row.id for row in unit]
         if len(unit) > 1:
             store.follow_ups.name_message(to_notification(unit).id, ids)
-        store.mark_sent(ids, now, ref=ref)
+        store.outbox.mark_sent(ids, now, ref=ref)
 
     def fault(self, job: Job, exc: Exception) -> None:
         """A processing failure of one message's rows: retried with backoff, dead at
@@ -216,7 +216,7 @@ class RecordStage:
         first = unit[0]
         reason = clean(redact(f"unexpected {type(exc).__name__}: {exc}"))[:500]
         with self._write_lock:
-            dead = store.outbox_faulted([row.id for row in unit], now=now, error=reason)
+            dead = store.faults.outbox_faulted([row.id for row in unit], now=now, error=reason)
         self.metrics.delivered(first.channel, "dead" if dead else "retry", len(unit))
         with self._lock:
             if dead:

@@ -101,7 +101,7 @@ class ActionsSource:
             )
             if e.kind in wanted
         ]
-        new = ctx.store.unseen(self.name, [e.key for e in events])
+        new = ctx.store.seen.unseen(self.name, [e.key for e in events])
         events = [e for e in events if e.key in new]
         return PollResult(events=events, seen=[e.key for e in events])
 

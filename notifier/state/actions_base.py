@@ -211,6 +211,11 @@ class MuteStore(Protocol):
         """Those of `ids` a person released from a mute (the mute stage lets them by)."""
         ...
 
+    def prune(self, before: float) -> int:
+        """Forget mutes that ended before `before`, and the deliveries held as muted
+        since then that no one replayed (as dead ones are). Returns how many rows."""
+        ...
+
 
 class FollowUpStore(Protocol):
     """`store.follow_ups`: who followed up which delivery; the first one wins."""
@@ -240,6 +245,11 @@ class FollowUpStore(Protocol):
         """The rows a group message carried, by the message's id ([] if none)."""
         ...
 
+    def prune(self, before: float) -> int:
+        """Forget follow-ups made before `before`, and the members of group messages
+        whose rows are gone. Returns how many rows."""
+        ...
+
 
 class AuditLog(Protocol):
     """`store.audit`: every change a person made, from Slack, the console or the CLI."""
@@ -261,16 +271,12 @@ class AuditLog(Protocol):
 
 
 class ActionStores(Protocol):
-    """The concerns of what people do, as attributes of the store."""
+    """The concerns of what people do, as attributes of the store (`Store` has them
+    all, and the joins that need them say so in `notifier.state.store`)."""
 
-    @property
-    def mutes(self) -> MuteStore: ...
-
-    @property
-    def follow_ups(self) -> FollowUpStore: ...
-
-    @property
-    def audit(self) -> AuditLog: ...
+    mutes: MuteStore
+    follow_ups: FollowUpStore
+    audit: AuditLog
 
 
 __all__ = [

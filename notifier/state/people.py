@@ -1,7 +1,7 @@
 """The console's people (contract section 14): its users and their sign-in sessions,
 two concerns of the store of their own, each a class per backend holding the store's
-connection and exposed as an attribute (`store.users`, `store.sessions`), and the
-console's read questions (`store.console`).
+connection and exposed as an attribute of the store (`store.users`, `store.sessions`:
+`notifier.state.store.Store`), and the console's read questions (`store.console`).
 
 Passwords reach the store hashed (Argon2id, `notifier.console.passwords`); a session
 is kept under the SHA-256 of its cookie's token, so a copy of the store gives no one
@@ -137,16 +137,3 @@ def student_of(alerts: Sequence[dict[str, Any]]) -> str | None:
         if value is not None:
             return str(value)
     return None
-
-
-class People(Protocol):
-    """The console's concerns, as attributes of the store (not mixed into it)."""
-
-    @property
-    def users(self) -> Users: ...
-
-    @property
-    def sessions(self) -> Sessions: ...
-
-    @property
-    def console(self) -> ConsoleReads: ...

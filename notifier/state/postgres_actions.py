@@ -26,7 +26,7 @@ from notifier.state.actions_base import (
     mute_of,
     mute_values,
 )
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 
 _MUTE_LOCK = 0x6D757465  # two replicas handling one click twice add one mute
@@ -34,14 +34,11 @@ _MUTE_MARKS = ", ".join(["%s"] * len(MUTE_COLUMNS.split(",")))
 _FOLLOW_UP_MARKS = ", ".join(["%s"] * len(FOLLOW_UP_COLUMNS.split(",")))
 
 
-class PostgresMutes:
+class PostgresMutes(PostgresPart):
     """`store.mutes` on PostgreSQL."""
 
-    def __init__(self, conn: PostgresConnection):
-        self.conn = conn
-
     def add(self, mute: MuteRecord) -> tuple[MuteRecord, bool]:
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", [_MUTE_LOCK])  # repeated clicks
             same = first(
                 db.execute(
@@ -68,12 +65,12 @@ class PostgresMutes:
 
     def get(self, mute_id: str) -> MuteRecord | None:
         row = first(
-            self.conn.db().execute(f"SELECT {MUTE_COLUMNS} FROM mutes WHERE id = %s", [mute_id])
+            self.pg.db().execute(f"SELECT {MUTE_COLUMNS} FROM mutes WHERE id = %s", [mute_id])
         )
         return None if row is None else mute_of(row)
 
     def lift(self, mute_id: str, *, now: float, by: str) -> tuple[MuteRecord | None, bool]:
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             changed = db.execute(
                 "UPDATE mutes SET ended_at = %s, ended_by = %s "
                 "WHERE id = %s AND ended_at IS NULL AND until > %s",
@@ -83,7 +80,7 @@ class PostgresMutes:
 
     def active(self, now: float) -> list[MuteRecord]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {MUTE_COLUMNS} FROM mutes WHERE ended_at IS NULL AND until > %s "
                 "ORDER BY created_at",
                 [now],
@@ -93,7 +90,7 @@ class PostgresMutes:
 
     def listed(self, now: float, ended_since: float) -> list[MuteRecord]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {MUTE_COLUMNS} FROM mutes WHERE "
                 "LEAST(COALESCE(ended_at, until), until) > %s ORDER BY created_at DESC, id",
                 [min(now, ended_since)],
@@ -103,7 +100,7 @@ class PostgresMutes:
 
     def changed_since(self, since: float, now: float) -> list[MuteRecord]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {MUTE_COLUMNS} FROM mutes WHERE created_at >= %s OR ended_at >= %s "
                 "OR (until >= %s AND until <= %s) ORDER BY created_at, id",
                 [since, since, since, now],
@@ -112,7 +109,7 @@ class PostgresMutes:
         return [mute_of(r) for r in rows]
 
     def hold(self, held: dict[str, str], now: float) -> None:
-        with self.conn.tx() as db, db.cursor() as cursor:
+        with self.pg.tx() as db, db.cursor() as cursor:
             cursor.executemany(
                 "UPDATE outbox SET status = 'muted', mute_id = %s, last_error = %s, "
                 "updated_at = %s, claimed_until = NULL WHERE id = %s",
@@ -121,7 +118,7 @@ class PostgresMutes:
 
     def release(self, ids: list[str], now: float) -> int:
         count = 0
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             for id_ in ids:
                 count += db.execute(
                     "UPDATE outbox SET status = 'queued', next_at = %s, created_at = %s, "
@@ -136,23 +133,31 @@ class PostgresMutes:
             return set()
         marks = ", ".join(["%s"] * len(ids))
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT id FROM outbox WHERE mute_id = %s AND id IN ({marks})",
                 [REPLAYED, *ids],
             )
         )
         return {r["id"] for r in rows}
 
+    def prune(self, before: float) -> int:
+        with self.pg.tx() as db:
+            count = db.execute(
+                "DELETE FROM mutes WHERE LEAST(COALESCE(ended_at, until), until) < %s",
+                [before],
+            ).rowcount
+            count += db.execute(
+                "DELETE FROM outbox WHERE status = 'muted' AND updated_at < %s", [before]
+            ).rowcount
+        return int(count)
 
-class PostgresFollowUps:
+
+class PostgresFollowUps(PostgresPart):
     """`store.follow_ups` on PostgreSQL: the delivery is the primary key, so the first
     insert wins and every later one is ignored."""
 
-    def __init__(self, conn: PostgresConnection):
-        self.conn = conn
-
     def claim(self, follow_up: FollowUpRecord) -> tuple[FollowUpRecord, bool]:
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             added = db.execute(
                 f"INSERT INTO follow_ups ({FOLLOW_UP_COLUMNS}) "
                 f"VALUES ({_FOLLOW_UP_MARKS}) ON CONFLICT (delivery) DO NOTHING",
@@ -165,7 +170,7 @@ class PostgresFollowUps:
 
     def get(self, delivery: str) -> FollowUpRecord | None:
         row = first(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE delivery = %s", [delivery]
             )
         )
@@ -173,7 +178,7 @@ class PostgresFollowUps:
 
     def since(self, since: float) -> list[FollowUpRecord]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {FOLLOW_UP_COLUMNS} FROM follow_ups WHERE at >= %s ORDER BY at, delivery",
                 [since],
             )
@@ -182,7 +187,7 @@ class PostgresFollowUps:
 
     def delivery(self, delivery_id: str) -> DeliveryRecord | None:
         row = first(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {DELIVERY_RECORD_COLUMNS} FROM outbox WHERE id = %s", [delivery_id]
             )
         )
@@ -190,7 +195,7 @@ class PostgresFollowUps:
 
     def message_rows(self, message_ref: str) -> list[DeliveryRecord]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {DELIVERY_RECORD_COLUMNS} FROM outbox WHERE message_ref = %s "
                 "ORDER BY created_at, seq",
                 [message_ref],
@@ -199,7 +204,7 @@ class PostgresFollowUps:
         return [delivery_of(r) for r in rows]
 
     def name_message(self, message: str, ids: list[str]) -> None:
-        with self.conn.tx() as db, db.cursor() as cursor:
+        with self.pg.tx() as db, db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO message_rows (message, delivery) VALUES (%s, %s) "
                 "ON CONFLICT DO NOTHING",
@@ -209,7 +214,7 @@ class PostgresFollowUps:
     def message_members(self, message: str) -> list[DeliveryRecord]:
         columns = ", ".join(f"o.{c.strip()}" for c in DELIVERY_RECORD_COLUMNS.split(","))
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {columns} FROM message_rows AS m JOIN outbox AS o ON o.id = m.delivery "
                 "WHERE m.message = %s ORDER BY o.created_at, o.seq",
                 [message],
@@ -217,12 +222,18 @@ class PostgresFollowUps:
         )
         return [delivery_of(r) for r in rows]
 
+    def prune(self, before: float) -> int:
+        with self.pg.tx() as db:
+            count = db.execute("DELETE FROM follow_ups WHERE at < %s", [before]).rowcount
+            count += db.execute(
+                "DELETE FROM message_rows WHERE NOT EXISTS "
+                "(SELECT 1 FROM outbox WHERE outbox.id = message_rows.delivery)"
+            ).rowcount
+        return int(count)
 
-class PostgresAudit:
+
+class PostgresAudit(PostgresPart):
     """`store.audit` on PostgreSQL."""
-
-    def __init__(self, conn: PostgresConnection):
-        self.conn = conn
 
     def add(
         self,
@@ -234,7 +245,7 @@ class PostgresAudit:
         *,
         at: float | None = None,
     ) -> None:
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             db.execute(
                 "INSERT INTO audit (at, actor, source, action, target, detail) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -245,7 +256,7 @@ class PostgresAudit:
         where = "" if before is None else " WHERE at < %s"
         args: list[float | int] = [] if before is None else [before.timestamp()]
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {AUDIT_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC LIMIT %s",
                 [*args, limit],
             )

@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import sqlite_utils
-
 from notifier.state.actions_base import (
     AUDIT_COLUMNS,
     DELIVERY_RECORD_COLUMNS,
@@ -28,16 +26,14 @@ from notifier.state.actions_base import (
     mute_values,
 )
 from notifier.state.rows import first, named
+from notifier.state.sqlite_conn import SqlitePart
 
 _MUTE_MARKS = ", ".join("?" * len(MUTE_COLUMNS.split(",")))
 _FOLLOW_UP_MARKS = ", ".join("?" * len(FOLLOW_UP_COLUMNS.split(",")))
 
 
-class SqliteMutes:
+class SqliteMutes(SqlitePart):
     """`store.mutes` on SQLite."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
 
     def add(self, mute: MuteRecord) -> tuple[MuteRecord, bool]:
         with self.db.atomic():
@@ -138,13 +134,21 @@ class SqliteMutes:
         )
         return {r["id"] for r in rows}
 
+    def prune(self, before: float) -> int:
+        with self.db.atomic():
+            count = self.db.execute(
+                "DELETE FROM mutes WHERE MIN(COALESCE(ended_at, until), until) < ?",
+                [before],
+            ).rowcount
+            count += self.db.execute(
+                "DELETE FROM outbox WHERE status = 'muted' AND updated_at < ?", [before]
+            ).rowcount
+        return int(count)
 
-class SqliteFollowUps:
+
+class SqliteFollowUps(SqlitePart):
     """`store.follow_ups` on SQLite: the delivery is the primary key, so the first
     insert wins and every later one is ignored."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
 
     def claim(self, follow_up: FollowUpRecord) -> tuple[FollowUpRecord, bool]:
         with self.db.atomic():
@@ -211,12 +215,18 @@ class SqliteFollowUps:
         )
         return [delivery_of(r) for r in rows]
 
+    def prune(self, before: float) -> int:
+        with self.db.atomic():
+            count = self.db.execute("DELETE FROM follow_ups WHERE at < ?", [before]).rowcount
+            count += self.db.execute(
+                "DELETE FROM message_rows WHERE NOT EXISTS "
+                "(SELECT 1 FROM outbox WHERE outbox.id = message_rows.delivery)"
+            ).rowcount
+        return int(count)
 
-class SqliteAudit:
+
+class SqliteAudit(SqlitePart):
     """`store.audit` on SQLite."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
 
     def add(
         self,
