@@ -156,6 +156,10 @@ def test_bad_mutes_are_refused_with_what_and_where(h: Harness, db: str) -> None:
     )
     assert "is not a duration like" in refused("--student", "7", "--for", "7x")
     assert "not a positive duration" in refused("--student", "7", "--for", "0")
+    assert "longer than 400 days" in refused("--student", "7", "--for", "99999d")
+    assert refused("--student", "Asha Verma", "--for", "1d") == (
+        "--student: 'Asha Verma' is not a user id or an email (a name matches nothing)\n"
+    )
     assert h.notifier("mute", "--student", "7").returncode == 2  # --for is required
     assert json.loads(ok(h, "mutes", "--json")) == []  # nothing was made
     assert ok(h, "mutes").startswith("no mutes")

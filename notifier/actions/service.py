@@ -178,6 +178,7 @@ class ReplayResult:
 
 
 REPLAYABLE = ("dead", "muted")
+LONGEST_MUTE = timedelta(days=400)  # longer is a typo, or should be a change of the rules
 
 
 class Actions:
@@ -301,8 +302,8 @@ class Actions:
         rule, channel = (rule or "").strip() or None, (channel or "").strip() or None
         if student is None and rule is None:
             raise ValueError("a mute needs a student or a rule (or both)")
-        if duration <= timedelta(0):
-            raise ValueError("a mute's duration must be positive")
+        if duration <= timedelta(0) or duration > LONGEST_MUTE:
+            raise ValueError(f"a mute lasts more than nothing and at most {LONGEST_MUTE.days} days")
         now = self.clock()
         record = MuteRecord(
             id="mute_" + secrets.token_hex(5),
@@ -399,6 +400,7 @@ class Actions:
 
 
 __all__ = [
+    "LONGEST_MUTE",
     "REPLAYABLE",
     "Actions",
     "DeliveryFacts",
