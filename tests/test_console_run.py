@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from notifier.sandbox.standins import free_port
 from tests.console_kit import PASSWORD, sign_in
 from tests.e2e import Harness, open_harness
-from tests.test_service_run import _free_port
 from tests.waiting import wait_until
 
 
@@ -34,7 +34,7 @@ def _answers(url: str) -> bool:
 
 
 def test_run_serves_the_console_on_its_own_listener(h: Harness) -> None:
-    http_port, console_port = _free_port(), _free_port()
+    http_port, console_port = free_port(), free_port()
     console = f"http://127.0.0.1:{console_port}"
     h.extra_env = {
         "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{http_port}",
@@ -52,14 +52,7 @@ def test_run_serves_the_console_on_its_own_listener(h: Harness) -> None:
         timeout=60,
     )
     assert added.returncode == 0, added.stderr
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = h.start()
     try:
         wait_until(
             lambda: proc.poll() is not None or _answers(console + "/login"),
