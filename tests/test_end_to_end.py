@@ -123,9 +123,13 @@ def test_a_failing_channel_does_not_block_the_others_and_is_retried(h: Harness) 
     wait_until(lambda: time.time() >= due, interval=0.05, message="the retry to be due")
     assert h.notifier("run", "--once").returncode == 0
     assert [r.verified for r in h.webhook.received if r.status < 300] == [True]
-    assert h.status()["deliveries"] == (
-        {"queued": 0, "retrying": 0, "dead": 0, "sent": 4, "muted": 0}
-    )
+    assert h.status()["deliveries"] == {
+        "queued": 0,
+        "retrying": 0,
+        "dead": 0,
+        "sent": 4,
+        "muted": 0,
+    }
 
 
 def test_a_final_rejection_is_dead_at_once_and_replay_sends_it_again(h: Harness) -> None:

@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, ok, open_harness
 
 RULES = (
     WEBHOOK_RULES
@@ -38,21 +36,8 @@ MUTE_KEYS = {
 
 @pytest.fixture
 def h(tmp_path: Path, db: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=5) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {"NOTIFIER_DB": db}
+    with open_harness(tmp_path, seed=5, rules=RULES, extra_env={"NOTIFIER_DB": db}) as harness:
         yield harness
-
-
-def ok(h: Harness, *args: str) -> str:
-    done = h.notifier(*args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def received(h: Harness, rule: str) -> list[dict[str, Any]]:
