@@ -174,12 +174,14 @@ class RenderStage:
     rule set's table (passed in: never a global)."""
 
     templates: TemplateTable
+    console_url: str | None = None  # NOTIFIER_CONSOLE_URL: messages link their alert's page
 
     def __call__(self, job: Job) -> Job:
         n = job.about()
         if job.channel is None:
             raise RuntimeError("no channel to render for")
-        job.message = render_message(job.channel.message_type, n, self.templates.get(n.rule))
+        template = self.templates.get(n.rule)
+        job.message = render_message(job.channel.message_type, n, template, self.console_url)
         return job
 
 
