@@ -88,6 +88,12 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # Acting on alerts from Slack (contract section 13): either turns the buttons on.
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_admins: str = Field("", validation_alias=_env("NOTIFIER_SLACK_ADMINS"))
 
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
@@ -165,6 +171,8 @@ class Settings(BaseSettings):
         "testpress_password",
         "testpress_webhook_private_key",
         "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
         "smtp_password",
     )
     @classmethod
@@ -172,6 +180,26 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip().startswith("xapp-"):
+            # Never echo it: a bot token pasted here by mistake is a secret too.
+            raise ValueError("must be an app-level token starting with xapp- (Socket Mode)")
+        return value
+
+    @field_validator("slack_admins")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        ids = [part.strip() for part in str(value).split(",") if part.strip()]
+        for one in ids:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,30}", one):
+                raise ValueError(
+                    f"{one[:40]!r} is not a Slack user id (like U012AB3CD); "
+                    "give comma-separated ids"
+                )
+        return ",".join(ids)
 
     @field_validator("testpress_base_url")
     @classmethod
@@ -205,6 +233,17 @@ class Settings(BaseSettings):
     def push_configured(self) -> bool:
         """Both webhook keys are set (the endpoints also need NOTIFIER_HTTP_ADDR)."""
         return bool(self.testpress_webhook_public_key and self.testpress_webhook_private_key)
+
+    @property
+    def slack_buttons(self) -> bool:
+        """Slack alerts carry action buttons: a way in for clicks is set up (Socket
+        Mode's app token or the Request URL's signing secret)."""
+        return self.slack_app_token is not None or self.slack_signing_secret is not None
+
+    @property
+    def slack_admin_ids(self) -> frozenset[str]:
+        """The Slack user ids allowed to mute and unmute (NOTIFIER_SLACK_ADMINS)."""
+        return frozenset(one for one in self.slack_admins.split(",") if one)
 
     def push_problems(self) -> list[str]:
         """Located problems with the webhook keys: one of the two without the other."""
