@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from notifier.actions.slack_clicks import SlackClicks
+from notifier.actions.slack_protocols import ActionsApi
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
@@ -28,6 +30,7 @@ from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
+from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
 from notifier.settings import ConfigError, Settings
@@ -64,6 +67,7 @@ class Parts:
     server: HttpServer | None = None
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
+    clicks: SlackClicks | None = None
     stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -98,6 +102,7 @@ def build(
     http_addr: str | None = None,
     instance: bool = False,
     replicas: bool = False,
+    actions: ActionsApi | None = None,
 ) -> Parts:
     """Build the notifier from `settings`; every keyword is an override.
 
@@ -172,8 +177,10 @@ def build(
         if writer is not None:
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
+        clicks = wire_slack_actions(settings, actions, server, stack, stop)
         if server is not None:
             stack.callback(server.close)
+            server.start()  # every route is added by now
         app.start()
     except BaseException:
         stack.close()
@@ -192,6 +199,7 @@ def build(
         server=server,
         writer=writer,
         poller=poller,
+        clicks=clicks,
         stack=stack,
     )
 
@@ -199,10 +207,9 @@ def build(
 def _http_server(
     settings: Settings, liveness: Liveness, metrics: Metrics, store: Store
 ) -> tuple[HttpServer | None, InboxWriter | None]:
-    """The HTTP server on `settings.http_addr`, started (None when it is empty), with
+    """The HTTP server on `settings.http_addr` (None when it is empty), with
     Testpress's webhook endpoints when both keys are set, and their inbox writer (None
-    without them). Routes beyond the service endpoints are added here, before
-    `start()`."""
+    without them), not started yet: routes beyond these are added before `start()`."""
     if not settings.http_addr:
         if settings.push_configured:
             logging.getLogger("notifier.cli").warning(
@@ -215,5 +222,4 @@ def _http_server(
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
     writer = configure_push(server, settings, store, lambda: None, metrics)
-    server.start()
-    return server, writer
+    return server, writer  # started by `build` once every route is added
