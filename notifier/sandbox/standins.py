@@ -26,6 +26,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 # The SMTP stand-in lives in its own module, re-exported so every stand-in has one home.
+from notifier.sandbox.slack_clicks import block_actions, channel_id
+from notifier.sandbox.slack_socket_standin import SocketModeStandin
 from notifier.sandbox.smtp_standin import ReceivedMail, SmtpSink, free_port
 
 Scripted = tuple[Any, ...] | int | str
@@ -165,7 +167,8 @@ class _HttpStandin:
 
 @dataclass(frozen=True)
 class SlackPost:
-    """One `chat.postMessage` call or incoming-webhook post as the fake saw it."""
+    """One `chat.postMessage` call or incoming-webhook post as the fake saw it (also
+    one `chat.update` or `chat.postEphemeral` call: `path` says which)."""
 
     path: str
     channel: str | None
@@ -174,13 +177,30 @@ class SlackPost:
     authorization: str | None
     at: float  # time.monotonic() when it arrived
     mrkdwn: bool = True  # False when the post asked Slack not to format `text`
+    ts: str | None = None  # the message's ts: answered to a post, asked by an update
+    user: str | None = None  # chat.postEphemeral's user
 
 
 class FakeSlack(_HttpStandin):
     """The Slack Web API's `chat.postMessage` (JSON or form body, as slack_sdk sends it)
-    and incoming webhooks at `/webhook/...`. Without an `Authorization: Bearer` header
-    the API answers `not_authed`, as Slack does. `.url` is what SLACK_API_URL takes;
-    `.webhook_url` is an incoming-webhook URL."""
+    and incoming webhooks at `/webhook/...`; for clicks on alerts (issue 19),
+    `chat.update` (of a message it was posted: else `message_not_found`),
+    `chat.postEphemeral`, and `apps.connections.open` (an `xapp-` token) answering
+    the `ws://` URL of its Socket Mode stand-in (`.socket`). Without an
+    `Authorization: Bearer` header the API answers `not_authed`, as Slack does.
+    `.url` is what SLACK_API_URL takes; `.webhook_url` is an incoming-webhook URL.
+
+    `.received` holds posts (API and webhook); `.updates` and `.ephemerals` the
+    calls of those methods; `.messages` each posted message as it reads now (after
+    its updates), by (channel id, ts). Scripted answers apply to every method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.socket = SocketModeStandin()
+        self._messages: dict[tuple[str, str], SlackPost] = {}
+        self._updates: list[SlackPost] = []
+        self._ephemerals: list[SlackPost] = []
+        self.connections_opened = 0
 
     @property
     def url(self) -> str:
@@ -189,6 +209,30 @@ class FakeSlack(_HttpStandin):
     @property
     def webhook_url(self) -> str:
         return f"{self.base_url}/webhook/T000/B000/standin"
+
+    @property
+    def updates(self) -> list[SlackPost]:
+        with self._lock:
+            return list(self._updates)
+
+    @property
+    def ephemerals(self) -> list[SlackPost]:
+        with self._lock:
+            return list(self._ephemerals)
+
+    def message(self, channel: str, ts: str) -> SlackPost | None:
+        """The message at (channel id, ts) as it reads now."""
+        with self._lock:
+            return self._messages.get((channel, ts))
+
+    def start(self) -> FakeSlack:
+        super().start()
+        self.socket.start()
+        return self
+
+    def stop(self) -> None:
+        self.socket.stop()
+        super().stop()
 
     def _handle(self, handler: _Handler, body: bytes) -> None:
         path = handler.path.split("?")[0]
@@ -200,25 +244,77 @@ class FakeSlack(_HttpStandin):
             except ValueError:
                 blocks = None
         auth = handler.headers.get("Authorization")
-        is_api = path == "/api/chat.postMessage"
-        if not is_api and not path.startswith("/webhook/"):
+        method = path.removeprefix("/api/") if path.startswith("/api/") else None
+        if method not in _METHODS and not path.startswith("/webhook/"):
             handler.answer(404, {"ok": False, "error": "unknown_method"})
             return
         channel = fields.get("channel")
         mrkdwn = fields.get("mrkdwn", True) not in (False, "false", "False", "0", 0)
-        self._record(
-            SlackPost(path, channel, fields.get("text"), blocks, auth, time.monotonic(), mrkdwn)
+        post = SlackPost(
+            path,
+            channel,
+            fields.get("text"),
+            blocks,
+            auth,
+            time.monotonic(),
+            mrkdwn,
+            ts=fields.get("ts") if method == "chat.update" else f"{time.time():.6f}",
+            user=fields.get("user"),
         )
+        if method in (None, "chat.postMessage"):
+            self._record(post)
         scripted = self._next_scripted()
         if scripted is not None:
             self._play(handler, scripted)
-        elif not is_api:
+        elif method is None:
             handler.answer(200, "ok")
         elif not (auth or "").startswith("Bearer "):
             handler.answer(200, {"ok": False, "error": "not_authed"})
         else:
-            ts = f"{time.time():.6f}"
-            handler.answer(200, {"ok": True, "channel": channel, "ts": ts})
+            handler.answer(200, self._api(method, post, auth or ""))
+
+    def _api(self, method: str, post: SlackPost, auth: str) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            if not auth.startswith("Bearer xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            with self._lock:
+                self.connections_opened += 1
+            return {"ok": True, "url": self.socket.url()}
+        cid = channel_id(post.channel or "")
+        if method == "chat.postMessage":
+            with self._lock:
+                self._messages[(cid, post.ts or "")] = post
+            return {"ok": True, "channel": cid, "ts": post.ts}
+        if method == "chat.postEphemeral":
+            with self._lock:
+                self._ephemerals.append(post)
+            return {"ok": True, "message_ts": post.ts}
+        with self._lock:  # chat.update: only a message that was posted
+            self._updates.append(post)
+            key = (cid, post.ts or "")
+            if key not in self._messages:
+                return {"ok": False, "error": "message_not_found"}
+            self._messages[key] = post
+        return {"ok": True, "channel": cid, "ts": post.ts, "text": post.text}
+
+    def click(
+        self,
+        post: SlackPost,
+        action_id: str,
+        user: str = "U1",
+        *,
+        option: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """The `block_actions` payload Slack would send when `user` clicks the button
+        `action_id` on `post`'s message as it reads now (or picks the option whose
+        value ends with `|<option>` in that menu)."""
+        cid = channel_id(post.channel or "")
+        now = self.message(cid, post.ts or "") or post
+        return block_actions(now, cid, action_id, user, option=option, name=name)
+
+
+_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "apps.connections.open")
 
 
 def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
@@ -299,7 +395,9 @@ __all__ = [
     "ReceivedMail",
     "SlackPost",
     "SmtpSink",
+    "SocketModeStandin",
     "WebhookReceiver",
     "WebhookRequest",
+    "channel_id",
     "free_port",
 ]
