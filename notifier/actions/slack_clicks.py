@@ -28,7 +28,6 @@ from notifier.actions.slack_protocols import ActionsApi, DeliveryView
 from notifier.actions.slack_redraw import applies, clock_time, redrawn, who
 from notifier.actions.slack_web import SlackWeb
 from notifier.channels.base import MessageRef
-from notifier.channels.slack_buttons import has_follow_up_button
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +123,8 @@ class SlackClicks:
                     self._tell(
                         click, f"Already followed up by {who(done.by, done.by_name)} at {when}."
                     )
-                blocks = click.message_blocks or ()
-                if not done.first and not has_follow_up_button(list(blocks)):
-                    return  # the message shows it already
+                if not done.first:
+                    return  # the first click's handler redraws the message
             elif click.kind == "unmute":
                 self._unmute(click)
             else:

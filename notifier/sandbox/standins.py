@@ -263,6 +263,9 @@ class FakeSlack(_HttpStandin):
         )
         if method in (None, "chat.postMessage"):
             self._record(post)
+        elif method in ("chat.update", "chat.postEphemeral"):
+            with self._lock:
+                (self._updates if method == "chat.update" else self._ephemerals).append(post)
         scripted = self._next_scripted()
         if scripted is not None:
             self._play(handler, scripted)
@@ -286,11 +289,8 @@ class FakeSlack(_HttpStandin):
                 self._messages[(cid, post.ts or "")] = post
             return {"ok": True, "channel": cid, "ts": post.ts}
         if method == "chat.postEphemeral":
-            with self._lock:
-                self._ephemerals.append(post)
             return {"ok": True, "message_ts": post.ts}
         with self._lock:  # chat.update: only a message that was posted
-            self._updates.append(post)
             key = (cid, post.ts or "")
             if key not in self._messages:
                 return {"ok": False, "error": "message_not_found"}

@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     def _admins(cls, value: str) -> str:
         ids = [part.strip() for part in str(value).split(",") if part.strip()]
         for one in ids:
-            if not re.fullmatch(r"[UW][A-Z0-9]{2,30}", one):
+            if not re.fullmatch(r"[UW][A-Z0-9]{1,30}", one):
                 raise ValueError(
                     f"{one[:40]!r} is not a Slack user id (like U012AB3CD); "
                     "give comma-separated ids"
