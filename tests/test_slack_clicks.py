@@ -87,7 +87,7 @@ def rig() -> Iterator[Rig]:
 
 
 def _now_reads(rig: Rig) -> SlackPost:
-    message = rig.slack.message(channel_id("#exam-alerts"), rig.post.ts or "")
+    message = rig.slack.api.message(channel_id("#exam-alerts"), rig.post.ts or "")
     assert message is not None
     return message
 
@@ -129,11 +129,11 @@ def test_a_follow_up_over_socket_mode_is_acked_and_shown_and_the_first_one_wins(
     rig: Rig,
 ) -> None:
     slack = rig.slack
-    first = slack.click(rig.post, "notifier.follow_up", "U1", name="asha.teacher")
-    later = slack.click(rig.post, "notifier.follow_up", "U2")  # the button, still shown
+    first = slack.api.click(rig.post, "notifier.follow_up", "U1", name="asha.teacher")
+    later = slack.api.click(rig.post, "notifier.follow_up", "U2")  # the button, still shown
     envelope = slack.socket.send_envelope(first)
     wait_until(lambda: envelope in slack.socket.acks, message="the envelope's ack")
-    wait_until(lambda: slack.updates, message="chat.update")
+    wait_until(lambda: slack.api.updates, message="chat.update")
     now = _now_reads(rig)
     assert re.search(r"Followed up by <@U1> at \d\d:\d\d", _texts(now.blocks))
     assert "notifier.follow_up" not in _action_ids(now.blocks)
@@ -141,11 +141,11 @@ def test_a_follow_up_over_socket_mode_is_acked_and_shown_and_the_first_one_wins(
     assert now.text == rig.post.text
 
     slack.socket.send_envelope(later)
-    wait_until(lambda: slack.ephemerals, message="the ephemeral to the later clicker")
-    [told] = slack.ephemerals
+    wait_until(lambda: slack.api.ephemerals, message="the ephemeral to the later clicker")
+    [told] = slack.api.ephemerals
     assert told.user == "U2" and told.channel == channel_id("#exam-alerts")
     assert re.fullmatch(r"Already followed up by <@U1> at \d\d:\d\d\.", told.text or "")
-    assert len(slack.updates) == 1  # the message shows it already
+    assert len(slack.api.updates) == 1  # the message shows it already
 
     # Slack sends the first envelope again (its ack was lost): nothing changes.
     acks = len(slack.socket.acks)
@@ -157,18 +157,18 @@ def test_a_follow_up_over_socket_mode_is_acked_and_shown_and_the_first_one_wins(
         ("follow_up", "U2"),
         ("follow_up", "probe"),
     ]
-    assert len(slack.updates) == 1 and len(slack.ephemerals) == 1
+    assert len(slack.api.updates) == 1 and len(slack.api.ephemerals) == 1
 
 
 def test_only_admins_mute_and_an_admin_mute_shows_with_unmute(rig: Rig) -> None:
     slack = rig.slack
-    slack.socket.send_envelope(slack.click(rig.post, "notifier.mute_student", "U2", option="7d"))
-    wait_until(lambda: slack.ephemerals, message="the refusal")
-    assert "Only the notifier's Slack admins" in (slack.ephemerals[0].text or "")
-    assert rig.actions.active() == [] and slack.updates == []
+    slack.socket.send_envelope(slack.api.click(rig.post, "notifier.mute_student", "U2", option="7d"))
+    wait_until(lambda: slack.api.ephemerals, message="the refusal")
+    assert "Only the notifier's Slack admins" in (slack.api.ephemerals[0].text or "")
+    assert rig.actions.active() == [] and slack.api.updates == []
 
-    slack.socket.send_envelope(slack.click(rig.post, "notifier.mute_student", ADMIN, option="7d"))
-    wait_until(lambda: slack.updates, message="the mute's redraw")
+    slack.socket.send_envelope(slack.api.click(rig.post, "notifier.mute_student", ADMIN, option="7d"))
+    wait_until(lambda: slack.api.updates, message="the mute's redraw")
     [mute] = rig.actions.active()
     assert mute.student == "u7" and mute.by == ADMIN
     now = _now_reads(rig)
@@ -176,8 +176,8 @@ def test_only_admins_mute_and_an_admin_mute_shows_with_unmute(rig: Rig) -> None:
     assert f"Muted student Asha Verma by <@{ADMIN}> until {until}" in _texts(now.blocks)
     assert _action_ids(now.blocks) == ["notifier.follow_up", "notifier.unmute"]
 
-    slack.socket.send_envelope(slack.click(now, "notifier.unmute", ADMIN))
-    wait_until(lambda: len(slack.updates) == 2, message="the unmute's redraw")
+    slack.socket.send_envelope(slack.api.click(now, "notifier.unmute", ADMIN))
+    wait_until(lambda: len(slack.api.updates) == 2, message="the unmute's redraw")
     assert rig.actions.active() == []
     restored = _now_reads(rig)
     assert "Muted" not in _texts(restored.blocks)
@@ -190,7 +190,7 @@ def test_only_admins_mute_and_an_admin_mute_shows_with_unmute(rig: Rig) -> None:
 
 def test_the_request_url_takes_signed_clicks_only(rig: Rig) -> None:
     slack = rig.slack
-    click = slack.click(rig.post, "notifier.mute_rule", ADMIN, option="1d")
+    click = slack.api.click(rig.post, "notifier.mute_rule", ADMIN, option="1d")
     assert signed_post(rig.url, click, tamper=True).status_code == 401
     assert signed_post(rig.url, click, secret="not-the-secret").status_code == 401
     assert signed_post(rig.url, click, at=time.time() - 6 * 60).status_code == 401
@@ -199,11 +199,11 @@ def test_the_request_url_takes_signed_clicks_only(rig: Rig) -> None:
     import httpx
 
     assert httpx.post(rig.url, content=b"payload={}", headers=refused).status_code == 401
-    assert rig.actions.calls == [] and slack.updates == [] and slack.ephemerals == []
+    assert rig.actions.calls == [] and slack.api.updates == [] and slack.api.ephemerals == []
 
     answer = signed_post(rig.url, click)
     assert answer.status_code == 200 and answer.content == b""
-    wait_until(lambda: slack.updates, message="the signed click's redraw")
+    wait_until(lambda: slack.api.updates, message="the signed click's redraw")
     [mute] = rig.actions.active()
     assert mute.rule == "failed-exam" and mute.student is None
     assert "Muted rule failed-exam" in _texts(_now_reads(rig).blocks)
@@ -211,21 +211,21 @@ def test_the_request_url_takes_signed_clicks_only(rig: Rig) -> None:
 
 def test_socket_mode_reconnects_after_slack_says_disconnect(rig: Rig) -> None:
     slack = rig.slack
-    assert slack.connections_opened == 1
+    assert slack.api.connections_opened == 1
     slack.socket.disconnect("refresh_requested")
     wait_until(
-        lambda: slack.connections_opened == 2 and slack.socket.connected == 1,
+        lambda: slack.api.connections_opened == 2 and slack.socket.connected == 1,
         message="a new connection through apps.connections.open",
     )
-    slack.socket.send_envelope(slack.click(rig.post, "notifier.follow_up", "U3"))
-    wait_until(lambda: slack.updates, message="a click on the new connection")
+    slack.socket.send_envelope(slack.api.click(rig.post, "notifier.follow_up", "U3"))
+    wait_until(lambda: slack.api.updates, message="a click on the new connection")
 
 
 def test_an_odd_payload_is_refused_and_logged_without_its_content(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     slack = rig.slack
-    odd = slack.click(rig.post, "notifier.follow_up", "U1")
+    odd = slack.api.click(rig.post, "notifier.follow_up", "U1")
     odd["user"]["id"] = "<!channel>"
     odd["response_url"] = "https://hooks.slack.invalid/SECRET-RESPONSE-URL"
     with caplog.at_level("WARNING", logger="notifier.actions.slack_clicks"):
@@ -233,7 +233,7 @@ def test_an_odd_payload_is_refused_and_logged_without_its_content(
         wait_until(lambda: "refused a Slack action payload" in caplog.text, message="the log")
     assert "user.id: Value error, not a Slack user id" in caplog.text
     assert "SECRET-RESPONSE-URL" not in caplog.text and "<!channel>" not in caplog.text
-    assert rig.actions.calls == [] and slack.updates == []
+    assert rig.actions.calls == [] and slack.api.updates == []
 
 
 def test_chat_update_waits_out_a_429_as_retry_after_says() -> None:
@@ -246,5 +246,5 @@ def test_chat_update_waits_out_a_429_as_retry_after_says() -> None:
         slack.script([(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"})])
         outcome = web.update(channel_id("#exam-alerts"), post.ts or "", "t", [])
         assert outcome.ok
-        assert len(slack.updates) == 2  # the refused call and the one after the wait
+        assert len(slack.api.updates) == 2  # the refused call and the one after the wait
         assert waits and 6.0 < waits[0] <= 7.0

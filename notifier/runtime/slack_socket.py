@@ -27,7 +27,7 @@ from notifier.actions.slack_clicks import SlackClicks
 from notifier.actions.slack_protocols import ActionsApi
 from notifier.actions.slack_web import SlackWeb
 from notifier.channels.slack import web_client
-from notifier.settings import Settings
+from notifier.settings import Settings, slack_admin_ids, slack_buttons
 from notifier.web.http import HttpServer
 from notifier.web.slack_actions import add_slack_actions_route
 
@@ -113,14 +113,14 @@ def wire_slack_actions(
     """The click handler and its ways in, as the settings ask (None: no way in, or no
     actions service to act through). Each is closed by `stack`: Socket Mode and the
     handler's threads before the server (the stack closes in reverse)."""
-    if not settings.slack_buttons:
+    if not slack_buttons(settings):
         return None
     if actions is None:
         log.warning("SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set, but no actions service")
         return None
     web = SlackWeb(settings, stop=stop)
     clicks = SlackClicks(
-        actions, web, admins=settings.slack_admin_ids, zone=ZoneInfo(settings.timezone)
+        actions, web, admins=slack_admin_ids(settings), zone=ZoneInfo(settings.timezone)
     )
     stack.callback(clicks.close)
     if settings.slack_signing_secret is not None:

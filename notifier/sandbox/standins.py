@@ -25,9 +25,10 @@ from urllib.parse import parse_qs
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-# The SMTP stand-in lives in its own module, re-exported so every stand-in has one home.
-from notifier.sandbox.slack_clicks import block_actions, channel_id
+# The SMTP stand-in and the fake Slack's parts live in their own modules, re-exported so
+# every stand-in has one home.
 from notifier.sandbox.slack_socket_standin import SocketModeStandin
+from notifier.sandbox.slack_workspace import SlackWorkspace, channel_id
 from notifier.sandbox.smtp_standin import ReceivedMail, SmtpSink, free_port
 
 Scripted = tuple[Any, ...] | int | str
@@ -190,17 +191,15 @@ class FakeSlack(_HttpStandin):
     `Authorization: Bearer` header the API answers `not_authed`, as Slack does.
     `.url` is what SLACK_API_URL takes; `.webhook_url` is an incoming-webhook URL.
 
-    `.received` holds posts (API and webhook); `.updates` and `.ephemerals` the
-    calls of those methods; `.messages` each posted message as it reads now (after
-    its updates), by (channel id, ts). Scripted answers apply to every method."""
+    `.received` holds posts (API and webhook); `.api` (a SlackWorkspace) the
+    messages as they read after their updates, the `chat.update` and
+    `chat.postEphemeral` calls, and makes the payload of a click (`.api.click`).
+    Scripted answers apply to every method."""
 
     def __init__(self) -> None:
         super().__init__()
         self.socket = SocketModeStandin()
-        self._messages: dict[tuple[str, str], SlackPost] = {}
-        self._updates: list[SlackPost] = []
-        self._ephemerals: list[SlackPost] = []
-        self.connections_opened = 0
+        self.api = SlackWorkspace(self.socket.url)
 
     @property
     def url(self) -> str:
@@ -209,21 +208,6 @@ class FakeSlack(_HttpStandin):
     @property
     def webhook_url(self) -> str:
         return f"{self.base_url}/webhook/T000/B000/standin"
-
-    @property
-    def updates(self) -> list[SlackPost]:
-        with self._lock:
-            return list(self._updates)
-
-    @property
-    def ephemerals(self) -> list[SlackPost]:
-        with self._lock:
-            return list(self._ephemerals)
-
-    def message(self, channel: str, ts: str) -> SlackPost | None:
-        """The message at (channel id, ts) as it reads now."""
-        with self._lock:
-            return self._messages.get((channel, ts))
 
     def start(self) -> FakeSlack:
         super().start()
@@ -263,9 +247,8 @@ class FakeSlack(_HttpStandin):
         )
         if method in (None, "chat.postMessage"):
             self._record(post)
-        elif method in ("chat.update", "chat.postEphemeral"):
-            with self._lock:
-                (self._updates if method == "chat.update" else self._ephemerals).append(post)
+        else:
+            self.api.seen(method, post)
         scripted = self._next_scripted()
         if scripted is not None:
             self._play(handler, scripted)
@@ -274,44 +257,7 @@ class FakeSlack(_HttpStandin):
         elif not (auth or "").startswith("Bearer "):
             handler.answer(200, {"ok": False, "error": "not_authed"})
         else:
-            handler.answer(200, self._api(method, post, auth or ""))
-
-    def _api(self, method: str, post: SlackPost, auth: str) -> dict[str, Any]:
-        if method == "apps.connections.open":
-            if not auth.startswith("Bearer xapp-"):
-                return {"ok": False, "error": "not_allowed_token_type"}
-            with self._lock:
-                self.connections_opened += 1
-            return {"ok": True, "url": self.socket.url()}
-        cid = channel_id(post.channel or "")
-        if method == "chat.postMessage":
-            with self._lock:
-                self._messages[(cid, post.ts or "")] = post
-            return {"ok": True, "channel": cid, "ts": post.ts}
-        if method == "chat.postEphemeral":
-            return {"ok": True, "message_ts": post.ts}
-        with self._lock:  # chat.update: only a message that was posted
-            key = (cid, post.ts or "")
-            if key not in self._messages:
-                return {"ok": False, "error": "message_not_found"}
-            self._messages[key] = post
-        return {"ok": True, "channel": cid, "ts": post.ts, "text": post.text}
-
-    def click(
-        self,
-        post: SlackPost,
-        action_id: str,
-        user: str = "U1",
-        *,
-        option: str | None = None,
-        name: str | None = None,
-    ) -> dict[str, Any]:
-        """The `block_actions` payload Slack would send when `user` clicks the button
-        `action_id` on `post`'s message as it reads now (or picks the option whose
-        value ends with `|<option>` in that menu)."""
-        cid = channel_id(post.channel or "")
-        now = self.message(cid, post.ts or "") or post
-        return block_actions(now, cid, action_id, user, option=option, name=name)
+            handler.answer(200, self.api.answer(method, post, auth or ""))
 
 
 _METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "apps.connections.open")
@@ -395,6 +341,7 @@ __all__ = [
     "ReceivedMail",
     "SlackPost",
     "SmtpSink",
+    "SlackWorkspace",
     "SocketModeStandin",
     "WebhookReceiver",
     "WebhookRequest",
