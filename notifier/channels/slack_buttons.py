@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from notifier.channels.base import SlackMessage
+
 ActionKind = Literal["follow_up", "mute_student", "mute_rule", "unmute"]
 
 FOLLOW_UP = "notifier.follow_up"
@@ -100,6 +102,23 @@ def actions_block(
     return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}
 
 
+MAX_BLOCKS = 50  # Block Kit's limit on a message's blocks
+
+
+def with_buttons(message: SlackMessage, delivery_id: str) -> SlackMessage:
+    """The rendered alert with its buttons under it (`delivery_id`: the outbox row the
+    buttons name; for a grouped message, one of its rows, which the actions service
+    reads the whole message from). Room is kept for the status line a click adds: a
+    message past it loses its last alerts to a line saying more are not shown."""
+    blocks = list(message.blocks)
+    room = MAX_BLOCKS - BLOCKS_RESERVED
+    if len(blocks) > room:
+        more = {"type": "context", "elements": [{"type": "mrkdwn", "text": "_and more_"}]}
+        blocks = blocks[: room - 1] + [more]
+    blocks.append(actions_block(delivery_id))
+    return SlackMessage(message.id, message.text, blocks)
+
+
 def status_block(lines: list[str]) -> dict[str, Any]:
     """What people did to the message, one mrkdwn line each (at most 10: Block Kit's
     limit on a context block's elements). The lines are ours, names escaped already."""
@@ -147,5 +166,6 @@ __all__ = [
     "mrkdwn_escape",
     "status_block",
     "value_of",
+    "with_buttons",
     "without_ours",
 ]
