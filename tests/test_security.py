@@ -119,7 +119,18 @@ TP_PASSWORD = "tp-password-SECRET-77ab"
 SLACK_TOKEN = "xoxb-slack-SECRET-d3e8"
 SMTP_PASSWORD = "smtp-password-SECRET-19"
 LMS_SECRET = "whsec_bG1zLXNlY3JldC1TRUNSRVQtc2lnbmluZy1rZXk="
-SECRETS = (TP_TOKEN, TP_PASSWORD, SLACK_TOKEN, SMTP_PASSWORD, LMS_SECRET, LMS_SECRET[6:])
+SLACK_APP = "xapp-1-A0-SECRET-5b7e"  # Socket Mode's app-level token
+SLACK_SIGNING = "slack-signing-SECRET-c4d2"
+SECRETS = (
+    TP_TOKEN,
+    TP_PASSWORD,
+    SLACK_TOKEN,
+    SMTP_PASSWORD,
+    LMS_SECRET,
+    LMS_SECRET[6:],
+    SLACK_APP,
+    SLACK_SIGNING,
+)
 
 
 def _assert_clean(*outputs: str) -> None:
@@ -148,6 +159,8 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
             "SMTP_USERNAME": "mailer",
             "SMTP_PASSWORD": SMTP_PASSWORD,  # wrong: 535 from the server
             "LMS_SECRET": LMS_SECRET,
+            "SLACK_APP_TOKEN": SLACK_APP,
+            "SLACK_SIGNING_SECRET": SLACK_SIGNING,
         }
         h.extra_env = dict(env)
         seen += _outputs(h, "run", "--once")  # the baseline
