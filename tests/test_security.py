@@ -159,8 +159,6 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
             "SMTP_USERNAME": "mailer",
             "SMTP_PASSWORD": SMTP_PASSWORD,  # wrong: 535 from the server
             "LMS_SECRET": LMS_SECRET,
-            "SLACK_APP_TOKEN": SLACK_APP,
-            "SLACK_SIGNING_SECRET": SLACK_SIGNING,
         }
         h.extra_env = dict(env)
         seen += _outputs(h, "run", "--once")  # the baseline
@@ -187,6 +185,17 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         assert failed.returncode == 1
         seen += [failed.stdout, failed.stderr, *_outputs(h, "status")]
 
+        # Clicks from Slack: Socket Mode connects with the app token (the Request URL's
+        # secret is set too); a bot token given as the app token is refused, unquoted.
+        slack_env = {"SLACK_APP_TOKEN": SLACK_APP, "SLACK_SIGNING_SECRET": SLACK_SIGNING}
+        h.extra_env = {**env, **slack_env, "NOTIFIER_LOG_LEVEL": "DEBUG"}
+        seen += _outputs(h, "run", "--once")
+        assert slack.api.connections_opened >= 1
+        h.extra_env = {**env, "SLACK_APP_TOKEN": "xoxb-" + SLACK_APP}
+        wrong_app = h.notifier("check")
+        assert wrong_app.returncode == 2
+        seen += [wrong_app.stdout, wrong_app.stderr]
+
         # A webhook secret that is not valid base64 is a rules-file error (exit 2).
         h.extra_env = {**env, "LMS_SECRET": "whsec_not-base64-SECRET-!!"}
         bad = h.notifier("check")
@@ -206,6 +215,7 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         "the TESTPRESS_TOKEN was refused",
         "login refused for user admin",
         "must be a Standard Webhooks secret",
+        "SLACK_APP_TOKEN: Value error, must be an app-level token starting with xapp-",
     ):
         assert reported in everything
 
