@@ -151,7 +151,9 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         assert re.fullmatch(r"Already followed up by <@U1> at \d\d:\d\d\.", told.text or "")
 
         # A teacher may not mute; an admin may.
-        slack.socket.send_envelope(slack.api.click(post, "notifier.mute_student", "U2", option="7d"))
+        slack.socket.send_envelope(
+            slack.api.click(post, "notifier.mute_student", "U2", option="7d")
+        )
         wait_until(lambda: len(slack.api.ephemerals) == 2, message="the refusal")
         assert "Only the notifier's Slack admins" in (slack.api.ephemerals[1].text or "")
         assert len(slack.api.updates) == 1

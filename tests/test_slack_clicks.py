@@ -162,12 +162,16 @@ def test_a_follow_up_over_socket_mode_is_acked_and_shown_and_the_first_one_wins(
 
 def test_only_admins_mute_and_an_admin_mute_shows_with_unmute(rig: Rig) -> None:
     slack = rig.slack
-    slack.socket.send_envelope(slack.api.click(rig.post, "notifier.mute_student", "U2", option="7d"))
+    slack.socket.send_envelope(
+        slack.api.click(rig.post, "notifier.mute_student", "U2", option="7d")
+    )
     wait_until(lambda: slack.api.ephemerals, message="the refusal")
     assert "Only the notifier's Slack admins" in (slack.api.ephemerals[0].text or "")
     assert rig.actions.active() == [] and slack.api.updates == []
 
-    slack.socket.send_envelope(slack.api.click(rig.post, "notifier.mute_student", ADMIN, option="7d"))
+    slack.socket.send_envelope(
+        slack.api.click(rig.post, "notifier.mute_student", ADMIN, option="7d")
+    )
     wait_until(lambda: slack.api.updates, message="the mute's redraw")
     [mute] = rig.actions.active()
     assert mute.student == "u7" and mute.by == ADMIN
