@@ -177,7 +177,7 @@ def build(
         if writer is not None:
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
-        clicks = wire_slack_actions(settings, actions, server, stack, stop)
+        clicks = wire_slack_actions(settings, actions, server, stack, stop, clock)
         if server is not None:
             stack.callback(server.close)
             server.start()  # every route is added by now

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -109,10 +112,12 @@ def wire_slack_actions(
     server: HttpServer | None,
     stack: ExitStack,
     stop: threading.Event,
+    clock: Callable[[], float] = time.time,
 ) -> SlackClicks | None:
     """The click handler and its ways in, as the settings ask (None: no way in, or no
     actions service to act through). Each is closed by `stack`: Socket Mode and the
-    handler's threads before the server (the stack closes in reverse)."""
+    handler's threads before the server (the stack closes in reverse). `clock`: the
+    app's, so a mute's end reads the same here as in the mute stage."""
     if not slack_buttons(settings):
         return None
     if actions is None:
@@ -120,7 +125,11 @@ def wire_slack_actions(
         return None
     web = SlackWeb(settings, stop=stop)
     clicks = SlackClicks(
-        actions, web, admins=slack_admin_ids(settings), zone=ZoneInfo(settings.timezone)
+        actions,
+        web,
+        admins=slack_admin_ids(settings),
+        zone=ZoneInfo(settings.timezone),
+        now=lambda: datetime.fromtimestamp(clock(), UTC),
     )
     stack.callback(clicks.close)
     if settings.slack_signing_secret is not None:
