@@ -109,9 +109,13 @@ def test_every_event_kind_names_rule_student_subject_and_firing_values(
     event: str, data: dict[str, Any], reason: Reason, expected: list[str]
 ) -> None:
     n = notification(alert(event, data, reason), rule="watch-this")
+    _, blocks = slack_message(n)
     for rendered in every_format(n):
         assert "watch-this" in rendered
         for piece in expected:
+            if rendered == json.dumps(blocks, ensure_ascii=False):
+                # Slack's blocks put the figures on one line: `percentile 12.5 < 30`.
+                piece = piece.replace(" (rule: ", " ").removesuffix(")")
             assert piece in readable(rendered), (piece, rendered)
 
 
@@ -197,14 +201,20 @@ def test_slack_text_from_testpress_cannot_mention_link_or_format() -> None:
     objects = _text_objects(blocks)
     for piece in [text, *(o["text"] for o in objects)]:
         assert "<" not in piece and ">" not in piece
+    # The name is bold in mrkdwn (contract section 15), so Testpress text is now in
+    # mrkdwn (it was only in plain_text): escaped, and its formatting characters each
+    # wrapped in zero-width joiners so they cannot open or close bold, italics, strike
+    # or code. The only bare `*` are ours, around the name.
     section = blocks[1]["text"]
-    assert section["type"] == "plain_text"  # Slack never formats plain_text
+    assert section["type"] == "mrkdwn"
     assert "&lt;!channel&gt; &lt;@U123&gt; &lt;https://x|click&gt;" in section["text"]
     assert "&lt;!here&gt; exam" in section["text"]
+    assert readable(section["text"]).startswith(f"*{html.unescape(HOSTILE)}* completed")
+    bare = section["text"].replace(f"{ZWJ}*{ZWJ}", "")
+    assert bare.startswith("*") and bare.count("*") == 2
+    for char in "_~`":
+        assert section["text"].replace(f"{ZWJ}{char}{ZWJ}", "").count(char) == 0, char
     assert "&lt;!channel&gt;" in text
-    for obj in objects:
-        if obj["type"] == "mrkdwn":  # only our own words are mrkdwn
-            assert "channel" not in obj["text"] and "bold" not in obj["text"]
     # The fallback text is posted with mrkdwn off (the channel test checks that), so
     # it shows names exactly as written, only `&<>` escaped.
     assert "*bold*" in text and ZWJ not in text
@@ -273,3 +283,20 @@ def test_webhook_body_has_exactly_the_contract_shape() -> None:
         "sent_at": "2026-11-25T10:00:00Z",
     }
     json.dumps(body)  # serialisable as is
+
+
+def test_a_slack_group_is_headed_by_the_field_it_was_grouped_by() -> None:
+    # A rule grouped by course whose alerts happen to share one video: the course heads it.
+    alerts = [
+        alert("content_attempt.completed", {**CONTENT, "course_id": 4, "user_id": i}, key=str(i))
+        for i in range(3)
+    ]
+    n = Notification("d-1", "slow-watchers", "teachers", tuple(alerts), group="group:[4]")
+    text, blocks = slack_message(n)
+    assert blocks[0]["text"]["text"] == "Physics 11: 3 students"
+    assert readable(blocks[1]["elements"][0]["text"]) == "Rule slow-watchers · grouped by course"
+    assert text.startswith("[slow-watchers] Physics 11: 3 students\n")
+    # Without a group (quiet hours released them together), the rule and the count.
+    _, plain = slack_message(Notification("d-2", "slow-watchers", "teachers", tuple(alerts)))
+    assert plain[0]["text"]["text"] == "slow-watchers: 3 alerts"
+    assert plain[1]["type"] == "section"

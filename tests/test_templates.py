@@ -122,7 +122,8 @@ def test_each_channel_shows_the_template_with_values_escaped_its_way(tmp_path: P
         "Asha &lt;b&gt;Verma&lt;/b&gt; &amp; &lt;!channel&gt; failed Algebra Mock 3"
     )
     assert blocks[1]["text"]["type"] == "plain_text"
-    assert SAID in blocks[1]["text"]["text"] and "Because: result Fail" in blocks[1]["text"]["text"]
+    # The figures that made the rule fire on their own line (was "Because: result Fail").
+    assert SAID in blocks[1]["text"]["text"] and "\nresult Fail" in blocks[1]["text"]["text"]
     assert "<!channel>" not in text + json.dumps(blocks)
     assert text.startswith("[failed] Asha &lt;b&gt;Verma&lt;/b&gt; &amp; &lt;!channel&gt; failed")
 

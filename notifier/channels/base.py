@@ -58,6 +58,9 @@ class Notification:
     channel: str
     alerts: tuple[Alert, ...]
     attempt: int = 1  # 1 for the first try
+    # The outbox group its alerts went out in (`group:[133]`, `digest:<time>`, see
+    # notifier.rules.policy), so a renderer can say what a grouped message holds.
+    group: str | None = None
 
 
 # --- rendered messages: what a channel sends, one type per format ---------------------

@@ -86,6 +86,13 @@ def console_lines(store: Any, ruleset: Any) -> list[str]:
     return [console_line(_notification(row), templates.get(row["rule"])) for row in rows]
 
 
+def _first_line(text: Any) -> str:
+    """A grouped message's first line (a Slack post's says what it groups), and how
+    many lines more: one line per message in the summary."""
+    lines = str(text or "").splitlines() or [""]
+    return lines[0] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+
+
 def print_some(title: str, lines: list[str]) -> None:
     """`title`, the first SHOWN lines, and how many more there were."""
     print(title)
@@ -164,12 +171,14 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         parts.close()  # the server, its writer, the app, the store
 
         print("\n=== what each channel received ===")
-        posts = [f"{p.channel}: {p.text}" for p in slack.received]
+        posts = [f"{p.channel}: {_first_line(p.text)}" for p in slack.received]
         print_some(f"slack ({len(posts)} messages):", posts)
         mails = [f"to {m.message['To']}: {m.message['Subject']}" for m in smtp.received]
         print_some(f"email ({len(mails)} messages):", mails)
         verified = sum(1 for r in webhook.received if r.verified)
-        hooks = [f"{r.json.get('rule')}: {r.json.get('text')}" for r in webhook.received]
+        hooks = [
+            f"{r.json.get('rule')}: {_first_line(r.json.get('text'))}" for r in webhook.received
+        ]
         print_some(f"webhook ({len(hooks)} requests, {verified} with a valid signature):", hooks)
         print_some(f"console ({len(console)} lines, printed above as they were sent):", console)
         print(  # the examples are a sample (10 kept), the counts say how many

@@ -55,6 +55,20 @@ def reason_text(reason: Reason) -> str:
     return f"{field} {actual} (rule: {op} {_value(reason.field, reason.expected)})"
 
 
+def figure_text(reason: Reason) -> str:
+    """One firing condition as a figure, shorter than `reason_text` for Slack's one-line
+    summary: `score 32 < 40`, `result Fail`; history conditions as `reason_text` says
+    them."""
+    if reason.op in _COMPARE:
+        field = one_line(reason.field, 80)
+        actual = _value(reason.field, reason.actual)
+        return f"{field} {actual} {_OPS[reason.op]} {_value(reason.field, reason.expected)}"
+    return reason_text(reason)
+
+
+_COMPARE = frozenset({"lt", "lte", "gt", "gte", "ne"})
+
+
 def _plain_when(when: Any) -> str:
     """A `when` as written, readably: `result Fail, percentile lt 30`."""
     if isinstance(when, dict):

@@ -8,9 +8,8 @@ Every alert names the rule, the student, what they did (by title where known, el
 id) and the values that made the rule fire. Everything that came from Testpress (names,
 emails, titles, answers) is untrusted: it is first made one line (control characters
 and newlines become spaces, long values are cut), then escaped for the target format.
-Slack gets `&`, `<`, `>` escaped everywhere, Testpress text only in `plain_text`
-objects, and `*_~` and backticks neutralised in the mrkdwn fallback `text`, so a
-student called `<!channel>` can never notify a channel, link, or format.
+Slack's blocks and text are `notifier.delivery.slack_blocks`' (a student called
+`<!channel>` can never notify a channel, link, or format there).
 """
 
 from __future__ import annotations
@@ -30,22 +29,18 @@ from notifier.channels.base import (
     WebhookMessage,
 )
 from notifier.delivery.describe import (
-    SLACK_MAX_TEXT,
     SUBJECT_MAX,
     message_for,
     said,
     title_text,
 )
+from notifier.delivery.slack_blocks import ZWJ as ZWJ  # re-exported: callers strip it
+from notifier.delivery.slack_blocks import slack_message as slack_message
 from notifier.rules.templates import RuleTemplates
 from notifier.text import one_line
 
-# Slack's limits: https://api.slack.com/reference/block-kit/blocks
-SLACK_MAX_BLOCKS = 50
-SLACK_MAX_HEADER = 150
-SLACK_FALLBACK_ALERTS = 5  # alerts spelled out in the notification (fallback) text
 # Plain text and email list at most this many alerts, then say "and N more".
 MAX_LISTED_ALERTS = 500
-ZWJ = "\u200d"
 
 
 def _summary(alert: Alert, rule: str, t: RuleTemplates | None, count: int) -> str:
@@ -77,71 +72,7 @@ def console_line(n: Notification, templates: RuleTemplates | None = None) -> str
     return plain_text(n, templates)
 
 
-# --- Slack ----------------------------------------------------------------------------
-
-
-def slack_escape(text: str) -> str:
-    """Slack's three control characters; afterwards `<!channel>` is inert text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&")  # never cut an entity such as `&lt;` in half
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut + "…"
-
-
-def _plain(text: str, limit: int = SLACK_MAX_TEXT) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(slack_escape(text), limit), "emoji": False}
-
-
-def slack_message(
-    n: Notification, templates: RuleTemplates | None = None
-) -> tuple[str, list[dict[str, Any]]]:
-    """`text` (the notification/fallback text, always set) and Block Kit `blocks`.
-
-    Testpress text only ever appears escaped inside `plain_text` objects (which Slack
-    never formats) or in the fallback `text` (posted with mrkdwn off); mrkdwn carries only our own
-    words. At most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text.
-    A rule's `title` template is the header, its `message` template each alert's text
-    (its own line breaks kept); both are escaped as a whole, values and all."""
-    t = templates
-    rule = one_line(n.rule, 100)
-    total = len(n.alerts)
-    title = title_text(n, t)
-    header = title or (rule if total == 1 else f"{rule}: {total} alerts")
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(header, SLACK_MAX_HEADER)},
-    ]
-    room = SLACK_MAX_BLOCKS - len(blocks)
-    shown = n.alerts if total <= room else n.alerts[: room - 1]
-    for alert in shown:
-        d, custom = message_for(alert, n.rule, t, total)
-        sentence = custom.strip() if custom and custom.strip() else d.sentence()
-        text = sentence + (f"\nBecause: {'; '.join(d.why)}" if d.why else "")
-        blocks.append({"type": "section", "text": _plain(text)})
-    if len(shown) < total:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"_{_more(total - len(shown))}_"}],
-            }
-        )
-
-    lines = [_summary(a, n.rule, t, total) for a in n.alerts[:SLACK_FALLBACK_ALERTS]]
-    if total > SLACK_FALLBACK_ALERTS:
-        lines.append(_more(total - SLACK_FALLBACK_ALERTS))
-    if title:
-        lines.insert(0, f"[{rule}] {title}")
-    elif total > 1:
-        lines.insert(0, f"[{rule}] {total} alerts")
-    # Sent with mrkdwn off: escaping `&<>` is all it takes, and names stay as written.
-    fallback = "\n".join(slack_escape(line) for line in lines) or slack_escape(header)
-    return _cut(fallback, SLACK_MAX_TEXT), blocks
+# --- Slack: notifier.delivery.slack_blocks -------------------------------------------
 
 
 # --- email ----------------------------------------------------------------------------

@@ -97,7 +97,12 @@ def to_notification(unit: Unit | OutboxRow) -> Notification:
         members = "\0".join(sorted(row.id for row in rows))
         id_ = "msg_" + hashlib.sha256(members.encode()).hexdigest()[:28]
     return Notification(
-        id=id_, rule=first.rule, channel=first.channel, alerts=alerts, attempt=first.attempts + 1
+        id=id_,
+        rule=first.rule,
+        channel=first.channel,
+        alerts=alerts,
+        attempt=first.attempts + 1,
+        group=first.group_key,
     )
 
 
