@@ -252,3 +252,28 @@ def test_chat_update_waits_out_a_429_as_retry_after_says() -> None:
         assert outcome.ok
         assert len(slack.api.updates) == 2  # the refused call and the one after the wait
         assert waits and 6.0 < waits[0] <= 7.0
+
+
+@pytest.mark.parametrize("name", ["single", "grouped", "digest"])
+def test_every_kind_of_slack_alert_carries_the_buttons_within_block_kit(name: str) -> None:
+    from notifier.channels.base import Notification
+    from notifier.channels.slack_buttons import status_block, with_buttons
+    from notifier.delivery.render import render_message
+    from tests.test_slack_docs import EXAMPLES
+
+    n = EXAMPLES[name]
+    big = Notification(n.id, n.rule, n.channel, n.alerts * 30, group=n.group)  # 60+ alerts
+    for note in (n, big):
+        plain = render_message(SlackMessage, note)
+        assert isinstance(plain, SlackMessage)
+        message = with_buttons(plain, ID)
+        assert message.text == plain.text
+        kept = min(len(plain.blocks), 47)  # a long group loses its tail to a "more" line
+        assert message.blocks[: kept - 1] == plain.blocks[: kept - 1]
+        assert message.blocks[-1] == actions_block(ID)
+        # room for the status line a click adds, within Slack's 50 blocks
+        assert len(message.blocks) + 1 <= 50
+        for block in [*message.blocks, status_block(["Followed up by <@U1> at 10:42"])]:
+            parsed = Block.parse(block)
+            assert parsed is not None
+            parsed.validate_json()

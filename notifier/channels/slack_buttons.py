@@ -113,7 +113,7 @@ def with_buttons(message: SlackMessage, delivery_id: str) -> SlackMessage:
     blocks = list(message.blocks)
     room = MAX_BLOCKS - BLOCKS_RESERVED
     if len(blocks) > room:
-        more = {"type": "context", "elements": [{"type": "mrkdwn", "text": "_and more_"}]}
+        more = {"type": "context", "elements": [{"type": "mrkdwn", "text": "_and more alerts not shown here_"}]}
         blocks = blocks[: room - 1] + [more]
     blocks.append(actions_block(delivery_id))
     return SlackMessage(message.id, message.text, blocks)

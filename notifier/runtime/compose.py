@@ -33,7 +33,7 @@ from notifier.runtime.cycle import PollerGate
 from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
-from notifier.settings import ConfigError, Settings
+from notifier.settings import ConfigError, Settings, slack_buttons
 from notifier.sources.base import Source
 from notifier.sources.health import HealthWatch
 from notifier.sources.readback import ReadBack
@@ -149,6 +149,7 @@ def build(
             store,
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            slack_buttons=slack_buttons(settings),
             concurrency=settings.delivery_concurrency,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
