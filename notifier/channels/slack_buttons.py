@@ -106,14 +106,16 @@ MAX_BLOCKS = 50  # Block Kit's limit on a message's blocks
 
 
 def with_buttons(message: SlackMessage, delivery_id: str) -> SlackMessage:
-    """The rendered alert with its buttons under it (`delivery_id`: the outbox row the
-    buttons name; for a grouped message, one of its rows, which the actions service
-    reads the whole message from). Room is kept for the status line a click adds: a
+    """The rendered alert with its buttons under it (`delivery_id`: the message's
+    delivery id, a group's as it goes out). Room is kept for the status line a click adds: a
     message past it loses its last alerts to a line saying more are not shown."""
     blocks = list(message.blocks)
     room = MAX_BLOCKS - BLOCKS_RESERVED
     if len(blocks) > room:
-        more = {"type": "context", "elements": [{"type": "mrkdwn", "text": "_and more alerts not shown here_"}]}
+        more = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "_and more alerts not shown here_"}],
+        }
         blocks = blocks[: room - 1] + [more]
     blocks.append(actions_block(delivery_id))
     return SlackMessage(message.id, message.text, blocks)

@@ -157,8 +157,8 @@ class RenderStage:
 
     templates: TemplateTable
     # Slack alerts carry the action buttons (a way in for clicks is set up, contract
-    # section 13); they name the unit's first row, which the actions service reads
-    # the whole message from.
+    # section 13), naming the message's delivery id (a group's: the id it goes out
+    # with, which the actions service reads the whole message from).
     slack_buttons: bool = False
 
     def __call__(self, job: Job) -> Job:
@@ -167,7 +167,7 @@ class RenderStage:
             raise RuntimeError("no channel to render for")
         message = render_message(job.channel.message_type, n, self.templates.get(n.rule))
         if self.slack_buttons and isinstance(message, SlackMessage):
-            message = with_buttons(message, job.rows[0].id)
+            message = with_buttons(message, n.id)
         job.message = message
         return job
 
