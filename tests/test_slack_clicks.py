@@ -277,3 +277,61 @@ def test_every_kind_of_slack_alert_carries_the_buttons_within_block_kit(name: st
             parsed = Block.parse(block)
             assert parsed is not None
             parsed.validate_json()
+
+
+def _payload(**action: Any) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": "U1", "name": "asha"},
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1.2"},
+        "actions": [{"type": "button", "action_ts": "3.4", **action}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([], "the payload is not a JSON object"),
+        ({"type": "view_submission"}, "not a block_actions payload (type 'view_submission')"),
+        ({**_payload(action_id="notifier.follow_up", value=ID), "actions": []}, "actions: "),
+        (_payload(action_id="other.button", value=ID), "not one of ours ('other.button')"),
+        (_payload(action_id="notifier.follow_up"), "actions.0: no value"),
+        (_payload(action_id="notifier.follow_up", value="x y"), "not a delivery id"),
+        (_payload(action_id="notifier.mute_rule", value=f"{ID}|30d"), "'30d' is not a duration"),
+        (_payload(action_id="notifier.mute_student", value=ID), "a mute needs a duration"),
+        (_payload(action_id="notifier.follow_up", value=f"{ID}|7d"), "'7d' is not a duration"),
+    ],
+)
+def test_odd_payloads_are_refused_with_what_is_wrong_and_where(payload: Any, reason: str) -> None:
+    from notifier.actions.slack_payload import PayloadRefused, parse_click
+
+    with pytest.raises(PayloadRefused) as refused:
+        parse_click(payload)
+    assert reason in str(refused.value)
+
+
+def test_a_good_payload_reads_as_a_typed_click() -> None:
+    from datetime import timedelta
+
+    from notifier.actions.slack_payload import parse_click
+
+    option = {"value": f"{ID}|30d", "text": {"type": "plain_text", "text": "30 days"}}
+    payload = _payload(action_id="notifier.mute_student", selected_option=option)
+    payload["actions"][0]["type"] = "static_select"
+    click = parse_click(payload)
+    assert (click.kind, click.delivery, click.duration, click.user) == (
+        "mute_student",
+        ID,
+        timedelta(days=30),
+        "U1",
+    )
+    assert (click.channel, click.message_ts, click.message_blocks) == ("C1", "1.2", None)
+
+
+def test_a_click_on_an_alert_the_store_no_longer_has_is_told_so(rig: Rig) -> None:
+    click = rig.slack.api.click(rig.post, "notifier.follow_up", "U1")
+    click["actions"][0]["value"] = "msg_gone"
+    assert signed_post(rig.url, click).status_code == 200
+    wait_until(lambda: rig.slack.api.ephemerals, message="the ephemeral")
+    assert "no longer in the notifier's records" in (rig.slack.api.ephemerals[0].text or "")
+    assert rig.slack.api.updates == []

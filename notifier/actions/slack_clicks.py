@@ -36,6 +36,7 @@ REMEMBERED = 2000  # recent clicks kept to recognise a repeat
 LOCKS = 64  # messages handled one at a time (striped by channel and ts)
 ADMINS_ONLY = "Only the notifier's Slack admins (NOTIFIER_SLACK_ADMINS) may mute or unmute alerts."
 UNKNOWN = "This alert is no longer in the notifier's records: nothing was changed."
+NO_STUDENT = "This alert names no student: there is no one to mute (mute the rule instead)."
 Now = Callable[[], datetime]
 
 
@@ -128,7 +129,7 @@ class SlackClicks:
             elif click.kind == "unmute":
                 self._unmute(click)
             else:
-                self.actions.mute_delivery(
+                made = self.actions.mute_delivery(
                     click.delivery,
                     what="student" if click.kind == "mute_student" else "rule",
                     duration=click.duration,  # type: ignore[arg-type]  # parse_click sets it
@@ -136,9 +137,14 @@ class SlackClicks:
                     reason=f"muted from Slack by {click.user_name}",
                     source="slack",
                 )
+                if not made:
+                    self._tell(click, NO_STUDENT)
+                    return
             self._redraw(click, self.actions.delivery(click.delivery))
         except LookupError:
             self._tell(click, UNKNOWN)
+        except ValueError as exc:  # the service's own words: what it will not do
+            self._tell(click, f"Nothing was changed: {str(exc)[:200]}.")
 
     def _unmute(self, click: Click) -> None:
         """Lift every mute that holds this message now (what its status line shows)."""

@@ -28,7 +28,7 @@ from notifier.channels.slack_buttons import (
 )
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
-CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,30}")
+CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{1,30}")
 TS = re.compile(r"\d{1,12}\.\d{1,9}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
