@@ -121,7 +121,7 @@ def run_preview(
             matches, _ = evaluate_in_order(ruleset.rules, steps, book)
             for match in matches:
                 _tally(result, match, samples)
-            store.record(name, [], [], history=polled.history)  # in memory: the check reads it
+            store.seen.record(name, [], [], history=polled.history)  # in memory: the check reads it
     finally:
         store.close()
     return result
