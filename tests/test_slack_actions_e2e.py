@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from notifier.sandbox.standins import SlackPost, channel_id
+from notifier.sandbox.standins import SlackPost, channel_id, free_port
 from tests.e2e import Harness, open_harness
 from tests.slack_kit import APP_TOKEN, SIGNING_SECRET, signed_post
 from tests.waiting import wait_until
@@ -45,18 +43,8 @@ rules:
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with open_harness(tmp_path, seed=19) as harness:
-        harness.rules = RULES
-        (tmp_path / "rules.yaml").write_text(RULES)
+    with open_harness(tmp_path, seed=19, rules=RULES) as harness:
         yield harness
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ids(blocks: list[dict[str, Any]] | None) -> list[str]:
@@ -94,7 +82,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
     inst = h.sandbox.institute
     exam = inst.add_exam(title="Algebra Mock")
     asha = inst.add_user(name="Asha Verma", email="asha@school.example")
-    port = _free_port()
+    port = free_port()
     h.extra_env = {
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -103,14 +91,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         "NOTIFIER_POLL_INTERVAL": "0.3",
         "NOTIFIER_TIMEZONE": "UTC",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = h.start()
     slack = h.slack
     try:
         wait_until(
