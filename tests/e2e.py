@@ -201,6 +201,13 @@ def fail_attempts(institute: Any, n: int, label: str, students: int = 1) -> set[
     return keys
 
 
+def ok(h: Harness, *args: str) -> str:
+    """Run `notifier ARGS`, which must succeed (its stderr shown when not); its stdout."""
+    done = h.notifier(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """The rows `sql` reads from the SQLite store `db`, opened read-only so that reading
     it while a notifier runs changes nothing (a missing store is `sqlite3.Error`)."""

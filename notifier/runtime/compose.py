@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from notifier.actions.mutes import StoreMutes
+from notifier.actions.service import Actions
 from notifier.actions.slack_clicks import SlackClicks
-from notifier.actions.slack_protocols import ActionsApi
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
@@ -64,6 +65,7 @@ class Parts:
     metrics: Metrics
     liveness: Liveness
     app: App
+    actions: Actions  # what people do to alerts: for the Slack handler and the console
     server: HttpServer | None = None
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
@@ -102,7 +104,6 @@ def build(
     http_addr: str | None = None,
     instance: bool = False,
     replicas: bool = False,
-    actions: ActionsApi | None = None,
 ) -> Parts:
     """Build the notifier from `settings`; every keyword is an override.
 
@@ -149,6 +150,7 @@ def build(
             store,
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            mutes=StoreMutes(clock),
             slack_buttons=slack_buttons(settings),
             concurrency=settings.delivery_concurrency,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
@@ -156,6 +158,8 @@ def build(
             stop=stop,
             metrics=metrics,
         )
+        actions = Actions(store, metrics, clock=clock)
+        stack.callback(actions.close)
         sources = make_sources()
         app = App(
             settings,
@@ -197,6 +201,7 @@ def build(
         metrics=metrics,
         liveness=liveness,
         app=app,
+        actions=actions,
         server=server,
         writer=writer,
         poller=poller,

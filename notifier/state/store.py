@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -55,6 +56,9 @@ class Store(Handle, Protocol):
     inbox: Inbox
     faults: Faults
     log: DeliveryLog
+    mutes: MuteStore  # what people do to alerts (actions_base)
+    follow_ups: FollowUpStore
+    audit: AuditLog
 
 
 class PollStore(Protocol):
@@ -64,6 +68,8 @@ class PollStore(Protocol):
     seen: SeenMarks
     sources: SourceState
     history: History
+    mutes: MuteStore  # the actions source reads what people did
+    follow_ups: FollowUpStore
 
 
 class WorkerHandle(Protocol):
@@ -75,11 +81,14 @@ class WorkerHandle(Protocol):
 
 
 class DeliveryStore(WorkerHandle, Protocol):
-    """What delivery uses: the outbox, processing faults of its rows, and a handle of
-    its own per worker thread."""
+    """What delivery uses: the outbox, processing faults of its rows, the mutes (the
+    mute stage) and group messages' rows (`follow_ups`), and a handle of its own per
+    worker thread."""
 
     outbox: Outbox
     faults: Faults
+    mutes: MuteStore
+    follow_ups: FollowUpStore
 
 
 class InboxHandle(Protocol):
