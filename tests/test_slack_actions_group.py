@@ -80,7 +80,7 @@ def test_mute_student_on_a_grouped_message_mutes_every_student_it_names(
         r.clock.advance(31)
         r.cycle()
         assert len(slack.received) == 1
-        assert r.store.delivery_counts()["muted"] == 2
+        assert r.store.outbox.delivery_counts()["muted"] == 2
 
         # A day later the mutes have run out: a redraw (a follow-up) shows none.
         r.clock.advance(24 * 3600)
