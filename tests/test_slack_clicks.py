@@ -223,6 +223,17 @@ def test_socket_mode_reconnects_after_slack_says_disconnect(rig: Rig) -> None:
     wait_until(lambda: slack.api.updates, message="a click on the new connection")
 
 
+def test_socket_mode_stops_when_slack_disables_the_link(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = rig.slack
+    with caplog.at_level("ERROR", logger="notifier.runtime.slack_socket"):
+        slack.socket.disconnect("link_disabled")
+        wait_until(lambda: "link_disabled" in caplog.text, message="the error line")
+    wait_until(lambda: slack.socket.connected == 0, message="the link closed")
+    assert slack.api.connections_opened == 1  # not asked for a new link at once
+
+
 def test_an_odd_payload_is_refused_and_logged_without_its_content(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:

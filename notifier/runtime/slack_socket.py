@@ -5,7 +5,8 @@ added to the HTTP server (SLACK_SIGNING_SECRET) and Socket Mode started
 Socket Mode uses slack_sdk's built-in client (`slack_sdk.socket_mode.SocketModeClient`,
 no extra package): it asks `apps.connections.open` (with the app token) for a
 websocket URL, answers Slack's pings, and reconnects with a fresh URL when the socket
-drops or Slack sends `disconnect`. Each `interactive` envelope is acknowledged on the
+drops or Slack sends `disconnect` (but for `link_disabled`: the app's Socket Mode is
+off, and the client stops, saying so). Each `interactive` envelope is acknowledged on the
 socket first (Slack resends one not acknowledged within 3 s) and then handed to the
 click handler; other envelopes are acknowledged and ignored. Connecting is retried in
 the background, so a Slack outage at start-up delays clicks, not the alerts.
@@ -13,6 +14,7 @@ the background, so a Slack outage at start-up delays clicks, not the alerts.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -44,6 +46,36 @@ _SDK_LOG = logging.getLogger("notifier.slack_socket.sdk")
 _SDK_LOG.setLevel(logging.WARNING)
 
 
+class _Client(SocketModeClient):
+    """slack_sdk's built-in client, but `disconnect` with reason `link_disabled` (the app's
+    Socket Mode was switched off, or the token revoked) stops it instead of reconnecting
+    at once and for ever."""
+
+    def enqueue_message(self, message: str) -> None:
+        if '"link_disabled"' in message and _is_link_disabled(message):
+            log.error(
+                "Slack disabled this app's Socket Mode link (link_disabled): clicks on "
+                "alerts are not received until Socket Mode is on again and the notifier "
+                "restarts"
+            )
+            self.default_auto_reconnect_enabled = False
+            self.auto_reconnect_enabled = False
+            return
+        super().enqueue_message(message)
+
+
+def _is_link_disabled(message: str) -> bool:
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("type") == "disconnect"
+        and (data.get("reason") == "link_disabled")
+    )
+
+
 class SlackSocket:
     """Socket Mode: `start()` connects in the background, `close()` disconnects."""
 
@@ -53,7 +85,7 @@ class SlackSocket:
         self.clicks = clicks
         self.stop = stop
         self._closing = threading.Event()
-        self.client = SocketModeClient(
+        self.client = _Client(
             app_token=settings.slack_app_token.get_secret_value(),
             web_client=web_client(settings),
             logger=_SDK_LOG,
