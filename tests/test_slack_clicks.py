@@ -344,3 +344,20 @@ def test_a_click_on_an_alert_the_store_no_longer_has_is_told_so(rig: Rig) -> Non
     wait_until(lambda: rig.slack.api.ephemerals, message="the ephemeral")
     assert "no longer in the notifier's records" in (rig.slack.api.ephemerals[0].text or "")
     assert rig.slack.api.updates == []
+
+
+def test_a_hostile_name_in_the_status_line_is_text_not_a_mention() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from notifier.actions.slack_redraw import mute_line, who
+    from tests.slack_kit import Mute
+
+    evil = "Eve <!channel> <@U9> *bold*"
+    facts = Facts(ID, "r <!here>", "teachers", "sent", ("u7",), (evil,), None, None)
+    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    mute = Mute("m1", "u7", "r <!here>", None, now + timedelta(days=7), "U1", "", now)
+    line = mute_line(mute, facts, UTC)
+    assert line.startswith("Muted student Eve &lt;!channel&gt; &lt;@U9&gt; *\u200dbold*\u200d")
+    assert "rule r &lt;!here&gt;" in line and line.endswith("by <@U1> until 14 Dec 10:00")
+    assert "<!" not in line and "<@U9" not in line
+    assert who("console-admin <!channel>") == "console-admin &lt;!channel&gt;"
