@@ -214,9 +214,12 @@ def test_the_request_url_takes_signed_clicks_only(rig: Rig) -> None:
 def test_socket_mode_reconnects_after_slack_says_disconnect(rig: Rig) -> None:
     slack = rig.slack
     assert slack.api.connections_opened == 1
+    # As Slack does, an envelope not acknowledged is sent again: slack_sdk may replace
+    # the new connection once more (it reconnects on the close and on the message).
+    slack.socket.resend_after = 0.5
     slack.socket.disconnect("refresh_requested")
     wait_until(
-        lambda: slack.api.connections_opened == 2 and slack.socket.connected == 1,
+        lambda: slack.api.connections_opened >= 2 and slack.socket.connected == 1,
         message="a new connection through apps.connections.open",
     )
     slack.socket.send_envelope(slack.api.click(rig.post, "notifier.follow_up", "U3"))

@@ -122,20 +122,24 @@ class SocketModeStandin:
             "accepts_response_payload": False,
             "payload": payload,
         }
-        self._newest().send(json.dumps(envelope))
+        try:
+            self._newest().send(json.dumps(envelope))
+        except (LookupError, ConnectionClosed):
+            if self.resend_after <= 0:
+                raise  # no redelivery asked for: the caller learns it was not sent
         if self.resend_after > 0:
             threading.Thread(target=self._resend, args=(envelope,), daemon=True).start()
         return envelope_id
 
     def _resend(self, envelope: dict[str, Any]) -> None:
-        for _ in range(3):
+        for _ in range(5):
             time.sleep(self.resend_after)
             if envelope["envelope_id"] in self.acks:
                 return
             try:
                 self._newest().send(json.dumps(envelope))
             except (LookupError, ConnectionClosed):
-                return
+                continue  # between connections: the next try finds the new one
 
     def disconnect(self, reason: str = "refresh_requested") -> None:
         """Slack's `disconnect` on the newest connection, then the socket closed."""
