@@ -1,6 +1,6 @@
 """The Slack alert's buttons (contract section 13): their `action_id`s, the values they
-carry, and the Block Kit they are drawn with, in one place shared by the renderer
-(`notifier.delivery.render`, which puts them on every alert when a way in for clicks
+carry, and the Block Kit they are drawn with, in one place shared by the render stage
+(`notifier.delivery.stages`, which puts them on every alert when a way in for clicks
 is set up) and the click handler (`notifier.actions.slack_clicks`, which redraws them
 after a click). Kept at the channels' layer because both sides sit above it.
 
@@ -136,14 +136,6 @@ def without_ours(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in blocks if not str(b.get("block_id", "")).startswith(BLOCK_PREFIX)]
 
 
-def has_follow_up_button(blocks: list[dict[str, Any]]) -> bool:
-    """The message still offers *Follow up* (nobody's follow-up is shown on it yet)."""
-    for block in blocks:
-        if block.get("block_id") == ACTIONS_BLOCK:
-            return any(e.get("action_id") == FOLLOW_UP for e in block.get("elements", []))
-    return False
-
-
 def mrkdwn_escape(text: str) -> str:
     """Slack's three control characters escaped, so a name is text, never a mention or
     a link (and `*_~` lose their meaning next to a zero-width joiner)."""
@@ -164,7 +156,6 @@ __all__ = [
     "UNMUTE",
     "ActionKind",
     "actions_block",
-    "has_follow_up_button",
     "mrkdwn_escape",
     "status_block",
     "value_of",
