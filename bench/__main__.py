@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 20 and 23, in one table.
+"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 19, 20 and 23, in one table.
 
 python -m bench              every figure
 python -m bench a d          only some (a b c d e f g h k m p r; e comes with a)
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
         ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),
+        ("k", "Slack clicks", "bench.clicks"),
     ]
     for part, label, module in steps:
         if part not in parts:

@@ -49,6 +49,7 @@ class Deliverer:
         templates: TemplateTable = NO_TEMPLATES,
         mutes: Mutes | None = None,
         console_url: str | None = None,
+        slack_buttons: bool = False,
         concurrency: int,
         policy: RetryPolicy,
         lease_seconds: float = 300.0,
@@ -75,6 +76,7 @@ class Deliverer:
         self._worker_stores: list[DeliveryStore] = []
         self.mutes = mutes
         self.console_url = console_url  # NOTIFIER_CONSOLE_URL: messages link the console
+        self.slack_buttons = slack_buttons
         self.record = RecordStage(
             policy, self.metrics, lambda: self.clock(), self._write_lock, self._lock, self.stop
         )
@@ -82,7 +84,11 @@ class Deliverer:
 
     def _compose(self, templates: TemplateTable) -> Chain:
         return compose(
-            self.record, templates=templates, mutes=self.mutes, console_url=self.console_url
+            self.record,
+            templates=templates,
+            mutes=self.mutes,
+            console_url=self.console_url,
+            slack_buttons=self.slack_buttons,
         )
 
     def set_channels(

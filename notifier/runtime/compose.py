@@ -24,6 +24,7 @@ from starlette.routing import Mount
 
 from notifier.actions.mutes import StoreMutes
 from notifier.actions.service import Actions
+from notifier.actions.slack_clicks import SlackClicks
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
 from notifier.console.app import console_app, templates
@@ -35,9 +36,10 @@ from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
+from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
-from notifier.settings import ConfigError, Settings
+from notifier.settings import ConfigError, Settings, slack_buttons
 from notifier.sources.base import Source
 from notifier.sources.health import HealthWatch
 from notifier.sources.readback import ReadBack
@@ -73,6 +75,7 @@ class Parts:
     console: HttpServer | None = None  # the console's own listener
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
+    clicks: SlackClicks | None = None
     stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -154,6 +157,7 @@ def build(
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
             mutes=StoreMutes(clock),
+            slack_buttons=slack_buttons(settings),
             concurrency=settings.delivery_concurrency,
             console_url=settings.console_url,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
@@ -185,8 +189,10 @@ def build(
         if writer is not None:
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
+        clicks = wire_slack_actions(settings, actions, server, stack, stop, clock)
         if server is not None:
             stack.callback(server.close)
+            server.start()  # every route is added by now
         console = console_server(
             settings, store, rules=lambda: app.ruleset, actions=actions, clock=clock, stack=stack
         )
@@ -210,6 +216,7 @@ def build(
         console=console,
         writer=writer,
         poller=poller,
+        clicks=clicks,
         stack=stack,
     )
 
@@ -217,10 +224,9 @@ def build(
 def _http_server(
     settings: Settings, liveness: Liveness, metrics: Metrics, store: Store
 ) -> tuple[HttpServer | None, InboxWriter | None]:
-    """The HTTP server on `settings.http_addr`, started (None when it is empty), with
+    """The HTTP server on `settings.http_addr` (None when it is empty), with
     Testpress's webhook endpoints when both keys are set, and their inbox writer (None
-    without them). Routes beyond the service endpoints are added here, before
-    `start()`."""
+    without them), not started yet: routes beyond these are added before `start()`."""
     if not settings.http_addr:
         if settings.push_configured:
             logging.getLogger("notifier.cli").warning(
@@ -233,8 +239,7 @@ def _http_server(
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
     writer = configure_push(server, settings, store, lambda: None, metrics)
-    server.start()
-    return server, writer
+    return server, writer  # started by `build` once every route is added
 
 
 def console_server(
