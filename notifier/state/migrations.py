@@ -3,7 +3,28 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+
+# The console (contract section 14): its users (an Argon2id hash, never a password) and
+# their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
+# token; and the indexes its pages read through (alerts newest first, a student's
+# alerts by the user id or email of the row's first alert, a student's timeline).
+_SCHEMA_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student
+    ON outbox (CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT));
+CREATE INDEX IF NOT EXISTS outbox_email ON outbox (lower(json_extract(alerts, '$[0].data.email')));
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
 
 # What people do to alerts (contract section 13): mutes (by student, rule, or both,
 # optionally one channel; ended early when lifted), follow-ups (one row per delivery:
@@ -134,6 +155,7 @@ _MIGRATIONS = (
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
     (8, _SCHEMA_V8),
+    (9, _SCHEMA_V9),
 )
 
 __all__ = [
@@ -147,4 +169,5 @@ __all__ = [
     "_SCHEMA_V6",
     "_SCHEMA_V7",
     "_SCHEMA_V8",
+    "_SCHEMA_V9",
 ]

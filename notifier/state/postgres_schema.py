@@ -135,6 +135,24 @@ CREATE INDEX IF NOT EXISTS outbox_message_ref ON outbox (message_ref)
     WHERE message_ref IS NOT NULL
 """
 
+# The console's users and sessions, and its pages' indexes, as SQLite's version 9.
+_PG_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student ON outbox ((alerts::jsonb -> 0 -> 'data' ->> 'user_id'));
+CREATE INDEX IF NOT EXISTS outbox_email
+    ON outbox ((lower(alerts::jsonb -> 0 -> 'data' ->> 'email')));
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -144,6 +162,7 @@ PG_MIGRATIONS = (
     (6, _PG_V6),
     (7, _PG_V7),
     (8, _PG_V8),
+    (9, _PG_V9),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]
