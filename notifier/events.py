@@ -8,9 +8,9 @@ before the field has a value, so sources fetch detail only for events that need 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 FieldType = Literal["number", "string", "time", "bool", "list", "object", "any"]
 # Where a field's value comes from, cheapest first:
@@ -291,3 +291,17 @@ def best_label(*candidates: Any, user_id: Any = None) -> str | None:
     if user_id is not None:
         return f"user {user_id}"
     return None
+
+
+# -- the shapes of values, named once ------------------------------------------------
+# JSON as parsed, read-only (Mapping and Sequence, so a `dict[str, int]` is one): what
+# enters from outside (Testpress pages, pushed bodies, Slack payloads) and what a state
+# blob or a history entry holds. An event's field values are the same shapes (numbers,
+# strings, booleans, null, lists of objects, objects; times as ISO text), so rules and
+# renderers read `Mapping[str, FieldValue]`; only the edges that parse outside JSON
+# hold it untyped, until a typed model is made of it right there.
+JSONScalar: TypeAlias = str | int | float | bool | None
+JSONValue: TypeAlias = "JSONScalar | Sequence[JSONValue] | Mapping[str, JSONValue]"
+JSONObject: TypeAlias = Mapping[str, JSONValue]
+FieldValue: TypeAlias = JSONValue
+EventData: TypeAlias = Mapping[str, FieldValue]

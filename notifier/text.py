@@ -7,13 +7,13 @@ Shared by the default rendering (`notifier.delivery.render`) and the rule templa
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import TypeGuard
 
 VALUE_MAX = 200  # one Testpress value in a line
 
 
-def one_line(value: Any, limit: int = VALUE_MAX) -> str:
-    """Any value as one line of at most `limit` characters: control characters and every
+def one_line(value: object, limit: int = VALUE_MAX) -> str:
+    """A value of any type as one line of at most `limit` characters: control characters and every
     kind of line break become spaces (so a title can never break a subject header or
     a console line), runs of whitespace collapse."""
     text = value if isinstance(value, str) else str(value)
@@ -25,11 +25,11 @@ def one_line(value: Any, limit: int = VALUE_MAX) -> str:
     return text
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def number_text(value: Any, digits: int = 2) -> str:
+def number_text(value: object, digits: int = 2) -> str:
     """`12`, not `12.0`; `12.35`, not `12.3456`; anything else as one line."""
     if not is_number(value):
         return one_line(value)
@@ -42,7 +42,7 @@ def number_text(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def duration_text(seconds: Any) -> str:
+def duration_text(seconds: object) -> str:
     """Seconds as a person reads them: `45 s`, `5.2 min`, `2 h 48 min`."""
     if not is_number(seconds):
         return one_line(seconds)

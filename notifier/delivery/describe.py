@@ -10,12 +10,11 @@ escaping for a format is the renderer's job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.history_text import history_did, inactive_did
 from notifier.delivery.reasons import reason_text
-from notifier.events import best_label
+from notifier.events import EventData, best_label
 from notifier.rules.templates import RuleTemplates, context_for, history_extra, try_render
 from notifier.text import duration_text, number_text, one_line
 
@@ -56,12 +55,12 @@ class Described:
         return f"{self.sentence()} because {'; '.join(self.why)}"
 
 
-def _present(data: dict[str, Any], key: str) -> bool:
+def _present(data: EventData, key: str) -> bool:
     value = data.get(key)
     return value is not None and value != ""
 
 
-def _named(kind: str, data: dict[str, Any], title_key: str, id_key: str) -> str:
+def _named(kind: str, data: EventData, title_key: str, id_key: str) -> str:
     if _present(data, title_key):
         return f'{kind} "{one_line(data[title_key])}"'
     if _present(data, id_key):
@@ -69,7 +68,7 @@ def _named(kind: str, data: dict[str, Any], title_key: str, id_key: str) -> str:
     return f"a {kind}" if kind[0] not in "aeiou" else f"an {kind}"
 
 
-def student_label(data: dict[str, Any]) -> str:
+def student_label(data: EventData) -> str:
     label = best_label(
         data.get("student"),
         data.get("name"),
@@ -147,7 +146,7 @@ _HEALTH_WORDS = {  # problem -> (when it starts, when it ends), about `subject`
 }
 
 
-def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
+def _describe_health(data: EventData, alert: Alert) -> Described:
     problem = one_line(data.get("problem") or "trouble", 40)
     subject = one_line(data.get("subject") or "?", 200)
     words = _HEALTH_WORDS.get(problem, (f"has a problem ({problem}) with {{}}", "{}: resolved"))
@@ -166,7 +165,7 @@ def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
     )
 
 
-def _describe_action(data: dict[str, Any], alert: Alert) -> Described:
+def _describe_action(data: EventData, alert: Alert) -> Described:
     """What a person did to alerts (contract section 13), said as who did what."""
     who = one_line(data.get("by_name") or data.get("by") or "someone", 80)
     if alert.event == "alert.followed_up":
@@ -203,7 +202,7 @@ def _describe_action(data: dict[str, Any], alert: Alert) -> Described:
 # --- with the rule's templates (notifier.rules.templates) --------------------------
 
 
-def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, Any]:
+def _context(alert: Alert, rule: str, count: int, why: tuple[str, ...]) -> dict[str, object]:
     data = alert.data if isinstance(alert.data, dict) else {}
     extras = {"rule": rule, "event": alert.event, "key": alert.key, "why": "; ".join(why)}
     earlier = {"history": history_extra(alert.event, data), "count": count}

@@ -8,9 +8,8 @@ history reason (`repeat`, `drop`, `rise`) the evaluator adds (notifier.rules.his
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from notifier.events import Reason
+from notifier.events import EventData, FieldValue, Reason
 from notifier.text import duration_text, number_text, one_line
 
 HISTORY_OPS = ("repeat", "drop", "rise")
@@ -36,7 +35,7 @@ def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {_PLURAL.get(noun, noun + 's')}"
 
 
-def _title(kind: str, data: Mapping[str, Any]) -> str:
+def _title(kind: str, data: EventData) -> str:
     title_key, id_key, noun = _TITLES.get(kind, ("title", "id", "event"))
     title = data.get(title_key) if title_key in data else data.get("title")
     if isinstance(title, str) and title.strip():
@@ -46,7 +45,7 @@ def _title(kind: str, data: Mapping[str, Any]) -> str:
     return noun
 
 
-def _value(field: str, value: Any) -> str:
+def _value(field: str, value: FieldValue) -> str:
     if value is None:
         return "missing"
     if field in ("percentage", "watched_percentage"):
@@ -56,7 +55,7 @@ def _value(field: str, value: Any) -> str:
     return number_text(value)
 
 
-def _item(kind: str, data: Mapping[str, Any]) -> str:
+def _item(kind: str, data: EventData) -> str:
     """`Algebra Mock 3 (12%)`: the title, and the value a teacher looks at."""
     title = _title(kind, data)
     for field in ("percentage", "watched_percentage", "duration"):
@@ -65,7 +64,7 @@ def _item(kind: str, data: Mapping[str, Any]) -> str:
     return title
 
 
-def _noun(kind: str, data: Mapping[str, Any]) -> str:
+def _noun(kind: str, data: EventData) -> str:
     if kind == "content_attempt.completed":
         content_type = data.get("content_type")
         if isinstance(content_type, str) and content_type:
@@ -75,7 +74,7 @@ def _noun(kind: str, data: Mapping[str, Any]) -> str:
     return _KINDS.get(kind, "event")
 
 
-def _window(expected: Any) -> str:
+def _window(expected: object) -> str:
     if not isinstance(expected, Mapping):
         return ""
     if expected.get("in_a_row"):
@@ -94,12 +93,14 @@ def _plural_number(number: str, unit: str) -> str:
     return f"{number} {unit}" if number in ("1", "1.0") else f"{number} {unit}s"
 
 
-def history_did(kind: str, data: Mapping[str, Any], reasons: Sequence[Reason]) -> str | None:
+def history_did(kind: str, data: EventData, reasons: Sequence[Reason]) -> str | None:
     """What the student did, for a history rule's alert; None for other alerts."""
     reason = history_reason(reasons)
     if reason is None:
         return None
-    earlier = [h for h in data.get("history") or [] if isinstance(h, Mapping)]
+    history = data.get("history")
+    listed_before = history if isinstance(history, list | tuple) else ()
+    earlier = [h for h in listed_before if isinstance(h, Mapping)]
     if reason.op == "repeat":
         count = reason.actual if isinstance(reason.actual, int) else 1 + len(earlier)
         failed = any(r.field == "result" and r.actual == "Fail" for r in reasons)
@@ -138,7 +139,7 @@ def history_reason_text(reason: Reason) -> str | None:
     return None
 
 
-def inactive_did(data: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+def inactive_did(data: EventData) -> tuple[str, tuple[str, ...]]:
     """`has not been active for 8 days`, and what their last activity was."""
     days = data.get("days_inactive")
     did = "has not been active"

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 Probe = Callable[[], str | None]  # None when the store answers, else why not
 
@@ -27,7 +26,7 @@ def _iso(ts: float | None) -> str | None:
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    body: dict[str, Any]
+    body: Mapping[str, object]  # the JSON the health and readiness endpoints answer
 
 
 class Liveness:
@@ -47,7 +46,7 @@ class Liveness:
         self._rules_loaded_at: float | None = None
         self._last_cycle: float | None = None
         self._cycles = 0
-        self._sources: dict[str, dict[str, Any]] = {}
+        self._sources: dict[str, dict[str, str | bool | None]] = {}
 
     # -- written by the loop ----------------------------------------------------------------
 

@@ -20,7 +20,6 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 _SECRETS: set[str] = set()
 #: Secrets in the order `redact` tries them (longest first, so a secret that contains
@@ -84,7 +83,7 @@ def _hidden(value: str) -> str:
     return value if value == "***" else HIDDEN
 
 
-def scrub(value: Any) -> Any:
+def scrub(value: object) -> object:
     """A JSON-ready copy of a log field with every string redacted, before it is
     encoded: once encoded, a secret holding a quote, a backslash or a control
     character is escaped and no longer matches its plain value. Values JSON cannot hold
@@ -116,7 +115,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line; every field is scrubbed of secrets before it is encoded."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
-from notifier.events import FieldSpec
+from notifier.events import FieldSpec, JSONValue
 from notifier.rules.conditions import (
     AllOf,
     AnyOf,
@@ -19,6 +18,7 @@ from notifier.rules.conditions import (
     FieldOps,
     Not,
     Op,
+    Prepared,
     Quantifier,
     is_number,
     prepare_time,
@@ -233,7 +233,7 @@ class Compiler:
             return None
         if op == "matches":
             got = self.value("string", node, label)
-            if got is None:
+            if got is None or not isinstance(got[0], str):  # a string field's value is text
                 return None
             try:
                 pattern = re.compile(got[0])
@@ -258,7 +258,7 @@ class Compiler:
             self.sink.add(node, problem)
         return problem is None
 
-    def value(self, kind: str, node: YNode, label: str) -> tuple[Any, Any] | None:
+    def value(self, kind: str, node: YNode, label: str) -> tuple[Prepared, JSONValue] | None:
         """(the value prepared for comparison, the value as written) for a `kind`
         field; None after reporting a value of the wrong type."""
         if kind in ("list", "object", "any"):
@@ -334,12 +334,12 @@ class Compiler:
         return Quantifier(op, inner_cond, tuple(counts), to_plain(node))
 
 
-def _fixed(spec: FieldSpec, value: Any) -> Any:
+def _fixed(spec: FieldSpec, value: Prepared) -> Prepared:
     """A fixed-set field's `NA` compared as null: events carry every "NA" as null."""
     return None if spec.values is not None and value == "NA" else value
 
 
-def _typed(text: str, kind: str) -> Any:
+def _typed(text: str, kind: str) -> str | int | float | bool:
     """An interpolated value's text read as a number or a boolean, else unchanged."""
     if kind == "bool":
         return {"true": True, "false": False}.get(text.strip().lower(), text)

@@ -21,15 +21,19 @@ Reasons recorded (`notifier.channels.base.Reason(field, op, expected, actual)`):
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TypeAlias, TypeGuard
 
-from notifier.events import FieldType, Reason
+from notifier.events import EventData, FieldType, FieldValue, JSONValue, Reason
 
 Reasons = tuple[Reason, ...]
+# A rule's value prepared for comparison at load time: the value itself, a datetime for a
+# time field, a compiled pattern for `matches`, a tuple of these for `in`/`not_in`.
+Prepared: TypeAlias = "FieldValue | datetime | re.Pattern[str] | tuple[Prepared, ...]"
 
 
 class Cond(ABC):
@@ -41,11 +45,11 @@ class Cond(ABC):
         """The names it reads in that mapping."""
 
     @abstractmethod
-    def check(self, data: Mapping[str, Any]) -> Reasons | None:
+    def check(self, data: EventData) -> Reasons | None:
         """The reasons it held, or None when it did not."""
 
     @abstractmethod
-    def refutes(self, data: Mapping[str, Any]) -> bool:
+    def refutes(self, data: EventData) -> bool:
         """True when it fails for a known reason, not merely because a field it
         compares is missing or null: what `not` needs, so that a missing field never
         makes `not` hold (only `exists: false` and `eq: null` match a missing field)."""
@@ -59,7 +63,7 @@ class AllOf(Cond):
     def fields(self) -> frozenset[str]:
         return frozenset().union(*(p.fields for p in self.parts))
 
-    def check(self, data: Mapping[str, Any]) -> Reasons | None:
+    def check(self, data: EventData) -> Reasons | None:
         reasons: list[Reason] = []
         for part in self.parts:
             got = part.check(data)
@@ -68,7 +72,7 @@ class AllOf(Cond):
             reasons.extend(got)
         return tuple(reasons)
 
-    def refutes(self, data: Mapping[str, Any]) -> bool:
+    def refutes(self, data: EventData) -> bool:
         return any(part.refutes(data) for part in self.parts)
 
 
@@ -80,33 +84,33 @@ class AnyOf(Cond):
     def fields(self) -> frozenset[str]:
         return frozenset().union(*(p.fields for p in self.parts))
 
-    def check(self, data: Mapping[str, Any]) -> Reasons | None:
+    def check(self, data: EventData) -> Reasons | None:
         held = [got for got in (p.check(data) for p in self.parts) if got is not None]
         if not held:
             return None
         return tuple(reason for got in held for reason in got)
 
-    def refutes(self, data: Mapping[str, Any]) -> bool:
+    def refutes(self, data: EventData) -> bool:
         return all(part.refutes(data) for part in self.parts)
 
 
 @dataclass(frozen=True)
 class Not(Cond):
     inner: Cond
-    shown: Any  # the inner `when` as written
+    shown: JSONValue  # the inner `when` as written
 
     @property
     def fields(self) -> frozenset[str]:
         return self.inner.fields
 
-    def check(self, data: Mapping[str, Any]) -> Reasons | None:
+    def check(self, data: EventData) -> Reasons | None:
         if not self.inner.refutes(data):
             return None
         names = sorted(self.fields)
         actual = {name: data.get(name) for name in names}
         return (Reason(",".join(names), "not", self.shown, actual),)
 
-    def refutes(self, data: Mapping[str, Any]) -> bool:
+    def refutes(self, data: EventData) -> bool:
         return self.inner.check(data) is not None
 
 
@@ -116,7 +120,7 @@ class Op(ABC):
     op: str
 
     @abstractmethod
-    def reason(self, field: str, actual: Any) -> Reason | None: ...
+    def reason(self, field: str, actual: FieldValue) -> Reason | None: ...
 
 
 @dataclass(frozen=True)
@@ -127,25 +131,25 @@ class Compare(Op):
 
     op: str
     kind: FieldType
-    expected: Any
-    shown: Any
+    expected: Prepared
+    shown: JSONValue
 
     @property
     def null_aware(self) -> bool:
         """`exists`, `eq: null` and an `in` holding null (a fixed-set field's `NA`) are
         decided for a missing field; others are not."""
         if self.op == "in":
-            return None in self.expected
+            return isinstance(self.expected, tuple) and None in self.expected
         return self.op == "exists" or (self.op == "eq" and self.expected is None)
 
-    def reason(self, field: str, actual: Any) -> Reason | None:
+    def reason(self, field: str, actual: FieldValue) -> Reason | None:
         try:
             ok = self.test(actual)
         except Exception:  # a comparison must fail, never raise
             ok = False
         return Reason(field, self.op, self.shown, actual) if ok else None
 
-    def test(self, actual: Any) -> bool:
+    def test(self, actual: FieldValue) -> bool:
         op, expected = self.op, self.expected
         if op == "exists":
             return (actual is not None) is expected
@@ -159,8 +163,10 @@ class Compare(Op):
             sign = order(self.kind, actual, expected)
             return sign is not None and ORDER[op](sign)
         if op == "in":
+            assert isinstance(expected, tuple)  # compile.py makes it one
             return any(same(self.kind, actual, e) is True for e in expected)
         if op == "not_in":  # a null among them (`NA`) is not this present value
+            assert isinstance(expected, tuple)
             return all(e is None or same(self.kind, actual, e) is False for e in expected)
         if op == "contains":
             if isinstance(actual, str):
@@ -169,6 +175,7 @@ class Compare(Op):
                 return any(same("any", item, expected) is True for item in actual)
             return False
         if op == "matches":
+            assert isinstance(expected, re.Pattern)
             return isinstance(actual, str) and expected.search(actual) is not None
         raise AssertionError(f"unknown operator {op}")  # pragma: no cover
 
@@ -189,9 +196,9 @@ class Quantifier(Op):
     op: str
     where: Cond
     counts: tuple[Compare, ...]
-    shown: Any
+    shown: JSONValue
 
-    def reason(self, field: str, actual: Any) -> Reason | None:
+    def reason(self, field: str, actual: FieldValue) -> Reason | None:
         if not isinstance(actual, list):
             return None
         matched = sum(
@@ -217,9 +224,9 @@ class FieldOps(Cond):
     def fields(self) -> frozenset[str]:
         return frozenset({self.field})
 
-    def check(self, data: Mapping[str, Any]) -> Reasons | None:
+    def check(self, data: EventData) -> Reasons | None:
         actual = data.get(self.field)
-        reasons = []
+        reasons: list[Reason] = []
         for op in self.ops:
             got = op.reason(self.field, actual)
             if got is None:
@@ -227,7 +234,7 @@ class FieldOps(Cond):
             reasons.append(got)
         return tuple(reasons)
 
-    def refutes(self, data: Mapping[str, Any]) -> bool:
+    def refutes(self, data: EventData) -> bool:
         if self.check(data) is not None:
             return False
         actual = data.get(self.field)
@@ -238,25 +245,25 @@ class FieldOps(Cond):
             isinstance(op, Quantifier) and not isinstance(actual, list) for op in failing
         )
 
-    def pinned(self) -> Any:
+    def pinned(self) -> JSONValue:
         """The single value this field must equal, if the operators say so."""
         for op in self.ops:
             if isinstance(op, Compare) and op.kind in ("number", "string"):
                 if op.op == "eq" and op.expected is not None:
                     return op.shown
-                if op.op == "in" and len(op.expected) == 1:
-                    return op.shown[0]
+                if op.op == "in" and isinstance(op.expected, tuple) and len(op.expected) == 1:
+                    return op.shown[0] if isinstance(op.shown, list) else None
         return None
 
 
 # -- typed comparison -----------------------------------------------------------------
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def as_time(value: Any) -> datetime | None:
+def as_time(value: object) -> datetime | None:
     """An aware datetime from a datetime or an ISO 8601 string (naive means UTC)."""
     if isinstance(value, str):
         try:
@@ -268,7 +275,7 @@ def as_time(value: Any) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def same(kind: FieldType, actual: Any, expected: Any) -> bool | None:
+def same(kind: FieldType, actual: object, expected: object) -> bool | None:
     """Whether `actual` equals `expected` as a `kind` value; None when they cannot be
     compared (so `eq` and `ne` both fail)."""
     if is_number(actual) and is_number(expected):
@@ -285,22 +292,19 @@ def same(kind: FieldType, actual: Any, expected: Any) -> bool | None:
     return None
 
 
-def order(kind: FieldType, actual: Any, expected: Any) -> int | None:
+def order(kind: FieldType, actual: object, expected: object) -> int | None:
     """-1, 0 or 1 comparing `actual` with `expected`; None when they do not compare."""
-    a: Any
-    e: Any
     if kind == "time":
         a, e = as_time(actual), as_time(expected)
-    elif is_number(actual) and is_number(expected):
-        a, e = actual, expected
-    else:
-        return None
-    if a is None or e is None:
-        return None
-    return -1 if a < e else (1 if a > e else 0)
+        if a is None or e is None:
+            return None
+        return -1 if a < e else (1 if a > e else 0)
+    if is_number(actual) and is_number(expected):
+        return -1 if actual < expected else (1 if actual > expected else 0)
+    return None
 
 
-def prepare_time(value: Any) -> datetime | None:
+def prepare_time(value: object) -> datetime | None:
     """A rule's time value: an aware datetime or an ISO string with an offset."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return None

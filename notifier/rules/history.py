@@ -18,12 +18,12 @@ It fetches nothing and reads no clock, so the three share one code path
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from notifier.events import EVENT_KINDS, Event, Kept, Reason
+from notifier.events import EVENT_KINDS, Event, EventData, FieldValue, Kept, Reason
 
 if TYPE_CHECKING:
     from notifier.rules.schema import Rule
@@ -111,7 +111,7 @@ class Hit:
 # --- what is kept -----------------------------------------------------------------------
 
 
-def parse_time(value: Any) -> float | None:
+def parse_time(value: object) -> float | None:
     if isinstance(value, datetime):
         when = value
     elif isinstance(value, str) and value:
@@ -126,7 +126,7 @@ def parse_time(value: Any) -> float | None:
     return when.timestamp()
 
 
-def event_time(kind: str, data: Mapping[str, Any]) -> float | None:
+def event_time(kind: str, data: EventData) -> float | None:
     """When the event happened, from its own fields (None when it says nothing)."""
     for name in TIME_FIELDS.get(kind, ()):
         at = parse_time(data.get(name))
@@ -135,7 +135,7 @@ def event_time(kind: str, data: Mapping[str, Any]) -> float | None:
     return None
 
 
-def subject_of(kind: str, data: Mapping[str, Any]) -> str | None:
+def subject_of(kind: str, data: EventData) -> str | None:
     """The student an event is about: the user id, else the lower-cased email."""
     user = data.get("user_id")
     if user is not None and not isinstance(user, bool):
@@ -196,12 +196,12 @@ def to_kept(event: Event, at: float, fields: frozenset[str]) -> Kept | None:
 # --- evaluation -------------------------------------------------------------------------
 
 
-def _values(data: Mapping[str, Any], names: Sequence[str]) -> tuple[Any, ...] | None:
+def _values(data: EventData, names: Sequence[str]) -> tuple[FieldValue, ...] | None:
     values = tuple(data.get(n) for n in names)
     return None if any(v is None for v in values) else values
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
@@ -323,7 +323,7 @@ def window_notes(rules: Iterable[Rule], since: float | None, now: float) -> list
     return notes
 
 
-def earlier_dicts(earlier: Iterable[Kept]) -> list[dict[str, Any]]:
+def earlier_dicts(earlier: Iterable[Kept]) -> list[dict[str, FieldValue]]:
     """The `history` an alert carries: kind, key, time, title and the compared fields."""
     return [
         {

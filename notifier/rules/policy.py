@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from notifier.events import EventData
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-def parse_duration(value: Any) -> float:
+def parse_duration(value: object) -> float:
     """`30`, `30s`, `5m`, `2h`, `1d` -> seconds. ValueError with a readable message."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m, 2h or 1d")
@@ -37,14 +39,14 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def parse_clock(value: Any) -> time:
+def parse_clock(value: object) -> time:
     match = _CLOCK.match(str(value).strip()) if isinstance(value, str) else None
     if not match:
         raise ValueError(f'{value!r} is not a time of day like "18:00"')
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def parse_zone(value: Any) -> ZoneInfo:
+def parse_zone(value: object) -> ZoneInfo:
     try:
         return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
@@ -134,7 +136,7 @@ def plan(
     *,
     rule: str,
     channel: str,
-    data: Mapping[str, Any],
+    data: EventData,
     now: float,
     history: History,
     channel_quiet: QuietHours | None = None,
@@ -174,11 +176,11 @@ def plan(
     return Plan(group, not_before)
 
 
-def _values(data: Mapping[str, Any], fields: Sequence[str]) -> str:
+def _values(data: EventData, fields: Sequence[str]) -> str:
     return json.dumps([data.get(f) for f in fields], default=str, separators=(",", ":"))
 
 
-def _at(day: Any, t: time, zone: ZoneInfo) -> float:
+def _at(day: date, t: time, zone: ZoneInfo) -> float:
     return _ts(datetime(day.year, day.month, day.day, t.hour, t.minute, tzinfo=zone))
 
 

@@ -29,20 +29,24 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TypeAlias
 
+from jinja2 import Undefined
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace
-from jinja2.nodes import Concat
+from jinja2.nodes import Concat, EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_SIZE = 100_000
 RENDER_SECONDS = 1.0
 TEMPLATE_FILE = "<template>"  # the file name Jinja gives code compiled from a string
 
+# What `sys.settrace` calls: the frame, the event, its argument; returns the next tracer.
+Tracer: TypeAlias = "Callable[[FrameType, str, object], Tracer | None]"
 _WIDTH = re.compile(r"%[-#0 +]*(\d*|\*)(?:\.(\d+|\*))?")
 
 
@@ -54,23 +58,23 @@ class TemplateTooSlow(TemplateTooCostly):
     """A render ran past its deadline."""
 
 
-def _size(value: Any) -> int | None:
+def _size(value: object) -> int | None:
     return len(value) if isinstance(value, str | bytes | list | tuple) else None
 
 
-def _check_repeat(left: Any, right: Any) -> None:
+def _check_repeat(left: object, right: object) -> None:
     for seq, count in ((left, right), (right, left)):
         size = _size(seq)
         if size is not None and isinstance(count, int) and size * max(count, 0) > MAX_SIZE:
             raise TemplateTooCostly(f"a value of more than {MAX_SIZE} characters or items")
 
 
-def _check_sum(*values: Any) -> None:
+def _check_sum(*values: object) -> None:
     if sum(_size(v) or 0 for v in values) > MAX_SIZE:
         raise TemplateTooCostly(f"a value of more than {MAX_SIZE} characters or items")
 
 
-def _check_product(base: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _check_product(base: object, args: tuple[object, ...], kwargs: Mapping[str, object]) -> None:
     """A generous estimate of what a method or filter of `base` can build from strings
     or lists among its arguments (`s.replace("", long)`, `sep.join(items)`)."""
     grows = sum(_size(v) or 0 for v in (*args, *kwargs.values()))
@@ -78,13 +82,14 @@ def _check_product(base: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         raise TemplateTooCostly(f"a value of more than {MAX_SIZE} characters or items")
 
 
-def _check_power(left: Any, right: Any) -> None:
-    big = isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0
-    if big and left.bit_length() * right > 4 * MAX_SIZE:
+def _check_power(left: object, right: object) -> None:
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return
+    if abs(left) > 1 and right > 0 and left.bit_length() * right > 4 * MAX_SIZE:
         raise TemplateTooCostly("a number too large to compute")
 
 
-def _check_widths(fmt: Any) -> None:
+def _check_widths(fmt: object) -> None:
     if isinstance(fmt, str):
         for width, precision in _WIDTH.findall(fmt):
             for digits in (width, precision):
@@ -92,7 +97,7 @@ def _check_widths(fmt: Any) -> None:
                     raise TemplateTooCostly(f"a width of more than {MAX_SIZE} characters")
 
 
-def _check_counts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _check_counts(args: tuple[object, ...], kwargs: Mapping[str, object]) -> None:
     for value in (*args, *kwargs.values()):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
             raise TemplateTooCostly(f"a count of more than {MAX_SIZE}")
@@ -103,8 +108,22 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        undefined: type[Undefined] = Undefined,
+        autoescape: bool = False,
+        finalize: Callable[[object], object] | None = None,
+        trim_blocks: bool = False,
+        lstrip_blocks: bool = False,
+    ) -> None:
+        super().__init__(
+            undefined=undefined,
+            autoescape=autoescape,
+            finalize=finalize,
+            trim_blocks=trim_blocks,
+            lstrip_blocks=lstrip_blocks,
+        )
         self.code_generator_class = _BoundedCodeGenerator
         self.filters.update(
             {
@@ -116,13 +135,13 @@ class BoundedEnvironment(SandboxedEnvironment):
             }
         )
 
-    def bounded_concat(self, values: tuple[Any, ...]) -> str:
+    def bounded_concat(self, values: tuple[object, ...]) -> str:
         """`a ~ b ~ ...`, refused past MAX_SIZE (the code generator calls it)."""
         parts = [str(v) for v in values]
         _check_sum(*parts)
         return "".join(parts)
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
         if operator == "*":
             _check_repeat(left, right)
         elif operator == "+":
@@ -133,7 +152,7 @@ class BoundedEnvironment(SandboxedEnvironment):
             _check_widths(left)
         return super().call_binop(context, operator, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: object, *args: object, **kwargs: object) -> object:  # noqa: N805
         # A method of a string or a list (`"x".rjust(10**9)`) gets no count over MAX_SIZE.
         base = getattr(__obj, "__self__", None)
         if isinstance(base, str | bytes | list | tuple):
@@ -155,12 +174,12 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.write("))")
 
 
-def _bounded_center(value: Any, width: int = 80) -> str:
+def _bounded_center(value: str, width: int = 80) -> str:
     _check_counts((width,), {})
     return do_center(value, width)
 
 
-def _bounded_indent(value: Any, width: int | str = 4, *args: Any, **kwargs: Any) -> str:
+def _bounded_indent(value: str, width: int | str = 4, *args: bool, **kwargs: bool) -> str:
     if isinstance(width, str):
         _check_repeat(width, 1)
     else:
@@ -168,18 +187,22 @@ def _bounded_indent(value: Any, width: int | str = 4, *args: Any, **kwargs: Any)
     return do_indent(value, width, *args, **kwargs)
 
 
-def _bounded_format(value: Any, *args: Any, **kwargs: Any) -> str:
+def _bounded_format(value: str, *args: object, **kwargs: object) -> str:
     _check_widths(value)
     return do_format(value, *args, **kwargs)
 
 
-def _bounded_replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: Any = None) -> str:
+def _bounded_replace(
+    eval_ctx: EvalContext, value: str, old: str, new: str, count: int | None = None
+) -> str:
     _check_product(str(value), (str(new),), {})
     return do_replace(eval_ctx, value, old, new, count)
 
 
-def _bounded_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
-    items = list(value) if not isinstance(value, str) else value
+def _bounded_join(
+    eval_ctx: EvalContext, value: Iterable[object], d: str = "", attribute: str | int | None = None
+) -> str:
+    items: str | list[object] = list(value) if not isinstance(value, str) else value
     _check_product(items, (d,), {})
     joined: str = do_join(eval_ctx, items, d, attribute)
     return joined
@@ -195,12 +218,12 @@ def deadline(seconds: float = RENDER_SECONDS) -> Iterator[None]:
     The thread's previous trace function (a debugger, coverage) is put back after."""
     end = time.monotonic() + seconds
 
-    def on_line(frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
+    def on_line(frame: FrameType, event: str, arg: object) -> Tracer | None:
         if time.monotonic() > end:
             raise TemplateTooSlow(f"it takes more than {seconds:g} s to render")
         return on_line
 
-    def on_call(frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
+    def on_call(frame: FrameType, event: str, arg: object) -> Tracer | None:
         if time.monotonic() > end:  # a filter or global looping in Python (`lipsum`)
             raise TemplateTooSlow(f"it takes more than {seconds:g} s to render")
         return on_line if frame.f_code.co_filename == TEMPLATE_FILE else None

@@ -28,16 +28,16 @@ from __future__ import annotations
 import difflib
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from markupsafe import escape
 
-from notifier.events import EVENT_KINDS, FieldSpec
+from notifier.events import EVENT_KINDS, FieldSpec, FieldValue
 from notifier.rules.template_limits import BoundedEnvironment, TemplateTooSlow, deadline
 from notifier.text import duration_text, is_number, number_text, one_line
 
@@ -61,27 +61,27 @@ TEMPLATE_KEYS = ("title", "message")
 # --- filters --------------------------------------------------------------------------
 
 
-def f_minutes(value: Any, digits: int = 1) -> Any:
+def f_minutes(value: object, digits: int = 1) -> object:
     """`{{ duration | minutes }}`: seconds as minutes, rounded (`312` -> `5.2`)."""
     return round(value / 60, digits) if is_number(value) else value
 
 
-def f_duration(value: Any) -> Any:
+def f_duration(value: object) -> object:
     """`{{ time_taken | duration }}`: seconds in words (`45 s`, `5.2 min`, `2 h 48 min`)."""
     return duration_text(value) if is_number(value) else value
 
 
-def f_number(value: Any, digits: int = 2) -> Any:
+def f_number(value: object, digits: int = 2) -> object:
     """`{{ score | number(1) }}`: rounded, with no trailing `.0`."""
     return number_text(value, digits) if is_number(value) else value
 
 
-def f_pct(value: Any, digits: int = 1) -> Any:
+def f_pct(value: object, digits: int = 1) -> object:
     """`{{ percentage | pct }}`: `45.5%`."""
     return f"{number_text(value, digits)}%" if is_number(value) else value
 
 
-def f_localtime(value: Any, zone: str = "UTC", fmt: str = DEFAULT_TIME_FORMAT) -> Any:
+def f_localtime(value: object, zone: str = "UTC", fmt: str = DEFAULT_TIME_FORMAT) -> object:
     """`{{ date | localtime("Asia/Kolkata") }}`: an event time in a time zone,
     `25 Nov 2026, 15:30 IST` (strftime `fmt` to change it). An unknown zone is an error
     (reported at load); a value that is not a time is shown as it is."""
@@ -99,12 +99,12 @@ def f_localtime(value: Any, zone: str = "UTC", fmt: str = DEFAULT_TIME_FORMAT) -
     return when.astimezone(tz).strftime(fmt)
 
 
-def _plain(value: Any) -> str:
+def _plain(value: object) -> str:
     """`|safe`, `|e` and `|escape` do nothing: escaping is the renderer's job."""
     return str.__str__(value) if isinstance(value, str) else str(value)
 
 
-FILTERS: dict[str, Any] = {
+FILTERS: dict[str, Callable[..., object]] = {
     "minutes": f_minutes,
     "duration": f_duration,
     "number": f_number,
@@ -117,7 +117,7 @@ FILTERS: dict[str, Any] = {
 }
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """How one `{{ value }}` reads in any channel, before that channel's escaping."""
     if value is None:
         return MISSING
@@ -243,17 +243,20 @@ def _tb_line() -> int:
 # --- what a template sees -------------------------------------------------------------
 
 
-def context_for(event: str, data: Mapping[str, Any], extras: Mapping[str, Any]) -> dict[str, Any]:
+def context_for(
+    event: str, data: Mapping[str, object], extras: Mapping[str, object]
+) -> dict[str, object]:
     """Every field of the event kind (null when the event lacks it, so a template never
     fails on a field this event did not carry), list items likewise, then the extras."""
     catalogue = EVENT_KINDS.get(event, {})
-    ctx: dict[str, Any] = {name: None for name in catalogue}
+    ctx: dict[str, object] = {name: None for name in catalogue}
     for name, value in data.items():
         spec = catalogue.get(name)
         if spec is not None and spec.items is not None and isinstance(value, list):
             blank = dict.fromkeys(spec.items)
-            value = [{**blank, **item} if isinstance(item, dict) else item for item in value]
-        ctx[name] = value
+            ctx[name] = [{**blank, **item} if isinstance(item, dict) else item for item in value]
+        else:
+            ctx[name] = value
     ctx.update(extras)
     return ctx
 
@@ -266,17 +269,17 @@ class _Anything:
             raise AttributeError(name)
         return self
 
-    def __getitem__(self, key: Any) -> _Anything:
+    def __getitem__(self, key: object) -> _Anything:
         return self
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[_Anything]:
         return iter(())
 
     def __str__(self) -> str:
         return "value"
 
 
-def _sample(spec: FieldSpec) -> Any:
+def _sample(spec: FieldSpec) -> object:
     if spec.items is not None:
         return [sample_data(spec.items)]
     return {
@@ -288,12 +291,12 @@ def _sample(spec: FieldSpec) -> Any:
     }.get(spec.type, _Anything())
 
 
-def sample_data(catalogue: Mapping[str, FieldSpec]) -> dict[str, Any]:
+def sample_data(catalogue: Mapping[str, FieldSpec]) -> dict[str, object]:
     """An event with every field present, of its type."""
     return {name: _sample(spec) for name, spec in catalogue.items()}
 
 
-def sample_extras(event: str) -> dict[str, Any]:
+def sample_extras(event: str) -> dict[str, object]:
     catalogue = EVENT_KINDS.get(event, {})
     earlier = {
         **sample_data({n: s for n, s in catalogue.items() if s.items is None}),
@@ -312,7 +315,7 @@ def sample_extras(event: str) -> dict[str, Any]:
     }
 
 
-def history_extra(event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+def history_extra(event: str, data: Mapping[str, FieldValue]) -> list[dict[str, object]]:
     """The alert's `history` for a template: each earlier event with every scalar field
     of its kind (null when it was not kept), so a template never fails on one."""
     catalogue = EVENT_KINDS.get(event, {})
@@ -322,7 +325,7 @@ def history_extra(event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**blank, **item} for item in items if isinstance(item, dict)]
 
 
-def render(template: CompiledTemplate, context: Mapping[str, Any], *, html: bool = False) -> str:
+def render(template: CompiledTemplate, context: Mapping[str, object], *, html: bool = False) -> str:
     """The template's text, with `html` escaped whole for an HTML part (so no filter
     can have turned a value into markup). Raises whatever the template raises (and
     TemplateTooSlow past the deadline); callers fall back to the default wording."""
@@ -332,7 +335,7 @@ def render(template: CompiledTemplate, context: Mapping[str, Any], *, html: bool
 
 
 def try_render(
-    template: CompiledTemplate | None, context: Mapping[str, Any], rule: str, html: bool = False
+    template: CompiledTemplate | None, context: Mapping[str, object], rule: str, html: bool = False
 ) -> str | None:
     """The rendered text, or None when there is no template or it failed on this event
     (logged without the event's values: they may be personal data)."""
@@ -352,6 +355,17 @@ def try_render(
 # --- the templates of one rule set ---------------------------------------------------
 
 
+class Templated(Protocol):
+    """A rule as far as the table needs it (`notifier.rules.schema.Rule`, which imports
+    this module, so it is named by its shape)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def templates(self) -> RuleTemplates | None: ...
+
+
 @dataclass(frozen=True)
 class TemplateTable:
     """The templates of one rule set, by rule name. Built from the rules when they are
@@ -361,14 +375,8 @@ class TemplateTable:
     by_rule: Mapping[str, RuleTemplates] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rules: Iterable[Any]) -> TemplateTable:
-        return cls(
-            {
-                rule.name: rule.templates
-                for rule in rules
-                if getattr(rule, "templates", None) is not None
-            }
-        )
+    def of(cls, rules: Iterable[Templated]) -> TemplateTable:
+        return cls({rule.name: rule.templates for rule in rules if rule.templates is not None})
 
     def get(self, rule: str) -> RuleTemplates | None:
         return self.by_rule.get(rule)

@@ -14,12 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import cast
 
-from notifier.events import Event, Stage
+from notifier.events import Event, FieldValue, JSONScalar, Stage
 from notifier.rules.evaluate import match_rule
 from notifier.rules.schema import Rule
-from notifier.sources.base import PollContext, PollResult, enrich, stages_wanted
+from notifier.sources.base import (
+    Fetcher,
+    Filters,
+    PollContext,
+    PollResult,
+    Record,
+    enrich,
+    stages_wanted,
+)
 from notifier.sources.exam_scan import ExamScan, member_ids
 from notifier.sources.lookups import Lookups
 from notifier.state import PollStore
@@ -45,7 +53,7 @@ class AttemptsSource:
     name = "attempts"
     kinds: tuple[str, ...] = (KIND,)
 
-    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+    def query_filters(self, rules: Sequence[Rule]) -> Filters:
         """The filters pushed into the list query because every rule pins them."""
         return pinned_filters(rules)
 
@@ -130,48 +138,45 @@ class AttemptsSource:
         store.sources.put_state(self.name, {"cursor": {**cursor, "watch": watch}}, now)
 
 
-def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:
+def pinned_filters(rules: Sequence[Rule]) -> Filters:
     """Push `exams`/`users` into the query when every rule pins them to one value."""
-    filters: dict[str, Any] = {}
+    filters: Filters = {}
     for field, param in (("exam_id", "exams"), ("user_id", "users")):
-        values = {_pinned(rule, field) for rule in rules}
+        values = {rule.pinned(field) for rule in rules}
         if len(values) == 1 and None not in values:
-            filters[param] = values.pop()
+            value = values.pop()
+            if isinstance(value, JSONScalar):  # a rule pins a field with one plain value
+                filters[param] = value
     return filters
 
 
-def _pinned(rule: Any, field: str) -> Any:
-    pinned = getattr(rule, "pinned", None)
-    return pinned(field) if callable(pinned) else None
-
-
-def _fetchers(client: TestpressClient) -> dict[Stage, Any]:
-    def detail(data: dict[str, Any]) -> dict[str, Any]:
+def _fetchers(client: TestpressClient) -> dict[Stage, Fetcher]:
+    def detail(data: Record) -> Record:
         raw = client.get(DETAIL.format(data["id"]))
         parsed = parse_records(AttemptDetail, [raw], where=f"attempt {data['id']}")
         if not parsed:
             raise TestpressError(f"attempt {data['id']}: malformed detail", retryable=True)
         return parsed[0].to_data()
 
-    def answers(data: dict[str, Any]) -> dict[str, Any]:
+    def answers(data: Record) -> Record:
         return {"answers": fetch_answers(client, data["id"])}
 
     return {"detail": detail, "answers": answers}
 
 
-def fetch_answers(client: TestpressClient, attempt_id: Any) -> list[dict[str, Any]]:
+def fetch_answers(client: TestpressClient, attempt_id: FieldValue) -> list[FieldValue]:
     """Every page of the attempt's user answers, joined with their exam questions."""
     answers: list[UserAnswer] = []
-    questions: dict[Any, ExamQuestion] = {}
+    questions: dict[int, ExamQuestion] = {}
     where = ANSWERS.format(attempt_id)
     for page in client.pages(where):
         body = page.results if isinstance(page.results, dict) else {}
         answers += parse_records(UserAnswer, body.get("user_answers") or [], where=where)
         for question in parse_records(ExamQuestion, body.get("exam_questions") or [], where=where):
             questions[question.id] = question
-    joined = []
+    joined: list[FieldValue] = []
     for answer in answers:
-        q = questions.get(answer.exam_question_id)
+        q = questions.get(answer.exam_question_id) if answer.exam_question_id is not None else None
         joined.append(
             {
                 "question_id": q.question_id if q else None,
@@ -183,14 +188,15 @@ def fetch_answers(client: TestpressClient, attempt_id: Any) -> list[dict[str, An
                 "negative_marks": q.negative_marks if q else None,
                 "review": answer.review,
                 "guessed": answer.guessed,
-                "selected_answers": answer.selected_answers,
+                # Parsed JSON, passed through as Testpress sent it (the model keeps `object`).
+                "selected_answers": cast("list[FieldValue] | None", answer.selected_answers),
                 "question_text": question_text(q.question_html or "") if q else None,
             }
         )
     return joined
 
 
-def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
+def _label(records: list[Record], lookups: Lookups) -> None:
     """Add `exam_title` and `student` from cached look-ups (null when a look-up fails)."""
     todo = [r for r in records if "student" not in r]
     if not todo:
@@ -205,13 +211,13 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
         )
 
 
-def _keep_baseline(ctx: PollContext, result: PollResult, records: list[dict[str, Any]]) -> None:
+def _keep_baseline(ctx: PollContext, result: PollResult, records: list[Record]) -> None:
     """History from the baseline, so a new rule has it at once."""
     keep_attempts(ctx, result, records, Lookups(ctx.store.sources, ctx.client))
 
 
 def keep_attempts(
-    ctx: PollContext, result: PollResult, records: list[dict[str, Any]], lookups: Lookups
+    ctx: PollContext, result: PollResult, records: list[Record], lookups: Lookups
 ) -> None:
     """Keep every new attempt in the history, with its exam's title (a cached look-up,
     one per exam), so "Algebra Mock 2 (20%)" reads as such; not the student's (the
@@ -222,5 +228,5 @@ def keep_attempts(
         result.keep(ctx, KIND, str(record["id"]), record)
 
 
-def _event(data: dict[str, Any]) -> Event:
+def _event(data: Record) -> Event:
     return Event(KIND, str(data.get("id")), data)

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeAlias
 
-from notifier.events import STAGE_ORDER, Event, Kept, Stage
+from notifier.events import STAGE_ORDER, Event, FieldValue, JSONScalar, Kept, Stage
 from notifier.rules.evaluate import prefilter, time_of
 from notifier.rules.history import to_kept
 from notifier.rules.schema import Rule
@@ -20,6 +20,11 @@ from notifier.testpress.client import TestpressClient, TestpressError
 log = logging.getLogger(__name__)
 
 DETAIL_CONCURRENCY = 8
+# One item as a source builds it: the event's fields (from the typed models'
+# `to_data()`), filled in stage by stage and labelled; it becomes an `Event`'s data.
+Record: TypeAlias = dict[str, FieldValue]
+# A list query's filters (`exams`, `users`, ...), as the Testpress client sends them.
+Filters: TypeAlias = dict[str, JSONScalar]
 
 
 @dataclass
@@ -45,7 +50,7 @@ class PollContext:
 class PollResult:
     events: list[Event] = field(default_factory=list)  # new, enriched, ready to evaluate
     seen: list[str] = field(default_factory=list)  # keys to mark seen (events' keys included)
-    state: dict[str, Any] = field(default_factory=dict)  # cursor to save with the seen marks
+    state: dict[str, object] = field(default_factory=dict)  # cursor saved with the seen marks
     errors: list[str] = field(default_factory=list)  # partial failures; the keys stay unseen
     # New items read, matching a rule or not, when `events` holds only the matching ones.
     read: int | None = None
@@ -53,7 +58,7 @@ class PollResult:
     # matches too, since "3 in a row" and "the previous attempt" need them.
     history: list[Kept] = field(default_factory=list)
 
-    def keep(self, ctx: PollContext, kind: str, key: str, data: dict[str, Any]) -> None:
+    def keep(self, ctx: PollContext, kind: str, key: str, data: Record) -> None:
         """Keep a new item in the history (when `ctx` says its kind keeps any)."""
         fields = ctx.history_fields.get(kind)
         if fields is None:
@@ -70,13 +75,13 @@ class Source(Protocol):
 
     def poll(self, ctx: PollContext) -> PollResult: ...
 
-    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]: ...
+    def query_filters(self, rules: Sequence[Rule]) -> Filters: ...
 
 
-Fetcher = Callable[[dict[str, Any]], dict[str, Any]]
+Fetcher = Callable[[Record], Record]
 
 
-def stages_wanted(rules: Iterable[Rule], data: dict[str, Any], have: set[Stage]) -> set[Stage]:
+def stages_wanted(rules: Iterable[Rule], data: Record, have: set[Stage]) -> set[Stage]:
     """The stages some rule still needs for this event: rules whose conditions on the
     fields in hand have not already failed."""
     wanted: set[Stage] = set()
@@ -88,12 +93,12 @@ def stages_wanted(rules: Iterable[Rule], data: dict[str, Any], have: set[Stage])
 
 
 def enrich(
-    records: list[dict[str, Any]],
+    records: list[Record],
     rules: Sequence[Rule],
-    fetchers: dict[Stage, Fetcher],
+    fetchers: Mapping[Stage, Fetcher],
     have: set[Stage],
     errors: list[str],
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     """Fetch, stage by stage from the cheapest, the fields rules need; records whose
     fetch fails are dropped (and stay unseen, so the next cycle tries them again)."""
     current = records
@@ -108,10 +113,8 @@ def enrich(
     return current
 
 
-def _fetch_all(
-    records: list[dict[str, Any]], fetch: Fetcher, stage: str, errors: list[str]
-) -> set[int]:
-    def one(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _fetch_all(records: list[Record], fetch: Fetcher, stage: str, errors: list[str]) -> set[int]:
+    def one(record: Record) -> tuple[Record, str | None]:
         try:
             return fetch(record), None
         except TestpressError as exc:

@@ -22,14 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeAlias, TypedDict
 
-from notifier.events import Event, best_label
-from notifier.sources.base import PollContext, PollResult
+from notifier.events import Event, FieldValue, JSONValue, best_label
+from notifier.rules.schema import Rule
+from notifier.sources.base import Filters, PollContext, PollResult, Record
 from notifier.sources.content import PATH as CONTENT_PATH
 from notifier.sources.content import read_page
-from notifier.sources.counted import CountedList
+from notifier.sources.counted import CountedList, ListCursor
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import ConferenceRow, parse_records
 
@@ -38,17 +40,46 @@ log = logging.getLogger(__name__)
 PATH = "/api/v3/admin/attempts/{}/video-conference/"
 KIND = "conference.attendance"
 RETIRE_AFTER = timedelta(days=1)
+# A conference found by discovery: its id and title.
+_Found: TypeAlias = tuple[int, str | None]
 READS = 3  # attempts at a read of an attendance list that holds still
 _WARNED: set[tuple[int, str]] = set()  # warn once per process, not every cycle
 
 
-def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[str, dict[str, Any]]:
+class Person(TypedDict):
+    """One person's attendance of a conference, merged from their rows."""
+
+    conference_id: int
+    name: str | None
+    email: str | None
+    join_time: str | None  # ISO time
+    leave_time: str | None  # ISO time
+    duration: float  # seconds
+    sessions: int
+    left: bool  # every row has a leave time
+
+
+class Tracked(TypedDict, total=False):
+    """A conference followed across cycles, as the source state keeps it."""
+
+    title: str | None
+    done: bool
+    fingerprint: str  # of its attendance list, to see when it last changed
+    changed_at: str  # ISO time
+
+
+def _text(row: Record, key: str) -> str:
+    value = row.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def merge_participants(rows: list[Record], conference_id: int) -> dict[str, Person]:
     """Merge attendance rows per person: total duration, first join, last leave, number
     of sessions, and whether every row has a leave time."""
-    people: dict[str, dict[str, Any]] = {}
+    people: dict[str, Person] = {}
     for row in rows:
-        email = (row.get("email") or "").strip().lower()
-        name = (row.get("name") or "").strip()
+        email = _text(row, "email").strip().lower()
+        name = _text(row, "name").strip()
         if not email and not name:
             log.debug("conference %s: a row with neither email nor name was skipped", conference_id)
             continue
@@ -72,71 +103,88 @@ def merge_participants(rows: list[dict[str, Any]], conference_id: int) -> dict[s
         person["sessions"] += 1
         join, leave = row.get("join_time"), row.get("leave_time")
         if join and (person["join_time"] is None or _t(join) < _t(person["join_time"])):
-            person["join_time"] = join
+            person["join_time"] = str(join)  # _t read it: an ISO time
         if leave is None:
             person["left"] = False
         elif person["leave_time"] is None or _t(leave) > _t(person["leave_time"]):
-            person["leave_time"] = leave
+            person["leave_time"] = str(leave)
         person["duration"] += _duration(row)
     return people
 
 
-def _distinct(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _distinct(rows: list[Record]) -> list[Record]:
     """One row per (person, join time): a row read twice, once still open and once
     closed, counts once, closed."""
-    out: dict[tuple[str, Any], dict[str, Any]] = {}
+    out: dict[tuple[str, FieldValue], Record] = {}
     for n, row in enumerate(rows):
-        who = (row.get("email") or "").strip().lower() or f"name:{(row.get('name') or '').strip()}"
+        who = _text(row, "email").strip().lower() or f"name:{_text(row, 'name').strip()}"
         key = (who, row.get("join_time") or f"#{n}")  # no join time: never merged
         if key not in out or (out[key].get("leave_time") is None and row.get("leave_time")):
             out[key] = row
     return list(out.values())
 
 
-def _conference_rows(results: Any) -> list[tuple[str, Any]]:
+def _conference_rows(results: JSONValue) -> list[tuple[str, _Found | None]]:
     """(content attempt id, (conference id, title) or None) for live-class attempts."""
     joined, side = read_page(results)
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, _Found | None]] = []
     for data in joined:
         row = side["confs"].get(str(data.get("user_video_conference_id"))) or {}
         conf = row.get("video_conference") or {}
-        ok = isinstance(conf, dict) and isinstance(conf.get("id"), int)
-        out.append((str(data["id"]), (conf["id"], conf.get("title")) if ok else None))
+        found: _Found | None = None
+        if isinstance(conf, dict) and isinstance(conf_id := conf.get("id"), int):
+            title = conf.get("title")
+            found = (conf_id, title if isinstance(title, str) else None)
+        out.append((str(data["id"]), found))
     return out
 
 
-def _t(value: str) -> datetime:
+def _t(value: FieldValue) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("not an ISO time")  # as fromisoformat would
     return datetime.fromisoformat(value)
 
 
-def _duration(row: dict[str, Any]) -> float:
-    if isinstance(row.get("duration"), int | float):
-        return float(row["duration"])
+def _duration(row: Record) -> float:
+    duration = row.get("duration")
+    if isinstance(duration, int | float):
+        return float(duration)
     try:
         return max(0.0, (_t(row["leave_time"]) - _t(row["join_time"])).total_seconds())
     except (KeyError, TypeError, ValueError):
         return 0.0
 
 
+def _attendance(person: Person) -> Record:
+    """The event's fields: the person's attendance, without the merge's `left`."""
+    return {
+        "conference_id": person["conference_id"],
+        "name": person["name"],
+        "email": person["email"],
+        "join_time": person["join_time"],
+        "leave_time": person["leave_time"],
+        "duration": person["duration"],
+        "sessions": person["sessions"],
+    }
+
+
 class ConferencesSource:
     name = "conferences"
     kinds: tuple[str, ...] = (KIND,)
 
-    def query_filters(self, rules: Any) -> dict[str, Any]:
+    def query_filters(self, rules: Sequence[Rule]) -> Filters:
         return {}
 
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         now = ctx.now
-        tracked: dict[str, dict[str, Any]] = (
-            ctx.store.sources.get_state(self.name, "conferences") or {}
-        )
+        tracked: dict[str, Tracked] = ctx.store.sources.get_state(self.name, "conferences") or {}
         for found_id, title in self._discover(ctx, result).items():
-            entry = tracked.setdefault(str(found_id), {"title": None, "done": False})
+            entry = tracked.setdefault(str(found_id), Tracked(title=None, done=False))
             entry["title"] = entry.get("title") or title
         pinned = {str(c) for c in ctx.extra_conferences}  # listed in the rules: kept for good
         for listed in pinned:
-            tracked.setdefault(listed, {"title": None, "done": False})
+            tracked.setdefault(listed, Tracked(title=None, done=False))
 
         settle = timedelta(minutes=ctx.conference_settle_minutes)
         for conf_id, entry in sorted(tracked.items()):
@@ -157,7 +205,7 @@ class ConferencesSource:
             people = merge_participants(rows, int(conf_id))
             settled = still and quiet_for >= settle
             final = {
-                f"{conf_id}:{who}": {k: v for k, v in person.items() if k != "left"}
+                f"{conf_id}:{who}": _attendance(person)
                 for who, person in people.items()
                 if settled and person["left"]
             }
@@ -165,7 +213,7 @@ class ConferencesSource:
             everyone_final = bool(people) and len(final) == len(people)
             for key in sorted(new_keys):
                 person = final[key]
-                data = {
+                data: Record = {
                     **person,
                     "conference_title": entry.get("title"),
                     "student": best_label(person["name"], person["email"]),
@@ -188,10 +236,10 @@ class ConferencesSource:
         }
         return result
 
-    def _rows(self, client: TestpressClient, conf_id: str) -> tuple[list[dict[str, Any]], bool]:
+    def _rows(self, client: TestpressClient, conf_id: str) -> tuple[list[Record], bool]:
         """Every row, de-duplicated, and whether the list held still while it was read."""
         where = PATH.format(conf_id)
-        rows: list[dict[str, Any]] = []
+        rows: list[Record] = []
         for _ in range(READS):
             rows, counts = [], set()
             for page in client.pages(where):
@@ -217,7 +265,7 @@ class ConferencesSource:
         )  # fmt: skip
         got = reader.read(
             {"content_type": 7, "completed_after": since.isoformat()},
-            cur.get("list") or {},
+            cur.get("list") or ListCursor(),
             tag="d",
             rebuild=cur.get("window") != since.isoformat(),
         )

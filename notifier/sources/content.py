@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import TypeAlias
 
-from notifier.events import Event, best_label
+from notifier.events import Event, FieldValue, JSONValue, best_label
 from notifier.rules.schema import Rule
-from notifier.sources.base import PollContext, PollResult
-from notifier.sources.counted import CountedList
-from notifier.testpress.client import TestpressClient
+from notifier.sources.base import Filters, PollContext, PollResult, Record
+from notifier.sources.counted import CountedList, ListCursor
+from notifier.testpress.client import Query, TestpressClient
 from notifier.testpress.models import (
     ChapterContent,
     ContentAttempt,
@@ -36,6 +36,8 @@ from notifier.testpress.models import (
 )
 
 log = logging.getLogger(__name__)
+# The side-loaded lists of a content-attempts page, each joined by its `id`.
+_Side: TypeAlias = User | Course | ChapterContent | UserVideo | UserExam | UserVideoConference
 
 PATH = "/api/v3/admin/chapter-content-attempts/"
 KIND = "content_attempt.completed"
@@ -74,7 +76,7 @@ CONTENT_TYPE_CODES = {
 }
 
 
-def content_type_name(value: Any) -> str | None:
+def content_type_name(value: object) -> str | None:
     """Map any spelling of a content type ("videoConference", "Live Stream", 7, ...) to
     the contract's name, or None when unknown."""
     if value is None:
@@ -83,12 +85,12 @@ def content_type_name(value: Any) -> str | None:
 
 
 def read_content_attempts(
-    client: TestpressClient, params: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    client: TestpressClient, params: Query
+) -> tuple[list[Record], list[Record]]:
     """Every page, joined. Returns (content attempts as event data, the
     user_video_conferences rows seen), de-duplicated by id."""
-    found: dict[str, dict[str, Any]] = {}
-    conferences: list[dict[str, Any]] = []
+    found: dict[str, Record] = {}
+    conferences: list[Record] = []
     for page in client.pages(PATH, params):
         joined, side = read_page(page.results)
         conferences += side["confs"].values()
@@ -97,9 +99,9 @@ def read_content_attempts(
     return list(found.values()), conferences
 
 
-def read_page(results: Any) -> tuple[list[dict[str, Any]], dict[str, dict[Any, dict[str, Any]]]]:
+def read_page(results: JSONValue) -> tuple[list[Record], dict[str, dict[str, Record]]]:
     """One page's content attempts joined with its side-loaded lists, and those lists."""
-    body = results if isinstance(results, dict) else {}
+    body: Mapping[str, JSONValue] = results if isinstance(results, dict) else {}
     side = {
         "users": _by_id(User, body, "users"),
         "courses": _by_id(Course, body, "courses"),
@@ -115,32 +117,34 @@ def read_page(results: Any) -> tuple[list[dict[str, Any]], dict[str, dict[Any, d
     return joined, side
 
 
-def _final_rows(results: Any) -> list[tuple[str, Any]]:
+def _final_rows(results: JSONValue) -> list[tuple[str, Record]]:
     joined, _ = read_page(results)
     return [(str(data["id"]), data) for data in joined]
 
 
-def _by_id(model: Any, body: dict[str, Any], key: str) -> dict[Any, dict[str, Any]]:
+def _by_id(model: type[_Side], body: Mapping[str, JSONValue], key: str) -> dict[str, Record]:
     return {
         str(r.id): r.to_data()
         for r in parse_records(model, body.get(key) or [], where=f"{PATH} {key}")
     }
 
 
-def _join(data: dict[str, Any], side: dict[str, dict[Any, dict[str, Any]]]) -> dict[str, Any]:
+def _join(data: Record, side: dict[str, dict[str, Record]]) -> Record:
     user = side["users"].get(str(data.get("user_id")), {})
     content = side["contents"].get(str(data.get("chapter_content_id")), {})
     course = side["courses"].get(str(data.get("course_id")), {})
     video = side["videos"].get(str(data.get("user_video_id")), {})
     exam = side["exams"].get(str(data.get("assessment_id")), {})
     conference = side["confs"].get(str(data.get("user_video_conference_id")), {})
-    full_name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p)
+    names = (user.get("first_name"), user.get("last_name"))
+    full_name = " ".join(p for p in names if isinstance(p, str) and p)
+    held = conference.get("video_conference")
     data.update(
         {
             "content_type": content_type_name(data.get("content_type"))
             or content_type_name(content.get("content_type")),
             "title": content.get("title")
-            or (conference.get("video_conference") or {}).get("title"),
+            or (held.get("title") if isinstance(held, Mapping) else None),
             "course_title": course.get("title"),
             "username": user.get("username"),
             "email": user.get("email"),
@@ -165,7 +169,7 @@ class ContentAttemptsSource:
     name = "content_attempts"
     kinds: tuple[str, ...] = (KIND,)
 
-    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+    def query_filters(self, rules: Sequence[Rule]) -> Filters:
         """The filters pushed into the list query because every rule pins them."""
         return pinned_filters(rules)
 
@@ -177,20 +181,20 @@ class ContentAttemptsSource:
             completed_after = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
         cur = ctx.store.sources.get_state(self.name, "cursor") or {}
         moved = cur.get("window") != completed_after.isoformat()
-        params: dict[str, Any] = {"completed_after": completed_after.isoformat()}
+        params: Filters = {"completed_after": completed_after.isoformat()}
         params.update(self.query_filters(ctx.rules))
         reader = CountedList(
             ctx.client, ctx.store.seen, self.name, PATH, _final_rows,
             now=ctx.now, reconcile=timedelta(minutes=ctx.reconcile_minutes),
         )  # fmt: skip
         lists = cur.get("lists") or {}
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, Record] = {}
         members: list[str] = []
-        cursors: dict[str, Any] = {}
+        cursors: dict[str, ListCursor] = {}
         for state in FINAL_STATE_CODES:
             got = reader.read(
                 {**params, "state": state},
-                lists.get(str(state)) or {},
+                lists.get(str(state)) or ListCursor(),
                 tag=f"s{state}.",
                 rebuild=moved or ctx.baseline,
             )
@@ -219,24 +223,19 @@ class ContentAttemptsSource:
         return result
 
 
-def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:
+def pinned_filters(rules: Sequence[Rule]) -> Filters:
     """Push `content_type` and `course_ids` into the query when every rule pins them."""
-    filters: dict[str, Any] = {}
-    types = {_pinned(rule, "content_type") for rule in rules}
+    filters: Filters = {}
+    types = {rule.pinned("content_type") for rule in rules}
     if len(types) == 1 and (only := types.pop()) in CONTENT_TYPE_CODES:
         filters["content_type"] = CONTENT_TYPE_CODES[only]
-    courses = {_pinned(rule, "course_id") for rule in rules}
+    courses = {rule.pinned("course_id") for rule in rules}
     if len(courses) == 1 and (course := courses.pop()) is not None:
         filters["course_ids"] = course
     return filters
 
 
-def _pinned(rule: Any, field: str) -> Any:
-    pinned = getattr(rule, "pinned", None)
-    return pinned(field) if callable(pinned) else None
-
-
-def _on_or_after(value: Any, day: Any) -> bool:
+def _on_or_after(value: FieldValue, day: date) -> bool:
     return isinstance(value, str) and value[:10] >= day.isoformat()
 
 

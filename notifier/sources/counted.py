@@ -19,30 +19,41 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Generic, TypedDict, TypeVar
 
+from notifier.events import JSONValue
 from notifier.state.base import SeenMarks
-from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.testpress.client import Query, TestpressClient, TestpressError
 
 # As in notifier.sources.exam_scan: how long a deficit may last before every page is read.
 STALE_DEFICIT = timedelta(minutes=5)
 
-#: Parses one page's `results` into (item id, item) pairs.
-Parse = Callable[[Any], list[tuple[str, Any]]]
+T = TypeVar("T")
+#: Parses one page's `results` (Testpress's JSON) into (item id, item) pairs.
+Parse = Callable[[JSONValue], list[tuple[str, T]]]
+
+
+class ListCursor(TypedDict, total=False):
+    """A counted list's cursor, as the source state keeps it."""
+
+    gen: int
+    accepted: int
+    deficit_since: str | None  # ISO time
+    reconciled_at: str | None  # ISO time
 
 
 @dataclass
-class Counted:
+class Counted(Generic[T]):
     """The rows read this cycle (id -> item), the new member keys (key -> id), the list's
     cursor to save, and how many requests it took."""
 
-    found: dict[str, Any] = field(default_factory=dict)
+    found: dict[str, T] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
-    cursor: dict[str, Any] = field(default_factory=dict)
+    cursor: ListCursor = field(default_factory=lambda: ListCursor())
     requests: int = 0
 
 
-class CountedList:
+class CountedList(Generic[T]):
     """One counted list (see the module docstring): `read` once per cycle."""
 
     def __init__(
@@ -51,7 +62,7 @@ class CountedList:
         store: SeenMarks,
         source: str,
         path: str,
-        parse: Parse,
+        parse: Parse[T],
         *,
         now: datetime,
         reconcile: timedelta,
@@ -64,10 +75,8 @@ class CountedList:
         self.now = now
         self.reconcile = reconcile
 
-    def read(
-        self, params: dict[str, Any], cur: dict[str, Any], *, tag: str, rebuild: bool
-    ) -> Counted:
-        out = Counted()
+    def read(self, params: Query, cur: ListCursor, *, tag: str, rebuild: bool) -> Counted[T]:
+        out: Counted[T] = Counted()
         gen = int(cur.get("gen", 0)) + (1 if rebuild or "gen" not in cur else 0)
         prefix = f"{tag}{gen}:"
         stored = self.store.count_seen(self.source, prefix)
@@ -123,12 +132,12 @@ class CountedList:
         }
         return out
 
-    def _get(self, params: dict[str, Any], page: int | None, out: Counted) -> Any:
+    def _get(self, params: Query, page: int | None, out: Counted[T]) -> JSONValue:
         out.requests += 1
         query = params if page is None else {**params, "page": page}
         return self.client.get(self.path, query)
 
-    def _take(self, body: Any, prefix: str, out: Counted) -> None:
+    def _take(self, body: JSONValue, prefix: str, out: Counted[T]) -> None:
         results = body.get("results") if isinstance(body, dict) else None
         items = self.parse(results)
         keys: dict[str, str] = {}
@@ -150,12 +159,12 @@ def _ends_first(low: int, high: int) -> Iterator[int]:
         low, high = low + 1, high - 1
 
 
-def _count(body: Any) -> int:
+def _count(body: JSONValue) -> int:
     value = body.get("count") if isinstance(body, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _per_page(body: Any) -> int:
+def _per_page(body: JSONValue) -> int:
     value = body.get("per_page") if isinstance(body, dict) else None
     if isinstance(value, int) and value > 0:
         return value
@@ -165,7 +174,7 @@ def _per_page(body: Any) -> int:
     return max(1, len(results or []))
 
 
-def _age(now: datetime, iso: Any) -> timedelta:
+def _age(now: datetime, iso: str | None) -> timedelta:
     try:
         return now - datetime.fromisoformat(str(iso))
     except (TypeError, ValueError):

@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
-from notifier.sources.base import PollContext
-from notifier.testpress.client import TestpressClient, TestpressError
+from notifier.events import JSONValue
+from notifier.sources.base import Filters, PollContext, Record
+from notifier.testpress.client import Page, Query, TestpressClient, TestpressError
 from notifier.testpress.models import Attempt, AttemptDetail, parse_records
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,29 @@ ACTIVE_FOR = timedelta(hours=1)
 MAX_PROBES = 10
 
 
+class ScanCursor(TypedDict, total=False):
+    """The attempts source's cursor, as the source state keeps it."""
+
+    window: str  # the first start date watched (ISO)
+    gen: int
+    watch: dict[str, int | None]  # running attempt id -> its exam id
+    active: dict[str, str]  # exam id -> when completions were last found there (ISO)
+    accepted: int
+    deficit_since: str | None  # ISO time
+    reconciled_at: str | None  # ISO time
+    running: list[str]  # a cursor from before the counted window: running attempt ids
+
+
 @dataclass
 class Scan:
     """What one cycle read: completed attempts (id -> fields), the member keys read in
     the window (key -> id; only those of ids that end up seen may be recorded), the
     ids whose fields came from the detail endpoint, the cursor to save, errors."""
 
-    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    found: dict[str, Record] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
     detailed: set[str] = field(default_factory=set)
-    cursor: dict[str, Any] = field(default_factory=dict)
+    cursor: ScanCursor = field(default_factory=lambda: ScanCursor())
     errors: list[str] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
 
@@ -86,7 +100,7 @@ class ExamScan:
     """One cycle of the steps in the module docstring, for `AttemptsSource`."""
 
     def __init__(
-        self, ctx: PollContext, source: str, filters: dict[str, Any], reconcile: timedelta
+        self, ctx: PollContext, source: str, filters: Filters, reconcile: timedelta
     ) -> None:
         self.ctx = ctx
         self.client: TestpressClient = ctx.client
@@ -102,7 +116,7 @@ class ExamScan:
 
     def run(self) -> Scan:
         ctx, scan = self.ctx, self.scan
-        cur: dict[str, Any] = ctx.store.sources.get_state(self.source, "cursor") or {}
+        cur: ScanCursor = ctx.store.sources.get_state(self.source, "cursor") or ScanCursor()
         first = "gen" not in cur
         window = window_start(ctx.now, ctx.lookback_hours)
         if first and ctx.since is not None:
@@ -122,7 +136,12 @@ class ExamScan:
             gen += 1
         self.prefix = f"m{gen}:"
 
-        params = {"state": 1, "ordering": "-date", "date_0": window.isoformat(), **self.filters}
+        params: Filters = {
+            "state": 1,
+            "ordering": "-date",
+            "date_0": window.isoformat(),
+            **self.filters,
+        }
         now_s = ctx.now.isoformat()
         reconciled = cur.get("reconciled_at")
         accepted = 0 if rebuild else int(cur.get("accepted", 0))
@@ -177,11 +196,15 @@ class ExamScan:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _older_runners(self, window: date, watch: dict[str, Any]) -> dict[str, Any]:
+    def _older_runners(self, window: date, watch: dict[str, int | None]) -> dict[str, int | None]:
         """Step 1: running attempts started before the window, and the detail of each
         watched one that left that list."""
-        params = {"state": 0, "date_1": (window - timedelta(days=1)).isoformat(), **self.filters}
-        running: dict[str, Any] = {}
+        params: Filters = {
+            "state": 0,
+            "date_1": (window - timedelta(days=1)).isoformat(),
+            **self.filters,
+        }
+        running: dict[str, int | None] = {}
         for page in self._pages(params):
             for a in parse_records(Attempt, page.results or [], where=LIST):
                 running[str(a.id)] = a.exam_id
@@ -207,13 +230,13 @@ class ExamScan:
             # else: running inside the window, whose count will show its completion
         return kept
 
-    def _first_page(self, params: dict[str, Any]) -> int:
+    def _first_page(self, params: Query) -> int:
         for page in self._pages(params):
             self._take(page.results, member=True)
             return page.count or 0
         return 0
 
-    def _exam(self, params: dict[str, Any], exam: str) -> None:
+    def _exam(self, params: Query, exam: str) -> None:
         """Every page of one exam's completed attempts in the window, unless its count
         shows nothing missing there."""
         pages = self._pages({**params, "exams": exam})
@@ -223,7 +246,7 @@ class ExamScan:
                 pages.close()
                 return
 
-    def _read_all(self, params: dict[str, Any], *, member: bool) -> int:
+    def _read_all(self, params: Query, *, member: bool) -> int:
         """Every page; returns the count the first page gave."""
         count: int | None = None
         for page in self._pages(params):
@@ -231,12 +254,12 @@ class ExamScan:
             self._take(page.results, member=member)
         return count or 0
 
-    def _pages(self, params: dict[str, Any]) -> Any:
+    def _pages(self, params: Query) -> Generator[Page, None, None]:
         for page in self.client.pages(LIST, params):
             self.scan.requests["list"] += 1
             yield page
 
-    def _take(self, results: Any, *, member: bool) -> None:
+    def _take(self, results: JSONValue, *, member: bool) -> None:
         rows = parse_records(Attempt, results or [], where=LIST)
         keys: dict[str, tuple[str, str]] = {}
         for a in rows:
@@ -264,7 +287,7 @@ class ExamScan:
         return self._stored[prefix] + new
 
 
-def _inside(started: Any, window: date) -> bool:
+def _inside(started: str | None, window: date) -> bool:
     """Whether a start time is in the window by the server's reckoning whatever its time
     zone: a UTC date at least a day after the window's first day."""
     try:

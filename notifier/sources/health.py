@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from notifier.events import Event, Kept
 from notifier.state import NewDelivery, Outbox, SeenMarks, SourceState
@@ -51,17 +51,39 @@ class DeadSummary:
     last_error: str | None = None
 
 
+class Opened(TypedDict):
+    """A problem that started: when, and what was said."""
+
+    since: str  # ISO time
+    detail: str
+
+
+class FailedRun(TypedDict, total=False):
+    """A run of failed polls of one source."""
+
+    failures: int
+    first: float  # Unix seconds
+    detail: str
+
+
+class MonitorState(TypedDict, total=False):
+    """What the monitor keeps in the state store across restarts."""
+
+    open: dict[str, Opened]
+    failures: dict[str, FailedRun]
+
+
 class HealthMonitor:
-    def __init__(self, after_seconds: float, state: Mapping[str, Any] | None = None):
+    def __init__(self, after_seconds: float, state: MonitorState | None = None):
         self.after_seconds = after_seconds
-        state = dict(state or {})
+        state = state or MonitorState()
         # "problem\0subject" -> {"since": iso, "detail": str}: problems that started.
-        self.open: dict[str, dict[str, Any]] = dict(state.get("open", {}))
+        self.open: dict[str, Opened] = dict(state.get("open", {}))
         # source -> {"failures": n, "first": ts, "detail": str}: a run of failed polls.
-        self.failures: dict[str, dict[str, Any]] = dict(state.get("failures", {}))
+        self.failures: dict[str, FailedRun] = dict(state.get("failures", {}))
         self.changed = False
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> MonitorState:
         """What to keep in the state store (after `changed`)."""
         return {"open": self.open, "failures": self.failures}
 

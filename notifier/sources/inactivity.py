@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.events import Activity, Event
 from notifier.rules.history import DAY, HISTORY_MAX_DAYS
 from notifier.rules.schema import Rule
-from notifier.sources.base import PollContext, PollResult
+from notifier.sources.base import Filters, PollContext, PollResult, Record
 
 KIND = "student.inactive"
 
@@ -47,7 +46,7 @@ def inactive_events(activities: Iterable[Activity], now: datetime, zone: ZoneInf
         if days < 1:
             continue
         last = datetime.fromtimestamp(a.at, zone)
-        data: dict[str, Any] = {
+        data: Record = {
             "user_id": int(a.user_id) if a.user_id.isdigit() else a.user_id,
             "student": a.student or a.email or f"user {a.user_id}",
             "email": a.email,
@@ -64,7 +63,7 @@ class InactivitySource:
     name = "inactivity"
     kinds: tuple[str, ...] = (KIND,)
 
-    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+    def query_filters(self, rules: Sequence[Rule]) -> Filters:
         return {}
 
     def poll(self, ctx: PollContext) -> PollResult:

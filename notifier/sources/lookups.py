@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from notifier.events import best_label
+from notifier.events import FieldValue, JSONValue, best_label
 from notifier.state import SourceState
 from notifier.testpress.client import TestpressClient, TestpressError
 
@@ -29,10 +28,10 @@ class Lookups:
         self.store = store
         self.client = client
         self.concurrency = concurrency
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.cache: dict[str, dict[str, JSONValue]] = {}
         self.requests = 0
 
-    def load(self, wanted: dict[str, Iterable[Any]]) -> None:
+    def load(self, wanted: dict[str, Iterable[FieldValue]]) -> None:
         """Make sure every (kind, id) wanted is in the cache, from the store or the API."""
         missing: list[tuple[str, str]] = []
         for kind, ids in wanted.items():
@@ -54,7 +53,7 @@ class Lookups:
         if new:
             self.store.put_state(SCOPE, new)
 
-    def _fetch(self, item: tuple[str, str]) -> dict[str, Any] | None:
+    def _fetch(self, item: tuple[str, str]) -> dict[str, JSONValue] | None:
         kind, id_ = item
         try:
             raw = self.client.get(PATHS[kind].format(id_))
@@ -74,11 +73,11 @@ class Lookups:
             "email": raw.get("email"),
         }
 
-    def exam_title(self, exam_id: Any) -> str | None:
+    def exam_title(self, exam_id: FieldValue) -> str | None:
         title = self.cache.get(f"exam:{exam_id}", {}).get("title")
         return title if isinstance(title, str) and title.strip() else None
 
-    def student(self, user_id: Any, *fallbacks: Any) -> str | None:
+    def student(self, user_id: FieldValue, *fallbacks: FieldValue) -> str | None:
         user = self.cache.get(f"user:{user_id}", {})
         return best_label(
             user.get("display_name"),

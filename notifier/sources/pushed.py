@@ -21,14 +21,13 @@ import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from notifier.events import Event, Stage
+from notifier.events import Event, JSONObject, JSONValue, Stage
 from notifier.rules.evaluate import match_rule
 from notifier.rules.history import event_time, kept_fields, to_kept
 from notifier.rules.schema import Rule
 from notifier.sources import attempts, content
-from notifier.sources.base import PollResult, enrich, stages_wanted
+from notifier.sources.base import Fetcher, PollResult, Record, enrich, stages_wanted
 from notifier.sources.lookups import Lookups
 from notifier.sources.pushed_confirm import Confirmation, Signed, confirm_all
 from notifier.state import InboxRow, PollStore
@@ -97,7 +96,7 @@ def process(
 
 def _read(
     row: InboxRow,
-    payload: dict[str, Any],
+    payload: JSONObject,
     pending: dict[str, dict[str, _Pending]],
     batch: PushBatch,
 ) -> None:
@@ -125,7 +124,7 @@ def _read(
     pending[kind].setdefault(key, _Pending(signed, [])).rows.append(row.id)
 
 
-def _text(value: Any) -> str | None:
+def _text(value: JSONValue) -> str | None:
     return None if value is None or isinstance(value, dict | list) else str(value)
 
 
@@ -136,7 +135,7 @@ def _confirmed(
     client: TestpressClient,
     store: PollStore,
     batch: PushBatch,
-) -> list[tuple[_Pending, dict[str, Any]]]:
+) -> list[tuple[_Pending, Record]]:
     """The fresh completions the API bears out, with the API's fields; the rest are
     done (seen before, refuted) or tried again later (the API could not be read)."""
     batch.received[source] = len(found)
@@ -147,7 +146,7 @@ def _confirmed(
             batch.done += p.rows  # the poll (or an earlier push) had it
     todo = [found[k] for k in sorted(fresh, key=_num)]
     answers = confirm_all(client, [p.signed for p in todo], inbox_kind)
-    out = []
+    out: list[tuple[_Pending, Record]] = []
     for p in todo:
         answer: Confirmation = answers[p.signed.attempt_id]
         if answer.outcome == "confirmed":
@@ -168,7 +167,7 @@ def _confirmed(
 
 
 def _exam_events(
-    confirmed: list[tuple[_Pending, dict[str, Any]]],
+    confirmed: list[tuple[_Pending, Record]],
     rules: Sequence[Rule],
     client: TestpressClient,
     store: PollStore,
@@ -179,7 +178,7 @@ def _exam_events(
     have: set[Stage] = {"list", "lookup", "detail"}
     errors: list[str] = []
     records = [data for _, data in confirmed]
-    fetchers: dict[Stage, Any] = {"answers": attempts._fetchers(client)["answers"]}
+    fetchers: dict[Stage, Fetcher] = {"answers": attempts._fetchers(client)["answers"]}
     ready = enrich(records, rules, fetchers, have, errors)
     kept = {id(d) for d in ready}
     for p, data in confirmed:
@@ -198,7 +197,7 @@ def _exam_events(
     return result
 
 
-def _keep(result: PollResult, ready: list[dict[str, Any]], rules: Sequence[Rule]) -> None:
+def _keep(result: PollResult, ready: list[Record], rules: Sequence[Rule]) -> None:
     """Every pushed completion into the history (contract section 11), matching a rule
     or not: "3 in a row" and "the previous attempt" need them all."""
     fields = kept_fields(rules)[attempts.KIND]
@@ -210,9 +209,7 @@ def _keep(result: PollResult, ready: list[dict[str, Any]], rules: Sequence[Rule]
             result.history.append(kept)
 
 
-def _content_events(
-    confirmed: list[tuple[_Pending, dict[str, Any]]], batch: PushBatch
-) -> PollResult:
+def _content_events(confirmed: list[tuple[_Pending, Record]], batch: PushBatch) -> PollResult:
     """Confirmed final content attempts as events: the list's row, joined as the poll
     joins it, so every rule is judged on every field."""
     result = PollResult()

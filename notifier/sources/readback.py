@@ -35,9 +35,10 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TypedDict, cast
 from urllib.parse import urljoin, urlsplit
 
+from notifier.events import JSONValue, Kept
 from notifier.rules.history import DAY, kept_fields
 from notifier.rules.schema import Rule
 from notifier.sources import content
@@ -47,7 +48,7 @@ from notifier.sources.content import FINAL_STATE_CODES, FINAL_STATES, read_page
 from notifier.sources.exam_scan import LIST as ATTEMPTS_PATH
 from notifier.sources.lookups import Lookups
 from notifier.state import PollStore
-from notifier.testpress.client import Page, TestpressClient, TestpressError, local_path
+from notifier.testpress.client import Page, Query, TestpressClient, TestpressError, local_path
 from notifier.testpress.models import Attempt, parse_records
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,20 @@ def plan(sources_in_use: Sequence[str]) -> list[str]:
     if "content_attempts" in sources_in_use:
         lists += [f"content_attempts:{state}" for state in FINAL_STATE_CODES]
     return lists
+
+
+class ReadbackCursor(TypedDict, total=False):
+    """Where the read-back is, as the source state keeps it."""
+
+    status: str  # READING, DONE or SKIPPED
+    since: str  # the first start date read (ISO)
+    keep_after: float  # Unix seconds: older events are not kept
+    lists: list[str]  # the lists still to read, the current one first
+    next: str | None  # the current list's next page
+    pages: int
+    kept: int
+    began: float
+    finished: float
 
 
 class ReadBack:
@@ -91,9 +106,9 @@ class ReadBack:
 
     # -- state ----------------------------------------------------------------------------
 
-    def cursor(self) -> dict[str, Any]:
-        cur = self.store.sources.get_state(SCOPE, "cursor")
-        return cur if isinstance(cur, dict) else {}
+    def cursor(self) -> ReadbackCursor:
+        cur: ReadbackCursor | None = self.store.sources.get_state(SCOPE, "cursor")
+        return cur if isinstance(cur, dict) else ReadbackCursor()
 
     @property
     def pending(self) -> bool:
@@ -116,20 +131,20 @@ class ReadBack:
         now = self.clock()
         lists = plan(sources_in_use)
         if not new_store or self.days <= 0 or not lists:
-            self._save({"status": SKIPPED}, [], now)
+            self._save(ReadbackCursor(status=SKIPPED), [], now)
             return
         # A day early, as the sources filter: the API takes dates in the institute's zone.
         since = (datetime.fromtimestamp(now, UTC) - timedelta(days=self.days + 1)).date()
-        cur = {
-            "status": READING,
-            "since": since.isoformat(),
-            "keep_after": now - self.days * DAY,
-            "lists": lists,
-            "next": None,
-            "pages": 0,
-            "kept": 0,
-            "began": now,
-        }
+        cur = ReadbackCursor(
+            status=READING,
+            since=since.isoformat(),
+            keep_after=now - self.days * DAY,
+            lists=lists,
+            next=None,
+            pages=0,
+            kept=0,
+            began=now,
+        )
         self._save(cur, [], now)
         log.info(
             "history read-back: a new state store; reading back %g days of completed "
@@ -211,7 +226,7 @@ class ReadBack:
         )
         return True
 
-    def _where(self, name: str, cur: dict[str, Any]) -> tuple[str, Any]:
+    def _where(self, name: str, cur: ReadbackCursor) -> tuple[str, Query | None]:
         """Where the list resumes (its `next` page), or its first page. No filter the
         rules pin is pushed into it: the past is every student's activity (the
         inactivity check's) and what a rule added later may count."""
@@ -231,11 +246,11 @@ class ReadBack:
     def _keep(
         self,
         name: str,
-        results: Any,
+        results: JSONValue,
         ctx: PollContext,
         lookups: Lookups,
         keep_after: float,
-    ) -> list[Any]:
+    ) -> list[Kept]:
         """One page as history: the completed items no live source has seen, each with
         the fields and titles the live source keeps."""
         result = PollResult()
@@ -253,11 +268,11 @@ class ReadBack:
                 result.keep(ctx, content.KIND, key, final[key])
         return [k for k in result.history if k.at >= keep_after]
 
-    def _save(self, cur: dict[str, Any], kept: list[Any], now: float) -> None:
+    def _save(self, cur: ReadbackCursor, kept: list[Kept], now: float) -> None:
         """The page's history and the cursor after it, in one transaction."""
         self.store.seen.record(SCOPE, [], [], state={"cursor": cur}, now=now, history=kept)
 
-    def _progress(self, cur: dict[str, Any], name: str, count: int | None) -> None:
+    def _progress(self, cur: ReadbackCursor, name: str, count: int | None) -> None:
         """A line every PROGRESS_PAGES pages or PROGRESS_SECONDS, not one per page."""
         now = time.monotonic()
         if not self._logged_at:

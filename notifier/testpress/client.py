@@ -25,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from notifier.events import JSONObject, JSONScalar, JSONValue
 from notifier.httpstatus import is_retryable_status, parse_retry_after
 from notifier.testpress.pacing import SharedPause, backoff_delay
 from notifier.testpress.safetext import clean_deep
@@ -38,6 +39,8 @@ from notifier.testpress.safetext import clean_deep
 log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/api/v2.5/auth-token/"
+# A request's query parameters (httpx sends null ones as empty).
+Query: TypeAlias = Mapping[str, JSONScalar]
 USER_AGENT = "testpress-notifier/0.1"
 
 
@@ -58,10 +61,10 @@ class Page:
     """One page of a paginated response. `results` is a list for most endpoints and an
     object of side-loaded lists for user answers and chapter-content attempts."""
 
-    results: Any
+    results: JSONValue  # Testpress's JSON: made typed models by the source that reads it
     count: int | None
     next: str | None
-    raw: dict[str, Any] = field(repr=False)
+    raw: JSONObject = field(repr=False)
 
 
 def _secret(value: SecretStr | str | None) -> str | None:
@@ -133,18 +136,18 @@ class TestpressClient:
         """HTTP requests sent so far, logins and retries included."""
         return self._requests
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get(self, path: str, params: Query | None = None) -> JSONValue:
         """One JSON document, e.g. `get("/api/v2.5/admin/attempts/68701/")`."""
         body, _ = self._call("GET", path, params)
         return body
 
-    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Page]:
+    def pages(self, path: str, params: Query | None = None) -> Iterator[Page]:
         """Every page of a paginated endpoint, following `next` until it is null. A body
         that is a bare list is one page. A `next` pointing back at a page already read
         ends the walk (a server bug must not loop forever)."""
         seen: set[str] = set()
         current: str = path
-        query: Mapping[str, Any] | None = params
+        query: Query | None = params
         while True:
             body, url = self._call("GET", current, query)
             if isinstance(body, list):
@@ -183,9 +186,7 @@ class TestpressClient:
 
     # -- auth ---------------------------------------------------------------------------
 
-    def _call(
-        self, method: str, path: str, params: Mapping[str, Any] | None
-    ) -> tuple[Any, httpx.URL]:
+    def _call(self, method: str, path: str, params: Query | None) -> tuple[JSONValue, httpx.URL]:
         """One authenticated call: on a 401 with a login-based token, log in once more
         (or reuse the token another thread just got) and repeat the call once."""
         token, gen = self._current_token()
@@ -265,10 +266,10 @@ class TestpressClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
+        params: Query | None = None,
+        json_body: JSONValue = None,
         token: str | None,
-    ) -> tuple[httpx.Response, Any]:
+    ) -> tuple[httpx.Response, JSONValue]:
         """Send with retries. Returns a 2xx response with its parsed body, or a 401
         response (the caller decides about logging in). Raises TestpressError for any
         other failure."""
@@ -361,7 +362,7 @@ def _clean(path: str) -> str:
     return urlsplit(path).path or path
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().isdigit():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifier.events import FieldValue
 from notifier.testpress.parse import (
     is_null,
     null_strings_to_none,
@@ -63,7 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _optional_id(value: Any) -> int | None:
+def _optional_id(value: object) -> int | None:
     if type(value) is int:
         return value
     return None if is_null(value) else to_id(value)
@@ -88,7 +89,7 @@ class TestpressModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _null_strings(cls, data: Any) -> Any:
+    def _null_strings(cls, data: object) -> object:
         # Runs for every record: copy the dict only when some value is a null string.
         # Odd text first, so a field made of control characters is not mistaken for
         # text by the null check (and no field, declared or extra, escapes cleaning).
@@ -99,7 +100,7 @@ class TestpressModel(BaseModel):
                     return {key: null_strings_to_none(v) for key, v in data.items()}
         return data
 
-    def to_data(self) -> dict[str, Any]:
+    def to_data(self) -> dict[str, FieldValue]:
         """The record as event fields: contract names, extras included, nested models
         as plain dicts."""
         return self.model_dump(mode="python")
@@ -108,7 +109,7 @@ class TestpressModel(BaseModel):
 M = TypeVar("M", bound=TestpressModel)
 
 
-def parse_records(model: type[M], raw: Any, *, where: str) -> list[M]:
+def parse_records(model: type[M], raw: object, *, where: str) -> list[M]:
     """Validate each record of `raw` (a list) as `model`. A malformed record is logged at
     WARNING (where, its index, its id if any, which fields were wrong and why) and
     skipped; the others are returned in order."""
@@ -151,11 +152,11 @@ def parse_records(model: type[M], raw: Any, *, where: str) -> list[M]:
     return records
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -171,11 +172,11 @@ def _summary(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
-def _records_of(model: type[M], where: str) -> Callable[[Any], list[M] | None]:
+def _records_of(model: type[M], where: str) -> Callable[[object], list[M] | None]:
     """A nested list of records, validated item by item like a page: one bad section
     does not lose the attempt."""
 
-    def validate(value: Any) -> list[M] | None:
+    def validate(value: object) -> list[M] | None:
         if value is None:
             return None
         if not isinstance(value, list):
@@ -250,7 +251,7 @@ class AttemptDetail(Attempt):
         list[SubjectStat] | None,
         BeforeValidator(_records_of(SubjectStat, "attempt subject_stats")),
     ] = None
-    difficulty_level_stats: dict[str, Any] | None = None
+    difficulty_level_stats: dict[str, object] | None = None  # as Testpress sends it
     institute_attempt_id: Ref = None
 
 
@@ -259,7 +260,7 @@ class UserAnswer(TestpressModel):
 
     id: Id
     exam_question_id: Ref = None
-    selected_answers: list[Any] | None = None
+    selected_answers: list[object] | None = None
     result: Text = None
     duration: Seconds = None
     review: bool | None = None
@@ -277,9 +278,9 @@ class ExamQuestion(TestpressModel):
     marks: Number = None
     negative_marks: Number = None
     partial_marks: Number = None
-    direction: Any = None
-    answers: list[Any] | None = None
-    difficulty_level: Any = None
+    direction: object = None  # these three pass through as Testpress sends them
+    answers: list[object] | None = None
+    difficulty_level: object = None
     order: Count = None
     is_bonus: bool | None = None
     exam_id: Ref = None

@@ -31,11 +31,12 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import SecretStr
 
+from notifier.events import JSONObject, JSONScalar, JSONValue
 from notifier.testpress.models import _optional_id
 
 Kind = Literal["exam", "chapter-content"]
@@ -82,18 +83,18 @@ class Unverifiable(ValueError):
     """A payload that lacks a value the hash covers."""
 
 
-def _value(payload: Mapping[str, Any], path: str) -> Any:
-    current: Any = payload
+def _value(payload: JSONObject, path: str) -> JSONScalar:
+    current: JSONValue = payload
     for part in path.split("."):
         if not isinstance(current, Mapping) or part not in current:
             raise Unverifiable(f"no {path}")
         current = current[part]
-    if isinstance(current, Mapping | list):
+    if isinstance(current, Mapping | list) or not isinstance(current, JSONScalar):
         raise Unverifiable(f"{path} is not a plain value")
     return current
 
 
-def hash_values(kind: Kind, payload: Mapping[str, Any], keys: PushKeys) -> list[str]:
+def hash_values(kind: Kind, payload: JSONObject, keys: PushKeys) -> list[str]:
     """The values the hash joins, as text (`str(value)`), in order. Unverifiable when
     one is missing."""
     values = []
@@ -112,7 +113,7 @@ def _digest(private: str, values: Sequence[str], encode: Callable[[str], str]) -
     return hmac.new(private.encode(), message, hashlib.sha512).hexdigest()
 
 
-def expected_hashes(kind: Kind, payload: Mapping[str, Any], keys: PushKeys) -> tuple[str, str]:
+def expected_hashes(kind: Kind, payload: JSONObject, keys: PushKeys) -> tuple[str, str]:
     """(percent-encoded reading, unencoded reading) of the hash this payload must carry."""
     values = hash_values(kind, payload, keys)
     private = keys.private.get_secret_value()
@@ -125,7 +126,7 @@ def expected_hashes(kind: Kind, payload: Mapping[str, Any], keys: PushKeys) -> t
 Verdict = Literal["ok", "wrong_key", "bad_hash"]
 
 
-def verify(kind: Kind, payload: Mapping[str, Any], keys: PushKeys) -> Verdict:
+def verify(kind: Kind, payload: JSONObject, keys: PushKeys) -> Verdict:
     """Whether `payload` (the parsed JSON object, as sent) comes from the institute:
     its `key` is the public key and its `hash` is one of the two readings' digests.
     Every comparison is constant-time; both readings are always computed."""
@@ -147,10 +148,10 @@ def verify(kind: Kind, payload: Mapping[str, Any], keys: PushKeys) -> Verdict:
     return "ok" if match_encoded or match_plain else "bad_hash"
 
 
-def sign(kind: Kind, payload: dict[str, Any], keys: PushKeys) -> dict[str, Any]:
+def sign(kind: Kind, payload: JSONObject, keys: PushKeys) -> dict[str, JSONValue]:
     """`payload` with `key` and the percent-encoded reading's `hash`: what Testpress
     sends. For tests; the sandbox signs with its own code."""
-    signed = {**payload, "key": keys.public}
+    signed: dict[str, JSONValue] = {**payload, "key": keys.public}
     signed["hash"] = expected_hashes(kind, signed, keys)[0]
     return signed
 
@@ -158,7 +159,7 @@ def sign(kind: Kind, payload: dict[str, Any], keys: PushKeys) -> dict[str, Any]:
 # -- the payloads -----------------------------------------------------------------------
 
 
-def attempt_id_of(payload: Mapping[str, Any]) -> int | None:
+def attempt_id_of(payload: JSONObject) -> int | None:
     """The payload's `attempt_id` as an integer, or None when it has none usable."""
     try:
         return _optional_id(payload.get("attempt_id"))
@@ -174,7 +175,7 @@ _MAX_VALUE = 64
 EXAM_STATES = frozenset({"started", "completed"})
 
 
-def pushed_state(kind: Kind, payload: Mapping[str, Any]) -> str:
+def pushed_state(kind: Kind, payload: JSONObject) -> str:
     """The state a payload says, normalised: an exam's `attempt_state` (NOT signed: a
     hint only) as `started`, `completed` or `other`; a content attempt's `state`
     (signed) lower-cased, or `other` when it is not a short string."""
@@ -186,7 +187,7 @@ def pushed_state(kind: Kind, payload: Mapping[str, Any]) -> str:
     return state or "other"
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: JSONScalar) -> JSONScalar:
     if isinstance(value, bool) or value is None or isinstance(value, int | float):
         return value
     if isinstance(value, str) and len(value) <= _MAX_VALUE:
@@ -194,12 +195,12 @@ def _plain(value: Any) -> Any:
     return None
 
 
-def kept_payload(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
+def kept_payload(kind: Kind, payload: JSONObject) -> dict[str, JSONValue]:
     """What the inbox keeps of a verified payload: its `attempt_id`, the values the
     hash covers (under their payload names, nested ones nested) and the normalised
     state, each bounded; nothing unsigned beyond the state, so a padded payload is
     stored in a few hundred bytes and nothing unsigned can reach an alert."""
-    kept: dict[str, Any] = {"attempt_id": attempt_id_of(payload)}
+    kept: dict[str, JSONValue] = {"attempt_id": attempt_id_of(payload)}
     for item in HASHED_FIELDS[kind]:
         if not isinstance(item, str):
             continue
@@ -209,14 +210,16 @@ def kept_payload(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
             value = None
         head, _, tail = item.partition(".")
         if tail:
-            kept.setdefault(head, {})[tail] = value
+            nested = kept.setdefault(head, {})
+            if isinstance(nested, dict):  # always: only this loop writes `head`
+                nested[tail] = value
         else:
             kept[head] = value
     kept["attempt_state" if kind == "exam" else "state"] = pushed_state(kind, payload)
     return kept
 
 
-def received_key(kind: Kind, payload: Mapping[str, Any]) -> str:
+def received_key(kind: Kind, payload: JSONObject) -> str:
     """The key a verified body is received under, once: its attempt, its normalised
     state and its (normalised) hash. A replay has all three of a body already
     received. A started body made to say `completed` differs from the real completion

@@ -16,7 +16,9 @@ Applied once at the edge: the client's parsed responses and the Testpress models
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import overload
+
+from notifier.events import JSONValue
 
 REPLACEMENT = "\ufffd"
 
@@ -33,14 +35,20 @@ def clean(text: str) -> str:
     return _UNSAFE.sub(REPLACEMENT, text) if _UNSAFE.search(text) else text
 
 
-def clean_deep(value: Any) -> Any:
+@overload
+def clean_deep(value: JSONValue) -> JSONValue: ...
+@overload
+def clean_deep(value: object) -> object: ...
+
+
+def clean_deep(value: object) -> object:
     """`value` (parsed JSON: dicts, lists, strings, numbers) with every string, keys
     included, made safe. Containers are copied only when something in them changed."""
     if isinstance(value, str):
         return clean(value)
     if isinstance(value, dict):
         changed = False
-        out: dict[Any, Any] = {}
+        out: dict[object, object] = {}
         for key, item in value.items():
             new_key = clean(key) if isinstance(key, str) else key
             new_item = clean_deep(item)
