@@ -4,8 +4,9 @@ outcome is the last stage (`notifier.delivery.record`); the chain that runs them
 order is composed in one place (`notifier.delivery.chain`).
 
 Grouping, digests, quiet hours and throttling decide *when* a row is due and *which*
-rows go out together; they are planned as the row is written (`notifier.rules.policy`),
-so what reaches these stages is a unit: one row, or every due row of one group.
+rows go out together; they are the planning stages (`notifier.rules.policy.PLAN_STAGES`),
+run as the row is written so its send time is kept on the row and survives a restart;
+what reaches these stages is a unit: one row, or every due row of one group.
 
 A stage takes a Job and gives it back; a stage that decides the outcome itself (a
 mute, the send) sets `job.outcome`, and the chain then goes straight to recording.

@@ -131,6 +131,97 @@ class History(Protocol):
         """When a row of this group was last sent."""
 
 
+@dataclass(frozen=True)
+class Match:
+    """What the planning stages know of one match: its rule, channel and fields, the
+    time, and the outbox's memory of its groups."""
+
+    policy: Policy
+    rule: str
+    channel: str
+    data: EventData
+    now: float
+    history: History
+    channel_quiet: QuietHours | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The plan so far. `settled`: the match joined a group already waiting, whose send
+    time is fixed; no later stage moves it."""
+
+    group: str | None
+    not_before: float
+    settled: bool = False
+
+
+class PlanStage(Protocol):
+    """One planning step with one job (after Alertmanager's notify stages): it takes
+    the plan so far and gives it back, changed or not."""
+
+    def __call__(self, draft: Draft, m: Match) -> Draft: ...
+
+
+def digest_stage(draft: Draft, m: Match) -> Draft:
+    """`digest`: the match waits for the next digest time, in that digest's group."""
+    if m.policy.digest is None or draft.settled or draft.group is not None:
+        return draft
+    at = m.policy.digest.next_after(m.now)
+    return Draft(f"digest:{int(at)}", at)
+
+
+def group_stage(draft: Draft, m: Match) -> Draft:
+    """`group_by`: join the group's queued rows, or wait `group_wait` (and
+    `group_interval` after the group's last message)."""
+    if not m.policy.group_by or draft.settled or draft.group is not None:
+        return draft
+    group = "group:" + _values(m.data, m.policy.group_by)
+    pending = m.history.pending_group(m.rule, m.channel, group)
+    if pending is not None:
+        return Draft(group, pending, settled=True)
+    not_before = m.now + m.policy.group_wait
+    last = m.history.last_group_send(m.rule, m.channel, group)
+    if last is not None:
+        not_before = max(not_before, last + m.policy.group_interval)
+    return Draft(group, not_before)
+
+
+def throttle_stage(draft: Draft, m: Match) -> Draft:
+    """`throttle`: at most one message per `by` values `within` the window; the rest of
+    the window's matches join the one queued."""
+    throttle = m.policy.throttle
+    if throttle is None or draft.settled or draft.group is not None:
+        return draft
+    group = "throttle:" + _values(m.data, throttle.by)
+    pending = m.history.pending_group(m.rule, m.channel, group)
+    if pending is not None:
+        return Draft(group, pending, settled=True)
+    last = m.history.last_group_send(m.rule, m.channel, group)
+    if last is not None and m.now < last + throttle.within:
+        return Draft(group, last + throttle.within)
+    return Draft(group, draft.not_before)
+
+
+def quiet_hours_stage(draft: Draft, m: Match) -> Draft:
+    """`quiet_hours` (the rule's, then the channel's; not for `urgent` rules): a match
+    due inside a window waits to its end, grouped with the others it releases."""
+    if m.policy.urgent or draft.settled:
+        return draft
+    group, not_before = draft.group, draft.not_before
+    for window in (m.policy.quiet_hours, m.channel_quiet):
+        release = window.release_time(not_before) if window is not None else None
+        if release is not None:
+            not_before = release
+            group = f"{group or ''}|quiet:{int(release)}"
+    return Draft(group, not_before)
+
+
+#: The planning stages in order, composed in this one place. The first of digest, group
+#: and throttle that a rule declares decides the group (a rule file declares at most one
+#: of them in practice; the loader's precedence is this order); quiet hours come last.
+PLAN_STAGES: tuple[PlanStage, ...] = (digest_stage, group_stage, throttle_stage, quiet_hours_stage)
+
+
 def plan(
     policy: Policy,
     *,
@@ -141,39 +232,15 @@ def plan(
     history: History,
     channel_quiet: QuietHours | None = None,
 ) -> Plan:
-    """Decide a match's group and earliest send time. A match joins a group already
-    waiting; otherwise it waits `group_wait` (and `group_interval` after the group's
-    last message), or until the next digest, or out the throttle window; then quiet
-    hours (the rule's and the channel's, unless `urgent`) push it to the window's end."""
-    group: str | None = None
-    not_before = now
-    if policy.digest is not None:
-        not_before = policy.digest.next_after(now)
-        group = f"digest:{int(not_before)}"
-    elif policy.group_by:
-        group = "group:" + _values(data, policy.group_by)
-        pending = history.pending_group(rule, channel, group)
-        if pending is not None:
-            return Plan(group, pending)
-        not_before = now + policy.group_wait
-        last = history.last_group_send(rule, channel, group)
-        if last is not None:
-            not_before = max(not_before, last + policy.group_interval)
-    elif policy.throttle is not None:
-        group = "throttle:" + _values(data, policy.throttle.by)
-        pending = history.pending_group(rule, channel, group)
-        if pending is not None:
-            return Plan(group, pending)
-        last = history.last_group_send(rule, channel, group)
-        if last is not None and now < last + policy.throttle.within:
-            not_before = last + policy.throttle.within
-    if not policy.urgent:
-        for window in (policy.quiet_hours, channel_quiet):
-            release = window.release_time(not_before) if window is not None else None
-            if release is not None:
-                not_before = release
-                group = f"{group or ''}|quiet:{int(release)}"
-    return Plan(group, not_before)
+    """Decide a match's group and earliest send time by passing it through the planning
+    stages. This runs when the match's outbox row is written, so the time it decides is
+    kept on the row and a restart keeps it; the stages that act when a row is due (mute,
+    render, send, record) are `notifier.delivery.chain`'s."""
+    m = Match(policy, rule, channel, data, now, history, channel_quiet)
+    draft = Draft(None, now)
+    for stage in PLAN_STAGES:
+        draft = stage(draft, m)
+    return Plan(draft.group, draft.not_before)
 
 
 def _values(data: EventData, fields: Sequence[str]) -> str:
