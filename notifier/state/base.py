@@ -1,8 +1,7 @@
 """The state store's interface: what app, sources and delivery may ask of it.
 
-One Protocol per concern, so a reader sees what each part of the pipeline relies on,
-and a second backend (PostgreSQL) knows exactly what to implement with which
-transactions:
+One Protocol per concern, so a reader sees what each part relies on, and a second
+backend knows what to implement with which transactions (`RulesStore`: `store.rules`):
 
 - `SeenMarks`: which keys each source has seen, and `record`, the ONE transaction that
   marks a cycle's keys seen, queues its deliveries and saves the source's cursor. The
@@ -15,8 +14,7 @@ transactions:
 - `Meta`: schema version, baselines, pruning.
 - `Handle`: the store's lifecycle (ping, a handle for another thread, close).
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
-- `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
-  processed by the run loop (a crash in between loses nothing).
+- `Inbox`: Testpress's pushed webhooks, recorded before they are answered.
 - `Faults`: rows that failed in processing (contract section 7, "No poison"): their
   tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
 
@@ -35,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from notifier.events import Activity, Kept
+from notifier.state.rules_base import RulesStore
 
 STATUSES = ("queued", "retrying", "sent", "dead")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -389,8 +388,9 @@ class Faults(Protocol):
 
 
 class Store(
-    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle, Protocol
-):
+    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle,
+    RulesStore, Protocol,
+):  # fmt: skip
     """Everything the notifier keeps between cycles, whichever backend holds it. Only
     what opens the store, wires the parts or serves a command takes it whole; every
     other part takes the concern (or the few concerns) it uses, below."""

@@ -3,7 +3,19 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+
+# The rules kept as versions (contract section 14, NOTIFIER_RULES_IN_STORE): each with
+# its number, author, time, note and YAML text; exactly one active (the partial unique
+# index says so to the database, whatever a writer does).
+_SCHEMA_V8 = """
+CREATE TABLE IF NOT EXISTS rules_versions (
+    number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at REAL NOT NULL,
+    note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
+    WHERE active = 1
+"""
 
 # The receiver's id for a sent message (Slack's channel and ts, an email's Message-ID,
 # a webhook's id), as JSON, so a later action can update the message a row went out in.
@@ -102,6 +114,7 @@ _MIGRATIONS = (
     (5, _SCHEMA_V5),
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
+    (8, _SCHEMA_V8),
 )
 
 __all__ = [
@@ -114,4 +127,5 @@ __all__ = [
     "_SCHEMA_V5",
     "_SCHEMA_V6",
     "_SCHEMA_V7",
+    "_SCHEMA_V8",
 ]

@@ -41,6 +41,7 @@ from notifier.state.postgres_log import PostgresDeliveryLog
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
 from notifier.state.postgres_received import PostgresReceived
 from notifier.state.postgres_replicas import PostgresReplicas
+from notifier.state.postgres_rules import PostgresRules
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
 from notifier.state.postgres_sources import PostgresSourceState
 from notifier.state.rows import first, named
@@ -65,6 +66,7 @@ class PostgresStore(
         """Connect (and create or migrate the schema). `replica` is this process's id
         in the `replicas` table; every handle of one process shares it."""
         super().__init__(url, replica or uuid.uuid4().hex[:16])
+        self.rules = PostgresRules(self)  # the rules' versions: a concern of its own
         if migrate:
             try:
                 self._migrate()

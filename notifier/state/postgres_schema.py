@@ -107,6 +107,16 @@ _PG_V7 = """
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS message_ref TEXT
 """
 
+# The rules kept as versions, as SQLite's version 8.
+_PG_V8 = """
+CREATE TABLE IF NOT EXISTS rules_versions (
+    number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
+    WHERE active = 1
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -115,6 +125,7 @@ PG_MIGRATIONS = (
     (5, _PG_V5),
     (6, _PG_V6),
     (7, _PG_V7),
+    (8, _PG_V8),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

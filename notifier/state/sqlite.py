@@ -34,6 +34,7 @@ from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_outbox import SqliteOutbox
 from notifier.state.sqlite_received import SqliteReceived
+from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_sources import SqliteSourceState
 
 
@@ -158,6 +159,7 @@ class SqliteStore(
             self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+        self.rules = SqliteRules(self.db)  # the rules' versions: a concern of its own
 
     def close(self) -> None:
         self.db.close()
