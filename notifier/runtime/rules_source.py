@@ -16,7 +16,7 @@ from typing import Protocol
 from notifier.rules.load import Problem, RulesError
 from notifier.rules.schema import RuleSet
 from notifier.runtime.wiring import RulesWiring
-from notifier.state.rules_base import RulesVersions
+from notifier.state.rules_base import RulesVersions, version_label
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,6 @@ class StoredRules:
             raise RulesError([Problem("rules", 1, 1, "the state store holds no rules version")])
         self._number = version.number
         return self.wiring.load_text(version.yaml, version_label(version.number))
-
-
-def version_label(number: int) -> str:
-    """How a stored version is named in problems and in `status`: `rules@v3`."""
-    return f"rules@v{number}"
 
 
 def os_user() -> str:

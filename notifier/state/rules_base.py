@@ -45,6 +45,11 @@ class RulesVersion:
     active: bool
 
 
+def version_label(number: int) -> str:
+    """How a stored version is named in its problems and in `status`: `rules@v3`."""
+    return f"rules@v{number}"
+
+
 def version_of(row: dict[str, Any]) -> RulesVersion:
     return RulesVersion(
         number=int(row["number"]),
@@ -124,5 +129,6 @@ __all__ = [
     "RulesVersions",
     "SentCount",
     "VersionChanged",
+    "version_label",
     "version_of",
 ]
