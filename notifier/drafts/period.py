@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.render import email_message, plain_text, slack_message
 from notifier.drafts.ruletests import readable
-from notifier.rules.evaluate import Match, evaluate_in_order, steps_of
+from notifier.rules.evaluate import Match, evaluate_in_order, steps_of, time_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
 from notifier.rules.schema import RuleSet
 from notifier.rules.templates import RuleTemplates
@@ -44,6 +44,7 @@ class Preview:
     errors: dict[str, str] = field(default_factory=dict)  # per source that failed
     matches: dict[str, int] = field(default_factory=dict)  # per rule, in the rules' order
     channels: dict[str, list[ChannelTally]] = field(default_factory=dict)  # per rule
+    alerts_at: list[float] = field(default_factory=list)  # each alert's event time (per day)
 
 
 def sample_text(n: Notification, channel_type: str, t: RuleTemplates | None) -> str:
@@ -118,14 +119,14 @@ def read_period(
             steps = steps_of(polled.events, polled.history, now.timestamp())
             matches, _ = evaluate_in_order(ruleset.rules, steps, book)
             for match in matches:
-                tally_match(result, match, samples)
+                tally_match(result, match, samples, time_of(match.event, now.timestamp()))
             store.record(name, [], [], history=polled.history)  # in memory: the check reads it
     finally:
         store.close()
     return result
 
 
-def tally_match(result: Preview, match: Match, samples: int) -> None:
+def tally_match(result: Preview, match: Match, samples: int, at: float) -> None:
     """Count one match on each of its rule's channels; keep a rendered sample while
     there are fewer than `samples`."""
     event = match.event
@@ -136,6 +137,7 @@ def tally_match(result: Preview, match: Match, samples: int) -> None:
     alert = Alert(event.kind, event.key, data, match.reasons)
     for tally in result.channels[match.rule.name]:
         tally.count += 1
+        result.alerts_at.append(at)
         if len(tally.samples) < samples:
             n = Notification("preview", match.rule.name, tally.channel, (alert,))
             tally.samples.append(sample_text(n, tally.type, match.rule.templates))
