@@ -67,7 +67,7 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
             NewDelivery("low-percentile", "lms", "attempt.completed", str(i), [_alert(i)])
             for i in range(DELIVERIES)
         ]
-        store.record("attempts", [], rows)
+        store.seen.record("attempts", [], rows)
         bodies = _bodies(app, store)
         passes = sent = 0
         started = time.perf_counter()
@@ -78,7 +78,7 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
             passes += 1
             sent += result.sent
         seconds = time.perf_counter() - started
-        counts = store.delivery_counts()
+        counts = store.outbox.delivery_counts()
         parts.close()
     return {
         "seconds": seconds,
@@ -97,7 +97,7 @@ def _bodies(app: Any, store: Any) -> list[bytes]:
 
     channel = app.channels["lms"]
     out = []
-    for row in store.deliveries("queued"):
+    for row in store.outbox.deliveries("queued"):
         outbox = OutboxRow(
             row["id"], row["rule"], row["channel"], row["event"], row["event_key"],
             json.loads(row["alerts"]), row["status"], row["attempts"], row["created_at"],

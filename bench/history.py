@@ -134,12 +134,12 @@ def measure() -> dict[str, Any]:
         day, batch = 0, []
         for offset, kind, key, data in year:
             if offset // 86400 != day and batch:
-                store.record("bench", [], [], history=batch, now=base + offset)
+                store.seen.record("bench", [], [], history=batch, now=base + offset)
                 day, batch = int(offset // 86400), []
             kept = to_kept(Event(kind, key, data), base + offset, fields[kind])
             if kept is not None:
                 batch.append(kept)
-        store.record("bench", [], [], history=batch, now=base + DAYS * 86400)
+        store.seen.record("bench", [], [], history=batch, now=base + DAYS * 86400)
         out["write_seconds"] = time.perf_counter() - t0
         out["events"] = len(year)
         out["history_bytes"] = _size(path, store) - empty
@@ -170,7 +170,7 @@ def measure() -> dict[str, Any]:
             evaluate_with_history(store, rules, polled, now)
             full.append(time.perf_counter() - started)
             book = HistoryBook()
-            for past in store.history(event.kind, [str(user)], now - 400 * 86400):
+            for past in store.history.history(event.kind, [str(user)], now - 400 * 86400):
                 book.add(past)
             started = time.perf_counter()
             evaluate_in_order(rules, steps_of([event], polled.history, now), book)
@@ -195,9 +195,9 @@ def measure() -> dict[str, Any]:
         polled = source.poll(ctx)
         matches, _ = evaluate_with_history(store, rules, polled, check_at.timestamp())
         matches, marks = once_per_spell(store, matches)
-        store.record("inactivity", marks, [], state=polled.state, now=check_at.timestamp())
+        store.seen.record("inactivity", marks, [], state=polled.state, now=check_at.timestamp())
         out["inactivity_seconds"] = time.perf_counter() - started
-        out["inactivity_students"] = len(store.activities(0))
+        out["inactivity_students"] = len(store.history.activities(0))
         out["inactivity_events"] = len(polled.events)
         out["inactivity_alerts"] = len(matches)
         store.close()

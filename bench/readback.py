@@ -67,7 +67,7 @@ def measure() -> dict[str, Any]:
         out["requests_by_endpoint"] = control.counts()
         cur = app.readback.cursor()
         out["done"], out["pages"], out["kept"] = done, cur.get("pages"), cur.get("kept")
-        out["queued"] = sum(store.delivery_counts().values())
+        out["queued"] = sum(store.outbox.delivery_counts().values())
         # The first cycle after it: baselines, then the first daily check.
         started = time.perf_counter()
         result = app.cycle(budget=5.0)

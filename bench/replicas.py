@@ -83,7 +83,7 @@ def _queue(db: str) -> None:
         NewDelivery("low-percentile", "lms", "attempt.completed", str(i), [_alert(i)])
         for i in range(DELIVERIES)
     ]
-    store.record("attempts", [], rows)
+    store.seen.record("attempts", [], rows)
     store.close()
 
 

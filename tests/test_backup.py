@@ -51,7 +51,7 @@ class Writer(threading.Thread):
         store = SqliteStore(self.db)
         try:
             while not self.stop.is_set():
-                store.record("attempts", [str(self.next)], [_delivery(self.next)])
+                store.seen.record("attempts", [str(self.next)], [_delivery(self.next)])
                 self.next += 1
                 self.started.set()
         except BaseException as exc:  # surfaced by the test
@@ -73,7 +73,9 @@ def test_a_backup_taken_while_another_connection_writes_is_whole_and_consistent(
 ) -> None:
     db = tmp_path / "notifier.db"
     store = SqliteStore(db)
-    store.record("attempts", [str(k) for k in range(3000)], [_delivery(k) for k in range(3000)])
+    store.seen.record(
+        "attempts", [str(k) for k in range(3000)], [_delivery(k) for k in range(3000)]
+    )
     store.close()
     writer = Writer(db, 3000)
     writer.start()
@@ -100,7 +102,7 @@ def test_a_backup_taken_while_another_connection_writes_is_whole_and_consistent(
     assert set(map(str, range(3000))) <= seen and len(seen) <= after
     reopened = SqliteStore(copy)  # the notifier opens it as a store
     try:
-        assert reopened.delivery_counts()["queued"] == len(queued)
+        assert reopened.outbox.delivery_counts()["queued"] == len(queued)
     finally:
         reopened.close()
 
@@ -114,10 +116,10 @@ def test_backup_into_a_folder_names_the_file_and_never_copies_onto_the_store(
     done = _backup(str(db), "backups", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (made,) = (tmp_path / "backups").glob("notifier-*.db")
-    assert SqliteStore(made).delivery_counts()["queued"] == 0
+    assert SqliteStore(made).outbox.delivery_counts()["queued"] == 0
     onto = _backup(str(db), str(db), cwd=tmp_path)
     assert onto.returncode == 2 and "is the state store itself" in onto.stderr
-    assert SqliteStore(db).delivery_counts()["queued"] == 0  # still a store
+    assert SqliteStore(db).outbox.delivery_counts()["queued"] == 0  # still a store
 
 
 def test_backup_of_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:

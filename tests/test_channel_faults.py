@@ -67,7 +67,7 @@ class Rig:
 
     def queue(self, channel: str, *keys: str) -> list[str]:
         deliveries = [NewDelivery("failed-exam", channel, EVENT, k, [alert(k)]) for k in keys]
-        self.store.record("attempts", keys, deliveries, now=self.now)
+        self.store.seen.record("attempts", keys, deliveries, now=self.now)
         return [d.id for d in deliveries]
 
     def deliver(self, at: float | None = None, *, in_thread: bool = False) -> PassResult:
@@ -90,7 +90,7 @@ class Rig:
                 store.close()
 
     def row(self, id_: str) -> dict[str, Any]:
-        [row] = [r for r in self.store.deliveries() if r["id"] == id_]
+        [row] = [r for r in self.store.outbox.deliveries() if r["id"] == id_]
         return row
 
     def close(self) -> None:
@@ -228,7 +228,7 @@ def test_webhook_rejection_is_dead_at_once_and_replay_sends_it_again(
     for later in (T0 + 60, T0 + 3600, T0 + 86400):  # never tried again by itself
         assert rig.deliver(at=later) == PassResult()
     assert len(webhook_receiver.received) == 2
-    assert rig.store.delivery_counts()["dead"] == 2
+    assert rig.store.outbox.delivery_counts()["dead"] == 2
 
     monkeypatch.setenv("NOTIFIER_DB", str(rig.store.path))
     monkeypatch.chdir(rig.tmp)
@@ -246,7 +246,7 @@ def test_a_hanging_webhook_does_not_delay_slack_or_email_in_the_same_pass(
     rig = Rig(tmp_path, st, SlackPacer(interval=0.0), concurrency=1, real_clock=True)
 
     def statuses() -> dict[str, dict[str, Any]]:
-        return {r["id"]: r for r in rig.store.deliveries()}
+        return {r["id"]: r for r in rig.store.outbox.deliveries()}
 
     try:
         rig.add("lms", "webhook", {"url": webhook_receiver.url}, timeout=5.0)

@@ -193,7 +193,7 @@ def test_sigkill_at_many_moments_loses_nothing_and_doubles_at_most_the_sends_in_
 
 def test_claims_of_a_dead_process_are_taken_again_after_the_lease(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "n.db")
-    store.record(
+    store.seen.record(
         "attempts",
         ["1", "2"],
         [
@@ -204,9 +204,9 @@ def test_claims_of_a_dead_process_are_taken_again_after_the_lease(tmp_path: Path
         ],
         now=1000.0,
     )
-    claimed = store.claim_due(now=1000.0, lease_seconds=300)
+    claimed = store.outbox.claim_due(now=1000.0, lease_seconds=300)
     assert len(claimed) == 2  # ... and the process that claimed them dies here
-    assert store.claim_due(now=1100.0, lease_seconds=300) == []  # the lease still runs
+    assert store.outbox.claim_due(now=1100.0, lease_seconds=300) == []  # the lease still runs
 
     channel = RecordingChannel("lms")
     deliverer = Deliverer(
@@ -216,7 +216,7 @@ def test_claims_of_a_dead_process_are_taken_again_after_the_lease(tmp_path: Path
     deliverer.close()
     assert result.sent == 2
     assert sorted(n.alerts[0].key for n in channel.sent) == ["1", "2"]
-    assert store.delivery_counts()["sent"] == 2
+    assert store.outbox.delivery_counts()["sent"] == 2
     store.close()
 
 
@@ -224,12 +224,12 @@ def test_start_up_releases_every_claim_so_in_flight_sends_are_made_again_at_once
     tmp_path: Path,
 ) -> None:
     store = SqliteStore(tmp_path / "n.db")
-    store.record(
+    store.seen.record(
         "attempts", ["1"], [NewDelivery("r", "lms", "attempt.completed", "1", [])], now=1000.0
     )
-    assert len(store.claim_due(now=1000.0, lease_seconds=300)) == 1
-    assert store.release_all_claims() == 1  # what `notifier run` does under the lock
-    assert [row.event_key for row in store.claim_due(now=1001.0, lease_seconds=300)] == ["1"]
+    assert len(store.outbox.claim_due(now=1000.0, lease_seconds=300)) == 1
+    assert store.outbox.release_all_claims() == 1  # what `notifier run` does under the lock
+    assert [row.event_key for row in store.outbox.claim_due(now=1001.0, lease_seconds=300)] == ["1"]
     store.close()
 
 
@@ -266,8 +266,10 @@ def test_seen_marks_and_deliveries_are_written_in_one_transaction(tmp_path: Path
         raise KeyboardInterrupt  # the process is interrupted here
 
     with pytest.raises(KeyboardInterrupt):
-        store.record("attempts", ["1", "2"], dies_midway(), state={"cursor": {"x": 1}}, now=1.0)
-    assert store.unseen("attempts", ["1", "2"]) == {"1", "2"}
-    assert store.delivery_counts()["queued"] == 0
-    assert store.get_state("attempts", "cursor") is None
+        store.seen.record(
+            "attempts", ["1", "2"], dies_midway(), state={"cursor": {"x": 1}}, now=1.0
+        )
+    assert store.seen.unseen("attempts", ["1", "2"]) == {"1", "2"}
+    assert store.outbox.delivery_counts()["queued"] == 0
+    assert store.sources.get_state("attempts", "cursor") is None
     store.close()

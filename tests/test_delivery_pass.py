@@ -24,7 +24,7 @@ def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel
         for channel in ("slow", "fast")
         for i in range(20)
     ]
-    store.record("attempts", [], deliveries)
+    store.seen.record("attempts", [], deliveries)
     # The pass's budget runs on a clock only the slow sends move (0.2 s each), and the
     # first slow send is answered only once the fast channel has sent everything: the
     # fast channel must not wait behind the slow one, however loaded the machine.
@@ -45,8 +45,8 @@ def test_a_budgeted_pass_leaves_a_slow_backlog_queued_and_sends_the_fast_channel
     assert 1 <= len(slow.sent) < 20  # the slow backlog was cut off at the budget
     assert len(slow.sent) == 3  # sends started at 0, 0.2 and 0.4 s of the 0.5 s budget
     assert result.released == 20 - len(slow.sent)
-    counts = store.delivery_counts()
+    counts = store.outbox.delivery_counts()
     assert counts["queued"] == 20 - len(slow.sent)  # kept for the next pass, unclaimed
     deliverer.run_pass()  # no budget: everything due
-    assert len(slow.sent) == 20 and store.delivery_counts()["queued"] == 0
+    assert len(slow.sent) == 20 and store.outbox.delivery_counts()["queued"] == 0
     deliverer.close()

@@ -197,8 +197,8 @@ def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = SqliteStore(path)
-    assert store.get_meta("schema_version") == str(store_module.SCHEMA_VERSION)
-    assert store.delivery_counts()["queued"] == 1  # nothing lost on the way
+    assert store.meta.get_meta("schema_version") == str(store_module.SCHEMA_VERSION)
+    assert store.outbox.delivery_counts()["queued"] == 1  # nothing lost on the way
     store.close()
 
 

@@ -43,7 +43,7 @@ def test_a_pushed_third_fail_fires_with_the_polled_history(tmp_path: Path) -> No
         r.cycle()  # polled
         third = s.asha_fails(3, now)
         payload = sign_exam(exam_payload(r.sandbox.institute, third), PUBLIC_KEY, PRIVATE_KEY)
-        r.store.inbox_add([("exam", json.dumps(payload))], r.clock())
+        r.store.inbox.inbox_add([("exam", json.dumps(payload))], r.clock())
         r.app.process_inbox()
         r.app.deliverer.run_pass()
         [alert] = r.alerts("failing-repeatedly")
@@ -96,7 +96,7 @@ def test_check_notes_a_window_longer_than_history_so_far(
     )
     store = SqliteStore(tmp_path / "notifier.db")
     three_days_ago = datetime.now(UTC).timestamp() - 3 * 86400 - 60
-    store.record(
+    store.seen.record(
         "attempts", [], [], history=[Kept("attempt.completed", "1", three_days_ago, "7", None, {})]
     )
     store.close()
@@ -167,22 +167,22 @@ def test_a_store_of_the_previous_schema_gains_history_and_keeps_its_rows(tmp_pat
     conn.commit()
     conn.close()
     store = SqliteStore(path)
-    assert store.get_meta("schema_version") == str(migrations.SCHEMA_VERSION)
-    assert store.unseen("attempts", ["1", "2"]) == {"2"}
-    store.record(
+    assert store.meta.get_meta("schema_version") == str(migrations.SCHEMA_VERSION)
+    assert store.seen.unseen("attempts", ["1", "2"]) == {"2"}
+    store.seen.record(
         "attempts",
         ["2"],
         [],
         history=[Kept("attempt.completed", "2", 5.0, "7", "T", {"user_id": 7})],
     )
-    assert [k.key for k in store.history("attempt.completed", ["7"], 0)] == ["2"]
+    assert [k.key for k in store.history.history("attempt.completed", ["7"], 0)] == ["2"]
     store.close()
 
 
 def test_history_is_pruned_past_the_longest_window_and_activity_by_email(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     day = 86400.0
-    store.record(
+    store.seen.record(
         "attempts",
         [],
         [],
@@ -192,7 +192,7 @@ def test_history_is_pruned_past_the_longest_window_and_activity_by_email(tmp_pat
         ],
     )
     # A live class has only the email: it still counts as Asha's latest activity.
-    store.record(
+    store.seen.record(
         "conferences",
         [],
         [],
@@ -207,13 +207,13 @@ def test_history_is_pruned_past_the_longest_window_and_activity_by_email(tmp_pat
             )
         ],
     )
-    [activity] = store.activities(0)
+    [activity] = store.history.activities(0)
     assert (activity.user_id, activity.at, activity.kind, activity.title) == (
         "7", 41 * day, "conference.attendance", "Live",
     )  # fmt: skip
-    counts = store.prune_history(before=40 * day - 30 * day + 1, activity_before=0)
+    counts = store.history.prune_history(before=40 * day - 30 * day + 1, activity_before=0)
     assert counts["history"] == 1
-    assert [k.title for k in store.history("attempt.completed", ["7"], 0)] == ["New"]
+    assert [k.title for k in store.history.history("attempt.completed", ["7"], 0)] == ["New"]
     store.close()
 
 

@@ -51,7 +51,7 @@ def _settings(tmp_path: Path) -> Settings:
 def test_build_starts_the_app_and_closes_what_it_opened(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     with build(settings, instance=True) as parts:
-        assert parts.store.get_meta("rules_path") == str(settings.rules_path)
+        assert parts.store.meta.get_meta("rules_path") == str(settings.rules_path)
         with pytest.raises(AlreadyRunning):  # one copy on one SQLite store
             build(settings, instance=True)
     with build(settings, instance=True) as again:  # the lock and the store were released

@@ -34,7 +34,7 @@ def _channel(kind: str, config: dict[str, Any], st: Settings) -> Channel[Any]:
 def _deliver(store: Store, channel: Channel[Any]) -> str:
     """Queue one row for `channel`, run a pass, and give the row's id once it is sent."""
     row = NewDelivery("failed-exam", channel.name, "attempt.completed", "68701", [ALERT])
-    store.record("attempts", ["68701"], [row], now=100.0)
+    store.seen.record("attempts", ["68701"], [row], now=100.0)
     deliverer = Deliverer(
         store, {channel.name: channel}, concurrency=1, policy=RetryPolicy(), clock=lambda: 101.0
     )
@@ -50,7 +50,7 @@ def test_a_slack_post_keeps_its_channel_and_ts(store: Store, fake_slack: FakeSla
     fake_slack.script([(200, {"ok": True, "channel": "C0EXAM", "ts": "1764061200.000100"})])
     st = Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-t", SLACK_API_URL=fake_slack.url)  # type: ignore[call-arg]
     id_ = _deliver(store, _channel("slack", {"channel": "#exam-alerts"}, st))
-    ref = store.message_ref(id_)
+    ref = store.outbox.message_ref(id_)
     assert ref is not None
     assert json.loads(ref) == {"kind": "slack", "id": "1764061200.000100", "channel": "C0EXAM"}
 
@@ -67,7 +67,7 @@ def test_an_email_keeps_the_message_id_the_server_received(
     )
     id_ = _deliver(store, _channel("email", {"to": ["office@school.example"]}, st))
     [mail] = smtp_sink.received
-    ref = store.message_ref(id_)
+    ref = store.outbox.message_ref(id_)
     assert ref is not None and mail.message["Message-ID"]
     assert json.loads(ref) == {"kind": "email", "id": mail.message["Message-ID"]}
 
@@ -79,7 +79,7 @@ def test_a_signed_webhook_keeps_the_webhook_id_it_sent(
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     id_ = _deliver(store, _channel("webhook", {"url": webhook_receiver.url, "secret": secret}, st))
     [hook] = webhook_receiver.received
-    ref = store.message_ref(id_)
+    ref = store.outbox.message_ref(id_)
     assert ref is not None
     assert (
         json.loads(ref)
@@ -93,10 +93,10 @@ def test_a_signed_webhook_keeps_the_webhook_id_it_sent(
 
 def test_a_row_not_sent_has_no_ref(store: Store) -> None:
     row = NewDelivery("failed-exam", "gone", "attempt.completed", "1", [ALERT])
-    store.record("attempts", ["1"], [row], now=100.0)
+    store.seen.record("attempts", ["1"], [row], now=100.0)
     deliverer = Deliverer(store, {}, concurrency=1, policy=RetryPolicy(), clock=lambda: 101.0)
     try:
         assert deliverer.run_pass().dead == 1  # no such channel: final
     finally:
         deliverer.close()
-    assert store.message_ref(row.id) is None
+    assert store.outbox.message_ref(row.id) is None

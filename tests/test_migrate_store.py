@@ -204,7 +204,7 @@ def test_every_table_is_copied_and_the_copy_goes_on_where_sqlite_stopped(
     lite = SqliteStore(tmp_path / "n.db")
     alerts = [{"event": "attempt.completed", "key": "1", "data": {}, "reasons": []}]
     kept = Kept("attempt.completed", "1", 1000.0, "7", "Exam", {"score": 1.0})
-    lite.record(
+    lite.seen.record(
         "attempts",
         ["1"],
         [NewDelivery("r", "lms", "attempt.completed", "1", alerts)],
@@ -213,25 +213,25 @@ def test_every_table_is_copied_and_the_copy_goes_on_where_sqlite_stopped(
         now=1000.0,
         history=[kept],
     )
-    (row,) = lite.claim_due(1000.0, 300)
-    lite.mark_failed(row.id, now=1001.0, next_at=5000.0, error="HTTP 503")
-    ids = lite.inbox_add([("exam", "{}"), ("exam", "{}")], 1000.0)
-    lite.inbox_done(ids[:1], 1001.0)
+    (row,) = lite.outbox.claim_due(1000.0, 300)
+    lite.outbox.mark_failed(row.id, now=1001.0, next_at=5000.0, error="HTTP 503")
+    ids = lite.inbox.inbox_add([("exam", "{}"), ("exam", "{}")], 1000.0)
+    lite.inbox.inbox_done(ids[:1], 1001.0)
     lite.close()
 
     copied = migrate_store(str(tmp_path / "n.db"), pg_url)
     assert copied["outbox"] == 1 and copied["inbox"] == 2 and copied["history"] == 1
     pg = open_store(pg_url)
     try:
-        assert pg.has_baseline("attempts") and pg.unseen("attempts", ["1", "2"]) == {"2"}
-        assert pg.get_state("attempts", "cursor") == {"n": 1}
-        (moved,) = list(pg.deliveries())
+        assert pg.seen.has_baseline("attempts") and pg.seen.unseen("attempts", ["1", "2"]) == {"2"}
+        assert pg.sources.get_state("attempts", "cursor") == {"n": 1}
+        (moved,) = list(pg.outbox.deliveries())
         assert (moved["status"], moved["attempts"], moved["next_at"]) == ("retrying", 1, 5000.0)
-        assert pg.claim_due(4999.0, 300) == [] and len(pg.claim_due(5000.0, 300)) == 1
-        assert [r.id for r in pg.inbox_pending(2000.0)] == ids[1:]
-        new = pg.inbox_add([("exam", "{}")], 2000.0)
+        assert pg.outbox.claim_due(4999.0, 300) == [] and len(pg.outbox.claim_due(5000.0, 300)) == 1
+        assert [r.id for r in pg.inbox.inbox_pending(2000.0)] == ids[1:]
+        new = pg.inbox.inbox_add([("exam", "{}")], 2000.0)
         assert new[0] > max(ids)  # the sequence went on past the copied ids
-        assert [k.key for k in pg.history("attempt.completed", ["7"], 0)] == ["1"]
-        assert [a.user_id for a in pg.activities(0)] == ["7"]
+        assert [k.key for k in pg.history.history("attempt.completed", ["7"], 0)] == ["1"]
+        assert [a.user_id for a in pg.history.activities(0)] == ["7"]
     finally:
         pg.close()

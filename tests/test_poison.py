@@ -152,7 +152,7 @@ def test_a_pushed_webhook_with_odd_text_is_recorded_and_alerts(tmp_path: Path, d
         assert alert["data"]["student"] == SAFE  # the API's odd name, made safe
         # The pushed username is not signed: the alert shows the API's, not the payload's.
         assert "\ufffd" not in alert["data"]["username"]
-        assert r.store.inbox_pending(r.clock() + 10**6) == []
+        assert r.store.inbox.inbox_pending(r.clock() + 10**6) == []
 
 
 # -- rows that fail in processing -----------------------------------------------------------
@@ -186,7 +186,7 @@ def test_an_inbox_row_that_fails_is_retried_then_dead_and_its_neighbours_alert(
         aids = [completed(r, u, sorted(inst.exams)[0]) for u in sorted(inst.users)[:2]]
         first = sign_exam(exam_payload(inst, aids[0]), PUBLIC_KEY, PRIVATE_KEY)
         second = sign_exam(exam_payload(inst, aids[1]), PUBLIC_KEY, PRIVATE_KEY)
-        ids = r.store.inbox_add(
+        ids = r.store.inbox.inbox_add(
             [("exam", json.dumps(first)), ("exam", "{not json"), ("exam", json.dumps(second))],
             r.clock(),
         )
@@ -203,7 +203,7 @@ def test_an_inbox_row_that_fails_is_retried_then_dead_and_its_neighbours_alert(
             assert len(failures(caplog, bad)) == tries
         assert "set aside as dead after 5 failed tries" in caplog.text
         r.clock.advance(10**5)
-        assert r.store.inbox_pending(r.clock()) == []  # never tried again
+        assert r.store.inbox.inbox_pending(r.clock()) == []  # never tried again
         r.cycle()  # refreshes the gauges
         assert poisoned_metric(metrics(port), "inbox") == 1
         report = status_report(r.app.settings)
@@ -263,15 +263,15 @@ def test_a_delivery_whose_rendering_raises_is_dead_after_a_few_tries(
         for _ in range(FAULT_TRIES - 1):
             r.clock.advance(3600)
             r.app.deliverer.run_pass()
-        counts = r.store.delivery_counts()
+        counts = r.store.outbox.delivery_counts()
         assert counts["dead"] == 1 and counts["sent"] == 2, counts
-        [dead] = list(r.store.deliveries("dead"))
+        [dead] = list(r.store.outbox.deliveries("dead"))
         assert "UnicodeEncodeError" in str(dead["last_error"])
         r.cycle()
         assert poisoned_metric(metrics(port), "outbox") == 1
-        assert r.store.poisoned_counts()["outbox"] == 1
-        assert r.store.replay(None, r.clock()) == 1  # replay gives it a fresh count
-        assert r.store.poisoned_counts()["outbox"] == 0
+        assert r.store.faults.poisoned_counts()["outbox"] == 1
+        assert r.store.outbox.replay(None, r.clock()) == 1  # replay gives it a fresh count
+        assert r.store.faults.poisoned_counts()["outbox"] == 0
 
 
 def test_a_record_that_fails_is_retried_then_set_aside_while_the_rest_alerts(
@@ -308,7 +308,7 @@ def test_a_record_that_fails_is_retried_then_set_aside_while_the_rest_alerts(
         r.cycle()
         assert len(tries) == FAULT_TRIES + 1  # dead: never tried again
         assert poisoned_metric(metrics(port), "records") == 1
-        [row] = r.store.poisoned()
+        [row] = r.store.faults.poisoned()
         assert row["table"] == "records" and row["id"] == f"attempts {poisoned}"
         assert "ValueError: a value no store can hold" in row["error"]
         assert len(r.alerts()) == 2
@@ -330,4 +330,4 @@ def test_a_store_outage_is_never_counted_against_a_record(store: Any) -> None:
 
     with pytest.raises(sqlite3.OperationalError):
         commit_isolated(store, "attempts", polled, commit, 1000.0)
-    assert store.record_faults("attempts", ["1", "2"]) == {}
+    assert store.faults.record_faults("attempts", ["1", "2"]) == {}

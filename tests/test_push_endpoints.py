@@ -74,7 +74,7 @@ class Endpoint:
             conn.close()
 
     def recorded(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(r.kind, json.loads(r.body)) for r in self.store.inbox_pending(1e12)]
+        return [(r.kind, json.loads(r.body)) for r in self.store.inbox.inbox_pending(1e12)]
 
 
 def settings(tmp_path: Path, **keys: str) -> Settings:

@@ -58,13 +58,13 @@ rules:
 
 def push_exam(r: Rig, attempt_id: int) -> None:
     payload = sign_exam(exam_payload(r.sandbox.institute, attempt_id), PUBLIC_KEY, PRIVATE_KEY)
-    r.store.inbox_add([("exam", json.dumps(payload))], r.clock())
+    r.store.inbox.inbox_add([("exam", json.dumps(payload))], r.clock())
 
 
 def push_content(r: Rig, content_attempt_id: int) -> None:
     payload = content_payload(r.sandbox.institute, content_attempt_id)
     signed = sign_content(payload, PUBLIC_KEY, PRIVATE_KEY)
-    r.store.inbox_add([("chapter-content", json.dumps(signed))], r.clock())
+    r.store.inbox.inbox_add([("chapter-content", json.dumps(signed))], r.clock())
 
 
 def deliver_pushes(r: Rig) -> None:
@@ -124,7 +124,7 @@ def test_poll_then_push_alerts_once(tmp_path: Path, db: str) -> None:
         push_exam(r, aid)
         deliver_pushes(r)
         assert alert_keys(r) == [str(aid)]
-        assert r.store.inbox_pending(r.clock()) == []  # processed, not left pending
+        assert r.store.inbox.inbox_pending(r.clock()) == []  # processed, not left pending
 
 
 def test_the_same_webhook_twice_alerts_once(tmp_path: Path, db: str) -> None:
@@ -165,7 +165,7 @@ def test_a_passed_attempt_is_marked_seen_without_an_alert(tmp_path: Path) -> Non
         push_exam(r, aid)
         deliver_pushes(r)
         assert r.alerts() == []
-        assert r.store.unseen("attempts", [str(aid)]) == set()
+        assert r.store.seen.unseen("attempts", [str(aid)]) == set()
 
 
 def test_a_pushed_start_puts_the_attempt_under_watch_when_its_completion_is_lost(
@@ -239,10 +239,10 @@ def test_a_push_wakes_the_loop_long_before_the_next_poll(tmp_path: Path) -> None
         def testpress() -> None:
             store = SqliteStore(r.store.path)  # the endpoint's own connection
             try:
-                assert wait_for(lambda: store.has_baseline("attempts"))
+                assert wait_for(lambda: store.seen.has_baseline("attempts"))
                 aid = failed_attempt(r)
                 payload = sign_exam(exam_payload(r.sandbox.institute, aid), PUBLIC_KEY, PRIVATE_KEY)
-                store.inbox_add([("exam", json.dumps(payload))], r.clock())
+                store.inbox.inbox_add([("exam", json.dumps(payload))], r.clock())
                 r.app.on_push()  # what the endpoint does once the row is committed
                 seen["aid"] = aid
                 seen["arrived"] = wait_for(lambda: alert_keys(r) == [str(aid)])
@@ -306,8 +306,8 @@ def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
         r.sandbox.faults = FaultConfig(error_rate=1.0)
         deliver_pushes(r)
         assert r.alerts() == []
-        (row,) = r.store.inbox_pending(r.clock() + INBOX_RETRY_SECONDS)
-        assert row.tries == 1 and r.store.inbox_pending(r.clock()) == []  # waits
+        (row,) = r.store.inbox.inbox_pending(r.clock() + INBOX_RETRY_SECONDS)
+        assert row.tries == 1 and r.store.inbox.inbox_pending(r.clock()) == []  # waits
         r.sandbox.faults = FaultConfig()
         r.clock.advance(INBOX_RETRY_SECONDS)
         deliver_pushes(r)
@@ -319,7 +319,7 @@ def test_a_completion_whose_detail_fails_is_tried_again_then_left_to_the_poll(
         for _ in range(INBOX_TRIES):
             deliver_pushes(r)
             r.clock.advance(INBOX_RETRY_SECONDS)
-        assert r.store.inbox_pending(r.clock() + 1e6) == []  # given up on
+        assert r.store.inbox.inbox_pending(r.clock() + 1e6) == []  # given up on
         r.sandbox.faults = FaultConfig()
         r.cycle()  # not marked seen: the poll alerts
         assert alert_keys(r) == [str(aid), str(other)]

@@ -126,7 +126,7 @@ def test_a_started_webhook_flipped_to_completed_alerts_nothing_and_hides_nothing
         assert p.post(EXAM, flipped) == 200
         p.process()
         assert p.alerts() == []
-        assert p.r.store.unseen("attempts", [str(aid)]) == {str(aid)}  # not marked seen
+        assert p.r.store.seen.unseen("attempts", [str(aid)]) == {str(aid)}  # not marked seen
 
         inst.complete_attempt(aid, result="Fail", percentage=35.0, score=7.0)
         real = signed_exam(p, aid)
@@ -227,7 +227,7 @@ def test_a_content_webhook_the_api_does_not_bear_out_marks_nothing(tmp_path: Pat
         assert p.post(CONTENT, body) == 200
         p.process()
         assert p.alerts() == []
-        assert p.r.store.unseen("content_attempts", [str(ca)]) == {str(ca)}
+        assert p.r.store.seen.unseen("content_attempts", [str(ca)]) == {str(ca)}
 
 
 def test_a_replayed_body_is_answered_200_and_not_stored_again(tmp_path: Path, db: str) -> None:
@@ -283,7 +283,7 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
     from notifier.state.migrations import SCHEMA_VERSION
 
     store: Any = open_store(db)
-    (old,) = store.inbox_add([("exam", '{"attempt_id": 1}')], 100.0)
+    (old,) = store.inbox.inbox_add([("exam", '{"attempt_id": 1}')], 100.0)
     downgrade = [  # back to version 4: the received keys' table (5), the faults (6)
         "DROP TABLE inbox_received",
         "DROP TABLE record_faults",
@@ -298,12 +298,12 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
     store.close()
     store = open_store(db)
     try:
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
         items = [("exam", "2:completed:ab", '{"attempt_id": 2}')] * 2
-        (new,) = store.inbox_receive(items, 101.0)
-        assert store.inbox_receive(items[:1], 102.0) == []
-        assert [r.id for r in store.inbox_pending(200.0)] == [old, new]
-        assert store.inbox_prune_received(101.5) == 1
-        assert len(store.inbox_receive(items[:1], 103.0)) == 1  # forgotten: stored again
+        (new,) = store.inbox.inbox_receive(items, 101.0)
+        assert store.inbox.inbox_receive(items[:1], 102.0) == []
+        assert [r.id for r in store.inbox.inbox_pending(200.0)] == [old, new]
+        assert store.inbox.inbox_prune_received(101.5) == 1
+        assert len(store.inbox.inbox_receive(items[:1], 103.0)) == 1  # forgotten: stored again
     finally:
         store.close()

@@ -81,7 +81,7 @@ def _restart(r: Rig, transport: httpx.BaseTransport | None = None, **settings: o
 
 
 def _kept(r: Rig) -> int:
-    return len(r.store.history("attempt.completed", None, 0))
+    return len(r.store.history.history("attempt.completed", None, 0))
 
 
 def test_a_first_start_reads_back_alerts_nothing_and_reports_the_already_quiet(
@@ -96,7 +96,7 @@ def test_a_first_start_reads_back_alerts_nothing_and_reports_the_already_quiet(
         s.asha_fails(2, now - timedelta(days=3))
         r.cycle()
         r.app.deliverer.run_pass(None)
-        cur = r.store.get_state(SCOPE, "cursor")
+        cur = r.store.sources.get_state(SCOPE, "cursor")
         assert cur["status"] == "done" and cur["kept"] >= 400
         assert _kept(r) >= 402  # the past attempts and Asha's two fails
         assert {a["event"] for a in r.alerts()} == {"student.inactive"}  # nothing from before
@@ -130,7 +130,7 @@ def test_a_restart_after_a_failing_page_resumes_there_and_counts_nothing_twice(
 
         r.sandbox.between_pages = fail_after_page_2
         r.cycle()
-        cur = r.store.get_state(SCOPE, "cursor")
+        cur = r.store.sources.get_state(SCOPE, "cursor")
         assert cur["status"] == "reading" and cur["pages"] == 2, cur
         assert "page=3" in cur["next"]
         assert _kept(r) == 400
@@ -139,7 +139,7 @@ def test_a_restart_after_a_failing_page_resumes_there_and_counts_nothing_twice(
         r.sandbox.faults = FaultConfig()
         transport = Recording()
         _restart(r, transport).cycle()
-        cur = r.store.get_state(SCOPE, "cursor")
+        cur = r.store.sources.get_state(SCOPE, "cursor")
         assert cur["status"] == "done"
         assert transport.attempt_pages() == [
             "3",
@@ -162,7 +162,7 @@ def test_a_second_start_on_a_store_that_read_back_does_not_read_back_again(
         second = Recording()
         _restart(r, second).cycle()
         assert second.read_back() == []
-        assert r.store.get_state(SCOPE, "cursor")["status"] == "done"
+        assert r.store.sources.get_state(SCOPE, "cursor")["status"] == "done"
         assert _kept(r) == 500
 
 
@@ -171,19 +171,19 @@ def test_a_store_with_a_baseline_never_reads_back(tmp_path: Path, db: str) -> No
     with rig(tmp_path, RULES, db=db, NOTIFIER_HISTORY_DAYS="0") as r:
         r.sandbox.institute.seed_history(300, days_ago_min=4, days_ago_max=29)
         r.cycle()  # NOTIFIER_HISTORY_DAYS=0: skipped, and the sources baselined
-        assert r.store.get_state(SCOPE, "cursor") == {"status": "skipped"}
-        r.store.put_state(SCOPE, {"cursor": None})
+        assert r.store.sources.get_state(SCOPE, "cursor") == {"status": "skipped"}
+        r.store.sources.put_state(SCOPE, {"cursor": None})
         transport = Recording()
         _restart(r, transport, history_days=30.0).cycle()  # 30 days, but not a new store
         assert transport.read_back() == []
-        assert r.store.get_state(SCOPE, "cursor") == {"status": "skipped"}
+        assert r.store.sources.get_state(SCOPE, "cursor") == {"status": "skipped"}
         assert _kept(r) == 0
 
 
 def _cursor(db: str) -> dict[str, object]:
     store = open_store(db)
     try:
-        cur = store.get_state(SCOPE, "cursor")
+        cur = store.sources.get_state(SCOPE, "cursor")
         return cur if isinstance(cur, dict) else {}
     finally:
         store.close()
@@ -241,10 +241,10 @@ def test_in_the_run_loop_it_reads_a_slice_a_cycle_and_the_daily_check_waits_for_
         s = add_stories(r.sandbox.institute)
         s.meera_active(datetime.now(UTC) - timedelta(days=12))
         cycles = 0
-        while r.store.get_state(SCOPE, "cursor")["status"] == "reading":
+        while r.store.sources.get_state(SCOPE, "cursor")["status"] == "reading":
             assert (
                 r.alerts("gone-quiet") == []
-                and r.store.get_state("inactivity", "last_check") is None
+                and r.store.sources.get_state("inactivity", "last_check") is None
             )
             r.app.cycle(budget=0.0)
             cycles += 1

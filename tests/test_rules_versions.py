@@ -193,7 +193,7 @@ def test_the_first_start_imports_the_file_and_a_new_version_runs_at_the_next_cyc
         rig.complete("Meena", "Pass")
         assert rig.cycle(app) == ["passed-exam"]
         assert app.ruleset.path == "rules@v2"
-        assert app.store.get_meta("rules_path") == "rules@v2"
+        assert app.store.meta.get_meta("rules_path") == "rules@v2"
 
     # A restart takes the active version, not the file (which no longer loads).
     with build(settings) as again:
@@ -223,7 +223,7 @@ def test_a_version_that_does_not_load_here_leaves_the_last_good_rules_running(
         rig.complete("Ravi", "Pass")
         assert rig.cycle(app) == ["failed-exam"]  # version 1 still runs
         assert app.ruleset.path == "rules@v1"
-        error = app.store.get_meta("rules_error") or ""
+        error = app.store.meta.get_meta("rules_error") or ""
         assert error == (
             "rules@v2:2:30: environment variable LMS_URL is not set and '${LMS_URL}' has no default"
         )

@@ -188,7 +188,7 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         assert "not-base64-SECRET" not in bad.stderr
 
         rows = SqliteStore(h.db)
-        stored = json.dumps(list(rows.deliveries()), default=str)
+        stored = json.dumps(list(rows.outbox.deliveries()), default=str)
         rows.close()
     _assert_clean(*seen, stored)
     everything = "\n".join(seen)

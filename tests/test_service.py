@@ -245,7 +245,7 @@ def test_the_notifiers_own_trouble_arrives_in_a_channel_and_resolves(
     dead = _health(r)[-1]
     assert dead["data"]["problem"] == "deliveries_dead" and dead["data"]["subject"] == "hook"
     assert "2 dead deliveries" in str(dead["data"]["detail"])
-    assert r.store.replay(None, r.clock()) == 2
+    assert r.store.outbox.replay(None, r.clock()) == 2
     r.cycle()
     assert _health(r)[-1]["data"]["resolved"] is True
     assert len(_health(r)) == 6

@@ -62,20 +62,22 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
             for k in keys
             for ch in CHANNELS
         ]
-        store.record("attempts", keys, deliveries, state={"cursor": {"last_poll": now}}, now=now)
-        store.put_state("lookups", {f"user:{keys[0]}": {"name": "x"}}, now=now)
-        rows = store.claim_due(now, lease_seconds=300)
+        store.seen.record(
+            "attempts", keys, deliveries, state={"cursor": {"last_poll": now}}, now=now
+        )
+        store.sources.put_state("lookups", {f"user:{keys[0]}": {"name": "x"}}, now=now)
+        rows = store.outbox.claim_due(now, lease_seconds=300)
         dead = [row.id for row in rows if int(row.event_key) % 97 == 0]  # ~1% die
         for id_ in dead:
-            store.mark_failed(id_, now=now, next_at=None, error="HTTP 410")
+            store.outbox.mark_failed(id_, now=now, next_at=None, error="HTTP 410")
             dead_at[id_] = now
-        store.mark_sent([row.id for row in rows if row.id not in dead], now)
-        store.source_polled("attempts", ok=True, error=None, now=now)
+        store.outbox.mark_sent([row.id for row in rows if row.id not in dead], now)
+        store.sources.source_polled("attempts", ok=True, error=None, now=now)
         prune_if_due(store, service.settings.lookback_hours, [], service.clock())
         if cycle % (30 * 4) == 0:
             sizes[cycle // 4] = _size(store.path)
 
-    counts = store.delivery_counts()
+    counts = store.outbox.delivery_counts()
     seen = store.db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
     final = _size(store.path)
     print(
@@ -95,10 +97,10 @@ def test_a_year_of_activity_leaves_the_store_small_and_forgets_nothing_reachable
 
     # Everything seen in the last four days is still known (no repeat alerts) ...
     recent = [str(k) for k in range(key - 4 * 4 * PER_CYCLE, key)]
-    assert store.unseen("attempts", recent) == set()
+    assert store.seen.unseen("attempts", recent) == set()
     # ... and dead deliveries stay 30 days, then go.
     now = clock[0]
-    kept = {r["id"] for r in store.deliveries("dead")}
+    kept = {r["id"] for r in store.outbox.deliveries("dead")}
     assert {i for i, at in dead_at.items() if now - at < 29 * DAY} <= kept
     assert not {i for i, at in dead_at.items() if now - at > 31 * DAY} & kept
     store.close()
@@ -114,12 +116,12 @@ def test_pruning_keeps_a_dead_delivery_until_replayed_within_30_days(tmp_path: P
         ruleset=SimpleNamespace(rules=[]),
     )
     delivery = NewDelivery("r", "lms", "attempt.completed", "1", _alert("1"))
-    store.record("attempts", ["1"], [delivery], now=START)
-    store.claim_due(START, 300)
-    store.mark_failed(delivery.id, now=START, next_at=None, error="HTTP 404")
+    store.seen.record("attempts", ["1"], [delivery], now=START)
+    store.outbox.claim_due(START, 300)
+    store.outbox.mark_failed(delivery.id, now=START, next_at=None, error="HTTP 404")
     clock[0] = START + 20 * DAY
     prune_if_due(store, service.settings.lookback_hours, [], service.clock())
-    assert store.delivery_counts()["dead"] == 1
-    assert store.replay([delivery.id], clock[0]) == 1
-    assert store.delivery_counts()["queued"] == 1
+    assert store.outbox.delivery_counts()["dead"] == 1
+    assert store.outbox.replay([delivery.id], clock[0]) == 1
+    assert store.outbox.delivery_counts()["queued"] == 1
     store.close()

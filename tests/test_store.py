@@ -34,8 +34,8 @@ def _deliveries(keys: range | list[int], channel: str = "lms", **kw: Any) -> lis
 
 
 def test_a_cycle_is_recorded_once_and_never_queues_an_alert_twice(store: Store) -> None:
-    assert not store.has_baseline("attempts")
-    added = store.record(
+    assert not store.seen.has_baseline("attempts")
+    added = store.seen.record(
         "attempts",
         ["1", "2"],
         _deliveries([1, 2]),
@@ -44,135 +44,154 @@ def test_a_cycle_is_recorded_once_and_never_queues_an_alert_twice(store: Store) 
         now=NOW,
     )
     assert added == 2
-    assert store.has_baseline("attempts")
-    assert store.get_state("attempts", "cursor") == {"last": 5}
-    assert store.unseen("attempts", ["1", "2", "3", "3"]) == {"3"}
-    assert store.unseen("content_attempts", ["1"]) == {"1"}  # seen marks are per source
+    assert store.seen.has_baseline("attempts")
+    assert store.sources.get_state("attempts", "cursor") == {"last": 5}
+    assert store.seen.unseen("attempts", ["1", "2", "3", "3"]) == {"3"}
+    assert store.seen.unseen("content_attempts", ["1"]) == {"1"}  # seen marks are per source
     # The same (rule, key, channel) again, as an overlapping poll would: not queued twice.
-    assert store.record("attempts", ["2", "3"], _deliveries([2, 3]), now=NOW + 1) == 1
-    assert store.delivery_counts() == {"queued": 3, "retrying": 0, "sent": 0, "dead": 0}
-    assert store.unseen("attempts", []) == set()
+    assert store.seen.record("attempts", ["2", "3"], _deliveries([2, 3]), now=NOW + 1) == 1
+    assert store.outbox.delivery_counts() == {"queued": 3, "retrying": 0, "sent": 0, "dead": 0}
+    assert store.seen.unseen("attempts", []) == set()
 
 
 def test_seen_keys_are_counted_by_prefix(store: Store) -> None:
     keys = ["list:a:1", "list:a:2", "list:a~", "list:b:1", "list:A:1", "list:a:\u00e9", "x"]
-    store.record("attempts", keys, [], now=NOW)
-    store.record("content_attempts", ["list:a:9"], [], now=NOW)
-    assert store.count_seen("attempts", "list:a:") == 3  # bytewise, whatever the locale
-    assert store.count_seen("attempts", "list:") == 6
-    assert store.count_seen("attempts", "") == 7
-    assert store.count_seen("attempts", "none") == 0
+    store.seen.record("attempts", keys, [], now=NOW)
+    store.seen.record("content_attempts", ["list:a:9"], [], now=NOW)
+    assert store.seen.count_seen("attempts", "list:a:") == 3  # bytewise, whatever the locale
+    assert store.seen.count_seen("attempts", "list:") == 6
+    assert store.seen.count_seen("attempts", "") == 7
+    assert store.seen.count_seen("attempts", "none") == 0
 
 
 def test_claims_are_oldest_first_per_channel_and_never_given_twice(store: Store) -> None:
-    store.record("attempts", [], _deliveries(range(5), "lms"), now=NOW)
-    store.record("attempts", [], _deliveries(range(5), "slack"), now=NOW + 1)
-    store.record("attempts", [], _deliveries([99], "lms", not_before=NOW + 60), now=NOW)
-    first = store.claim_due(NOW + 2, lease_seconds=30, limit_per_channel=3)
+    store.seen.record("attempts", [], _deliveries(range(5), "lms"), now=NOW)
+    store.seen.record("attempts", [], _deliveries(range(5), "slack"), now=NOW + 1)
+    store.seen.record("attempts", [], _deliveries([99], "lms", not_before=NOW + 60), now=NOW)
+    first = store.outbox.claim_due(NOW + 2, lease_seconds=30, limit_per_channel=3)
     assert [(r.channel, r.event_key) for r in first] == [
         ("lms", "0"), ("lms", "1"), ("lms", "2"), ("slack", "0"), ("slack", "1"), ("slack", "2"),
     ]  # fmt: skip
     assert first[0].alerts[0]["data"] == {"id": 0} and first[0].attempts == 0
-    second = store.claim_due(NOW + 2, lease_seconds=30)
+    second = store.outbox.claim_due(NOW + 2, lease_seconds=30)
     assert sorted(r.event_key for r in second) == ["3", "3", "4", "4"]  # not the claimed, not 99
-    assert store.claim_due(NOW + 2, lease_seconds=30) == []
-    store.release([first[0].id])  # a stop gives it back: due again at once
-    assert [r.id for r in store.claim_due(NOW + 3, lease_seconds=30)] == [first[0].id]
+    assert store.outbox.claim_due(NOW + 2, lease_seconds=30) == []
+    store.outbox.release([first[0].id])  # a stop gives it back: due again at once
+    assert [r.id for r in store.outbox.claim_due(NOW + 3, lease_seconds=30)] == [first[0].id]
     # A claim whose process died runs out with its lease.
-    later = store.claim_due(NOW + 40, lease_seconds=30)
+    later = store.outbox.claim_due(NOW + 40, lease_seconds=30)
     assert len(later) == 10
-    assert [r.event_key for r in store.claim_due(NOW + 61, 30)] == ["99"]  # due at not_before
+    assert [r.event_key for r in store.outbox.claim_due(NOW + 61, 30)] == [
+        "99"
+    ]  # due at not_before
 
 
 def test_outcomes_retries_dead_and_replay(store: Store) -> None:
-    store.record("attempts", [], _deliveries(range(3)), now=NOW)
-    a, b, c = store.claim_due(NOW, 30)
-    store.mark_sent([a.id], NOW + 1)
-    store.mark_failed(b.id, now=NOW + 1, next_at=NOW + 10, error="HTTP 503")
-    store.mark_failed_many([c.id], now=NOW + 1, next_at=None, error="HTTP 410 " + "x" * 900)
-    assert store.delivery_counts() == {"queued": 0, "retrying": 1, "sent": 1, "dead": 1}
-    assert store.claim_due(NOW + 5, 30) == []  # retrying, not due yet
-    (retry,) = store.claim_due(NOW + 10, 30)
+    store.seen.record("attempts", [], _deliveries(range(3)), now=NOW)
+    a, b, c = store.outbox.claim_due(NOW, 30)
+    store.outbox.mark_sent([a.id], NOW + 1)
+    store.outbox.mark_failed(b.id, now=NOW + 1, next_at=NOW + 10, error="HTTP 503")
+    store.outbox.mark_failed_many([c.id], now=NOW + 1, next_at=None, error="HTTP 410 " + "x" * 900)
+    assert store.outbox.delivery_counts() == {"queued": 0, "retrying": 1, "sent": 1, "dead": 1}
+    assert store.outbox.claim_due(NOW + 5, 30) == []  # retrying, not due yet
+    (retry,) = store.outbox.claim_due(NOW + 10, 30)
     assert (retry.id, retry.status, retry.attempts) == (b.id, "retrying", 1)
-    (dead,) = list(store.deliveries("dead"))
+    (dead,) = list(store.outbox.deliveries("dead"))
     assert dead["id"] == c.id and dead["last_error"].startswith("HTTP 410")
     assert len(dead["last_error"]) == 500 and dead["attempts"] == 1
-    (sent,) = list(store.deliveries("sent"))
+    (sent,) = list(store.outbox.deliveries("sent"))
     assert sent["sent_at"] == NOW + 1
-    assert {row["id"] for row in store.deliveries()} == {a.id, b.id, c.id}
-    assert store.replay(["msg_unknown", a.id], NOW + 20) == 0  # only dead ones replay
-    assert store.replay(None, NOW + 20) == 1
-    (again,) = store.claim_due(NOW + 20, 30)
+    assert {row["id"] for row in store.outbox.deliveries()} == {a.id, b.id, c.id}
+    assert store.outbox.replay(["msg_unknown", a.id], NOW + 20) == 0  # only dead ones replay
+    assert store.outbox.replay(None, NOW + 20) == 1
+    (again,) = store.outbox.claim_due(NOW + 20, 30)
     assert (again.id, again.attempts, again.status) == (c.id, 0, "queued")
 
 
 def test_groups_know_their_pending_rows_and_last_send(store: Store) -> None:
     rows = _deliveries([1, 2], group="g1", not_before=NOW + 300)
-    store.record("attempts", [], rows, now=NOW)
-    assert store.pending_group("failed-exam", "lms", "g1") == NOW + 300
-    assert store.pending_group("failed-exam", "lms", "other") is None
-    assert store.last_group_send("failed-exam", "lms", "g1") is None
-    claimed = store.claim_due(NOW + 300, 30)
+    store.seen.record("attempts", [], rows, now=NOW)
+    assert store.outbox.pending_group("failed-exam", "lms", "g1") == NOW + 300
+    assert store.outbox.pending_group("failed-exam", "lms", "other") is None
+    assert store.outbox.last_group_send("failed-exam", "lms", "g1") is None
+    claimed = store.outbox.claim_due(NOW + 300, 30)
     assert {r.group_key for r in claimed} == {"g1"}
-    store.mark_sent([r.id for r in claimed], NOW + 301)
-    assert store.last_group_send("failed-exam", "lms", "g1") == NOW + 301
+    store.outbox.mark_sent([r.id for r in claimed], NOW + 301)
+    assert store.outbox.last_group_send("failed-exam", "lms", "g1") == NOW + 301
 
 
 def test_source_status_keeps_the_last_success_across_failures(store: Store) -> None:
-    store.source_polled("attempts", ok=True, error=None, now=NOW)
-    store.source_polled("attempts", ok=False, error="HTTP 503", now=NOW + 60)
-    store.source_polled("conferences", ok=True, error="1 bad record", now=NOW)
-    assert store.source_statuses() == {
+    store.sources.source_polled("attempts", ok=True, error=None, now=NOW)
+    store.sources.source_polled("attempts", ok=False, error="HTTP 503", now=NOW + 60)
+    store.sources.source_polled("conferences", ok=True, error="1 bad record", now=NOW)
+    assert store.sources.source_statuses() == {
         "attempts": {"last_success": "2026-09-21T14:13:20+00:00", "last_error": "HTTP 503"},
         "conferences": {"last_success": "2026-09-21T14:13:20+00:00", "last_error": "1 bad record"},
     }
-    store.put_state("lookups", {"user:1": {"name": "Asha"}, "exam:2": {"title": "T"}}, now=NOW)
-    store.put_state("lookups", {"user:1": {"name": "Asha Verma"}}, now=NOW)
-    assert store.get_state("lookups", "user:1") == {"name": "Asha Verma"}
-    assert store.get_state("lookups", "missing") is None
-    store.set_meta("rules_path", "rules.yaml")
-    store.set_meta("rules_path", "other.yaml")
-    assert store.get_meta("rules_path") == "other.yaml"
-    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+    store.sources.put_state(
+        "lookups", {"user:1": {"name": "Asha"}, "exam:2": {"title": "T"}}, now=NOW
+    )
+    store.sources.put_state("lookups", {"user:1": {"name": "Asha Verma"}}, now=NOW)
+    assert store.sources.get_state("lookups", "user:1") == {"name": "Asha Verma"}
+    assert store.sources.get_state("lookups", "missing") is None
+    store.meta.set_meta("rules_path", "rules.yaml")
+    store.meta.set_meta("rules_path", "other.yaml")
+    assert store.meta.get_meta("rules_path") == "other.yaml"
+    assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
 def test_pruning_forgets_only_what_no_poll_can_reach(store: Store) -> None:
-    store.record("attempts", ["old"], _deliveries([1, 2]), now=NOW)
-    store.record("attempts", ["new"], _deliveries([3]), now=NOW + 100)
-    one, two = store.claim_due(NOW, 30)
-    store.mark_sent([one.id], NOW)
-    store.mark_failed(two.id, now=NOW, next_at=None, error="HTTP 404")
-    store.put_state("lookups", {"user:1": 1}, now=NOW)
-    counts = store.prune(seen_before=NOW + 50, sent_before=NOW + 50, dead_before=NOW - 1)
+    store.seen.record("attempts", ["old"], _deliveries([1, 2]), now=NOW)
+    store.seen.record("attempts", ["new"], _deliveries([3]), now=NOW + 100)
+    one, two = store.outbox.claim_due(NOW, 30)
+    store.outbox.mark_sent([one.id], NOW)
+    store.outbox.mark_failed(two.id, now=NOW, next_at=None, error="HTTP 404")
+    store.sources.put_state("lookups", {"user:1": 1}, now=NOW)
+    counts = store.meta.prune(seen_before=NOW + 50, sent_before=NOW + 50, dead_before=NOW - 1)
     assert counts == {"seen": 1, "sent": 1, "dead": 0, "cache": 0}
-    assert store.unseen("attempts", ["old", "new"]) == {"old"}
-    assert store.delivery_counts() == {"queued": 1, "retrying": 0, "sent": 0, "dead": 1}
+    assert store.seen.unseen("attempts", ["old", "new"]) == {"old"}
+    assert store.outbox.delivery_counts() == {"queued": 1, "retrying": 0, "sent": 0, "dead": 1}
 
 
 def test_a_thread_handle_shares_the_store_and_its_writes(store: Store) -> None:
-    store.record("attempts", [], _deliveries([1]), now=NOW)
-    (row,) = store.claim_due(NOW, 30)
+    store.seen.record("attempts", [], _deliveries([1]), now=NOW)
+    (row,) = store.outbox.claim_due(NOW, 30)
     other = store.for_thread()
     done = threading.Event()
 
     def worker() -> None:
-        other.mark_sent([row.id], NOW + 1)
+        other.outbox.mark_sent([row.id], NOW + 1)
         done.set()
 
     threading.Thread(target=worker).start()
     assert done.wait(10)
-    assert store.delivery_counts()["sent"] == 1
+    assert store.outbox.delivery_counts()["sent"] == 1
+    other.close()
+
+
+def test_a_thread_handles_concerns_are_on_its_own_connection(store: Store) -> None:
+    # A worker's handle closed at shutdown leaves the loop's store working, and the other
+    # way round: each handle's `store.outbox`, `store.seen`, ... use that handle's connection.
+    store.seen.record("attempts", [], _deliveries([1]), now=NOW)
+    worker = store.for_thread()
+    assert worker.outbox.delivery_counts()["queued"] == 1
+    worker.close()
+    assert store.outbox.delivery_counts()["queued"] == 1
+    other = store.for_thread()
+    store.close()
+    assert other.seen.record("attempts", [], _deliveries([2]), now=NOW) == 1
+    assert other.outbox.delivery_counts()["queued"] == 2
     other.close()
 
 
 def test_reopening_keeps_everything_and_migrates_once(db: str) -> None:
     first = open_store(db)
-    first.record("attempts", ["1"], _deliveries([1]), baseline=True, now=NOW)
+    first.seen.record("attempts", ["1"], _deliveries([1]), baseline=True, now=NOW)
     first.close()
     again = open_store(db)
-    assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
-    assert again.has_baseline("attempts") and again.delivery_counts()["queued"] == 1
-    again.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    assert again.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert again.seen.has_baseline("attempts") and again.outbox.delivery_counts()["queued"] == 1
+    again.meta.set_meta("schema_version", str(SCHEMA_VERSION + 1))
     again.close()
     from notifier.settings import ConfigError
 
@@ -189,14 +208,14 @@ def test_concurrent_claimers_split_a_backlog_without_overlap(pg_url: str) -> Non
     from notifier.state.postgres import PostgresStore
 
     setup = PostgresStore(pg_url)
-    setup.record("attempts", [], _deliveries(range(400)), now=NOW)
+    setup.seen.record("attempts", [], _deliveries(range(400)), now=NOW)
     claimed: list[list[str]] = [[] for _ in range(4)]
     start = threading.Barrier(4)
 
     def claimer(n: int) -> None:
         mine = PostgresStore(pg_url, migrate=False)
         start.wait()
-        while rows := mine.claim_due(NOW, 300, limit_per_channel=7):
+        while rows := mine.outbox.claim_due(NOW, 300, limit_per_channel=7):
             claimed[n].extend(r.id for r in rows)
             time.sleep(0.005)  # the sends take a while: the others claim meanwhile
         mine.close()
@@ -216,20 +235,20 @@ def test_a_dead_replicas_claims_come_back_but_a_live_ones_never(pg_url: str) -> 
     from notifier.state.postgres import PostgresStore
 
     alive, dying, fresh = (PostgresStore(pg_url, replica=n) for n in ("alive", "dying", "fresh"))
-    alive.record("attempts", [], _deliveries(range(4)), now=time.time())
-    assert alive.beat(60, want_poller=False) is False
-    assert dying.beat(0.2, want_poller=False) is False  # alive for 0.2 s only
-    mine = alive.claim_due(time.time(), 300, limit_per_channel=2)
-    theirs = dying.claim_due(time.time(), 300, limit_per_channel=2)
+    alive.seen.record("attempts", [], _deliveries(range(4)), now=time.time())
+    assert alive.replicas.beat(60, want_poller=False) is False
+    assert dying.replicas.beat(0.2, want_poller=False) is False  # alive for 0.2 s only
+    mine = alive.outbox.claim_due(time.time(), 300, limit_per_channel=2)
+    theirs = dying.outbox.claim_due(time.time(), 300, limit_per_channel=2)
     assert len(mine) == len(theirs) == 2
     wait_until(  # the dying replica's heartbeat runs out (on the database's clock)
-        lambda: "dying" not in {r["id"] for r in alive.replicas_status()["live"]},
+        lambda: "dying" not in {r["id"] for r in alive.replicas.replicas_status()["live"]},
         message="the dying replica's 0.2 s heartbeat to run out",
     )
-    assert fresh.release_all_claims() == 2  # a starting replica frees only the dead's claims
-    again = fresh.claim_due(time.time(), 300)
+    assert fresh.outbox.release_all_claims() == 2  # a starting replica frees only the dead's claims
+    again = fresh.outbox.claim_due(time.time(), 300)
     assert {r.id for r in again} == {r.id for r in theirs}
-    assert [r["id"] for r in alive.replicas_status()["live"]] == ["alive"]
+    assert [r["id"] for r in alive.replicas.replicas_status()["live"]] == ["alive"]
     for s in (alive, dying, fresh):
         s.close()
 
@@ -239,18 +258,18 @@ def test_one_poller_at_a_time_and_a_takeover_once_its_lease_runs_out(pg_url: str
 
     a, b = PostgresStore(pg_url, replica="a"), PostgresStore(pg_url, replica="b")
     # Leases long enough that a loaded machine cannot let one run out between two lines.
-    assert a.beat(60, want_poller=True) is True
-    assert b.beat(60, want_poller=True) is False  # a holds it
-    assert a.beat(60, want_poller=True) is True  # renewed
-    assert b.replicas_status()["poller"] == "a"
-    assert a.beat(0.2, want_poller=True) is True  # a's last renewal: then it died
+    assert a.replicas.beat(60, want_poller=True) is True
+    assert b.replicas.beat(60, want_poller=True) is False  # a holds it
+    assert a.replicas.beat(60, want_poller=True) is True  # renewed
+    assert b.replicas.replicas_status()["poller"] == "a"
+    assert a.replicas.beat(0.2, want_poller=True) is True  # a's last renewal: then it died
     wait_until(  # its lease runs out (on the database's clock)
-        lambda: b.replicas_status()["poller"] is None, message="a's 0.2 s lease to run out"
+        lambda: b.replicas.replicas_status()["poller"] is None, message="a's 0.2 s lease to run out"
     )
-    assert b.beat(30, want_poller=True) is True
-    assert a.beat(30, want_poller=True) is False
-    b.leave()  # a clean stop hands it over at once
-    assert a.beat(30, want_poller=True) is True
+    assert b.replicas.beat(30, want_poller=True) is True
+    assert a.replicas.beat(30, want_poller=True) is False
+    b.replicas.leave()  # a clean stop hands it over at once
+    assert a.replicas.beat(30, want_poller=True) is True
     a.close()
     b.close()
 
@@ -261,7 +280,7 @@ def test_the_store_recovers_by_itself_when_its_connection_is_cut(pg_url: str) ->
     from notifier.state.postgres import PostgresStore
 
     store = PostgresStore(pg_url)
-    store.set_meta("k", "v")
+    store.meta.set_meta("k", "v")
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -269,8 +288,8 @@ def test_the_store_recovers_by_itself_when_its_connection_is_cut(pg_url: str) ->
             "AND datname = current_database()"  # not another test's (a suite in parallel)
         )
     with pytest.raises(psycopg.OperationalError):
-        store.get_meta("k")  # the call in hand fails ...
-    assert store.get_meta("k") == "v"  # ... and the next one reconnects
+        store.meta.get_meta("k")  # the call in hand fails ...
+    assert store.meta.get_meta("k") == "v"  # ... and the next one reconnects
     store.close()
 
 
@@ -293,38 +312,38 @@ def test_the_password_never_shows_in_errors(pg_url: str) -> None:
 
 
 def test_the_inbox_keeps_pushed_webhooks_until_processed(store: Store) -> None:
-    ids = store.inbox_add([("exam", '{"attempt_id": 1}'), ("chapter-content", "{}")], NOW)
+    ids = store.inbox.inbox_add([("exam", '{"attempt_id": 1}'), ("chapter-content", "{}")], NOW)
     assert len(ids) == 2 and ids[0] < ids[1]
-    assert store.inbox_add([], NOW) == []
-    first, second = store.inbox_pending(NOW)
+    assert store.inbox.inbox_add([], NOW) == []
+    first, second = store.inbox.inbox_pending(NOW)
     assert (first.id, first.kind, first.body, first.tries) == (
         ids[0],
         "exam",
         '{"attempt_id": 1}',
         0,
     )
-    store.inbox_retry([first.id], now=NOW, next_at=NOW + 30, error="HTTP 503")
-    store.inbox_done([second.id], NOW)
-    assert store.inbox_pending(NOW + 29) == []  # waits for its next try
-    (again,) = store.inbox_pending(NOW + 30)
+    store.inbox.inbox_retry([first.id], now=NOW, next_at=NOW + 30, error="HTTP 503")
+    store.inbox.inbox_done([second.id], NOW)
+    assert store.inbox.inbox_pending(NOW + 29) == []  # waits for its next try
+    (again,) = store.inbox.inbox_pending(NOW + 30)
     assert (again.id, again.tries) == (first.id, 1)
-    store.inbox_done([again.id], NOW + 31, error="left to the poll")
-    assert store.inbox_pending(NOW + 1e6) == []
-    assert store.inbox_prune(NOW + 30.5) == 1  # only the one done before then
-    assert store.inbox_prune(NOW + 32) == 1
+    store.inbox.inbox_done([again.id], NOW + 31, error="left to the poll")
+    assert store.inbox.inbox_pending(NOW + 1e6) == []
+    assert store.inbox.inbox_prune(NOW + 30.5) == 1  # only the one done before then
+    assert store.inbox.inbox_prune(NOW + 32) == 1
 
 
 def test_two_replicas_never_take_the_same_pushed_webhook(pg_url: str) -> None:
     from notifier.state.postgres import PostgresStore
 
     a, b = PostgresStore(pg_url), PostgresStore(pg_url)
-    ids = a.inbox_add([("exam", f'{{"attempt_id": {i}}}') for i in range(10)], NOW)
-    got_a = a.inbox_pending(NOW, limit=6)
-    got_b = b.inbox_pending(NOW)
+    ids = a.inbox.inbox_add([("exam", f'{{"attempt_id": {i}}}') for i in range(10)], NOW)
+    got_a = a.inbox.inbox_pending(NOW, limit=6)
+    got_b = b.inbox.inbox_pending(NOW)
     assert sorted(r.id for r in got_a + got_b) == ids  # each row to one replica
-    assert b.inbox_pending(NOW) == []
+    assert b.inbox.inbox_pending(NOW) == []
     # A replica that died mid-way: its rows are due again once their lease runs out.
-    assert sorted(r.id for r in b.inbox_pending(NOW + 1000)) == ids
+    assert sorted(r.id for r in b.inbox.inbox_pending(NOW + 1000)) == ids
     a.close()
     b.close()
 
@@ -337,10 +356,12 @@ def test_a_cycle_interrupted_while_written_leaves_nothing_half_done(store: Store
         raise KeyboardInterrupt  # the process is interrupted here
 
     with pytest.raises(KeyboardInterrupt):
-        store.record("attempts", ["1", "2"], dies_midway(), state={"cursor": {"x": 1}}, now=NOW)
-    assert store.unseen("attempts", ["1", "2"]) == {"1", "2"}
-    assert store.delivery_counts()["queued"] == 0
-    assert store.get_state("attempts", "cursor") is None
+        store.seen.record(
+            "attempts", ["1", "2"], dies_midway(), state={"cursor": {"x": 1}}, now=NOW
+        )
+    assert store.seen.unseen("attempts", ["1", "2"]) == {"1", "2"}
+    assert store.outbox.delivery_counts()["queued"] == 0
+    assert store.sources.get_state("attempts", "cursor") is None
 
 
 def test_every_sqlite_table_has_a_postgres_twin_with_its_columns(
@@ -386,18 +407,20 @@ def test_history_keeps_each_event_and_each_students_latest_activity(store: Store
         kept("2", NOW + 10, "7"),  # the same event again in one batch: the later wins
         kept("3", NOW + 5, "8", student="Ravi"),
     ]
-    store.record("attempts", ["1", "2", "3"], [], history=batch, now=NOW)
-    store.record("content_attempts", [], [], history=[kept("4", NOW + 20, "email:asha@s.example")])
-    got = store.history("attempt.completed", ["7"], NOW)
+    store.seen.record("attempts", ["1", "2", "3"], [], history=batch, now=NOW)
+    store.seen.record(
+        "content_attempts", [], [], history=[kept("4", NOW + 20, "email:asha@s.example")]
+    )
+    got = store.history.history("attempt.completed", ["7"], NOW)
     assert [(k.key, k.at, k.fired) for k in got] == [("1", NOW, ()), ("2", NOW + 10, ())]
     assert got[0].fields == {"score": 1.0, "user_id": 7} and got[0].title == "Exam 1"
-    every = store.history("attempt.completed", None, NOW + 1)
+    every = store.history.history("attempt.completed", None, NOW + 1)
     assert [k.key for k in every] == ["3", "2", "4"]
-    assert store.history_since() == NOW
-    activity = {a.user_id: a for a in store.activities(NOW)}
+    assert store.history.history_since() == NOW
+    activity = {a.user_id: a for a in store.history.activities(NOW)}
     assert activity["7"].at == NOW + 20  # matched by email, later than its last attempt
     assert (activity["7"].student, activity["7"].email) == ("Asha", "asha@s.example")
     assert activity["8"].title == "Exam 3"
-    counts = store.prune_history(before=NOW + 6, activity_before=NOW + 6)
+    counts = store.history.prune_history(before=NOW + 6, activity_before=NOW + 6)
     assert counts == {"history": 2, "activity": 1, "inactivity": 0}
-    assert [k.key for k in store.history("attempt.completed", None, 0)] == ["2", "4"]
+    assert [k.key for k in store.history.history("attempt.completed", None, 0)] == ["2", "4"]

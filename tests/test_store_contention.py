@@ -34,7 +34,7 @@ def test_pushes_during_fast_passes_never_see_a_locked_database(store: Store) -> 
         started.set()
         try:
             while not done.is_set() or pushed < PUSHES:
-                writer.inbox_add([("exam", f'{{"n": {pushed}}}')], time.time())
+                writer.inbox.inbox_add([("exam", f'{{"n": {pushed}}}')], time.time())
                 pushed += 1
         except BaseException as exc:  # noqa: BLE001 - the test reports it
             errors.append(exc)
@@ -47,12 +47,12 @@ def test_pushes_during_fast_passes_never_see_a_locked_database(store: Store) -> 
         for n in range(PASSES):
             now = time.time()
             try:
-                rows = store.claim_due(now + 1, 60)  # the delivery pass
-                store.mark_sent([row.id for row in rows], now)
-                pending = store.inbox_pending(now + 1)  # the pushes
-                store.inbox_done([row.id for row in pending], now)
-                store.record("attempts", [f"k{n}"], [_delivery(n)], state={"n": n}, now=now)
-                store.source_polled("attempts", ok=True, error=None, now=now)
+                rows = store.outbox.claim_due(now + 1, 60)  # the delivery pass
+                store.outbox.mark_sent([row.id for row in rows], now)
+                pending = store.inbox.inbox_pending(now + 1)  # the pushes
+                store.inbox.inbox_done([row.id for row in pending], now)
+                store.seen.record("attempts", [f"k{n}"], [_delivery(n)], state={"n": n}, now=now)
+                store.sources.source_polled("attempts", ok=True, error=None, now=now)
             except Exception as exc:  # noqa: BLE001 - counted: a pass that failed is skipped
                 errors.append(exc)
                 continue
@@ -63,9 +63,9 @@ def test_pushes_during_fast_passes_never_see_a_locked_database(store: Store) -> 
         writer.close()
     assert [str(e) for e in errors] == []
     assert passes == PASSES
-    rows = store.claim_due(time.time() + 1, 60)  # the last pass's delivery
-    store.mark_sent([row.id for row in rows], time.time())
-    assert store.delivery_counts()["sent"] == PASSES
+    rows = store.outbox.claim_due(time.time() + 1, 60)  # the last pass's delivery
+    store.outbox.mark_sent([row.id for row in rows], time.time())
+    assert store.outbox.delivery_counts()["sent"] == PASSES
     now = time.time() + 1
-    store.inbox_done([row.id for row in store.inbox_pending(now, limit=10**6)], now)
-    assert store.inbox_pending(now) == [] and pushed >= PUSHES
+    store.inbox.inbox_done([row.id for row in store.inbox.inbox_pending(now, limit=10**6)], now)
+    assert store.inbox.inbox_pending(now) == [] and pushed >= PUSHES

@@ -38,7 +38,7 @@ def test_two_openers_of_a_new_store_both_succeed(tmp_path: Path) -> None:
     assert errors == []
     store = SqliteStore(tmp_path / "0.db")
     try:
-        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.db.journal_mode == "wal"
     finally:
         store.close()

@@ -47,7 +47,7 @@ def _app(tmp: Path, channels: str, said: str) -> App:
 
 def _queue(app: App) -> None:
     row = NewDelivery("failed", "terminal", "attempt.completed", "7", [ALERT])
-    app.store.record("attempts", ["7"], [row], now=app.clock())
+    app.store.seen.record("attempts", ["7"], [row], now=app.clock())
 
 
 def test_two_apps_in_one_process_render_with_their_own_templates_and_channels(

@@ -24,7 +24,7 @@ def history_notes(ruleset: Any, settings: Any) -> list[str]:
 
         store = open_store(db)
         try:
-            since = store.history_since()
+            since = store.history.history_since()
         finally:
             store.close()
     return window_notes(ruleset.rules, since, time.time())

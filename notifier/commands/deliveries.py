@@ -45,7 +45,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         since = datetime.combine(args.since, datetime.min.time(), zone).timestamp()
     store = open_store(settings.db)
     try:
-        rows = store.delivery_list(
+        rows = store.log.delivery_list(
             status=args.status,
             rule=args.rule,
             channel=args.channel,
@@ -148,9 +148,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     problems: list[str] = []
     try:
         if args.all:
-            count = store.replay(None, time.time())
+            count = store.outbox.replay(None, time.time())
         else:
-            statuses = store.delivery_statuses(args.ids)
+            statuses = store.log.delivery_statuses(args.ids)
             for id_ in dict.fromkeys(args.ids):
                 status = statuses.get(id_)
                 if status is None:
@@ -158,7 +158,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 elif status not in REPLAYABLE:
                     problems.append(f"delivery {id_} is {status}, not dead: nothing replayed")
             ids = [i for i in dict.fromkeys(args.ids) if statuses.get(i) in REPLAYABLE]
-            count = store.replay(ids, time.time()) if ids else 0
+            count = store.outbox.replay(ids, time.time()) if ids else 0
     finally:
         store.close()
     print(f"{count} dead deliveries queued again")
@@ -173,7 +173,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def status_extras(store: Any, running: bool) -> dict[str, Any]:
     """What `status` adds about the store: whether a notifier runs on it now, and the
     latest dead deliveries (how many there are is in `deliveries.dead`)."""
-    dead = store.delivery_list(status="dead", limit=DEAD_SHOWN)
+    dead = store.log.delivery_list(status="dead", limit=DEAD_SHOWN)
     return {
         "running": running,
         "dead_latest": [

@@ -65,7 +65,7 @@ def print_one_per_rule(store: Any, rules: Any) -> None:
     """One alert of each rule that fired, as a person reads it (the history rules'
     wording names the events that made them fire)."""
     first: dict[str, Any] = {}
-    for row in store.deliveries():
+    for row in store.outbox.deliveries():
         first.setdefault(row["rule"], row)
     print("\n=== one alert of each rule ===")
     for rule in rules:
@@ -81,7 +81,7 @@ def console_lines(store: Any, ruleset: Any) -> list[str]:
     deliveries: the console has no stand-in to ask."""
 
     names = {name for name, ch in ruleset.channels.items() if ch.type == "console"}
-    rows = [row for row in store.deliveries("sent") if row["channel"] in names]
+    rows = [row for row in store.outbox.deliveries("sent") if row["channel"] in names]
     templates = TemplateTable.of(ruleset.rules)  # as the console rendered them
     return [console_line(_notification(row), templates.get(row["rule"])) for row in rows]
 
@@ -164,7 +164,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             print("\ndemo: interrupted")
         finally:
             timer.cancel()
-        counts = store.delivery_counts()
+        counts = store.outbox.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
         console = console_lines(store, ruleset)
         pushed = app.intake.counts

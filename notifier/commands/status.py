@@ -26,22 +26,22 @@ def status_report(settings: Any) -> dict[str, Any]:
     store = open_store(settings.db)
     try:
         report: dict[str, Any] = {
-            "sources": store.source_statuses(),
-            "deliveries": store.delivery_counts(),
-            "poisoned": status_of(store),
+            "sources": store.sources.source_statuses(),
+            "deliveries": store.outbox.delivery_counts(),
+            "poisoned": status_of(store.faults),
         }
         report["deliveries"]["retrying"] = report["deliveries"].pop("retrying", 0)
         if settings.db_is_postgres:
-            report["replicas"] = store.replicas_status()  # type: ignore[attr-defined]
+            report["replicas"] = store.replicas.replicas_status()  # type: ignore[attr-defined]
             running = bool(report["replicas"]["live"])
         else:
             running = InstanceLock(settings.db_path).holder() is not None
         report.update(status_extras(store, running))
         if running:  # a service runs: report what it loaded
             report["rules"] = {
-                "path": store.get_meta("rules_path") or str(settings.rules_path),
-                "loaded_at": store.get_meta("rules_loaded_at"),
-                "error": store.get_meta("rules_error") or None,
+                "path": store.meta.get_meta("rules_path") or str(settings.rules_path),
+                "loaded_at": store.meta.get_meta("rules_loaded_at"),
+                "error": store.meta.get_meta("rules_error") or None,
             }
         else:
             error = None

@@ -108,7 +108,7 @@ class Deliverer:
         deadline = None if budget is None else self.timer() + budget
         # Claim in batches until nothing is due (what fails is due later, not now).
         while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
-            rows = self.store.claim_due(self.clock(), self.lease_seconds)
+            rows = self.store.outbox.claim_due(self.clock(), self.lease_seconds)
             if not rows:
                 break
             self._drain(rows, deadline, result)
@@ -134,7 +134,7 @@ class Deliverer:
             worker.result()  # a bug in the loop itself must not pass silently
         left = [row.id for queue in queues.values() for unit in queue for row in unit]
         if left:
-            self.store.release(left)
+            self.store.outbox.release(left)
             with self._lock:
                 result.released += len(left)
 

@@ -116,7 +116,7 @@ class RecordStage:
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
             self._until_recorded(
-                what, lambda: store.mark_sent([row.id for row in unit], now, ref=ref)
+                what, lambda: store.outbox.mark_sent([row.id for row in unit], now, ref=ref)
             )
             with self._lock:
                 result.sent += len(unit)
@@ -144,7 +144,7 @@ class RecordStage:
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
         self._until_recorded(
             what,
-            lambda: store.mark_failed_many(
+            lambda: store.outbox.mark_failed_many(
                 [row.id for row in unit], now=now, next_at=next_at, error=reason
             ),
         )
@@ -190,7 +190,7 @@ class RecordStage:
         first = unit[0]
         reason = clean(redact(f"unexpected {type(exc).__name__}: {exc}"))[:500]
         with self._write_lock:
-            dead = store.outbox_faulted([row.id for row in unit], now=now, error=reason)
+            dead = store.faults.outbox_faulted([row.id for row in unit], now=now, error=reason)
         self.metrics.delivered(first.channel, "dead" if dead else "retry", len(unit))
         with self._lock:
             if dead:

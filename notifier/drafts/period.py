@@ -120,7 +120,7 @@ def read_period(
             matches, _ = evaluate_in_order(ruleset.rules, steps, book)
             for match in matches:
                 tally_match(result, match, samples, time_of(match.event, now.timestamp()))
-            store.record(name, [], [], history=polled.history)  # in memory: the check reads it
+            store.seen.record(name, [], [], history=polled.history)  # in memory: the check reads it
     finally:
         store.close()
     return result

@@ -10,7 +10,7 @@ and `revert` raise ReadOnly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +21,10 @@ from notifier.drafts.check import Problem, check_draft, load_draft
 from notifier.drafts.preview import DraftPreview, TestpressPeriod, preview_draft
 from notifier.drafts.ruletests import CaseResult, load_tests_text, run_cases
 from notifier.drafts.versions import revert, save_version, version
-from notifier.events import Activity, Kept
 from notifier.rules.load import RulesError, load_ruleset
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
+from notifier.state.base import History
 from notifier.state.rules_base import RulesVersion, RulesVersions, SentCount
 
 TESTS_FILE = "rules.tests.yaml"  # the institute's rule tests, beside NOTIFIER_RULES
@@ -33,14 +33,10 @@ Audit = Callable[[str, str, str, str, str], None]
 
 
 class DraftStore(Protocol):
-    """What the rules pages read and write of the store."""
+    """What the rules pages read and write of the store: the versions, and history."""
 
-    @property
-    def rules(self) -> RulesVersions: ...
-
-    def history(self, kind: str, subjects: Iterable[str] | None, since: float) -> list[Kept]: ...
-
-    def activities(self, since: float) -> list[Activity]: ...
+    rules: RulesVersions
+    history: History
 
 
 class ReadOnly(Exception):
@@ -133,7 +129,7 @@ class DraftService:
         return preview_draft(
             draft,
             days=days,
-            store=self.store,
+            store=self.store.history,
             sent=self.store.rules.sent_counts,
             running=running.rules if running is not None else [],
             testpress=self.testpress,

@@ -105,12 +105,12 @@ class App:
         past (history from day one, notifier.sources.readback)."""
         register_secrets(self.wiring.secrets(self.ruleset))
         self._rules_loaded(self.ruleset)
-        new_store = not any(self.store.has_baseline(name) for name in self.sources)
+        new_store = not any(self.store.seen.has_baseline(name) for name in self.sources)
         self.readback.begin(self.sources_in_use(), new_store)
         self.rules_source.mark()
-        self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
-        self.store.set_meta("rules_path", str(self.ruleset.path))
-        self.store.set_meta("rules_error", "")
+        self.store.meta.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.meta.set_meta("rules_path", str(self.ruleset.path))
+        self.store.meta.set_meta("rules_error", "")
 
     def close(self) -> None:
         self.deliverer.close()
@@ -160,8 +160,8 @@ class App:
         prune_if_due(self.store, self.settings.lookback_hours, self.ruleset.rules, self.clock())
         seconds = time.monotonic() - started
         self.metrics.cycle_done(seconds)
-        self.metrics.outbox(self.store.delivery_counts())
-        self.metrics.poisoned(self.store.poisoned_counts())
+        self.metrics.outbox(self.store.outbox.delivery_counts())
+        self.metrics.poisoned(self.store.faults.poisoned_counts())
         if self.liveness is not None:
             self.liveness.cycle_finished()
         level = logging.DEBUG if result.idle else logging.INFO  # a quiet cycle: DEBUG
@@ -185,7 +185,7 @@ class App:
 
     def _source_done(self, name: str, *, read: bool, error: str | None, now: float) -> None:
         """Record a poll everywhere it shows: status, metrics, /healthz, health events."""
-        self.store.source_polled(name, ok=read, error=error, now=now)
+        self.store.sources.source_polled(name, ok=read, error=error, now=now)
         self.metrics.source_polled(name, ok=read and error is None, read=read, at=now)
         if self.liveness is not None:
             self.liveness.source_polled(name, read and error is None, error)
@@ -202,14 +202,14 @@ class App:
         Returns (read without errors, deliveries queued, events seen)."""
         result = result if result is not None else CycleResult()
         source = self.sources[name]
-        first = not self.store.has_baseline(name)
+        first = not self.store.seen.has_baseline(name)
         now = self.clock()
         rules = [r for r in self.ruleset.rules if r.event in source.kinds]
         # When the rules stop pinning a filter the source pushed into its query, items
         # it never looked at come into view: record them as a baseline, so a changed
         # rule starts from now instead of alerting on history.
         filters = json.dumps(source.query_filters(rules), sort_keys=True, default=str)
-        previous = self.store.get_meta(f"filters:{name}")
+        previous = self.store.meta.get_meta(f"filters:{name}")
         rebase = previous is not None and previous != filters
         ctx = PollContext(
             client=self.client,
@@ -246,13 +246,13 @@ class App:
                 matches, marks = once_per_spell(self.store, matches)
                 seen += marks
             deliveries = self._deliveries(matches, now, result)
-            return self.store.record(
+            return self.store.seen.record(
                 name, seen, deliveries, baseline=first, state=part.state, now=now, history=kept
             )
 
         queued = commit_isolated(self.store, name, polled, commit, now)
         if previous != filters:
-            self.store.set_meta(f"filters:{name}", filters)
+            self.store.meta.set_meta(f"filters:{name}", filters)
         error = "; ".join(polled.errors[:3]) if polled.errors else None
         if error and len(polled.errors) > 3:
             error += f" (and {len(polled.errors) - 3} more)"
@@ -297,7 +297,7 @@ class App:
     ) -> list[NewDelivery]:
         """One delivery per (match, channel), planned (grouping, quiet hours); every
         match counts in `notifier_matches_total` (polls, pushes and health events)."""
-        planner = Planner(self.store, self.ruleset, now)
+        planner = Planner(self.store.outbox, self.ruleset, now)
         deliveries = []
         for m in matches:
             self.metrics.matched(m.rule.name)
@@ -323,7 +323,7 @@ class App:
         except RulesError as exc:
             text = "\n".join(str(p) for p in exc.problems)
             log.error("rules changed but are invalid; keeping the last good rules:\n%s", text)
-            self.store.set_meta("rules_error", text)
+            self.store.meta.set_meta("rules_error", text)
             self.metrics.rules_reloaded(ok=False)
             self.health.rules_loaded(str(self.ruleset.path), text, self.clock())
             return
@@ -334,9 +334,9 @@ class App:
         self.deliverer.set_channels(self.channels, TemplateTable.of(ruleset.rules))
         for channel in old_channels.values():
             channel.close()
-        self.store.set_meta("rules_loaded_at", _now_iso(self.clock()))
-        self.store.set_meta("rules_path", str(ruleset.path))
-        self.store.set_meta("rules_error", "")
+        self.store.meta.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.meta.set_meta("rules_path", str(ruleset.path))
+        self.store.meta.set_meta("rules_error", "")
         self.metrics.rules_reloaded(ok=True)
         self.health.rules_loaded(str(ruleset.path), None, self.clock())
         self._rules_loaded(ruleset)
@@ -344,7 +344,7 @@ class App:
 
     def _rules_loaded(self, ruleset: RuleSet) -> None:
         used = sources_for(ruleset.kinds_used())
-        self.store.clear_source_errors(used)  # no rule polls the others: nothing to fix
+        self.store.log.clear_source_errors(used)  # no rule polls the others: nothing to fix
         self.metrics.known(
             [s for s in used if s in self.sources],
             [r.name for r in ruleset.rules],
@@ -363,7 +363,7 @@ class App:
             polled = self.poller is None or self.poller.is_poller()
             try:
                 if failed:  # a pass that failed half-way left its claims: none is in flight
-                    self.store.release_all_claims()
+                    self.store.outbox.release_all_claims()
                     failed = False
                 self.cycle(since, budget=max(MIN_PASS_BUDGET, self.settings.poll_interval))
             except Exception:  # noqa: BLE001 - the loop never dies on one bad cycle

@@ -139,7 +139,7 @@ def build(
             stack.callback(heartbeat.stop)
             poller = heartbeat
         if instance:
-            store.release_all_claims()
+            store.outbox.release_all_claims()
         liveness = Liveness(settings.poll_interval, store.ping, clock)
         server, writer = _http_server(
             settings if http_addr is None else settings.model_copy(update={"http_addr": http_addr}),

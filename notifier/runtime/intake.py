@@ -76,10 +76,13 @@ class PushCounts:
                 self.examples.append(line)
 
 
-class IntakeStore(Inbox, PollStore, Faults, Protocol):
+class IntakeStore(PollStore, Protocol):
     """What processing the inbox uses: its rows, what a source's poll uses (the
     payload's events are confirmed and recorded as a poll's), and setting a poisoned
     row aside."""
+
+    inbox: Inbox
+    faults: Faults
 
 
 class Intake:
@@ -110,7 +113,7 @@ class Intake:
         self.summary.tick()
         for _ in range(MAX_BATCHES):
             now = self.clock()
-            rows = self.store.inbox_pending(now, INBOX_BATCH)
+            rows = self.store.inbox.inbox_pending(now, INBOX_BATCH)
             if rows:
                 queued += self._batch(rows, rules, sources_in_use, now)
             if len(rows) < INBOX_BATCH:
@@ -162,7 +165,7 @@ class Intake:
                 tries,
                 message,
             )
-            self.store.inbox_dead([row.id], now, message)
+            self.store.faults.inbox_dead([row.id], now, message)
             return
         log.warning(
             "pushed webhook %d failed in processing (try %d), retry in %.0f s: %s",
@@ -172,7 +175,7 @@ class Intake:
             message,
             exc_info=exc if row.tries == 0 else None,
         )
-        self.store.inbox_retry([row.id], now=now, next_at=next_at, error=message)
+        self.store.inbox.inbox_retry([row.id], now=now, next_at=next_at, error=message)
 
     def _rows(
         self,
@@ -185,7 +188,7 @@ class Intake:
         queued = 0
         for name, polled in batch.results.items():
             deliveries, kept = self.plan(name, polled, now)
-            queued += self.store.record(name, polled.seen, deliveries, now=now, history=kept)
+            queued += self.store.seen.record(name, polled.seen, deliveries, now=now, history=kept)
             self.counts.note(deliveries)
         watch: Any = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):
@@ -195,12 +198,12 @@ class Intake:
             message = redact(error)[:500]
             if tries[row_id] + 1 >= INBOX_TRIES:
                 log.warning("pushed webhook %d left to the poll: %s", row_id, message)
-                self.store.inbox_done([row_id], now, error=message)
+                self.store.inbox.inbox_done([row_id], now, error=message)
             else:
-                self.store.inbox_retry(
+                self.store.inbox.inbox_retry(
                     [row_id], now=now, next_at=now + INBOX_RETRY_SECONDS, error=message
                 )
-        self.store.inbox_done(batch.done, now)
+        self.store.inbox.inbox_done(batch.done, now)
         completions = sum(batch.received.values())
         self.counts.webhooks += len(rows)
         self.counts.completions += completions

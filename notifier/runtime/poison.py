@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 Commit = Callable[[PollResult], int]  # evaluate, plan and record a poll's part: queued
 
 
-class PoisonStore(SeenMarks, Faults, Protocol):
+class PoisonStore(Protocol):
     """What isolating failing records uses: their faults, and the seen marks that set
     a dead one aside."""
+
+    seen: SeenMarks
+    faults: Faults
 
 
 def commit_isolated(
@@ -40,7 +43,7 @@ def commit_isolated(
     queued. Raises only when what is left without any event fails too (a store outage,
     not poison: the cycle fails and is tried again as before)."""
     keys = {event.key for event in polled.events}
-    faults = store.record_faults(source, keys) if keys else {}
+    faults = store.faults.record_faults(source, keys) if keys else {}
     waiting = {k for k, f in faults.items() if f.status != "dead" and f.next_at > now}
     dead = {k for k, f in faults.items() if f.status == "dead"}
     polled = _without(polled, waiting | dead, keep_seen=dead)
@@ -60,7 +63,7 @@ def commit_isolated(
     else:
         done = [k for k in faults if k in keys and k not in waiting and k not in dead]
         if done:
-            store.record_faults_clear(source, done)
+            store.faults.record_faults_clear(source, done)
     return queued
 
 
@@ -96,13 +99,13 @@ def _one_by_one(
     queued += commit(rest)  # the cursor and every other seen mark
     done = event_keys - failed
     if done:
-        store.record_faults_clear(source, done)
+        store.faults.record_faults_clear(source, done)
     return queued
 
 
 def _fault(store: PoisonStore, source: str, key: str, exc: Exception, now: float) -> None:
     message = clean(redact(f"{type(exc).__name__}: {exc}"))[:500]
-    fault = store.record_fault(source, key, now=now, error=message)
+    fault = store.faults.record_fault(source, key, now=now, error=message)
     if fault.status == "dead":
         log.error(
             "%s record %s set aside as dead after %d failed tries: %s",
@@ -112,7 +115,7 @@ def _fault(store: PoisonStore, source: str, key: str, exc: Exception, now: float
             message,
             extra={"source": source},
         )
-        store.record(source, [key], [], now=now)  # never read again, never alerted
+        store.seen.record(source, [key], [], now=now)  # never read again, never alerted
         return
     log.warning(
         "%s record %s failed in processing (try %d), retry in %.0f s: %s",
@@ -142,10 +145,10 @@ def _without(polled: PollResult, skipped: set[str], *, keep_seen: set[str]) -> P
 # -- what `notifier status` shows ---------------------------------------------------------
 
 
-def status_of(store: Faults) -> dict[str, object]:
+def status_of(faults: Faults) -> dict[str, object]:
     """The `poisoned` object of `status --json`: per table how many rows were set aside
     (`counts`), and the latest of them with their errors (`rows`)."""
-    return {"counts": store.poisoned_counts(), "rows": store.poisoned()}
+    return {"counts": faults.poisoned_counts(), "rows": faults.poisoned()}
 
 
 def status_lines(poisoned: dict[str, object]) -> list[str]:

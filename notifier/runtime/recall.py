@@ -26,9 +26,12 @@ from notifier.state import History, SeenMarks
 from notifier.state.sqlite_history import INACTIVITY_SEEN
 
 
-class RecallStore(SeenMarks, History, Protocol):
+class RecallStore(Protocol):
     """What evaluating against history reads: the history, and the seen marks that
     keep a spell's alert to once."""
+
+    seen: SeenMarks
+    history: History
 
 
 def evaluate_with_history(
@@ -56,7 +59,7 @@ def evaluate_with_history(
         wanted = sorted(s for s in subjects if s is not None)
         if not wanted:
             continue
-        for past in store.history(kind, None if whole_kind(rules, kind) else wanted, since):
+        for past in store.history.history(kind, None if whole_kind(rules, kind) else wanted, since):
             book.add(past)
     return evaluate_in_order(rules, steps_of(polled.events, history, now), book)
 
@@ -65,5 +68,5 @@ def once_per_spell(store: RecallStore, matches: list[Match]) -> tuple[list[Match
     """Inactivity events come daily; each (rule, quiet spell) alerts once. Returns the
     matches not alerted yet and the seen marks (`<rule>|<key>`) to record with them."""
     marks = {f"{m.rule.name}|{m.event.key}": m for m in matches}
-    fresh = store.unseen(INACTIVITY_SEEN, marks)
+    fresh = store.seen.unseen(INACTIVITY_SEEN, marks)
     return [m for mark, m in marks.items() if mark in fresh], sorted(fresh)

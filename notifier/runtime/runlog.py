@@ -87,7 +87,7 @@ class RunLog:
             cycles=int(_sample(metrics.registry, "notifier_cycles_total")),
             webhooks=app.intake.counts.webhooks,
             sent=int(_sample(metrics.registry, "notifier_deliveries_total", outcome="sent")),
-            left=store.delivery_counts(),
+            left=store.outbox.delivery_counts(),
         )
 
     def stopped(self, done: Finished, once: bool = False) -> str:

@@ -25,9 +25,14 @@ PRUNE_MARGIN = 3 * 86400.0  # the day date filters are widened by, and two to sp
 DEAD_KEPT = 30 * 86400.0
 
 
-class UpkeepStore(Meta, History, Inbox, Faults, Protocol):
+class UpkeepStore(Protocol):
     """What pruning touches: every kind of row that ages out, and the clock it keeps
     in meta."""
+
+    meta: Meta
+    history: History
+    inbox: Inbox
+    faults: Faults
 
 
 def prune_if_due(
@@ -35,24 +40,24 @@ def prune_if_due(
 ) -> None:
     """At most once an hour (`pruned_at` in the store's meta, so replicas and restarts
     share the clock)."""
-    last = float(store.get_meta("pruned_at") or 0)
+    last = float(store.meta.get_meta("pruned_at") or 0)
     if now - last < PRUNE_EVERY:
         return
     keep = (lookback_hours * 3600) + PRUNE_MARGIN
-    counts = store.prune(
+    counts = store.meta.prune(
         seen_before=now - keep, sent_before=now - keep, dead_before=now - DEAD_KEPT
     )
-    counts["inbox"] = store.inbox_prune(now - INBOX_KEPT)
+    counts["inbox"] = store.inbox.inbox_prune(now - INBOX_KEPT)
     # A webhook's received key lasts as long as the seen marks: a replay meanwhile is
     # answered without a row; after, it is stored once and found seen.
-    counts["received"] = store.inbox_prune_received(now - keep)
-    counts["poisoned"] = store.prune_poisoned(now - DEAD_KEPT)
+    counts["received"] = store.inbox.inbox_prune_received(now - keep)
+    counts["poisoned"] = store.faults.prune_poisoned(now - DEAD_KEPT)
     counts.update(
-        store.prune_history(
+        store.history.prune_history(
             before=now - keep_seconds(rules),
             activity_before=now - HISTORY_MAX_DAYS * 86400.0,
         )
     )
-    store.set_meta("pruned_at", str(now))
+    store.meta.set_meta("pruned_at", str(now))
     if any(counts.values()):
         log.info("pruned the state store: %s", counts)

@@ -57,7 +57,7 @@ class AttemptsSource:
         result.errors += scan.errors
         result.state["cursor"] = scan.cursor
         candidates = scan.found
-        new_keys = ctx.store.unseen(self.name, candidates)
+        new_keys = ctx.store.seen.unseen(self.name, candidates)
         if ctx.baseline:
             result.seen = sorted(new_keys)
             if ctx.history_fields:
@@ -75,7 +75,7 @@ class AttemptsSource:
         with_detail = [candidates[k] for k in sorted(new_keys) if k in scan.detailed]
         del candidates
         scan.found = {}  # the lists above now hold the only references (peak memory)
-        lookups = Lookups(ctx.store, client)
+        lookups = Lookups(ctx.store.sources, client)
         fetchers = _fetchers(client)
         result.read = 0
         result.seen += quiet
@@ -116,16 +116,18 @@ class AttemptsSource:
         started long before the window, or whose start the window does not cover, is
         then read alone. Before the first poll there is no watch: that poll reads the
         whole window."""
-        cursor = store.get_state(self.name, "cursor")
+        cursor = store.sources.get_state(self.name, "cursor")
         if not isinstance(cursor, dict):
             return
         if "gen" not in cursor:  # a cursor from before the counted window
             running = {str(i) for i in cursor.get("running", [])} | {str(i) for i in attempt_ids}
-            store.put_state(self.name, {"cursor": {**cursor, "running": sorted(running)}}, now)
+            store.sources.put_state(
+                self.name, {"cursor": {**cursor, "running": sorted(running)}}, now
+            )
             return
         watch = dict(cursor.get("watch") or {})
         watch.update({str(i): watch.get(str(i)) for i in attempt_ids})
-        store.put_state(self.name, {"cursor": {**cursor, "watch": watch}}, now)
+        store.sources.put_state(self.name, {"cursor": {**cursor, "watch": watch}}, now)
 
 
 def pinned_filters(rules: Sequence[Rule]) -> dict[str, Any]:
@@ -205,7 +207,7 @@ def _label(records: list[dict[str, Any]], lookups: Lookups) -> None:
 
 def _keep_baseline(ctx: PollContext, result: PollResult, records: list[dict[str, Any]]) -> None:
     """History from the baseline, so a new rule has it at once."""
-    keep_attempts(ctx, result, records, Lookups(ctx.store, ctx.client))
+    keep_attempts(ctx, result, records, Lookups(ctx.store.sources, ctx.client))
 
 
 def keep_attempts(

@@ -128,7 +128,9 @@ class ConferencesSource:
     def poll(self, ctx: PollContext) -> PollResult:
         result = PollResult()
         now = ctx.now
-        tracked: dict[str, dict[str, Any]] = ctx.store.get_state(self.name, "conferences") or {}
+        tracked: dict[str, dict[str, Any]] = (
+            ctx.store.sources.get_state(self.name, "conferences") or {}
+        )
         for found_id, title in self._discover(ctx, result).items():
             entry = tracked.setdefault(str(found_id), {"title": None, "done": False})
             entry["title"] = entry.get("title") or title
@@ -159,7 +161,7 @@ class ConferencesSource:
                 for who, person in people.items()
                 if settled and person["left"]
             }
-            new_keys = ctx.store.unseen(self.name, final)
+            new_keys = ctx.store.seen.unseen(self.name, final)
             everyone_final = bool(people) and len(final) == len(people)
             for key in sorted(new_keys):
                 person = final[key]
@@ -208,9 +210,9 @@ class ConferencesSource:
         """Conference ids (and titles) from live-class content attempts in the window
         that were not read before; their member keys go into `result.seen`."""
         since = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
-        cur = ctx.store.get_state(self.name, "discover") or {}
+        cur = ctx.store.sources.get_state(self.name, "discover") or {}
         reader = CountedList(
-            ctx.client, ctx.store, self.name, CONTENT_PATH, _conference_rows,
+            ctx.client, ctx.store.seen, self.name, CONTENT_PATH, _conference_rows,
             now=ctx.now, reconcile=timedelta(minutes=ctx.reconcile_minutes),
         )  # fmt: skip
         got = reader.read(

@@ -175,12 +175,12 @@ class ContentAttemptsSource:
             completed_after = ctx.since - timedelta(days=1)
         else:
             completed_after = (ctx.now - timedelta(hours=ctx.lookback_hours, days=1)).date()
-        cur = ctx.store.get_state(self.name, "cursor") or {}
+        cur = ctx.store.sources.get_state(self.name, "cursor") or {}
         moved = cur.get("window") != completed_after.isoformat()
         params: dict[str, Any] = {"completed_after": completed_after.isoformat()}
         params.update(self.query_filters(ctx.rules))
         reader = CountedList(
-            ctx.client, ctx.store, self.name, PATH, _final_rows,
+            ctx.client, ctx.store.seen, self.name, PATH, _final_rows,
             now=ctx.now, reconcile=timedelta(minutes=ctx.reconcile_minutes),
         )  # fmt: skip
         lists = cur.get("lists") or {}
@@ -201,7 +201,7 @@ class ContentAttemptsSource:
         final = {
             k: r for k, r in found.items() if str(r.get("state") or "").lower() in FINAL_STATES
         }
-        new_keys = ctx.store.unseen(self.name, final)
+        new_keys = ctx.store.seen.unseen(self.name, final)
         # Nothing here is fetched afterwards, so every row read is seen by the end of the
         # cycle and every member can be recorded with it.
         result.seen = sorted(new_keys) + members

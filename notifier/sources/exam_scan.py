@@ -102,7 +102,7 @@ class ExamScan:
 
     def run(self) -> Scan:
         ctx, scan = self.ctx, self.scan
-        cur: dict[str, Any] = ctx.store.get_state(self.source, "cursor") or {}
+        cur: dict[str, Any] = ctx.store.sources.get_state(self.source, "cursor") or {}
         first = "gen" not in cur
         window = window_start(ctx.now, ctx.lookback_hours)
         if first and ctx.since is not None:
@@ -245,7 +245,7 @@ class ExamScan:
             if member:
                 keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
         fresh = [k for k in keys if k not in self.scan.members]
-        for key in self.ctx.store.unseen(self.source, fresh):
+        for key in self.ctx.store.seen.unseen(self.source, fresh):
             aid, exam = keys[key]
             self.scan.members[key] = aid
             self._new_by_exam[exam] += 1
@@ -255,7 +255,7 @@ class ExamScan:
         read this cycle included."""
         prefix = self.prefix + exam_prefix
         if prefix not in self._stored:
-            self._stored[prefix] = self.ctx.store.count_seen(self.source, prefix)
+            self._stored[prefix] = self.ctx.store.seen.count_seen(self.source, prefix)
         new = (
             len(self.scan.members)
             if not exam_prefix

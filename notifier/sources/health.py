@@ -135,9 +135,13 @@ def health_event(problem: str, subject: str, detail: str, since: str, *, resolve
     return Event(KIND, key, data)
 
 
-class HealthStore(SeenMarks, SourceState, Outbox, Protocol):
+class HealthStore(Protocol):
     """What the monitor uses: its state, the dead deliveries it reports, and `record`
     to queue its events with that state."""
+
+    seen: SeenMarks
+    sources: SourceState
+    outbox: Outbox
 
 
 class HealthWatch:
@@ -147,7 +151,7 @@ class HealthWatch:
 
     def __init__(self, store: HealthStore, after_seconds: float):
         self.store = store
-        self.monitor = HealthMonitor(after_seconds, store.get_state(SCOPE, "monitor"))
+        self.monitor = HealthMonitor(after_seconds, store.sources.get_state(SCOPE, "monitor"))
         self.pending: list[Event] = []
 
     def source_polled(self, source: str, ok: bool, error: str | None, now: float) -> None:
@@ -157,7 +161,9 @@ class HealthWatch:
         self.pending += self.monitor.rules_loaded(path, error, now)
 
     def check_deliveries(self, now: float) -> None:
-        dead = {ch: DeadSummary(n, err) for ch, (n, err) in self.store.dead_by_channel().items()}
+        dead = {
+            ch: DeadSummary(n, err) for ch, (n, err) in self.store.outbox.dead_by_channel().items()
+        }
         self.pending += self.monitor.deliveries_checked(dead, now)
 
     def flush(
@@ -176,7 +182,7 @@ class HealthWatch:
             else:
                 log.warning("notifier trouble: %s %s: %s", d["problem"], d["subject"], d["detail"])
         deliveries, kept = plan(events)
-        self.store.record(
+        self.store.seen.record(
             SCOPE,
             [e.key for e in events],
             deliveries,

@@ -73,12 +73,17 @@ class InactivitySource:
         result = PollResult()
         zone = ZoneInfo(ctx.timezone)
         due = check_due(
-            ctx.now, zone, ctx.inactivity_check_at, ctx.store.get_state(self.name, "last_check")
+            ctx.now,
+            zone,
+            ctx.inactivity_check_at,
+            ctx.store.sources.get_state(self.name, "last_check"),
         )
         if due is None:
             return result
         result.state["last_check"] = due
         since = ctx.now - timedelta(days=HISTORY_MAX_DAYS)
-        result.events = inactive_events(ctx.store.activities(since.timestamp()), ctx.now, zone)
+        result.events = inactive_events(
+            ctx.store.history.activities(since.timestamp()), ctx.now, zone
+        )
         result.read = len(result.events)
         return result

@@ -140,7 +140,7 @@ def _confirmed(
     """The fresh completions the API bears out, with the API's fields; the rest are
     done (seen before, refuted) or tried again later (the API could not be read)."""
     batch.received[source] = len(found)
-    fresh = store.unseen(source, found)
+    fresh = store.seen.unseen(source, found)
     batch.seen += len(found) - len(fresh)
     for key, p in found.items():
         if key not in fresh:
@@ -187,7 +187,7 @@ def _exam_events(
             batch.done += p.rows
         else:
             _retry(batch, p, "; ".join(errors[:1]) or "answers failed")
-    lookups = Lookups(store, client)
+    lookups = Lookups(store.sources, client)
     needing_names = [d for d in ready if "lookup" in stages_wanted(rules, d, {"list"})]
     attempts._label(needing_names, lookups)
     matched = [d for d in ready if any(match_rule(r, Event(attempts.KIND, "", d)) for r in rules)]

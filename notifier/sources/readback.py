@@ -92,7 +92,7 @@ class ReadBack:
     # -- state ----------------------------------------------------------------------------
 
     def cursor(self) -> dict[str, Any]:
-        cur = self.store.get_state(SCOPE, "cursor")
+        cur = self.store.sources.get_state(SCOPE, "cursor")
         return cur if isinstance(cur, dict) else {}
 
     @property
@@ -168,7 +168,7 @@ class ReadBack:
             baseline=True,
             history_fields=fields,
         )
-        lookups = Lookups(self.store, self.client)
+        lookups = Lookups(self.store.sources, self.client)
         while cur["lists"]:
             name = cur["lists"][0]
             path, params = self._where(name, cur)
@@ -242,20 +242,20 @@ class ReadBack:
         if name == "attempts":
             rows = [a.to_data() for a in parse_records(Attempt, results or [], where=ATTEMPTS_PATH)]
             rows = [r for r in rows if str(r.get("state") or "Completed") == "Completed"]
-            fresh = self.store.unseen("attempts", [str(r["id"]) for r in rows])
+            fresh = self.store.seen.unseen("attempts", [str(r["id"]) for r in rows])
             keep_attempts(ctx, result, [r for r in rows if str(r["id"]) in fresh], lookups)
         else:
             joined, _ = read_page(results)
             final = {
                 str(d["id"]): d for d in joined if str(d.get("state") or "").lower() in FINAL_STATES
             }
-            for key in sorted(self.store.unseen("content_attempts", final)):
+            for key in sorted(self.store.seen.unseen("content_attempts", final)):
                 result.keep(ctx, content.KIND, key, final[key])
         return [k for k in result.history if k.at >= keep_after]
 
     def _save(self, cur: dict[str, Any], kept: list[Any], now: float) -> None:
         """The page's history and the cursor after it, in one transaction."""
-        self.store.record(SCOPE, [], [], state={"cursor": cur}, now=now, history=kept)
+        self.store.seen.record(SCOPE, [], [], state={"cursor": cur}, now=now, history=kept)
 
     def _progress(self, cur: dict[str, Any], name: str, count: int | None) -> None:
         """A line every PROGRESS_PAGES pages or PROGRESS_SECONDS, not one per page."""

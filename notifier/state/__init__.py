@@ -1,12 +1,12 @@
 """The state store: seen marks, the outbox, cursors and small state, the inbox of pushed
 webhooks, meta; and the lock.
 
-`base` is the interface (Protocols) the rest of the notifier depends on; `sqlite` (with
-`sqlite_outbox`, `sqlite_sources`, `sqlite_inbox`, `sqlite_received`) and `postgres` (with
-`postgres_outbox`, `postgres_sources`, `postgres_inbox`, `postgres_received`,
-`postgres_replicas`) implement
-it. `open_store` picks the backend from NOTIFIER_DB: a `postgresql://` or `postgres://`
-URL, or a SQLite file path. Imports only the standard library, sqlite-utils, psycopg
+`base` holds the concerns' Protocols, `store` the store (a handle whose attributes are
+the concerns) and the joins the rest of the notifier depends on; `sqlite` and `postgres`
+are the two backends' handles, with one module per concern (`sqlite_seen`,
+`sqlite_outbox`, ...; `postgres_seen`, ..., `postgres_replicas`). `open_store` picks
+the backend from NOTIFIER_DB: a `postgresql://` or `postgres://` URL, or a SQLite file
+path. Imports only the standard library, sqlite-utils, psycopg
 (for PostgreSQL, when used) and `notifier.settings` (for the configuration error): no
 transport, no rules, no channels. What each module holds, and the migration and twin
 rules for a new table: `notifier/state/README.md`.
@@ -21,23 +21,17 @@ from notifier.settings.dburl import is_postgres_url, redact_url
 from notifier.state.base import (
     FAULT_TRIES,
     DeliveryLog,
-    DeliveryStore,
     Faults,
-    Handle,
     History,
     Inbox,
-    InboxHandle,
     InboxRow,
     Meta,
     NewDelivery,
     Outbox,
     OutboxRow,
-    PollStore,
     RecordFault,
     SeenMarks,
     SourceState,
-    Store,
-    WorkerHandle,
     delivery_id,
     fault_retry_at,
     is_outage,
@@ -45,6 +39,14 @@ from notifier.state.base import (
 )
 from notifier.state.sqlite import SqliteStore
 from notifier.state.sqlite import open_store as open_sqlite
+from notifier.state.store import (
+    DeliveryStore,
+    Handle,
+    InboxHandle,
+    PollStore,
+    Store,
+    WorkerHandle,
+)
 
 
 def open_store(db: Path | str) -> Store:

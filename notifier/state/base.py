@@ -1,7 +1,8 @@
 """The state store's interface: what app, sources and delivery may ask of it.
 
-One Protocol per concern, so a reader sees what each part relies on, and a second
-backend knows what to implement with which transactions (`RulesStore`: `store.rules`):
+One Protocol per concern, so a reader sees what each part of the pipeline relies on,
+and a second backend (PostgreSQL) knows exactly what to implement with which
+transactions:
 
 - `SeenMarks`: which keys each source has seen, and `record`, the ONE transaction that
   marks a cycle's keys seen, queues its deliveries and saves the source's cursor. The
@@ -12,11 +13,14 @@ backend knows what to implement with which transactions (`RulesStore`: `store.ru
 - `History`: each event compactly, and each student's latest activity (contract
   section 11), written by `record` in the same transaction as the seen marks.
 - `Meta`: schema version, baselines, pruning.
-- `Handle`: the store's lifecycle (ping, a handle for another thread, close).
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
-- `Inbox`: Testpress's pushed webhooks, recorded before they are answered.
+- `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
+  processed by the run loop (a crash in between loses nothing).
 - `Faults`: rows that failed in processing (contract section 7, "No poison"): their
   tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
+
+The store itself (`Store`: a handle whose attributes are these concerns) and the joins
+of a few concerns that some parts take are in `notifier.state.store`.
 
 Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
 """
@@ -33,7 +37,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from notifier.events import Activity, Kept
-from notifier.state.rules_base import RulesStore
 
 STATUSES = ("queued", "retrying", "sent", "dead")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -251,21 +254,6 @@ class Meta(Protocol):
     ) -> dict[str, int]: ...
 
 
-class Handle(Protocol):
-    """The store's lifecycle: what whoever opened it (or hands it to a thread) needs."""
-
-    def ping(self) -> str | None:
-        """From any thread (a health check): None when the store answers a read, else
-        why it does not. Never raises."""
-        ...
-
-    def for_thread(self) -> Store:
-        """Another handle on the same store for another thread (a delivery worker)."""
-        ...
-
-    def close(self) -> None: ...
-
-
 class Inbox(Protocol):
     def inbox_add(self, items: Sequence[tuple[str, str]], now: float) -> list[int]:
         """Record (kind, body) payloads as pending in ONE transaction that is durable
@@ -385,36 +373,3 @@ class Faults(Protocol):
     def prune_poisoned(self, before: float) -> int:
         """Forget dead inbox rows and record faults from before `before`."""
         ...
-
-
-class Store(
-    SeenMarks, Outbox, SourceState, History, Meta, Inbox, DeliveryLog, Faults, Handle,
-    RulesStore, Protocol,
-):  # fmt: skip
-    """Everything the notifier keeps between cycles, whichever backend holds it. Only
-    what opens the store, wires the parts or serves a command takes it whole; every
-    other part takes the concern (or the few concerns) it uses, below."""
-
-
-class PollStore(SeenMarks, SourceState, History, Protocol):
-    """What a source's poll may ask (`PollContext.store`): seen marks, its cursors and
-    caches, and the history its rules read."""
-
-
-class WorkerHandle(Protocol):
-    """A handle of its own for each delivery worker thread, closed at shutdown."""
-
-    def for_thread(self) -> DeliveryStore: ...
-
-    def close(self) -> None: ...
-
-
-class DeliveryStore(Outbox, Faults, WorkerHandle, Protocol):
-    """What delivery uses: the outbox, processing faults of its rows, and a handle of
-    its own per worker thread."""
-
-
-class InboxHandle(Inbox, Protocol):
-    """What the push receiver's writer thread uses: the inbox, on a handle it closes."""
-
-    def close(self) -> None: ...

@@ -3,10 +3,11 @@ by any number of `notifier run` replicas (contract section 12).
 
 The invariants are the SQLite store's, made to hold across processes:
 
-- `record` writes a cycle's seen marks, its outbox rows and the source's cursor in ONE
-  transaction, and an outbox row's primary key is its delivery id (one per (rule, event
-  key, channel)) inserted with `ON CONFLICT DO NOTHING`: even two pollers overlapping
-  (a lease that ran out mid-cycle) can never queue one alert twice.
+- `store.seen.record` (notifier.state.postgres_seen) writes a cycle's seen marks, its
+  outbox rows and the source's cursor in ONE transaction, and an outbox row's primary
+  key is its delivery id (one per (rule, event key, channel)) inserted with `ON
+  CONFLICT DO NOTHING`: even two pollers overlapping (a lease that ran out mid-cycle)
+  can never queue one alert twice.
 - Claims take due rows `FOR UPDATE SKIP LOCKED` and stamp them with a lease and the
   claiming replica (notifier.state.postgres_outbox): every replica delivers, no row is
   sent by two at once, and a dead replica's claims are given back by the others.
@@ -22,51 +23,50 @@ recovers by itself. The URL's password never appears in an error (`redact_url`).
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from collections.abc import Iterable
-from typing import Any
 
 import psycopg
 
-from notifier.events import Kept
 from notifier.settings.dburl import redact_url
-from notifier.state.base import NewDelivery, iso
-from notifier.state.postgres_conn import StoreUnavailable, reason
+from notifier.state.base import (
+    DeliveryLog,
+    Faults,
+    History,
+    Inbox,
+    Meta,
+    Outbox,
+    SeenMarks,
+    SourceState,
+)
+from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable, reason
 from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
 from notifier.state.postgres_log import PostgresDeliveryLog
+from notifier.state.postgres_meta import PostgresMeta, write_meta
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
-from notifier.state.postgres_received import PostgresReceived
 from notifier.state.postgres_replicas import PostgresReplicas
 from notifier.state.postgres_rules import PostgresRules
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
+from notifier.state.postgres_seen import PostgresSeen
 from notifier.state.postgres_sources import PostgresSourceState
-from notifier.state.rows import first, named
-from notifier.state.sqlite_history import INACTIVITY_SEEN
+from notifier.state.rows import first
+from notifier.state.rules_base import RulesVersions
 
 __all__ = ["CLAIM_BATCH", "PostgresStore", "StoreUnavailable"]
 
 _MIGRATION_LOCK = 0x6E6F7469  # pg_advisory_xact_lock key: replicas starting together
 
 
-class PostgresStore(
-    PostgresOutbox,
-    PostgresSourceState,
-    PostgresInbox,
-    PostgresReceived,
-    PostgresHistory,
-    PostgresReplicas,
-    PostgresDeliveryLog,
-    PostgresFaults,
-):
+class PostgresStore(PostgresConnection):
+    """The store on a PostgreSQL database, as a handle (one connection, one thread): its
+    lifecycle here, one attribute per concern (`seen`, `outbox`, ..., `replicas`), each
+    on this handle's connection."""
+
     def __init__(self, url: str, *, replica: str | None = None, migrate: bool = True):
         """Connect (and create or migrate the schema). `replica` is this process's id
         in the `replicas` table; every handle of one process shares it."""
         super().__init__(url, replica or uuid.uuid4().hex[:16])
-        self.rules = PostgresRules(self)  # the rules' versions: a concern of its own
         if migrate:
             try:
                 self._migrate()
@@ -75,6 +75,16 @@ class PostgresStore(
                 raise StoreUnavailable(
                     f"{redact_url(url)}: cannot create or migrate the schema: {reason(exc, url)}"
                 ) from None
+        self.seen: SeenMarks = PostgresSeen(self)
+        self.outbox: Outbox = PostgresOutbox(self)
+        self.sources: SourceState = PostgresSourceState(self)
+        self.history: History = PostgresHistory(self)
+        self.meta: Meta = PostgresMeta(self)
+        self.inbox: Inbox = PostgresInbox(self)
+        self.faults: Faults = PostgresFaults(self)
+        self.log: DeliveryLog = PostgresDeliveryLog(self)
+        self.rules: RulesVersions = PostgresRules(self)
+        self.replicas = PostgresReplicas(self)
 
     def ping(self) -> str | None:
         """From any thread (a health check): None when the database answers a read,
@@ -114,130 +124,5 @@ class PostgresStore(
                     for statement in script.split(";"):
                         if statement.strip():
                             conn.execute(statement)
-                    self._set_meta(conn, "schema_version", str(target))
+                    write_meta(conn, "schema_version", str(target))
                     current = target
-
-    def get_meta(self, key: str) -> str | None:
-        row = first(self.db().execute("SELECT value FROM meta WHERE key = %s", [key]))
-        return None if row is None else str(row["value"])
-
-    @staticmethod
-    def _set_meta(conn: psycopg.Connection[Any], key: str, value: str) -> None:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            [key, value],
-        )
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._set_meta(self.db(), key, value)
-
-    # -- seen -----------------------------------------------------------------------------
-
-    def has_baseline(self, source: str) -> bool:
-        return self.get_meta(f"baseline:{source}") is not None
-
-    def unseen(self, source: str, keys: Iterable[str]) -> set[str]:
-        """The keys of `source` not marked seen yet."""
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return set()
-        rows = named(
-            self.db().execute(
-                "SELECT key FROM seen WHERE source = %s AND key = ANY(%s)", [source, wanted]
-            )
-        )
-        return set(wanted) - {row["key"] for row in rows}
-
-    def count_seen(self, source: str, prefix: str) -> int:
-        """How many keys of `source` starting with `prefix` are marked seen (a range
-        scan of the primary key: `key` sorts bytewise, COLLATE "C")."""
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
-        row = first(
-            self.db().execute(
-                "SELECT COUNT(*) AS n FROM seen WHERE source = %s AND key >= %s AND key < %s",
-                [source, prefix, upper],
-            )
-        )
-        return int(row["n"]) if row else 0
-
-    def record(
-        self,
-        source: str,
-        seen_keys: Iterable[str],
-        deliveries: Iterable[NewDelivery],
-        *,
-        baseline: bool = False,
-        state: dict[str, Any] | None = None,
-        now: float | None = None,
-        history: Iterable[Kept] = (),
-    ) -> int:
-        """Mark keys seen, queue deliveries, save the source's cursor `state` and keep
-        the events' `history`, in one transaction. Returns how many deliveries were new:
-        an existing (rule, key, channel) is never queued twice, whichever replica
-        queued it first."""
-        now = time.time() if now is None else now
-        keys = list(seen_keys)
-        rows = list(deliveries)
-        with self.tx() as conn:
-            if state:
-                self._put_state(conn, source, state, now)
-            self._write_history(conn, history)
-            if keys:
-                conn.execute(
-                    "INSERT INTO seen (source, key, seen_at) "
-                    "SELECT %s, k, %s FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
-                    [source, now, keys],
-                )
-            added = 0
-            if rows:
-                cursor = conn.execute(
-                    "INSERT INTO outbox (id, rule, channel, event, event_key, alerts, status, "
-                    "attempts, next_at, created_at, updated_at, group_key) "
-                    "SELECT i, r, c, e, k, a, 'queued', 0, n, %s, %s, g FROM unnest("
-                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-                    "%s::float8[], %s::text[]) AS t(i, r, c, e, k, a, n, g) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    [
-                        now,
-                        now,
-                        [d.id for d in rows],
-                        [d.rule for d in rows],
-                        [d.channel for d in rows],
-                        [d.event for d in rows],
-                        [d.event_key for d in rows],
-                        [json.dumps(d.alerts, default=str) for d in rows],
-                        [now if d.not_before is None else d.not_before for d in rows],
-                        [d.group for d in rows],
-                    ],
-                )
-                added = max(0, cursor.rowcount)
-            if baseline:
-                self._set_meta(conn, f"baseline:{source}", iso(now) or "")
-        return added
-
-    def prune(
-        self, *, seen_before: float, sent_before: float, dead_before: float
-    ) -> dict[str, int]:
-        """Forget what can no longer matter (as the SQLite store does), in one transaction."""
-        with self.tx() as conn:
-
-            def delete(sql: str, *values: Any) -> int:
-                return max(0, conn.execute(sql, list(values)).rowcount)
-
-            return {
-                "seen": delete(
-                    "DELETE FROM seen WHERE seen_at < %s AND source <> %s",
-                    seen_before,
-                    INACTIVITY_SEEN,
-                ),
-                "sent": delete(
-                    "DELETE FROM outbox WHERE status = 'sent' AND updated_at < %s", sent_before
-                ),
-                "dead": delete(
-                    "DELETE FROM outbox WHERE status = 'dead' AND updated_at < %s", dead_before
-                ),
-                "cache": delete(
-                    "DELETE FROM state WHERE scope = 'lookups' AND updated_at < %s", dead_before
-                ),
-            }

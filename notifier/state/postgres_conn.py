@@ -26,8 +26,8 @@ class StoreUnavailable(Exception):
 
 
 class PostgresConnection:
-    """Base of the PostgreSQL store and its mixins: the URL, the replica id, and the
-    connection."""
+    """One handle's connection, the base of the PostgreSQL store (each of its concerns,
+    a `PostgresPart`, holds the handle): the URL, the replica id, and the connection."""
 
     def __init__(self, url: str, replica: str):
         self.url = url
@@ -79,3 +79,12 @@ def reason(exc: BaseException, url: str) -> str:
     for secret in sorted(url_secrets(url), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+class PostgresPart:
+    """A concern of the PostgreSQL store (`store.seen`, `store.outbox`, ...): its
+    queries on the connection of the handle it belongs to, as this replica."""
+
+    def __init__(self, pg: PostgresConnection):
+        self.pg = pg
+        self.replica = pg.replica

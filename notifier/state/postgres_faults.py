@@ -17,15 +17,15 @@ from notifier.state.base import (
     poisoned_row,
     record_fault_of,
 )
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 
 
-class PostgresFaults(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+class PostgresFaults(PostgresPart):
+    """`store.faults` (notifier.state.base.Faults)."""
 
     def inbox_dead(self, ids: Iterable[int], now: float, error: str) -> None:
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE inbox SET status = 'dead', tries = tries + 1, done_at = %s, "
             "last_error = %s WHERE id = ANY(%s)",
             [now, error[:500], list(ids)],
@@ -33,7 +33,7 @@ class PostgresFaults(PostgresConnection):
 
     def outbox_faulted(self, ids: Iterable[str], *, now: float, error: str) -> bool:
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "UPDATE outbox SET faults = faults + 1, "
                 "status = CASE WHEN faults + 1 >= %(n)s THEN 'dead' ELSE 'retrying' END, "
                 "next_at = CASE WHEN faults + 1 >= %(n)s THEN %(now)s "
@@ -56,7 +56,7 @@ class PostgresFaults(PostgresConnection):
         if not wanted:
             return {}
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT key, tries, status, next_at, last_error FROM record_faults "
                 "WHERE source = %s AND key = ANY(%s)",
                 [source, wanted],
@@ -65,7 +65,7 @@ class PostgresFaults(PostgresConnection):
         return {r["key"]: record_fault_of(r) for r in rows}
 
     def record_fault(self, source: str, key: str, *, now: float, error: str) -> RecordFault:
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
             row = first(
                 conn.execute(
                     "SELECT tries FROM record_faults WHERE source = %s AND key = %s FOR UPDATE",
@@ -88,18 +88,18 @@ class PostgresFaults(PostgresConnection):
         return fault
 
     def record_faults_clear(self, source: str, keys: Iterable[str]) -> None:
-        self.db().execute(
+        self.pg.db().execute(
             "DELETE FROM record_faults WHERE source = %s AND key = ANY(%s)", [source, list(keys)]
         )
 
     def poisoned_counts(self) -> dict[str, int]:
-        one = first(self.db().execute(POISONED_COUNTS.replace("?", "%s"), [FAULT_TRIES]))
+        one = first(self.pg.db().execute(POISONED_COUNTS.replace("?", "%s"), [FAULT_TRIES]))
         assert one is not None
         return {table: int(one[table]) for table in POISON_TABLES}
 
     def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT * FROM ("
                 "SELECT 'inbox' AS t, kind || ' ' || id AS id, tries, last_error, done_at AS at "
                 "FROM inbox WHERE status = 'dead' "
@@ -113,7 +113,7 @@ class PostgresFaults(PostgresConnection):
         return [poisoned_row(r) for r in rows]
 
     def prune_poisoned(self, before: float) -> int:
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
             inbox = conn.execute(
                 "DELETE FROM inbox WHERE status = 'dead' AND done_at < %s", [before]
             ).rowcount

@@ -16,56 +16,56 @@ from typing import Any
 import psycopg
 
 from notifier.events import Activity, Kept
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 from notifier.state.sqlite_history import INACTIVITY_SEEN, _pack, _unpack
 
 
-class PostgresHistory(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+def write_history(conn: psycopg.Connection[Any], kept: Iterable[Kept]) -> None:
+    """Inside `record`'s transaction: the events, and the students' last activity."""
+    rows = [k for k in kept if k.subject is not None]
+    if not rows:
+        return
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO history (kind, subject, at, key, data) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (kind, subject, at, key) DO UPDATE SET data = EXCLUDED.data",
+            [(k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows],
+        )
+        by_user = [k for k in rows if not str(k.subject).startswith("email:")]
+        cursor.executemany(
+            "INSERT INTO activity (user_id, email, at, kind, title, student) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET "
+            "at = EXCLUDED.at, kind = EXCLUDED.kind, title = EXCLUDED.title, "
+            "email = COALESCE(EXCLUDED.email, activity.email), "
+            "student = COALESCE(EXCLUDED.student, activity.student) "
+            "WHERE EXCLUDED.at > activity.at",
+            [
+                (k.subject, (k.email or "").lower() or None, k.at, k.kind, k.title, k.student)
+                for k in by_user
+            ],
+        )
+        by_email = [k for k in rows if str(k.subject).startswith("email:")]
+        cursor.executemany(
+            "UPDATE activity SET at = %s, kind = %s, title = %s WHERE email = %s AND at < %s",
+            [(k.at, k.kind, k.title, str(k.subject)[6:], k.at) for k in by_email],
+        )
 
-    @staticmethod
-    def _write_history(conn: psycopg.Connection[Any], kept: Iterable[Kept]) -> None:
-        """Inside `record`'s transaction: the events, and the students' last activity."""
-        rows = [k for k in kept if k.subject is not None]
-        if not rows:
-            return
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO history (kind, subject, at, key, data) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (kind, subject, at, key) DO UPDATE SET data = EXCLUDED.data",
-                [(k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows],
-            )
-            by_user = [k for k in rows if not str(k.subject).startswith("email:")]
-            cursor.executemany(
-                "INSERT INTO activity (user_id, email, at, kind, title, student) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET "
-                "at = EXCLUDED.at, kind = EXCLUDED.kind, title = EXCLUDED.title, "
-                "email = COALESCE(EXCLUDED.email, activity.email), "
-                "student = COALESCE(EXCLUDED.student, activity.student) "
-                "WHERE EXCLUDED.at > activity.at",
-                [
-                    (k.subject, (k.email or "").lower() or None, k.at, k.kind, k.title, k.student)
-                    for k in by_user
-                ],
-            )
-            by_email = [k for k in rows if str(k.subject).startswith("email:")]
-            cursor.executemany(
-                "UPDATE activity SET at = %s, kind = %s, title = %s WHERE email = %s AND at < %s",
-                [(k.at, k.kind, k.title, str(k.subject)[6:], k.at) for k in by_email],
-            )
+
+class PostgresHistory(PostgresPart):
+    """`store.history` (notifier.state.base.History)."""
 
     def history(self, kind: str, subjects: Iterable[str] | None, since: float) -> list[Kept]:
         """The kept events of `kind` since `since`, oldest first: of these students, or
         of every student when `subjects` is None."""
         if subjects is None:
-            rows = self.db().execute(
+            rows = self.pg.db().execute(
                 "SELECT kind, subject, at, key, data FROM history WHERE kind = %s AND at >= %s "
                 "ORDER BY at, key",
                 [kind, since],
             )
         else:
-            rows = self.db().execute(
+            rows = self.pg.db().execute(
                 "SELECT kind, subject, at, key, data FROM history WHERE kind = %s "
                 "AND subject = ANY(%s) AND at >= %s ORDER BY subject, at, key",
                 [kind, sorted(set(subjects)), since],
@@ -74,12 +74,12 @@ class PostgresHistory(PostgresConnection):
 
     def history_since(self) -> float | None:
         """The time of the oldest kept event (None when nothing is kept yet)."""
-        row = first(self.db().execute("SELECT MIN(at) AS at FROM history"))
+        row = first(self.pg.db().execute("SELECT MIN(at) AS at FROM history"))
         return None if row is None else row["at"]
 
     def activities(self, since: float) -> list[Activity]:
         """Every student's latest activity, for those active since `since`."""
-        rows = self.db().execute(
+        rows = self.pg.db().execute(
             "SELECT user_id, at, kind, title, student, email FROM activity WHERE at >= %s "
             "ORDER BY user_id",
             [since],
@@ -89,7 +89,7 @@ class PostgresHistory(PostgresConnection):
     def prune_history(self, *, before: float, activity_before: float) -> dict[str, int]:
         """Forget events older than the longest window any rule uses, students not
         active for the longest time kept, and the inactivity marks as old."""
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
 
             def delete(sql: str, values: list[Any]) -> int:
                 return max(0, conn.execute(sql, values).rowcount)

@@ -15,20 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from notifier.state.base import InboxRow
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_received import PostgresReceived
 from notifier.state.rows import named
 
 CLAIM_SECONDS = 120.0
 
 
-class PostgresInbox(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+class PostgresInbox(PostgresReceived):
+    """`store.inbox` (notifier.state.base.Inbox), with its received keys (`PostgresReceived`)."""
 
     def inbox_add(self, items: Sequence[tuple[str, str]], now: float) -> list[int]:
         if not items:
             return []
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "INSERT INTO inbox (kind, body, received_at, status, tries, next_at) "
                 "SELECT k, b, %s, 'pending', 0, %s FROM unnest(%s::text[], %s::text[]) "
                 "WITH ORDINALITY AS t(k, b, n) ORDER BY n RETURNING id",
@@ -39,7 +39,7 @@ class PostgresInbox(PostgresConnection):
 
     def inbox_pending(self, now: float, limit: int = 500) -> list[InboxRow]:
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "UPDATE inbox SET next_at = %s WHERE id IN (SELECT id FROM inbox "
                 "WHERE status = 'pending' AND next_at <= %s ORDER BY id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED) RETURNING id, kind, body, received_at, tries",
@@ -49,19 +49,19 @@ class PostgresInbox(PostgresConnection):
         return sorted((InboxRow(**r) for r in rows), key=lambda r: r.id)
 
     def inbox_done(self, ids: Iterable[int], now: float, error: str | None = None) -> None:
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE inbox SET status = 'done', done_at = %s, last_error = %s WHERE id = ANY(%s)",
             [now, None if error is None else error[:500], list(ids)],
         )
 
     def inbox_retry(self, ids: Iterable[int], *, now: float, next_at: float, error: str) -> None:
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE inbox SET tries = tries + 1, next_at = %s, last_error = %s WHERE id = ANY(%s)",
             [next_at, error[:500], list(ids)],
         )
 
     def inbox_prune(self, done_before: float) -> int:
-        cursor = self.db().execute(
+        cursor = self.pg.db().execute(
             "DELETE FROM inbox WHERE status = 'done' AND done_at < %s", [done_before]
         )
         return max(0, cursor.rowcount)

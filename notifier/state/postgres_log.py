@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from notifier.state.base import DELIVERY_COLUMNS
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import named
 
 
-class PostgresDeliveryLog(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+class PostgresDeliveryLog(PostgresPart):
+    """`store.log` (notifier.state.base.DeliveryLog)."""
 
     def delivery_list(
         self,
@@ -42,12 +42,12 @@ class PostgresDeliveryLog(PostgresConnection):
         if limit is not None:
             sql += " LIMIT %s"
             args.append(limit)
-        return named(self.db().execute(sql, args))
+        return named(self.pg.db().execute(sql, args))
 
     def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]:
         """The status of each of these deliveries that exists."""
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT id, status FROM outbox WHERE id = ANY(%s)", [list(dict.fromkeys(ids))]
             )
         )
@@ -56,7 +56,7 @@ class PostgresDeliveryLog(PostgresConnection):
     def clear_source_errors(self, keep: Iterable[str]) -> int:
         """Forget the last poll error of every source not in `keep` (no rule uses it
         any more)."""
-        cursor = self.db().execute(
+        cursor = self.pg.db().execute(
             "UPDATE source_status SET last_error = NULL "
             "WHERE last_error IS NOT NULL AND NOT (source = ANY(%s))",
             [sorted(set(keep))],

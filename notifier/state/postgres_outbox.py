@@ -20,7 +20,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 
 CLAIM_BATCH = 32
@@ -46,17 +46,15 @@ RETURNING id, rule, channel, event, event_key, alerts, status, attempts, created
 """
 
 
-class PostgresOutbox(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
-
-    replica: str
+class PostgresOutbox(PostgresPart):
+    """`store.outbox` (notifier.state.base.Outbox): claims shared by every replica."""
 
     def release_all_claims(self) -> int:
         """Give back the claims of this replica (a pass that failed half-way: none of
         its sends is in flight any more) and of replicas whose heartbeat stopped (they
         died mid-send: their sends are made again at once). A live replica's claims
         are never touched, so starting a replica never makes another's sends twice."""
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
             cursor = conn.execute(
                 "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL "
                 "WHERE claimed_by = %s OR claimed_by IN (SELECT id FROM replicas "
@@ -75,7 +73,7 @@ class PostgresOutbox(PostgresConnection):
         a live lease), oldest first, at most `limit_per_channel` a channel, skipping
         rows another replica is claiming this instant."""
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 _CLAIM,
                 {
                     "now": now,
@@ -91,7 +89,7 @@ class PostgresOutbox(PostgresConnection):
     def pending_group(self, rule: str, channel: str, group: str) -> float | None:
         """When the queued rows of this group are due (planning joins them)."""
         row = first(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT MIN(next_at) AS at FROM outbox WHERE rule = %s AND channel = %s "
                 "AND group_key = %s AND status = 'queued' AND attempts = 0",
                 [rule, channel, group],
@@ -101,7 +99,7 @@ class PostgresOutbox(PostgresConnection):
 
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
         row = first(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT MAX(sent_at) AS at FROM outbox WHERE rule = %s AND channel = %s "
                 "AND group_key = %s AND status = 'sent'",
                 [rule, channel, group],
@@ -110,7 +108,7 @@ class PostgresOutbox(PostgresConnection):
         return None if row is None else row["at"]
 
     def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = %s, "
             "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = NULL, "
             "message_ref = %s WHERE id = ANY(%s)",
@@ -118,7 +116,7 @@ class PostgresOutbox(PostgresConnection):
         )
 
     def message_ref(self, id_: str) -> str | None:
-        row = first(self.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]))
+        row = first(self.pg.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]))
         return None if row is None else row["message_ref"]
 
     def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
@@ -129,7 +127,7 @@ class PostgresOutbox(PostgresConnection):
         self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
     ) -> None:
         """Record a failed try of every row one message carried, in one statement."""
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE outbox SET status = %s, attempts = attempts + 1, next_at = %s, "
             "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = %s "
             "WHERE id = ANY(%s)",
@@ -144,7 +142,7 @@ class PostgresOutbox(PostgresConnection):
 
     def release(self, ids: Iterable[str]) -> None:
         """Give back claimed rows that were not tried (a stop, a pass deadline)."""
-        self.db().execute(
+        self.pg.db().execute(
             "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE id = ANY(%s)",
             [list(ids)],
         )
@@ -158,22 +156,22 @@ class PostgresOutbox(PostgresConnection):
             "WHERE status = 'dead'"
         )
         if ids is None:
-            cursor = self.db().execute(sql, [now, now])
+            cursor = self.pg.db().execute(sql, [now, now])
         else:
-            cursor = self.db().execute(sql + " AND id = ANY(%s)", [now, now, list(ids)])
+            cursor = self.pg.db().execute(sql + " AND id = ANY(%s)", [now, now, list(ids)])
         return max(0, cursor.rowcount)
 
     def delivery_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
         query = "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"
-        for row in named(self.db().execute(query)):
+        for row in named(self.pg.db().execute(query)):
             counts[row["status"]] = int(row["n"])
         return counts
 
     def dead_by_channel(self) -> dict[str, tuple[int, str | None]]:
         """Per channel with dead deliveries: how many, and the latest one's error."""
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT channel, COUNT(*) AS n, (SELECT last_error FROM outbox AS o "
                 "WHERE o.status = 'dead' AND o.channel = outbox.channel "
                 "ORDER BY updated_at DESC, seq DESC LIMIT 1) AS error "
@@ -186,7 +184,7 @@ class PostgresOutbox(PostgresConnection):
         """Rows as the SQLite store gives them (without the PostgreSQL-only claimed_by)."""
         where = " WHERE status = %s" if status else ""
         sql = f"SELECT * FROM outbox{where} ORDER BY created_at, seq"
-        with self.db().cursor(row_factory=dict_row) as cursor:
+        with self.pg.db().cursor(row_factory=dict_row) as cursor:
             cursor.execute(sql, [status] if status else [])
             rows = cursor.fetchall()
         for row in rows:

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import named
 
 
-class PostgresReceived(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+class PostgresReceived(PostgresPart):
+    """The received keys of `store.inbox` (mixed into `PostgresInbox`)."""
 
     def inbox_receive(self, items: Sequence[tuple[str, str, str]], now: float) -> list[int]:
         if not items:
             return []
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "WITH items AS (SELECT k, r, b, n FROM unnest(%s::text[], %s::text[], %s::text[]) "
                 "WITH ORDINALITY AS t(k, r, b, n)), "
                 "once AS (SELECT DISTINCT ON (k, r) k, r, b, n FROM items ORDER BY k, r, n), "
@@ -43,5 +43,5 @@ class PostgresReceived(PostgresConnection):
         return sorted(int(r["id"]) for r in rows)
 
     def inbox_prune_received(self, before: float) -> int:
-        cursor = self.db().execute("DELETE FROM inbox_received WHERE received_at < %s", [before])
+        cursor = self.pg.db().execute("DELETE FROM inbox_received WHERE received_at < %s", [before])
         return max(0, cursor.rowcount)

@@ -47,7 +47,7 @@ import time
 from typing import Any, Protocol
 
 from notifier.settings import ConfigError
-from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable
+from notifier.state.postgres_conn import PostgresPart, StoreUnavailable
 from notifier.state.rows import first, named
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,8 @@ def lease_timing(poll_interval: float) -> tuple[float, float]:
     return lease, lease / 4
 
 
-class PostgresReplicas(PostgresConnection):
-    """Mixed into `PostgresStore`: the replica and lease rows."""
-
-    replica: str
+class PostgresReplicas(PostgresPart):
+    """`store.replicas`: the replica and lease rows (PostgreSQL only)."""
 
     def beat(self, alive_seconds: float, *, want_poller: bool, reap: bool = True) -> bool:
         """One heartbeat: this replica is alive for `alive_seconds` more; take or renew
@@ -75,7 +73,7 @@ class PostgresReplicas(PostgresConnection):
         claims of replicas found dead. Returns whether this replica holds the poller
         lease. Nobody is reaped by a replica whose own row had run out (it was cut off
         itself: an outage, not deaths), whatever `reap` says."""
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
             mine = first(
                 conn.execute(
                     f"SELECT alive_until >= {_NOW} AS alive FROM replicas WHERE id = %s",
@@ -126,7 +124,7 @@ class PostgresReplicas(PostgresConnection):
     def leave(self) -> None:
         """A clean stop: drop the poller lease (another replica takes over at its next
         beat instead of waiting for the lease to run out), the claims and the row."""
-        with self.tx() as conn:
+        with self.pg.tx() as conn:
             conn.execute(
                 "DELETE FROM leases WHERE name = %s AND holder = %s", [POLLER, self.replica]
             )
@@ -138,7 +136,7 @@ class PostgresReplicas(PostgresConnection):
 
     def replicas_status(self) -> dict[str, Any]:
         """The live replicas and the poller, for `notifier status`."""
-        conn = self.db()
+        conn = self.pg.db()
         live = named(
             conn.execute(
                 f"SELECT id, host, pid FROM replicas WHERE alive_until >= {_NOW} "
@@ -154,12 +152,19 @@ class PostgresReplicas(PostgresConnection):
         }
 
 
-class _Beating(Protocol):
+class _Beats(Protocol):
     replica: str
 
     def beat(self, alive_seconds: float, *, want_poller: bool, reap: bool = True) -> bool: ...
 
     def leave(self) -> None: ...
+
+
+class _Beating(Protocol):
+    """A handle of the store's own for the heartbeat thread: its replicas, closed at stop."""
+
+    @property
+    def replicas(self) -> _Beats: ...
 
     def close(self) -> None: ...
 
@@ -208,7 +213,9 @@ class Heartbeat:
         if sent - self._last_ok > 2 * self.interval + 1.0:  # a gap: beats were missed
             self._in_touch_since = None
         try:
-            held = self.store.beat(self.lease, want_poller=self.poll, reap=self.may_reap(sent))
+            held = self.store.replicas.beat(
+                self.lease, want_poller=self.poll, reap=self.may_reap(sent)
+            )
         except Exception:
             self._in_touch_since = None
             raise
@@ -218,10 +225,10 @@ class Heartbeat:
         was = self.is_poller()
         self._held_until = sent + self.lease - 1.0 if held else 0.0
         if held and not was:
-            log.info("this replica (%s) is the poller now", self.store.replica)
+            log.info("this replica (%s) is the poller now", self.store.replicas.replica)
             self.became_poller.set()
         elif was and not held:
-            log.warning("this replica (%s) lost the poller lease", self.store.replica)
+            log.warning("this replica (%s) lost the poller lease", self.store.replicas.replica)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -236,7 +243,7 @@ class Heartbeat:
             self._thread.join(timeout=10)
         self._held_until = 0.0
         try:
-            self.store.leave()
+            self.store.replicas.leave()
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself
             log.warning("could not leave the replica set cleanly: %s", type(exc).__name__)
         self.store.close()

@@ -10,17 +10,32 @@ from typing import Any
 import psycopg
 
 from notifier.state.base import iso
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 
 
-class PostgresSourceState(PostgresConnection):
-    """Mixed into `PostgresStore`, which owns the connection."""
+def write_state(
+    conn: psycopg.Connection[Any], scope: str, items: dict[str, Any], now: float
+) -> None:
+    """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
+    if not items:
+        return
+    conn.execute(
+        "INSERT INTO state (scope, key, value, updated_at) "
+        "SELECT %s, k, v, %s FROM unnest(%s::text[], %s::text[]) AS t(k, v) "
+        "ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value, "
+        "updated_at = EXCLUDED.updated_at",
+        [scope, now, list(items), [json.dumps(v, default=str) for v in items.values()]],
+    )
+
+
+class PostgresSourceState(PostgresPart):
+    """`store.sources` (notifier.state.base.SourceState)."""
 
     def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None:
         """Record a poll: `ok` when the source was read (last_success moves on);
         `error` is the latest poll's error, or None. A partial failure is both."""
-        self.db().execute(
+        self.pg.db().execute(
             "INSERT INTO source_status (source, last_success, last_error, last_attempt) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET "
             "last_success = COALESCE(EXCLUDED.last_success, source_status.last_success), "
@@ -30,7 +45,7 @@ class PostgresSourceState(PostgresConnection):
 
     def source_statuses(self) -> dict[str, dict[str, Any]]:
         rows = named(
-            self.db().execute(
+            self.pg.db().execute(
                 "SELECT source, last_success, last_error FROM source_status ORDER BY source"
             )
         )
@@ -43,24 +58,12 @@ class PostgresSourceState(PostgresConnection):
 
     def get_state(self, scope: str, key: str) -> Any:
         row = first(
-            self.db().execute("SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key])
+            self.pg.db().execute(
+                "SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key]
+            )
         )
         return None if row is None else json.loads(row["value"])
 
     def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
-        with self.tx() as conn:
-            self._put_state(conn, scope, items, time.time() if now is None else now)
-
-    @staticmethod
-    def _put_state(
-        conn: psycopg.Connection[Any], scope: str, items: dict[str, Any], now: float
-    ) -> None:
-        if not items:
-            return
-        conn.execute(
-            "INSERT INTO state (scope, key, value, updated_at) "
-            "SELECT %s, k, v, %s FROM unnest(%s::text[], %s::text[]) AS t(k, v) "
-            "ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value, "
-            "updated_at = EXCLUDED.updated_at",
-            [scope, now, list(items), [json.dumps(v, default=str) for v in items.values()]],
-        )
+        with self.pg.tx() as conn:
+            write_state(conn, scope, items, time.time() if now is None else now)

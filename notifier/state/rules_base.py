@@ -113,18 +113,10 @@ class RulesVersions(Protocol):
         ...
 
 
-class RulesStore(Protocol):
-    """The rules' versions as an attribute of the store (`store.rules`)."""
-
-    @property
-    def rules(self) -> RulesVersions: ...
-
-
 __all__ = [
     "RULES_COLUMNS",
     "RULES_LOCK",
     "SLOT_SECONDS",
-    "RulesStore",
     "RulesVersion",
     "RulesVersions",
     "SentCount",

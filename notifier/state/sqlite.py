@@ -5,36 +5,42 @@ delivery worker (`for_thread`, opened with `any_thread` so it can be closed at
 shutdown). The invariant the delivery guarantees rest on: the seen marks of a cycle and
 the outbox rows its matches produce are written in ONE transaction (`record`), so a
 crash can never leave an event marked seen without its deliveries queued, nor queued
-twice. The outbox half lives in `notifier.state.sqlite_outbox`; the interface both
-implement is `notifier.state.base.Store`.
+twice (`store.seen.record`, in `notifier.state.sqlite_seen`). `SqliteStore` is the
+handle: opening (WAL, migrating), `ping`, `for_thread`, `close`, and one attribute per
+concern, each a class of its own on the handle's connection (`sqlite_seen`,
+`sqlite_outbox`, ...); the interface both backends implement is
+`notifier.state.base.Store`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import sqlite_utils
-
-from notifier.events import Kept
 from notifier.settings import ConfigError
-from notifier.state.base import NewDelivery, iso
+from notifier.state.base import (
+    DeliveryLog,
+    Faults,
+    History,
+    Inbox,
+    Meta,
+    Outbox,
+    SeenMarks,
+    SourceState,
+)
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
-from notifier.state.rows import first, named
+from notifier.state.rules_base import RulesVersions
+from notifier.state.sqlite_conn import ImmediateDatabase, write_queue
 from notifier.state.sqlite_faults import SqliteFaults
-from notifier.state.sqlite_history import INACTIVITY_SEEN, SqliteHistory
+from notifier.state.sqlite_history import SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
+from notifier.state.sqlite_meta import SqliteMeta, read_meta, write_meta
 from notifier.state.sqlite_outbox import SqliteOutbox
-from notifier.state.sqlite_received import SqliteReceived
 from notifier.state.sqlite_rules import SqliteRules
+from notifier.state.sqlite_seen import SqliteSeen
 from notifier.state.sqlite_sources import SqliteSourceState
 
 
@@ -57,92 +63,10 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class _TicketLock:
-    """A first-come, first-served lock: the threads of this process that write to one
-    file take turns in the order they asked. SQLite's own wait (the busy timeout)
-    polls, with sleeps up to 100 ms, so a connection that writes back to back (the inbox
-    writer under a burst of pushes) could keep the lock for the whole timeout and make
-    another fail with "database is locked"; in a queue, every writer gets its turn."""
+class SqliteStore:
+    """The store on one SQLite file, as a handle: its lifecycle here, one attribute per
+    concern (`seen`, `outbox`, ...), each on this handle's connection."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next = 0
-        self._serving = 0
-
-    def acquire(self) -> None:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-
-    def release(self) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
-
-
-_WRITE_LOCKS: dict[str, _TicketLock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
-
-
-def _write_lock(path: Path) -> _TicketLock:
-    """The one write queue of this process for the file at `path`."""
-    key = str(path) if str(path) == ":memory:" else str(path.resolve())
-    with _WRITE_LOCKS_GUARD:
-        if key == ":memory:":
-            return _TicketLock()  # every in-memory database is a database of its own
-        return _WRITE_LOCKS.setdefault(key, _TicketLock())
-
-
-class ImmediateDatabase(sqlite_utils.Database):
-    """sqlite-utils' Database whose `atomic()` takes the write lock when it begins.
-
-    Every `atomic()` block of the store writes, and many read first (`claim_due` selects
-    the due rows, then claims them). Begun DEFERRED (sqlite-utils' plain `BEGIN`), such
-    a block holds a read snapshot; if another connection (the inbox writer's thread, a
-    delivery worker) commits before the block's first write, SQLite cannot upgrade the
-    stale snapshot and answers "database is locked" at once, without waiting out the
-    busy timeout, and the pass fails. `BEGIN IMMEDIATE` waits (up to the busy timeout)
-    for the write lock first, so the block then reads and writes without a conflict.
-    Nested blocks stay savepoints, as in sqlite-utils. The connections of this process
-    queue for the lock first (`_TicketLock`); other processes (a `notifier status`)
-    meet it through the busy timeout."""
-
-    write_lock: _TicketLock
-
-    @contextmanager
-    def atomic(self) -> Iterator[sqlite_utils.Database]:
-        if self.conn.in_transaction:
-            with super().atomic() as db:  # a savepoint inside the outer transaction
-                yield db
-            return
-        self.write_lock.acquire()
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                self.rollback()
-                raise
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.rollback()
-                raise
-        finally:
-            self.write_lock.release()
-
-
-class SqliteStore(
-    SqliteOutbox,
-    SqliteSourceState,
-    SqliteInbox,
-    SqliteReceived,
-    SqliteHistory,
-    SqliteDeliveryLog,
-    SqliteFaults,
-):
     def __init__(self, path: Path | str, *, any_thread: bool = False):
         """Open (creating and migrating) the store. With `any_thread`, the connection
         may be used from another thread than the one that opened it (one thread at a
@@ -153,13 +77,21 @@ class SqliteStore(
             self.db = ImmediateDatabase(sqlite3.connect(self.path, check_same_thread=False))
         else:
             self.db = ImmediateDatabase(self.path)
-        self.db.write_lock = _write_lock(self.path)
+        self.db.write_lock = write_queue(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         if str(path) != ":memory:":
             self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
-        self.rules = SqliteRules(self.db)  # the rules' versions: a concern of its own
+        self.seen: SeenMarks = SqliteSeen(self.db)
+        self.outbox: Outbox = SqliteOutbox(self.db)
+        self.sources: SourceState = SqliteSourceState(self.db)
+        self.history: History = SqliteHistory(self.db)
+        self.meta: Meta = SqliteMeta(self.db)
+        self.inbox: Inbox = SqliteInbox(self.db)
+        self.faults: Faults = SqliteFaults(self.db)
+        self.log: DeliveryLog = SqliteDeliveryLog(self.db)
+        self.rules: RulesVersions = SqliteRules(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -199,7 +131,7 @@ class SqliteStore(
                 time.sleep(0.01)
 
     def _schema_version(self) -> int:
-        version = self.get_meta("schema_version") if "meta" in self.db.table_names() else None
+        version = read_meta(self.db, "schema_version") if "meta" in self.db.table_names() else None
         current = 0 if version is None else int(version)
         if current > SCHEMA_VERSION:
             raise RuntimeError(
@@ -226,136 +158,9 @@ class SqliteStore(
                     for statement in script.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
-                    self._set_meta("schema_version", str(target))
+                    write_meta(self.db, "schema_version", str(target))
                     current = target
         except BaseException:
             self.db.conn.rollback()
             raise
         self.db.execute("COMMIT")
-
-    def get_meta(self, key: str) -> str | None:
-        row = first(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]))
-        return None if row is None else row["value"]
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.db.atomic():
-            self._set_meta(key, value)
-
-    # -- seen -----------------------------------------------------------------------------
-
-    def has_baseline(self, source: str) -> bool:
-        return self.get_meta(f"baseline:{source}") is not None
-
-    def unseen(self, source: str, keys: Iterable[str]) -> set[str]:
-        """The keys of `source` not marked seen yet."""
-        keys = list(dict.fromkeys(keys))
-        seen: set[str] = set()
-        for chunk in _chunks(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            seen.update(
-                row["key"]
-                for row in named(
-                    self.db.execute(
-                        f"SELECT key FROM seen WHERE source = ? AND key IN ({marks})",
-                        [source, *chunk],
-                    )
-                )
-            )
-        return set(keys) - seen
-
-    def count_seen(self, source: str, prefix: str) -> int:
-        """How many keys of `source` starting with `prefix` are marked seen (a range
-        scan of the primary key, so it costs milliseconds at 100,000 keys)."""
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
-        row = first(
-            self.db.execute(
-                "SELECT COUNT(*) AS n FROM seen WHERE source = ? AND key >= ? AND key < ?",
-                [source, prefix, upper],
-            )
-        )
-        return int(row["n"]) if row else 0
-
-    def record(
-        self,
-        source: str,
-        seen_keys: Iterable[str],
-        deliveries: Iterable[NewDelivery],
-        *,
-        baseline: bool = False,
-        state: dict[str, Any] | None = None,
-        now: float | None = None,
-        history: Iterable[Kept] = (),
-    ) -> int:
-        """Mark keys seen, queue deliveries, save the source's cursor `state` and keep
-        the events' `history`, in one transaction. Returns how many deliveries were new
-        (an existing (rule, key, channel) is never queued twice)."""
-        now = time.time() if now is None else now
-        with self.db.atomic():
-            if state:
-                self._put_state(source, state, now)
-            self._write_history(history)
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO seen(source, key, seen_at) VALUES (?, ?, ?)",
-                [(source, key, now) for key in seen_keys],
-            )
-            before = self.db.conn.total_changes
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO outbox(id, rule, channel, event, event_key, alerts, "
-                "status, attempts, next_at, created_at, updated_at, group_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
-                [
-                    (
-                        d.id,
-                        d.rule,
-                        d.channel,
-                        d.event,
-                        d.event_key,
-                        json.dumps(d.alerts, default=str),
-                        now if d.not_before is None else d.not_before,
-                        now,
-                        now,
-                        d.group,
-                    )
-                    for d in deliveries
-                ],
-            )
-            added = self.db.conn.total_changes - before
-            if baseline:
-                self._set_meta(f"baseline:{source}", iso(now) or "")
-        return added
-
-    def prune(
-        self, *, seen_before: float, sent_before: float, dead_before: float
-    ) -> dict[str, int]:
-        """Forget what can no longer matter, so the store stays bounded over months:
-        seen keys older than any poll can reach again, sent deliveries as old, dead
-        deliveries never replayed (kept 30 days by the caller), stale cache entries."""
-        with self.db.atomic():
-            counts = {
-                "seen": self.db.execute(
-                    "DELETE FROM seen WHERE seen_at < ? AND source != ?",
-                    [seen_before, INACTIVITY_SEEN],
-                ).rowcount,
-                "sent": self.db.execute(
-                    "DELETE FROM outbox WHERE status = 'sent' AND updated_at < ?", [sent_before]
-                ).rowcount,
-                "dead": self.db.execute(
-                    "DELETE FROM outbox WHERE status = 'dead' AND updated_at < ?", [dead_before]
-                ).rowcount,
-                "cache": self.db.execute(
-                    "DELETE FROM state WHERE scope = 'lookups' AND updated_at < ?", [dead_before]
-                ).rowcount,
-            }
-        return counts
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

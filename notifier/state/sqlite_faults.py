@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlite_utils
-
 from notifier.state.base import (
     FAULT_FIRST_SECONDS,
     FAULT_TRIES,
@@ -20,12 +18,11 @@ from notifier.state.base import (
     record_fault_of,
 )
 from notifier.state.rows import first, named
+from notifier.state.sqlite_conn import SqlitePart
 
 
-class SqliteFaults:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteFaults(SqlitePart):
+    """`store.faults` (notifier.state.base.Faults)."""
 
     def inbox_dead(self, ids: Iterable[int], now: float, error: str) -> None:
         with self.db.atomic():

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-import sqlite_utils
-
 from notifier.events import Activity, Kept
 from notifier.state.rows import first, named
+from notifier.state.sqlite_conn import ImmediateDatabase, SqlitePart
 
 INACTIVITY_SEEN = "inactivity"  # seen marks of the inactivity check: `<rule>|<key>`
 _CHUNK = 500
@@ -41,36 +40,35 @@ def _unpack(kind: str, subject: str, at: float, key: str, data: str) -> Kept:
     return Kept(kind, key, at, subject, title, fields, fired)
 
 
-class SqliteHistory:
-    """Mixed into `SqliteStore`, which owns the connection."""
+def write_history(db: ImmediateDatabase, kept: Iterable[Kept]) -> None:
+    """Inside `record`'s transaction: the events, and the students' last activity."""
+    rows = [k for k in kept if k.subject is not None]
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO history(kind, subject, at, key, data) VALUES (?, ?, ?, ?, ?)",
+        [(k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows],
+    )
+    by_user = [k for k in rows if not str(k.subject).startswith("email:")]
+    db.conn.executemany(
+        "INSERT INTO activity(user_id, email, at, kind, title, student) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+        "at = excluded.at, kind = excluded.kind, title = excluded.title, "
+        "email = COALESCE(excluded.email, activity.email), "
+        "student = COALESCE(excluded.student, activity.student) "
+        "WHERE excluded.at > activity.at",
+        [
+            (k.subject, (k.email or "").lower() or None, k.at, k.kind, k.title, k.student)
+            for k in by_user
+        ],
+    )
+    by_email = [k for k in rows if str(k.subject).startswith("email:")]
+    db.conn.executemany(
+        "UPDATE activity SET at = ?, kind = ?, title = ? WHERE email = ? AND at < ?",
+        [(k.at, k.kind, k.title, str(k.subject)[6:], k.at) for k in by_email],
+    )
 
-    db: sqlite_utils.Database
 
-    def _write_history(self, kept: Iterable[Kept]) -> None:
-        """Inside `record`'s transaction: the events, and the students' last activity."""
-        rows = [k for k in kept if k.subject is not None]
-        self.db.conn.executemany(
-            "INSERT OR REPLACE INTO history(kind, subject, at, key, data) VALUES (?, ?, ?, ?, ?)",
-            [(k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows],
-        )
-        by_user = [k for k in rows if not str(k.subject).startswith("email:")]
-        self.db.conn.executemany(
-            "INSERT INTO activity(user_id, email, at, kind, title, student) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
-            "at = excluded.at, kind = excluded.kind, title = excluded.title, "
-            "email = COALESCE(excluded.email, activity.email), "
-            "student = COALESCE(excluded.student, activity.student) "
-            "WHERE excluded.at > activity.at",
-            [
-                (k.subject, (k.email or "").lower() or None, k.at, k.kind, k.title, k.student)
-                for k in by_user
-            ],
-        )
-        by_email = [k for k in rows if str(k.subject).startswith("email:")]
-        self.db.conn.executemany(
-            "UPDATE activity SET at = ?, kind = ?, title = ? WHERE email = ? AND at < ?",
-            [(k.at, k.kind, k.title, str(k.subject)[6:], k.at) for k in by_email],
-        )
+class SqliteHistory(SqlitePart):
+    """`store.history` (notifier.state.base.History)."""
 
     def history(self, kind: str, subjects: Iterable[str] | None, since: float) -> list[Kept]:
         """The kept events of `kind` since `since`, oldest first: of these students, or

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import sqlite_utils
-
 from notifier.state.base import InboxRow
 from notifier.state.rows import named
+from notifier.state.sqlite_received import SqliteReceived
 
 
-class SqliteInbox:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteInbox(SqliteReceived):
+    """`store.inbox` (notifier.state.base.Inbox), with its received keys (`SqliteReceived`)."""
 
     def inbox_add(self, items: Sequence[tuple[str, str]], now: float) -> list[int]:
         if not items:

@@ -8,16 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlite_utils
-
 from notifier.state.base import DELIVERY_COLUMNS
 from notifier.state.rows import named
+from notifier.state.sqlite_conn import SqlitePart
 
 
-class SqliteDeliveryLog:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteDeliveryLog(SqlitePart):
+    """`store.log` (notifier.state.base.DeliveryLog)."""
 
     def delivery_list(
         self,

@@ -12,16 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import sqlite_utils
-
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
 from notifier.state.rows import first, named
+from notifier.state.sqlite_conn import SqlitePart
 
 
-class SqliteOutbox:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteOutbox(SqlitePart):
+    """`store.outbox` (notifier.state.base.Outbox)."""
 
     def release_all_claims(self) -> int:
         """At start-up, with the single-instance lock held: any claim belongs to a dead

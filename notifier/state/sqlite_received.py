@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlite_utils
+from notifier.state.sqlite_conn import SqlitePart
 
 
-class SqliteReceived:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteReceived(SqlitePart):
+    """The received keys of `store.inbox` (mixed into `SqliteInbox`)."""
 
     def inbox_receive(self, items: Sequence[tuple[str, str, str]], now: float) -> list[int]:
         if not items:

@@ -7,16 +7,13 @@ import json
 import time
 from typing import Any
 
-import sqlite_utils
-
 from notifier.state.base import iso
 from notifier.state.rows import first
+from notifier.state.sqlite_conn import ImmediateDatabase, SqlitePart
 
 
-class SqliteSourceState:
-    """Mixed into `SqliteStore`, which owns the connection."""
-
-    db: sqlite_utils.Database
+class SqliteSourceState(SqlitePart):
+    """`store.sources` (notifier.state.base.SourceState)."""
 
     def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None:
         """Record a poll: `ok` when the source was read (last_success moves on);
@@ -46,12 +43,14 @@ class SqliteSourceState:
 
     def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
         with self.db.atomic():
-            self._put_state(scope, items, time.time() if now is None else now)
+            write_state(self.db, scope, items, time.time() if now is None else now)
 
-    def _put_state(self, scope: str, items: dict[str, Any], now: float) -> None:
-        self.db.conn.executemany(
-            "INSERT INTO state(scope, key, value, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at",
-            [(scope, k, json.dumps(v, default=str), now) for k, v in items.items()],
-        )
+
+def write_state(db: ImmediateDatabase, scope: str, items: dict[str, Any], now: float) -> None:
+    """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
+    db.conn.executemany(
+        "INSERT INTO state(scope, key, value, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, "
+        "updated_at = excluded.updated_at",
+        [(scope, k, json.dumps(v, default=str), now) for k, v in items.items()],
+    )

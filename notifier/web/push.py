@@ -121,7 +121,9 @@ class InboxWriter:
     def _commit(self, store: InboxHandle, items: list[_Item]) -> None:
         added: list[int] = []  # a batch of replays only adds nothing, and wakes no one
         try:
-            added = store.inbox_receive([(i.kind, i.key, i.body) for i in items], self._clock())
+            added = store.inbox.inbox_receive(
+                [(i.kind, i.key, i.body) for i in items], self._clock()
+            )
             ok = True
         except Exception:  # noqa: BLE001 - answered 503; Testpress or the poll makes up
             log.exception("could not record %d pushed webhooks", len(items))

@@ -60,17 +60,17 @@ def test_an_outage_longer_than_the_alive_window_gives_back_only_the_dead_claims(
     setup = PostgresStore(url, replica="setup")
     a, b, gone = (PostgresStore(url, replica=name) for name in ("a", "b", "gone"))
     now = time.time()
-    setup.record(
+    setup.seen.record(
         "attempts",
         [],
         [NewDelivery("r", "ops", "attempt.completed", k, [{"key": k}]) for k in ("1", "2", "3")],
         now=now,
     )
     beats = [Heartbeat(s.for_thread(), POLL, poll=False).start() for s in (a, b)]
-    gone.beat(beats[0].lease, want_poller=False)  # beats once, then never again
-    [sending] = a.claim_due(now, 300, limit_per_channel=1)  # a is sending it
-    [mine] = b.claim_due(now, 300, limit_per_channel=1)  # and b this one
-    [theirs] = gone.claim_due(now, 300, limit_per_channel=1)
+    gone.replicas.beat(beats[0].lease, want_poller=False)  # beats once, then never again
+    [sending] = a.outbox.claim_due(now, 300, limit_per_channel=1)  # a is sending it
+    [mine] = b.outbox.claim_due(now, 300, limit_per_channel=1)  # and b this one
+    [theirs] = gone.outbox.claim_due(now, 300, limit_per_channel=1)
     try:
         cluster.stop()
         down = time.monotonic()
@@ -82,14 +82,14 @@ def test_an_outage_longer_than_the_alive_window_gives_back_only_the_dead_claims(
             with contextlib.suppress(psycopg.Error):
                 s.db().execute("SELECT 1")
         _until(lambda: _claimed_by(setup)[theirs.id] is None, 40, "the dead one's claim back")
-        live = {r["id"] for r in setup.replicas_status()["live"]}
+        live = {r["id"] for r in setup.replicas.replicas_status()["live"]}
         assert live == {"a", "b"}
         # Neither live replica's claim was given back, whichever beat first.
         assert _claimed_by(setup) == {sending.id: "a", mine.id: "b", theirs.id: None}
-        assert [r.id for r in a.claim_due(time.time(), 300)] == [theirs.id]
-        a.mark_sent([sending.id], time.time())  # each records the send it made
-        b.mark_sent([mine.id], time.time())
-        assert setup.delivery_counts()["sent"] == 2
+        assert [r.id for r in a.outbox.claim_due(time.time(), 300)] == [theirs.id]
+        a.outbox.mark_sent([sending.id], time.time())  # each records the send it made
+        b.outbox.mark_sent([mine.id], time.time())
+        assert setup.outbox.delivery_counts()["sent"] == 2
     finally:
         for h in beats:
             h.stop()
@@ -107,7 +107,7 @@ def test_a_send_made_as_the_database_goes_away_is_recorded_once_it_is_back(
     url = pg.create_database(cluster.url())
     store = PostgresStore(url, replica="r1")
     alert = {"event": "attempt.completed", "key": "1", "data": {"id": 1}, "reasons": []}
-    store.record("attempts", [], [NewDelivery("r", "ops", "attempt.completed", "1", [alert])])
+    store.seen.record("attempts", [], [NewDelivery("r", "ops", "attempt.completed", "1", [alert])])
     restarted = threading.Event()
 
     def sent_then_outage(n: Notification) -> Outcome:
@@ -132,7 +132,7 @@ def test_a_send_made_as_the_database_goes_away_is_recorded_once_it_is_back(
         assert len(channel.sent) == 1
         with contextlib.suppress(psycopg.Error):  # the main connection broke in the outage
             store.db().execute("SELECT 1")
-        assert store.delivery_counts()["sent"] == 1
+        assert store.outbox.delivery_counts()["sent"] == 1
         deliverer.run_pass()
         assert len(channel.sent) == 1  # never sent twice
     finally:
