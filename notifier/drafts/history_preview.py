@@ -18,7 +18,6 @@ from notifier.events import Activity, Event, Kept
 from notifier.rules.evaluate import Step, evaluate_in_order
 from notifier.rules.history import (
     HISTORY_KINDS,
-    HISTORY_MAX_DAYS,
     TITLE_FIELD,
     Change,
     HistoryBook,
@@ -30,9 +29,10 @@ DAY = 86400.0
 # What a kept event gives besides its kept fields: its title, and the student's name and
 # email from their latest activity.
 ALWAYS_THERE = frozenset({"student", "email", "user_id"})
-# Kinds whose events nothing reads from Testpress (the notifier's own, people's actions):
-# a preview shows their rules at zero, from history or not.
-NOT_READ = "not read by a preview"
+# How far before the period a history rule's earlier events are read: all of a `repeat
+# within` up to this, and this much for the rules without a window (`change`, `in_a_row`),
+# so a preview of a year's store reads weeks, not the year (figure k of `make bench`).
+WARM_DAYS = 30
 
 
 class HistoryReader(Protocol):
@@ -81,12 +81,13 @@ def preview_history(
 ) -> Preview:
     """Evaluate the draft over the kept events of the last `days` days, in time order,
     each against the kept events before it (those of the draft's longest window before
-    the period too, so `repeat` and `change` see what they would have seen)."""
+    the period too, up to WARM_DAYS, so `repeat` and `change` see what they would have
+    seen)."""
     since = now - timedelta(days=days)
     result = empty_preview(draft, days, since)
     start = since.timestamp()
     windows = [r.history.window for r in draft.rules if r.history is not None]
-    warm = start - min(max(windows, default=0.0), HISTORY_MAX_DAYS * DAY)
+    warm = start - min(max(windows, default=0.0), WARM_DAYS * DAY)
     names = {a.user_id: a for a in store.activities(start)}
     steps: list[Step] = []
     for kind in sorted({r.event for r in draft.rules} & set(HISTORY_KINDS)):
@@ -102,6 +103,17 @@ def preview_history(
     return result
 
 
+def warm_note(draft: RuleSet) -> str | None:
+    """What a preview says when a rule's window reaches further back than it reads."""
+    names = [r.name for r in draft.rules if r.history and r.history.window > WARM_DAYS * DAY]
+    if not names:
+        return None
+    return (
+        f"{', '.join(names)}: earlier events are read from {WARM_DAYS} days before the "
+        "period, not further (running, the notifier reads all it keeps)"
+    )
+
+
 def _event(kept: Kept, names: dict[str, Activity]) -> Event:
     data: dict[str, Any] = dict(kept.fields)
     if kept.title is not None:
@@ -113,4 +125,4 @@ def _event(kept: Kept, names: dict[str, Activity]) -> Event:
     return Event(kept.kind, kept.key, data)
 
 
-__all__ = ["NOT_READ", "fields_read", "history_gaps", "preview_history"]
+__all__ = ["WARM_DAYS", "fields_read", "history_gaps", "preview_history", "warm_note"]

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from notifier.drafts.history_preview import HistoryReader, history_gaps, preview_history
+from notifier.drafts.history_preview import (
+    HistoryReader,
+    history_gaps,
+    preview_history,
+    warm_note,
+)
 from notifier.drafts.period import SAMPLES, Preview
 from notifier.rules.history import HISTORY_KINDS
 from notifier.rules.schema import Rule, RuleSet
@@ -82,6 +87,9 @@ def preview_draft(
     if not gaps:
         period = preview_history(draft, store, days=days, now=now, samples=samples)
         result = DraftPreview(days, since, "history")
+        note = warm_note(draft)
+        if note is not None:
+            result.notes.append(note)
     elif testpress is not None:
         period = testpress(draft, days, samples)
         result = DraftPreview(days, since, "testpress", why=gaps)
