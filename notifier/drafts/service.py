@@ -26,7 +26,7 @@ from notifier.rules.load import RulesError, load_ruleset
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.state.base import History
-from notifier.state.rules_base import RulesVersion, RulesVersions, SentCount
+from notifier.state.rules_base import SLOT_SECONDS, RulesVersion, RulesVersions, SentCount
 
 TESTS_FILE = "rules.tests.yaml"  # the institute's rule tests, beside NOTIFIER_RULES
 # Who, from where, what, to what, detail: `store.audit.add`'s arguments.
@@ -164,6 +164,22 @@ class DraftService:
 
     def versions(self) -> list[RulesVersion]:
         return self.store.rules.listed() if self.editable else []
+
+    def alerts_by_version(self, versions: list[RulesVersion]) -> dict[int, int]:
+        """The alerts (outbox rows) queued while each version was active, to the
+        half-hour (rows the store has pruned are not counted)."""
+        if not versions:
+            return {}
+        starts = sorted((v.created_at, v.number) for v in versions)
+        counts = {v.number: 0 for v in versions}
+        for c in self.store.rules.sent_counts(starts[0][0] - SLOT_SECONDS):
+            number = starts[0][1]
+            for at, n in starts:
+                if at > c.slot + SLOT_SECONDS / 2:
+                    break
+                number = n
+            counts[number] += c.count
+        return counts
 
     def version(self, number: int) -> RulesVersion:
         return version(self.store.rules, number)
