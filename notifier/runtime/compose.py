@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from notifier.actions.mutes import StoreMutes
+from notifier.actions.service import Actions
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
@@ -62,6 +64,7 @@ class Parts:
     metrics: Metrics
     liveness: Liveness
     app: App
+    actions: Actions  # what people do to alerts: for the Slack handler and the console
     server: HttpServer | None = None
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
@@ -152,12 +155,15 @@ def build(
             store,
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            mutes=StoreMutes(clock),
             concurrency=settings.delivery_concurrency,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
             stop=stop,
             metrics=metrics,
         )
+        actions = Actions(store, metrics, clock=clock)
+        stack.callback(actions.close)
         sources = make_sources()
         app = App(
             settings,
@@ -198,6 +204,7 @@ def build(
         metrics=metrics,
         liveness=liveness,
         app=app,
+        actions=actions,
         server=server,
         writer=writer,
         poller=poller,

@@ -28,6 +28,7 @@ import uuid
 import psycopg
 
 from notifier.settings.dburl import redact_url
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -38,6 +39,7 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
 )
+from notifier.state.postgres_actions import PostgresAudit, PostgresFollowUps, PostgresMutes
 from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable, reason
 from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
@@ -85,6 +87,9 @@ class PostgresStore(PostgresConnection):
         self.log: DeliveryLog = PostgresDeliveryLog(self)
         self.rules: RulesVersions = PostgresRules(self)
         self.replicas = PostgresReplicas(self)
+        self.mutes: MuteStore = PostgresMutes(self)
+        self.follow_ups: FollowUpStore = PostgresFollowUps(self)
+        self.audit: AuditLog = PostgresAudit(self)
 
     def ping(self) -> str | None:
         """From any thread (a health check): None when the database answers a read,

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from notifier.settings import ConfigError
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -32,6 +33,7 @@ from notifier.state.base import (
 )
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.rules_base import RulesVersions
+from notifier.state.sqlite_actions import SqliteAudit, SqliteFollowUps, SqliteMutes
 from notifier.state.sqlite_conn import ImmediateDatabase, write_queue
 from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import SqliteHistory
@@ -92,6 +94,9 @@ class SqliteStore:
         self.faults: Faults = SqliteFaults(self.db)
         self.log: DeliveryLog = SqliteDeliveryLog(self.db)
         self.rules: RulesVersions = SqliteRules(self.db)
+        self.mutes: MuteStore = SqliteMutes(self.db)
+        self.follow_ups: FollowUpStore = SqliteFollowUps(self.db)
+        self.audit: AuditLog = SqliteAudit(self.db)
 
     def close(self) -> None:
         self.db.close()
