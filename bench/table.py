@@ -52,6 +52,17 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 c["p95"] <= 2.0 and c["arrived"] == c["completions"],
             )
         )
+    if "k" in raw:
+        k = raw["k"]
+        rows.append(
+            Row(
+                f"k. Slack click -> chat.update, {k['clicks']} clicks over Socket Mode "
+                "(follow up, mute, unmute)",
+                f"p50 {k['p50'] * 1000:.0f} ms, p95 {k['p95'] * 1000:.0f} ms",
+                "p95 <= 1 s",
+                k["p95"] <= 1.0,
+            )
+        )
     if "d" in raw:
         d = raw["d"]
         rows.append(
@@ -95,6 +106,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.history import rows as history_rows
 
         rows += history_rows(raw["g"])
+    if "k" in raw:
+        from bench.console import rows as console_rows
+
+        rows += console_rows(raw["k"])
     if "h" in raw:
         from bench.readback import rows as readback_rows
 

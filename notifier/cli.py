@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_backup(sub)
     _add_rules(sub)
+    _add_users(sub)
     _add_mutes(sub)
     return parser
 
@@ -109,6 +110,21 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from notifier.commands import sandbox  # noqa: PLC0415 - start-up time (its parser only)
 
     sandbox.add_parser(sub)
+
+
+def _add_users(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`notifier users` (contract section 14); the roles are `notifier.state.people.ROLES`
+    (named here so that parsing imports no store)."""
+    users = sub.add_parser("users", help="the console's users (add, list, remove, passwd)")
+    verbs = users.add_subparsers(dest="verb", required=True, metavar="VERB")
+    add = verbs.add_parser("add", help="add a user; the password is read from stdin or a prompt")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=("viewer", "editor", "admin"), required=True)
+    verbs.add_parser("list", help="every user and their role")
+    remove = verbs.add_parser("remove", help="remove a user (their sessions end)")
+    remove.add_argument("name", metavar="NAME")
+    passwd = verbs.add_parser("passwd", help="a new password (their sessions end)")
+    passwd.add_argument("name", metavar="NAME")
 
 
 def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -215,6 +231,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return run_backup(load_settings().db, args.path)
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from notifier.commands.users import cmd_users as users  # noqa: PLC0415 - start-up time
+
+    return users(args)
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     from notifier.commands.ruletest import cmd_test as test  # noqa: PLC0415 - start-up time
 
@@ -278,6 +300,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate-store": cmd_migrate_store,
     "backup": cmd_backup,
     "rules": cmd_rules,
+    "users": cmd_users,
     "mute": cmd_mute,
     "mutes": cmd_mutes,
     "unmute": cmd_unmute,

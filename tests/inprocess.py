@@ -53,6 +53,7 @@ class Rig:
     clock: Clock
     actions: Actions | None = None  # what people do to alerts (notifier.actions)
     metrics: Metrics | None = None
+    console_url: str | None = None  # the console's listener, with NOTIFIER_CONSOLE_ADDR
 
     def cycle(self) -> CycleResult:
         return self.app.cycle()
@@ -121,5 +122,13 @@ def rig(
             )
         with build(config, ruleset=ruleset, client=client, clock=clock, metrics=metrics) as parts:
             yield Rig(
-                sandbox, webhook, slack, parts.app, parts.store, clock, parts.actions, metrics
+                sandbox,
+                webhook,
+                slack,
+                parts.app,
+                parts.store,
+                clock,
+                parts.actions,
+                metrics,
+                parts.console.url if parts.console else None,
             )

@@ -112,7 +112,18 @@ TP_PASSWORD = "tp-password-SECRET-77ab"
 SLACK_TOKEN = "xoxb-slack-SECRET-d3e8"
 SMTP_PASSWORD = "smtp-password-SECRET-19"
 LMS_SECRET = "whsec_bG1zLXNlY3JldC1TRUNSRVQtc2lnbmluZy1rZXk="
-SECRETS = (TP_TOKEN, TP_PASSWORD, SLACK_TOKEN, SMTP_PASSWORD, LMS_SECRET, LMS_SECRET[6:])
+SLACK_APP = "xapp-1-A0-SECRET-5b7e"  # Socket Mode's app-level token
+SLACK_SIGNING = "slack-signing-SECRET-c4d2"
+SECRETS = (
+    TP_TOKEN,
+    TP_PASSWORD,
+    SLACK_TOKEN,
+    SMTP_PASSWORD,
+    LMS_SECRET,
+    LMS_SECRET[6:],
+    SLACK_APP,
+    SLACK_SIGNING,
+)
 
 
 def _assert_clean(*outputs: str) -> None:
@@ -167,6 +178,17 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         assert failed.returncode == 1
         seen += [failed.stdout, failed.stderr, *_outputs(h, "status")]
 
+        # Clicks from Slack: Socket Mode connects with the app token (the Request URL's
+        # secret is set too); a bot token given as the app token is refused, unquoted.
+        slack_env = {"SLACK_APP_TOKEN": SLACK_APP, "SLACK_SIGNING_SECRET": SLACK_SIGNING}
+        h.extra_env = {**env, **slack_env, "NOTIFIER_LOG_LEVEL": "DEBUG"}
+        seen += _outputs(h, "run", "--once")
+        assert slack.api.connections_opened >= 1
+        h.extra_env = {**env, "SLACK_APP_TOKEN": "xoxb-" + SLACK_APP}
+        wrong_app = h.notifier("check")
+        assert wrong_app.returncode == 2
+        seen += [wrong_app.stdout, wrong_app.stderr]
+
         # A webhook secret that is not valid base64 is a rules-file error (exit 2).
         h.extra_env = {**env, "LMS_SECRET": "whsec_not-base64-SECRET-!!"}
         bad = h.notifier("check")
@@ -186,6 +208,7 @@ def test_no_secret_appears_in_any_output_on_any_failing_path(tmp_path: Path) -> 
         "the TESTPRESS_TOKEN was refused",
         "login refused for user admin",
         "must be a Standard Webhooks secret",
+        "SLACK_APP_TOKEN: Value error, must be an app-level token starting with xapp-",
     ):
         assert reported in everything
 

@@ -150,6 +150,42 @@ def _code(error: Any) -> str | None:
     return None
 
 
+def web_client(settings: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """slack_sdk's WebClient at SLACK_API_URL with the bot token, its own retries off
+    (the caller decides what a failure means). Shared with the click handler's
+    `chat.update` and `chat.postEphemeral` (notifier.actions.slack_web)."""
+    base_url = settings.slack_api_url
+    if not base_url.endswith("/"):
+        base_url += "/"
+    token = settings.slack_bot_token
+    factory: Any = WebClient  # its `timeout` is typed int; urllib takes floats
+    return factory(
+        token=token.get_secret_value() if token else None,
+        base_url=base_url,
+        timeout=timeout,
+        ssl=tls_context(settings.ssl_verify),
+        retry_handlers=[],
+    )
+
+
+def classify_api_error(exc: Any) -> Outcome:
+    """A SlackApiError as an Outcome: 429 or `ratelimited` → retry after Retry-After;
+    5xx and Slack's transient errors → retry; any other error → final, its code as the
+    reason."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = getattr(response, "data", None)
+    error = _code(data.get("error")) if isinstance(data, dict) else None
+    headers = _lower(getattr(response, "headers", None))
+    retry_after = _parse_retry_after(headers.get("retry-after"))
+    if status == 429 or error == "ratelimited":
+        return Outcome.retry("slack: ratelimited", retry_after)
+    label = error or f"HTTP {status}"
+    if status in (408,) or status >= 500 or error in RETRYABLE_ERRORS:
+        return Outcome.retry(f"slack: {label}", retry_after)
+    return Outcome.final(f"slack: {label}")
+
+
 class SlackChannel:
     """Posts through `chat.postMessage` (bot token) or an incoming webhook.
 
@@ -208,18 +244,7 @@ class SlackChannel:
     def _web_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                base_url = self.settings.slack_api_url
-                if not base_url.endswith("/"):
-                    base_url += "/"
-                token = self.settings.slack_bot_token
-                factory: Any = WebClient  # its `timeout` is typed int; urllib takes floats
-                self._client = factory(
-                    token=token.get_secret_value() if token else None,
-                    base_url=base_url,
-                    timeout=self.timeout,
-                    ssl=tls_context(self.settings.ssl_verify),
-                    retry_handlers=[],
-                )
+                self._client = web_client(self.settings, self.timeout)
             return self._client
 
     def _post_api(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
@@ -248,18 +273,7 @@ class SlackChannel:
         return Outcome.sent(_ref(answer))
 
     def _classify_api_error(self, exc: Any) -> Outcome:
-        response = exc.response
-        status = int(getattr(response, "status_code", 0) or 0)
-        data = getattr(response, "data", None)
-        error = _code(data.get("error")) if isinstance(data, dict) else None
-        headers = _lower(getattr(response, "headers", None))
-        retry_after = _parse_retry_after(headers.get("retry-after"))
-        if status == 429 or error == "ratelimited":
-            return Outcome.retry("slack: ratelimited", retry_after)
-        label = error or f"HTTP {status}"
-        if status in (408,) or status >= 500 or error in RETRYABLE_ERRORS:
-            return Outcome.retry(f"slack: {label}", retry_after)
-        return Outcome.final(f"slack: {label}")
+        return classify_api_error(exc)
 
     def _http_client(self) -> Any:
         with self._lock:

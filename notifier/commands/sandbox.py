@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run_sandbox(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 then. 2 when `--write-env` would overwrite a
     file the sandbox did not write (an admin's real .env); 1 when `--standins` lacks
-    aiosmtpd (the `demo` extra)."""
+    aiosmtpd or websockets (the `demo` extra)."""
 
     target: Path | None = args.write_env
     if target is not None and target.exists() and not _ours(target):
@@ -66,9 +66,10 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if args.standins:
         try:
             import aiosmtpd  # noqa: F401, PLC0415 - only asks whether it is installed
-        except ImportError:
+            import websockets  # noqa: F401, PLC0415 - the fake Slack's Socket Mode
+        except ImportError as exc:
             print(
-                "notifier sandbox --standins needs aiosmtpd: "
+                f"notifier sandbox --standins needs {exc.name}: "
                 "pip install 'testpress-notifier[demo]' (make sandbox does)",
                 file=sys.stderr,
             )
@@ -165,7 +166,7 @@ def start_standins(stack: Any) -> dict[str, str]:
     returns their settings. `LMS_WEBHOOK_URL` and `LMS_WEBHOOK_SECRET` are the names
     the repository's rules.yaml reads for its webhook channel."""
 
-    # aiosmtpd is a demo extra the image lacks: imported only for --standins.
+    # aiosmtpd and websockets are demo extras the image lacks: imported only for --standins.
     from notifier.sandbox.standins import (  # noqa: PLC0415
         FakeSlack,
         SmtpSink,

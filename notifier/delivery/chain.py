@@ -58,13 +58,16 @@ def compose(
     *,
     templates: TemplateTable = NO_TEMPLATES,
     mutes: Mutes | None = None,
+    console_url: str | None = None,
+    slack_buttons: bool = False,
 ) -> Chain:
-    """The one place the delivery stages are put in order."""
+    """The one place the delivery stages are put in order (`slack_buttons`: Slack
+    alerts carry the action buttons)."""
     return Chain(
         stages=(
             NotifyStage(),
             MuteStage(mutes if mutes is not None else NoMutes()),
-            RenderStage(templates),
+            RenderStage(templates, console_url, slack_buttons),
             SendStage(),
         ),
         record=record,

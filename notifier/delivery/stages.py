@@ -17,7 +17,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from notifier.channels.base import Alert, Channel, Message, Notification, Outcome
+from notifier.channels.base import Alert, Channel, Message, Notification, Outcome, SlackMessage
+from notifier.channels.slack_buttons import with_buttons
 from notifier.delivery.render import render_message
 from notifier.events import Reason
 from notifier.rules.templates import TemplateTable
@@ -174,12 +175,21 @@ class RenderStage:
     rule set's table (passed in: never a global)."""
 
     templates: TemplateTable
+    console_url: str | None = None  # NOTIFIER_CONSOLE_URL: messages link their alert's page
+    # Slack alerts carry the action buttons (a way in for clicks is set up, contract
+    # section 13), naming the message's delivery id (a group's: the id it goes out
+    # with, which the actions service reads the whole message from).
+    slack_buttons: bool = False
 
     def __call__(self, job: Job) -> Job:
         n = job.about()
         if job.channel is None:
             raise RuntimeError("no channel to render for")
-        job.message = render_message(job.channel.message_type, n, self.templates.get(n.rule))
+        template = self.templates.get(n.rule)
+        message = render_message(job.channel.message_type, n, template, self.console_url)
+        if self.slack_buttons and isinstance(message, SlackMessage):
+            message = with_buttons(message, n.id)
+        job.message = message
         return job
 
 

@@ -18,11 +18,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.routing import Mount
 
 from notifier.actions.mutes import StoreMutes
 from notifier.actions.service import Actions
+from notifier.actions.slack_clicks import SlackClicks
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
+from notifier.console.app import console_app, templates
+from notifier.console.context import Console, ThreadStores
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.obs.liveness import Liveness
 from notifier.obs.metrics import Metrics
@@ -31,9 +37,10 @@ from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
 from notifier.runtime.rules_source import StoredRules
+from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
-from notifier.settings import ConfigError, Settings
+from notifier.settings import ConfigError, Settings, slack_buttons
 from notifier.sources.base import Source
 from notifier.sources.health import HealthWatch
 from notifier.sources.readback import ReadBack
@@ -66,8 +73,10 @@ class Parts:
     app: App
     actions: Actions  # what people do to alerts: for the Slack handler and the console
     server: HttpServer | None = None
+    console: HttpServer | None = None  # the console's own listener
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
+    clicks: SlackClicks | None = None
     stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -156,7 +165,9 @@ def build(
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
             mutes=StoreMutes(clock),
+            slack_buttons=slack_buttons(settings),
             concurrency=settings.delivery_concurrency,
+            console_url=settings.console_url,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
             stop=stop,
@@ -187,8 +198,13 @@ def build(
         if writer is not None:
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
+        clicks = wire_slack_actions(settings, actions, server, stack, stop, clock)
         if server is not None:
             stack.callback(server.close)
+            server.start()  # every route is added by now
+        console = console_server(
+            settings, store, rules=lambda: app.ruleset, actions=actions, clock=clock, stack=stack
+        )
         app.start()
     except BaseException:
         stack.close()
@@ -206,8 +222,10 @@ def build(
         app=app,
         actions=actions,
         server=server,
+        console=console,
         writer=writer,
         poller=poller,
+        clicks=clicks,
         stack=stack,
     )
 
@@ -215,10 +233,9 @@ def build(
 def _http_server(
     settings: Settings, liveness: Liveness, metrics: Metrics, store: Store
 ) -> tuple[HttpServer | None, InboxWriter | None]:
-    """The HTTP server on `settings.http_addr`, started (None when it is empty), with
+    """The HTTP server on `settings.http_addr` (None when it is empty), with
     Testpress's webhook endpoints when both keys are set, and their inbox writer (None
-    without them). Routes beyond the service endpoints are added here, before
-    `start()`."""
+    without them), not started yet: routes beyond these are added before `start()`."""
     if not settings.http_addr:
         if settings.push_configured:
             logging.getLogger("notifier.cli").warning(
@@ -231,5 +248,41 @@ def _http_server(
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_HTTP_ADDR: {exc}"]) from None
     writer = configure_push(server, settings, store, lambda: None, metrics)
+    return server, writer  # started by `build` once every route is added
+
+
+def console_server(
+    settings: Settings,
+    store: Store,
+    *,
+    rules: Callable[[], RuleSet],
+    actions: Actions,
+    clock: Clock,
+    stack: ExitStack,
+) -> HttpServer | None:
+    """The console on `NOTIFIER_CONSOLE_ADDR`, a listener of its own (the same hardened
+    server as the service endpoints), started, closed by `stack`; None when the address
+    is empty. It reads `rules()` (the rules in force now) and the store through handles
+    of its own threads, and changes things only through `actions`."""
+    if not settings.console_addr:
+        return None
+    stores = ThreadStores(store)
+    console = Console(
+        stores=stores,
+        actions=actions,
+        rules=rules,
+        templates=templates(),
+        clock=clock,
+        zone=ZoneInfo(settings.timezone),
+        public_url=settings.console_url,
+    )
+    try:
+        server = HttpServer(settings.console_addr)
+    except AddressError as exc:
+        raise ConfigError([f"NOTIFIER_CONSOLE_ADDR: {exc}"]) from None
+    stack.callback(console.close)
+    stack.callback(server.close)
+    server.app.router.routes.append(Mount("", app=console_app(console)))
     server.start()
-    return server, writer
+    log.info("the console is on %s", settings.console_url or server.url)
+    return server

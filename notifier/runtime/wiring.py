@@ -68,6 +68,8 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
             settings.testpress_password,
             settings.testpress_webhook_private_key,
             settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
             settings.smtp_password,
         )
     ]

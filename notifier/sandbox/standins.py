@@ -25,7 +25,10 @@ from urllib.parse import parse_qs
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-# The SMTP stand-in lives in its own module, re-exported so every stand-in has one home.
+# The SMTP stand-in and the fake Slack's parts live in their own modules, re-exported so
+# every stand-in has one home.
+from notifier.sandbox.slack_socket_standin import SocketModeStandin
+from notifier.sandbox.slack_workspace import SlackWorkspace, channel_id
 from notifier.sandbox.smtp_standin import ReceivedMail, SmtpSink, free_port
 
 Scripted = tuple[Any, ...] | int | str
@@ -165,7 +168,8 @@ class _HttpStandin:
 
 @dataclass(frozen=True)
 class SlackPost:
-    """One `chat.postMessage` call or incoming-webhook post as the fake saw it."""
+    """One `chat.postMessage` call or incoming-webhook post as the fake saw it (also
+    one `chat.update` or `chat.postEphemeral` call: `path` says which)."""
 
     path: str
     channel: str | None
@@ -174,13 +178,28 @@ class SlackPost:
     authorization: str | None
     at: float  # time.monotonic() when it arrived
     mrkdwn: bool = True  # False when the post asked Slack not to format `text`
+    ts: str | None = None  # the message's ts: answered to a post, asked by an update
+    user: str | None = None  # chat.postEphemeral's user
 
 
 class FakeSlack(_HttpStandin):
     """The Slack Web API's `chat.postMessage` (JSON or form body, as slack_sdk sends it)
-    and incoming webhooks at `/webhook/...`. Without an `Authorization: Bearer` header
-    the API answers `not_authed`, as Slack does. `.url` is what SLACK_API_URL takes;
-    `.webhook_url` is an incoming-webhook URL."""
+    and incoming webhooks at `/webhook/...`; for clicks on alerts (issue 19),
+    `chat.update` (of a message it was posted: else `message_not_found`),
+    `chat.postEphemeral`, and `apps.connections.open` (an `xapp-` token) answering
+    the `ws://` URL of its Socket Mode stand-in (`.socket`). Without an
+    `Authorization: Bearer` header the API answers `not_authed`, as Slack does.
+    `.url` is what SLACK_API_URL takes; `.webhook_url` is an incoming-webhook URL.
+
+    `.received` holds posts (API and webhook); `.api` (a SlackWorkspace) the
+    messages as they read after their updates, the `chat.update` and
+    `chat.postEphemeral` calls, and makes the payload of a click (`.api.click`).
+    Scripted answers apply to every method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.socket = SocketModeStandin()
+        self.api = SlackWorkspace(self.socket.url)
 
     @property
     def url(self) -> str:
@@ -189,6 +208,15 @@ class FakeSlack(_HttpStandin):
     @property
     def webhook_url(self) -> str:
         return f"{self.base_url}/webhook/T000/B000/standin"
+
+    def start(self) -> FakeSlack:
+        super().start()
+        self.socket.start()
+        return self
+
+    def stop(self) -> None:
+        self.socket.stop()
+        super().stop()
 
     def _handle(self, handler: _Handler, body: bytes) -> None:
         path = handler.path.split("?")[0]
@@ -200,25 +228,39 @@ class FakeSlack(_HttpStandin):
             except ValueError:
                 blocks = None
         auth = handler.headers.get("Authorization")
-        is_api = path == "/api/chat.postMessage"
-        if not is_api and not path.startswith("/webhook/"):
+        method = path.removeprefix("/api/") if path.startswith("/api/") else None
+        if method not in _METHODS and not path.startswith("/webhook/"):
             handler.answer(404, {"ok": False, "error": "unknown_method"})
             return
         channel = fields.get("channel")
         mrkdwn = fields.get("mrkdwn", True) not in (False, "false", "False", "0", 0)
-        self._record(
-            SlackPost(path, channel, fields.get("text"), blocks, auth, time.monotonic(), mrkdwn)
+        post = SlackPost(
+            path,
+            channel,
+            fields.get("text"),
+            blocks,
+            auth,
+            time.monotonic(),
+            mrkdwn,
+            ts=fields.get("ts") if method == "chat.update" else f"{time.time():.6f}",
+            user=fields.get("user"),
         )
+        if method in (None, "chat.postMessage"):
+            self._record(post)
+        else:
+            self.api.seen(method, post)
         scripted = self._next_scripted()
         if scripted is not None:
             self._play(handler, scripted)
-        elif not is_api:
+        elif method is None:
             handler.answer(200, "ok")
         elif not (auth or "").startswith("Bearer "):
             handler.answer(200, {"ok": False, "error": "not_authed"})
         else:
-            ts = f"{time.time():.6f}"
-            handler.answer(200, {"ok": True, "channel": channel, "ts": ts})
+            handler.answer(200, self.api.answer(method, post, auth or ""))
+
+
+_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "apps.connections.open")
 
 
 def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
@@ -299,7 +341,10 @@ __all__ = [
     "ReceivedMail",
     "SlackPost",
     "SmtpSink",
+    "SlackWorkspace",
+    "SocketModeStandin",
     "WebhookReceiver",
     "WebhookRequest",
+    "channel_id",
     "free_port",
 ]

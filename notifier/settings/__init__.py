@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.obs.logs import register_secrets
@@ -29,6 +36,26 @@ class ConfigError(Exception):
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+def _app_token(value: SecretStr | None) -> SecretStr | None:
+    text = value.get_secret_value().strip() if value is not None else ""
+    if not text:
+        return None
+    if not text.startswith("xapp-"):
+        # Never echo it: a bot token pasted here by mistake is a secret too.
+        raise ValueError("must be an app-level token starting with xapp- (Socket Mode)")
+    return value
+
+
+def _admins(value: str) -> str:
+    ids = [part.strip() for part in str(value).split(",") if part.strip()]
+    for one in ids:
+        if not re.fullmatch(r"[UW][A-Z0-9]{1,30}", one):
+            raise ValueError(
+                f"{one[:40]!r} is not a Slack user id (like U012AB3CD); give comma-separated ids"
+            )
+    return ",".join(ids)
 
 
 class Settings(BaseSettings):
@@ -79,6 +106,9 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Kolkata", validation_alias=_env("NOTIFIER_TIMEZONE"))
     # Running as a service (contract section 9).
     http_addr: str = Field("", validation_alias=_env("NOTIFIER_HTTP_ADDR"))
+    # The console (contract section 14): its own listener, and its public address.
+    console_addr: str = Field("", validation_alias=_env("NOTIFIER_CONSOLE_ADDR"))
+    console_url: str | None = Field(None, validation_alias=_env("NOTIFIER_CONSOLE_URL"))
     health_after_seconds: float = Field(
         300.0, ge=0, validation_alias=_env("NOTIFIER_HEALTH_AFTER_SECONDS")
     )
@@ -91,6 +121,16 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # Acting on alerts from Slack (contract section 13): either turns the buttons on.
+    slack_app_token: Annotated[SecretStr | None, AfterValidator(_app_token)] = Field(
+        None, validation_alias=_env("SLACK_APP_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_admins: Annotated[str, AfterValidator(_admins)] = Field(
+        "", validation_alias=_env("NOTIFIER_SLACK_ADMINS")
+    )
 
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
@@ -109,7 +149,7 @@ class Settings(BaseSettings):
         text = value.strip()
         return text.lower() if text.lower() in ("text", "json") else text.upper()
 
-    @field_validator("http_addr")
+    @field_validator("http_addr", "console_addr")
     @classmethod
     def _http_addr(cls, value: str) -> str:
         text = value.strip()
@@ -158,6 +198,7 @@ class Settings(BaseSettings):
         "smtp_host",
         "smtp_username",
         "smtp_from",
+        "console_url",
     )
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -168,6 +209,7 @@ class Settings(BaseSettings):
         "testpress_password",
         "testpress_webhook_private_key",
         "slack_bot_token",
+        "slack_signing_secret",
         "smtp_password",
     )
     @classmethod
@@ -176,7 +218,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("testpress_base_url")
+    @field_validator("testpress_base_url", "console_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -232,6 +274,17 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ConfigError(problems)
+
+
+def slack_buttons(settings: Settings) -> bool:
+    """Slack alerts carry action buttons: a way in for clicks is set up (Socket Mode's
+    app token or the Request URL's signing secret)."""
+    return settings.slack_app_token is not None or settings.slack_signing_secret is not None
+
+
+def slack_admin_ids(settings: Settings) -> frozenset[str]:
+    """The Slack user ids allowed to mute and unmute (NOTIFIER_SLACK_ADMINS)."""
+    return frozenset(one for one in settings.slack_admins.split(",") if one)
 
 
 _ALIASES = {

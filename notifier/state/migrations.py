@@ -3,18 +3,39 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The rules kept as versions (contract section 14, NOTIFIER_RULES_IN_STORE): each with
 # its number, author, time, note and YAML text; exactly one active (the partial unique
 # index says so to the database, whatever a writer does).
-_SCHEMA_V9 = """
+_SCHEMA_V10 = """
 CREATE TABLE IF NOT EXISTS rules_versions (
     number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at REAL NOT NULL,
     note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
     WHERE active = 1
+"""
+
+# The console (contract section 14): its users (an Argon2id hash, never a password) and
+# their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
+# token; and the indexes its pages read through (alerts newest first, a student's
+# alerts by the user id or email of the row's first alert, a student's timeline).
+_SCHEMA_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student
+    ON outbox (CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT));
+CREATE INDEX IF NOT EXISTS outbox_email ON outbox (lower(json_extract(alerts, '$[0].data.email')));
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
 """
 
 # What people do to alerts (contract section 13): mutes (by student, rule, or both,
@@ -147,6 +168,7 @@ _MIGRATIONS = (
     (7, _SCHEMA_V7),
     (8, _SCHEMA_V8),
     (9, _SCHEMA_V9),
+    (10, _SCHEMA_V10),
 )
 
 __all__ = [
@@ -161,4 +183,5 @@ __all__ = [
     "_SCHEMA_V7",
     "_SCHEMA_V8",
     "_SCHEMA_V9",
+    "_SCHEMA_V10",
 ]

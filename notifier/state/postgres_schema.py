@@ -135,8 +135,26 @@ CREATE INDEX IF NOT EXISTS outbox_message_ref ON outbox (message_ref)
     WHERE message_ref IS NOT NULL
 """
 
-# The rules kept as versions, as SQLite's version 9.
+# The console's users and sessions, and its pages' indexes, as SQLite's version 9.
 _PG_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student ON outbox ((alerts::jsonb -> 0 -> 'data' ->> 'user_id'));
+CREATE INDEX IF NOT EXISTS outbox_email
+    ON outbox ((lower(alerts::jsonb -> 0 -> 'data' ->> 'email')));
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
+
+# The rules kept as versions, as SQLite's version 10.
+_PG_V10 = """
 CREATE TABLE IF NOT EXISTS rules_versions (
     number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
@@ -155,6 +173,7 @@ PG_MIGRATIONS = (
     (7, _PG_V7),
     (8, _PG_V8),
     (9, _PG_V9),
+    (10, _PG_V10),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

@@ -25,6 +25,7 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
 )
+from notifier.state.people import ConsoleReads, Sessions, Users
 from notifier.state.rules_base import RulesVersions
 
 
@@ -61,6 +62,9 @@ class Store(Handle, Protocol):
     mutes: MuteStore  # what people do to alerts (actions_base)
     follow_ups: FollowUpStore
     audit: AuditLog
+    users: Users  # the console's people and its reads (people)
+    sessions: Sessions
+    console: ConsoleReads
 
 
 class PollStore(Protocol):

@@ -1,0 +1,91 @@
+"""A grouped Slack message's buttons act on the whole message (issue 19 part 1): the
+real notifier in process (the actions service and the mute stage on the state store,
+both backends), its Socket Mode client against the fake Slack's websocket. An admin's
+*Mute student* on a group mutes every student it names, and their next alerts are
+held as `muted`; a mute that runs out by the injected clock shows no longer."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from notifier.sandbox.standins import SlackPost, channel_id
+from tests.inprocess import Rig, rig
+from tests.slack_kit import APP_TOKEN
+from tests.waiting import wait_until
+
+ADMIN = "UADMIN1"
+GROUPED = """
+rules:
+  - name: failed-exam
+    event: attempt.completed
+    when: {result: Fail}
+    group_by: [exam_id]
+    group_wait: 30s
+    notify: [slack]
+"""
+
+
+def _fail_all(r: Rig, title: str, users: list[Any]) -> None:
+    inst = r.sandbox.institute
+    exam = inst.add_exam(title=title)
+    at = datetime.fromtimestamp(r.clock(), UTC)
+    for user in users:
+        attempt = inst.start_attempt(exam, user)
+        inst.complete_attempt(attempt, result="Fail", score=1.0, completed_at=at)
+
+
+def _status(message: SlackPost) -> list[str]:
+    return [
+        e["text"]
+        for b in message.blocks or []
+        if b.get("block_id") == "notifier.status"
+        for e in b["elements"]
+    ]
+
+
+def test_mute_student_on_a_grouped_message_mutes_every_student_it_names(
+    tmp_path: Path, db: str
+) -> None:
+    settings = {"SLACK_APP_TOKEN": APP_TOKEN, "NOTIFIER_SLACK_ADMINS": ADMIN}
+    with rig(tmp_path, GROUPED, db=db, NOTIFIER_TIMEZONE="UTC", **settings) as r:
+        slack = r.slack
+        wait_until(lambda: slack.socket.connected, message="Socket Mode")
+        r.cycle()
+        inst = r.sandbox.institute
+        users = [inst.add_user(name=n) for n in ("Asha Verma", "Ravi Kumar")]
+        _fail_all(r, "Physics", users)
+        r.cycle()
+        r.clock.advance(31)  # the group's window closes
+        r.cycle()
+        [post] = slack.received
+        assert [b.get("block_id") for b in post.blocks or []][-1] == "notifier.actions"
+
+        click = slack.api.click(post, "notifier.mute_student", ADMIN, option="1d")
+        slack.socket.send_envelope(click)
+        wait_until(lambda: slack.api.updates, message="the mute's redraw")
+        now = slack.api.message(channel_id("#exam-alerts"), post.ts or "")
+        lines = sorted(_status(now))
+        assert len(lines) == 2
+        assert re.fullmatch(
+            rf"Muted student Asha Verma by <@{ADMIN}> until \d\d \w+ \d\d:\d\d", lines[0]
+        )
+        assert lines[1].startswith("Muted student Ravi Kumar by ")
+
+        # Both students' next failures are held, not posted.
+        _fail_all(r, "Chemistry", users)
+        r.cycle()
+        r.clock.advance(31)
+        r.cycle()
+        assert len(slack.received) == 1
+        assert r.store.outbox.delivery_counts()["muted"] == 2
+
+        # A day later the mutes have run out: a redraw (a follow-up) shows none.
+        r.clock.advance(24 * 3600)
+        slack.socket.send_envelope(slack.api.click(now, "notifier.follow_up", "U1"))
+        wait_until(lambda: len(slack.api.updates) == 2, message="the follow-up's redraw")
+        later = slack.api.message(channel_id("#exam-alerts"), post.ts or "")
+        [line] = _status(later)
+        assert line.startswith("Followed up by <@U1> at ")
