@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-replicas lint bench sandbox clean constraints container-test
+.PHONY: demo test test-replicas test-browser screenshots lint bench sandbox clean constraints container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,20 @@ demo: $(VENV)/.demo
 	$(BIN)/notifier demo
 
 test: $(VENV)/.dev
-	$(BIN)/pytest -q --ignore=tests/replicas
+	$(BIN)/pytest -q --ignore=tests/replicas --ignore=tests/browser
+
+$(VENV)/.browser: pyproject.toml $(VENV)/.dev
+	$(BIN)/pip install -q -e '.[demo,test,lint,browser]'
+	touch $@
+
+# The console in a real browser (Playwright driving the system's Chromium: `apt-get
+# install chromium`; the tests skip without it). .ci/run installs Chromium and runs it.
+test-browser: $(VENV)/.browser
+	$(BIN)/pytest -q tests/browser
+
+# A PNG of each console page, from the sandbox, into docs/images/ (shown in docs/console.md).
+screenshots: $(VENV)/.browser
+	$(BIN)/python tools/screenshots.py
 
 # Several `notifier run` replicas on one PostgreSQL, with kills and an outage (~70 s):
 # their own target, so `make test` stays fast; .ci/run runs both.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-FILTER_STATUSES = ("queued", "retrying", "dead", "sent", "muted")  # muted: none until mutes land
+FILTER_STATUSES = ("queued", "retrying", "dead", "sent", "muted")
 DEFAULT_LIMIT = 50
 
 
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="sources, deliveries and rules at a glance")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     _add_deliveries(sub)
-    replay = sub.add_parser("replay", help="queue dead deliveries again")
+    replay = sub.add_parser("replay", help="queue dead (or muted) deliveries again")
     replay.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
     replay.add_argument("--all", action="store_true", help="every dead delivery")
     sub.add_parser("demo", help="run the notifier against the sandbox institute")
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_backup(sub)
     _add_rules(sub)
+    _add_users(sub)
+    _add_mutes(sub)
     return parser
 
 
@@ -110,6 +112,21 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sandbox.add_parser(sub)
 
 
+def _add_users(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`notifier users` (contract section 14); the roles are `notifier.state.people.ROLES`
+    (named here so that parsing imports no store)."""
+    users = sub.add_parser("users", help="the console's users (add, list, remove, passwd)")
+    verbs = users.add_subparsers(dest="verb", required=True, metavar="VERB")
+    add = verbs.add_parser("add", help="add a user; the password is read from stdin or a prompt")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=("viewer", "editor", "admin"), required=True)
+    verbs.add_parser("list", help="every user and their role")
+    remove = verbs.add_parser("remove", help="remove a user (their sessions end)")
+    remove.add_argument("name", metavar="NAME")
+    passwd = verbs.add_parser("passwd", help="a new password (their sessions end)")
+    passwd.add_argument("name", metavar="NAME")
+
+
 def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from notifier.commands import backup  # noqa: PLC0415 - start-up time (its parser only)
 
@@ -131,6 +148,22 @@ def _version(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a version number (1, 2, ...)")
     return int(value)
+
+
+def _add_mutes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`notifier mute`, `mutes`, `unmute` (contract section 13; `commands/mutes.py`)."""
+    mute = sub.add_parser("mute", help="hold a student's or a rule's alerts for a while")
+    mute.add_argument("--student", metavar="ID|EMAIL", help="the student's user id or email")
+    mute.add_argument("--rule", metavar="NAME", help="the rule (with --student: both must match)")
+    mute.add_argument("--channel", metavar="NAME", help="only on this channel")
+    mute.add_argument(
+        "--for", dest="duration", required=True, metavar="DURATION", help="e.g. 30m, 12h, 7d"
+    )
+    mute.add_argument("--reason", default="", metavar="TEXT", help="why, for the others")
+    mutes = sub.add_parser("mutes", help="the mutes: active, and ended in the last 7 days")
+    mutes.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    unmute = sub.add_parser("unmute", help="lift a mute now")
+    unmute.add_argument("id", metavar="ID", help="the mute's id (see `notifier mutes`)")
 
 
 def _limit(value: str) -> int:
@@ -198,6 +231,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return run_backup(load_settings().db, args.path)
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from notifier.commands.users import cmd_users as users  # noqa: PLC0415 - start-up time
+
+    return users(args)
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     from notifier.commands.ruletest import cmd_test as test  # noqa: PLC0415 - start-up time
 
@@ -229,6 +268,24 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return rules(args)
 
 
+def cmd_mute(args: argparse.Namespace) -> int:
+    from notifier.commands.mutes import cmd_mute as mute  # noqa: PLC0415 - start-up time
+
+    return mute(args)
+
+
+def cmd_mutes(args: argparse.Namespace) -> int:
+    from notifier.commands.mutes import cmd_mutes as mutes  # noqa: PLC0415 - start-up time
+
+    return mutes(args)
+
+
+def cmd_unmute(args: argparse.Namespace) -> int:
+    from notifier.commands.mutes import cmd_unmute as unmute  # noqa: PLC0415 - start-up time
+
+    return unmute(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
@@ -243,4 +300,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate-store": cmd_migrate_store,
     "backup": cmd_backup,
     "rules": cmd_rules,
+    "users": cmd_users,
+    "mute": cmd_mute,
+    "mutes": cmd_mutes,
+    "unmute": cmd_unmute,
 }

@@ -213,12 +213,40 @@ HEALTH_FIELDS: dict[str, FieldSpec] = {
     "resolved": _f("bool"),  # false when it starts, true once when it ends
 }
 
+# What people did to alerts (contract section 13; notifier.sources.actions).
+FOLLOWED_UP_FIELDS: dict[str, FieldSpec] = {
+    "delivery": _f(S),  # the delivery id followed up
+    "rule": _f(S),
+    "channel": _f(S),
+    "student": _f(S),  # the student(s) the alert was about, by name
+    "user_id": _f(S),  # their user id(s) (or email), comma-separated for a group
+    "by": _f(S),  # the Slack user id or console user
+    "by_name": _f(S),
+    "at": _f(T),
+}
+MUTE_FIELDS: dict[str, FieldSpec] = {
+    "id": _f(S),
+    "student": _f(S),  # a user id or an email; null: every student
+    "rule": _f(S),  # null: every rule
+    "channel": _f(S),  # null: every channel
+    "until": _f(T),
+    "by": _f(S),
+    "reason": _f(S),
+    "created_at": _f(T),
+    "ended_at": _f(T),  # mute.ended: when it was lifted or ran out
+    "ended_by": _f(S),  # mute.ended: who lifted it (null: it ran out)
+    "lifted": _f("bool"),  # mute.ended: true when lifted before `until`
+}
+
 EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
     "attempt.completed": ATTEMPT_FIELDS,
     "content_attempt.completed": CONTENT_ATTEMPT_FIELDS,
     "conference.attendance": CONFERENCE_ATTENDANCE_FIELDS,
     "student.inactive": STUDENT_INACTIVE_FIELDS,
     "notifier.health": HEALTH_FIELDS,
+    "alert.followed_up": FOLLOWED_UP_FIELDS,
+    "mute.created": MUTE_FIELDS,
+    "mute.ended": MUTE_FIELDS,
 }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from notifier.actions.service import Actions
 from notifier.obs.metrics import Metrics
 from notifier.runtime.app import App, CycleResult
 from notifier.runtime.compose import build
@@ -50,6 +51,9 @@ class Rig:
     app: App
     store: Store
     clock: Clock
+    actions: Actions | None = None  # what people do to alerts (notifier.actions)
+    metrics: Metrics | None = None
+    console_url: str | None = None  # the console's listener, with NOTIFIER_CONSOLE_ADDR
 
     def cycle(self) -> CycleResult:
         return self.app.cycle()
@@ -109,4 +113,14 @@ def rig(
                 on_request=metrics.testpress_request,
             )
         with build(config, ruleset=ruleset, client=client, clock=clock, metrics=metrics) as parts:
-            yield Rig(sandbox, webhook, slack, parts.app, parts.store, clock)
+            yield Rig(
+                sandbox,
+                webhook,
+                slack,
+                parts.app,
+                parts.store,
+                clock,
+                parts.actions,
+                metrics,
+                parts.console.url if parts.console else None,
+            )

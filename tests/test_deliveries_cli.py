@@ -121,7 +121,7 @@ def test_deliveries_status_and_replay_show_what_was_sent_and_what_died(h: Harnes
     assert done.stdout == "1 dead deliveries queued again\n"
     assert done.stderr == (
         "notifier: no delivery msg_nosuchdelivery: nothing replayed\n"
-        f"notifier: delivery {sent[0]['id']} is sent, not dead: nothing replayed\n"
+        f"notifier: delivery {sent[0]['id']} is sent, not dead nor muted: nothing replayed\n"
     )
     assert ids("--status", "queued") == [dead[0]["id"]]
     ok(h, "run", "--once")

@@ -25,6 +25,10 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "=== what each channel received ===" in out.stdout
+    # The console is served too, with a demo user to sign in with.
+    assert re.search(
+        r"demo: the console is at http://127\.0\.0\.1:\d+ \(user demo, password \S+\)", out.stdout
+    )
     rules = ("[failed-exam]", "[low-percentile]", "[course-exam-failed]", "[left-live-class")
     assert any(line.startswith(rules) for line in out.stdout.splitlines())  # console alerts
     # One alert of each history rule's kind (contract section 11), named as a teacher reads it.

@@ -217,6 +217,12 @@ def test_every_table_is_copied_and_the_copy_goes_on_where_sqlite_stopped(
     lite.outbox.mark_failed(row.id, now=1001.0, next_at=5000.0, error="HTTP 503")
     ids = lite.inbox.inbox_add([("exam", "{}"), ("exam", "{}")], 1000.0)
     lite.inbox.inbox_done(ids[:1], 1001.0)
+    from notifier.state.actions_base import FollowUpRecord, MuteRecord
+
+    mute = MuteRecord("mute_1", "7", None, None, 9000.0, "admin", "leave", "cli", 1000.0)
+    lite.mutes.add(mute)
+    lite.follow_ups.claim(FollowUpRecord(row.id, "U1", "Asha", 1002.0, "slack", "r", "lms"))
+    lite.audit.add("admin", "cli", "mute", "mute_1", "student 7", at=1000.0)
     lite.close()
 
     copied = migrate_store(str(tmp_path / "n.db"), pg_url)
@@ -233,5 +239,10 @@ def test_every_table_is_copied_and_the_copy_goes_on_where_sqlite_stopped(
         assert new[0] > max(ids)  # the sequence went on past the copied ids
         assert [k.key for k in pg.history.history("attempt.completed", ["7"], 0)] == ["1"]
         assert [a.user_id for a in pg.history.activities(0)] == ["7"]
+        assert pg.mutes.active(2000.0) == [mute]
+        assert pg.follow_ups.get(row.id) is not None
+        pg.audit.add("admin", "cli", "unmute", "mute_1", "student 7", at=2000.0)
+        assert [e.action for e in pg.audit.recent()] == ["unmute", "mute"]
+        assert len({e.id for e in pg.audit.recent()}) == 2  # the sequence went on
     finally:
         pg.close()

@@ -50,7 +50,7 @@ def test_run_status_replay_and_check_work_on_postgres_without_showing_the_passwo
     h.webhook.script([410])  # the first send is refused for good: dead
     notifier("run", "--once")
     status = json.loads(notifier("status", "--json"))
-    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 1, "sent": 0}
+    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 1, "sent": 0, "muted": 0}
     assert status["sources"]["attempts"]["last_error"] is None
     assert status["replicas"] == {"live": [], "poller": None}  # none runs now
     assert "rules.yaml" in status["rules"]["path"]

@@ -235,7 +235,7 @@ BAD: dict[str, list[str]] = {
         (
             "11:12: unknown event 'exam.graded'; use one of attempt.completed, "
             "content_attempt.completed, conference.attendance, student.inactive, "
-            "notifier.health"
+            "notifier.health, alert.followed_up, mute.created, mute.ended"
         ),
     ],
     "unknown_field.yaml": [

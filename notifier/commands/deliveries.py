@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.actions.service import Actions
+from notifier.commands.mutes import who
 from notifier.events import best_label
 from notifier.obs.logs import redact
 from notifier.runtime.sources import sources_for
@@ -26,7 +28,6 @@ from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
 from notifier.text import one_line
 
-REPLAYABLE = ("dead", "muted")
 DEAD_SHOWN = 5  # in `status`: the latest few, then a pointer to `deliveries --status dead`
 KEYS = (
     "id", "rule", "channel", "student", "status", "tries", "last_error", "created_at", "sent_at",
@@ -131,8 +132,10 @@ def table(rows: list[dict[str, Any]], zone: ZoneInfo, *, more: bool = False) -> 
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Queue dead deliveries again. Each id that does not exist, or is not dead (nor
-    muted), is named and makes the exit status 1; the others named are still queued."""
+    """Queue dead deliveries again, and muted ones named by id (sent now, whatever
+    mutes hold: `--all` is the dead ones only, a mute is meant). Each id that does not
+    exist, or is neither dead nor muted, is named and makes the exit status 1; the
+    others named are still queued."""
     if not args.ids and not args.all:
         print(
             "nothing replayed: give delivery ids "
@@ -146,22 +149,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 1
     store = open_store(settings.db)
     problems: list[str] = []
+    muted = 0
     try:
         if args.all:
             count = store.outbox.replay(None, time.time())
         else:
-            statuses = store.log.delivery_statuses(args.ids)
-            for id_ in dict.fromkeys(args.ids):
-                status = statuses.get(id_)
-                if status is None:
+            done = Actions(store, per_thread=False).replay(args.ids, by=who(), source="cli")
+            for id_, status in done.refused.items():
+                if status == "unknown":
                     problems.append(f"no delivery {id_}: nothing replayed")
-                elif status not in REPLAYABLE:
-                    problems.append(f"delivery {id_} is {status}, not dead: nothing replayed")
-            ids = [i for i in dict.fromkeys(args.ids) if statuses.get(i) in REPLAYABLE]
-            count = store.outbox.replay(ids, time.time()) if ids else 0
+                else:
+                    problems.append(
+                        f"delivery {id_} is {status}, not dead nor muted: nothing replayed"
+                    )
+            muted = len(done.muted)
+            count = len(done.queued) - muted
     finally:
         store.close()
-    print(f"{count} dead deliveries queued again")
+    if count or not muted:
+        print(f"{count} dead deliveries queued again")
+    if muted:
+        print(f"{muted} muted deliveries queued to be sent now")
     for line in problems:
         print(f"notifier: {line}", file=sys.stderr)
     return 1 if problems else 0

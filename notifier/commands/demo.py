@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from notifier.channels.base import Alert, Notification
+from notifier.console.passwords import hash_password
 from notifier.delivery.render import console_line, plain_text
 from notifier.events import Reason
 from notifier.obs.logs import setup_logging
@@ -137,6 +140,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "NOTIFIER_INACTIVITY_CHECK_AT": "00:00",
                 "TESTPRESS_WEBHOOK_PUBLIC_KEY": webhooks.PUBLIC_KEY,
                 "TESTPRESS_WEBHOOK_PRIVATE_KEY": webhooks.PRIVATE_KEY,
+                "NOTIFIER_CONSOLE_ADDR": f"127.0.0.1:{free_port()}",
             }
         )
         for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD"):
@@ -149,6 +153,10 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         parts = build(settings, ruleset=ruleset, http_addr=f"127.0.0.1:{push_port}")
         app, store = parts.app, parts.store
         print(f"demo: the sandbox pushes its webhooks to {push_url}/webhooks/testpress/...")
+        if parts.console is not None:  # a demo user, for the demo's own store only
+            password = secrets.token_urlsafe(12)
+            store.users.add("demo", "admin", hash_password(password), time.time())
+            print(f"demo: the console is at {parts.console.url} (user demo, password {password})")
         timer = threading.Timer(seconds, app.stop.set)
         timer.start()
         stories = seed_stories(sandbox.institute, datetime.now(UTC))

@@ -82,7 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     d = report["deliveries"]
     lines.append(
         f"deliveries: {d['queued']} queued, {d['retrying']} retrying, "
-        f"{d['dead']} dead, {d['sent']} sent"
+        f"{d['dead']} dead, {d['sent']} sent" + (f", {d['muted']} muted" if d.get("muted") else "")
     )
     lines += dead
     lines += poison_lines(report["poisoned"])

@@ -58,13 +58,14 @@ def compose(
     *,
     templates: TemplateTable = NO_TEMPLATES,
     mutes: Mutes | None = None,
+    console_url: str | None = None,
 ) -> Chain:
     """The one place the delivery stages are put in order."""
     return Chain(
         stages=(
             NotifyStage(),
             MuteStage(mutes if mutes is not None else NoMutes()),
-            RenderStage(templates),
+            RenderStage(templates, console_url),
             SendStage(),
         ),
         record=record,

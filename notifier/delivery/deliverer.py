@@ -48,6 +48,7 @@ class Deliverer:
         *,
         templates: TemplateTable = NO_TEMPLATES,
         mutes: Mutes | None = None,
+        console_url: str | None = None,
         concurrency: int,
         policy: RetryPolicy,
         lease_seconds: float = 300.0,
@@ -73,13 +74,16 @@ class Deliverer:
         self._local = threading.local()
         self._worker_stores: list[DeliveryStore] = []
         self.mutes = mutes
+        self.console_url = console_url  # NOTIFIER_CONSOLE_URL: messages link the console
         self.record = RecordStage(
             policy, self.metrics, lambda: self.clock(), self._write_lock, self._lock, self.stop
         )
         self.chain = self._compose(templates)
 
     def _compose(self, templates: TemplateTable) -> Chain:
-        return compose(self.record, templates=templates, mutes=self.mutes)
+        return compose(
+            self.record, templates=templates, mutes=self.mutes, console_url=self.console_url
+        )
 
     def set_channels(
         self, channels: Mapping[str, Channel[Any]], templates: TemplateTable | None = None

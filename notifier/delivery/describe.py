@@ -122,6 +122,8 @@ def describe(alert: Alert) -> Described:
         details += [("last_activity", text) for text in extra]
     elif alert.event == "notifier.health":
         return _describe_health(data, alert)
+    elif alert.event in ("alert.followed_up", "mute.created", "mute.ended"):
+        return _describe_action(data, alert)
     else:
         did = f"{one_line(alert.event, 60)} {one_line(alert.key, 60)}"
     told = history_did(alert.event, data, alert.reasons)
@@ -158,6 +160,40 @@ def _describe_health(data: dict[str, Any], alert: Alert) -> Described:
         details.append(one_line(data["detail"], 500))
     return Described(
         student="The notifier",
+        did=did,
+        details=tuple(details),
+        why=tuple(reason_text(r) for r in alert.reasons),
+    )
+
+
+def _describe_action(data: dict[str, Any], alert: Alert) -> Described:
+    """What a person did to alerts (contract section 13), said as who did what."""
+    who = one_line(data.get("by_name") or data.get("by") or "someone", 80)
+    if alert.event == "alert.followed_up":
+        about = one_line(data.get("student") or data.get("user_id") or "a student", 200)
+        did = f"is following up the {data.get('rule')} alert about {about}"
+        details = [f"on {one_line(data.get('channel') or '?', 80)}"]
+        if _present(data, "at"):
+            details.append(f"at {one_line(data['at'], 40)}")
+    else:
+        scope = ", ".join(
+            f"{what} {one_line(data[what], 120)}"
+            for what in ("student", "rule", "channel")
+            if _present(data, what)
+        )
+        if alert.event == "mute.created":
+            did = f"muted {scope} until {one_line(data.get('until') or '?', 40)}"
+            details = [one_line(data["reason"], 300)] if _present(data, "reason") else []
+        else:
+            mute = one_line(data.get("id") or "?", 40)
+            if data.get("lifted"):
+                who = one_line(data.get("ended_by") or who, 80)
+                did = f"lifted the mute of {scope} ({mute})"
+            else:
+                who, did = f"The mute {mute}", f"of {scope} ran out"
+            details = [f"made by {one_line(data.get('by') or '?', 80)}"]
+    return Described(
+        student=who,
         did=did,
         details=tuple(details),
         why=tuple(reason_text(r) for r in alert.reasons),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
-from notifier.delivery.stages import Job, PassResult, Unit
+from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
 from notifier.state import FAULT_TRIES, DeliveryStore
@@ -74,8 +74,27 @@ class RecordStage:
         for it, when it was sent and has one)."""
         if job.outcome is None:
             raise RuntimeError("no outcome to record")  # a chain composed wrongly
-        self.record(job.store, job.rows, job.outcome, job.tally)
+        if job.muted:
+            self.hold(job)
+        if job.outcome is not MUTED:
+            self.record(job.store, job.rows, job.outcome, job.tally)
         return job
+
+    def hold(self, job: Job) -> None:
+        """Keep the rows a mute holds as `muted`: never sent by themselves."""
+        held, now = job.muted, self.clock()
+        what = ", ".join(sorted(held))
+        self._until_recorded(what, lambda: job.store.mutes.hold(held, now))
+        with self._lock:
+            job.tally.muted += len(held)
+        log.debug(  # one a delivery, as sends are; the cycle's summary counts them
+            "delivery %s (%s -> %s) muted by %s",
+            what,
+            job.rows[0].rule,
+            job.rows[0].channel,
+            ", ".join(sorted(set(held.values()))),
+            extra={"delivery": what, "outcome": "muted"},
+        )
 
     def _until_recorded(self, what: str, write: Callable[[], None]) -> None:
         """Write a send's outcome, trying again while the store is away (a PostgreSQL
@@ -115,9 +134,7 @@ class RecordStage:
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
-            self._until_recorded(
-                what, lambda: store.outbox.mark_sent([row.id for row in unit], now, ref=ref)
-            )
+            self._until_recorded(what, lambda: self._sent(store, unit, now, ref))
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -181,6 +198,15 @@ class RecordStage:
                 reason,
                 extra=extra,
             )
+
+    @staticmethod
+    def _sent(store: DeliveryStore, unit: Unit, now: float, ref: str | None) -> None:
+        """Mark the rows sent; a group's message id is kept with its rows, so an action
+        on the message (a click names it) finds them."""
+        ids = [row.id for row in unit]
+        if len(unit) > 1:
+            store.follow_ups.name_message(to_notification(unit).id, ids)
+        store.outbox.mark_sent(ids, now, ref=ref)
 
     def fault(self, job: Job, exc: Exception) -> None:
         """A processing failure of one message's rows: retried with backoff, dead at

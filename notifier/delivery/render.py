@@ -78,7 +78,16 @@ def console_line(n: Notification, templates: RuleTemplates | None = None) -> str
 # --- email ----------------------------------------------------------------------------
 
 
-def email_message(n: Notification, templates: RuleTemplates | None = None) -> tuple[str, str, str]:
+def alert_link(console_url: str | None, n: Notification) -> str | None:
+    """The alert's page in the console (contract section 14): `<url>/alerts/<id>`, the
+    id the message carries (a grouped message's page lists the rows it carried); None
+    without a console URL."""
+    return f"{console_url}/alerts/{n.id}" if console_url else None
+
+
+def email_message(
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
+) -> tuple[str, str, str]:
     """(subject, text, html). The subject begins `[<rule>]` and never holds CR or LF.
     A rule's `title` template follows `[<rule>]` in the subject and heads the HTML; its
     `message` template is each alert's text, rendered for HTML with every value
@@ -99,6 +108,8 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
 
     text = plain_text(n, t) + f"\n\n-- \nRule {rule}, channel {one_line(n.channel, 100)}, "
     text += f"delivery {one_line(n.id, 100)}\n"
+    if link:
+        text += f"Open in the console: {link}\n"
 
     rows = []
     for alert in n.alerts[:MAX_LISTED_ALERTS]:
@@ -132,7 +143,8 @@ def email_message(n: Notification, templates: RuleTemplates | None = None) -> tu
         '<p style="color:#888;font-size:12px">'
         f"Rule {html.escape(rule)}, channel {html.escape(one_line(n.channel, 100))}, "
         f"delivery {html.escape(one_line(n.id, 100))}</p>"
-        "</body></html>\n"
+        + (f'<p><a href="{html.escape(link)}">Open in the console</a></p>' if link else "")
+        + "</body></html>\n"
     )
     return subject, text, body
 
@@ -147,11 +159,13 @@ def utc_z(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def webhook_payload(n: Notification, templates: RuleTemplates | None = None) -> dict[str, Any]:
+def webhook_payload(
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
+) -> dict[str, Any]:
     """The contract's JSON shape (section 6) but for `sent_at`, which comes last and is
     the time of the send; `text` uses the rule's `message` template, unescaped (JSON
-    needs none)."""
-    return {
+    needs none); `console_url`, the alert's page, only with a console URL."""
+    payload = {
         "type": "notifier.alert",
         "id": n.id,
         "rule": n.rule,
@@ -159,6 +173,7 @@ def webhook_payload(n: Notification, templates: RuleTemplates | None = None) -> 
         "text": plain_text(n, templates),
         "alerts": [{"event": a.event, "key": a.key, "data": a.data} for a in n.alerts],
     }
+    return {**payload, "console_url": link} if link else payload
 
 
 def webhook_body(
@@ -170,24 +185,25 @@ def webhook_body(
 
 # --- by message type ------------------------------------------------------------------
 
-Renderer = Callable[[Notification, RuleTemplates | None], Message]
+# (notification, the rule's templates, the alert's console page or None) -> message
+Renderer = Callable[[Notification, RuleTemplates | None, str | None], Message]
 
 
-def _slack(n: Notification, t: RuleTemplates | None) -> Message:
-    text, blocks = slack_message(n, t)
+def _slack(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    text, blocks = slack_message(n, t, link)
     return SlackMessage(n.id, text, blocks)
 
 
-def _mail(n: Notification, t: RuleTemplates | None) -> Message:
-    subject, text, page = email_message(n, t)
+def _mail(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    subject, text, page = email_message(n, t, link)
     return MailMessage(n.id, subject, text, page)
 
 
-def _webhook(n: Notification, t: RuleTemplates | None) -> Message:
-    return WebhookMessage(n.id, webhook_payload(n, t))
+def _webhook(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
+    return WebhookMessage(n.id, webhook_payload(n, t, link))
 
 
-def _console(n: Notification, t: RuleTemplates | None) -> Message:
+def _console(n: Notification, t: RuleTemplates | None, link: str | None) -> Message:
     return ConsoleLine(n.id, console_line(n, t))
 
 
@@ -200,7 +216,12 @@ RENDERERS: dict[type[Message], Renderer] = {
 
 
 def render_message(
-    kind: type[Message], n: Notification, templates: RuleTemplates | None = None
+    kind: type[Message],
+    n: Notification,
+    templates: RuleTemplates | None = None,
+    console_url: str | None = None,
 ) -> Message:
-    """The message of type `kind` (a channel's `message_type`) for this notification."""
-    return RENDERERS[kind](n, templates)
+    """The message of type `kind` (a channel's `message_type`) for this notification;
+    with `console_url` (NOTIFIER_CONSOLE_URL), Slack, email and webhook messages link
+    the alert's page in the console."""
+    return RENDERERS[kind](n, templates, alert_link(console_url, n))

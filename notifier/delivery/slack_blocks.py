@@ -196,7 +196,7 @@ def _summary(alert: Alert, rule: str, templates: RuleTemplates | None, count: in
 
 
 def slack_message(
-    n: Notification, templates: RuleTemplates | None = None
+    n: Notification, templates: RuleTemplates | None = None, link: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """`text` (the notification/fallback text, always set) and Block Kit `blocks`: at
     most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text. A rule's
@@ -212,7 +212,7 @@ def slack_message(
     context = _context(n)
     if context is not None:
         blocks.append(context)
-    room = SLACK_MAX_BLOCKS - len(blocks)
+    room = SLACK_MAX_BLOCKS - len(blocks) - (1 if link else 0)
     shown = n.alerts if total <= room else n.alerts[: room - 1]
     subject = group_subject(n.alerts, group_values(n)) if group_kind(n) == "group" else None
     in_exam = subject is not None and subject[1] == "exam"
@@ -220,6 +220,9 @@ def slack_message(
     if len(shown) < total:
         more = f"_and {total - len(shown)} more_"
         blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
+    if link:  # the console's own address and a delivery id: a link Slack may make
+        text = f"<{slack_escape(link)}|Open in the console>"
+        blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
 
     lines = [_summary(a, n.rule, t, total) for a in n.alerts[:SLACK_FALLBACK_ALERTS]]
     if total > SLACK_FALLBACK_ALERTS:

@@ -31,6 +31,7 @@ class PassResult:
     """What one delivery pass did, in rows."""
 
     sent: int = 0
+    muted: int = 0
     retrying: int = 0
     dead: int = 0
     released: int = 0
@@ -50,6 +51,7 @@ class Job:
     notification: Notification | None = None
     message: Message | None = None
     outcome: Outcome | None = None
+    muted: dict[str, str] = field(default_factory=dict)  # row id -> the mute holding it
 
     def about(self) -> Notification:
         if self.notification is None:
@@ -121,28 +123,45 @@ class NotifyStage:
 # --- mute -----------------------------------------------------------------------------
 
 
-class Mutes(Protocol):
-    """Who decides that a message is not to be sent now (mutes land in the next issue):
-    None lets it through; an Outcome is recorded in place of a send."""
+# The outcome of a unit whose every row a mute holds: nothing is sent, the record stage
+# keeps the rows as `muted`.
+MUTED = Outcome.final("muted")
 
-    def check(self, notification: Notification) -> Outcome | None: ...
+
+class Mutes(Protocol):
+    """Who decides which rows of a due unit are held, not sent (the mutes themselves
+    are `notifier.actions.mutes.StoreMutes`, read on the worker's own store handle)."""
+
+    def held(self, rows: Unit, store: DeliveryStore) -> dict[str, str]:
+        """Row id -> the id of the mute holding it; {} lets every row through."""
+        ...
 
 
 class NoMutes:
     """Nothing is muted."""
 
-    def check(self, notification: Notification) -> Outcome | None:
-        return None
+    def held(self, rows: Unit, store: DeliveryStore) -> dict[str, str]:
+        return {}
 
 
 @dataclass(frozen=True)
 class MuteStage:
+    """Rows a mute holds are kept as `muted` (by the record stage); the rest of the
+    unit goes on as a message of its own (a group without its muted members)."""
+
     mutes: Mutes
 
     def __call__(self, job: Job) -> Job:
-        decided = self.mutes.check(job.about())
-        if decided is not None:
-            job.outcome = decided
+        held = self.mutes.held(job.rows, job.store)
+        if not held:
+            return job
+        job.muted = held
+        rest = tuple(row for row in job.rows if row.id not in held)
+        if not rest:
+            job.outcome = MUTED
+            return job
+        job.rows = rest
+        job.notification = to_notification(rest)
         return job
 
 
@@ -155,12 +174,14 @@ class RenderStage:
     rule set's table (passed in: never a global)."""
 
     templates: TemplateTable
+    console_url: str | None = None  # NOTIFIER_CONSOLE_URL: messages link their alert's page
 
     def __call__(self, job: Job) -> Job:
         n = job.about()
         if job.channel is None:
             raise RuntimeError("no channel to render for")
-        job.message = render_message(job.channel.message_type, n, self.templates.get(n.rule))
+        template = self.templates.get(n.rule)
+        job.message = render_message(job.channel.message_type, n, template, self.console_url)
         return job
 
 
@@ -178,6 +199,7 @@ class SendStage:
 
 
 __all__ = [
+    "MUTED",
     "Job",
     "MuteStage",
     "Mutes",

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-OUTBOX_STATUSES = ("queued", "retrying", "dead")
+OUTBOX_STATUSES = ("queued", "retrying", "dead", "muted")
+ACTIONS = ("follow_up", "mute", "unmute")  # what people do (contract section 13)
+ACTION_SOURCES = ("slack", "console", "cli")
 POISON_TABLES = ("inbox", "outbox", "records")  # as notifier.state.base.POISON_TABLES
 OUTCOMES = ("sent", "retry", "dead")
 CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -83,7 +85,7 @@ class Metrics:
         )
         self.outbox_rows = Gauge(
             "notifier_outbox_rows",
-            "Outbox rows waiting or dead, by status (as of the last cycle).",
+            "Outbox rows waiting, dead or muted, by status (as of the last cycle).",
             ["status"],
             registry=r,
         )
@@ -114,6 +116,16 @@ class Metrics:
             ["endpoint", "status"],
             registry=r,
         )
+        self.actions = Counter(
+            "notifier_actions",
+            "What people did to alerts, by action (follow_up, mute, unmute) and where "
+            "(slack, console, cli); a repeated click that changed nothing is not counted.",
+            ["action", "source"],
+            registry=r,
+        )
+        for action in ACTIONS:
+            for where in ACTION_SOURCES:
+                self.actions.labels(action, where)
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status)
         for table in POISON_TABLES:
@@ -168,6 +180,9 @@ class Metrics:
     def outbox(self, counts: Mapping[str, int]) -> None:
         for status in OUTBOX_STATUSES:
             self.outbox_rows.labels(status).set(counts.get(status, 0))
+
+    def acted(self, action: str, source: str) -> None:
+        self.actions.labels(action, source).inc()
 
     def poisoned(self, counts: Mapping[str, int]) -> None:
         for table in POISON_TABLES:

@@ -18,9 +18,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from starlette.routing import Mount
+
+from notifier.actions.mutes import StoreMutes
+from notifier.actions.service import Actions
 from notifier.channels import CHANNEL_TYPES
 from notifier.channels.base import Channel
+from notifier.console.app import console_app, templates
+from notifier.console.context import Console, ThreadStores
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.obs.liveness import Liveness
 from notifier.obs.metrics import Metrics
@@ -62,7 +69,9 @@ class Parts:
     metrics: Metrics
     liveness: Liveness
     app: App
+    actions: Actions  # what people do to alerts: for the Slack handler and the console
     server: HttpServer | None = None
+    console: HttpServer | None = None  # the console's own listener
     writer: InboxWriter | None = None
     poller: PollerGate | None = None
     stack: ExitStack = field(default_factory=ExitStack)
@@ -152,12 +161,16 @@ def build(
             store,
             built,
             templates=TemplateTable.of(ruleset.rules),  # this rule set's, no one else's
+            mutes=StoreMutes(clock),
             concurrency=settings.delivery_concurrency,
+            console_url=settings.console_url,
             policy=RetryPolicy(settings.retry_initial_seconds, settings.retry_max_hours),
             clock=clock,
             stop=stop,
             metrics=metrics,
         )
+        actions = Actions(store, metrics, clock=clock)
+        stack.callback(actions.close)
         sources = make_sources()
         app = App(
             settings,
@@ -183,6 +196,9 @@ def build(
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
         if server is not None:
             stack.callback(server.close)
+        console = console_server(
+            settings, store, rules=lambda: app.ruleset, actions=actions, clock=clock, stack=stack
+        )
         app.start()
     except BaseException:
         stack.close()
@@ -198,7 +214,9 @@ def build(
         metrics=metrics,
         liveness=liveness,
         app=app,
+        actions=actions,
         server=server,
+        console=console,
         writer=writer,
         poller=poller,
         stack=stack,
@@ -226,3 +244,40 @@ def _http_server(
     writer = configure_push(server, settings, store, lambda: None, metrics)
     server.start()
     return server, writer
+
+
+def console_server(
+    settings: Settings,
+    store: Store,
+    *,
+    rules: Callable[[], RuleSet],
+    actions: Actions,
+    clock: Clock,
+    stack: ExitStack,
+) -> HttpServer | None:
+    """The console on `NOTIFIER_CONSOLE_ADDR`, a listener of its own (the same hardened
+    server as the service endpoints), started, closed by `stack`; None when the address
+    is empty. It reads `rules()` (the rules in force now) and the store through handles
+    of its own threads, and changes things only through `actions`."""
+    if not settings.console_addr:
+        return None
+    stores = ThreadStores(store)
+    console = Console(
+        stores=stores,
+        actions=actions,
+        rules=rules,
+        templates=templates(),
+        clock=clock,
+        zone=ZoneInfo(settings.timezone),
+        public_url=settings.console_url,
+    )
+    try:
+        server = HttpServer(settings.console_addr)
+    except AddressError as exc:
+        raise ConfigError([f"NOTIFIER_CONSOLE_ADDR: {exc}"]) from None
+    stack.callback(stores.close)
+    stack.callback(server.close)
+    server.app.router.routes.append(Mount("", app=console_app(console)))
+    server.start()
+    log.info("the console is on %s", settings.console_url or server.url)
+    return server

@@ -37,6 +37,7 @@ class CycleResult:
             f"cycle finished in {seconds:.2f} s: {self.sources} sources polled{failed}; "
             f"{self.events} new events, {self.matches} matches, {self.queued} deliveries "
             f"queued; {d.sent} sent, {d.retrying} retrying, {d.dead} dead"
+            + (f", {d.muted} muted" if d.muted else "")
             + (f"; {self.health} health events" if self.health else "")
         )
 
@@ -53,6 +54,7 @@ class CycleResult:
             "sent": d.sent,
             "retrying": d.retrying,
             "dead": d.dead,
+            "muted": d.muted,
             "health_events": self.health,
         }
 

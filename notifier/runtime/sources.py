@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from notifier.sources.actions import ActionsSource
 from notifier.sources.attempts import AttemptsSource
 from notifier.sources.base import Source
 from notifier.sources.conferences import ConferencesSource
@@ -27,6 +28,8 @@ SOURCES: dict[str, SourceRow] = {
     "attempts": SourceRow(AttemptsSource),
     "content_attempts": SourceRow(ContentAttemptsSource),
     "conferences": SourceRow(ConferencesSource),
+    # What people did to alerts (follow-ups, mutes), read from the store, not Testpress.
+    "actions": SourceRow(ActionsSource),
     # Last: the daily inactivity check reads the students' latest activity, which the
     # sources of the other kinds record.
     "inactivity": SourceRow(

@@ -2,7 +2,8 @@
 
 Seen keys and sent deliveries older than any poll can reach again (the lookback window,
 plus the day the date filters are widened by, plus a margin), dead deliveries (and
-rows set aside as poison) after 30 days, processed pushed webhooks after a day (the
+rows set aside as poison, mutes that ended and muted deliveries) after 30 days, follow-ups as old as
+sent deliveries, processed pushed webhooks after a day (the
 keys of the webhooks received with the seen marks), and history past the longest
 window any rule uses.
 """
@@ -17,6 +18,7 @@ from notifier.rules.history import HISTORY_MAX_DAYS, keep_seconds
 from notifier.rules.schema import Rule
 from notifier.runtime.intake import INBOX_KEPT
 from notifier.state import Faults, History, Inbox, Meta
+from notifier.state.actions_base import FollowUpStore, MuteStore
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class UpkeepStore(Protocol):
 
     meta: Meta
     history: History
+    mutes: MuteStore
+    follow_ups: FollowUpStore
     inbox: Inbox
     faults: Faults
 
@@ -52,6 +56,10 @@ def prune_if_due(
     # answered without a row; after, it is stored once and found seen.
     counts["received"] = store.inbox.inbox_prune_received(now - keep)
     counts["poisoned"] = store.faults.prune_poisoned(now - DEAD_KEPT)
+    # Mutes ended a month ago and muted deliveries no one replayed; follow-ups as old
+    # as the sent rows they were about (the audit log keeps who did what).
+    counts["mutes"] = store.mutes.prune(now - DEAD_KEPT)
+    counts["follow_ups"] = store.follow_ups.prune(now - keep)
     counts.update(
         store.history.prune_history(
             before=now - keep_seconds(rules),

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Kolkata", validation_alias=_env("NOTIFIER_TIMEZONE"))
     # Running as a service (contract section 9).
     http_addr: str = Field("", validation_alias=_env("NOTIFIER_HTTP_ADDR"))
+    # The console (contract section 14): its own listener, and its public address.
+    console_addr: str = Field("", validation_alias=_env("NOTIFIER_CONSOLE_ADDR"))
+    console_url: str | None = Field(None, validation_alias=_env("NOTIFIER_CONSOLE_URL"))
     health_after_seconds: float = Field(
         300.0, ge=0, validation_alias=_env("NOTIFIER_HEALTH_AFTER_SECONDS")
     )
@@ -109,7 +112,7 @@ class Settings(BaseSettings):
         text = value.strip()
         return text.lower() if text.lower() in ("text", "json") else text.upper()
 
-    @field_validator("http_addr")
+    @field_validator("http_addr", "console_addr")
     @classmethod
     def _http_addr(cls, value: str) -> str:
         text = value.strip()
@@ -158,6 +161,7 @@ class Settings(BaseSettings):
         "smtp_host",
         "smtp_username",
         "smtp_from",
+        "console_url",
     )
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -176,7 +180,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("testpress_base_url")
+    @field_validator("testpress_base_url", "console_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -14,13 +14,13 @@ transactions:
   section 11), written by `record` in the same transaction as the seen marks.
 - `Meta`: schema version, baselines, pruning.
 - `DeliveryLog`: what was sent, read for people (`notifier deliveries`, `status`).
-- `Inbox`: Testpress's pushed webhooks, recorded before they are answered and
-  processed by the run loop (a crash in between loses nothing).
+- `Inbox`: Testpress's pushed webhooks, recorded before they are answered.
 - `Faults`: rows that failed in processing (contract section 7, "No poison"): their
   tries counted, retried with backoff, set aside as dead after FAULT_TRIES.
 
 The store itself (`Store`: a handle whose attributes are these concerns) and the joins
-of a few concerns that some parts take are in `notifier.state.store`.
+of a few concerns that some parts take are in `notifier.state.store`; the concerns of
+what people do to alerts (mutes, follow-ups, the audit log) in `actions_base`.
 
 Times are Unix seconds (floats) throughout; callers pass `now` so tests control time.
 """
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from notifier.events import Activity, Kept
 
-STATUSES = ("queued", "retrying", "sent", "dead")
+STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
 DELIVERY_COLUMNS = (
     "id", "rule", "channel", "event", "status", "attempts", "last_error", "created_at",

@@ -3,18 +3,67 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 # The rules kept as versions (contract section 14, NOTIFIER_RULES_IN_STORE): each with
 # its number, author, time, note and YAML text; exactly one active (the partial unique
 # index says so to the database, whatever a writer does).
-_SCHEMA_V8 = """
+_SCHEMA_V10 = """
 CREATE TABLE IF NOT EXISTS rules_versions (
     number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at REAL NOT NULL,
     note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
     WHERE active = 1
+"""
+
+# The console (contract section 14): its users (an Argon2id hash, never a password) and
+# their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
+# token; and the indexes its pages read through (alerts newest first, a student's
+# timeline).
+_SCHEMA_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
+
+# What people do to alerts (contract section 13): mutes (by student, rule, or both,
+# optionally one channel; ended early when lifted), follow-ups (one row per delivery:
+# the primary key makes the first one win, on any number of replicas), the audit log of
+# every change made by a person, a group message's id with the rows it carried (a click
+# names the message), and on the outbox which mute holds a muted row.
+_SCHEMA_V8 = """
+CREATE TABLE IF NOT EXISTS mutes (
+    id TEXT PRIMARY KEY, student TEXT, rule TEXT, channel TEXT, until REAL NOT NULL,
+    made_by TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL,
+    created_at REAL NOT NULL, ended_at REAL, ended_by TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mutes_until ON mutes (until);
+CREATE TABLE IF NOT EXISTS follow_ups (
+    delivery TEXT PRIMARY KEY, followed_by TEXT NOT NULL, by_name TEXT NOT NULL,
+    at REAL NOT NULL, source TEXT NOT NULL, rule TEXT NOT NULL, channel TEXT NOT NULL,
+    student TEXT, user_id TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS follow_ups_at ON follow_ups (at);
+CREATE TABLE IF NOT EXISTS message_rows (
+    message TEXT NOT NULL, delivery TEXT NOT NULL, PRIMARY KEY (message, delivery)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL,
+    source TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+ALTER TABLE outbox ADD COLUMN mute_id TEXT;
+CREATE INDEX IF NOT EXISTS outbox_message_ref ON outbox (message_ref)
+    WHERE message_ref IS NOT NULL
 """
 
 # The receiver's id for a sent message (Slack's channel and ts, an email's Message-ID,
@@ -115,6 +164,8 @@ _MIGRATIONS = (
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
     (8, _SCHEMA_V8),
+    (9, _SCHEMA_V9),
+    (10, _SCHEMA_V10),
 )
 
 __all__ = [
@@ -128,4 +179,6 @@ __all__ = [
     "_SCHEMA_V6",
     "_SCHEMA_V7",
     "_SCHEMA_V8",
+    "_SCHEMA_V9",
+    "_SCHEMA_V10",
 ]

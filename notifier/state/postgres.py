@@ -28,6 +28,7 @@ import uuid
 import psycopg
 
 from notifier.settings.dburl import redact_url
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -38,13 +39,17 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
 )
+from notifier.state.people import ConsoleReads, Sessions, Users
+from notifier.state.postgres_actions import PostgresAudit, PostgresFollowUps, PostgresMutes
 from notifier.state.postgres_conn import PostgresConnection, StoreUnavailable, reason
+from notifier.state.postgres_console import PostgresConsoleReads
 from notifier.state.postgres_faults import PostgresFaults
 from notifier.state.postgres_history import PostgresHistory
 from notifier.state.postgres_inbox import PostgresInbox
 from notifier.state.postgres_log import PostgresDeliveryLog
 from notifier.state.postgres_meta import PostgresMeta, write_meta
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
+from notifier.state.postgres_people import PostgresSessions, PostgresUsers
 from notifier.state.postgres_replicas import PostgresReplicas
 from notifier.state.postgres_rules import PostgresRules
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
@@ -85,6 +90,12 @@ class PostgresStore(PostgresConnection):
         self.log: DeliveryLog = PostgresDeliveryLog(self)
         self.rules: RulesVersions = PostgresRules(self)
         self.replicas = PostgresReplicas(self)
+        self.mutes: MuteStore = PostgresMutes(self)
+        self.follow_ups: FollowUpStore = PostgresFollowUps(self)
+        self.audit: AuditLog = PostgresAudit(self)
+        self.users: Users = PostgresUsers(self)  # the console's (people)
+        self.sessions: Sessions = PostgresSessions(self)
+        self.console: ConsoleReads = PostgresConsoleReads(self)
 
     def ping(self) -> str | None:
         """From any thread (a health check): None when the database answers a read,

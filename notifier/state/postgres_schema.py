@@ -107,8 +107,51 @@ _PG_V7 = """
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS message_ref TEXT
 """
 
-# The rules kept as versions, as SQLite's version 8.
+# What people do to alerts, as SQLite's version 8.
 _PG_V8 = """
+CREATE TABLE IF NOT EXISTS mutes (
+    id TEXT PRIMARY KEY, student TEXT, rule TEXT, channel TEXT,
+    until DOUBLE PRECISION NOT NULL, made_by TEXT NOT NULL, reason TEXT NOT NULL,
+    source TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    ended_at DOUBLE PRECISION, ended_by TEXT
+);
+CREATE INDEX IF NOT EXISTS mutes_until ON mutes (until);
+CREATE TABLE IF NOT EXISTS follow_ups (
+    delivery TEXT PRIMARY KEY, followed_by TEXT NOT NULL, by_name TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL, source TEXT NOT NULL, rule TEXT NOT NULL,
+    channel TEXT NOT NULL, student TEXT, user_id TEXT
+);
+CREATE INDEX IF NOT EXISTS follow_ups_at ON follow_ups (at);
+CREATE TABLE IF NOT EXISTS message_rows (
+    message TEXT NOT NULL, delivery TEXT NOT NULL, PRIMARY KEY (message, delivery)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL,
+    source TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS mute_id TEXT;
+CREATE INDEX IF NOT EXISTS outbox_message_ref ON outbox (message_ref)
+    WHERE message_ref IS NOT NULL
+"""
+
+# The console's users and sessions, and its pages' indexes, as SQLite's version 9.
+_PG_V9 = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
+"""
+
+# The rules kept as versions, as SQLite's version 10.
+_PG_V10 = """
 CREATE TABLE IF NOT EXISTS rules_versions (
     number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
@@ -126,6 +169,8 @@ PG_MIGRATIONS = (
     (6, _PG_V6),
     (7, _PG_V7),
     (8, _PG_V8),
+    (9, _PG_V9),
+    (10, _PG_V10),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from notifier.settings import ConfigError
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -31,14 +32,18 @@ from notifier.state.base import (
     SourceState,
 )
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.people import ConsoleReads, Sessions, Users
 from notifier.state.rules_base import RulesVersions
+from notifier.state.sqlite_actions import SqliteAudit, SqliteFollowUps, SqliteMutes
 from notifier.state.sqlite_conn import ImmediateDatabase, write_queue
+from notifier.state.sqlite_console import SqliteConsoleReads
 from notifier.state.sqlite_faults import SqliteFaults
 from notifier.state.sqlite_history import SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_meta import SqliteMeta, read_meta, write_meta
 from notifier.state.sqlite_outbox import SqliteOutbox
+from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
 from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_seen import SqliteSeen
 from notifier.state.sqlite_sources import SqliteSourceState
@@ -92,6 +97,12 @@ class SqliteStore:
         self.faults: Faults = SqliteFaults(self.db)
         self.log: DeliveryLog = SqliteDeliveryLog(self.db)
         self.rules: RulesVersions = SqliteRules(self.db)
+        self.mutes: MuteStore = SqliteMutes(self.db)
+        self.follow_ups: FollowUpStore = SqliteFollowUps(self.db)
+        self.audit: AuditLog = SqliteAudit(self.db)
+        self.users: Users = SqliteUsers(self.db)  # the console's (people)
+        self.sessions: Sessions = SqliteSessions(self.db)
+        self.console: ConsoleReads = SqliteConsoleReads(self.db)
 
     def close(self) -> None:
         self.db.close()

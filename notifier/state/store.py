@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
     DeliveryLog,
     Faults,
@@ -24,6 +25,7 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
 )
+from notifier.state.people import ConsoleReads, Sessions, Users
 from notifier.state.rules_base import RulesVersions
 
 
@@ -57,6 +59,12 @@ class Store(Handle, Protocol):
     faults: Faults
     log: DeliveryLog
     rules: RulesVersions  # the rules' versions (NOTIFIER_RULES_IN_STORE)
+    mutes: MuteStore  # what people do to alerts (actions_base)
+    follow_ups: FollowUpStore
+    audit: AuditLog
+    users: Users  # the console's people and its reads (people)
+    sessions: Sessions
+    console: ConsoleReads
 
 
 class PollStore(Protocol):
@@ -66,6 +74,8 @@ class PollStore(Protocol):
     seen: SeenMarks
     sources: SourceState
     history: History
+    mutes: MuteStore  # the actions source reads what people did
+    follow_ups: FollowUpStore
 
 
 class WorkerHandle(Protocol):
@@ -77,11 +87,14 @@ class WorkerHandle(Protocol):
 
 
 class DeliveryStore(WorkerHandle, Protocol):
-    """What delivery uses: the outbox, processing faults of its rows, and a handle of
-    its own per worker thread."""
+    """What delivery uses: the outbox, processing faults of its rows, the mutes (the
+    mute stage) and group messages' rows (`follow_ups`), and a handle of its own per
+    worker thread."""
 
     outbox: Outbox
     faults: Faults
+    mutes: MuteStore
+    follow_ups: FollowUpStore
 
 
 class InboxHandle(Protocol):

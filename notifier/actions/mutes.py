@@ -1,0 +1,71 @@
+"""The mute stage's decision (the `Mutes` seam of `notifier.delivery.stages`): which rows
+of a due unit an active mute holds.
+
+Mutes are read from the store each time a unit is checked (on the worker's own handle),
+never cached: on PostgreSQL every replica honours a mute the moment it is written, and
+a mute's end is exact (`until` compared with this clock), surviving restarts. A row a
+person released from a mute (`notifier replay ID`) is let by.
+
+A group message with some members muted goes out without them: each row is matched on
+its own, the muted ones are kept as `muted` and the rest are sent together (a mute on
+one student never hides the others of the group).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from notifier.actions.students import is_student
+from notifier.state import OutboxRow
+from notifier.state.actions_base import MuteRecord, MuteStore
+
+
+class MuteReader(Protocol):
+    """The store (the worker's handle) as the mute stage reads it."""
+
+    mutes: MuteStore
+
+
+def holds(mute: MuteRecord, row: OutboxRow) -> bool:
+    """Whether `mute` covers `row`: its rule, its channel, and one of its students."""
+    if mute.rule is not None and mute.rule != row.rule:
+        return False
+    if mute.channel is not None and mute.channel != row.channel:
+        return False
+    if mute.student is None:
+        return True
+    wanted = mute.student
+    return any(is_student(wanted, _data(alert)) for alert in row.alerts)
+
+
+def _data(alert: Any) -> dict[str, Any]:
+    data = alert.get("data") if isinstance(alert, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+class StoreMutes:
+    """Mutes as the state store keeps them, on the clock the deliverer uses."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+
+    def held(self, rows: Sequence[OutboxRow], store: MuteReader) -> dict[str, str]:
+        """Row id -> the id of the mute that holds it, for the rows a mute holds now."""
+        active = store.mutes.active(self.clock())
+        if not active:
+            return {}
+        found: dict[str, str] = {}
+        for row in rows:
+            for mute in active:
+                if holds(mute, row):
+                    found[row.id] = mute.id
+                    break
+        if found:
+            for id_ in store.mutes.replayed(list(found)):
+                del found[id_]
+        return found
+
+
+__all__ = ["StoreMutes", "holds"]

@@ -1,0 +1,411 @@
+"""What people do to alerts (contract section 13), in one service that Slack's click
+handler, the console and the command line all call: follow up (the first one wins),
+mute a student or a rule (optionally on one channel) for a while, lift a mute, send a
+muted or dead delivery after all.
+
+Every call is safe to repeat (Slack may deliver one click twice): a repeat changes
+nothing and says what is. A change writes one audit entry and counts in
+`notifier_actions_total{action,source}`. The `alert.followed_up`, `mute.created` and
+`mute.ended` events are not written here: they are read back from the follow-ups and
+mutes themselves by `notifier.sources.actions` each cycle, so they reach the rules
+once, through the outbox, whichever replica or command made the change.
+
+The service may be called from any thread (the console's request threads, Slack's
+Socket Mode thread): each thread gets a store handle of its own (`for_thread`), as
+delivery workers do.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from notifier.actions.students import student_ids, student_names
+from notifier.obs.metrics import Metrics
+from notifier.state import DeliveryLog, Outbox, iso
+from notifier.state.actions_base import (
+    AuditLog,
+    DeliveryRecord,
+    FollowUpRecord,
+    FollowUpStore,
+    MuteRecord,
+    MuteStore,
+)
+
+Source = Literal["slack", "console", "cli"]
+
+
+class ActionStore(Protocol):
+    """What the service uses of the store: its action concerns, the outbox (replay),
+    the delivery log (statuses), and handles."""
+
+    outbox: Outbox
+    log: DeliveryLog
+    mutes: MuteStore
+    follow_ups: FollowUpStore
+    audit: AuditLog
+
+    def for_thread(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class UnknownDelivery(LookupError):
+    """No delivery has this id."""
+
+
+class UnknownMute(LookupError):
+    """No mute has this id."""
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Who followed up a delivery (the first one wins); `first`: this call made it."""
+
+    delivery: str
+    by: str
+    by_name: str
+    at: datetime
+    first: bool
+
+    @classmethod
+    def of(cls, record: FollowUpRecord, first: bool) -> FollowUp:
+        return cls(record.delivery, record.by, record.by_name, _dt(record.at), first)
+
+
+@dataclass(frozen=True)
+class Mute:
+    """A mute as people see it. `ended_at`: when it was lifted or ran out (None while
+    it holds, as of when it was read)."""
+
+    id: str
+    student: str | None
+    rule: str | None
+    channel: str | None
+    until: datetime
+    by: str
+    reason: str
+    created_at: datetime
+    ended_at: datetime | None
+    ended_by: str | None = None  # who lifted it (None: it ran out, or holds)
+    source: str = "cli"
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+    def active_at(self, now: datetime) -> bool:
+        return (self.ended_at is None or now < self.ended_at) and now < self.until
+
+    @classmethod
+    def of(cls, m: MuteRecord, now: float) -> Mute:
+        end = m.end(now)
+        return cls(
+            id=m.id,
+            student=m.student,
+            rule=m.rule,
+            channel=m.channel,
+            until=_dt(m.until),
+            by=m.by,
+            reason=m.reason,
+            created_at=_dt(m.created_at),
+            ended_at=None if end is None else _dt(end),
+            ended_by=m.ended_by,
+            source=m.source,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """As `notifier mutes --json` prints it (times ISO 8601 with their offset)."""
+        return {
+            "id": self.id,
+            "student": self.student,
+            "rule": self.rule,
+            "channel": self.channel,
+            "until": iso(self.until.timestamp()),
+            "by": self.by,
+            "reason": self.reason,
+            "created_at": iso(self.created_at.timestamp()),
+            "ended_at": None if self.ended_at is None else iso(self.ended_at.timestamp()),
+            "ended_by": self.ended_by,
+            "active": self.active,
+        }
+
+    def scope(self) -> str:
+        """What it mutes, in words: `student 123, rule failed-exam, channel lms`."""
+        parts = [
+            f"{what} {value}"
+            for what, value in (
+                ("student", self.student),
+                ("rule", self.rule),
+                ("channel", self.channel),
+            )
+            if value
+        ]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """What a click or a console page needs about one delivery."""
+
+    id: str
+    rule: str
+    channel: str
+    status: str
+    students: tuple[str, ...]  # the user ids (or emails) the message is about
+    student_names: tuple[str, ...]
+    message_ref: str | None  # as stored on the outbox row (Slack: channel id + ts)
+    followed_up: FollowUp | None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What `replay` did: the ids queued again (`muted`: those of them that were
+    muted), and each id it could not queue with why (`unknown`, or its status)."""
+
+    queued: tuple[str, ...]
+    refused: dict[str, str]
+    muted: tuple[str, ...] = ()
+
+
+REPLAYABLE = ("dead", "muted")
+
+
+class Actions:
+    """The one place people's actions on alerts are carried out."""
+
+    def __init__(
+        self,
+        store: ActionStore,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        per_thread: bool = True,
+    ):
+        """`per_thread`: every calling thread gets a handle of its own on `store`
+        (closed by `close`); without it, every call uses `store` itself (a command)."""
+        self._root = store
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.clock = clock
+        self._per_thread = per_thread
+        self._local = threading.local()
+        self._handles: list[ActionStore] = []
+        self._lock = threading.Lock()
+
+    def _store(self) -> ActionStore:
+        if not self._per_thread:
+            return self._root
+        handle: ActionStore | None = getattr(self._local, "store", None)
+        if handle is None:
+            handle = self._root.for_thread()
+            self._local.store = handle
+            with self._lock:
+                self._handles.append(handle)
+        return handle
+
+    def close(self) -> None:
+        with self._lock:
+            handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.close()
+
+    def _done(self, action: str, source: Source, by: str, target: str, detail: str) -> None:
+        """A change: its audit entry and its count."""
+        self._store().audit.add(by, source, action, target, detail, at=self.clock())
+        if action in ("follow_up", "mute", "unmute"):
+            self.metrics.acted(action, source)
+
+    # -- deliveries ----------------------------------------------------------------------
+
+    def _record(self, delivery_id: str) -> tuple[DeliveryRecord, list[DeliveryRecord]]:
+        """The delivery and the rows of the message it went out in: an outbox row id
+        (its group's members share its `message_ref`), or a group message's own id."""
+        store = self._store()
+        record = store.follow_ups.delivery(delivery_id)
+        if record is None:
+            members = store.follow_ups.message_members(delivery_id)
+            if not members:
+                raise UnknownDelivery(delivery_id)
+            first = members[0]
+            alerts = [a for m in members for a in m.alerts]
+            return replace(first, id=delivery_id, alerts=alerts), members
+        members = store.follow_ups.message_rows(record.message_ref) if record.message_ref else []
+        return record, members or [record]
+
+    def delivery(self, delivery_id: str) -> DeliveryFacts:
+        """The delivery (an outbox row id, or a group message's id as its buttons and
+        webhook carry it) and the message it went out in: the students are every
+        member's."""
+        record, members = self._record(delivery_id)
+        alerts = [a for m in members for a in m.alerts]
+        kept = self._store().follow_ups.get(delivery_id)
+        return DeliveryFacts(
+            id=record.id,
+            rule=record.rule,
+            channel=record.channel,
+            status=record.status,
+            students=student_ids(alerts),
+            student_names=student_names(alerts),
+            message_ref=record.message_ref,
+            followed_up=None if kept is None else FollowUp.of(kept, first=False),
+        )
+
+    def follow_up(self, delivery_id: str, *, by: str, by_name: str, source: Source) -> FollowUp:
+        """Record that `by` follows this delivery up, unless someone did first: the
+        one who did, with `first` telling which."""
+        facts = self.delivery(delivery_id)
+        record = FollowUpRecord(
+            delivery=facts.id,
+            by=by,
+            by_name=by_name,
+            at=self.clock(),
+            source=source,
+            rule=facts.rule,
+            channel=facts.channel,
+            student=", ".join(facts.student_names) or None,
+            user_id=", ".join(facts.students) or None,
+        )
+        kept, first = self._store().follow_ups.claim(record)
+        if first:
+            self._done("follow_up", source, by, facts.id, f"{facts.rule} -> {facts.channel}")
+        return FollowUp.of(kept, first)
+
+    # -- mutes ---------------------------------------------------------------------------
+
+    def mute(
+        self,
+        *,
+        student: str | None,
+        rule: str | None,
+        channel: str | None,
+        duration: timedelta,
+        by: str,
+        reason: str,
+        source: Source,
+    ) -> Mute:
+        """Mute a student, a rule or both (optionally on one channel) for `duration`.
+        The same mute asked for again by the same person within a couple of minutes
+        (a repeated click) is the first one."""
+        student = (student or "").strip() or None
+        if student is not None and "@" in student:
+            student = student.lower()
+        rule, channel = (rule or "").strip() or None, (channel or "").strip() or None
+        if student is None and rule is None:
+            raise ValueError("a mute needs a student or a rule (or both)")
+        if duration <= timedelta(0):
+            raise ValueError("a mute's duration must be positive")
+        now = self.clock()
+        record = MuteRecord(
+            id="mute_" + secrets.token_hex(5),
+            student=student,
+            rule=rule,
+            channel=channel,
+            until=now + duration.total_seconds(),
+            by=by,
+            reason=reason.strip(),
+            source=source,
+            created_at=now,
+        )
+        kept, added = self._store().mutes.add(record)
+        mute = Mute.of(kept, now)
+        if added:
+            self._done("mute", source, by, kept.id, f"{mute.scope()} until {iso(kept.until)}")
+        return mute
+
+    def mute_delivery(
+        self,
+        delivery_id: str,
+        *,
+        what: Literal["student", "rule"],
+        duration: timedelta,
+        by: str,
+        reason: str,
+        source: Source,
+    ) -> list[Mute]:
+        """Mute what a delivery is about: each of its students (on every rule), or its
+        rule (on every channel)."""
+        facts = self.delivery(delivery_id)
+        if what == "rule":
+            return [
+                self.mute(
+                    student=None,
+                    rule=facts.rule,
+                    channel=None,
+                    duration=duration,
+                    by=by,
+                    reason=reason,
+                    source=source,
+                )
+            ]
+        return [
+            self.mute(
+                student=s,
+                rule=None,
+                channel=None,
+                duration=duration,
+                by=by,
+                reason=reason,
+                source=source,
+            )
+            for s in facts.students
+        ]
+
+    def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:
+        """Lift a mute now. Lifting one that has ended already changes nothing."""
+        now = self.clock()
+        kept, lifted = self._store().mutes.lift(mute_id.strip(), now=now, by=by)
+        if kept is None:
+            raise UnknownMute(mute_id)
+        mute = Mute.of(kept, now)
+        if lifted:
+            self._done("unmute", source, by, kept.id, mute.scope())
+        return mute
+
+    def mutes(self, *, include_ended_days: int = 7) -> list[Mute]:
+        """The mutes holding now and those that ended in the last days, newest first."""
+        now = self.clock()
+        since = now - include_ended_days * 86400.0
+        return [Mute.of(m, now) for m in self._store().mutes.listed(now, since)]
+
+    # -- replay --------------------------------------------------------------------------
+
+    def replay(self, delivery_ids: list[str], *, by: str, source: Source) -> ReplayResult:
+        """Queue dead or muted deliveries to be sent now (a muted one is then sent
+        whatever mutes hold). Any other id is refused, with its status or `unknown`."""
+        store = self._store()
+        ids = list(dict.fromkeys(delivery_ids))
+        statuses = store.log.delivery_statuses(ids)
+        refused = {i: statuses.get(i, "unknown") for i in ids if statuses.get(i) not in REPLAYABLE}
+        dead = [i for i in ids if statuses.get(i) == "dead"]
+        muted = [i for i in ids if statuses.get(i) == "muted"]
+        now = self.clock()
+        if dead:
+            store.outbox.replay(dead, now)
+        if muted:
+            store.mutes.release(muted, now)
+        queued = tuple(dead + muted)
+        for id_ in queued:
+            self._done("replay", source, by, id_, f"was {statuses[id_]}")
+        return ReplayResult(queued, refused, tuple(muted))
+
+
+__all__ = [
+    "REPLAYABLE",
+    "Actions",
+    "DeliveryFacts",
+    "FollowUp",
+    "Mute",
+    "ReplayResult",
+    "Source",
+    "UnknownDelivery",
+    "UnknownMute",
+]

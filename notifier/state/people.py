@@ -1,0 +1,139 @@
+"""The console's people (contract section 14): its users and their sign-in sessions,
+two concerns of the store of their own, each a class per backend holding the store's
+connection and exposed as an attribute of the store (`store.users`, `store.sessions`:
+`notifier.state.store.Store`), and the console's read questions (`store.console`).
+
+Passwords reach the store hashed (Argon2id, `notifier.console.passwords`); a session
+is kept under the SHA-256 of its cookie's token, so a copy of the store gives no one
+a way in. A session is read joined with its user: a removed user's sessions end with
+it, and a changed role applies at the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+ROLES = ("viewer", "editor", "admin")
+
+
+class UserExists(ValueError):
+    """`users.add` of a name that is taken."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    password_hash: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in session: whose, with what role (the user's now), its CSRF token."""
+
+    user: str
+    role: str
+    csrf: str
+    created_at: float
+    seen_at: float
+
+
+class Users(Protocol):
+    def add(self, name: str, role: str, password_hash: str, now: float) -> None:
+        """A new user; UserExists when the name is taken."""
+        ...
+
+    def get(self, name: str) -> User | None: ...
+
+    def all(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    def remove(self, name: str) -> bool:
+        """Remove the user and end their sessions (one transaction); False: no such user."""
+        ...
+
+    def set_password(self, name: str, password_hash: str, now: float) -> bool:
+        """A new password hash; every session of the user ends with the old password."""
+        ...
+
+    def set_role(self, name: str, role: str, now: float) -> bool: ...
+
+
+class Sessions(Protocol):
+    def start(self, token_hash: str, user: str, csrf: str, now: float) -> None: ...
+
+    def get(self, token_hash: str, idle_after: float) -> Session | None:
+        """The session (its user's current role) when it was seen after `idle_after`
+        and its user still exists; else None."""
+        ...
+
+    def touch(self, token_hash: str, now: float) -> None: ...
+
+    def end(self, token_hash: str) -> None: ...
+
+    def prune(self, idle_before: float) -> int:
+        """Forget sessions idle since before `idle_before`. Returns how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """The `/alerts` page's filters; None: any. Times are Unix seconds."""
+
+    student: str | None = None  # a user id or an email
+    rule: str | None = None
+    channel: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+class ConsoleReads(Protocol):
+    """The read questions only the console asks (both backends alike)."""
+
+    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Outbox rows (ALERT_COLUMNS), newest first."""
+        ...
+
+    def alert(self, delivery_id: str) -> dict[str, Any] | None:
+        """One outbox row (ALERT_COLUMNS), None when it does not exist."""
+        ...
+
+    def hourly(self, since: float) -> list[dict[str, Any]]:
+        """Deliveries queued since `since` per rule and hour: rule, hour (Unix hours), n."""
+        ...
+
+    def rule_counts(self, since: float) -> dict[str, dict[str, int]]:
+        """Per rule since `since`: matches (events), deliveries, sent, dead."""
+        ...
+
+    def students(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Students (user_id, student, email, at, kind, title) whose id, name or email
+        holds `text`, latest activity first."""
+        ...
+
+    def student(self, user_id: str) -> dict[str, Any] | None: ...
+
+    def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """The student's kept events (kind, at, key, data as JSON text), newest first."""
+        ...
+
+
+ALERT_COLUMNS = (
+    "id", "rule", "channel", "event", "event_key", "status", "attempts", "last_error",
+    "created_at", "updated_at", "sent_at", "next_at", "alerts", "message_ref", "group_key",
+)  # fmt: skip
+
+
+def student_of(alerts: Sequence[dict[str, Any]]) -> str | None:
+    """The user id an outbox row's (first) alert is about, as text."""
+    for alert in alerts:
+        value = alert.get("data", {}).get("user_id")
+        if value is not None:
+            return str(value)
+    return None

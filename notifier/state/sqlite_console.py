@@ -1,0 +1,111 @@
+"""The console's read questions on SQLite (`store.console`): the alerts page's filtered,
+paged list, one alert, the overview's alerts per hour, the rules page's counts, and
+students with their timeline; the twin of `postgres_console`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from notifier.state.people import ALERT_COLUMNS, AlertFilter
+from notifier.state.rows import first, named
+
+_STUDENT = (
+    "(CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT) = ? "
+    "OR lower(json_extract(alerts, '$[0].data.email')) = lower(?))"
+)
+
+
+def like(text: str) -> str:
+    """`text` as a LIKE pattern that finds it anywhere, its wildcards taken literally
+    (ESCAPE '\\')."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqliteConsoleReads:
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        parts: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("status", where.status),
+            ("rule", where.rule),
+            ("channel", where.channel),
+        ):
+            if value is not None:
+                parts.append(f"{column} = ?")
+                args.append(value)
+        if where.since is not None:
+            parts.append("created_at >= ?")
+            args.append(where.since)
+        if where.until is not None:
+            parts.append("created_at < ?")
+            args.append(where.until)
+        if where.student is not None:
+            parts.append(_STUDENT)
+            args += [where.student, where.student]
+        sql = (
+            f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox"
+            + (" WHERE " + " AND ".join(parts) if parts else "")
+            + " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        return named(self.db.execute(sql, [*args, limit, offset]))
+
+    def alert(self, delivery_id: str) -> dict[str, Any] | None:
+        return first(
+            self.db.execute(
+                f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox WHERE id = ?", [delivery_id]
+            )
+        )
+
+    def hourly(self, since: float) -> list[dict[str, Any]]:
+        return named(
+            self.db.execute(
+                "SELECT rule, CAST(created_at / 3600 AS INTEGER) AS hour, COUNT(*) AS n "
+                "FROM outbox WHERE created_at >= ? GROUP BY rule, hour ORDER BY rule, hour",
+                [since],
+            )
+        )
+
+    def rule_counts(self, since: float) -> dict[str, dict[str, int]]:
+        rows = named(
+            self.db.execute(
+                "SELECT rule, COUNT(DISTINCT event || ':' || event_key) AS matches, "
+                "COUNT(*) AS deliveries, SUM(status = 'sent') AS sent, "
+                "SUM(status = 'dead') AS dead FROM outbox WHERE created_at >= ? GROUP BY rule",
+                [since],
+            )
+        )
+        return {r.pop("rule"): {k: int(v or 0) for k, v in r.items()} for r in rows}
+
+    def students(self, text: str, limit: int) -> list[dict[str, Any]]:
+        pattern = like(text)
+        return named(
+            self.db.execute(
+                "SELECT user_id, student, email, at, kind, title FROM activity "
+                "WHERE user_id = ? OR lower(COALESCE(student, '')) LIKE ? ESCAPE '\\' "
+                "OR lower(COALESCE(email, '')) LIKE ? ESCAPE '\\' ORDER BY at DESC LIMIT ?",
+                [text.strip(), pattern, pattern, limit],
+            )
+        )
+
+    def student(self, user_id: str) -> dict[str, Any] | None:
+        return first(
+            self.db.execute(
+                "SELECT user_id, student, email, at, kind, title FROM activity WHERE user_id = ?",
+                [user_id],
+            )
+        )
+
+    def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        return named(
+            self.db.execute(
+                "SELECT kind, at, key, data FROM history WHERE subject = ? "
+                "ORDER BY at DESC LIMIT ?",
+                [user_id, limit],
+            )
+        )

@@ -1,0 +1,110 @@
+"""The console in a real browser: Playwright for Python driving Debian's Chromium
+(`playwright install` cannot download here, so the system's binary is given), against
+the in-process notifier polling the sandbox institute. Skipped cleanly when Playwright
+or Chromium is absent; `.ci/run` installs both (`make test-browser`)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from notifier.console.passwords import hash_password
+from tests.console_kit import PASSWORD
+from tests.inprocess import Rig, rig
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+
+RULES = """
+rules:
+  - name: failed-exam
+    event: attempt.completed
+    when:
+      result: Fail
+    notify: [hook]
+"""
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Rig]:
+    with rig(tmp_path, RULES, NOTIFIER_CONSOLE_ADDR="127.0.0.1:0") as r:
+        assert r.cycle().sources_ok
+        inst = r.sandbox.institute
+        exam = inst.add_exam(title="Organic Chemistry")
+        asha = inst.add_user(name="Asha Verma", email="asha@school.example")
+        inst.complete_attempt(inst.start_attempt(exam, asha), result="Fail", score=3.0)
+        r.cycle()
+        for name, role in (("ann", "editor"), ("vera", "viewer")):
+            r.store.users.add(name, role, hash_password(PASSWORD), r.clock())
+        yield r
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _sign_in(page: object, url: str, name: str) -> None:
+    page.goto(url + "/")  # type: ignore[attr-defined]
+    assert "/login" in page.url  # type: ignore[attr-defined]
+    page.fill("input[name=name]", name)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+
+
+def test_sign_in_find_a_student_open_the_alert_and_sign_out(running: Rig, browser: object) -> None:
+    assert running.console_url
+    url = running.console_url
+    context = browser.new_context()  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(page, url, "ann")
+    page.wait_for_url(url + "/")
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator(".chart svg rect").count() >= 1  # the chart, drawn on the server
+
+    page.click("text=Students")
+    page.fill("input[name=q]", "asha")
+    page.click("button:has-text('Search')")
+    page.locator("table a").first.click()
+    assert page.locator("h1").inner_text() == "Asha Verma"
+    page.locator("table a[href^='/alerts/']").first.click()
+    assert "Why the rule fired" in page.content()
+    assert "Organic Chemistry" in page.content()
+
+    # A form posted without its CSRF token (the browser's own cookies): refused.
+    refused = context.request.post(url + "/mutes", form={"rule": "failed-exam", "for": "1d"})
+    assert refused.status == 403
+
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(url + "/login")
+    page.goto(url + "/alerts")
+    assert "/login" in page.url
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    context.close()
+
+
+def test_a_viewer_sees_no_actions_and_is_refused_the_users_page(
+    running: Rig, browser: object
+) -> None:
+    assert running.console_url
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, running.console_url, "vera")
+    page.wait_for_url(running.console_url + "/")
+    page.click("text=Alerts")
+    page.locator("table a[href^='/alerts/']").first.click()
+    assert page.locator("button:has-text('Follow up')").count() == 0
+    answer = page.goto(running.console_url + "/users")
+    assert answer is not None and answer.status == 403
+    context.close()
