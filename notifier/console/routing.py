@@ -27,7 +27,8 @@ from notifier.console.context import Console, Ctx
 
 MAX_FORM = 64 * 1024  # bytes: the largest form is a mute's reason
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -47,6 +48,7 @@ class Page:
     handler: Handler
     methods: tuple[str, ...] = ("GET",)
     role: str | None = "viewer"  # None: no session needed (the sign-in page)
+    max_form: int = MAX_FORM  # bytes of the form (the rules editor's is larger)
 
 
 def routes(console: Console, pages: list[Page]) -> list[Route]:
@@ -65,7 +67,7 @@ class _Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_FORM:
+        if not length.isdigit() or int(length) > self.page.max_form:
             await PlainTextResponse("form too large", 413)(scope, receive, send)
             return
         body = await request.body() if request.method == "POST" else b""

@@ -35,6 +35,7 @@ from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
+from notifier.runtime.drafts import draft_service
 from notifier.runtime.rules_source import StoredRules
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
@@ -270,6 +271,7 @@ def console_server(
         clock=clock,
         zone=ZoneInfo(settings.timezone),
         public_url=settings.console_url,
+        drafts=lambda handle: draft_service(settings, handle, audit=handle.audit.add),
     )
     try:
         server = HttpServer(settings.console_addr)

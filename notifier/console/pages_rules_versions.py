@@ -1,0 +1,77 @@
+"""`/rules/versions` and `/rules/versions/<n>` (contract section 14): the versions of the
+rules kept in the store (number, author, time, note, which is active), one version's
+YAML, and, for editors, "make active": its YAML saved as the new active version (a
+revert, in the audit log), if it still loads here."""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse, Response
+
+from notifier.console.context import Ctx, drafts
+from notifier.console.routing import Page, forbidden, not_found
+from notifier.drafts.service import ReadOnly
+from notifier.drafts.versions import UnknownVersion
+from notifier.rules.load import RulesError
+from notifier.state.rules_base import VersionChanged
+
+
+def versions_page(ctx: Ctx) -> Response:
+    service = drafts(ctx)
+    return ctx.render(
+        "rules_versions.html",
+        editable=service.editable,
+        versions=service.versions(),
+        current=service.current(),
+    )
+
+
+def _number(ctx: Ctx) -> int | None:
+    raw = ctx.params.get("number", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def version_page(ctx: Ctx, status: int = 200, error: str = "") -> Response:
+    service = drafts(ctx)
+    number = _number(ctx)
+    try:
+        if number is None or not service.editable:
+            raise UnknownVersion(number or 0)
+        found = service.version(number)
+    except UnknownVersion:
+        return not_found(ctx, f"There is no rules version {ctx.params.get('number', '')}.")
+    active = service.current().number
+    return ctx.render("rules_version.html", status, version=found, active=active, error=error)
+
+
+def make_active(ctx: Ctx) -> Response:
+    if not ctx.may("editor"):
+        return forbidden(ctx, "Only editors and admins change the rules.")
+    service = drafts(ctx)
+    number = _number(ctx)
+    if number is None:
+        return not_found(ctx, "There is no such rules version.")
+    base = ctx.form.get("base", "")
+    try:
+        made = service.revert(
+            number,
+            by=ctx.user,
+            expected_active=int(base) if base.isdigit() else None,
+            source="console",
+        )
+    except UnknownVersion:
+        return not_found(ctx, f"There is no rules version {number}.")
+    except ReadOnly as exc:
+        return version_page(ctx, 409, str(exc))
+    except RulesError as exc:
+        lines = "; ".join(str(p) for p in exc.problems[:5])
+        return version_page(ctx, 400, f"Not made active: it does not load here: {lines}")
+    except VersionChanged as exc:
+        return version_page(ctx, 409, f"Not made active: {exc}.")
+    return RedirectResponse(f"/rules/edit?saved={made.number}", 303)
+
+
+PAGES = [
+    Page("/rules/versions", versions_page),
+    Page("/rules/versions/{number}", version_page),
+    Page("/rules/versions/{number}", make_active, ("POST",)),
+]
