@@ -122,6 +122,13 @@ def test_import_and_export_over_the_cli(db: str, tmp_path: Path) -> None:
     try:
         [version] = store.rules.listed()
         assert (version.author, version.note) == (getpass.getuser(), "from git")
+        [entry] = store.audit.recent()  # the import is in the audit log
+        assert (entry.by, entry.source, entry.action, entry.target) == (
+            getpass.getuser(),
+            "cli",
+            "rules.import",
+            "rules version 1",
+        )
     finally:
         store.close()
 

@@ -51,6 +51,9 @@ def cmd_rules(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             settings=settings,
             shown=str(args.file),
         )
+        store.audit.add(
+            made.author, "cli", "rules.import", f"rules version {made.number}", made.note
+        )
     finally:
         store.close()
     print(f"rules version {made.number} added and active (from {args.file})", file=out)
