@@ -13,6 +13,16 @@ import pytest
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.state import Store, open_store
 from tests import pg
+from tests.e2e import Harness, open_harness
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    """The real `notifier` command against a fresh sandbox institute (seed 11) and the
+    stand-ins (tests/e2e.py). A test file that needs another seed, rules or environment
+    defines its own `h` through `open_harness`."""
+    with open_harness(tmp_path, seed=11) as harness:
+        yield harness
 
 
 @pytest.fixture
@@ -63,6 +73,22 @@ def pg_admin_url() -> Iterator[str]:
         _pg_unavailable(str(exc))
     try:
         yield cluster.url()
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL cluster of this test's own, so that stopping it (an outage) disturbs
+    no other test; removed afterwards."""
+    cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-own-")))
+    try:
+        cluster.start()
+    except pg.Unavailable as exc:
+        cluster.remove()
+        _pg_unavailable(str(exc))
+    try:
+        yield cluster
     finally:
         cluster.remove()
 

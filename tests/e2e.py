@@ -3,14 +3,20 @@ institute and the loopback stand-ins."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from notifier.sandbox.standins import free_port
+from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY
 
 WEBHOOK_SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1mb3ItZTJlLTEyMzQ1"
 
@@ -61,6 +67,13 @@ rules:
 """
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without any setting the notifier or a rules file
+    reads: what a test gives a `notifier` process decides alone."""
+    prefixes = ("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_", "LMS_", "OFFICE_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
 @dataclass
 class Harness:
     """Everything one end-to-end test needs: a working directory with rules.yaml and a
@@ -75,18 +88,24 @@ class Harness:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        (self.tmp / "rules.yaml").write_text(self.rules)
+        self.write_rules(self.rules)
+
+    def write_rules(self, rules: str) -> None:
+        """Make `rules` the rules file (a test may change it between runs)."""
+        self.rules = rules
+        (self.tmp / "rules.yaml").write_text(rules)
+
+    @property
+    def channels(self) -> str:
+        """The rules file's `channels:` part, for a test that writes rules under it."""
+        return self.rules.split("rules:\n")[0]
 
     @property
     def db(self) -> Path:
         return self.tmp / "notifier.db"
 
     def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_"))
-        }
+        env = clean_env()
         env.update(
             {
                 "TESTPRESS_BASE_URL": self.sandbox.url,
@@ -110,6 +129,7 @@ class Harness:
         return env
 
     def notifier(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run `notifier ARGS` to its end, as an admin types it."""
         return subprocess.run(
             [sys.executable, "-m", "notifier", *args],
             cwd=self.tmp,
@@ -119,18 +139,107 @@ class Harness:
             timeout=timeout,
         )
 
+    def start(self, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+        """Start `notifier run` (or `notifier ARGS`) and leave it running: the test stops
+        it. Its output goes to pipes the test reads at the end, or, with `log`, both
+        streams to that file (a long run's output would fill a pipe and block it)."""
+        command = [sys.executable, "-m", "notifier", *(args or ("run",))]
+        if log is None:
+            return subprocess.Popen(
+                command,
+                cwd=self.tmp,
+                env=self.env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        with log.open("ab") as out:
+            return subprocess.Popen(command, cwd=self.tmp, env=self.env(), stdout=out, stderr=out)
+
+    def logs(self) -> str:
+        """The end of every `*.log` in the working directory (where `start(log=...)`
+        writes): what a failure's message shows."""
+        return "\n".join(p.read_text()[-2000:] for p in sorted(self.tmp.glob("*.log")))
+
+    def push_on(self, **env: str) -> int:
+        """Let `notifier run` take Testpress's signed webhooks on a free loopback port
+        (returned), polling only hourly: an alert that arrives came by push. `env` adds
+        to (or overrides) that environment."""
+        port = free_port()
+        self.extra_env.update(
+            {
+                "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
+                "NOTIFIER_POLL_INTERVAL": "3600",
+                "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
+                "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
+                **env,
+            }
+        )
+        return port
+
+    def status(self, *, starting: bool = False) -> dict[str, Any]:
+        """`status --json`; `starting`: a service may not have created the store yet."""
+        out = self.notifier("status", "--json")
+        if starting and out.returncode == 1 and "no state store" in out.stderr:
+            return {"sources": {}}
+        assert out.returncode == 0, out.stderr
+        return dict(json.loads(out.stdout))
+
+
+def fail_attempts(institute: Any, n: int, label: str, students: int = 1) -> set[str]:
+    """`n` failed attempts at a new exam ("Exam <label>") completing now, taken in turn
+    by `students` new students; returns their event keys (the attempt ids)."""
+    exam = institute.add_exam(title=f"Exam {label}")
+    users = [
+        institute.add_user(name=f"{label} {i}", email=f"{label}{i}@s.example")
+        for i in range(students)
+    ]
+    keys = set()
+    for i in range(n):
+        attempt = institute.start_attempt(exam, users[i % students])
+        institute.complete_attempt(attempt, result="Fail", score=1.0)
+        keys.add(str(attempt))
+    return keys
+
+
+def complete_now(institute: Any, exam: int, name: str, result: str) -> None:
+    """A new student `name` completes `exam` now with `result`, started 30 minutes ago."""
+    user = institute.add_user(name=name, email=f"{name.lower()}@school.example")
+    now = datetime.now(UTC)
+    attempt = institute.start_attempt(exam, user, started_at=now - timedelta(minutes=30))
+    institute.complete_attempt(attempt, result=result, completed_at=now)
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows `sql` reads from the SQLite store `db`, opened read-only so that reading
+    it while a notifier runs changes nothing (a missing store is `sqlite3.Error`)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
 
 @contextmanager
-def open_harness(tmp: Path, seed: int) -> Iterator[Harness]:
-    """A Harness over a fresh sandbox (with `seed`) and fresh stand-ins, all stopped
-    at the end."""
+def open_harness(
+    tmp: Path,
+    seed: int,
+    *,
+    rules: str = RULES,
+    signed: bool = True,
+    delay: float = 0.0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Harness]:
+    """A Harness over a fresh sandbox (with `seed`) and fresh stand-ins, all stopped at
+    the end. The webhook receiver checks signatures (`signed`) and answers each request
+    after `delay` seconds (a slow receiver gives a test time to act mid-send)."""
     from notifier.sandbox import Sandbox
     from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 
     with (
         Sandbox(seed=seed) as sandbox,
         FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
+        WebhookReceiver(secret=WEBHOOK_SECRET if signed else None, delay=delay) as webhook,
         SmtpSink() as smtp,
     ):
-        yield Harness(tmp, sandbox, slack, webhook, smtp)
+        yield Harness(tmp, sandbox, slack, webhook, smtp, rules, dict(extra_env or {}))

@@ -70,6 +70,14 @@ class Rig:
     def texts(self) -> list[str]:
         return [r.json["text"] for r in self.webhook.received if r.status < 300]
 
+    def students(self, n: int, name: str = "Student {i}") -> list[int]:
+        """`n` new students of the sandbox institute, named by the pattern `name`."""
+        inst = self.sandbox.institute
+        return [
+            inst.add_user(name=name.format(i=i), email=f"s{i}@school.example", username=f"s{i}")
+            for i in range(n)
+        ]
+
 
 @contextmanager
 def rig(

@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Alert, Notification, Outcome, Reason, SendContext
+from notifier.channels.base import Alert, Notification, Outcome, Reason
 from notifier.channels.slack import SlackPacer
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
-from tests.rendering import Rendering
+from tests.rendering import Rendering, build_channel
 from tests.waiting import ManualClock, wait_until
 
 TOKEN = "xoxb-test-token-do-not-leak"
@@ -41,9 +40,7 @@ def settings(**env: Any) -> Settings:
 
 def build(kind: str, config: dict[str, Any], st: Settings, **extra: Any) -> Any:
     """Through the registry, as the delivery loop builds channels."""
-    channel_type = CHANNEL_TYPES[kind]
-    model = channel_type.config.model_validate({"type": kind, **config})
-    return Rendering(channel_type.build("x", model, SendContext(settings=st, extra=extra)))
+    return Rendering(build_channel(kind, config, st, **extra))
 
 
 def assert_no_secret(outcome: Outcome) -> None:

@@ -150,12 +150,11 @@ def test_a_disabled_rule_never_fires_in_run(tmp_path: Path) -> None:
 
     from tests.e2e import WEBHOOK_RULES, open_harness
 
-    with open_harness(tmp_path, seed=8) as h:
-        h.rules = WEBHOOK_RULES + (
-            "  - name: failed-off\n    event: attempt.completed\n    enabled: false\n"
-            "    when: {result: Fail}\n    notify: [lms]\n"
-        )
-        (h.tmp / "rules.yaml").write_text(h.rules)
+    rules = WEBHOOK_RULES + (
+        "  - name: failed-off\n    event: attempt.completed\n    enabled: false\n"
+        "    when: {result: Fail}\n    notify: [lms]\n"
+    )
+    with open_harness(tmp_path, seed=8, rules=rules) as h:
         assert h.notifier("run", "--once").returncode == 0  # the baseline
         inst = h.sandbox.institute
         exam, user = inst.add_exam(title="Physics"), inst.add_user(name="Zoya")

@@ -6,7 +6,6 @@ runs the image itself; these check what it is built and started from."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import yaml
 from dotenv import dotenv_values
 
 from notifier.settings import Settings
+from tests.e2e import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "notifier.env.example"
@@ -41,15 +41,10 @@ def _image_env() -> dict[str, str]:
     return env
 
 
-def _clean_env() -> dict[str, str]:
-    prefixes = ("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_", "LMS_", "OFFICE_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-
-
 def _check(rules: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
     """`notifier check` with only the env example's settings, as the image would run it."""
     values = {k: v for k, v in dotenv_values(EXAMPLE).items() if v is not None}
-    env = {**_clean_env(), **values, "NOTIFIER_RULES": str(rules)}
+    env = {**clean_env(), **values, "NOTIFIER_RULES": str(rules)}
     return subprocess.run(
         [sys.executable, "-m", "notifier", "check"],
         cwd=tmp, env=env, capture_output=True, text=True, timeout=60,

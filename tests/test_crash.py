@@ -10,7 +10,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
+from notifier.sandbox.standins import WebhookReceiver
 from notifier.state import NewDelivery, SqliteStore, delivery_id
-from tests.e2e import WEBHOOK_SECRET, Harness
+from tests.e2e import Harness, open_harness, sqlite_rows
 from tests.kit import RecordingChannel
 from tests.waiting import poll, wait_until
 
@@ -57,46 +55,24 @@ rules:
 def h(tmp_path: Path) -> Iterator[Harness]:
     """The Harness, with a second, slow webhook receiver (`SLOW`) for the `archive`
     channel: each answer takes 30 ms, so kills land mid-send."""
+    env = {"NOTIFIER_POLL_INTERVAL": "0.2", "NOTIFIER_DELIVERY_CONCURRENCY": "1"}
     with (
-        Sandbox(seed=5) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
         WebhookReceiver(delay=0.03) as slow,
-        SmtpSink() as smtp,
+        open_harness(tmp_path, seed=5, rules=RULES, extra_env=env) as harness,
     ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {
-            "SLOW_URL": slow.url,
-            "NOTIFIER_POLL_INTERVAL": "0.2",
-            "NOTIFIER_DELIVERY_CONCURRENCY": "1",
-        }
+        harness.extra_env["SLOW_URL"] = slow.url
         SLOW[tmp_path] = slow
         yield harness
 
 
-def _spawn(h: Harness, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=h.tmp,
-            env=h.env(),
-            stdout=out,
-            stderr=out,
-        )
-
-
 def _outbox_rows(db: Path) -> int:
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-        finally:
-            conn.close()
+        return int(sqlite_rows(db, "SELECT COUNT(*) FROM outbox")[0][0])
     except sqlite3.Error:
         return 0
 
 
-def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], limit: float) -> None:
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: float) -> None:
     """Wait for a kill's moment, at most `limit` s (then the kill comes later than
     planned, which the test allows: this picks a moment, it asserts nothing)."""
     poll(lambda: proc.poll() is not None or condition(), timeout=limit, interval=0.005)
@@ -120,7 +96,7 @@ def _kill_at(h: Harness, moment: str, rng: random.Random, log: Path) -> None:
     requests_before = sum(h.sandbox.request_counts.values())
     slow = SLOW[h.tmp]
     slow_before = len(slow.received)
-    proc = _spawn(h, log)
+    proc = h.start(log=log)
     if moment == "poll":
         _wait_for(lambda: sum(h.sandbox.request_counts.values()) > requests_before, proc, 15)
     elif moment == "queued":
@@ -234,7 +210,7 @@ def test_start_up_releases_every_claim_so_in_flight_sends_are_made_again_at_once
 
 
 def test_sigkill_releases_the_single_instance_lock(h: Harness) -> None:
-    proc = _spawn(h, h.tmp / "run.log")
+    proc = h.start(log=h.tmp / "run.log")
     try:
         lock = Path(f"{h.db}.lock")
         wait_until(

@@ -15,10 +15,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from notifier.sandbox import Sandbox
 from notifier.sandbox.smtp_standin import free_port
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, open_harness
 
 SHORT = "Zq4"  # shorter than the six characters the redaction used to need
 WRONG = "xq7"
@@ -46,14 +44,8 @@ def short_user_url(pg_admin_url: str, pg_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["text", "json"])
 def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=3) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=WEBHOOK_RULES)
-        harness.extra_env = {"NOTIFIER_LOG_FORMAT": request.param}
+    env = {"NOTIFIER_LOG_FORMAT": request.param}
+    with open_harness(tmp_path, seed=3, rules=WEBHOOK_RULES, extra_env=env) as harness:
         yield harness
 
 

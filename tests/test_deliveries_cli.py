@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -17,9 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, open_harness
 
 KEYS = {
     "id", "rule", "channel", "student", "status", "tries", "last_error", "created_at", "sent_at",
@@ -28,14 +24,9 @@ KEYS = {
 
 @pytest.fixture
 def h(tmp_path: Path, db: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=5) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=WEBHOOK_RULES)
-        harness.extra_env = {"NOTIFIER_DB": db}
+    with open_harness(
+        tmp_path, seed=5, rules=WEBHOOK_RULES, extra_env={"NOTIFIER_DB": db}
+    ) as harness:
         yield harness
 
 
@@ -131,14 +122,7 @@ def test_deliveries_status_and_replay_show_what_was_sent_and_what_died(h: Harnes
 
 def test_status_says_a_notifier_is_running_on_the_store(h: Harness) -> None:
     h.extra_env["NOTIFIER_POLL_INTERVAL"] = "0.5"
-    service = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    service = h.start()
     try:
         deadline = time.monotonic() + 30
         report: dict[str, object] = {}
@@ -166,7 +150,7 @@ BOTH_SOURCES = (
 
 
 def test_a_source_error_clears_when_read_again_or_when_no_rule_uses_it(h: Harness) -> None:
-    (h.tmp / "rules.yaml").write_text(BOTH_SOURCES)
+    h.write_rules(BOTH_SOURCES)
     good = h.env()
     h.extra_env.update({"TESTPRESS_TOKEN": "not-a-valid-token-1a2b", "TESTPRESS_USERNAME": ""})
     assert h.notifier("run", "--once").returncode == 1
@@ -174,7 +158,7 @@ def test_a_source_error_clears_when_read_again_or_when_no_rule_uses_it(h: Harnes
     assert "401" in sources["attempts"]["last_error"]
     assert "401" in sources["content_attempts"]["last_error"]
 
-    (h.tmp / "rules.yaml").write_text(WEBHOOK_RULES)  # no rule uses content attempts now
+    h.write_rules(WEBHOOK_RULES)  # no rule uses content attempts now
     sources = json.loads(ok(h, "status", "--json"))["sources"]  # none runs: as the file says
     assert sources["content_attempts"]["last_error"] is None
     assert "401" in sources["attempts"]["last_error"]

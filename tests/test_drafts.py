@@ -5,7 +5,6 @@ history lacks a field the draft reads, and tested with the institute's rule test
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from notifier.runtime.drafts import draft_service
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
+from tests.e2e import clean_env
 
 HEAD = """\
 channels:
@@ -68,10 +68,9 @@ def test_a_draft_is_checked_by_the_loader_of_notifier_check(tmp_path: Path) -> N
     # `notifier check` on the same text says the same, at the same places.
     path = tmp_path / "rules.yaml"
     path.write_text(draft)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     done = subprocess.run(
         [sys.executable, "-m", "notifier", "check", str(path)],
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

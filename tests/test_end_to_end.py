@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import Harness, open_harness
+from tests.e2e import Harness, open_harness, sqlite_rows
 from tests.waiting import wait_until
 
 
@@ -41,12 +38,6 @@ def _complete(h: Harness, exam: int, user: int, **outcome: object) -> int:
     attempt = inst.start_attempt(exam, user)
     inst.complete_attempt(attempt, **outcome)
     return attempt
-
-
-def _status(h: Harness) -> dict:
-    out = h.notifier("status", "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def test_baseline_then_one_alert_per_completion_per_channel_never_repeated(h: Harness) -> None:
@@ -93,8 +84,8 @@ def test_baseline_then_one_alert_per_completion_per_channel_never_repeated(h: Ha
     console = [line for line in second.stdout.splitlines() if "failed-exam" in line]
     assert len(console) == 1 and "Asha Verma" in console[0]
 
-    status = _status(h)
-    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 6, "muted": 0}
+    status = h.status()
+    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 6}
     assert status["sources"]["attempts"]["last_error"] is None
     assert str(low) not in {a["key"] for a in hook.json["alerts"]}
 
@@ -126,15 +117,13 @@ def test_a_failing_channel_does_not_block_the_others_and_is_retried(h: Harness) 
     out = h.notifier("run", "--once")
     assert out.returncode == 0, out.stderr  # deliveries failing is not a source failure
     assert len(h.slack.received) == 1 and len(h.smtp.received) == 1
-    assert _status(h)["deliveries"]["retrying"] == 1
+    assert h.status()["deliveries"]["retrying"] == 1
 
     due = _retry_due(h)  # the Retry-After, as the store holds it
     wait_until(lambda: time.time() >= due, interval=0.05, message="the retry to be due")
     assert h.notifier("run", "--once").returncode == 0
     assert [r.verified for r in h.webhook.received if r.status < 300] == [True]
-    assert _status(h)["deliveries"] == (
-        {"queued": 0, "retrying": 0, "dead": 0, "sent": 4, "muted": 0}
-    )
+    assert h.status()["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 4}
 
 
 def test_a_final_rejection_is_dead_at_once_and_replay_sends_it_again(h: Harness) -> None:
@@ -143,14 +132,14 @@ def test_a_final_rejection_is_dead_at_once_and_replay_sends_it_again(h: Harness)
     h.webhook.script([410])
     _complete(h, c["exam"], c["asha"], result="Fail")
     assert h.notifier("run", "--once").returncode == 0
-    assert _status(h)["deliveries"]["dead"] == 1
+    assert h.status()["deliveries"]["dead"] == 1
 
     replay = h.notifier("replay", "--all")
     assert replay.returncode == 0 and "1 dead deliveries queued again" in replay.stdout
     assert h.notifier("run", "--once").returncode == 0
     accepted = [r for r in h.webhook.received if r.status < 300]
     assert len(accepted) == 1 and accepted[0].json["alerts"][0]["key"]
-    assert _status(h)["deliveries"]["dead"] == 0
+    assert h.status()["deliveries"]["dead"] == 0
 
 
 def test_since_alerts_on_history_instead_of_baselining(h: Harness) -> None:
@@ -181,14 +170,7 @@ def test_a_source_that_cannot_be_read_exits_1_and_status_names_the_error(h: Harn
 
 def test_a_second_copy_on_the_same_store_refuses_to_start(h: Harness) -> None:
     h.extra_env = {"NOTIFIER_POLL_INTERVAL": "0.5"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = h.start()
     try:
         wait_until(
             lambda: first.poll() is not None or _status_has_polled(h),
@@ -207,11 +189,7 @@ def test_a_second_copy_on_the_same_store_refuses_to_start(h: Harness) -> None:
 def _retry_due(h: Harness) -> float:
     """When the retrying delivery is due (the run waits for nothing: a pass sends what is
     due and exits)."""
-    conn = sqlite3.connect(f"file:{h.db}?mode=ro", uri=True)
-    try:
-        [(due,)] = conn.execute("SELECT next_at FROM outbox WHERE status = 'retrying'")
-    finally:
-        conn.close()
+    [(due,)] = sqlite_rows(h.db, "SELECT next_at FROM outbox WHERE status = 'retrying'")
     return float(due)
 
 

@@ -9,16 +9,10 @@ from zoneinfo import ZoneInfo
 
 from notifier.state import SqliteStore
 from tests.inprocess import rig
+from tests.rendering import slack_texts
 
 IST = ZoneInfo("Asia/Kolkata")
-
-
-def _students(sandbox, n: int) -> list[int]:
-    inst = sandbox.institute
-    return [
-        inst.add_user(name=f"Student {i:03d}", email=f"s{i}@school.example", username=f"s{i}")
-        for i in range(n)
-    ]
+NAMES = "Student {i:03d}"  # the pattern of the students' names
 
 
 def _fail_all(sandbox, exam: int, users: list[int]) -> list[int]:
@@ -46,7 +40,7 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
     with rig(tmp_path, GROUPED) as r:
         exam = r.sandbox.institute.add_exam(title="Algebra Mock 3")
         other = r.sandbox.institute.add_exam(title="Physics Mock 1")
-        users = _students(r.sandbox, 101)
+        users = r.students(101, NAMES)
         r.cycle()  # baseline
         ids = _fail_all(r.sandbox, exam, users[:100])
         lone = _fail_all(r.sandbox, other, users[100:])
@@ -59,10 +53,10 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
         post = next(p for p in r.slack.received if "Algebra Mock 3" in p.text)
         assert len(post.blocks) <= 50
         for block in post.blocks:
-            for text in _texts(block):
+            for _, text in slack_texts(block):
                 assert len(text) <= 3000
         assert len(post.text) <= 3000
-        everything = post.text + " ".join(t for b in post.blocks for t in _texts(b))
+        everything = post.text + " ".join(t for _, t in slack_texts(post.blocks))
         assert "more" in everything  # the rest summarised
         assert "Student 000" in everything
 
@@ -78,7 +72,7 @@ def test_a_failing_class_of_100_arrives_as_one_slack_message_within_limits(tmp_p
 def test_a_late_straggler_waits_out_the_group_interval(tmp_path: Path) -> None:
     with rig(tmp_path, GROUPED) as r:
         exam = r.sandbox.institute.add_exam(title="Algebra Mock 3")
-        users = _students(r.sandbox, 3)
+        users = r.students(3, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users[:2])
         r.cycle()
@@ -115,7 +109,7 @@ rules:
         night = datetime.now(IST).replace(hour=22, minute=0, second=0, microsecond=0)
         r.clock.advance(night.timestamp() - r.clock())
         exam = r.sandbox.institute.add_exam(title="Night Mock")
-        users = _students(r.sandbox, 2)
+        users = r.students(2, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users)
         r.cycle()
@@ -140,7 +134,7 @@ rules:
         morning = datetime.now(IST).replace(hour=10, minute=0, second=0, microsecond=0)
         r.clock.advance(morning.timestamp() - r.clock())
         exam = r.sandbox.institute.add_exam(title="Digest Mock")
-        users = _students(r.sandbox, 3)
+        users = r.students(3, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, users)
         r.cycle()
@@ -165,7 +159,7 @@ rules:
 """
     with rig(tmp_path, rules) as r:
         exam = r.sandbox.institute.add_exam(title="Retake Mock")
-        (asha, ravi) = _students(r.sandbox, 2)
+        (asha, ravi) = r.students(2, NAMES)
         r.cycle()
         _fail_all(r.sandbox, exam, [asha])
         r.cycle()
@@ -200,22 +194,6 @@ def test_an_old_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     assert store.meta.get_meta("schema_version") == str(store_module.SCHEMA_VERSION)
     assert store.outbox.delivery_counts()["queued"] == 1  # nothing lost on the way
     store.close()
-
-
-def _texts(block: dict) -> list[str]:
-    found = []
-    if isinstance(block.get("text"), dict):
-        found.append(block["text"].get("text", ""))
-    for element in block.get("elements", []) or []:
-        if isinstance(element, dict) and "text" in element:
-            found.append(
-                element["text"]
-                if isinstance(element["text"], str)
-                else element["text"].get("text", "")
-            )
-    for field in block.get("fields", []) or []:
-        found.append(field.get("text", ""))
-    return found
 
 
 def test_a_grouped_email_lists_every_student_in_a_table() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifier.sandbox.histories import add_stories
-from tests.e2e import open_harness
+from tests.e2e import open_harness, sqlite_rows
 from tests.inprocess import Rig, rig
 from tests.waiting import wait_until
 
@@ -175,21 +174,20 @@ rules:
 
 def _history_rows(db: Path) -> int:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM history").fetchone()[0])
+        return int(sqlite_rows(db, "SELECT COUNT(*) FROM history")[0][0])
     except sqlite3.Error:
         return 0
 
 
-def _wait(condition: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
+def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
     wait_until(lambda: condition() or proc.poll() is not None, message="the history rows")
     assert condition(), "notifier run exited"
 
 
 def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:
     with open_harness(tmp_path, seed=3) as h:
-        (tmp_path / "rules.yaml").write_text(
-            h.rules.split("rules:\n")[0]
+        h.write_rules(
+            h.channels
             + """rules:
   - name: failing-repeatedly
     event: attempt.completed
@@ -201,11 +199,8 @@ def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:
         s = add_stories(h.sandbox.institute)
         now = datetime.now(IST)
         s.asha_fails(1, now - timedelta(hours=2))  # in the baseline's lookback window
-        env = {**h.env(), "NOTIFIER_POLL_INTERVAL": "0.2"}
-        log = (tmp_path / "run.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
+        h.extra_env["NOTIFIER_POLL_INTERVAL"] = "0.2"
+        proc = h.start(log=tmp_path / "run.log")
         try:
             _wait(lambda: _history_rows(h.db) >= 1, proc)
             s.asha_fails(2, datetime.now(IST))
@@ -213,7 +208,6 @@ def test_history_survives_a_sigkill_and_a_restart(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            log.close()
         assert h.webhook.received == []
 
         s.asha_fails(3, datetime.now(IST))  # while it is down

@@ -24,6 +24,7 @@ from notifier.web.http import (
     Response,
     parse_address,
 )
+from tests.loopback import exchange, read_until_closed, send_raw
 
 
 def _echo(request: Request) -> Response:
@@ -62,55 +63,19 @@ def server() -> Iterator[HttpServer]:
         yield srv
 
 
-def _get(
-    server: HttpServer,
-    path: str,
-    method: str = "GET",
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10,
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
-
-
-def _raw(server: HttpServer, data: bytes) -> bytes:
-    """Send `data` on a fresh connection; everything answered until the server closes."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(data)
-        return _read_until_closed(sock)
-
-
-def _read_until_closed(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
 def test_routes_answer_and_unknown_ones_are_404_or_405(server: HttpServer) -> None:
-    status, headers, body = _get(server, "/healthz")
+    status, headers, body = exchange(server.port, "/healthz")
     assert status == 200 and json.loads(body) == {"status": "ok"}
     assert headers["Content-Type"] == "application/json"
     assert headers["Cache-Control"] == "no-store"
-    status, headers, body = _get(server, "/healthz", "HEAD")
+    status, headers, body = exchange(server.port, "/healthz", "HEAD")
     assert (status, body) == (200, b"") and headers["Content-Length"] == "17"
-    assert _get(server, "/nope")[0] == 404
-    assert _get(server, "/healthz/")[0] == 404  # exact paths: no redirect
-    status, headers, _ = _get(server, "/healthz", "POST", b"{}")
+    assert exchange(server.port, "/nope")[0] == 404
+    assert exchange(server.port, "/healthz/")[0] == 404  # exact paths: no redirect
+    status, headers, _ = exchange(server.port, "/healthz", "POST", b"{}")
     assert status == 405 and headers["Allow"] == "GET, HEAD"
-    status, _, body = _get(
-        server, "/echo?x=1", "POST", b'{"a": 1}', {"Content-Type": "application/json"}
+    status, _, body = exchange(
+        server.port, "/echo?x=1", "POST", b'{"a": 1}', {"Content-Type": "application/json"}
     )
     assert status == 200
     assert json.loads(body) == {"size": 8, "query": {"x": ["1"]}, "type": "application/json"}
@@ -119,23 +84,28 @@ def test_routes_answer_and_unknown_ones_are_404_or_405(server: HttpServer) -> No
 def test_a_handler_that_raises_is_a_500_in_one_log_line_and_the_server_goes_on(
     server: HttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    status, _, body = _get(server, "/boom")
+    status, _, body = exchange(server.port, "/boom")
     assert status == 500 and b"secret" not in body
     failed = [r for r in caplog.records if "failed" in r.getMessage()]
     assert len(failed) == 1 and "RuntimeError" in failed[0].getMessage()
-    assert _get(server, "/healthz")[0] == 200
+    assert exchange(server.port, "/healthz")[0] == 200
 
 
 def test_bodies_are_bounded(server: HttpServer) -> None:
-    assert json.loads(_get(server, "/echo", "POST", b"x" * MAX_BODY)[2])["size"] == MAX_BODY
+    assert (
+        json.loads(exchange(server.port, "/echo", "POST", b"x" * MAX_BODY)[2])["size"] == MAX_BODY
+    )
     # Over the limit: answered 413 from the headers alone, the body never sent.
-    answer = _raw(
-        server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+    answer = send_raw(
+        server.port,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1),
     )
     assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
-    assert _get(server, "/small", "POST", b"x" * 11)[0] == 413
-    assert _get(server, "/small", "POST", b"x" * 10)[0] == 200
-    answer = _raw(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert exchange(server.port, "/small", "POST", b"x" * 11)[0] == 413
+    assert exchange(server.port, "/small", "POST", b"x" * 10)[0] == 200
+    answer = send_raw(
+        server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 411")
 
 
@@ -177,18 +147,18 @@ def test_bodies_are_bounded(server: HttpServer) -> None:
 def test_malformed_requests_get_their_exact_status_and_close(
     server: HttpServer, request_bytes: bytes, status: int
 ) -> None:
-    answer = _raw(server, request_bytes)
+    answer = send_raw(server.port, request_bytes)
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:80]
     assert b"connection: close" in answer.lower()
-    assert _get(server, "/healthz")[0] == 200
+    assert exchange(server.port, "/healthz")[0] == 200
 
 
 def test_a_repeated_equal_length_and_pipelined_requests_are_served(server: HttpServer) -> None:
     same = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi"
     pipelined = same + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    answer = _raw(server, pipelined)
+    answer = send_raw(server.port, pipelined)
     assert answer.count(b"HTTP/1.1 200 ") == 2 and b'"size": 2' in answer
-    answer = _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n")  # closed after the answer
+    answer = send_raw(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")  # closed after the answer
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'"ok"}\n')
 
 
@@ -222,7 +192,7 @@ def test_a_client_sending_a_byte_a_second_is_cut_off_while_others_are_served(
                 cut_off = True
                 break
             if i % 4 == 0:  # meanwhile, others are answered at once
-                assert _get(server, "/healthz")[0] == 200
+                assert exchange(server.port, "/healthz")[0] == 200
             slow.settimeout(0.25)
             try:
                 if slow.recv(1) == b"":
@@ -240,10 +210,10 @@ def test_a_client_sending_a_byte_a_second_is_cut_off_while_others_are_served(
 def test_idle_connections_are_closed_before_and_between_requests() -> None:
     with _routes(HttpServer("127.0.0.1:0", Limits(idle_timeout=0.5))) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as never_sends:
-            assert _read_until_closed(never_sends) == b""
+            assert read_until_closed(never_sends) == b""
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as kept:
             kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = _read_until_closed(kept)  # answered, then closed when idle
+            answer = read_until_closed(kept)  # answered, then closed when idle
             assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"ok"}\n')
 
 
@@ -261,7 +231,7 @@ def test_a_client_that_does_not_read_its_answer_is_dropped() -> None:
             connections = srv._server.server_state.connections
             assert _wait_until(lambda: bool(connections))  # accepted...
             assert _wait_until(lambda: not connections)  # ...and dropped, nothing read
-            assert len(_read_until_closed(sock)) < len(big)
+            assert len(read_until_closed(sock)) < len(big)
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
@@ -296,8 +266,8 @@ def test_thousands_of_idle_and_slow_connections_never_stop_healthz_or_a_post(
             server.port, 100, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab"
         )
         for _ in range(10):
-            assert _get(server, "/healthz", timeout=5)[0] == 200
-            status, _, body = _get(server, "/echo", "POST", b"x" * 4096, timeout=5)
+            assert exchange(server.port, "/healthz", timeout=5)[0] == 200
+            status, _, body = exchange(server.port, "/echo", "POST", b"x" * 4096, timeout=5)
             assert status == 200 and json.loads(body)["size"] == 4096
         # And a keep-alive client is served request after request on one connection.
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
@@ -319,9 +289,9 @@ def test_at_the_cap_the_longest_waiting_connection_gives_way_to_a_new_one() -> N
             assert conn.getresponse().read()
             held.append(conn)
         try:
-            assert _get(srv, "/healthz")[0] == 200  # the 4th is served...
+            assert exchange(srv.port, "/healthz")[0] == 200  # the 4th is served...
             assert held[0].sock is not None
-            assert _read_until_closed(held[0].sock) == b""  # ...and the oldest closed
+            assert read_until_closed(held[0].sock) == b""  # ...and the oldest closed
             held[2].request("GET", "/healthz")  # the newest still served
             assert held[2].getresponse().status == 200
         finally:
@@ -341,7 +311,7 @@ def test_close_returns_with_connections_still_open_and_handlers_answer_first() -
     srv.start()
     idle = _hold(srv.port, 20)
     answers: list[int] = []
-    slow = threading.Thread(target=lambda: answers.append(_get(srv, "/slow")[0]))
+    slow = threading.Thread(target=lambda: answers.append(exchange(srv.port, "/slow")[0]))
     slow.start()
     closer = threading.Thread(target=srv.close)
     try:
@@ -351,7 +321,7 @@ def test_close_returns_with_connections_still_open_and_handlers_answer_first() -
         closer.join(10)
         slow.join(10)
         assert not closer.is_alive() and answers == [200]
-        assert all(_read_until_closed(sock) == b"" for sock in idle)
+        assert all(read_until_closed(sock) == b"" for sock in idle)
     finally:
         release.set()
         for sock in idle:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Channel, SendContext
+from notifier.channels.base import Channel
 from notifier.channels.slack import SlackPacer
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import NewDelivery, Store
+from tests.rendering import build_channel
 
 ALERT = {
     "event": "attempt.completed",
@@ -25,10 +25,8 @@ ALERT = {
 
 
 def _channel(kind: str, config: dict[str, Any], st: Settings) -> Channel[Any]:
-    channel_type = CHANNEL_TYPES[kind]
-    model = channel_type.config.model_validate({"type": kind, **config})
-    extra = {"slack_pacer": SlackPacer(interval=0.0), "send_timeout": 5}
-    return channel_type.build(kind, model, SendContext(settings=st, extra=extra))
+    pacer = SlackPacer(interval=0.0)
+    return build_channel(kind, config, st, kind, slack_pacer=pacer, send_timeout=5)
 
 
 def _deliver(store: Store, channel: Channel[Any]) -> str:

@@ -5,23 +5,20 @@ notifier runs and when the target already holds state."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from notifier.sandbox import Sandbox
 from notifier.sandbox.smtp_standin import free_port
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_SECRET, Harness
-from tests.waiting import TIMEOUT, wait_until
+from notifier.sandbox.standins import WebhookReceiver
+from tests.e2e import Harness, fail_attempts, open_harness
+from tests.waiting import wait_logged
 
 RULES = """\
 channels:
@@ -44,74 +41,29 @@ rules:
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=9) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        # The archive is down while SQLite runs: its deliveries are retrying when we switch.
-        harness.extra_env = {
-            "ARCHIVE_URL": f"http://127.0.0.1:{free_port()}/down",
-            "NOTIFIER_POLL_INTERVAL": "0.3",
-            "NOTIFIER_RETRY_INITIAL_SECONDS": "30",
-        }
+    # The archive is down while SQLite runs: its deliveries are retrying when we switch.
+    env = {
+        "ARCHIVE_URL": f"http://127.0.0.1:{free_port()}/down",
+        "NOTIFIER_POLL_INTERVAL": "0.3",
+        "NOTIFIER_RETRY_INITIAL_SECONDS": "30",
+    }
+    with open_harness(tmp_path, seed=9, rules=RULES, extra_env=env) as harness:
         yield harness
-
-
-def _spawn(h: Harness, name: str) -> subprocess.Popen[bytes]:
-    with (h.tmp / f"{name}.log").open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=h.tmp,
-            env=h.env(),
-            stdout=out,
-            stderr=out,
-        )
-
-
-def _wait(condition: Callable[[], Any], limit: float, what: str, h: Harness) -> None:
-    """Wait for `what` (a generous while: at least `limit` s), the logs on a failure."""
-    wait_until(
-        condition,
-        timeout=max(limit, TIMEOUT),
-        interval=0.05,
-        message=what,
-        detail=lambda: "\n".join(p.read_text()[-2000:] for p in h.tmp.glob("*.log")),
-    )
-
-
-def _complete(h: Harness, n: int, label: str) -> set[str]:
-    inst = h.sandbox.institute
-    exam = inst.add_exam(title=f"Exam {label}")
-    user = inst.add_user(name=f"Student {label}", email=f"{label}@s.example")
-    keys = set()
-    for _ in range(n):
-        attempt = inst.start_attempt(exam, user)
-        inst.complete_attempt(attempt, result="Fail", score=1.0)
-        keys.add(str(attempt))
-    return keys
-
-
-def _status(h: Harness, *, starting: bool = False) -> dict[str, Any]:
-    """`status --json`; `starting`: the service may not have created the store yet."""
-    out = h.notifier("status", "--json")
-    if starting and out.returncode == 1 and "no state store" in out.stderr:
-        return {"sources": {}}
-    assert out.returncode == 0, out.stderr
-    return dict(json.loads(out.stdout))
 
 
 def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_repeating_nothing(
     h: Harness, pg_url: str
 ) -> None:
-    sqlite_run = _spawn(h, "sqlite")
+    sqlite_run = h.start(log=h.tmp / "sqlite.log")
     try:
-        _wait(lambda: "attempts" in _status(h, starting=True)["sources"], 30, "the baseline", h)
-        before = _complete(h, 15, "before")
-        _wait(lambda: len(h.webhook.received) >= 15, 30, "the first alerts", h)
-        _wait(lambda: _status(h)["deliveries"]["retrying"] == 15, 30, "archive retries", h)
+        wait_logged(
+            lambda: "attempts" in h.status(starting=True)["sources"], 30, "the baseline", h.logs
+        )
+        before = fail_attempts(h.sandbox.institute, 15, "before")
+        wait_logged(lambda: len(h.webhook.received) >= 15, 30, "the first alerts", h.logs)
+        wait_logged(
+            lambda: h.status()["deliveries"]["retrying"] == 15, 30, "archive retries", h.logs
+        )
         refused = h.notifier("migrate-store", "--to", pg_url)
         assert refused.returncode == 2
         assert "already running" in refused.stderr and "Traceback" not in refused.stderr
@@ -121,8 +73,8 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
     assert sqlite_run.returncode == 0
 
     # Completed while nothing runs: the replicas must find them from the copied cursor.
-    between = _complete(h, 10, "between")
-    on_sqlite = _status(h)
+    between = fail_attempts(h.sandbox.institute, 10, "between")
+    on_sqlite = h.status()
     password = urlsplit(pg_url).password or ""
     moved = h.notifier("migrate-store", "--to", pg_url)
     assert moved.returncode == 0, moved.stderr
@@ -136,9 +88,9 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
     archive = WebhookReceiver()
     with archive:
         h.extra_env.update({"NOTIFIER_DB": pg_url, "ARCHIVE_URL": archive.url})
-        assert _status(h)["deliveries"] == on_sqlite["deliveries"]  # every status kept
-        assert _status(h)["sources"] == on_sqlite["sources"]
-        replicas = [_spawn(h, "pg-a"), _spawn(h, "pg-b")]
+        assert h.status()["deliveries"] == on_sqlite["deliveries"]  # every status kept
+        assert h.status()["sources"] == on_sqlite["sources"]
+        replicas = [h.start(log=h.tmp / "pg-a.log"), h.start(log=h.tmp / "pg-b.log")]
         try:
             every = before | between
 
@@ -147,16 +99,18 @@ def test_a_running_sqlite_setup_switches_to_two_postgres_replicas_losing_and_rep
                     a["key"] for r in receiver.received if r.status < 300 for a in r.json["alerts"]
                 )
 
-            _wait(lambda: set(keys(h.webhook)) == every, 60, "the lms alerts", h)
+            wait_logged(lambda: set(keys(h.webhook)) == every, 60, "the lms alerts", h.logs)
             # Retrying rows keep their next try (30 s on): replay would be the admin's
             # move; here the test moves the clock by making them due now.
             import psycopg
 
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 conn.execute("UPDATE outbox SET next_at = 0 WHERE status = 'retrying'")
-            _wait(lambda: set(keys(archive)) == every, 60, "the archive alerts", h)
-            after = _complete(h, 5, "after")
-            _wait(lambda: set(keys(h.webhook)) == every | after, 30, "alerts after the move", h)
+            wait_logged(lambda: set(keys(archive)) == every, 60, "the archive alerts", h.logs)
+            after = fail_attempts(h.sandbox.institute, 5, "after")
+            wait_logged(
+                lambda: set(keys(h.webhook)) == every | after, 30, "alerts after the move", h.logs
+            )
         finally:
             for proc in replicas:
                 proc.send_signal(signal.SIGTERM)

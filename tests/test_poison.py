@@ -10,7 +10,6 @@ receiver) and a real store on both backends; time moves by the rig's clock."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from notifier.state import FAULT_TRIES
 from notifier.web.http import HttpServer, Limits
 from notifier.web.push import configure_push
 from notifier.web.service import add_service_routes
+from tests import loopback
 from tests.inprocess import Rig, rig
 
 ANY = """
@@ -81,23 +81,11 @@ def endpoint(r: Rig) -> Iterator[tuple[int, threading.Event]]:
 
 
 def post(port: int, body: bytes) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/webhooks/testpress/exam", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+    return loopback.post(port, "/webhooks/testpress/exam", body)[0]
 
 
 def metrics(port: int) -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
+    return loopback.get(port, "/metrics")[1]
 
 
 def poisoned_metric(text: str, table: str) -> float:

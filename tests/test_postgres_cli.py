@@ -10,23 +10,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, open_harness
 
 RULES = WEBHOOK_RULES
 
 
 @pytest.fixture
 def h(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=3) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {"NOTIFIER_DB": pg_url}
+    with open_harness(tmp_path, seed=3, rules=RULES, extra_env={"NOTIFIER_DB": pg_url}) as harness:
         yield harness
 
 

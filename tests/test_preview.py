@@ -59,9 +59,9 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
+def hook(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    """The receiver the rules file's `lms` channel posts to (a preview sends nothing)."""
+    return webhook_receiver
 
 
 def preview(

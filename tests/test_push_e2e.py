@@ -4,44 +4,34 @@ at once, long before any poll could find it, and refusals stay quiet."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from notifier.sandbox.standins import free_port
 from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, Pusher, exam_payload, sign_exam
-from tests.e2e import Harness, open_harness
-from tests.test_push_endpoints import head_only
+from tests import loopback
+from tests.e2e import Harness, sqlite_rows
+from tests.loopback import head_only
 from tests.waiting import TIMEOUT, wait_until
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with open_harness(tmp_path, seed=11) as harness:
-        yield harness
 
 
 def _read_back(db: Path) -> bool:
     """Whether the store's history read-back (its first cycle's last read) is done,
     read without writing (the notifier may still be creating the store)."""
-    import sqlite3
-
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            row = conn.execute(
-                "SELECT value FROM state WHERE scope = 'readback' AND key = 'cursor'"
-            ).fetchone()
+        rows = sqlite_rows(
+            db, "SELECT value FROM state WHERE scope = 'readback' AND key = 'cursor'"
+        )
     except sqlite3.Error:
         return False
-    return row is not None and json.loads(row[0]).get("status") == "done"
+    return bool(rows) and json.loads(rows[0][0]).get("status") == "done"
 
 
 def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: float) -> bool:
@@ -57,48 +47,18 @@ def _wait(condition: Callable[[], bool], proc: subprocess.Popen[str], limit: flo
 
 def _post(port: int, path: str, body: bytes) -> int:
     """The answer's status; 0 when nothing answered (not listening yet)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("POST", path, body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status
+        return loopback.post(port, path, body)[0]
     except OSError:
         return 0
-    finally:
-        conn.close()
-
-
-def _get(port: int, path: str) -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
 
 
 def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
-    port = free_port()
-    h.extra_env.update(
-        {
-            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
-            "NOTIFIER_POLL_INTERVAL": "3600",
-            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
-            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
-        }
-    )
+    port = h.push_on()
     inst = h.sandbox.institute
     exam = inst.add_exam(title="Organic Chemistry Mock")
     student = inst.add_user(name="Kavya Nair", email="kavya@school.example", username="kavya")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = h.start()
     pusher = Pusher(f"http://127.0.0.1:{port}").attach(inst)
     try:
         assert _wait(lambda: h.sandbox.request_counts.get("attempts", 0) >= 2, proc, 30)
@@ -125,7 +85,7 @@ def test_an_alert_arrives_by_push_long_before_the_next_poll(h: Harness) -> None:
         assert _post(port, "/webhooks/testpress/exam", json.dumps(forged).encode()) == 401
         big = head_only(port, "/webhooks/testpress/exam", 1024 * 1024 + 1)
         assert big.startswith(b"HTTP/1.1 413")
-        metrics = _get(port, "/metrics")
+        metrics = loopback.get(port, "/metrics")[1]
         assert 'notifier_webhooks_total{endpoint="exam",status="200"} 2.0' in metrics
         assert 'notifier_webhooks_total{endpoint="exam",status="401"} 1.0' in metrics
         assert 'notifier_webhooks_total{endpoint="exam",status="400"}' in metrics  # the probe
@@ -181,10 +141,7 @@ def test_notifier_sandbox_push_to_sends_signed_webhooks(tmp_path: Path) -> None:
 def test_without_the_keys_the_endpoints_are_404_and_one_key_alone_is_exit_2(h: Harness) -> None:
     port = free_port()
     h.extra_env.update({"NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}"})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = h.start()
     try:
         body = json.dumps(sign_exam(exam_payload_for(h), PUBLIC_KEY, PRIVATE_KEY)).encode()
         assert _wait(lambda: _post(port, "/webhooks/testpress/exam", body) == 404, proc, 20)
@@ -216,27 +173,13 @@ def test_a_webhook_answered_200_survives_a_sigkill_before_it_is_processed(h: Har
     from notifier.sandbox import FaultConfig
     from notifier.sandbox.model import utcnow
 
-    port = free_port()
-    h.extra_env.update(
-        {
-            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
-            "NOTIFIER_POLL_INTERVAL": "3600",
-            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
-            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
-        }
-    )
+    port = h.push_on()
     inst = h.sandbox.institute
     attempt = inst.start_attempt(1, 1, started_at=utcnow() - timedelta(days=4))
     inst.complete_attempt(attempt, result="Fail")
     body = json.dumps(sign_exam(exam_payload(inst, attempt), PUBLIC_KEY, PRIVATE_KEY)).encode()
 
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"],
-            cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-
-    first = start()
+    first = h.start()
     try:
         # The first cycle is over: its polls and the new store's history read-back.
         assert _wait(lambda: _read_back(h.db), first, 30)
@@ -250,7 +193,7 @@ def test_a_webhook_answered_200_survives_a_sigkill_before_it_is_processed(h: Har
     assert h.webhook.received == []
 
     h.sandbox.faults = FaultConfig()
-    second = start()
+    second = h.start()
     try:
         assert _wait(lambda: len(h.webhook.received) >= 1, second, 30), "lost after the 200"
         assert [a["key"] for a in h.webhook.received[0].json["alerts"]] == [str(attempt)]
@@ -266,24 +209,12 @@ def test_push_on_either_state_store(h: Harness, db: str) -> None:
 
     from notifier.sandbox.model import utcnow
 
-    port = free_port()
-    h.extra_env.update(
-        {
-            "NOTIFIER_DB": db,
-            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
-            "NOTIFIER_POLL_INTERVAL": "3600",
-            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
-            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
-        }
-    )
+    port = h.push_on(NOTIFIER_DB=db)
     inst = h.sandbox.institute
     attempt = inst.start_attempt(1, 1, started_at=utcnow() - timedelta(days=4))
     inst.complete_attempt(attempt, result="Fail")
     body = json.dumps(sign_exam(exam_payload(inst, attempt), PUBLIC_KEY, PRIVATE_KEY)).encode()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = h.start()
     try:
         assert _wait(lambda: _post(port, "/webhooks/testpress/exam", body) == 200, proc, 30)
         assert _wait(lambda: len(h.webhook.received) >= 1, proc, 20), "no alert by push"

@@ -3,7 +3,6 @@ for a refusal), and what is logged (never a traceback, never the private key).""
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import socket
@@ -22,6 +21,8 @@ from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.web.http import HttpServer, Limits
 from notifier.web.push import configure_push
+from tests import loopback
+from tests.loopback import head_only
 
 PUBLIC = "institute-public-key-7"
 PRIVATE = "institute-private-key-do-not-print-42"
@@ -65,13 +66,8 @@ class Endpoint:
     def post(self, path: str, body: bytes | str | Any) -> tuple[int, dict[str, Any]]:
         if not isinstance(body, bytes | str):
             body = json.dumps(body)
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        try:
-            conn.request("POST", path, body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"{}")
-        finally:
-            conn.close()
+        status, answer = loopback.post(self.server.port, path, body)
+        return status, json.loads(answer or b"{}")
 
     def recorded(self) -> list[tuple[str, dict[str, Any]]]:
         return [(r.kind, json.loads(r.body)) for r in self.store.inbox.inbox_pending(1e12)]
@@ -174,23 +170,6 @@ def test_a_body_over_1_mib_is_413_unread_and_1_mib_is_accepted(endpoint: Endpoin
     )
     assert len(exact.encode()) == 1024 * 1024
     assert endpoint.post(EXAM, exact)[0] == 200
-
-
-def head_only(port: int, path: str, length: int) -> bytes:
-    """Send a request's head announcing `length` bytes, and no body: the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), length)
-        )
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                return data
-            if not chunk:
-                return data
-            data += chunk
 
 
 def test_a_client_sending_one_byte_a_second_is_cut_off_and_others_are_served(

@@ -6,7 +6,6 @@ on time."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from notifier.sandbox.webhooks import (
 from notifier.state import SqliteStore
 from notifier.web.http import HttpServer
 from notifier.web.push import InboxWriter, configure_push
+from tests import loopback
 from tests.inprocess import Rig, rig
 
 EXAM = "/webhooks/testpress/exam"
@@ -56,14 +56,7 @@ class Pushed:
 
     def post(self, path: str, body: dict[str, Any] | bytes) -> int:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        try:
-            conn.request("POST", path, data, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            response.read()
-            return response.status
-        finally:
-            conn.close()
+        return loopback.post(self.server.port, path, data)[0]
 
     def process(self) -> None:
         self.r.app.process_inbox()

@@ -6,8 +6,6 @@ twice."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -192,7 +190,7 @@ def _cursor(db: str) -> dict[str, object]:
 def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> None:
     with open_harness(tmp_path, seed=4) as h:
         rules = RULES.split("  - name: gone-quiet")[0].replace("[hook]", "[lms]")
-        (tmp_path / "rules.yaml").write_text(h.rules.split("rules:\n")[0] + rules.lstrip())
+        h.write_rules(h.channels + rules.lstrip())
         h.sandbox.institute.seed_history(3000, days_ago_min=4, days_ago_max=29)  # 15 pages
         h.sandbox.faults = FaultConfig(slow_rate=1.0, slow_seconds=0.05)
         asked: list[int] = []
@@ -202,11 +200,7 @@ def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> Non
                 asked.append(page)
 
         h.sandbox.between_pages = note
-        log = (tmp_path / "run.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "run"], cwd=tmp_path, env=h.env(), stdout=log,
-            stderr=log,
-        )  # fmt: skip
+        proc = h.start(log=tmp_path / "run.log")
         try:
             wait_until(
                 lambda: int(_cursor(str(h.db)).get("pages") or 0) >= 4 or proc.poll() is not None,
@@ -215,7 +209,6 @@ def test_a_killed_run_resumes_the_read_back_at_its_cursor(tmp_path: Path) -> Non
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            log.close()
         at_kill = _cursor(str(h.db))
         assert at_kill["status"] == "reading", at_kill
         resume = int(str(at_kill["next"]).split("page=")[1].split("&")[0])

@@ -7,12 +7,10 @@ cycle, while a version that does not load there leaves the last good rules runni
 from __future__ import annotations
 
 import getpass
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import Store, open_store
 from notifier.state.rules_base import VersionChanged
+from tests.e2e import clean_env, complete_now
 
 HEAD = """\
 channels:
@@ -79,7 +78,7 @@ def _cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProc
 
 
 def _env(db: str, rules: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFIER_", "TESTPRESS_"))}
+    env = clean_env()
     env.update({"NOTIFIER_DB": db, "NOTIFIER_RULES": str(rules), **extra})
     return env
 
@@ -150,13 +149,6 @@ class Rig:
             NOTIFIER_RULES_IN_STORE="true",
         )
 
-    def complete(self, name: str, result: str) -> None:
-        inst = self.sandbox.institute
-        user = inst.add_user(name=name, email=f"{name.lower()}@school.example")
-        now = datetime.now(UTC)
-        attempt = inst.start_attempt(self.exam, user, started_at=now - timedelta(minutes=30))
-        inst.complete_attempt(attempt, result=result, completed_at=now)
-
     def cycle(self, app: App) -> list[str]:
         """What the run loop does: reload if changed, one cycle; the rules that alerted."""
         before = len(self.hook.received)
@@ -184,7 +176,7 @@ def test_the_first_start_imports_the_file_and_a_new_version_runs_at_the_next_cyc
         assert first.yaml == (rig.tmp / "rules.yaml").read_text()
         assert app.ruleset.path == "rules@v1"
         assert rig.cycle(app) == []  # the baseline
-        rig.complete("Ravi", "Pass")
+        complete_now(rig.sandbox.institute, rig.exam, "Ravi", "Pass")
         assert rig.cycle(app) == []  # no rule for a pass yet
 
         save_version(
@@ -197,7 +189,7 @@ def test_the_first_start_imports_the_file_and_a_new_version_runs_at_the_next_cyc
             shown="draft",
         )
         (rig.tmp / "rules.yaml").write_text("the file is not read any more\n")
-        rig.complete("Meena", "Pass")
+        complete_now(rig.sandbox.institute, rig.exam, "Meena", "Pass")
         assert rig.cycle(app) == ["passed-exam"]
         assert app.ruleset.path == "rules@v2"
         assert app.store.meta.get_meta("rules_path") == "rules@v2"
@@ -226,8 +218,8 @@ def test_a_version_that_does_not_load_here_leaves_the_last_good_rules_running(
             shown="draft",
             env={"LMS_URL": rig.hook.url},
         )
-        rig.complete("Asha", "Fail")
-        rig.complete("Ravi", "Pass")
+        complete_now(rig.sandbox.institute, rig.exam, "Asha", "Fail")
+        complete_now(rig.sandbox.institute, rig.exam, "Ravi", "Pass")
         assert rig.cycle(app) == ["failed-exam"]  # version 1 still runs
         assert app.ruleset.path == "rules@v1"
         error = app.store.meta.get_meta("rules_error") or ""
@@ -266,7 +258,7 @@ def test_a_second_notifier_on_postgres_takes_up_a_new_version_at_its_next_cycle(
         env = _env(pg_url, rig.tmp / "rules.yaml")
         done = _cli(env, "rules", "import", str(newer), "--note", "passes too", cwd=rig.tmp)
         assert done.returncode == 0, done.stderr
-        rig.complete("Meena", "Pass")
+        complete_now(rig.sandbox.institute, rig.exam, "Meena", "Pass")
         assert rig.cycle(two.app) == ["passed-exam"]  # the second notifier, next cycle
         assert two.app.ruleset.path == "rules@v2"
         one.app.reload_rules_if_changed()

@@ -9,11 +9,6 @@ import json
 import logging
 import re
 import signal
-import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,18 +17,11 @@ import pytest
 
 from notifier import __version__
 from notifier.obs.summary import PushSummary, PushTally
-from notifier.sandbox.standins import free_port
-from notifier.sandbox.webhooks import PRIVATE_KEY, PUBLIC_KEY, Pusher
-from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
+from notifier.sandbox.webhooks import PRIVATE_KEY, Pusher
+from tests.e2e import WEBHOOK_SECRET, Harness, sqlite_rows
 from tests.waiting import ManualClock, wait_until
 
 SECRETS = ("xoxb-e2e-token", WEBHOOK_SECRET, PRIVATE_KEY)
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with open_harness(tmp_path, seed=11) as harness:
-        yield harness
 
 
 def _json_lines(err: str) -> list[dict[str, Any]]:
@@ -42,8 +30,7 @@ def _json_lines(err: str) -> list[dict[str, Any]]:
 
 def _all_sent(db: Path) -> bool:
     """Whether the notifier's outbox holds deliveries and all of them are sent."""
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT status FROM outbox").fetchall()
+    rows = sqlite_rows(db, "SELECT status FROM outbox")
     return bool(rows) and all(status == "sent" for (status,) in rows)
 
 
@@ -51,28 +38,11 @@ def _run_with_push(h: Harness, level: str) -> tuple[str, Any]:
     """`notifier run` with push on and a long poll interval at `level`: the sandbox's
     pusher sends a started and a completed webhook of a failed attempt, the alert
     arrives by push, then SIGTERM. Returns standard error and the attempt id."""
-    port = free_port()
-    h.extra_env.update(
-        {
-            "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
-            "NOTIFIER_POLL_INTERVAL": "3600",
-            "NOTIFIER_LOG_LEVEL": level,
-            "NOTIFIER_LOG_FORMAT": "json",
-            "TESTPRESS_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY,
-            "TESTPRESS_WEBHOOK_PRIVATE_KEY": PRIVATE_KEY,
-        }
-    )
+    port = h.push_on(NOTIFIER_LOG_LEVEL=level, NOTIFIER_LOG_FORMAT="json")
     inst = h.sandbox.institute
     exam = inst.add_exam(title="Organic Chemistry Mock")
     student = inst.add_user(name="Kavya Nair", email="kavya@school.example", username="kavya")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = h.start()
     pusher = Pusher(f"http://127.0.0.1:{port}").attach(inst)
     try:
         wait_until(

@@ -6,10 +6,10 @@ the real CLI in processes, over real sockets."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 
 from notifier.commands.sandbox import ENV_BEGIN, ENV_END
 from notifier.sandbox.standins import free_port
+from tests.e2e import clean_env, sqlite_rows
 
 RULES = """\
 channels:
@@ -36,12 +37,6 @@ rules:
     when: {percentage: 12.34}      # only the attempt this test completes
     notify: [teachers, office, lms, terminal]
 """
-
-
-def _clean_env() -> dict[str, str]:
-    """This process's environment without any notifier setting: the .env decides."""
-    prefixes = ("TESTPRESS_", "SLACK_", "SMTP_", "NOTIFIER_", "LMS_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 class Printed:
@@ -79,7 +74,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Printed]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "notifier", "sandbox", "--port", str(free_port()),
          "--standins", "--write-env", ".env"],
-        cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     try:
@@ -103,7 +98,7 @@ def _post(url: str, data: dict[str, object]) -> dict[str, object]:
 def _run_once(tmp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "notifier", "run", "--once"],
-        cwd=tmp, env=_clean_env(), capture_output=True, text=True, timeout=120,
+        cwd=tmp, env=clean_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -150,7 +145,7 @@ def test_it_never_overwrites_an_env_it_did_not_write(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "notifier", "sandbox", "--port", str(free_port()),
          "--write-env", ".env"],
-        cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
     assert "--write-env: .env exists and was not written by the sandbox" in done.stderr
@@ -171,7 +166,7 @@ def test_the_readme_quick_start_ends_with_alerts_on_every_channel(
     log = (tmp_path / "run.log").open("w")  # a file: a full pipe would block the notifier
     run = subprocess.Popen(
         [sys.executable, "-m", "notifier", "run"],
-        cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, stderr=log, text=True,
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     try:
         console = Printed(run)
@@ -197,11 +192,7 @@ def test_the_readme_quick_start_ends_with_alerts_on_every_channel(
 
 
 def _baseline_recorded(db: Path) -> bool:
-    import sqlite3
-
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            row = conn.execute("SELECT 1 FROM meta WHERE key = 'baseline:attempts'").fetchone()
+        return bool(sqlite_rows(db, "SELECT 1 FROM meta WHERE key = 'baseline:attempts'"))
     except sqlite3.Error:
         return False
-    return row is not None

@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Alert, Notification, SendContext
+from notifier.channels.base import Alert, Notification
 from notifier.channels.slack import SlackPacer
 from notifier.delivery.slack_blocks import ZWJ
 from notifier.runtime.wiring import make_client
@@ -30,7 +29,7 @@ from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressError
 from tests.e2e import WEBHOOK_SECRET, Harness, open_harness
-from tests.rendering import Rendering
+from tests.rendering import Rendering, build_channel, slack_texts
 
 EVIL_NAME = "Eve <!channel> <@U123> <https://evil.example|click here> *bold* _it_ &amp;"
 EVIL_TITLE = "Quiz <!here>\r\nBcc: victim@evil.example\nX-Injected: yes"
@@ -43,18 +42,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
         yield harness
 
 
-def _texts(blocks: Any) -> Iterator[tuple[str, str]]:
-    """(type, text) of every text object in Block Kit blocks."""
-    if isinstance(blocks, dict):
-        if isinstance(blocks.get("text"), str) and blocks.get("type") in ("plain_text", "mrkdwn"):
-            yield blocks["type"], blocks["text"]
-        for value in blocks.values():
-            yield from _texts(value)
-    elif isinstance(blocks, list):
-        for value in blocks:
-            yield from _texts(value)
-
-
 def test_hostile_names_and_titles_cannot_escape_in_slack_or_email(h: Harness) -> None:
     inst = h.sandbox.institute
     exam = inst.add_exam(title=EVIL_TITLE)
@@ -65,7 +52,7 @@ def test_hostile_names_and_titles_cannot_escape_in_slack_or_email(h: Harness) ->
     assert out.returncode == 0, out.stderr
 
     [post] = h.slack.received
-    texts = [("text", post.text or ""), *_texts(post.blocks)]
+    texts = [("text", post.text or ""), *slack_texts(post.blocks)]
     assert any("&lt;!channel&gt;" in text for _, text in texts)  # shown, escaped
     for kind, text in texts:
         for mention in MENTIONS:
@@ -275,10 +262,8 @@ def _tls_settings(url: str, verify: str | None) -> Settings:
 
 
 def _channel(kind: str, config: dict[str, Any], st: Settings) -> Any:
-    channel_type = CHANNEL_TYPES[kind]
-    model = channel_type.config.model_validate({"type": kind, **config})
-    extra = {"slack_pacer": SlackPacer(interval=0.0), "send_timeout": 5}
-    return Rendering(channel_type.build("x", model, SendContext(settings=st, extra=extra)))
+    pacer = SlackPacer(interval=0.0)
+    return Rendering(build_channel(kind, config, st, slack_pacer=pacer, send_timeout=5))
 
 
 @pytest.mark.parametrize("verify", [None, "true", "false", "bundle"])

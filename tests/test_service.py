@@ -4,7 +4,6 @@ trouble arriving in a channel as `notifier.health` events, then resolving."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from notifier.sandbox.faults import FaultConfig
 from notifier.web.http import HttpServer
 from notifier.web.service import service_server
+from tests import loopback
 from tests.inprocess import CHANNELS, Rig, rig
 
 RULES = """\
@@ -48,13 +48,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[R
 
 
 def get(server: HttpServer, path: str) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    return loopback.get(server.port, path)
 
 
 def scrape(server: HttpServer) -> Samples:

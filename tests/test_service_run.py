@@ -5,47 +5,21 @@ variable."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.e2e import Harness, open_harness
+from notifier.sandbox.standins import free_port
+from tests.e2e import Harness
+from tests.loopback import get
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with open_harness(tmp_path, seed=11) as harness:
-        yield harness
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
 
 
 def _ready(port: int) -> bool:
     try:
-        return _get(port, "/readyz")[0] == 200
+        return get(port, "/readyz")[0] == 200
     except OSError:
         return False
 
@@ -59,24 +33,17 @@ def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
     inst = h.sandbox.institute
     exam = inst.add_exam(title="Physics Mock")
     asha = inst.add_user(name="Asha Verma", email="asha@school.example")
-    port = _free_port()
+    port = free_port()
     h.extra_env = {
         "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
         "NOTIFIER_LOG_FORMAT": "json",
         "NOTIFIER_LOG_LEVEL": "debug",  # the per-delivery lines are DEBUG
         "NOTIFIER_POLL_INTERVAL": "0.3",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = h.start()
     try:
         _wait_ready(port, proc)
-        status, body = _get(port, "/healthz")
+        status, body = get(port, "/healthz")
         assert status == 200 and json.loads(body)["status"] == "ok"
         now = datetime.now(UTC)
         attempt = inst.start_attempt(exam, asha, started_at=now - timedelta(minutes=20))
@@ -87,7 +54,7 @@ def test_run_serves_the_endpoints_and_logs_json_lines(h: Harness) -> None:
         sent = 'notifier_deliveries_total{channel="lms",outcome="sent"} 1.0'
 
         def counted() -> tuple[int, str] | None:
-            answer = _get(port, "/metrics")
+            answer = get(port, "/metrics")
             return answer if answer[0] != 200 or sent in answer[1] else None
 
         status, text = wait_until(counted, message="the send counted on /metrics")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from notifier.delivery.slack_blocks import ZWJ
 from notifier.sandbox.standins import SlackPost
 from tests.inprocess import rig
+from tests.rendering import slack_texts
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -45,20 +46,6 @@ rules:
     digest: {at: "18:00", timezone: Asia/Kolkata}
     notify: [slack]
 """
-
-
-def _texts(node: Any) -> list[tuple[str, str]]:
-    """(type, text) of every text object in Block Kit blocks."""
-    if isinstance(node, dict):
-        found = []
-        if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
-            found.append((node["type"], node["text"]))
-        for value in node.values():
-            found += _texts(value)
-        return found
-    if isinstance(node, list):
-        return [pair for value in node for pair in _texts(value)]
-    return []
 
 
 def _seen(text: str) -> str:
@@ -92,7 +79,7 @@ def test_one_alert_shows_the_name_in_bold_and_the_figures_on_one_line(tmp_path: 
         assert name.startswith('*Asha Rao* completed exam "Mock Test 3"')
         assert _seen(figures) == "result Fail · score 32 < 40"
         # Testpress gives no page address for an attempt: nothing is linked.
-        assert not any("<http" in text for _, text in _texts(post.blocks))
+        assert not any("<http" in text for _, text in slack_texts(post.blocks))
         # The notification text names the student too (plain: Slack formatting is off).
         assert post.text is not None and "Asha Rao" in post.text and post.mrkdwn is False
 
@@ -159,7 +146,7 @@ def test_names_that_try_to_mention_or_link_are_shown_escaped(tmp_path: Path) -> 
 
         [post] = r.slack.received
         assert post.blocks is not None and post.text is not None
-        texts = [("text", post.text), *_texts(post.blocks)]
+        texts = [("text", post.text), *slack_texts(post.blocks)]
         for _, text in texts:
             assert "<" not in text and ">" not in text, text
         assert post.blocks[0]["text"]["text"] == "&lt;!here&gt; Mock *3*: 2 students failed"

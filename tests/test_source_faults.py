@@ -22,7 +22,7 @@ from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.testpress.client import TestpressClient
-from tests.e2e import Harness
+from tests.e2e import Harness, fail_attempts
 from tests.kit import RecordingChannel
 
 RULES = """\
@@ -104,39 +104,32 @@ def loop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Loop]:
 
 
 def complete_failures(sandbox: Sandbox, n: int, users: int = 3) -> set[str]:
-    inst = sandbox.institute
-    exam = inst.add_exam(title="Biology Mock")
-    people = [inst.add_user(name=f"Pupil {i}", email=f"p{i}@school.example") for i in range(users)]
-    keys = set()
-    for i in range(n):
-        attempt = inst.start_attempt(exam, people[i % users])
-        inst.complete_attempt(attempt, result="Fail")
-        keys.add(str(attempt))
-    return keys
+    return fail_attempts(sandbox.institute, n, "Biology", students=users)
 
 
 def test_errors_malformed_pages_and_bad_records_lose_nothing(
-    tmp_path: Path, sandbox: Sandbox
+    tmp_path: Path,
+    sandbox: Sandbox,
+    fake_slack: FakeSlack,
+    webhook_receiver: WebhookReceiver,
+    smtp_sink: SmtpSink,
 ) -> None:
     """The real command, cycle after cycle, against a sandbox that answers 30% of
     calls with 500/502/503, some with cut-off JSON and spoils a tenth of the
     records: every failed attempt alerts exactly once, and bad records are logged."""
-    with FakeSlack() as slack, WebhookReceiver() as webhook, SmtpSink() as smtp:
-        h = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=WEBHOOK_RULES)
-        assert h.notifier("run", "--once").returncode == 0  # baseline, no faults yet
-        expected = complete_failures(sandbox, 60)
-        sandbox.faults = FaultConfig(
-            error_rate=0.3, malformed_rate=0.15, bad_record_rate=0.1, seed=3
-        )
-        stderr = ""
-        for cycle in range(12):
-            out = h.notifier("run", "--once")
-            assert out.returncode in (0, 1), out.stderr  # 1: a source gave up this cycle
-            assert "Traceback" not in out.stderr
-            stderr += out.stderr
-            keys = Counter(a["key"] for r in webhook.received for a in r.json["alerts"])
-            if set(keys) == expected and cycle >= 3:
-                break
+    h = Harness(tmp_path, sandbox, fake_slack, webhook_receiver, smtp_sink, rules=WEBHOOK_RULES)
+    assert h.notifier("run", "--once").returncode == 0  # baseline, no faults yet
+    expected = complete_failures(sandbox, 60)
+    sandbox.faults = FaultConfig(error_rate=0.3, malformed_rate=0.15, bad_record_rate=0.1, seed=3)
+    stderr = ""
+    for cycle in range(12):
+        out = h.notifier("run", "--once")
+        assert out.returncode in (0, 1), out.stderr  # 1: a source gave up this cycle
+        assert "Traceback" not in out.stderr
+        stderr += out.stderr
+        keys = Counter(a["key"] for r in webhook_receiver.received for a in r.json["alerts"])
+        if set(keys) == expected and cycle >= 3:
+            break
     statuses = Counter(status for _, _, status, _ in sandbox.request_log)
     print(f"\nsandbox answers: {dict(statuses)}")
     assert set(keys) == expected and max(keys.values()) == 1

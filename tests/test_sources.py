@@ -28,14 +28,6 @@ rules:
 """
 
 
-def _students(sandbox, n: int) -> list[int]:
-    inst = sandbox.institute
-    return [
-        inst.add_user(name=f"Student {i}", email=f"s{i}@school.example", username=f"s{i}")
-        for i in range(n)
-    ]
-
-
 def test_content_attempts_fire_once_in_a_final_state_with_titles(tmp_path: Path) -> None:
     rules = """
 rules:
@@ -54,7 +46,7 @@ rules:
 """
     with rig(tmp_path, rules) as r:
         inst = r.sandbox.institute
-        asha, ravi = _students(r.sandbox, 2)
+        asha, ravi = r.students(2)
         before = inst.add_content_attempt(asha, "video")
         inst.complete_content_attempt(before, watched_percentage=10)
         assert r.cycle().sources_ok
@@ -100,7 +92,7 @@ rules:
 """
     with rig(tmp_path, rules, NOTIFIER_CONFERENCE_SETTLE_MINUTES="30") as r:
         inst = r.sandbox.institute
-        asha, ravi = _students(r.sandbox, 2)
+        asha, ravi = r.students(2)
         assert r.cycle().sources_ok  # baseline: nothing yet
         conf = inst.add_conference("Physics Live: Optics")
         t0 = datetime.now(UTC) - timedelta(minutes=20)
@@ -169,7 +161,7 @@ def test_detail_is_fetched_only_for_events_that_passed_the_cheap_conditions(
     with rig(tmp_path, ATTEMPT_RULES) as r:
         inst = r.sandbox.institute
         exam = inst.add_exam(title="Mock 1")
-        users = _students(r.sandbox, 6)
+        users = r.students(6)
         r.cycle()
         r.sandbox.reset_counts()
         outcomes = [("Fail", 10.0), ("Fail", 60.0), ("Pass", 5.0), ("Pass", 90.0), ("Pass", 50.0)]
@@ -201,7 +193,7 @@ rules:
     with rig(tmp_path, rules) as r:
         inst = r.sandbox.institute
         exam = inst.add_exam(title="Mock 2", questions=30)
-        a, b, c = _students(r.sandbox, 3)
+        a, b, c = r.students(3)
         r.cycle()
         r.sandbox.reset_counts()
         guess = inst.start_attempt(exam, a)
@@ -250,7 +242,7 @@ def test_new_completions_are_found_cheaply_after_a_long_history(tmp_path: Path) 
     with rig(tmp_path, ATTEMPT_RULES, history=20_000) as r:
         inst = r.sandbox.institute
         exam = inst.add_exam(title="Mock 3")
-        (u,) = _students(r.sandbox, 1)
+        (u,) = r.students(1)
         r.cycle()
         r.sandbox.reset_counts()
         attempt = inst.start_attempt(exam, u)
@@ -321,7 +313,7 @@ rules:
         inst = r.sandbox.institute
         mock1 = inst.add_exam(title="Mock 1")
         mock2 = inst.add_exam(title="Mock 2")
-        asha, ravi = _students(r.sandbox, 2)
+        asha, ravi = r.students(2)
         rules_file = Path(r.app.ruleset.path)
         rules_file.write_text(rules_file.read_text().replace("exam_id: 1,", f"exam_id: {mock1},"))
         r.app.reload_rules_if_changed()

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import Harness
+from tests.e2e import Harness, open_harness, sqlite_rows
 from tests.waiting import wait_until
 
 RULES = """\
@@ -41,17 +36,11 @@ ATTEMPTS = 60
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=7) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(delay=0.05) as webhook,  # a pass takes ~3 s: time to stop in it
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {
-            "NOTIFIER_POLL_INTERVAL": "0.2",
-            "NOTIFIER_DELIVERY_CONCURRENCY": "1",
-        }
+    env = {"NOTIFIER_POLL_INTERVAL": "0.2", "NOTIFIER_DELIVERY_CONCURRENCY": "1"}
+    # The receiver's delay: a pass takes ~3 s, time to stop in it.
+    with open_harness(
+        tmp_path, seed=7, rules=RULES, signed=False, delay=0.05, extra_env=env
+    ) as harness:
         yield harness
 
 
@@ -65,26 +54,8 @@ def _backlog(h: Harness) -> None:
 
 
 def _claimed(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(
-            conn.execute("SELECT COUNT(*) FROM outbox WHERE claimed_until IS NOT NULL").fetchone()[
-                0
-            ]
-        )
-    finally:
-        conn.close()
-
-
-def _start(h: Harness) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run"],
-        cwd=h.tmp,
-        env=h.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    [(count,)] = sqlite_rows(db, "SELECT COUNT(*) FROM outbox WHERE claimed_until IS NOT NULL")
+    return int(count)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -92,7 +63,7 @@ def test_a_signal_during_a_delivery_pass_exits_0_soon_and_leaves_nothing_claimed
     h: Harness, sig: signal.Signals
 ) -> None:
     _backlog(h)
-    proc = _start(h)
+    proc = h.start()
     wait_until(
         lambda: len(h.webhook.received) >= 5 or proc.poll() is not None,
         interval=0.01,
@@ -119,7 +90,7 @@ def test_a_signal_during_a_delivery_pass_exits_0_soon_and_leaves_nothing_claimed
 
 def test_a_signal_while_starting_up_still_exits_0(h: Harness) -> None:
     _backlog(h)
-    proc = _start(h)
+    proc = h.start()
     lock = Path(f"{h.db}.lock")
     wait_until(
         lambda: (

@@ -40,9 +40,7 @@ rules:
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with open_harness(tmp_path, seed=3) as harness:
-        harness.rules = RULES
-        (tmp_path / "rules.yaml").write_text(RULES)
+    with open_harness(tmp_path, seed=3, rules=RULES) as harness:
         yield harness
 
 

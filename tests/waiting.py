@@ -53,6 +53,18 @@ def wait_until(
     return value
 
 
+def wait_logged(predicate: Callable[[], T], limit: float, what: str, logs: Callable[[], str]) -> T:
+    """`wait_until` for a test of running processes: at least `limit` seconds (never less
+    than TIMEOUT), checked every 50 ms, and the tail of `logs()` in the failure."""
+    return wait_until(
+        predicate,
+        timeout=max(limit, TIMEOUT),
+        interval=0.05,
+        message=what,
+        detail=lambda: logs()[-4000:],
+    )
+
+
 class ManualClock:
     """A clock only the test moves, for code that takes `clock=` (and `sleep=`).
 

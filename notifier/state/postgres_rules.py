@@ -4,7 +4,7 @@ one replica is taken up by all of them at their next cycle."""
 
 from __future__ import annotations
 
-from notifier.state.postgres_conn import PostgresConnection
+from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 from notifier.state.rules_base import (
     RULES_COLUMNS,
@@ -17,25 +17,22 @@ from notifier.state.rules_base import (
 )
 
 
-class PostgresRules:
+class PostgresRules(PostgresPart):
     """`store.rules` on PostgreSQL: a class of its own on the store's connection."""
 
-    def __init__(self, conn: PostgresConnection):
-        self.conn = conn
-
     def active_number(self) -> int | None:
-        row = first(self.conn.db().execute("SELECT number FROM rules_versions WHERE active = 1"))
+        row = first(self.pg.db().execute("SELECT number FROM rules_versions WHERE active = 1"))
         return None if row is None else int(row["number"])
 
     def active(self) -> RulesVersion | None:
         row = first(
-            self.conn.db().execute(f"SELECT {RULES_COLUMNS} FROM rules_versions WHERE active = 1")
+            self.pg.db().execute(f"SELECT {RULES_COLUMNS} FROM rules_versions WHERE active = 1")
         )
         return None if row is None else version_of(row)
 
     def get(self, number: int) -> RulesVersion | None:
         row = first(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 f"SELECT {RULES_COLUMNS} FROM rules_versions WHERE number = %s", [number]
             )
         )
@@ -43,9 +40,7 @@ class PostgresRules:
 
     def listed(self) -> list[RulesVersion]:
         rows = named(
-            self.conn.db().execute(
-                f"SELECT {RULES_COLUMNS} FROM rules_versions ORDER BY number DESC"
-            )
+            self.pg.db().execute(f"SELECT {RULES_COLUMNS} FROM rules_versions ORDER BY number DESC")
         )
         return [version_of(r) for r in rows]
 
@@ -59,7 +54,7 @@ class PostgresRules:
         expected_active: int | None = None,
         first_only: bool = False,
     ) -> RulesVersion | None:
-        with self.conn.tx() as db:
+        with self.pg.tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", [RULES_LOCK])
             top = first(
                 db.execute(
@@ -83,7 +78,7 @@ class PostgresRules:
 
     def sent_counts(self, since: float) -> list[SentCount]:
         rows = named(
-            self.conn.db().execute(
+            self.pg.db().execute(
                 "SELECT rule, channel, FLOOR(created_at / %s)::BIGINT AS slot, COUNT(*) AS n "
                 "FROM outbox WHERE created_at >= %s GROUP BY rule, channel, slot",
                 [SLOT_SECONDS, since],

@@ -3,8 +3,6 @@ protocol `rules_base.RulesVersions`."""
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from notifier.state.rows import first, named
 from notifier.state.rules_base import (
     RULES_COLUMNS,
@@ -14,13 +12,11 @@ from notifier.state.rules_base import (
     VersionChanged,
     version_of,
 )
+from notifier.state.sqlite_conn import SqlitePart
 
 
-class SqliteRules:
+class SqliteRules(SqlitePart):
     """`store.rules` on SQLite: a class of its own on the store's connection."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
 
     def active_number(self) -> int | None:
         row = first(self.db.execute("SELECT number FROM rules_versions WHERE active = 1"))

@@ -8,44 +8,18 @@ stopping it disturbs no other test."""
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import psycopg
-import pytest
 
 from notifier.state import NewDelivery
 from notifier.state.postgres import PostgresStore
 from notifier.state.postgres_replicas import Heartbeat
 from tests import pg
+from tests.waiting import wait_until
 
 POLL = 1.0  # lease 10 s, beat 2.5 s: the contract's 30 s bound
-
-
-def _until(condition: Callable[[], Any], limit: float, what: str) -> Any:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {limit:.0f} s waiting for {what}")
-
-
-@pytest.fixture
-def cluster() -> Iterator[pg.Cluster]:
-    try:
-        started = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-claims-"))).start()
-    except pg.Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield started
-    finally:
-        started.remove()
 
 
 def _claimed_by(store: PostgresStore) -> dict[str, str | None]:
@@ -54,9 +28,9 @@ def _claimed_by(store: PostgresStore) -> dict[str, str | None]:
 
 
 def test_an_outage_longer_than_the_alive_window_gives_back_only_the_dead_claims(
-    cluster: pg.Cluster,
+    pg_cluster: pg.Cluster,
 ) -> None:
-    url = pg.create_database(cluster.url())
+    url = pg.create_database(pg_cluster.url())
     setup = PostgresStore(url, replica="setup")
     a, b, gone = (PostgresStore(url, replica=name) for name in ("a", "b", "gone"))
     now = time.time()
@@ -72,16 +46,21 @@ def test_an_outage_longer_than_the_alive_window_gives_back_only_the_dead_claims(
     [mine] = b.outbox.claim_due(now, 300, limit_per_channel=1)  # and b this one
     [theirs] = gone.outbox.claim_due(now, 300, limit_per_channel=1)
     try:
-        cluster.stop()
+        pg_cluster.stop()
         down = time.monotonic()
         while time.monotonic() - down < beats[0].lease + 3:  # every row runs out
             time.sleep(0.2)
-        cluster.start()
+        pg_cluster.start()
         pg.wait_until_answers(url)
         for s in (setup, a, b):  # a broken connection fails one call, then reconnects
             with contextlib.suppress(psycopg.Error):
                 s.db().execute("SELECT 1")
-        _until(lambda: _claimed_by(setup)[theirs.id] is None, 40, "the dead one's claim back")
+        wait_until(
+            lambda: _claimed_by(setup)[theirs.id] is None,
+            timeout=40,
+            interval=0.05,
+            message="the dead one's claim back",
+        )
         live = {r["id"] for r in setup.replicas.replicas_status()["live"]}
         assert live == {"a", "b"}
         # Neither live replica's claim was given back, whichever beat first.
@@ -98,24 +77,24 @@ def test_an_outage_longer_than_the_alive_window_gives_back_only_the_dead_claims(
 
 
 def test_a_send_made_as_the_database_goes_away_is_recorded_once_it_is_back(
-    cluster: pg.Cluster,
+    pg_cluster: pg.Cluster,
 ) -> None:
     from notifier.channels.base import Notification, Outcome
     from notifier.delivery.deliverer import Deliverer, RetryPolicy
     from tests.kit import RecordingChannel
 
-    url = pg.create_database(cluster.url())
+    url = pg.create_database(pg_cluster.url())
     store = PostgresStore(url, replica="r1")
     alert = {"event": "attempt.completed", "key": "1", "data": {"id": 1}, "reasons": []}
     store.seen.record("attempts", [], [NewDelivery("r", "ops", "attempt.completed", "1", [alert])])
     restarted = threading.Event()
 
     def sent_then_outage(n: Notification) -> Outcome:
-        cluster.stop()  # the message went out; the database is away before it is recorded
+        pg_cluster.stop()  # the message went out; the database is away before it is recorded
 
         def back() -> None:
             time.sleep(3)
-            cluster.start()
+            pg_cluster.start()
             restarted.set()
 
         threading.Thread(target=back).start()

@@ -5,26 +5,20 @@ during a backlog losing nothing; a database outage survived by every replica."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
 from tests import pg
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
-from tests.waiting import TIMEOUT, wait_until
+from tests.e2e import WEBHOOK_RULES, Harness, fail_attempts, open_harness
+from tests.waiting import wait_logged
 
 POLL = 0.5
 SENT = re.compile(r"; [1-9][0-9]* sent, ")
@@ -38,29 +32,22 @@ class Replicas:
 
     def __init__(self, h: Harness):
         self.h = h
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.procs: list[subprocess.Popen[str]] = []
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    def spawn(self) -> subprocess.Popen[str]:
         log = self.h.tmp / f"replica-{len(self.procs)}.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "notifier", "run"],
-                cwd=self.h.tmp,
-                env=self.h.env(),
-                stdout=out,
-                stderr=out,
-            )
+        proc = self.h.start(log=log)
         proc.log = log  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
 
-    def alive(self) -> list[subprocess.Popen[bytes]]:
+    def alive(self) -> list[subprocess.Popen[str]]:
         return [p for p in self.procs if p.poll() is None]
 
     def logs(self) -> str:
         return "\n".join(p.log.read_text() for p in self.procs)  # type: ignore[attr-defined]
 
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+    def kill(self, proc: subprocess.Popen[str]) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
@@ -76,18 +63,12 @@ class Replicas:
 
 @pytest.fixture
 def h(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=7) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET, delay=0.01) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {
-            "NOTIFIER_DB": pg_url,
-            "NOTIFIER_POLL_INTERVAL": str(POLL),
-            "NOTIFIER_DELIVERY_CONCURRENCY": "1",
-        }
+    env = {
+        "NOTIFIER_DB": pg_url,
+        "NOTIFIER_POLL_INTERVAL": str(POLL),
+        "NOTIFIER_DELIVERY_CONCURRENCY": "1",
+    }
+    with open_harness(tmp_path, seed=7, rules=RULES, delay=0.01, extra_env=env) as harness:
         yield harness
 
 
@@ -100,25 +81,6 @@ def replicas(h: Harness) -> Iterator[Replicas]:
         group.stop_all()
 
 
-def _wait(condition: Callable[[], Any], limit: float, what: str, logs: Callable[[], str]) -> Any:
-    return wait_until(
-        condition,
-        timeout=max(limit, TIMEOUT),
-        interval=0.05,
-        message=what,
-        detail=lambda: logs()[-4000:],
-    )
-
-
-def _status(h: Harness, *, starting: bool = False) -> dict[str, Any]:
-    """`status --json`; `starting`: no replica may have created the schema yet."""
-    out = h.notifier("status", "--json")
-    if starting and out.returncode == 1 and "no state store" in out.stderr:
-        return {"sources": {}}
-    assert out.returncode == 0, out.stderr
-    return dict(json.loads(out.stdout))
-
-
 def _arrivals(h: Harness) -> Counter[str]:
     return Counter(
         alert["key"]
@@ -129,21 +91,13 @@ def _arrivals(h: Harness) -> Counter[str]:
 
 
 def _complete(h: Harness, n: int, label: str) -> set[str]:
-    """`n` failed attempts completing now; returns their event keys."""
-    inst = h.sandbox.institute
-    exam = inst.add_exam(title=f"Exam {label}")
-    users = [inst.add_user(name=f"{label} {i}", email=f"{label}{i}@s.example") for i in range(10)]
-    keys = set()
-    for i in range(n):
-        attempt = inst.start_attempt(exam, users[i % len(users)])
-        inst.complete_attempt(attempt, result="Fail", score=1.0)
-        keys.add(str(attempt))
-    return keys
+    """`n` failed attempts completing now, by ten students; returns their event keys."""
+    return fail_attempts(h.sandbox.institute, n, label, students=10)
 
 
 def _baseline(h: Harness, replicas: Replicas) -> None:
-    _wait(
-        lambda: "attempts" in _status(h, starting=True)["sources"],
+    wait_logged(
+        lambda: "attempts" in h.status(starting=True)["sources"],
         30,
         "the first poll (baseline)",
         replicas.logs,
@@ -161,9 +115,9 @@ def test_three_replicas_deliver_every_alert_once_and_a_killed_poller_is_replaced
         replicas.spawn()
     _baseline(h, replicas)
     first = _complete(h, 120, "first")
-    _wait(_all_arrived(h, first), 60, "the first alerts", replicas.logs)
+    wait_logged(_all_arrived(h, first), 60, "the first alerts", replicas.logs)
 
-    status = _status(h)
+    status = h.status()
     assert len(status["replicas"]["live"]) == 3  # a second replica did not exit 2
     assert all(p.poll() is None for p in replicas.procs)
     poller_id = status["replicas"]["poller"]
@@ -180,12 +134,12 @@ def test_three_replicas_deliver_every_alert_once_and_a_killed_poller_is_replaced
     second = _complete(h, 30, "second")
 
     def new_poller() -> bool:
-        now = _status(h)["replicas"]
+        now = h.status()["replicas"]
         return now["poller"] not in (None, poller_id)
 
-    _wait(new_poller, BOUND + 5, "another replica to take over polling", replicas.logs)
+    wait_logged(new_poller, BOUND + 5, "another replica to take over polling", replicas.logs)
     took = time.monotonic() - killed_at
-    _wait(_all_arrived(h, second), 30, "the alerts after the takeover", replicas.logs)
+    wait_logged(_all_arrived(h, second), 30, "the alerts after the takeover", replicas.logs)
     arrivals = _arrivals(h)
     print(f"\npoller killed: replaced after {took:.1f} s (bound {BOUND:.0f} s)")
     assert took <= BOUND
@@ -209,7 +163,7 @@ def test_sigkills_of_random_replicas_during_a_backlog_lose_nothing(
             row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
         return bool(row and row[0] >= 1000)
 
-    _wait(queued, 60, "the backlog to be queued", replicas.logs)
+    wait_logged(queued, 60, "the backlog to be queued", replicas.logs)
     rng = random.Random(14)
     kills = 0
     while kills < 4 and not keys <= set(_arrivals(h)):
@@ -218,7 +172,7 @@ def test_sigkills_of_random_replicas_during_a_backlog_lose_nothing(
         replicas.kill(victim)
         kills += 1
         replicas.spawn()
-    _wait(_all_arrived(h, keys), 60, "every alert of the backlog", replicas.logs)
+    wait_logged(_all_arrived(h, keys), 60, "every alert of the backlog", replicas.logs)
     arrivals = _arrivals(h)
     duplicates = sum(n - 1 for n in arrivals.values())
     print(f"\n{kills} kills during a 1,000-delivery backlog: {duplicates} duplicates")
@@ -227,30 +181,19 @@ def test_sigkills_of_random_replicas_during_a_backlog_lose_nothing(
     assert duplicates <= kills  # concurrency 1: at most the one send in flight per kill
 
 
-def test_a_database_outage_is_survived_by_every_replica(tmp_path: Path) -> None:
+def test_a_database_outage_is_survived_by_every_replica(
+    tmp_path: Path, pg_cluster: pg.Cluster
+) -> None:
     """PostgreSQL stopped for 10 s and started again: every replica recovers by itself
     and nothing is lost. A cluster of its own, so stopping it disturbs no other test."""
-    try:
-        cluster = pg.Cluster(Path(tempfile.mkdtemp(prefix="notifier-pg-outage-"))).start()
-    except pg.Unavailable as exc:
-        pytest.skip(str(exc)) if not _in_ci() else pytest.fail(str(exc))
-    try:
-        url = pg.create_database(cluster.url())
-        with (
-            Sandbox(seed=8) as sandbox,
-            FakeSlack() as slack,
-            WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-            SmtpSink() as smtp,
-        ):
-            h = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-            h.extra_env = {"NOTIFIER_DB": url, "NOTIFIER_POLL_INTERVAL": str(POLL)}
-            group = Replicas(h)
-            try:
-                _outage(h, group, cluster)
-            finally:
-                group.stop_all()
-    finally:
-        cluster.remove()
+    url = pg.create_database(pg_cluster.url())
+    env = {"NOTIFIER_DB": url, "NOTIFIER_POLL_INTERVAL": str(POLL)}
+    with open_harness(tmp_path, seed=8, rules=RULES, extra_env=env) as h:
+        group = Replicas(h)
+        try:
+            _outage(h, group, pg_cluster)
+        finally:
+            group.stop_all()
 
 
 def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
@@ -258,7 +201,7 @@ def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
         replicas.spawn()
     _baseline(h, replicas)
     before = _complete(h, 20, "before")
-    _wait(_all_arrived(h, before), 30, "the alerts before the outage", replicas.logs)
+    wait_logged(_all_arrived(h, before), 30, "the alerts before the outage", replicas.logs)
     pids = {p.pid for p in replicas.procs}
 
     cluster.stop()
@@ -267,23 +210,17 @@ def _outage(h: Harness, replicas: Replicas, cluster: pg.Cluster) -> None:
     time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
     cluster.start()
 
-    _wait(_all_arrived(h, during), 60, "the alerts of the outage", replicas.logs)
+    wait_logged(_all_arrived(h, during), 60, "the alerts of the outage", replicas.logs)
     after = _complete(h, 20, "after")
-    _wait(_all_arrived(h, after), 30, "the alerts after the outage", replicas.logs)
+    wait_logged(_all_arrived(h, after), 30, "the alerts after the outage", replicas.logs)
 
     def all_back() -> bool:
-        live = {r["pid"] for r in _status(h)["replicas"]["live"]}
+        live = {r["pid"] for r in h.status()["replicas"]["live"]}
         return live == pids
 
-    _wait(all_back, 30, "every replica to beat again", replicas.logs)
+    wait_logged(all_back, 30, "every replica to beat again", replicas.logs)
     assert all(p.poll() is None for p in replicas.procs), replicas.logs()[-3000:]
     assert set(_arrivals(h)) == before | during | after
     logs = replicas.logs()
     assert "cycle failed" in logs  # the outage was noticed and logged ...
     assert cluster.password not in logs  # ... and no error showed the URL's password
-
-
-def _in_ci() -> bool:
-    import os
-
-    return os.environ.get("CI", "").lower() == "true"
