@@ -16,6 +16,7 @@ import pytest
 
 from notifier.drafts.check import Problem, check_draft
 from notifier.drafts.service import DraftService, ReadOnly, test_draft
+from notifier.obs.logs import register_secrets
 from notifier.rules.load import RulesError
 from notifier.runtime.compose import Parts, build
 from notifier.runtime.drafts import draft_service
@@ -178,3 +179,21 @@ def test_with_rules_in_the_file_a_draft_cannot_be_saved(ran: Ran) -> None:
     with pytest.raises(ReadOnly):
         ran.service.save(HEAD % ran.url, note="x", by="asha", expected_active=None, source="cli")
     assert ran.parts.store.rules.listed() == []
+
+
+def test_a_secret_a_draft_reads_from_the_environment_is_never_shown(
+    ran: Ran, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A viewer may write `${VAR}` of a secret where a message or a problem shows it."""
+    secret = "xoxb-draft-4f9a8b7c6d5e3a2b"
+    register_secrets([secret])
+    monkeypatch.setenv("DRAFT_TOKEN", secret)
+    draft = (HEAD % ran.url).replace(
+        "    notify: [hook]", '    message: "${DRAFT_TOKEN} {{ student }}"\n    notify: [hook]'
+    )
+    result = ran.service.preview(draft, days=1)
+    [row] = result.rows
+    assert row.samples and all(secret not in s and "Student" in s for s in row.samples)
+    assert row.samples[0].startswith("[failed-exam] [redacted] Student")
+    [problem] = ran.service.check(draft.replace("type: webhook", 'type: "${DRAFT_TOKEN}"'))
+    assert problem.message == "unknown channel type '[redacted]' for channel 'hook'"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.drafts.service import DraftService
 from notifier.drafts.versions import save_version
 from notifier.rules.load import RulesError
 from notifier.runtime.app import App
@@ -22,7 +23,7 @@ from notifier.runtime.compose import build
 from notifier.sandbox import Sandbox
 from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
-from notifier.state import Store, open_store
+from notifier.state import NewDelivery, Store, open_store
 from notifier.state.rules_base import VersionChanged
 from tests.e2e import clean_env, complete_now
 
@@ -263,3 +264,18 @@ def test_a_second_notifier_on_postgres_takes_up_a_new_version_at_its_next_cycle(
         assert two.app.ruleset.path == "rules@v2"
         one.app.reload_rules_if_changed()
         assert one.app.ruleset.path == "rules@v2"
+
+
+def test_the_alerts_each_version_raised_are_counted(store: Store, tmp_path: Path) -> None:
+    start = 1_800_000_000.0  # on a half-hour
+    store.rules.add("v1\n", author="a", note="one", at=start)
+    for i, at in enumerate((start + 100, start + 1000, start + 7300)):
+        row = NewDelivery("failed-exam", "hook", "attempt.completed", str(i), [])
+        store.seen.record("attempts", [str(i)], [row], now=at)
+        if i == 1:
+            store.rules.add("v2\n", author="b", note="two", at=start + 7200)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, NOTIFIER_RULES=str(tmp_path / "rules.yaml"), NOTIFIER_RULES_IN_STORE="1"
+    )
+    service = DraftService(settings, store)
+    assert service.alerts_by_version(store.rules.listed()) == {1: 2, 2: 1}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -21,11 +21,12 @@ from notifier.drafts.check import Problem, check_draft, load_draft
 from notifier.drafts.preview import DraftPreview, TestpressPeriod, preview_draft
 from notifier.drafts.ruletests import CaseResult, load_tests_text, run_cases
 from notifier.drafts.versions import revert, save_version, version
+from notifier.obs.logs import redact
 from notifier.rules.load import RulesError, load_ruleset
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 from notifier.state.base import History
-from notifier.state.rules_base import RulesVersion, RulesVersions, SentCount
+from notifier.state.rules_base import SLOT_SECONDS, RulesVersion, RulesVersions, SentCount
 
 TESTS_FILE = "rules.tests.yaml"  # the institute's rule tests, beside NOTIFIER_RULES
 # Who, from where, what, to what, detail: `store.audit.add`'s arguments.
@@ -111,7 +112,12 @@ class DraftService:
             return Current("", None, str(path))
 
     def check(self, yaml_text: str) -> list[Problem]:
-        return check_draft(yaml_text, self.settings, table=self.table)
+        """The draft's problems, with any secret a `${VAR}` brought in hidden: a viewer
+        may write `${SLACK_BOT_TOKEN}` where a message shows its value."""
+        return [
+            replace(p, message=redact(p.message), hint=p.hint and redact(p.hint))
+            for p in check_draft(yaml_text, self.settings, table=self.table)
+        ]
 
     def running(self) -> RuleSet | None:
         """The rules running now, loaded (None when they do not load here)."""
@@ -126,7 +132,7 @@ class DraftService:
     def preview(self, yaml_text: str, days: float, now: datetime | None = None) -> DraftPreview:
         draft = load_draft(yaml_text, table=self.table)  # RulesError: nothing to preview
         running = self.running()
-        return preview_draft(
+        result = preview_draft(
             draft,
             days=days,
             store=self.store.history,
@@ -136,6 +142,9 @@ class DraftService:
             now=now,
             timezone=self.settings.timezone,
         )
+        result.rows = [replace(r, samples=tuple(redact(s) for s in r.samples)) for r in result.rows]
+        result.errors = {name: redact(e) for name, e in result.errors.items()}
+        return result
 
     def tests(self) -> tuple[str, str] | None:
         """The institute's rule tests (name, text), or None when there are none."""
@@ -150,10 +159,27 @@ class DraftService:
         if found is None:
             raise NoTests(f"no {TESTS_FILE} beside {self.settings.rules_path}")
         name, text = found
-        return test_draft(yaml_text, text, tests_name=name, base=Path("."))
+        results = test_draft(yaml_text, text, tests_name=name, base=Path("."))
+        return [replace(r, diff=[redact(line) for line in r.diff]) for r in results]
 
     def versions(self) -> list[RulesVersion]:
         return self.store.rules.listed() if self.editable else []
+
+    def alerts_by_version(self, versions: list[RulesVersion]) -> dict[int, int]:
+        """The alerts (outbox rows) queued while each version was active, to the
+        half-hour (rows the store has pruned are not counted)."""
+        if not versions:
+            return {}
+        starts = sorted((v.created_at, v.number) for v in versions)
+        counts = {v.number: 0 for v in versions}
+        for c in self.store.rules.sent_counts(starts[0][0] - SLOT_SECONDS):
+            number = starts[0][1]
+            for at, n in starts:
+                if at > c.slot + SLOT_SECONDS / 2:
+                    break
+                number = n
+            counts[number] += c.count
+        return counts
 
     def version(self, number: int) -> RulesVersion:
         return version(self.store.rules, number)
