@@ -137,6 +137,11 @@ def test_an_editor_saves_version_2_which_rules_export_prints(
     rows = re.findall(r"<tr><td><a href=\"/rules/versions/(\d)\">.*?</tr>", listed)
     assert rows == ["2", "1"]
     assert "edna" in listed and "passes" in listed and "active" in listed
+    assert "<th>Alerts while active</th>" in listed
+    compared = editor.get("/rules/versions/2?against=1").text
+    assert "From version 1 to version 2" in compared
+    assert "+  - name: passed-exam" in compared and "--- version 1" in compared
+    assert editor.get("/rules/versions/2?against=7").status_code == 404
     [entry] = [e for e in in_store.store.audit.recent() if e.action == "rules.save"]
     assert (entry.by, entry.source, entry.target, entry.detail) == (
         "edna",

@@ -1,9 +1,12 @@
 """`/rules/versions` and `/rules/versions/<n>` (contract section 14): the versions of the
-rules kept in the store (number, author, time, note, which is active), one version's
-YAML, and, for editors, "make active": its YAML saved as the new active version (a
+rules kept in the store (number, author, time, note, which is active, the alerts raised
+while it was), one version's YAML (`?against=<m>`: its diff from version m), and, for
+editors, "make active": its YAML saved as the new active version (a
 revert, in the audit log), if it still loads here."""
 
 from __future__ import annotations
+
+import difflib
 
 from starlette.responses import RedirectResponse, Response
 
@@ -17,10 +20,12 @@ from notifier.state.rules_base import VersionChanged
 
 def versions_page(ctx: Ctx) -> Response:
     service = drafts(ctx)
+    versions = service.versions()
     return ctx.render(
         "rules_versions.html",
         editable=service.editable,
-        versions=service.versions(),
+        versions=versions,
+        alerts=service.alerts_by_version(versions),
         current=service.current(),
     )
 
@@ -40,7 +45,36 @@ def version_page(ctx: Ctx, status: int = 200, error: str = "") -> Response:
     except UnknownVersion:
         return not_found(ctx, f"There is no rules version {ctx.params.get('number', '')}.")
     active = service.current().number
-    return ctx.render("rules_version.html", status, version=found, active=active, error=error)
+    against = ctx.query.get("against", "")
+    other = None
+    if against.isdigit():
+        try:
+            other = service.version(int(against))
+        except UnknownVersion:
+            return not_found(ctx, f"There is no rules version {against} to compare with.")
+    diff = (
+        list(
+            difflib.unified_diff(
+                other.yaml.splitlines(),
+                found.yaml.splitlines(),
+                f"version {other.number}",
+                f"version {found.number}",
+                lineterm="",
+            )
+        )
+        if other is not None
+        else []
+    )
+    return ctx.render(
+        "rules_version.html",
+        status,
+        version=found,
+        active=active,
+        error=error,
+        other=other,
+        diff=diff,
+        numbers=[v.number for v in service.versions() if v.number != found.number],
+    )
 
 
 def make_active(ctx: Ctx) -> Response:
