@@ -72,7 +72,7 @@ def _post(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Respon
 
 
 def test_a_typo_is_shown_at_its_line_as_it_is_typed_and_on_check(in_store: ConsoleRig) -> None:
-    viewer = signed_in(in_store, "vera", "viewer")
+    viewer = signed_in(in_store, "edna", "editor")
     page = viewer.get("/rules/edit")
     assert page.status_code == 200
     assert '<textarea name="draft"' in page.text and "failed-exam" in page.text
@@ -161,14 +161,23 @@ def test_an_editor_saves_version_2_which_rules_export_prints(
     assert editor.get("/rules/versions/9").status_code == 404
 
 
-def test_a_viewer_cannot_save_or_make_a_version_active(in_store: ConsoleRig) -> None:
+def test_a_viewer_cannot_save_make_a_version_active_or_read_the_yaml(
+    in_store: ConsoleRig,
+) -> None:
+    """Viewers see the versions' list, not the YAML (a Slack webhook's URL written in it
+    is a secret), and change nothing."""
     viewer = signed_in(in_store, "vera", "viewer")
-    assert "Save as a new version" not in viewer.get("/rules/edit").text
-    refused = _post(viewer, "/rules/edit", {"action": "save", "draft": PASSES, "note": "x"})
-    assert refused.status_code == 403
-    page = viewer.get("/rules/versions/1")
-    assert "Make active" not in page.text
-    assert viewer.post("/rules/versions/1", data={"csrf": csrf_of(page.text)}).status_code == 403
+    token = csrf_of(viewer.get("/rules").text)
+    assert "/rules/edit" not in viewer.get("/rules").text
+    assert viewer.get("/rules/edit").status_code == 403
+    save = {"csrf": token, "action": "save", "draft": PASSES, "note": "x", "base": "1"}
+    assert viewer.post("/rules/edit", data=save).status_code == 403
+    assert viewer.post("/rules/check", data={"csrf": token, "draft": PASSES}).status_code == 403
+    listed = viewer.get("/rules/versions")
+    assert listed.status_code == 200 and "imported" in listed.text
+    assert 'href="/rules/versions/1"' not in listed.text
+    assert viewer.get("/rules/versions/1").status_code == 403
+    assert viewer.post("/rules/versions/1", data={"csrf": token, "base": "1"}).status_code == 403
     assert [v.number for v in in_store.store.rules.listed()] == [1]
 
 

@@ -1,9 +1,9 @@
 """`/rules/edit` (contract section 14, issue 21): a draft of the rules in a textarea with
 a line gutter, checked on the server as it is typed (`POST /rules/check`, answered in
 JSON, from `static/rules_edit.js`: no inline script under the CSP) and on every button;
-Preview (1, 7 or 30 days), Test, Download and, for editors with the rules in the store,
-Save as a new version with a note. Every button is a submit of one form to this page,
-so the page works without script too.
+Preview (1, 7 or 30 days), Test, Download and, with the rules in the store, Save as a
+new version with a note. Editors and admins only (the YAML is not shown to viewers).
+Every button is a submit of one form to this page, so the page works without script.
 
 What a draft does is `notifier.drafts` (the same loader, preview and rule tests as the
 commands); a save goes in the audit log. Two editors saving at once: the form carries
@@ -17,7 +17,7 @@ import difflib
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from notifier.console.context import Ctx, drafts
-from notifier.console.routing import Page, forbidden
+from notifier.console.routing import Page
 from notifier.drafts.check import Problem
 from notifier.drafts.service import DraftService, NoTests
 from notifier.drafts.versions import NoteMissing
@@ -99,8 +99,6 @@ def edit_post(ctx: Ctx) -> Response:
 
 
 def _save(ctx: Ctx, service: DraftService, text: str) -> Response:
-    if not ctx.may("editor"):
-        return forbidden(ctx, "Only editors and admins save rules.")
     if not service.editable:
         return _render(ctx, service, text, 409, error="The rules are read from the file here.")
     base = ctx.form.get("base", "")
@@ -145,8 +143,10 @@ def check_json(ctx: Ctx) -> Response:
     )
 
 
+# Editors and admins only: the YAML may hold what a viewer must not read (a Slack
+# incoming webhook's URL written in it), as `/rules` does not show the file either.
 PAGES = [
-    Page("/rules/edit", edit_page),
-    Page("/rules/edit", edit_post, ("POST",), max_form=RULES_FORM),
-    Page("/rules/check", check_json, ("POST",), max_form=RULES_FORM),
+    Page("/rules/edit", edit_page, role="editor"),
+    Page("/rules/edit", edit_post, ("POST",), role="editor", max_form=RULES_FORM),
+    Page("/rules/check", check_json, ("POST",), role="editor", max_form=RULES_FORM),
 ]

@@ -2,7 +2,7 @@
 Playwright against the in-process notifier with its rules in the store: a typo typed
 into the draft is shown at its line by the page's script (under the console's CSP, with
 no error in the browser's console); fixed, the problem goes; Preview shows the counts;
-Save makes version 2, which the notifier runs at its next cycle; a viewer has no Save."""
+Save makes version 2, which the notifier runs at its next cycle; a viewer is refused."""
 
 from __future__ import annotations
 
@@ -96,5 +96,5 @@ def test_type_a_typo_see_it_at_its_line_fix_it_preview_and_save(
     viewer = browser.new_context().new_page()  # type: ignore[attr-defined]
     _sign_in(viewer, url, "vera")
     viewer.wait_for_url(url + "/")
-    viewer.goto(url + "/rules/edit")
+    assert viewer.goto(url + "/rules/edit").status == 403  # the YAML is for editors
     assert viewer.locator("button:has-text('Save as a new version')").count() == 0
