@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 21 and 23, in one table.
+"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 20 and 23, in one table.
 
 python -m bench              every figure
 python -m bench a d          only some (a b c d e f g h k m p r; e comes with a)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         ("a", "backlog", "bench.backlog"),
         ("g", "history rules over a year", "bench.history"),
         ("h", "history read-back of a new store", "bench.readback"),
-        ("k", "rules draft preview", "bench.drafts"),
+        ("k", "the console's pages over a year", "bench.console"),
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
         ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),

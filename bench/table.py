@@ -95,6 +95,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.history import rows as history_rows
 
         rows += history_rows(raw["g"])
+    if "k" in raw:
+        from bench.console import rows as console_rows
+
+        rows += console_rows(raw["k"])
     if "h" in raw:
         from bench.readback import rows as readback_rows
 

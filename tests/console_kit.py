@@ -5,7 +5,6 @@ httpx client that keeps cookies and signs in through the form like a browser."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from notifier.runtime.compose import console_server
 from notifier.runtime.config import load_rules
 from notifier.settings import Settings
 from notifier.state import Store
+from tests.inprocess import Clock
 
 PASSWORD = "correct horse battery"
 RULES = """\
@@ -44,19 +44,6 @@ rules:
 """
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-class Clock:
-    """Time the test moves (`advance`), starting now."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass

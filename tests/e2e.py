@@ -210,6 +210,13 @@ def complete_now(institute: Any, exam: int, name: str, result: str) -> None:
     institute.complete_attempt(attempt, result=result, completed_at=now)
 
 
+def ok(h: Harness, *args: str) -> str:
+    """Run `notifier ARGS`, which must succeed (its stderr shown when not); its stdout."""
+    done = h.notifier(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """The rows `sql` reads from the SQLite store `db`, opened read-only so that reading
     it while a notifier runs changes nothing (a missing store is `sqlite3.Error`)."""

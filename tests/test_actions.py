@@ -391,3 +391,17 @@ def test_pruning_forgets_old_mutes_follow_ups_and_unreplayed_muted_rows(store: A
     assert store.follow_ups.prune(T0 + 86400) == 1
     assert [m.id for m in actions.mutes(include_ended_days=365)] == [fresh.id]
     assert store.outbox.delivery_counts()["muted"] == 0 and store.follow_ups.get(row.id) is None
+
+
+def test_an_action_before_the_first_cycle_is_not_swallowed_by_the_baseline(
+    tmp_path: Path, db: str
+) -> None:
+    with rig(tmp_path, ACTIONS, db=db) as r:
+        assert r.actions is not None
+        mute = r.actions.mute(
+            student=None, rule="failed-exam", channel=None, duration=timedelta(days=1),
+            by="admin", reason="", source="cli",
+        )  # fmt: skip
+        r.cycle()  # the first: a baseline for Testpress's sources, not for this
+        r.cycle()
+        assert [a["key"] for a in r.alerts("muted")] == [f"{mute.id}:created"]

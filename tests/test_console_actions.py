@@ -98,6 +98,11 @@ def test_post_mutes_creates_a_mute_that_notifier_mutes_shows_and_lifts_it(
         assert bad.status_code == 400 and "for: " in bad.text
         nothing = _post(editor, "/mutes", {**fields, "rule": "", "for": "1d"})
         assert nothing.status_code == 400 and "give a student, a rule, or both" in nothing.text
+        by_name = _post(editor, "/mutes", {**fields, "student": "Asha Verma"})
+        assert by_name.status_code == 400 and "student: a user id or an email" in by_name.text
+        too_long = _post(editor, "/mutes", {**fields, "for": "500d"})
+        assert too_long.status_code == 400 and "for: " in too_long.text
+        assert running.actions is not None and running.actions.mutes() == []
         made = _post(editor, "/mutes", {**fields, "reason": "exam week"})
         assert made.status_code == 303
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
@@ -158,6 +163,8 @@ def test_replay_from_the_alert_page_sends_a_dead_delivery_again(running: Rig) ->
         assert done.status_code == 303
         running.cycle()
         assert running.store.log.delivery_statuses([dead["id"]]) == {dead["id"]: "sent"}
+        again = _post(editor, f"/alerts/{dead['id']}", {"action": "replay"})
+        assert again.status_code == 409 and "it is sent" in again.text
         assert "<td>replay</td>" in _audit(editor)
 
 

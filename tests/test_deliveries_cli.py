@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e import WEBHOOK_RULES, Harness, open_harness
+from tests.e2e import WEBHOOK_RULES, Harness, ok, open_harness
 
 KEYS = {
     "id", "rule", "channel", "student", "status", "tries", "last_error", "created_at", "sent_at",
@@ -28,12 +28,6 @@ def h(tmp_path: Path, db: str) -> Iterator[Harness]:
         tmp_path, seed=5, rules=WEBHOOK_RULES, extra_env={"NOTIFIER_DB": db}
     ) as harness:
         yield harness
-
-
-def ok(h: Harness, *args: str) -> str:
-    done = h.notifier(*args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def _has_schema(db: str) -> bool:

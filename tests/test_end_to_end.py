@@ -85,7 +85,7 @@ def test_baseline_then_one_alert_per_completion_per_channel_never_repeated(h: Ha
     assert len(console) == 1 and "Asha Verma" in console[0]
 
     status = h.status()
-    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 6}
+    assert status["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 6, "muted": 0}
     assert status["sources"]["attempts"]["last_error"] is None
     assert str(low) not in {a["key"] for a in hook.json["alerts"]}
 
@@ -123,7 +123,13 @@ def test_a_failing_channel_does_not_block_the_others_and_is_retried(h: Harness) 
     wait_until(lambda: time.time() >= due, interval=0.05, message="the retry to be due")
     assert h.notifier("run", "--once").returncode == 0
     assert [r.verified for r in h.webhook.received if r.status < 300] == [True]
-    assert h.status()["deliveries"] == {"queued": 0, "retrying": 0, "dead": 0, "sent": 4}
+    assert h.status()["deliveries"] == {
+        "queued": 0,
+        "retrying": 0,
+        "dead": 0,
+        "sent": 4,
+        "muted": 0,
+    }
 
 
 def test_a_final_rejection_is_dead_at_once_and_replay_sends_it_again(h: Harness) -> None:

@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-from notifier.sandbox import Sandbox
-from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver
-from tests.e2e import WEBHOOK_RULES, WEBHOOK_SECRET, Harness
+from tests.e2e import WEBHOOK_RULES, Harness, ok, open_harness
 
 RULES = (
     WEBHOOK_RULES
@@ -38,21 +36,8 @@ MUTE_KEYS = {
 
 @pytest.fixture
 def h(tmp_path: Path, db: str) -> Iterator[Harness]:
-    with (
-        Sandbox(seed=5) as sandbox,
-        FakeSlack() as slack,
-        WebhookReceiver(secret=WEBHOOK_SECRET) as webhook,
-        SmtpSink() as smtp,
-    ):
-        harness = Harness(tmp_path, sandbox, slack, webhook, smtp, rules=RULES)
-        harness.extra_env = {"NOTIFIER_DB": db}
+    with open_harness(tmp_path, seed=5, rules=RULES, extra_env={"NOTIFIER_DB": db}) as harness:
         yield harness
-
-
-def ok(h: Harness, *args: str) -> str:
-    done = h.notifier(*args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def received(h: Harness, rule: str) -> list[dict[str, Any]]:
@@ -156,6 +141,10 @@ def test_bad_mutes_are_refused_with_what_and_where(h: Harness, db: str) -> None:
     )
     assert "is not a duration like" in refused("--student", "7", "--for", "7x")
     assert "not a positive duration" in refused("--student", "7", "--for", "0")
+    assert "longer than 400 days" in refused("--student", "7", "--for", "99999d")
+    assert refused("--student", "Asha Verma", "--for", "1d") == (
+        "--student: 'Asha Verma' is not a user id or an email (a name matches nothing)\n"
+    )
     assert h.notifier("mute", "--student", "7").returncode == 2  # --for is required
     assert json.loads(ok(h, "mutes", "--json")) == []  # nothing was made
     assert ok(h, "mutes").startswith("no mutes")

@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from notifier.actions.service import Actions, Mute, UnknownMute
+from notifier.actions.service import LONGEST_MUTE, Actions, Mute, UnknownMute
 from notifier.rules.hints import did_you_mean
 from notifier.rules.policy import parse_duration
 from notifier.runtime.config import load_rules
@@ -26,9 +26,8 @@ from notifier.state import open_store
 from notifier.state.exists import missing_store
 from notifier.text import one_line
 
-ENDED_DAYS = (
-    7  # `mutes` shows (its help says so, in cli.py) the mutes that ended this many days back
-)
+# `mutes` shows the mutes that ended this many days back (its help says so, in cli.py).
+ENDED_DAYS = 7
 
 
 def who() -> str:
@@ -48,7 +47,22 @@ def duration_of(text: str) -> timedelta:
         raise ConfigError([f"--for: {exc}"]) from None
     if seconds <= 0:
         raise ConfigError([f"--for: {text!r} is not a positive duration like 30m, 12h or 7d"])
+    if seconds > LONGEST_MUTE.total_seconds():
+        raise ConfigError([f"--for: {text!r} is longer than {LONGEST_MUTE.days} days"])
     return timedelta(seconds=seconds)
+
+
+def student_of(text: str | None) -> str | None:
+    """A Testpress user id or an email, as the alerts carry them: a name would match
+    nothing, so it is refused."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if not (value.isdigit() or ("@" in value and " " not in value)):
+        raise ConfigError(
+            [f"--student: {value!r} is not a user id or an email (a name matches nothing)"]
+        )
+    return value
 
 
 def _check_names(settings: Settings, rule: str | None, channel: str | None) -> None:
@@ -75,13 +89,14 @@ def _check_names(settings: Settings, rule: str | None, channel: str | None) -> N
 def cmd_mute(args: argparse.Namespace) -> int:
     if not (args.student or "").strip() and not (args.rule or "").strip():
         raise ConfigError(["notifier mute: give --student, --rule or both"])
+    student = student_of(args.student)
     duration = duration_of(args.duration)
     settings = load_settings()
     _check_names(settings, args.rule, args.channel)
     store = open_store(settings.db)
     try:
         mute = Actions(store, per_thread=False).mute(
-            student=args.student,
+            student=student,
             rule=args.rule,
             channel=args.channel,
             duration=duration,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,9 @@ from notifier.state import Store
 from notifier.state.people import ROLES, Session
 
 Clock = Callable[[], float]
+# Pages served at once: a few people use the console, and each of these threads holds a
+# store handle of its own (on PostgreSQL, a connection; and one more for `Actions`).
+PAGE_THREADS = 8
 
 
 class ThreadStores:
@@ -66,9 +70,16 @@ class Console:
     # The rules pages' service on a thread's store handle (`notifier.drafts.service`).
     drafts: Callable[[Store], DraftService] | None = None
     throttle: SignInThrottle = field(init=False)
+    pool: ThreadPoolExecutor = field(init=False)  # the page handlers' threads
 
     def __post_init__(self) -> None:
         self.throttle = SignInThrottle(self.clock)
+        self.pool = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="console")
+
+    def close(self) -> None:
+        """After the listener: the handlers' threads, then their store handles."""
+        self.pool.shutdown(wait=True)
+        self.stores.close()
 
     @property
     def secure(self) -> bool:

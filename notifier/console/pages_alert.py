@@ -99,7 +99,10 @@ def act(ctx: Ctx) -> Response:
         )
         done = "muted"
     elif action == "replay":
-        actions.replay([row["id"]], by=ctx.user, source="console")
+        result = actions.replay([row["id"]], by=ctx.user, source="console")
+        if not result.queued:
+            why = f"it is {row['status']}: only dead or muted deliveries are sent again"
+            return ctx.render("error.html", 409, title="Not replayed", message=why)
         done = "replayed"
     else:
         return ctx.render("error.html", 400, title="Bad request", message="unknown action")

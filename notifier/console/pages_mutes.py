@@ -52,6 +52,8 @@ def change(ctx: Ctx) -> Response:
     channel = ctx.form.get("channel", "").strip() or None
     if student is None and rule is None:
         return _page(ctx, 400, "student, rule: give a student, a rule, or both")
+    if student is not None and not (student.isdigit() or "@" in student):
+        return _page(ctx, 400, "student: a user id or an email (a name would match nothing)")
     if rule is not None and rule not in {r.name for r in ctx.console.rules().rules}:
         return _page(ctx, 400, f"rule: no rule named {rule!r} is in force")
     if channel is not None and channel not in ctx.console.rules().channels:
@@ -62,15 +64,18 @@ def change(ctx: Ctx) -> Response:
         return _page(ctx, 400, f"for: {exc}")
     if seconds <= 0:
         return _page(ctx, 400, "for: a mute lasts some time, e.g. 12h or 7d")
-    actions.mute(
-        student=student,
-        rule=rule,
-        channel=channel,
-        duration=timedelta(seconds=seconds),
-        by=ctx.user,
-        reason=ctx.form.get("reason", "").strip()[:500],
-        source="console",
-    )
+    try:
+        actions.mute(
+            student=student,
+            rule=rule,
+            channel=channel,
+            duration=timedelta(seconds=seconds),
+            by=ctx.user,
+            reason=ctx.form.get("reason", "").strip()[:500],
+            source="console",
+        )
+    except ValueError as exc:  # what Actions refuses (e.g. longer than it allows)
+        return _page(ctx, 400, f"for: {exc}" if "days" in str(exc) else str(exc))
     return RedirectResponse("/mutes?done=muted", 303)
 
 

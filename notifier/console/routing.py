@@ -3,6 +3,10 @@ ASGI endpoint that reads the (small, bounded) form, runs the handler on a worker
 thread, and checks, in this order: a session (none: redirect to `/login`), the CSRF
 token of a POST (wrong or missing: 403, nothing changed), the role (short: 403).
 
+Handlers run on the console's own pool of threads (`Console.pool`), which live as long
+as the console: each keeps its store handle (and `Actions` its own) for good, where
+threads that come and go would leave handles behind.
+
 Forms are parsed here (`application/x-www-form-urlencoded`, with the standard library)
 rather than by Starlette, which would need another library for it. Every answer
 carries the security headers (`SECURITY_HEADERS`): a strict Content-Security-Policy
@@ -11,12 +15,11 @@ no sniffing, no caching."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
-import anyio
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -52,17 +55,15 @@ class Page:
 
 
 def routes(console: Console, pages: list[Page]) -> list[Route]:
-    threads = anyio.CapacityLimiter(32)
-    return [Route(p.path, _Endpoint(console, p, threads), methods=list(p.methods)) for p in pages]
+    return [Route(p.path, _Endpoint(console, p), methods=list(p.methods)) for p in pages]
 
 
 class _Endpoint:
     """The ASGI app of one page (an object, so Starlette passes it the raw ASGI call)."""
 
-    def __init__(self, console: Console, page: Page, threads: anyio.CapacityLimiter):
+    def __init__(self, console: Console, page: Page):
         self.console = console
         self.page = page
-        self.threads = threads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -81,7 +82,8 @@ class _Endpoint:
             client=request.client.host if request.client else "",
             cookies=request.cookies,
         )
-        answer = await anyio.to_thread.run_sync(_guarded, self.page, ctx, limiter=self.threads)
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(self.console.pool, _guarded, self.page, ctx)
         await answer(scope, receive, send)
 
 

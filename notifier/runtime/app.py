@@ -217,7 +217,8 @@ class App:
             rules=rules,
             now=datetime.fromtimestamp(now, UTC),
             lookback_hours=self.settings.lookback_hours,
-            baseline=(first and since is None) or rebase,
+            # A source of the notifier's own events (what people did) has no backlog.
+            baseline=((first and since is None) or rebase) and getattr(source, "baselines", True),
             since=since if first else None,
             conference_settle_minutes=self.settings.conference_settle_minutes,
             extra_conferences=self.ruleset.sources.conferences,

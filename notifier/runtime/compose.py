@@ -277,7 +277,7 @@ def console_server(
         server = HttpServer(settings.console_addr)
     except AddressError as exc:
         raise ConfigError([f"NOTIFIER_CONSOLE_ADDR: {exc}"]) from None
-    stack.callback(stores.close)
+    stack.callback(console.close)
     stack.callback(server.close)
     server.app.router.routes.append(Mount("", app=console_app(console)))
     server.start()

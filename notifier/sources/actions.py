@@ -86,6 +86,7 @@ class ActionsSource:
 
     name: str = "actions"
     kinds: tuple[str, ...] = (FOLLOWED_UP, MUTE_CREATED, MUTE_ENDED)
+    baselines = False  # the first poll alerts too (the run loop asks)
 
     def poll(self, ctx: PollContext) -> PollResult:
         now = ctx.now.timestamp()

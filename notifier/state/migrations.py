@@ -20,7 +20,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (a
 # The console (contract section 14): its users (an Argon2id hash, never a password) and
 # their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
 # token; and the indexes its pages read through (alerts newest first, a student's
-# timeline).
+# alerts by the user id or email of the row's first alert, a student's timeline).
 _SCHEMA_V9 = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student
+    ON outbox (CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT));
+CREATE INDEX IF NOT EXISTS outbox_email ON outbox (lower(json_extract(alerts, '$[0].data.email')));
 CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
 """
 

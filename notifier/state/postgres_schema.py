@@ -147,6 +147,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
+CREATE INDEX IF NOT EXISTS outbox_student ON outbox ((alerts::jsonb -> 0 -> 'data' ->> 'user_id'));
+CREATE INDEX IF NOT EXISTS outbox_email
+    ON outbox ((lower(alerts::jsonb -> 0 -> 'data' ->> 'email')));
 CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
 """
 

@@ -11,10 +11,9 @@ import sqlite_utils
 from notifier.state.people import ALERT_COLUMNS, AlertFilter
 from notifier.state.rows import first, named
 
-_STUDENT = (
-    "(CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT) = ? "
-    "OR lower(json_extract(alerts, '$[0].data.email')) = lower(?))"
-)
+# A student by user id or by email: each the expression of its index (schema 9).
+BY_ID = "CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT) = ?"
+BY_EMAIL = "lower(json_extract(alerts, '$[0].data.email')) = lower(?)"
 
 
 def like(text: str) -> str:
@@ -22,6 +21,10 @@ def like(text: str) -> str:
     (ESCAPE '\\')."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# The week's rows by their time (`INDEXED BY`): grouped by rule, SQLite's planner would
+# rather walk the whole outbox in `outbox_group`'s order (100 ms at 60,000 rows).
 
 
 class SqliteConsoleReads:
@@ -46,8 +49,8 @@ class SqliteConsoleReads:
             parts.append("created_at < ?")
             args.append(where.until)
         if where.student is not None:
-            parts.append(_STUDENT)
-            args += [where.student, where.student]
+            parts.append(BY_EMAIL if "@" in where.student else BY_ID)
+            args.append(where.student)
         sql = (
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox"
             + (" WHERE " + " AND ".join(parts) if parts else "")
@@ -66,7 +69,8 @@ class SqliteConsoleReads:
         return named(
             self.db.execute(
                 "SELECT rule, CAST(created_at / 3600 AS INTEGER) AS hour, COUNT(*) AS n "
-                "FROM outbox WHERE created_at >= ? GROUP BY rule, hour ORDER BY rule, hour",
+                "FROM outbox INDEXED BY outbox_created WHERE created_at >= ? "
+                "GROUP BY rule, hour ORDER BY rule, hour",
                 [since],
             )
         )
@@ -76,7 +80,8 @@ class SqliteConsoleReads:
             self.db.execute(
                 "SELECT rule, COUNT(DISTINCT event || ':' || event_key) AS matches, "
                 "COUNT(*) AS deliveries, SUM(status = 'sent') AS sent, "
-                "SUM(status = 'dead') AS dead FROM outbox WHERE created_at >= ? GROUP BY rule",
+                "SUM(status = 'dead') AS dead FROM outbox INDEXED BY outbox_created "
+                "WHERE created_at >= ? GROUP BY rule",
                 [since],
             )
         )

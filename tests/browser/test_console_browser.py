@@ -81,6 +81,15 @@ def test_sign_in_find_a_student_open_the_alert_and_sign_out(running: Rig, browse
     page.locator("table a[href^='/alerts/']").first.click()
     assert "Why the rule fired" in page.content()
     assert "Organic Chemistry" in page.content()
+    page.click("button:has-text('Follow up')")  # an editor acts: through Actions
+    assert "Followed up." in page.content() and "by ann at" in page.content()
+    page.click("button:has-text('Mute the student')")
+    assert "Muted." in page.content()
+    page.click("text=Mutes")
+    assert page.locator("a[href^='/students/']").count() == 1  # the mute in force: Asha
+    page.click("text=Audit")
+    assert page.locator("td:has-text('follow_up')").count() == 1
+    assert page.locator("td:has-text('mute')").count() >= 1
 
     # A form posted without its CSRF token (the browser's own cookies): refused.
     refused = context.request.post(url + "/mutes", form={"rule": "failed-exam", "for": "1d"})
