@@ -1,4 +1,4 @@
-"""Figure k: the console's preview of a rules draft (issue 21) over the last 7 days of a
+"""Figure v: the console's preview of a rules draft (issue 21) over the last 7 days of a
 10,000-student year, from the events the store keeps (no Testpress request).
 
 The store holds the year of figure g (`bench/history.py`: 100,000 exam attempts and
@@ -97,7 +97,7 @@ def rows(k: dict[str, Any]) -> list[Any]:
 
     return [
         Row(
-            f"k. rules draft preview, 7 days of a 10,000-student year ({k['events']:,} events "
+            f"v. rules draft preview, 7 days of a 10,000-student year ({k['events']:,} events "
             f"kept; {k['period_events']:,} in the period, {k['rules']} rules, from "
             f"{k['source']}; {k['draft_alerts']:,} alerts vs {k['active_alerts']:,} sent)",
             f"{k['seconds']:.2f} s (median of {len(k['all_seconds'])})",

@@ -31,7 +31,7 @@ DAY = 86400.0
 ALWAYS_THERE = frozenset({"student", "email", "user_id"})
 # How far before the period a history rule's earlier events are read: all of a `repeat
 # within` up to this, and this much for the rules without a window (`change`, `in_a_row`),
-# so a preview of a year's store reads weeks, not the year (figure k of `make bench`).
+# so a preview of a year's store reads weeks, not the year (figure v of `make bench`).
 WARM_DAYS = 30
 
 
