@@ -279,3 +279,27 @@ def test_the_alerts_each_version_raised_are_counted(store: Store, tmp_path: Path
     )
     service = DraftService(settings, store)
     assert service.alerts_by_version(store.rules.listed()) == {1: 2, 2: 1}
+
+
+def test_a_first_start_with_a_file_that_does_not_load_imports_nothing(
+    db: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((HEAD % "https://lms.school.example/hook").replace("result:", "reslt:"))
+    env = _env(
+        db,
+        rules,
+        NOTIFIER_RULES_IN_STORE="true",
+        TESTPRESS_BASE_URL="http://127.0.0.1:9",
+        TESTPRESS_TOKEN="t",
+    )
+    done = _cli(env, "run", "--once", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        f"{rules}:6:12: unknown field 'reslt' for attempt.completed; did you mean 'result'?"
+    )
+    store = open_store(db)
+    try:
+        assert store.rules.listed() == []
+    finally:
+        store.close()
