@@ -36,6 +36,7 @@ from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
+from notifier.runtime.drafts import draft_service
 from notifier.runtime.rules_source import StoredRules
 from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
@@ -275,6 +276,7 @@ def console_server(
         clock=clock,
         zone=ZoneInfo(settings.timezone),
         public_url=settings.console_url,
+        drafts=lambda handle: draft_service(settings, handle, audit=handle.audit.add),
     )
     try:
         server = HttpServer(settings.console_addr)
