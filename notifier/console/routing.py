@@ -11,8 +11,7 @@ Forms are parsed here (`application/x-www-form-urlencoded`, with the standard li
 rather than by Starlette, which would need another library for it. Every answer
 carries the security headers (`SECURITY_HEADERS`): a strict Content-Security-Policy
 (only this origin's stylesheet, images and script, the rules editor's file; no inline
-script or style), no framing,
-no sniffing, no caching."""
+script or style), no framing, no sniffing, no caching."""
 
 from __future__ import annotations
 
