@@ -114,6 +114,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.readback import rows as readback_rows
 
         rows += readback_rows(raw["h"])
+    if "v" in raw:
+        from bench.drafts import rows as draft_rows
+
+        rows += draft_rows(raw["v"])
     if "p" in raw:
         g = raw["p"]
         s, b = g["steady"], g["burst"]

@@ -10,8 +10,8 @@ threads that come and go would leave handles behind.
 Forms are parsed here (`application/x-www-form-urlencoded`, with the standard library)
 rather than by Starlette, which would need another library for it. Every answer
 carries the security headers (`SECURITY_HEADERS`): a strict Content-Security-Policy
-(only this origin's stylesheet and images; no script, no inline style), no framing,
-no sniffing, no caching."""
+(only this origin's stylesheet, images and script, the rules editor's file; no inline
+script or style), no framing, no sniffing, no caching."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from notifier.console.context import Console, Ctx
 
 MAX_FORM = 64 * 1024  # bytes: the largest form is a mute's reason
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -50,6 +51,7 @@ class Page:
     handler: Handler
     methods: tuple[str, ...] = ("GET",)
     role: str | None = "viewer"  # None: no session needed (the sign-in page)
+    max_form: int = MAX_FORM  # bytes of the form (the rules editor's is larger)
 
 
 def routes(console: Console, pages: list[Page]) -> list[Route]:
@@ -66,7 +68,7 @@ class _Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_FORM:
+        if not length.isdigit() or int(length) > self.page.max_form:
             await PlainTextResponse("form too large", 413)(scope, receive, send)
             return
         body = await request.body() if request.method == "POST" else b""
