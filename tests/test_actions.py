@@ -405,3 +405,70 @@ def test_an_action_before_the_first_cycle_is_not_swallowed_by_the_baseline(
         r.cycle()  # the first: a baseline for Testpress's sources, not for this
         r.cycle()
         assert [a["key"] for a in r.alerts("muted")] == [f"{mute.id}:created"]
+
+
+def test_a_store_blip_while_reading_mutes_is_not_counted_against_the_alert(
+    r: Rig, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mute stage reads the store as a message goes out. Before: a store outage
+    there (a PostgreSQL restart breaks each worker's connection; SQLite says "database is
+    locked") was taken as a fault of the message, so the alert was held back with
+    "unexpected OperationalError" and, after FAULT_TRIES such blips, set aside as dead
+    (contract section 7: an outage is never counted against a row). Now the read is
+    tried again, and the alert goes out in the same cycle."""
+    import sqlite3
+
+    import psycopg
+
+    from notifier.state import FAULT_TRIES
+
+    concern = type(r.store.mutes)
+    active = concern.active
+    blips = [FAULT_TRIES]
+    error = sqlite3.OperationalError if db == "sqlite" else psycopg.OperationalError
+
+    def blipping(self: Any, now: float) -> Any:
+        if blips[0] > 0:  # the first read of each pass: a broken connection, a lock
+            blips[0] = 0
+            raise error("server closed the connection unexpectedly")
+        return active(self, now)
+
+    monkeypatch.setattr(concern, "active", blipping)
+    inst = r.sandbox.institute
+    for n in range(FAULT_TRIES):
+        blips[0] = 1
+        _fail(r, inst.add_user(name=f"Student {n}"), f"Exam {n}")
+        r.cycle()
+        assert len(r.alerts("failed-exam")) == n + 1, r.store.log.delivery_list()
+    rows = r.store.log.delivery_list()
+    assert {row["status"] for row in rows} == {"sent"}
+    assert all(not row["last_error"] for row in rows)
+
+
+def test_a_store_outage_that_lasts_while_reading_mutes_fails_the_pass_not_the_alert(
+    r: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage that outlasts the mute stage's tries is the pass's failure (as when
+    claiming fails): the row is not blamed, and once the store answers (and the pass's
+    claim has run out) the alert goes out."""
+    import sqlite3
+
+    concern = type(r.store.mutes)
+    active = concern.active
+    out = [True]
+
+    def unavailable(self: Any, now: float) -> Any:
+        if out[0]:
+            raise sqlite3.OperationalError("database is locked")
+        return active(self, now)
+
+    monkeypatch.setattr(concern, "active", unavailable)
+    _fail(r, r.sandbox.institute.add_user(name="Asha Verma"), "Algebra")
+    with pytest.raises(sqlite3.OperationalError):
+        r.cycle()  # `notifier run` logs the failed cycle and goes on
+    [row] = r.store.log.delivery_list()
+    assert row["status"] == "queued" and not row["last_error"], row
+    out[0] = False
+    r.clock.advance(3600)  # past the claim's lease
+    r.cycle()
+    assert [a["data"]["student"] for a in r.alerts("failed-exam")] == ["Asha Verma"]
