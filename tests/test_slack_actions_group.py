@@ -7,7 +7,7 @@ held as `muted`; a mute that runs out by the injected clock shows no longer."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +89,35 @@ def test_mute_student_on_a_grouped_message_mutes_every_student_it_names(
         later = slack.api.message(channel_id("#exam-alerts"), post.ts or "")
         [line] = _status(later)
         assert line.startswith("Followed up by <@U1> at ")
+
+
+def test_muting_one_students_alert_of_a_grouped_message_mutes_that_student_only(
+    tmp_path: Path, db: str
+) -> None:
+    """The console's *Mute the student* on one alert acts on that alert's row. Before:
+    the row's message was looked up by its Slack message ref, and every student of the
+    grouped Slack message was muted (Ravi, muted for a month by a click on Asha's
+    page). Now only the row's own student is; a click on the message's own buttons
+    (the group message's id) still mutes every student it names."""
+    with rig(tmp_path, GROUPED, db=db, NOTIFIER_TIMEZONE="UTC") as r:
+        assert r.actions is not None
+        r.cycle()
+        inst = r.sandbox.institute
+        asha, ravi = (inst.add_user(name=n) for n in ("Asha Verma", "Ravi Kumar"))
+        _fail_all(r, "Physics", [asha, ravi])
+        r.cycle()
+        r.clock.advance(31)  # the group's window closes
+        r.cycle()
+        assert len(r.slack.received) == 1
+        rows = r.store.log.delivery_list()
+        [asha_row] = [row["id"] for row in rows if "Asha" in row["alerts"]]
+        made = r.actions.mute_delivery(
+            asha_row,
+            what="student",
+            duration=timedelta(days=30),
+            by="ed",
+            reason="",
+            source="console",
+        )
+        assert [m.student for m in made] == [str(asha)]
+        assert [m.student for m in r.actions.mutes()] == [str(asha)]

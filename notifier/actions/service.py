@@ -219,13 +219,15 @@ class Actions:
         source: Source,
     ) -> list[Mute]:
         """Mute what a delivery is about: each of its students (on every rule), or its
-        rule (on every channel)."""
-        facts = self.delivery(delivery_id)
+        rule (on every channel). An outbox row's id (the console's alert page) names
+        that row's students only, never the others of the message it went out in; a
+        group message's id (its Slack buttons) names every student of the message."""
+        record, _ = self._record(delivery_id)
         if what == "rule":
             return [
                 self.mute(
                     student=None,
-                    rule=facts.rule,
+                    rule=record.rule,
                     channel=None,
                     duration=duration,
                     by=by,
@@ -243,7 +245,7 @@ class Actions:
                 reason=reason,
                 source=source,
             )
-            for s in facts.students
+            for s in student_ids(record.alerts)
         ]
 
     def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:
