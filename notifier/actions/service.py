@@ -134,7 +134,7 @@ class Actions:
         member's."""
         record, members = self._record(delivery_id)
         alerts = [a for m in members for a in m.alerts]
-        kept = self._store().follow_ups.get(delivery_id)
+        kept = self._store().follow_ups.get(self._followed(record.id))
         return DeliveryFacts(
             id=record.id,
             rule=record.rule,
@@ -146,12 +146,19 @@ class Actions:
             followed_up=None if kept is None else FollowUp.of(kept, first=False),
         )
 
+    def _followed(self, delivery_id: str) -> str:
+        """What a follow-up is kept under: the group message a row went out in (its
+        Slack buttons name that id), else the delivery itself. So one follow-up holds
+        for the message however it was made: a click on it, or an alert of it in the
+        console."""
+        return self._store().follow_ups.message_of(delivery_id) or delivery_id
+
     def follow_up(self, delivery_id: str, *, by: str, by_name: str, source: Source) -> FollowUp:
         """Record that `by` follows this delivery up, unless someone did first: the
         one who did, with `first` telling which."""
         facts = self.delivery(delivery_id)
         record = FollowUpRecord(
-            delivery=facts.id,
+            delivery=self._followed(facts.id),
             by=by,
             by_name=by_name,
             at=self.clock(),
@@ -163,7 +170,7 @@ class Actions:
         )
         kept, first = self._store().follow_ups.claim(record)
         if first:
-            self._done("follow_up", source, by, facts.id, f"{facts.rule} -> {facts.channel}")
+            self._done("follow_up", source, by, record.delivery, f"{facts.rule} -> {facts.channel}")
         return FollowUp.of(kept, first)
 
     # -- mutes ---------------------------------------------------------------------------
