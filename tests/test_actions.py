@@ -472,3 +472,51 @@ def test_a_store_outage_that_lasts_while_reading_mutes_fails_the_pass_not_the_al
     r.clock.advance(3600)  # past the claim's lease
     r.cycle()
     assert [a["data"]["student"] for a in r.alerts("failed-exam")] == ["Asha Verma"]
+
+
+def test_a_muted_member_is_kept_muted_when_the_rest_of_its_group_faults(
+    tmp_path: Path, db: str
+) -> None:
+    """A group whose unmuted rest fails in processing (a fault, contract section 7).
+    Before: the muted member was neither kept as `muted` nor given back; it stayed
+    claimed, and was sent once the claim ran out if its mute had ended meanwhile. Now it
+    is kept as `muted` at once, as when the rest goes out."""
+    grouped = FAILED.replace("notify: [hook]", "group_by: [exam_id]\n    notify: [hook]")
+    with rig(tmp_path, grouped, db=db) as r:
+        assert r.actions is not None
+        r.cycle()
+        inst = r.sandbox.institute
+        users = [inst.add_user(name=n) for n in ("Asha Verma", "Ravi Kumar")]
+        r.actions.mute(
+            student=str(users[0]),
+            rule=None,
+            channel=None,
+            duration=timedelta(hours=2),
+            by="admin",
+            reason="",
+            source="cli",
+        )
+
+        class Fragile:
+            message_type = r.app.deliverer.channels["hook"].message_type
+
+            def send(self, message: Any) -> Any:
+                raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+            def close(self) -> None:
+                pass
+
+        r.app.deliverer.set_channels({"hook": Fragile()})
+        exam = inst.add_exam(title="Physics")
+        at = datetime.fromtimestamp(r.clock(), UTC)
+        for user in users:
+            inst.complete_attempt(
+                inst.start_attempt(exam, user), result="Fail", score=1.0, completed_at=at
+            )
+        r.cycle()
+        r.clock.advance(3600)  # past the group's window: due, Asha muted, Ravi faults
+        r.cycle()
+        r.clock.advance(2 * 3600)  # past the mute's end (and any claim)
+        r.cycle()
+        assert _statuses(r)["Asha Verma"] == ["muted"]
+        assert _statuses(r)["Ravi Kumar"] == ["retrying"]
