@@ -134,7 +134,7 @@ class Actions:
         member's."""
         record, members = self._record(delivery_id)
         alerts = [a for m in members for a in m.alerts]
-        kept = self._store().follow_ups.get(delivery_id)
+        kept = self._store().follow_ups.get(self._followed(record.id))
         return DeliveryFacts(
             id=record.id,
             rule=record.rule,
@@ -146,12 +146,19 @@ class Actions:
             followed_up=None if kept is None else FollowUp.of(kept, first=False),
         )
 
+    def _followed(self, delivery_id: str) -> str:
+        """What a follow-up is kept under: the group message a row went out in (its
+        Slack buttons name that id), else the delivery itself. So one follow-up holds
+        for the message however it was made: a click on it, or an alert of it in the
+        console."""
+        return self._store().follow_ups.message_of(delivery_id) or delivery_id
+
     def follow_up(self, delivery_id: str, *, by: str, by_name: str, source: Source) -> FollowUp:
         """Record that `by` follows this delivery up, unless someone did first: the
         one who did, with `first` telling which."""
         facts = self.delivery(delivery_id)
         record = FollowUpRecord(
-            delivery=facts.id,
+            delivery=self._followed(facts.id),
             by=by,
             by_name=by_name,
             at=self.clock(),
@@ -163,7 +170,7 @@ class Actions:
         )
         kept, first = self._store().follow_ups.claim(record)
         if first:
-            self._done("follow_up", source, by, facts.id, f"{facts.rule} -> {facts.channel}")
+            self._done("follow_up", source, by, record.delivery, f"{facts.rule} -> {facts.channel}")
         return FollowUp.of(kept, first)
 
     # -- mutes ---------------------------------------------------------------------------
@@ -219,13 +226,15 @@ class Actions:
         source: Source,
     ) -> list[Mute]:
         """Mute what a delivery is about: each of its students (on every rule), or its
-        rule (on every channel)."""
-        facts = self.delivery(delivery_id)
+        rule (on every channel). An outbox row's id (the console's alert page) names
+        that row's students only, never the others of the message it went out in; a
+        group message's id (its Slack buttons) names every student of the message."""
+        record, _ = self._record(delivery_id)
         if what == "rule":
             return [
                 self.mute(
                     student=None,
-                    rule=facts.rule,
+                    rule=record.rule,
                     channel=None,
                     duration=duration,
                     by=by,
@@ -243,7 +252,7 @@ class Actions:
                 reason=reason,
                 source=source,
             )
-            for s in facts.students
+            for s in student_ids(record.alerts)
         ]
 
     def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:

@@ -1,6 +1,7 @@
 """How a console page is served: the plain handler (`Ctx` -> Response) wrapped in an
 ASGI endpoint that reads the (small, bounded) form, runs the handler on a worker
-thread, and checks, in this order: a session (none: redirect to `/login`), the CSRF
+thread (a body without a Content-Length, sent in chunks, is refused unread: 411),
+and checks, in this order: a session (none: redirect to `/login`), the CSRF
 token of a POST (wrong or missing: 403, nothing changed), the role (short: 403).
 
 Handlers run on the console's own pool of threads (`Console.pool`), which live as long
@@ -67,6 +68,9 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        if "transfer-encoding" in request.headers:  # no length to check: never read it
+            await PlainTextResponse("a Content-Length is required", 411)(scope, receive, send)
+            return
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > self.page.max_form:
             await PlainTextResponse("form too large", 413)(scope, receive, send)
