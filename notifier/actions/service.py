@@ -87,6 +87,22 @@ class Actions:
         self._local = threading.local()
         self._handles: list[ActionStore] = []
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[DeliveryRecord], None]] = []
+
+    def on_message_change(self, listener: Callable[[DeliveryRecord], None]) -> None:
+        """`listener(record)` after a follow-up or a delivery's mute made outside Slack
+        (Slack redraws its own clicks), when the delivery is its message alone: the
+        Slack message is redrawn to match. Called on the acting thread: it must only
+        hand the work on."""
+        self._listeners.append(listener)
+
+    def _message_changed(self, delivery_id: str, source: Source) -> None:
+        if source == "slack" or not self._listeners:
+            return
+        record, members = self._record(delivery_id)
+        if [m.id for m in members] == [record.id]:
+            for listener in self._listeners:
+                listener(record)
 
     def _store(self) -> ActionStore:
         if not self._per_thread:
@@ -164,6 +180,7 @@ class Actions:
         kept, first = self._store().follow_ups.claim(record)
         if first:
             self._done("follow_up", source, by, facts.id, f"{facts.rule} -> {facts.channel}")
+            self._message_changed(facts.id, source)
         return FollowUp.of(kept, first)
 
     # -- mutes ---------------------------------------------------------------------------
@@ -221,30 +238,23 @@ class Actions:
         """Mute what a delivery is about: each of its students (on every rule), or its
         rule (on every channel)."""
         facts = self.delivery(delivery_id)
-        if what == "rule":
-            return [
-                self.mute(
-                    student=None,
-                    rule=facts.rule,
-                    channel=None,
-                    duration=duration,
-                    by=by,
-                    reason=reason,
-                    source=source,
-                )
-            ]
-        return [
+        targets: list[tuple[str | None, str | None]] = (
+            [(None, facts.rule)] if what == "rule" else [(s, None) for s in facts.students]
+        )
+        made = [
             self.mute(
-                student=s,
-                rule=None,
+                student=student,
+                rule=rule,
                 channel=None,
                 duration=duration,
                 by=by,
                 reason=reason,
                 source=source,
             )
-            for s in facts.students
+            for student, rule in targets
         ]
+        self._message_changed(facts.id, source)
+        return made
 
     def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:
         """Lift a mute now. Lifting one that has ended already changes nothing."""

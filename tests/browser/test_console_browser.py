@@ -7,7 +7,9 @@ install (`.ci/run` installs Chromium, `make test-browser` installs Playwright)."
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 from notifier.console.passwords import hash_password
 from tests.console_kit import PASSWORD
 from tests.inprocess import Rig, rig
+from tests.slack_kit import APP_TOKEN
+from tests.waiting import wait_until
 
 try:
     from playwright import sync_api
@@ -42,13 +46,19 @@ rules:
     event: attempt.completed
     when:
       result: Fail
-    notify: [hook]
+    notify: [hook, slack]
 """
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Rig]:
-    with rig(tmp_path, RULES, NOTIFIER_CONSOLE_ADDR="127.0.0.1:0") as r:
+    with rig(
+        tmp_path,
+        RULES,
+        NOTIFIER_CONSOLE_ADDR="127.0.0.1:0",
+        SLACK_APP_TOKEN=APP_TOKEN,  # a way in for clicks (the fake's Socket Mode): buttons
+        NOTIFIER_TIMEZONE="UTC",
+    ) as r:
         assert r.cycle().sources_ok
         inst = r.sandbox.institute
         exam = inst.add_exam(title="Organic Chemistry")
@@ -100,6 +110,12 @@ def test_sign_in_find_a_student_open_the_alert_and_sign_out(running: Rig, browse
     assert "Organic Chemistry" in page.content()
     page.click("button:has-text('Follow up')")  # an editor acts: through Actions
     assert "Followed up." in page.content() and "by ann at" in page.content()
+    # ... and the alert's Slack message says so, as a click in Slack would have.
+    slack = running.slack
+    wait_until(lambda: slack.api.updates, message="chat.update of the Slack alert")
+    [update] = slack.api.updates
+    assert [p.ts for p in slack.received] == [update.ts]
+    assert re.search(r"Followed up by ann at \d\d:\d\d", json.dumps(update.blocks))
     page.click("button:has-text('Mute the student')")
     assert "Muted." in page.content()
     page.click("text=Mutes")
