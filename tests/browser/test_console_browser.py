@@ -8,9 +8,7 @@ install (`.ci/run` installs Chromium, `make test-browser` installs Playwright)."
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,13 @@ from typing import Any
 import pytest
 
 from notifier.console.passwords import hash_password
+from tests.browser.kit import require_browser
 from tests.console_kit import PASSWORD
 from tests.inprocess import Rig, rig
 from tests.slack_kit import APP_TOKEN
 from tests.waiting import wait_until
 
-try:
-    from playwright import sync_api
-except ImportError:  # judged below: a skip, or in CI a failure
-    sync_api = None
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-MISSING = (
-    "no Playwright (`make test-browser` installs it)"
-    if sync_api is None
-    else "no Chromium (apt-get install chromium)"
-    if CHROMIUM is None
-    else None
-)
-if MISSING is not None:
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"the browser tests cannot run in CI: {MISSING}", pytrace=False)
-    pytest.skip(MISSING, allow_module_level=True)
+sync_api, CHROMIUM = require_browser()
 
 RULES = """
 rules:
