@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from notifier.channels.base import Alert, Notification
 from notifier.commands.demo_clicks import ADMIN, APP_TOKEN, ClickScene, play_clicks, print_clicks
@@ -202,7 +203,11 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         ]
         print_some(f"webhook ({len(hooks)} requests, {verified} with a valid signature):", hooks)
         print_some(f"console ({len(console)} lines, printed above as they were sent):", console)
-        print_clicks(scene, lambda row: plain_text(_notification(row, first_only=True)))
+        print_clicks(
+            scene,
+            lambda row: plain_text(_notification(row, first_only=True)),
+            ZoneInfo(settings.timezone),
+        )
         print(  # the examples are a sample (10 kept), the counts say how many
             f"\nby push: {pushed.webhooks} webhooks received, {pushed.completions} completions, "
             f"{pushed.queued} deliveries queued the moment they arrived (the rest came by poll):"

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,11 @@ def play_clicks(
     scene.held = s.wait(lambda: s.held_for(str(stories.ravi)))
 
 
-def print_clicks(scene: ClickScene, describe: Callable[[dict[str, Any]], str]) -> None:
-    """The scene as a reader follows it; `describe` says what a held row's alert reads."""
+def print_clicks(
+    scene: ClickScene, describe: Callable[[dict[str, Any]], str], zone: tzinfo
+) -> None:
+    """The scene as a reader follows it; `describe` says what a held row's alert reads;
+    times in `zone` (NOTIFIER_TIMEZONE, as the Slack messages show them)."""
     print("\n=== clicks in Slack (the sandbox plays a teacher and an admin) ===")
     if scene.followed is None:
         print("follow-up: no click yet (the demo stopped first)")
@@ -150,7 +153,7 @@ def print_clicks(scene: ClickScene, describe: Callable[[dict[str, Any]], str]) -
     print(f"<@{ADMIN}> picked Mute student, 7 days, on: {scene.muted_post}")
     print(f"  the message now reads: {scene.muted.splitlines()[-1]}")
     for mute in scene.mutes:
-        until = mute.until.isoformat(timespec="minutes")
+        until = mute.until.astimezone(zone).isoformat(timespec="minutes")
         print(f"  the mute, as `notifier mutes` lists it: {mute.id} by {mute.by} until {until}")
     if scene.held is None:
         print("the muted student's next alert: not yet (the demo stopped first)")
