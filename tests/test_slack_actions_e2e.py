@@ -26,6 +26,7 @@ from tests.slack_kit import APP_TOKEN, SIGNING_SECRET, signed_post
 from tests.waiting import wait_until
 
 ADMIN = "UADMIN1"
+CONSOLE = "https://notifier.school.example"
 RULES = """\
 channels:
   teachers:
@@ -54,6 +55,16 @@ def _ids(blocks: list[dict[str, Any]] | None) -> list[str]:
         if b.get("type") == "actions"
         for e in b.get("elements", [])
     ]
+
+
+def _link(blocks: list[dict[str, Any]] | None) -> str | None:
+    """The address of the message's "Open in the console" link (None: no link)."""
+    for block in blocks or []:
+        for element in block.get("elements", []) if block.get("type") == "context" else []:
+            text = str(element.get("text", ""))
+            if text.endswith("|Open in the console>"):
+                return text[1:].removesuffix("|Open in the console>")
+    return None
 
 
 def _status(blocks: list[dict[str, Any]] | None) -> str:
@@ -90,6 +101,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
         "NOTIFIER_POLL_INTERVAL": "0.3",
         "NOTIFIER_TIMEZONE": "UTC",
+        "NOTIFIER_CONSOLE_URL": CONSOLE,
     }
     proc = h.start()
     slack = h.slack
@@ -114,6 +126,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
             assert message is not None
             return message
 
+        delivery = post.blocks[-1]["elements"][0]["value"]  # the Follow up button's
         # A teacher follows up: acked, then the message says so in place of the button.
         first = slack.api.click(post, "notifier.follow_up", "U1")
         later = slack.api.click(post, "notifier.follow_up", "U2")
@@ -122,6 +135,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         wait_until(lambda: slack.api.updates, message="chat.update")
         assert re.fullmatch(r"Followed up by <@U1> at \d\d:\d\d", _status(now_reads().blocks))
         assert "notifier.follow_up" not in _ids(now_reads().blocks)
+        assert _link(now_reads().blocks) == _link(post.blocks) == f"{CONSOLE}/alerts/{delivery}"
         # Slack delivers the same envelope again: nothing changes.
         slack.socket.send_envelope(first, envelope_id=envelope)
         # A colleague's click, sent before the message changed, is told who was first.
@@ -146,6 +160,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         assert f"Muted student Asha Verma by <@{ADMIN}> until " in status
         assert "Followed up by <@U1>" in status
         assert _ids(now_reads().blocks) == ["notifier.unmute"]
+        assert _link(now_reads().blocks) == f"{CONSOLE}/alerts/{delivery}"  # kept by each redraw
         mutes = json.loads(h.notifier("mutes", "--json").stdout)
         assert [m["by"] for m in mutes if m["ended_at"] is None] == [ADMIN]
 

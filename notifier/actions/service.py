@@ -87,6 +87,22 @@ class Actions:
         self._local = threading.local()
         self._handles: list[ActionStore] = []
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[DeliveryRecord], None]] = []
+
+    def on_message_change(self, listener: Callable[[DeliveryRecord], None]) -> None:
+        """`listener(record)` after a follow-up or a delivery's mute made outside Slack
+        (Slack redraws its own clicks), when the delivery is its message alone: the
+        Slack message is redrawn to match. Called on the acting thread: it must only
+        hand the work on."""
+        self._listeners.append(listener)
+
+    def _message_changed(self, delivery_id: str, source: Source) -> None:
+        if source == "slack" or not self._listeners:
+            return
+        record, members = self._record(delivery_id)
+        if [m.id for m in members] == [record.id]:
+            for listener in self._listeners:
+                listener(record)
 
     def _store(self) -> ActionStore:
         if not self._per_thread:
@@ -171,6 +187,7 @@ class Actions:
         kept, first = self._store().follow_ups.claim(record)
         if first:
             self._done("follow_up", source, by, record.delivery, f"{facts.rule} -> {facts.channel}")
+            self._message_changed(facts.id, source)
         return FollowUp.of(kept, first)
 
     # -- mutes ---------------------------------------------------------------------------
@@ -230,30 +247,25 @@ class Actions:
         that row's students only, never the others of the message it went out in; a
         group message's id (its Slack buttons) names every student of the message."""
         record, _ = self._record(delivery_id)
-        if what == "rule":
-            return [
-                self.mute(
-                    student=None,
-                    rule=record.rule,
-                    channel=None,
-                    duration=duration,
-                    by=by,
-                    reason=reason,
-                    source=source,
-                )
-            ]
-        return [
+        targets: list[tuple[str | None, str | None]] = (
+            [(None, record.rule)]
+            if what == "rule"
+            else [(s, None) for s in student_ids(record.alerts)]
+        )
+        made = [
             self.mute(
-                student=s,
-                rule=None,
+                student=student,
+                rule=rule,
                 channel=None,
                 duration=duration,
                 by=by,
                 reason=reason,
                 source=source,
             )
-            for s in student_ids(record.alerts)
+            for student, rule in targets
         ]
+        self._message_changed(record.id, source)
+        return made
 
     def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:
         """Lift a mute now. Lifting one that has ended already changes nothing."""

@@ -38,6 +38,7 @@ from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
 from notifier.runtime.drafts import draft_service
 from notifier.runtime.rules_source import StoredRules
+from notifier.runtime.slack_mirroring import wire_slack_mirror
 from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
@@ -200,6 +201,7 @@ def build(
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
         clicks = wire_slack_actions(settings, actions, server, stack, stop, clock)
+        wire_slack_mirror(settings, actions, lambda: app.ruleset, stack, stop, clock)
         if server is not None:
             stack.callback(server.close)
             server.start()  # every route is added by now
