@@ -18,7 +18,7 @@ from notifier.console.passwords import hash_password
 from notifier.sandbox.standins import channel_id
 from tests.console_kit import PASSWORD, csrf_of, sign_in
 from tests.inprocess import Rig, rig
-from tests.slack_kit import SIGNING_SECRET
+from tests.slack_kit import SIGNING_SECRET, action_ids, status_text
 from tests.waiting import wait_until
 
 RULES = """
@@ -30,24 +30,6 @@ rules:
     notify: [slack]
 """
 CONSOLE = "http://notifier.school.example"
-
-
-def _status(blocks: list[dict[str, Any]] | None) -> str:
-    return "\n".join(
-        e.get("text", "")
-        for b in blocks or []
-        if b.get("block_id") == "notifier.status"
-        for e in b.get("elements", [])
-    )
-
-
-def _ids(blocks: list[dict[str, Any]] | None) -> list[str]:
-    return [
-        e["action_id"]
-        for b in blocks or []
-        if b.get("type") == "actions"
-        for e in b.get("elements", [])
-    ]
 
 
 @pytest.fixture
@@ -85,8 +67,8 @@ def test_a_console_follow_up_and_mute_redraw_the_slack_message(running: Rig) -> 
         token = csrf_of(ann.get(page).text)
         assert ann.post(page, data={"csrf": token, "action": "follow_up"}).status_code == 303
         wait_until(lambda: slack.api.updates, message="the follow-up's chat.update")
-        assert re.fullmatch(r"Followed up by ann at \d\d:\d\d", _status(now_reads().blocks))
-        assert _ids(now_reads().blocks) == ["notifier.mute_student", "notifier.mute_rule"]
+        assert re.fullmatch(r"Followed up by ann at \d\d:\d\d", status_text(now_reads().blocks))
+        assert action_ids(now_reads().blocks) == ["notifier.mute_student", "notifier.mute_rule"]
         link = f"<{CONSOLE}/alerts/{delivery}|Open in the console>"
         assert link in str(now_reads().blocks)
         # Following up again changes nothing: no second redraw.
@@ -94,9 +76,9 @@ def test_a_console_follow_up_and_mute_redraw_the_slack_message(running: Rig) -> 
         mute = {"csrf": token, "action": "mute_student", "for": "7d"}
         assert ann.post(page, data=mute).status_code == 303
         wait_until(lambda: len(slack.api.updates) == 2, message="the mute's chat.update")
-        status = _status(now_reads().blocks)
+        status = status_text(now_reads().blocks)
         assert "Followed up by ann at " in status
         assert "Muted student Asha Verma by ann until " in status
-        assert _ids(now_reads().blocks) == ["notifier.unmute"]
+        assert action_ids(now_reads().blocks) == ["notifier.unmute"]
         assert link in str(now_reads().blocks)
     assert len(slack.received) == 1  # redrawn in place, nothing posted

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from notifier.console.passwords import hash_password
-from tests.browser.kit import require_browser
+from tests.browser.kit import require_browser, sign_in
 from tests.console_kit import PASSWORD
 from tests.inprocess import Rig, rig
 from tests.slack_kit import APP_TOKEN
@@ -64,14 +64,6 @@ def browser() -> Iterator[object]:
             launched.close()
 
 
-def _sign_in(page: object, url: str, name: str) -> None:
-    page.goto(url + "/")  # type: ignore[attr-defined]
-    assert "/login" in page.url  # type: ignore[attr-defined]
-    page.fill("input[name=name]", name)  # type: ignore[attr-defined]
-    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-
-
 def test_sign_in_find_a_student_open_the_alert_and_sign_out(running: Rig, browser: object) -> None:
     assert running.console_url
     url = running.console_url
@@ -79,7 +71,7 @@ def test_sign_in_find_a_student_open_the_alert_and_sign_out(running: Rig, browse
     errors: list[str] = []
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    _sign_in(page, url, "ann")
+    sign_in(page, url, "ann")
     page.wait_for_url(url + "/")
     assert page.locator("h1").inner_text() == "Overview"
     assert page.locator(".chart svg rect").count() >= 1  # the chart, drawn on the server
@@ -126,7 +118,7 @@ def test_a_viewer_sees_no_actions_and_is_refused_the_users_page(
     assert running.console_url
     context = browser.new_context()  # type: ignore[attr-defined]
     page = context.new_page()
-    _sign_in(page, running.console_url, "vera")
+    sign_in(page, running.console_url, "vera")
     page.wait_for_url(running.console_url + "/")
     page.click("text=Alerts")
     page.locator("table a[href^='/alerts/']").first.click()
@@ -161,7 +153,7 @@ def test_a_mute_holds_the_next_alert_and_a_dead_delivery_is_replayed(
     running.cycle()
     context = browser.new_context()
     page = context.new_page()
-    _sign_in(page, url, "ann")
+    sign_in(page, url, "ann")
     page.wait_for_url(url + "/")
 
     # Replay the dead delivery: sent at the next cycle, and its page says so.
@@ -193,7 +185,7 @@ def test_a_viewer_is_refused_an_action_even_with_a_valid_token(running: Rig, bro
     url = running.console_url
     context = browser.new_context()
     page = context.new_page()
-    _sign_in(page, url, "vera")
+    sign_in(page, url, "vera")
     page.wait_for_url(url + "/")
     alert = _open_alert(page, url, "sent")
     token = page.locator("input[name=csrf]").first.get_attribute("value")  # sign-out's form

@@ -15,12 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from notifier.sandbox.standins import free_port
 from tests.browser.kit import require_browser, sign_in
 from tests.console_kit import PASSWORD
 from tests.e2e import open_harness
+from tests.loopback import ready
 from tests.slack_kit import APP_TOKEN
 from tests.waiting import wait_until
 
@@ -45,13 +44,6 @@ def _fail(inst: Any, exam: int, user: int) -> None:
     now = datetime.now(UTC)
     attempt = inst.start_attempt(exam, user, started_at=now - timedelta(minutes=20))
     inst.complete_attempt(attempt, result="Fail", completed_at=now)
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_in_notifier_run_a_follow_up_updates_slack_and_a_mute_holds_the_next_alert(
@@ -82,7 +74,7 @@ def test_in_notifier_run_a_follow_up_updates_slack_and_a_mute_holds_the_next_ale
         proc = h.start()
         slack, url = h.slack, f"http://127.0.0.1:{console}"
         try:
-            wait_until(lambda: proc.poll() is not None or _ready(http), message="the baseline")
+            wait_until(lambda: proc.poll() is not None or ready(http), message="the baseline")
             assert proc.poll() is None, proc.communicate()[1]
             wait_until(lambda: slack.socket.connected, message="Socket Mode")
             _fail(inst, exam, asha)
