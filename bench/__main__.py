@@ -1,7 +1,7 @@
-"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 20, 21 and 23.
+"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 19, 20, 21 and 23.
 
 python -m bench              every figure
-python -m bench a d          only some (a b c d e f g h k m p r v; e comes with a)
+python -m bench a d          only some (a b c d e f g h k m p r s v; e comes with a)
 python -m bench --json out.json   also write the raw measurements
 """
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdefghkmprv")
+    parts = set(args.parts or "abcdefghkmprsv")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
         ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),
-        ("k", "Slack clicks", "bench.clicks"),
+        ("s", "Slack clicks", "bench.clicks"),
     ]
     for part, label, module in steps:
         if part not in parts:
