@@ -145,9 +145,7 @@ class Outcome:
 
     @classmethod
     def retry(cls, reason: str, retry_after: float | None = None, answer: str = "") -> Outcome:
-        return cls(
-            ok=False, retryable=True, reason=reason, retry_after=retry_after, answer=answer
-        )
+        return cls(ok=False, retryable=True, reason=reason, retry_after=retry_after, answer=answer)
 
     @classmethod
     def final(cls, reason: str, answer: str = "") -> Outcome:

@@ -1,8 +1,9 @@
 """`/alerts/<delivery id>`: one alert: the event's fields, why the rule fired, what each
 channel of the rule was sent (the same event's delivery to every channel), each try
-with its time, outcome, the receiver's answer and error (`outbox_tries`), who followed up; and, for editors, the actions: follow up, mute the student or
-the rule, replay. Actions post to the page itself and go through `Actions` (source
-"console"), never to the store directly."""
+with its time, outcome, the receiver's answer and error (`outbox_tries`), who followed
+up; and, for editors, the actions: follow up, mute the student or the rule, replay.
+Actions post to the page itself and go through `Actions` (source "console"), never to
+the store directly."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from notifier.state.base import STATUSES, OutboxRow, outbox_row
 from notifier.state.rows import first, named
 from notifier.state.sqlite_conn import SqlitePart
 
-
 # A try of a delivery, numbered after the ones kept (a replay numbers on, not from 1).
 TRY = (
     "INSERT INTO outbox_tries (delivery, number, at, outcome, answer, error) VALUES "
@@ -91,9 +90,7 @@ class SqliteOutbox(SqlitePart):
                 "WHERE id = ?",
                 [(now, now, ref, i) for i in ids],
             )
-            self.db.conn.executemany(
-                TRY, [(i, i, now, "sent", answer[:100], None) for i in ids]
-            )
+            self.db.conn.executemany(TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]))
