@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from notifier.channels.base import Alert, Notification
 from notifier.commands.ruletest import readable
 from notifier.delivery.render import email_message, plain_text, slack_message
+from notifier.delivery.slack_blocks import block_texts
 from notifier.obs.logs import redact, register_secrets
 from notifier.rules.evaluate import Match, evaluate_in_order, steps_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
@@ -59,8 +60,7 @@ def sample_text(n: Notification, channel_type: str, t: RuleTemplates | None) -> 
     plain text elsewhere."""
     if channel_type == "slack":
         _, blocks = slack_message(n, t)
-        texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
-        return readable(" | ".join(texts))
+        return readable(" | ".join(block_texts(blocks)))
     if channel_type == "email":
         return email_message(n, t)[0]
     return plain_text(n, t)

@@ -29,6 +29,7 @@ from notifier.delivery.render import (
     slack_message,
     webhook_body,
 )
+from notifier.delivery.slack_blocks import block_texts
 from notifier.events import EVENT_KINDS, Event, EventData
 from notifier.rules.compile import check_keys, unique_pairs
 from notifier.rules.evaluate import evaluate_in_order, step, time_of
@@ -274,7 +275,7 @@ def rendered(n: Notification, channel_type: str, t: RuleTemplates | None) -> str
     """What the channel would be sent, as a person reads it."""
     if channel_type == "slack":
         text, blocks = slack_message(n, t)
-        parts = [text] + [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
+        parts = [text, *block_texts(blocks)]
         return readable("\n".join(parts))
     if channel_type == "email":
         subject, body, _ = email_message(n, t)
