@@ -14,7 +14,7 @@ import argparse
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TextIO
 
 from notifier.channels.base import Alert, Notification
 from notifier.commands.ruletest import readable
@@ -170,10 +170,15 @@ def preview_command(
     out: TextIO,
     days: float,
     samples: int = SAMPLES,
-    **kwargs: Any,
+    *,
+    now: datetime | None = None,
+    sources: dict[str, Source] | None = None,
+    timezone: str = "Asia/Kolkata",
 ) -> int:
     """Run and print; 0 when every source was read, 1 when one could not be."""
-    result = run_preview(ruleset, client, days=days, samples=samples, **kwargs)
+    result = run_preview(
+        ruleset, client, days=days, samples=samples, now=now, sources=sources, timezone=timezone
+    )
     print_preview(result, ruleset, out)
     return 1 if result.errors else 0
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -391,7 +392,7 @@ def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:
     return counts
 
 
-def _mtime(path: Any) -> float | None:
+def _mtime(path: str | PathLike[str]) -> float | None:
     try:
         return float(Path(path).stat().st_mtime_ns)
     except OSError:

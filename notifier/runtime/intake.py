@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.events import Kept
 from notifier.obs.logs import redact
@@ -190,7 +190,7 @@ class Intake:
             deliveries, kept = self.plan(name, polled, now)
             queued += self.store.seen.record(name, polled.seen, deliveries, now=now, history=kept)
             self.counts.note(deliveries)
-        watch: Any = getattr(self.sources.get("attempts"), "watch", None)
+        watch: object = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):
             watch(self.store, batch.watch, now)
         tries = {row.id: row.tries for row in rows}
