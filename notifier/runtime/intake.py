@@ -68,7 +68,8 @@ class PushCounts:
 
     def note(self, deliveries: list[NewDelivery]) -> None:
         for d in deliveries:
-            data = d.alerts[0].get("data", {}) if d.alerts else {}
+            first = d.alerts[0].get("data") if d.alerts else None
+            data = first if isinstance(first, Mapping) else {}
             who = data.get("student") or f"attempt {d.event_key}"
             what = data.get("exam_title") or data.get("title") or ""
             line = f"[{d.rule}] {who}" + (f", {what}" if what else "")

@@ -31,12 +31,12 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from notifier.events import Activity, Kept
+from notifier.events import Activity, JSONValue, Kept
 
 STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -98,7 +98,7 @@ class OutboxRow:
     channel: str
     event: str
     event_key: str
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, JSONValue]]
     status: str
     attempts: int
     created_at: float
@@ -127,7 +127,7 @@ class NewDelivery:
     channel: str
     event: str
     event_key: str
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, JSONValue]]
     group: str | None = None  # see notifier.rules.policy
     not_before: float | None = None  # None: due at once
 
@@ -165,7 +165,7 @@ class SeenMarks(Protocol):
         deliveries: Iterable[NewDelivery],
         *,
         baseline: bool = False,
-        state: dict[str, Any] | None = None,
+        state: Mapping[str, object] | None = None,
         now: float | None = None,
         history: Iterable[Kept] = (),
     ) -> int:
@@ -224,7 +224,9 @@ class SourceState(Protocol):
 
     def get_state(self, scope: str, key: str) -> Any: ...
 
-    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None: ...
+    def put_state(
+        self, scope: str, items: Mapping[str, object], now: float | None = None
+    ) -> None: ...
 
 
 class History(Protocol):
