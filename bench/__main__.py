@@ -1,7 +1,7 @@
-"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 19, 20 and 23, in one table.
+"""`python -m bench` (`make bench`): every figure of issues 6, 12, 13, 19, 20, 21 and 23.
 
 python -m bench              every figure
-python -m bench a d          only some (a b c d e f g h k m p r; e comes with a)
+python -m bench a d          only some (a b c d e f g h k m p r s v; e comes with a)
 python -m bench --json out.json   also write the raw measurements
 """
 
@@ -21,11 +21,11 @@ from bench.table import Row, render_table
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", default=[], help="a b c d e f g h k m p r (default: all)"
+        "parts", nargs="*", default=[], help="a b c d e f g h k m p r v (default: all)"
     )
     parser.add_argument("--json", metavar="PATH", help="write the raw measurements here")
     args = parser.parse_args(argv)
-    parts = set(args.parts or "abcdefghkmpr")
+    parts = set(args.parts or "abcdefghkmprsv")
     if "e" in parts:
         parts.add("a")
     started = time.perf_counter()
@@ -40,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         ("g", "history rules over a year", "bench.history"),
         ("h", "history read-back of a new store", "bench.readback"),
         ("k", "the console's pages over a year", "bench.console"),
+        ("v", "rules draft preview", "bench.drafts"),
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
         ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),
-        ("k", "Slack clicks", "bench.clicks"),
+        ("s", "Slack clicks", "bench.clicks"),
     ]
     for part, label, module in steps:
         if part not in parts:

@@ -43,7 +43,7 @@ def _wait(predicate: Any, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"bench k: timed out waiting for {what}")
+            raise RuntimeError(f"bench s: timed out waiting for {what}")
         time.sleep(0.002)
 
 

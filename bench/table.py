@@ -52,11 +52,11 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 c["p95"] <= 2.0 and c["arrived"] == c["completions"],
             )
         )
-    if "k" in raw:
-        k = raw["k"]
+    if "s" in raw:
+        k = raw["s"]
         rows.append(
             Row(
-                f"k. Slack click -> chat.update, {k['clicks']} clicks over Socket Mode "
+                f"s. Slack click -> chat.update, {k['clicks']} clicks over Socket Mode "
                 "(follow up, mute, unmute)",
                 f"p50 {k['p50'] * 1000:.0f} ms, p95 {k['p95'] * 1000:.0f} ms",
                 "p95 <= 1 s",
@@ -114,6 +114,10 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
         from bench.readback import rows as readback_rows
 
         rows += readback_rows(raw["h"])
+    if "v" in raw:
+        from bench.drafts import rows as draft_rows
+
+        rows += draft_rows(raw["v"])
     if "p" in raw:
         g = raw["p"]
         s, b = g["steady"], g["burst"]

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", required=True, metavar="postgresql://...", help="the target database URL"
     )
     _add_backup(sub)
+    _add_rules(sub)
     _add_users(sub)
     _add_mutes(sub)
     return parser
@@ -130,6 +131,23 @@ def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     from notifier.commands import backup  # noqa: PLC0415 - start-up time (its parser only)
 
     backup.add_parser(sub)
+
+
+def _add_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`notifier rules export|import`: the rules' versions kept in the state store."""
+    rules = sub.add_parser("rules", help="the rules' versions kept in the state store")
+    verbs = rules.add_subparsers(dest="verb", required=True, metavar="VERB")
+    export = verbs.add_parser("export", help="print a version's YAML (default: the active one)")
+    export.add_argument("--version", type=_version, metavar="N", help="the version's number")
+    imported = verbs.add_parser("import", help="add FILE as a new version and make it active")
+    imported.add_argument("file", type=Path, metavar="FILE", help="a rules file")
+    imported.add_argument("--note", required=True, metavar="TEXT", help="what changed and why")
+
+
+def _version(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a version number (1, 2, ...)")
+    return int(value)
 
 
 def _add_mutes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -244,6 +262,12 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     return run_migrate_store(args.to)
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from notifier.commands.rules import cmd_rules as rules  # noqa: PLC0415 - start-up time
+
+    return rules(args)
+
+
 def cmd_mute(args: argparse.Namespace) -> int:
     from notifier.commands.mutes import cmd_mute as mute  # noqa: PLC0415 - start-up time
 
@@ -275,6 +299,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schema": cmd_schema,
     "migrate-store": cmd_migrate_store,
     "backup": cmd_backup,
+    "rules": cmd_rules,
     "users": cmd_users,
     "mute": cmd_mute,
     "mutes": cmd_mutes,

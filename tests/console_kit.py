@@ -95,6 +95,7 @@ def console(
     *,
     url: str | None = None,
     rules: str = RULES,
+    env: dict[str, str] | None = None,
 ) -> Iterator[ConsoleRig]:
     path = tmp_path / "rules.yaml"
     path.write_text(rules)
@@ -103,6 +104,7 @@ def console(
         NOTIFIER_CONSOLE_ADDR="127.0.0.1:0",
         NOTIFIER_CONSOLE_URL=url or "",
         NOTIFIER_RULES=str(path),
+        **(env or {}),
     )
     ruleset = load_rules(path, settings)
     clock = Clock()

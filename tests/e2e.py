@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,14 @@ def fail_attempts(institute: Any, n: int, label: str, students: int = 1) -> set[
         institute.complete_attempt(attempt, result="Fail", score=1.0)
         keys.add(str(attempt))
     return keys
+
+
+def complete_now(institute: Any, exam: int, name: str, result: str) -> None:
+    """A new student `name` completes `exam` now with `result`, started 30 minutes ago."""
+    user = institute.add_user(name=name, email=f"{name.lower()}@school.example")
+    now = datetime.now(UTC)
+    attempt = institute.start_attempt(exam, user, started_at=now - timedelta(minutes=30))
+    institute.complete_attempt(attempt, result=result, completed_at=now)
 
 
 def ok(h: Harness, *args: str) -> str:

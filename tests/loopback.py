@@ -7,6 +7,8 @@ from __future__ import annotations
 import http.client
 import socket
 
+import httpx
+
 
 def exchange(
     port: int,
@@ -62,3 +64,12 @@ def head_only(port: int, path: str, length: int) -> bytes:
     """Send a request's head announcing `length` bytes, and no body: the answer."""
     head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), length)
     return send_raw(port, head)
+
+
+def ready(port: int) -> bool:
+    """Whether a running notifier on `port` answers /readyz with 200 (its first cycle
+    is done)."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -150,3 +150,23 @@ class MemoryActions:
 
     def active(self) -> list[Mute]:
         return [m for m in self.mutes() if m.ended_at is None]
+
+
+def action_ids(blocks: list[dict[str, Any]] | None) -> list[str]:
+    """The action ids of a Slack message's buttons and menus, in order."""
+    return [
+        e["action_id"]
+        for b in blocks or []
+        if b.get("type") == "actions"
+        for e in b.get("elements", [])
+    ]
+
+
+def status_text(blocks: list[dict[str, Any]] | None) -> str:
+    """What the message's status line says (who followed up, what is muted)."""
+    return "\n".join(
+        e.get("text", "")
+        for b in blocks or []
+        if b.get("block_id") == "notifier.status"
+        for e in b.get("elements", [])
+    )

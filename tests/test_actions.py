@@ -405,3 +405,118 @@ def test_an_action_before_the_first_cycle_is_not_swallowed_by_the_baseline(
         r.cycle()  # the first: a baseline for Testpress's sources, not for this
         r.cycle()
         assert [a["key"] for a in r.alerts("muted")] == [f"{mute.id}:created"]
+
+
+def test_a_store_blip_while_reading_mutes_is_not_counted_against_the_alert(
+    r: Rig, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mute stage reads the store as a message goes out. Before: a store outage
+    there (a PostgreSQL restart breaks each worker's connection; SQLite says "database is
+    locked") was taken as a fault of the message, so the alert was held back with
+    "unexpected OperationalError" and, after FAULT_TRIES such blips, set aside as dead
+    (contract section 7: an outage is never counted against a row). Now the read is
+    tried again, and the alert goes out in the same cycle."""
+    import sqlite3
+
+    import psycopg
+
+    from notifier.state import FAULT_TRIES
+
+    concern = type(r.store.mutes)
+    active = concern.active
+    blips = [FAULT_TRIES]
+    error = sqlite3.OperationalError if db == "sqlite" else psycopg.OperationalError
+
+    def blipping(self: Any, now: float) -> Any:
+        if blips[0] > 0:  # the first read of each pass: a broken connection, a lock
+            blips[0] = 0
+            raise error("server closed the connection unexpectedly")
+        return active(self, now)
+
+    monkeypatch.setattr(concern, "active", blipping)
+    inst = r.sandbox.institute
+    for n in range(FAULT_TRIES):
+        blips[0] = 1
+        _fail(r, inst.add_user(name=f"Student {n}"), f"Exam {n}")
+        r.cycle()
+        assert len(r.alerts("failed-exam")) == n + 1, r.store.log.delivery_list()
+    rows = r.store.log.delivery_list()
+    assert {row["status"] for row in rows} == {"sent"}
+    assert all(not row["last_error"] for row in rows)
+
+
+def test_a_store_outage_that_lasts_while_reading_mutes_fails_the_pass_not_the_alert(
+    r: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage that outlasts the mute stage's tries is the pass's failure (as when
+    claiming fails): the row is not blamed, and once the store answers (and the pass's
+    claim has run out) the alert goes out."""
+    import sqlite3
+
+    concern = type(r.store.mutes)
+    active = concern.active
+    out = [True]
+
+    def unavailable(self: Any, now: float) -> Any:
+        if out[0]:
+            raise sqlite3.OperationalError("database is locked")
+        return active(self, now)
+
+    monkeypatch.setattr(concern, "active", unavailable)
+    _fail(r, r.sandbox.institute.add_user(name="Asha Verma"), "Algebra")
+    with pytest.raises(sqlite3.OperationalError):
+        r.cycle()  # `notifier run` logs the failed cycle and goes on
+    [row] = r.store.log.delivery_list()
+    assert row["status"] == "queued" and not row["last_error"], row
+    out[0] = False
+    r.clock.advance(3600)  # past the claim's lease
+    r.cycle()
+    assert [a["data"]["student"] for a in r.alerts("failed-exam")] == ["Asha Verma"]
+
+
+def test_a_muted_member_is_kept_muted_when_the_rest_of_its_group_faults(
+    tmp_path: Path, db: str
+) -> None:
+    """A group whose unmuted rest fails in processing (a fault, contract section 7).
+    Before: the muted member was neither kept as `muted` nor given back; it stayed
+    claimed, and was sent once the claim ran out if its mute had ended meanwhile. Now it
+    is kept as `muted` at once, as when the rest goes out."""
+    grouped = FAILED.replace("notify: [hook]", "group_by: [exam_id]\n    notify: [hook]")
+    with rig(tmp_path, grouped, db=db) as r:
+        assert r.actions is not None
+        r.cycle()
+        inst = r.sandbox.institute
+        users = [inst.add_user(name=n) for n in ("Asha Verma", "Ravi Kumar")]
+        r.actions.mute(
+            student=str(users[0]),
+            rule=None,
+            channel=None,
+            duration=timedelta(hours=2),
+            by="admin",
+            reason="",
+            source="cli",
+        )
+
+        class Fragile:
+            message_type = r.app.deliverer.channels["hook"].message_type
+
+            def send(self, message: Any) -> Any:
+                raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+            def close(self) -> None:
+                pass
+
+        r.app.deliverer.set_channels({"hook": Fragile()})
+        exam = inst.add_exam(title="Physics")
+        at = datetime.fromtimestamp(r.clock(), UTC)
+        for user in users:
+            inst.complete_attempt(
+                inst.start_attempt(exam, user), result="Fail", score=1.0, completed_at=at
+            )
+        r.cycle()
+        r.clock.advance(3600)  # past the group's window: due, Asha muted, Ravi faults
+        r.cycle()
+        r.clock.advance(2 * 3600)  # past the mute's end (and any claim)
+        r.cycle()
+        assert _statuses(r)["Asha Verma"] == ["muted"]
+        assert _statuses(r)["Ravi Kumar"] == ["retrying"]

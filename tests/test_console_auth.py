@@ -181,7 +181,7 @@ def test_every_page_carries_a_strict_content_security_policy(rig: ConsoleRig) ->
     for path in ("/login", "/", "/alerts", "/users", "/static/console.css", "/nowhere"):
         headers = client.get(path).headers
         policy = headers["content-security-policy"]
-        assert "default-src 'none'" in policy and "script-src" not in policy
+        assert "default-src 'none'" in policy and "script-src 'self';" in policy
         assert "unsafe-inline" not in policy and "style-src 'self'" in policy
         assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
     page = client.get("/").text
@@ -226,3 +226,23 @@ def test_the_console_settings_are_checked() -> None:
         Settings(_env_file=None, NOTIFIER_CONSOLE_URL="notifier.school.example")  # type: ignore[call-arg]
     url = Settings(_env_file=None, NOTIFIER_CONSOLE_URL=" https://n.example/ ")  # type: ignore[call-arg]
     assert url.console_url == "https://n.example"
+
+
+def test_a_form_sent_in_chunks_is_refused_before_it_is_read(rig: ConsoleRig) -> None:
+    """Before: a POST with `Transfer-Encoding: chunked` (no Content-Length) passed the
+    size check as length 0 and its whole body was read into memory, so anyone who
+    could reach the console, signed in or not, could make the process hold as much as
+    they sent. Now it is refused (411) and nothing is read."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"csrf=x&name=ann&password="
+        for _ in range(20):
+            yield b"a" * 16 * 1024  # well past MAX_FORM in all
+
+    with rig.client() as client:
+        answer = client.post(
+            "/login",
+            content=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 411, answer.status_code

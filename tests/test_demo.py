@@ -16,7 +16,7 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
         [
             sys.executable,
             "-c",
-            "from notifier.commands.demo import run_demo; raise SystemExit(run_demo(12))",
+            "from notifier.commands.demo import run_demo; raise SystemExit(run_demo(20))",
         ],
         cwd=REPO,
         capture_output=True,
@@ -55,9 +55,32 @@ def test_the_demo_prints_alerts_and_a_summary() -> None:
     printed = {f"  {x}" for x in _console_printed(out.stdout)}
     assert set(after[:5]) <= printed  # lines it did print
     assert after[5] == f"  ... and {console - 5} more"
+    # The sandbox clicks in Slack (over the fake's Socket Mode): a teacher follows up
+    # Asha's alert, an admin mutes Ravi, and Ravi's next drop is held, not posted.
+    scene = "=== clicks in Slack (the sandbox plays a teacher and an admin) ==="
+    clicks = out.stdout.split(scene)[1].split("\nby push:")[0]
+    lines = clicks.strip().splitlines()
+    assert lines[0].startswith("<@U0DEMOTEACH> clicked Follow up on: [failing-repeatedly] Asha")
+    assert re.fullmatch(
+        r"  the message now reads: Followed up by <@U0DEMOTEACH> at \d\d:\d\d", lines[1]
+    )
+    assert lines[2].startswith(
+        "<@U0DEMOADMIN> picked Mute student, 7 days, on: [score-dropped] Ravi"
+    )
+    assert re.fullmatch(
+        r"  the message now reads: Muted student Ravi Kumar by <@U0DEMOADMIN> until .+", lines[3]
+    )
+    assert re.fullmatch(
+        r"  the mute, as `notifier mutes` lists it: mute_\w+ by U0DEMOADMIN until .+", lines[4]
+    )
+    assert lines[5] == "the muted student's next alert, held as muted (not posted):"
+    held = r"  msg_\w+: \[score-dropped\] Ravi Kumar dropped 25 points"
+    assert re.match(held, lines[6]), lines[6]
     # A quiet log: no line a delivery (they are DEBUG); the cycle summaries count them.
     assert re.search(r"INFO notifier\.runtime\.app: cycle finished in", out.stderr)
     assert not re.search(r"delivery msg_\w+ \(.*\) sent", out.stderr), out.stderr[-2000:]
+    assert "websockets" not in out.stderr  # the fake Slack's socket plumbing stays quiet
+    assert "Traceback" not in out.stderr
 
 
 def _console_printed(stdout: str) -> list[str]:

@@ -10,7 +10,6 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from notifier.sandbox.standins import WebhookReceiver
 from notifier.settings import Settings
 from notifier.state import SqliteStore
 from notifier.state.lock import InstanceLock
+from tests.e2e import complete_now
 
 HEAD = """\
 channels:
@@ -59,11 +59,7 @@ class Rig:
         os.utime(self.path, (bump, bump))
 
     def complete(self, name: str, result: str) -> None:
-        inst = self.sandbox.institute
-        user = inst.add_user(name=name, email=f"{name.lower()}@school.example")
-        now = datetime.now(UTC)
-        attempt = inst.start_attempt(self.exam, user, started_at=now - timedelta(minutes=30))
-        inst.complete_attempt(attempt, result=result, completed_at=now)
+        complete_now(self.sandbox.institute, self.exam, name, result)
 
     def cycle(self) -> list[tuple[str, str]]:
         """Reload if changed, one cycle; the (rule, text) of each alert it delivered."""

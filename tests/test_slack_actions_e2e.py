@@ -22,10 +22,12 @@ import pytest
 
 from notifier.sandbox.standins import SlackPost, channel_id, free_port
 from tests.e2e import Harness, open_harness
-from tests.slack_kit import APP_TOKEN, SIGNING_SECRET, signed_post
+from tests.loopback import ready
+from tests.slack_kit import APP_TOKEN, SIGNING_SECRET, action_ids, signed_post, status_text
 from tests.waiting import wait_until
 
 ADMIN = "UADMIN1"
+CONSOLE = "https://notifier.school.example"
 RULES = """\
 channels:
   teachers:
@@ -47,22 +49,14 @@ def h(tmp_path: Path) -> Iterator[Harness]:
         yield harness
 
 
-def _ids(blocks: list[dict[str, Any]] | None) -> list[str]:
-    return [
-        e["action_id"]
-        for b in blocks or []
-        if b.get("type") == "actions"
-        for e in b.get("elements", [])
-    ]
-
-
-def _status(blocks: list[dict[str, Any]] | None) -> str:
-    return "\n".join(
-        e.get("text", "")
-        for b in blocks or []
-        if b.get("block_id") == "notifier.status"
-        for e in b.get("elements", [])
-    )
+def _link(blocks: list[dict[str, Any]] | None) -> str | None:
+    """The address of the message's "Open in the console" link (None: no link)."""
+    for block in blocks or []:
+        for element in block.get("elements", []) if block.get("type") == "context" else []:
+            text = str(element.get("text", ""))
+            if text.endswith("|Open in the console>"):
+                return text[1:].removesuffix("|Open in the console>")
+    return None
 
 
 def _fail(h: Harness, exam: Any, user: Any) -> None:
@@ -90,6 +84,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         "NOTIFIER_HTTP_ADDR": f"127.0.0.1:{port}",
         "NOTIFIER_POLL_INTERVAL": "0.3",
         "NOTIFIER_TIMEZONE": "UTC",
+        "NOTIFIER_CONSOLE_URL": CONSOLE,
     }
     proc = h.start()
     slack = h.slack
@@ -99,11 +94,11 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
             message="notifier run to connect over Socket Mode",
         )
         assert proc.poll() is None, proc.communicate()[1]
-        wait_until(lambda: _baseline(port), message="the first cycle")
+        wait_until(lambda: ready(port), message="the first cycle")
         _fail(h, exam, asha)
         wait_until(lambda: slack.received, message="the alert")
         [post] = slack.received
-        assert _ids(post.blocks) == [
+        assert action_ids(post.blocks) == [
             "notifier.follow_up",
             "notifier.mute_student",
             "notifier.mute_rule",
@@ -114,14 +109,16 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
             assert message is not None
             return message
 
+        delivery = post.blocks[-1]["elements"][0]["value"]  # the Follow up button's
         # A teacher follows up: acked, then the message says so in place of the button.
         first = slack.api.click(post, "notifier.follow_up", "U1")
         later = slack.api.click(post, "notifier.follow_up", "U2")
         envelope = slack.socket.send_envelope(first)
         wait_until(lambda: envelope in slack.socket.acks, message="the ack")
         wait_until(lambda: slack.api.updates, message="chat.update")
-        assert re.fullmatch(r"Followed up by <@U1> at \d\d:\d\d", _status(now_reads().blocks))
-        assert "notifier.follow_up" not in _ids(now_reads().blocks)
+        assert re.fullmatch(r"Followed up by <@U1> at \d\d:\d\d", status_text(now_reads().blocks))
+        assert "notifier.follow_up" not in action_ids(now_reads().blocks)
+        assert _link(now_reads().blocks) == _link(post.blocks) == f"{CONSOLE}/alerts/{delivery}"
         # Slack delivers the same envelope again: nothing changes.
         slack.socket.send_envelope(first, envelope_id=envelope)
         # A colleague's click, sent before the message changed, is told who was first.
@@ -142,10 +139,11 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
             slack.api.click(now_reads(), "notifier.mute_student", ADMIN, option="7d")
         )
         wait_until(lambda: len(slack.api.updates) == 2, message="the mute's redraw")
-        status = _status(now_reads().blocks)
+        status = status_text(now_reads().blocks)
         assert f"Muted student Asha Verma by <@{ADMIN}> until " in status
         assert "Followed up by <@U1>" in status
-        assert _ids(now_reads().blocks) == ["notifier.unmute"]
+        assert action_ids(now_reads().blocks) == ["notifier.unmute"]
+        assert _link(now_reads().blocks) == f"{CONSOLE}/alerts/{delivery}"  # kept by each redraw
         mutes = json.loads(h.notifier("mutes", "--json").stdout)
         assert [m["by"] for m in mutes if m["ended_at"] is None] == [ADMIN]
 
@@ -164,7 +162,7 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
         assert [m["ended_at"] for m in still] == [None]
         assert signed_post(url, unmute).status_code == 200
         wait_until(lambda: len(slack.api.updates) == 3, message="the unmute's redraw")
-        assert _ids(now_reads().blocks) == ["notifier.mute_student", "notifier.mute_rule"]
+        assert action_ids(now_reads().blocks) == ["notifier.mute_student", "notifier.mute_rule"]
         lifted = json.loads(h.notifier("mutes", "--json").stdout)
         assert [m["ended_at"] is not None for m in lifted] == [True]
 
@@ -180,13 +178,6 @@ def test_clicks_from_slack_follow_up_and_mute_in_a_running_notifier(h: Harness) 
             proc.communicate()
 
 
-def _baseline(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def test_without_a_way_in_slack_alerts_carry_no_buttons(h: Harness) -> None:
     inst = h.sandbox.institute
     exam = inst.add_exam(title="Physics")
@@ -196,5 +187,5 @@ def test_without_a_way_in_slack_alerts_carry_no_buttons(h: Harness) -> None:
     out = h.notifier("run", "--once")
     assert out.returncode == 0, out.stderr
     [post] = h.slack.received
-    assert post.blocks and _ids(post.blocks) == []
+    assert post.blocks and action_ids(post.blocks) == []
     assert h.slack.api.connections_opened == 0

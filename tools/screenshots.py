@@ -1,7 +1,8 @@
 """`make screenshots`: a PNG of each console page, for docs/console.md, taken in Debian's
 Chromium (Playwright) from the in-process notifier polling the sandbox institute: a
 few students fail exams, one delivery dies, one mute is made, then each page is
-opened signed in as an admin and saved in docs/images/console-<page>.png."""
+opened signed in as an admin and saved in docs/images/console-<page>.png; then the rules
+editor with a typo, a draft's preview and the versions (the rules kept in the store)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -17,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from notifier.console.passwords import hash_password  # noqa: E402
-from tests.inprocess import rig  # noqa: E402
+from tests.inprocess import CHANNELS, rig  # noqa: E402
 
 RULES = """
 rules:
@@ -45,9 +47,17 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory() as tmp,
         rig(
-            Path(tmp), RULES, NOTIFIER_CONSOLE_ADDR="127.0.0.1:0", NOTIFIER_TIMEZONE="Asia/Kolkata"
+            Path(tmp),
+            RULES,
+            NOTIFIER_CONSOLE_ADDR="127.0.0.1:0",
+            NOTIFIER_TIMEZONE="Asia/Kolkata",
+            NOTIFIER_RULES_IN_STORE="true",
+            NOTIFIER_RULES=str(Path(tmp) / "rules.yaml"),
         ) as r,
     ):
+        text = CHANNELS.replace("${HOOK_URL}", r.webhook.url) + RULES
+        r.store.rules.add(text, author="ann", note="imported from rules.yaml", at=r.clock())
+        r.app.reload_rules_if_changed()
         r.cycle()
         inst = r.sandbox.institute
         exams = [inst.add_exam(title=t) for t in ("Algebra Mock 3", "Organic Chemistry")]
@@ -90,8 +100,31 @@ def main() -> int:
                 page.goto(r.console_url + path)
                 page.screenshot(path=str(OUT / f"console-{name}.png"), full_page=True)
                 print(f"docs/images/console-{name}.png")
+            _rules_pages(page, r.console_url)
             browser.close()
     return 0
+
+
+def _rules_pages(page: Any, url: str) -> None:
+    """The rules editor with a typo at its line, a draft's preview, the versions."""
+    page.goto(url + "/rules/edit")
+    good = page.input_value("#draft")
+    page.fill("#draft", good.replace("result: Fail", "reslt: Fail"))
+    page.locator("#problems li.problem").wait_for()
+    page.screenshot(path=str(OUT / "console-rules-edit.png"), full_page=True)
+    draft = good.replace("lt: 40", "lt: 50")
+    page.fill("#draft", draft)
+    page.locator("#problems p.ok").wait_for()
+    page.click("button:has-text('Preview 7 days')")
+    page.locator("table.preview").wait_for()
+    page.screenshot(path=str(OUT / "console-rules-preview.png"), full_page=True)
+    page.fill("input[name=note]", "low-score: below 50 for the exam week")
+    page.click("button:has-text('Save as a new version')")
+    page.locator("p.ok:has-text('Saved as version 2')").wait_for()
+    page.goto(url + "/rules/versions")
+    page.screenshot(path=str(OUT / "console-rules-versions.png"), full_page=True)
+    for name in ("rules-edit", "rules-preview", "rules-versions"):
+        print(f"docs/images/console-{name}.png")
 
 
 if __name__ == "__main__":

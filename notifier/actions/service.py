@@ -87,6 +87,22 @@ class Actions:
         self._local = threading.local()
         self._handles: list[ActionStore] = []
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[DeliveryRecord], None]] = []
+
+    def on_message_change(self, listener: Callable[[DeliveryRecord], None]) -> None:
+        """`listener(record)` after a follow-up or a delivery's mute made outside Slack
+        (Slack redraws its own clicks), when the delivery is its message alone: the
+        Slack message is redrawn to match. Called on the acting thread: it must only
+        hand the work on."""
+        self._listeners.append(listener)
+
+    def _message_changed(self, delivery_id: str, source: Source) -> None:
+        if source == "slack" or not self._listeners:
+            return
+        record, members = self._record(delivery_id)
+        if [m.id for m in members] == [record.id]:
+            for listener in self._listeners:
+                listener(record)
 
     def _store(self) -> ActionStore:
         if not self._per_thread:
@@ -134,7 +150,7 @@ class Actions:
         member's."""
         record, members = self._record(delivery_id)
         alerts = [a for m in members for a in m.alerts]
-        kept = self._store().follow_ups.get(delivery_id)
+        kept = self._store().follow_ups.get(self._followed(record.id))
         return DeliveryFacts(
             id=record.id,
             rule=record.rule,
@@ -146,12 +162,19 @@ class Actions:
             followed_up=None if kept is None else FollowUp.of(kept, first=False),
         )
 
+    def _followed(self, delivery_id: str) -> str:
+        """What a follow-up is kept under: the group message a row went out in (its
+        Slack buttons name that id), else the delivery itself. So one follow-up holds
+        for the message however it was made: a click on it, or an alert of it in the
+        console."""
+        return self._store().follow_ups.message_of(delivery_id) or delivery_id
+
     def follow_up(self, delivery_id: str, *, by: str, by_name: str, source: Source) -> FollowUp:
         """Record that `by` follows this delivery up, unless someone did first: the
         one who did, with `first` telling which."""
         facts = self.delivery(delivery_id)
         record = FollowUpRecord(
-            delivery=facts.id,
+            delivery=self._followed(facts.id),
             by=by,
             by_name=by_name,
             at=self.clock(),
@@ -163,7 +186,8 @@ class Actions:
         )
         kept, first = self._store().follow_ups.claim(record)
         if first:
-            self._done("follow_up", source, by, facts.id, f"{facts.rule} -> {facts.channel}")
+            self._done("follow_up", source, by, record.delivery, f"{facts.rule} -> {facts.channel}")
+            self._message_changed(facts.id, source)
         return FollowUp.of(kept, first)
 
     # -- mutes ---------------------------------------------------------------------------
@@ -219,32 +243,29 @@ class Actions:
         source: Source,
     ) -> list[Mute]:
         """Mute what a delivery is about: each of its students (on every rule), or its
-        rule (on every channel)."""
-        facts = self.delivery(delivery_id)
-        if what == "rule":
-            return [
-                self.mute(
-                    student=None,
-                    rule=facts.rule,
-                    channel=None,
-                    duration=duration,
-                    by=by,
-                    reason=reason,
-                    source=source,
-                )
-            ]
-        return [
+        rule (on every channel). An outbox row's id (the console's alert page) names
+        that row's students only, never the others of the message it went out in; a
+        group message's id (its Slack buttons) names every student of the message."""
+        record, _ = self._record(delivery_id)
+        targets: list[tuple[str | None, str | None]] = (
+            [(None, record.rule)]
+            if what == "rule"
+            else [(s, None) for s in student_ids(record.alerts)]
+        )
+        made = [
             self.mute(
-                student=s,
-                rule=None,
+                student=student,
+                rule=rule,
                 channel=None,
                 duration=duration,
                 by=by,
                 reason=reason,
                 source=source,
             )
-            for s in facts.students
+            for student, rule in targets
         ]
+        self._message_changed(record.id, source)
+        return made
 
     def unmute(self, mute_id: str, *, by: str, source: Source) -> Mute:
         """Lift a mute now. Lifting one that has ended already changes nothing."""

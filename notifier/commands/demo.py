@@ -20,8 +20,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from notifier.channels.base import Alert, Notification
+from notifier.commands.demo_clicks import ADMIN, APP_TOKEN, ClickScene, play_clicks, print_clicks
 from notifier.console.passwords import hash_password
 from notifier.delivery.render import console_line, plain_text
 from notifier.events import Reason
@@ -123,6 +125,9 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "TESTPRESS_USERNAME": sandbox.username,
                 "TESTPRESS_PASSWORD": sandbox.password,
                 "SLACK_BOT_TOKEN": "xoxb-demo-token",
+                # Clicks on alerts (issue 19), over the fake Slack's Socket Mode.
+                "SLACK_APP_TOKEN": APP_TOKEN,
+                "NOTIFIER_SLACK_ADMINS": ADMIN,
                 "SLACK_API_URL": slack.url,
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(smtp.port),
@@ -143,7 +148,7 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
                 "NOTIFIER_CONSOLE_ADDR": f"127.0.0.1:{free_port()}",
             }
         )
-        for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        for name in ("TESTPRESS_TOKEN", "SMTP_USERNAME", "SMTP_PASSWORD", "SLACK_SIGNING_SECRET"):
             os.environ.pop(name, None)
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format)  # NOTIFIER_LOG_LEVEL=DEBUG: more
@@ -166,12 +171,21 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
             daemon=True,
         )
         story.start()
+        scene = ClickScene()  # the sandbox clicks: a follow-up, a mute, a held alert
+        clicker = threading.Thread(
+            target=play_clicks,
+            args=(scene, slack, parts.actions, settings.db_path, stories, app.stop),
+            name="demo-clicks",
+            daemon=True,
+        )
+        clicker.start()
         try:
             app.run_forever()
         except KeyboardInterrupt:
             print("\ndemo: interrupted")
         finally:
             timer.cancel()
+        clicker.join(timeout=5)
         counts = store.outbox.delivery_counts()
         print_one_per_rule(store, ruleset.rules)
         console = console_lines(store, ruleset)
@@ -189,6 +203,11 @@ def run_demo(seconds: float = DEMO_SECONDS, rules_path: Path | None = None) -> i
         ]
         print_some(f"webhook ({len(hooks)} requests, {verified} with a valid signature):", hooks)
         print_some(f"console ({len(console)} lines, printed above as they were sent):", console)
+        print_clicks(
+            scene,
+            lambda row: plain_text(_notification(row, first_only=True)),
+            ZoneInfo(settings.timezone),
+        )
         print(  # the examples are a sample (10 kept), the counts say how many
             f"\nby push: {pushed.webhooks} webhooks received, {pushed.completions} completions, "
             f"{pushed.queued} deliveries queued the moment they arrived (the rest came by poll):"

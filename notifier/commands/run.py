@@ -28,7 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     register_secrets(secrets_of(settings))
     if settings.push_problems():
         raise ConfigError(settings.push_problems())
-    ruleset = load_rules(settings.rules_path, settings)
+    # Rules in the store are read once the store is open (the file then seeds version 1).
+    ruleset = None if settings.rules_in_store else load_rules(settings.rules_path, settings)
     with build(
         settings, ruleset=ruleset, stop=stop, instance=True, replicas=not args.once
     ) as parts:

@@ -27,6 +27,8 @@ from notifier.console import (
     pages_mutes,
     pages_overview,
     pages_rules,
+    pages_rules_edit,
+    pages_rules_versions,
     pages_students,
 )
 from notifier.console.context import Console
@@ -40,9 +42,14 @@ PAGE_MODULES = (
     pages_students,
     pages_mutes,
     pages_rules,
+    pages_rules_edit,
+    pages_rules_versions,
     pages_admin,
 )
 STYLESHEET = resources.files("notifier.console").joinpath("static/console.css").read_bytes()
+# The rules editor's script (a gutter, and the check as you type): a file of this origin,
+# the only script the Content-Security-Policy lets run.
+EDITOR_JS = resources.files("notifier.console").joinpath("static/rules_edit.js").read_bytes()
 
 
 def templates() -> jinja2.Environment:
@@ -60,6 +67,10 @@ def _stylesheet(request: Request) -> Response:
     return Response(STYLESHEET, 200, media_type="text/css")
 
 
+def _editor_js(request: Request) -> Response:
+    return Response(EDITOR_JS, 200, media_type="text/javascript")
+
+
 def _not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("not found", 404)
 
@@ -67,7 +78,11 @@ def _not_found(request: Request, exc: Exception) -> Response:
 def console_app(console: Console) -> SecurityHeaders:
     pages = [page for module in PAGE_MODULES for page in module.PAGES]
     app = Starlette(
-        routes=[*routes(console, pages), Route("/static/console.css", _stylesheet)],
+        routes=[
+            *routes(console, pages),
+            Route("/static/console.css", _stylesheet),
+            Route("/static/rules_edit.js", _editor_js),
+        ],
         exception_handlers={404: _not_found},
     )
     app.router.redirect_slashes = False

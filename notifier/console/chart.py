@@ -1,5 +1,5 @@
 """The overview's chart, drawn on the server as SVG (no script, no inline style: the
-Content-Security-Policy allows neither): alerts per hour over the last days, one
+Content-Security-Policy allows no inline script or style): alerts per hour over the last days, one
 stacked colour per rule, with a legend. Colours and sizes are SVG attributes."""
 
 from __future__ import annotations

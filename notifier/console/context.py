@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse
 
 from notifier.actions.service import Actions
 from notifier.console.throttle import SignInThrottle
+from notifier.drafts.service import DraftService
 from notifier.rules.schema import RuleSet
 from notifier.state import Store
 from notifier.state.people import ROLES, Session
@@ -66,6 +67,8 @@ class Console:
     clock: Clock
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     public_url: str | None = None  # NOTIFIER_CONSOLE_URL
+    # The rules pages' service on a thread's store handle (`notifier.drafts.service`).
+    drafts: Callable[[Store], DraftService] | None = None
     throttle: SignInThrottle = field(init=False)
     pool: ThreadPoolExecutor = field(init=False)  # the page handlers' threads
 
@@ -90,6 +93,12 @@ class Console:
             return ""
         moment = ts if isinstance(ts, datetime) else datetime.fromtimestamp(float(ts), UTC)
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def drafts(ctx: Ctx) -> DraftService:
+    """The rules pages' service on this request's thread's store handle."""
+    assert ctx.console.drafts is not None, "the composition root gives the console its drafts"
+    return ctx.console.drafts(ctx.store)
 
 
 def may(role: str, needed: str) -> bool:

@@ -1,6 +1,7 @@
 """How a console page is served: the plain handler (`Ctx` -> Response) wrapped in an
 ASGI endpoint that reads the (small, bounded) form, runs the handler on a worker
-thread, and checks, in this order: a session (none: redirect to `/login`), the CSRF
+thread (a body without a Content-Length, sent in chunks, is refused unread: 411),
+and checks, in this order: a session (none: redirect to `/login`), the CSRF
 token of a POST (wrong or missing: 403, nothing changed), the role (short: 403).
 
 Handlers run on the console's own pool of threads (`Console.pool`), which live as long
@@ -10,8 +11,8 @@ threads that come and go would leave handles behind.
 Forms are parsed here (`application/x-www-form-urlencoded`, with the standard library)
 rather than by Starlette, which would need another library for it. Every answer
 carries the security headers (`SECURITY_HEADERS`): a strict Content-Security-Policy
-(only this origin's stylesheet and images; no script, no inline style), no framing,
-no sniffing, no caching."""
+(only this origin's stylesheet, images and script, the rules editor's file; no inline
+script or style), no framing, no sniffing, no caching."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from notifier.console.context import Console, Ctx
 
 MAX_FORM = 64 * 1024  # bytes: the largest form is a mute's reason
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -50,6 +52,7 @@ class Page:
     handler: Handler
     methods: tuple[str, ...] = ("GET",)
     role: str | None = "viewer"  # None: no session needed (the sign-in page)
+    max_form: int = MAX_FORM  # bytes of the form (the rules editor's is larger)
 
 
 def routes(console: Console, pages: list[Page]) -> list[Route]:
@@ -65,8 +68,11 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        if "transfer-encoding" in request.headers:  # no length to check: never read it
+            await PlainTextResponse("a Content-Length is required", 411)(scope, receive, send)
+            return
         length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_FORM:
+        if not length.isdigit() or int(length) > self.page.max_form:
             await PlainTextResponse("form too large", 413)(scope, receive, send)
             return
         body = await request.body() if request.method == "POST" else b""

@@ -4,9 +4,10 @@ rendered for its channel, sent, and its outcome recorded. A new concern is one m
 stage in `compose`, not one more branch in the delivery loop.
 
 What raises before the outcome is known is a fault of this message: recorded as such,
-and the worker goes on with the rest of its channel's queue. A failed write of a *sent*
-outcome (or any write while the store is out) is raised to the pass instead: the row is
-never sent again for a failed write (contract "Once").
+and the worker goes on with the rest of its channel's queue; but a store outage there
+(the mute stage reads the store) is raised to the pass, never counted against the row.
+A failed write of a *sent* outcome (or any write while the store is out) is raised to
+the pass instead: the row is never sent again for a failed write (contract "Once").
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class Chain:
                 job = stage(job)
                 if job.outcome is not None:  # decided (sent, failed, muted): record it
                     break
-        except Exception as exc:  # noqa: BLE001 - a fault of this message, not the pass's
-            self.record.fault(job, exc)
+        except Exception as exc:
+            if job.outcome is None and is_outage(exc):
+                raise  # the store is out (the mute stage reads it): not this message's fault
+            self.record.fault(job, exc)  # a fault of this message, not the pass's
             return
         try:
             self.record(job)

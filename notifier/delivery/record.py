@@ -210,7 +210,10 @@ class RecordStage:
 
     def fault(self, job: Job, exc: Exception) -> None:
         """A processing failure of one message's rows: retried with backoff, dead at
-        FAULT_TRIES. Reported by type and redacted text; the traceback only once."""
+        FAULT_TRIES. Reported by type and redacted text; the traceback only once. The
+        members a mute holds are kept as `muted` first: the fault is the rest's."""
+        if job.muted:
+            self.hold(job)
         store, unit, result = job.store, job.rows, job.tally
         now = self.clock()
         first = unit[0]

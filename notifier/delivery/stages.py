@@ -15,6 +15,7 @@ mute, the send) sets `job.outcome`, and the chain then goes straight to recordin
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from notifier.channels.slack_buttons import with_buttons
 from notifier.delivery.render import render_message
 from notifier.events import JSONObject, Reason
 from notifier.rules.templates import TemplateTable
-from notifier.state import DeliveryStore, OutboxRow
+from notifier.state import DeliveryStore, OutboxRow, is_outage
 
 Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
 
@@ -155,6 +156,13 @@ class NoMutes:
         return {}
 
 
+# Reads of the mutes tried this often while the store says it is out: a PostgreSQL
+# restart breaks each worker's connection (the next call connects again), SQLite may
+# be locked a moment. An outage that lasts is raised to the pass (never a fault).
+MUTE_READ_TRIES = 3
+MUTE_READ_FIRST_WAIT = 0.05  # seconds, doubling
+
+
 @dataclass(frozen=True)
 class MuteStage:
     """Rows a mute holds are kept as `muted` (by the record stage); the rest of the
@@ -162,8 +170,22 @@ class MuteStage:
 
     mutes: Mutes
 
+    def _held(self, job: Job) -> dict[str, str]:
+        """The mutes' decision, asked again while the store is briefly out: the first
+        stage that reads the store must not make a blip a fault of the message."""
+        wait = MUTE_READ_FIRST_WAIT
+        for tries_left in range(MUTE_READ_TRIES - 1, -1, -1):
+            try:
+                return self.mutes.held(job.rows, job.store)
+            except Exception as exc:
+                if not is_outage(exc) or not tries_left:
+                    raise
+            time.sleep(wait)
+            wait *= 2
+        raise AssertionError("unreachable")
+
     def __call__(self, job: Job) -> Job:
-        held = self.mutes.held(job.rows, job.store)
+        held = self._held(job)
         if not held:
             return job
         job.muted = held

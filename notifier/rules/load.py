@@ -55,7 +55,7 @@ from notifier.rules.yamlpos import (
 )
 from notifier.settings import Settings
 
-__all__ = ["ChannelKind", "Problem", "RulesError", "load_ruleset"]
+__all__ = ["ChannelKind", "Problem", "RulesError", "load_ruleset", "load_ruleset_text"]
 
 
 class ChannelKind(Protocol):
@@ -96,6 +96,19 @@ def load_ruleset(
         ) from None
     except UnicodeDecodeError:
         raise RulesError([Problem(shown, 1, 1, "the rules file is not UTF-8 text")]) from None
+    return load_ruleset_text(text, shown, settings, env, channel_types=channel_types)
+
+
+def load_ruleset_text(
+    text: str,
+    shown: str,
+    settings: Settings | None,
+    env: Mapping[str, str] | None,
+    *,
+    channel_types: Mapping[str, ChannelKind],
+) -> RuleSet:
+    """`load_ruleset` of rules given as text (a version kept in the store, a draft in
+    the console), named `shown` in its problems and as the rule set's path."""
     root, problems = parse(text, shown, default_env() if env is None else env)
     sink = Sink(shown, problems)
     ruleset = _Loader(sink, settings, channel_types).load(root)

@@ -13,8 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from notifier.channels.base import Channel
@@ -33,6 +31,7 @@ from notifier.runtime.cycle import CycleResult, PollerGate, took_over
 from notifier.runtime.intake import Intake, between_polls
 from notifier.runtime.poison import commit_isolated
 from notifier.runtime.recall import evaluate_with_history, once_per_spell
+from notifier.runtime.rules_source import FileRules, RulesSource
 from notifier.runtime.sources import sources_for
 from notifier.runtime.upkeep import prune_if_due
 from notifier.runtime.wiring import RulesWiring
@@ -74,6 +73,7 @@ class App:
         clock: Callable[[], float] = time.time,
         liveness: Liveness | None = None,
         poller: PollerGate | None = None,
+        rules_source: RulesSource | None = None,
     ):
         self.settings = settings
         self.poller = poller
@@ -95,7 +95,8 @@ class App:
         self.wiring = wiring
         self.deliverer = deliverer
         self.readback = readback
-        self._rules_mtime: float | None = None
+        # The file NOTIFIER_RULES, or the active version in the store: asked each cycle.
+        self.rules_source = rules_source or FileRules(wiring, ruleset.path)
 
     def start(self) -> None:
         """What taking up the rules writes: their secrets (for the log redaction), the
@@ -106,7 +107,7 @@ class App:
         self._rules_loaded(self.ruleset)
         new_store = not any(self.store.seen.has_baseline(name) for name in self.sources)
         self.readback.begin(self.sources_in_use(), new_store)
-        self._rules_mtime = _mtime(self.ruleset.path)
+        self.rules_source.mark()
         self.store.meta.set_meta("rules_loaded_at", _now_iso(self.clock()))
         self.store.meta.set_meta("rules_path", str(self.ruleset.path))
         self.store.meta.set_meta("rules_error", "")
@@ -313,17 +314,16 @@ class App:
     # -- hot reload -------------------------------------------------------------------------
 
     def reload_rules_if_changed(self) -> None:
-        """A changed rules file takes effect at the next cycle; an invalid one is
-        reported (log and `status`) and the last good rules keep running."""
-        mtime = _mtime(self.ruleset.path)
-        if mtime == self._rules_mtime:
+        """A changed rules file (or a new active version in the store) takes effect at
+        the next cycle; an invalid one is reported (log and `status`) and the last good
+        rules keep running."""
+        if not self.rules_source.changed():
             return
-        self._rules_mtime = mtime
         try:
-            ruleset = self.wiring.load(self.ruleset.path)
+            ruleset = self.rules_source.load()
         except RulesError as exc:
             text = "\n".join(str(p) for p in exc.problems)
-            log.error("rules file changed but is invalid; keeping the last good rules:\n%s", text)
+            log.error("rules changed but are invalid; keeping the last good rules:\n%s", text)
             self.store.meta.set_meta("rules_error", text)
             self.metrics.rules_reloaded(ok=False)
             self.health.rules_loaded(str(self.ruleset.path), text, self.clock())
@@ -336,6 +336,7 @@ class App:
         for channel in old_channels.values():
             channel.close()
         self.store.meta.set_meta("rules_loaded_at", _now_iso(self.clock()))
+        self.store.meta.set_meta("rules_path", str(ruleset.path))
         self.store.meta.set_meta("rules_error", "")
         self.metrics.rules_reloaded(ok=True)
         self.health.rules_loaded(str(ruleset.path), None, self.clock())
@@ -390,13 +391,6 @@ def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:
     if read > len(events):
         counts[source.kinds[0]] = counts.get(source.kinds[0], 0) + read - len(events)
     return counts
-
-
-def _mtime(path: str | PathLike[str]) -> float | None:
-    try:
-        return float(Path(path).stat().st_mtime_ns)
-    except OSError:
-        return None
 
 
 def _now_iso(ts: float) -> str:

@@ -36,6 +36,9 @@ from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.app import App
 from notifier.runtime.cycle import PollerGate
+from notifier.runtime.drafts import draft_service
+from notifier.runtime.rules_source import StoredRules
+from notifier.runtime.slack_mirroring import wire_slack_mirror
 from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.runtime.sources import make_sources
 from notifier.runtime.wiring import ChannelTable, RulesWiring, make_client
@@ -114,8 +117,9 @@ def build(
     """Build the notifier from `settings`; every keyword is an override.
 
     - `ruleset`: rules already loaded (default: `settings.rules_path`, read with
-      `channel_types`); `channel_types`: the channel table every rules version is
-      checked and built with; `channels`: senders to use instead of building them.
+      `channel_types`; with NOTIFIER_RULES_IN_STORE, the store's active version);
+      `channel_types`: the channel table every rules version is checked and built
+      with; `channels`: senders to use instead of building them.
     - `store`, `client`: used as given instead of opened from the settings.
     - `clock`, `stop`, `metrics`: the app's time, its stop event, its registry.
     - `http_addr`: where the HTTP server listens (default `NOTIFIER_HTTP_ADDR`; empty:
@@ -128,7 +132,8 @@ def build(
     stop = stop if stop is not None else threading.Event()
     metrics = metrics if metrics is not None else Metrics()
     wiring = RulesWiring(settings, channel_types)
-    ruleset = ruleset if ruleset is not None else wiring.load(settings.rules_path)
+    if ruleset is None and not settings.rules_in_store:
+        ruleset = wiring.load(settings.rules_path)  # before anything is opened
     stack = ExitStack()
     try:
         client = client if client is not None else make_client(settings, stop, metrics)
@@ -137,6 +142,11 @@ def build(
         if store is None:
             store = open_store(settings.db)
             stack.callback(store.close)
+        rules_source = None
+        if settings.rules_in_store:  # the active version (the file imported as the first)
+            rules_source = StoredRules(wiring, store.rules, settings.rules_path, clock)
+            ruleset = ruleset if ruleset is not None else rules_source.first()
+        assert ruleset is not None
         poller = None
         if replicas and settings.db_is_postgres:
             heartbeat = join_replicas(store, settings.poll_interval)
@@ -184,12 +194,14 @@ def build(
             clock=clock,
             liveness=liveness,
             poller=poller,
+            rules_source=rules_source,
         )
         stack.callback(app.close)
         if writer is not None:
             stack.callback(writer.close)
             writer.notify = app.on_push  # one recorded before this waits for the first cycle
         clicks = wire_slack_actions(settings, actions, server, stack, stop, clock)
+        wire_slack_mirror(settings, actions, lambda: app.ruleset, stack, stop, clock)
         if server is not None:
             stack.callback(server.close)
             server.start()  # every route is added by now
@@ -266,6 +278,7 @@ def console_server(
         clock=clock,
         zone=ZoneInfo(settings.timezone),
         public_url=settings.console_url,
+        drafts=lambda handle: draft_service(settings, handle, audit=handle.audit.add),
     )
     try:
         server = HttpServer(settings.console_addr)

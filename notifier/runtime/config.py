@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from notifier.channels import CHANNEL_TYPES, ChannelType
-from notifier.rules.load import Problem, RulesError, load_ruleset
+from notifier.rules.load import Problem, RulesError, load_ruleset, load_ruleset_text
 from notifier.rules.schema import RuleSet
 from notifier.settings import Settings
 
-__all__ = ["Problem", "RulesError", "load_rules"]
+__all__ = ["Problem", "RulesError", "load_rules", "load_rules_text"]
 
 
 def load_rules(
@@ -31,3 +31,16 @@ def load_rules(
     `channel_types` is the channel table the file's channels are checked against (the
     composition root's). Raises RulesError listing every problem."""
     return load_ruleset(path, settings, env, channel_types=channel_types)
+
+
+def load_rules_text(
+    text: str,
+    shown: str,
+    settings: Settings | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    channel_types: Mapping[str, ChannelType] = CHANNEL_TYPES,
+) -> RuleSet:
+    """`load_rules` of rules given as text: a version kept in the state store, named
+    `shown` (e.g. `rules@v3`) in its `PATH:LINE:COL` problems."""
+    return load_ruleset_text(text, shown, settings, env, channel_types=channel_types)

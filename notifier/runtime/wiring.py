@@ -19,7 +19,7 @@ from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.channels.base import Channel, SendContext
 from notifier.obs.metrics import Metrics
 from notifier.rules.schema import RuleSet
-from notifier.runtime.config import load_rules
+from notifier.runtime.config import load_rules, load_rules_text
 from notifier.settings import Settings
 from notifier.settings.dburl import url_secrets
 from notifier.testpress.client import TestpressClient
@@ -48,6 +48,10 @@ class RulesWiring:
 
     def load(self, path: Path | str) -> RuleSet:
         return load_rules(path, self.settings, channel_types=self.table)
+
+    def load_text(self, text: str, shown: str) -> RuleSet:
+        """A version kept in the store, read and built as the file would be."""
+        return load_rules_text(text, shown, self.settings, channel_types=self.table)
 
     def channels(self, ruleset: RuleSet) -> dict[str, Channel[Any]]:
         return build_channels(ruleset, self.settings, self.table)

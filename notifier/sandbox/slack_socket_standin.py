@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -24,6 +25,11 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
+
+# The websockets library logs each connection opened and closed at INFO: a stand-in's
+# plumbing, kept out of the demo's and the tests' logs (its warnings still show).
+_LOG = logging.getLogger("notifier.sandbox.slack_socket")
+_LOG.setLevel(logging.WARNING)
 
 
 class SocketModeStandin:
@@ -43,7 +49,7 @@ class SocketModeStandin:
         self.port = 0
 
     def start(self) -> SocketModeStandin:
-        self._server = serve(self._serve, "127.0.0.1", self.port)
+        self._server = serve(self._serve, "127.0.0.1", self.port, logger=_LOG)
         self.port = int(self._server.socket.getsockname()[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

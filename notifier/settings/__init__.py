@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     )
 
     rules_path: Path = Field(Path("rules.yaml"), validation_alias=_env("NOTIFIER_RULES"))
+    # Rules kept as versions in the state store (contract section 14): the file above is
+    # imported as version 1 when the store has none, and read no more after that.
+    rules_in_store: bool = Field(False, validation_alias=_env("NOTIFIER_RULES_IN_STORE"))
     db: str = Field("notifier.db", min_length=1, validation_alias=_env("NOTIFIER_DB"))
     poll_interval: float = Field(60.0, gt=0, validation_alias=_env("NOTIFIER_POLL_INTERVAL"))
     lookback_hours: float = Field(24.0, gt=0, validation_alias=_env("NOTIFIER_LOOKBACK_HOURS"))

@@ -243,6 +243,10 @@ class FollowUpStore(Protocol):
         """Keep which rows a group message (its id: `to_notification`'s) carried."""
         ...
 
+    def message_of(self, delivery_id: str) -> str | None:
+        """The group message a row went out in (its id), or None: sent alone, or not yet."""
+        ...
+
     def message_members(self, message: str) -> list[DeliveryRecord]:
         """The rows a group message carried, by the message's id ([] if none)."""
         ...

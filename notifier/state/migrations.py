@@ -3,7 +3,19 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
+
+# The rules kept as versions (contract section 14, NOTIFIER_RULES_IN_STORE): each with
+# its number, author, time, note and YAML text; exactly one active (the partial unique
+# index says so to the database, whatever a writer does).
+_SCHEMA_V10 = """
+CREATE TABLE IF NOT EXISTS rules_versions (
+    number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at REAL NOT NULL,
+    note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
+    WHERE active = 1
+"""
 
 # The console (contract section 14): its users (an Argon2id hash, never a password) and
 # their sessions, kept under the SHA-256 of the cookie's token with the session's CSRF
@@ -156,6 +168,7 @@ _MIGRATIONS = (
     (7, _SCHEMA_V7),
     (8, _SCHEMA_V8),
     (9, _SCHEMA_V9),
+    (10, _SCHEMA_V10),
 )
 
 __all__ = [
@@ -170,4 +183,5 @@ __all__ = [
     "_SCHEMA_V7",
     "_SCHEMA_V8",
     "_SCHEMA_V9",
+    "_SCHEMA_V10",
 ]

@@ -51,10 +51,12 @@ from notifier.state.postgres_meta import PostgresMeta, write_meta
 from notifier.state.postgres_outbox import CLAIM_BATCH, PostgresOutbox
 from notifier.state.postgres_people import PostgresSessions, PostgresUsers
 from notifier.state.postgres_replicas import PostgresReplicas
+from notifier.state.postgres_rules import PostgresRules
 from notifier.state.postgres_schema import PG_MIGRATIONS, SCHEMA_VERSION
 from notifier.state.postgres_seen import PostgresSeen
 from notifier.state.postgres_sources import PostgresSourceState
 from notifier.state.rows import first
+from notifier.state.rules_base import RulesVersions
 
 __all__ = ["CLAIM_BATCH", "PostgresStore", "StoreUnavailable"]
 
@@ -86,6 +88,7 @@ class PostgresStore(PostgresConnection):
         self.inbox: Inbox = PostgresInbox(self)
         self.faults: Faults = PostgresFaults(self)
         self.log: DeliveryLog = PostgresDeliveryLog(self)
+        self.rules: RulesVersions = PostgresRules(self)
         self.replicas = PostgresReplicas(self)
         self.mutes: MuteStore = PostgresMutes(self)
         self.follow_ups: FollowUpStore = PostgresFollowUps(self)

@@ -211,6 +211,15 @@ class PostgresFollowUps(PostgresPart):
                 [(message, id_) for id_ in ids],
             )
 
+    def message_of(self, delivery_id: str) -> str | None:
+        row = first(
+            self.pg.db().execute(
+                "SELECT message FROM message_rows WHERE delivery = %s ORDER BY message LIMIT 1",
+                [delivery_id],
+            )
+        )
+        return None if row is None else str(row["message"])
+
     def message_members(self, message: str) -> list[DeliveryRecord]:
         columns = ", ".join(f"o.{c.strip()}" for c in DELIVERY_RECORD_COLUMNS.split(","))
         rows = named(

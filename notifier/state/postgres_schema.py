@@ -153,6 +153,16 @@ CREATE INDEX IF NOT EXISTS outbox_email
 CREATE INDEX IF NOT EXISTS history_subject ON history (subject, at)
 """
 
+# The rules kept as versions, as SQLite's version 10.
+_PG_V10 = """
+CREATE TABLE IF NOT EXISTS rules_versions (
+    number INTEGER PRIMARY KEY, author TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    note TEXT NOT NULL, yaml TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (active)
+    WHERE active = 1
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -163,6 +173,7 @@ PG_MIGRATIONS = (
     (7, _PG_V7),
     (8, _PG_V8),
     (9, _PG_V9),
+    (10, _PG_V10),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

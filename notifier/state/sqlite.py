@@ -33,6 +33,7 @@ from notifier.state.base import (
 )
 from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.people import ConsoleReads, Sessions, Users
+from notifier.state.rules_base import RulesVersions
 from notifier.state.sqlite_actions import SqliteAudit, SqliteFollowUps, SqliteMutes
 from notifier.state.sqlite_conn import ImmediateDatabase, write_queue
 from notifier.state.sqlite_console import SqliteConsoleReads
@@ -43,6 +44,7 @@ from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_meta import SqliteMeta, read_meta, write_meta
 from notifier.state.sqlite_outbox import SqliteOutbox
 from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
+from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_seen import SqliteSeen
 from notifier.state.sqlite_sources import SqliteSourceState
 
@@ -94,6 +96,7 @@ class SqliteStore:
         self.inbox: Inbox = SqliteInbox(self.db)
         self.faults: Faults = SqliteFaults(self.db)
         self.log: DeliveryLog = SqliteDeliveryLog(self.db)
+        self.rules: RulesVersions = SqliteRules(self.db)
         self.mutes: MuteStore = SqliteMutes(self.db)
         self.follow_ups: FollowUpStore = SqliteFollowUps(self.db)
         self.audit: AuditLog = SqliteAudit(self.db)

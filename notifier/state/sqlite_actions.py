@@ -204,6 +204,15 @@ class SqliteFollowUps(SqlitePart):
                 [(message, id_) for id_ in ids],
             )
 
+    def message_of(self, delivery_id: str) -> str | None:
+        row = first(
+            self.db.execute(
+                "SELECT message FROM message_rows WHERE delivery = ? ORDER BY message LIMIT 1",
+                [delivery_id],
+            )
+        )
+        return None if row is None else str(row["message"])
+
     def message_members(self, message: str) -> list[DeliveryRecord]:
         columns = ", ".join(f"o.{c.strip()}" for c in DELIVERY_RECORD_COLUMNS.split(","))
         rows = named(

@@ -26,6 +26,7 @@ from notifier.state.base import (
     SourceState,
 )
 from notifier.state.people import ConsoleReads, Sessions, Users
+from notifier.state.rules_base import RulesVersions
 
 
 class Handle(Protocol):
@@ -57,6 +58,7 @@ class Store(Handle, Protocol):
     inbox: Inbox
     faults: Faults
     log: DeliveryLog
+    rules: RulesVersions  # the rules' versions (NOTIFIER_RULES_IN_STORE)
     mutes: MuteStore  # what people do to alerts (actions_base)
     follow_ups: FollowUpStore
     audit: AuditLog

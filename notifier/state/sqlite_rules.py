@@ -1,0 +1,88 @@
+"""The rules' versions on SQLite (`store.rules`); the twin is `postgres_rules`, the
+protocol `rules_base.RulesVersions`."""
+
+from __future__ import annotations
+
+from notifier.state.rows import first, named
+from notifier.state.rules_base import (
+    RULES_COLUMNS,
+    SLOT_SECONDS,
+    RulesVersion,
+    SentCount,
+    VersionChanged,
+    version_of,
+)
+from notifier.state.sqlite_conn import SqlitePart
+
+
+class SqliteRules(SqlitePart):
+    """`store.rules` on SQLite: a class of its own on the store's connection."""
+
+    def active_number(self) -> int | None:
+        row = first(self.db.execute("SELECT number FROM rules_versions WHERE active = 1"))
+        return None if row is None else int(row["number"])
+
+    def active(self) -> RulesVersion | None:
+        row = first(self.db.execute(f"SELECT {RULES_COLUMNS} FROM rules_versions WHERE active = 1"))
+        return None if row is None else version_of(row)
+
+    def get(self, number: int) -> RulesVersion | None:
+        row = first(
+            self.db.execute(
+                f"SELECT {RULES_COLUMNS} FROM rules_versions WHERE number = ?", [number]
+            )
+        )
+        return None if row is None else version_of(row)
+
+    def listed(self) -> list[RulesVersion]:
+        rows = named(
+            self.db.execute(f"SELECT {RULES_COLUMNS} FROM rules_versions ORDER BY number DESC")
+        )
+        return [version_of(r) for r in rows]
+
+    def add(
+        self,
+        yaml: str,
+        *,
+        author: str,
+        note: str,
+        at: float,
+        expected_active: int | None = None,
+        first_only: bool = False,
+    ) -> RulesVersion | None:
+        with self.db.atomic():  # the write lock: numbers and the check are one step
+            top = first(
+                self.db.execute(
+                    "SELECT MAX(number) AS top, MAX(CASE WHEN active = 1 THEN number END) "
+                    "AS active FROM rules_versions"
+                )
+            )
+            assert top is not None  # an aggregate always returns a row
+            if first_only and top["top"] is not None:
+                return None
+            if expected_active is not None and top["active"] != expected_active:
+                raise VersionChanged(expected_active, top["active"])
+            number = int(top["top"] or 0) + 1
+            self.db.execute("UPDATE rules_versions SET active = 0 WHERE active = 1")
+            self.db.execute(
+                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active) "
+                "VALUES (?, ?, ?, ?, ?, 1)",
+                [number, author, at, note, yaml],
+            )
+        return RulesVersion(number, author, at, note, yaml, True)
+
+    def sent_counts(self, since: float) -> list[SentCount]:
+        rows = named(
+            self.db.execute(
+                "SELECT rule, channel, CAST(created_at / ? AS INTEGER) AS slot, COUNT(*) AS n "
+                "FROM outbox WHERE created_at >= ? GROUP BY rule, channel, slot",
+                [SLOT_SECONDS, since],
+            )
+        )
+        return [
+            SentCount(r["rule"], r["channel"], float(r["slot"]) * SLOT_SECONDS, int(r["n"]))
+            for r in rows
+        ]
+
+
+__all__ = ["SqliteRules"]
