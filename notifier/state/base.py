@@ -34,7 +34,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from notifier.events import Activity, JSONValue, Kept
 
@@ -331,7 +331,17 @@ def record_fault_of(row: dict[str, Any]) -> RecordFault:
     return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
 
 
-def poisoned_row(row: dict[str, Any]) -> dict[str, Any]:
+class PoisonedRow(TypedDict):
+    """A row set aside after failing in processing, as `notifier status` shows it."""
+
+    table: str  # a POISON_TABLES name
+    id: str
+    tries: int
+    error: str | None
+    at: str | None  # ISO 8601
+
+
+def poisoned_row(row: dict[str, Any]) -> PoisonedRow:
     """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
     return {
         "table": row["t"],
@@ -368,7 +378,7 @@ class Faults(Protocol):
         """Rows set aside as dead after failing in processing, per POISON_TABLES name."""
         ...
 
-    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+    def poisoned(self, limit: int = 20) -> list[PoisonedRow]:
         """The latest such rows: table, id, tries, error, at (ISO time)."""
         ...
 
