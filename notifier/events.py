@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 FieldType = Literal["number", "string", "time", "bool", "list", "object", "any"]
 # Where a field's value comes from, cheapest first:
@@ -28,10 +28,10 @@ class Reason:
 
     field: str
     op: str
-    expected: Any
-    actual: Any
+    expected: FieldValue
+    actual: FieldValue
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, FieldValue]:
         return {
             "field": self.field,
             "op": self.op,
@@ -40,8 +40,8 @@ class Reason:
         }
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Reason:
-        return cls(raw["field"], raw["op"], raw.get("expected"), raw.get("actual"))
+    def from_dict(cls, raw: JSONObject) -> Reason:
+        return cls(str(raw["field"]), str(raw["op"]), raw.get("expected"), raw.get("actual"))
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Event:
 
     kind: str
     key: str
-    data: dict[str, Any] = field(hash=False, compare=False)
+    data: dict[str, FieldValue] = field(hash=False, compare=False)
 
 
 def _f(
@@ -264,7 +264,7 @@ class Kept:
     at: float  # Unix seconds
     subject: str | None
     title: str | None
-    fields: dict[str, Any] = field(hash=False, compare=False)
+    fields: dict[str, FieldValue] = field(hash=False, compare=False)
     fired: tuple[str, ...] = ()
     student: str | None = None
     email: str | None = None
@@ -282,7 +282,7 @@ class Activity:
     email: str | None
 
 
-def best_label(*candidates: Any, user_id: Any = None) -> str | None:
+def best_label(*candidates: object, user_id: object = None) -> str | None:
     """The best human label for a student: the first non-blank candidate, else
     `user <id>`, else None."""
     for value in candidates:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from notifier.events import JSONValue
 from notifier.state import iso
 from notifier.state.actions_base import FollowUpRecord, MuteRecord
 
@@ -81,7 +81,7 @@ class Mute:
             source=m.source,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSONValue]:
         """As `notifier mutes --json` prints it (times ISO 8601 with their offset)."""
         return {
             "id": self.id,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.actions.students import is_student
+from notifier.events import JSONObject
 from notifier.state import OutboxRow
 from notifier.state.actions_base import MuteRecord, MuteStore
 
@@ -40,7 +41,7 @@ def holds(mute: MuteRecord, row: OutboxRow) -> bool:
     return any(is_student(wanted, _data(alert)) for alert in row.alerts)
 
 
-def _data(alert: Any) -> dict[str, Any]:
+def _data(alert: object) -> JSONObject:
     data = alert.get("data") if isinstance(alert, dict) else None
     return data if isinstance(data, dict) else {}
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from notifier.actions.models import (
     DeliveryFacts,
@@ -58,7 +58,7 @@ class ActionStore(Protocol):
     follow_ups: FollowUpStore
     audit: AuditLog
 
-    def for_thread(self) -> Any: ...
+    def for_thread(self) -> ActionStore: ...
 
     def close(self) -> None: ...
 

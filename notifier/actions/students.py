@@ -4,17 +4,16 @@ user id, or their email (a live class's attendance has only the email)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from notifier.events import best_label
+from notifier.events import JSONObject, JSONValue, best_label
 
 
-def _data(alert: Mapping[str, Any]) -> Mapping[str, Any]:
+def _data(alert: Mapping[str, JSONValue]) -> JSONObject:
     data = alert.get("data")
     return data if isinstance(data, Mapping) else {}
 
 
-def student_id(data: Mapping[str, Any]) -> str | None:
+def student_id(data: JSONObject) -> str | None:
     """The alert's student as a mute names them: the user id, else the email."""
     user_id = data.get("user_id")
     if user_id is not None and str(user_id).strip():
@@ -25,13 +24,13 @@ def student_id(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def student_ids(alerts: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+def student_ids(alerts: Iterable[JSONObject]) -> tuple[str, ...]:
     """Each student the alerts are about, once, in order."""
     ids = (student_id(_data(a)) for a in alerts)
     return tuple(dict.fromkeys(i for i in ids if i is not None))
 
 
-def student_names(alerts: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+def student_names(alerts: Iterable[JSONObject]) -> tuple[str, ...]:
     """Each student's best human label, once, in order."""
     labels = (
         best_label(
@@ -43,7 +42,7 @@ def student_names(alerts: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(x for x in labels if x is not None))
 
 
-def is_student(wanted: str, data: Mapping[str, Any]) -> bool:
+def is_student(wanted: str, data: JSONObject) -> bool:
     """Whether the alert's data is about the student a mute names (by user id, or by
     email in any case)."""
     user_id = data.get("user_id")

@@ -16,13 +16,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO, TypeAlias, TypedDict, TypeVar
 
-from notifier.events import Reason
+from notifier.events import FieldValue, JSONValue, Reason
 from notifier.httpstatus import is_retryable_status, parse_retry_after
+from notifier.settings import Settings
+
+if TYPE_CHECKING:  # the pacer's module imports this one
+    from notifier.channels.slack import SlackPacer
 
 __all__ = [
     "Alert",
+    "Block",
+    "ChannelExtras",
     "Channel",
     "ConsoleLine",
     "MailMessage",
@@ -44,7 +50,7 @@ class Alert:
 
     event: str  # the event kind, e.g. "attempt.completed"
     key: str
-    data: dict[str, Any]
+    data: dict[str, FieldValue]
     reasons: tuple[Reason, ...] = ()
 
 
@@ -65,6 +71,9 @@ class Notification:
 
 # --- rendered messages: what a channel sends, one type per format ---------------------
 
+# One Slack Block Kit block, as JSON (what we build, and what Slack gives back).
+Block: TypeAlias = dict[str, JSONValue]
+
 
 @dataclass(frozen=True)
 class Message:
@@ -77,7 +86,7 @@ class Message:
 @dataclass(frozen=True)
 class SlackMessage(Message):
     text: str  # the notification (fallback) text, escaped for Slack
-    blocks: list[dict[str, Any]]
+    blocks: list[Block]
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ class WebhookMessage(Message):
     """The contract's JSON body but for `sent_at`, which the channel stamps as it sends
     (the last key of the body)."""
 
-    body: dict[str, Any]
+    body: dict[str, JSONValue]
 
 
 @dataclass(frozen=True)
@@ -180,9 +189,17 @@ class Channel(Protocol[M]):
     def close(self) -> None: ...
 
 
+class ChannelExtras(TypedDict, total=False):
+    """What a caller may hand every channel it builds (tests, `notifier demo`)."""
+
+    console_stream: TextIO  # where console lines go (default standard output)
+    send_timeout: float  # seconds a send may take (each channel has its default)
+    slack_pacer: SlackPacer  # shared by the Slack channels (default the process-wide one)
+
+
 @dataclass
 class SendContext:
     """Process-wide things a channel may need when it is built."""
 
-    settings: Any  # notifier.settings.Settings (Any keeps this module import-light)
-    extra: dict[str, Any] = field(default_factory=dict)
+    settings: Settings
+    extra: ChannelExtras = field(default_factory=lambda: ChannelExtras())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, ClassVar, Literal, TextIO
+from typing import ClassVar, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
 from notifier.channels.base import ConsoleLine, Message, Outcome, SendContext
+from notifier.settings import Settings
 
 
 class ConsoleConfig(BaseModel):
@@ -16,7 +17,7 @@ class ConsoleConfig(BaseModel):
 
     type: Literal["console"]
 
-    def missing_settings(self, settings: Any) -> list[str]:
+    def missing_settings(self, settings: Settings) -> list[str]:
         return []
 
 

@@ -10,11 +10,12 @@ import re
 import smtplib
 import ssl
 from email.message import EmailMessage
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from notifier.channels.base import MailMessage, Message, MessageRef, Outcome, SendContext
+from notifier.settings import Settings
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\r\n]+@[^@\s<>,;\r\n]+\.[^@\s<>,;\r\n]+$")
 
@@ -40,7 +41,7 @@ class EmailConfig(BaseModel):
                 raise ValueError(f"{address!r} is not an email address")
         return value
 
-    def missing_settings(self, settings: Any) -> list[str]:
+    def missing_settings(self, settings: Settings) -> list[str]:
         return [
             name
             for name, value in (
@@ -102,7 +103,7 @@ class EmailChannel:
 
     message_type: ClassVar[type[Message]] = MailMessage
 
-    def __init__(self, name: str, config: EmailConfig, settings: Any, timeout: float = 15.0):
+    def __init__(self, name: str, config: EmailConfig, settings: Settings, timeout: float = 15.0):
         self.name = name
         self.config = config
         self.settings = settings
@@ -158,16 +159,16 @@ class EmailChannel:
             )
         return Outcome.sent(MessageRef("email", str(mail["Message-ID"])), "250")
 
-    def _deliver(self, message: EmailMessage) -> dict[str, Any]:
+    def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         s = self.settings
         port = s.smtp_port
         smtp: smtplib.SMTP
         if s.smtp_security == "ssl":
             smtp = smtplib.SMTP_SSL(
-                s.smtp_host, port, timeout=self.timeout, context=tls_context(s.ssl_verify)
+                s.smtp_host or "", port, timeout=self.timeout, context=tls_context(s.ssl_verify)
             )
         else:
-            smtp = smtplib.SMTP(s.smtp_host, port, timeout=self.timeout)
+            smtp = smtplib.SMTP(s.smtp_host or "", port, timeout=self.timeout)
         with smtp:
             smtp.ehlo()
             if s.smtp_security == "starttls":
@@ -176,7 +177,7 @@ class EmailChannel:
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)
-            refused: dict[str, Any] = smtp.send_message(
+            refused: dict[str, tuple[int, bytes]] = smtp.send_message(
                 message, from_addr=s.smtp_from, to_addrs=list(self.config.to)
             )
             return refused

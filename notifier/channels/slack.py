@@ -9,9 +9,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from notifier.channels.base import (
+    Block,
     Message,
     MessageRef,
     Outcome,
@@ -28,6 +29,7 @@ from notifier.channels.base import (
 )
 from notifier.channels.email import tls_context
 from notifier.httpstatus import parse_retry_after as _parse_retry_after
+from notifier.settings import Settings
 
 
 class SlackConfig(BaseModel):
@@ -45,7 +47,7 @@ class SlackConfig(BaseModel):
             raise ValueError("webhook_url must be an http(s) URL")
         return self
 
-    def missing_settings(self, settings: Any) -> list[str]:
+    def missing_settings(self, settings: Settings) -> list[str]:
         if self.channel and settings.slack_bot_token is None:
             return ["SLACK_BOT_TOKEN"]
         return []
@@ -126,14 +128,14 @@ class SlackPacer:
 PACER = SlackPacer()
 
 
-def _lower(headers: Any) -> dict[str, str]:
+def _lower(headers: Mapping[str, object] | None) -> dict[str, str]:
     try:
         return {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
     except (TypeError, ValueError):
         return {}
 
 
-def _ref(answer: Any) -> MessageRef | None:
+def _ref(answer: object) -> MessageRef | None:
     """The posted message's `ts` and channel id from `chat.postMessage`'s answer."""
     data = getattr(answer, "data", None)
     if not isinstance(data, dict) or not isinstance(data.get("ts"), str):
@@ -142,7 +144,7 @@ def _ref(answer: Any) -> MessageRef | None:
     return MessageRef("slack", data["ts"], channel if isinstance(channel, str) else None)
 
 
-def _code(error: Any) -> str | None:
+def _code(error: object) -> str | None:
     """Slack's error code when it is one (`channel_not_found`), else None: other text
     (an HTML error page) is not quoted in a reason."""
     if isinstance(error, str) and re.fullmatch(r"[a-z0-9_.]{1,80}", error):
@@ -150,7 +152,7 @@ def _code(error: Any) -> str | None:
     return None
 
 
-def web_client(settings: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+def web_client(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> WebClient:
     """slack_sdk's WebClient at SLACK_API_URL with the bot token, its own retries off
     (the caller decides what a failure means). Shared with the click handler's
     `chat.update` and `chat.postEphemeral` (notifier.actions.slack_web)."""
@@ -158,17 +160,16 @@ def web_client(settings: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
     if not base_url.endswith("/"):
         base_url += "/"
     token = settings.slack_bot_token
-    factory: Any = WebClient  # its `timeout` is typed int; urllib takes floats
-    return factory(
+    return WebClient(
         token=token.get_secret_value() if token else None,
         base_url=base_url,
-        timeout=timeout,
+        timeout=timeout,  # type: ignore[arg-type]  # typed int; urllib takes floats
         ssl=tls_context(settings.ssl_verify),
         retry_handlers=[],
     )
 
 
-def classify_api_error(exc: Any) -> Outcome:
+def classify_api_error(exc: SlackApiError) -> Outcome:
     """A SlackApiError as an Outcome: 429 or `ratelimited` → retry after Retry-After;
     5xx and Slack's transient errors → retry; any other error → final, its code as the
     reason."""
@@ -204,7 +205,7 @@ class SlackChannel:
         self,
         name: str,
         config: SlackConfig,
-        settings: Any,
+        settings: Settings,
         *,
         pacer: SlackPacer | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -216,8 +217,8 @@ class SlackChannel:
         self.pacer = pacer or PACER
         self.timeout = timeout
         self.max_pace_wait = max_pace_wait
-        self._client: Any = None
-        self._http: Any = None
+        self._client: WebClient | None = None
+        self._http: httpx.Client | None = None
         self._lock = threading.Lock()
 
     @property
@@ -242,15 +243,16 @@ class SlackChannel:
             self.pacer.defer(self.pace_key, outcome.retry_after)
         return outcome
 
-    def _web_client(self) -> Any:
+    def _web_client(self) -> WebClient:
         with self._lock:
             if self._client is None:
                 self._client = web_client(self.settings, self.timeout)
             return self._client
 
-    def _post_api(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
+    def _post_api(self, text: str, blocks: list[Block]) -> Outcome:
 
         client = self._web_client()
+        assert self.config.channel is not None  # SlackConfig: a channel or a webhook_url
         try:
             answer = client.chat_postMessage(
                 channel=self.config.channel,
@@ -273,10 +275,10 @@ class SlackChannel:
             return Outcome.retry(f"slack: connection failed ({type(exc).__name__})")
         return Outcome.sent(_ref(answer), "ok")
 
-    def _classify_api_error(self, exc: Any) -> Outcome:
+    def _classify_api_error(self, exc: SlackApiError) -> Outcome:
         return classify_api_error(exc)
 
-    def _http_client(self) -> Any:
+    def _http_client(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(
@@ -284,11 +286,12 @@ class SlackChannel:
                 )
             return self._http
 
-    def _post_webhook(self, text: str, blocks: list[dict[str, Any]]) -> Outcome:
+    def _post_webhook(self, text: str, blocks: list[Block]) -> Outcome:
         """Incoming webhooks answer `ok`, or an HTTP error with a code in the body
         (`channel_not_found`, `invalid_payload`). The URL is itself a secret: it never
         appears in a reason."""
 
+        assert self.config.webhook_url is not None  # only a webhook channel posts here
         try:
             response = self._http_client().post(
                 self.config.webhook_url,

@@ -11,9 +11,9 @@ reach mrkdwn here; a name from Testpress is escaped by the caller before it is g
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from notifier.channels.base import SlackMessage
+from notifier.channels.base import Block, SlackMessage
 
 ActionKind = Literal["follow_up", "mute_student", "mute_rule", "unmute"]
 
@@ -57,12 +57,12 @@ def value_of(delivery_id: str, duration: str | None = None) -> str:
     return value
 
 
-def _plain(text: str) -> dict[str, Any]:
+def _plain(text: str) -> Block:
     return {"type": "plain_text", "text": text, "emoji": False}
 
 
-def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
+def _button(action_id: str, text: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
         "type": "button",
         "action_id": action_id,
         "text": _plain(text),
@@ -75,7 +75,7 @@ def _button(action_id: str, text: str, value: str, style: str | None = None) -> 
 
 def _select(
     action_id: str, placeholder: str, delivery_id: str, durations: tuple[str, ...]
-) -> dict[str, Any]:
+) -> Block:
     return {
         "type": "static_select",
         "action_id": action_id,
@@ -88,10 +88,10 @@ def _select(
 
 def actions_block(
     delivery_id: str, *, follow_up: bool = True, mute: bool = True, unmute: bool = False
-) -> dict[str, Any]:
+) -> Block:
     """The buttons of one message: *Follow up* (until someone has), the two mute
     choices (while nothing mutes it), *Unmute* (while something does)."""
-    elements: list[dict[str, Any]] = []
+    elements: list[Block] = []
     if follow_up:
         elements.append(_button(FOLLOW_UP, "Follow up", value_of(delivery_id), "primary"))
     if mute:
@@ -112,7 +112,7 @@ def with_buttons(message: SlackMessage, delivery_id: str) -> SlackMessage:
     blocks = list(message.blocks)
     room = MAX_BLOCKS - BLOCKS_RESERVED
     if len(blocks) > room:
-        more = {
+        more: Block = {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": "_and more alerts not shown here_"}],
         }
@@ -121,7 +121,7 @@ def with_buttons(message: SlackMessage, delivery_id: str) -> SlackMessage:
     return SlackMessage(message.id, message.text, blocks)
 
 
-def status_block(lines: list[str]) -> dict[str, Any]:
+def status_block(lines: list[str]) -> Block:
     """What people did to the message, one mrkdwn line each (at most 10: Block Kit's
     limit on a context block's elements). The lines are ours, names escaped already."""
     return {
@@ -131,7 +131,7 @@ def status_block(lines: list[str]) -> dict[str, Any]:
     }
 
 
-def without_ours(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_ours(blocks: list[Block]) -> list[Block]:
     """The alert's own blocks: every block but our buttons and status line."""
     return [b for b in blocks if not str(b.get("block_id", "")).startswith(BLOCK_PREFIX)]
 

@@ -8,9 +8,9 @@ import binascii
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +26,8 @@ from notifier.channels.base import (
     classify_status,
 )
 from notifier.channels.email import tls_context
+from notifier.events import JSONValue
+from notifier.settings import Settings
 
 
 class WebhookConfig(BaseModel):
@@ -55,7 +57,7 @@ class WebhookConfig(BaseModel):
             raise ValueError("must be a Standard Webhooks secret: whsec_ and base64") from None
         return value
 
-    def missing_settings(self, settings: Any) -> list[str]:
+    def missing_settings(self, settings: Settings) -> list[str]:
         return []
 
 
@@ -76,7 +78,7 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def encode_body(body: dict[str, Any]) -> bytes:
+def encode_body(body: Mapping[str, JSONValue]) -> bytes:
     """The JSON bytes sent and signed (serialised once: the signature covers exactly
     these bytes). Values JSON cannot hold (dates) become strings."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
@@ -99,7 +101,7 @@ class WebhookChannel:
         self,
         name: str,
         config: WebhookConfig,
-        settings: Any,
+        settings: Settings,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
@@ -109,7 +111,7 @@ class WebhookChannel:
         self.config = config
         self._clock = clock
         self._target = safe_url(config.url)
-        self._signer: Any = None
+        self._signer: Webhook | None = None
         if config.secret is not None:
             self._signer = Webhook(config.secret.get_secret_value())
         self._client = httpx.Client(
@@ -149,7 +151,9 @@ class WebhookChannel:
         return Outcome.final(reason, outcome.answer)
 
     @staticmethod
-    def _ref(message: WebhookMessage, sent: dict[str, str], answered: Any) -> MessageRef:
+    def _ref(
+        message: WebhookMessage, sent: dict[str, str], answered: Mapping[str, str]
+    ) -> MessageRef:
         """The receiver's own id for the message when it answers one, else ours."""
         for header in ID_HEADERS:
             value = answered.get(header)

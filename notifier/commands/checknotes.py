@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from notifier.rules.history import history_rules, window_notes
+from notifier.rules.schema import RuleSet
+from notifier.settings import Settings
 
 
-def history_notes(ruleset: Any, settings: Any) -> list[str]:
+def history_notes(ruleset: RuleSet, settings: Settings) -> list[str]:
     """Notes (not errors) for history rules whose window reaches past what the state
     store has recorded so far: they work with what there is."""
     if not history_rules(ruleset.rules):

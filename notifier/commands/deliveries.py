@@ -14,16 +14,18 @@ import json
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from notifier.actions.service import Actions
 from notifier.commands.mutes import who
 from notifier.events import best_label
 from notifier.obs.logs import redact
+from notifier.rules.schema import RuleSet
 from notifier.runtime.sources import sources_for
 from notifier.settings import load_settings
-from notifier.state import iso, open_store
+from notifier.state import Store, iso, open_store
 from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
 from notifier.text import one_line
@@ -63,8 +65,23 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
-def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as people read it: its student, times in ISO 8601."""
+class DeliveryView(TypedDict):
+    """A delivery as `deliveries` and `status` show it."""
+
+    id: str
+    rule: str
+    channel: str
+    student: str | None
+    status: str
+    tries: int
+    last_error: str | None
+    created_at: str | None
+    sent_at: str | None
+
+
+def delivery_view(row: dict[str, Any]) -> DeliveryView:
+    """A stored row (as the store reads it) as people read it: its student, times in
+    ISO 8601."""
     return {
         "id": row["id"],
         "rule": row["rule"],
@@ -78,7 +95,7 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _student(alerts: Any) -> str | None:
+def _student(alerts: Any) -> str | None:  # the alerts column as read (JSON text)
     """The best human label of the student the row's first alert is about."""
     try:
         first = (json.loads(alerts) if isinstance(alerts, str) else alerts or [])[0]
@@ -94,7 +111,7 @@ def _student(alerts: Any) -> str | None:
     )
 
 
-def table(rows: list[dict[str, Any]], zone: ZoneInfo, *, more: bool = False) -> str:
+def table(rows: list[DeliveryView], zone: ZoneInfo, *, more: bool = False) -> str:
     """A readable table, times in the institute's time zone, errors cut to one line."""
     if not rows:
         return "no deliveries match"
@@ -178,7 +195,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- status --------------------------------------------------------------------------------
 
 
-def status_extras(store: Any, running: bool) -> dict[str, Any]:
+def status_extras(store: Store, running: bool) -> dict[str, object]:
     """What `status` adds about the store: whether a notifier runs on it now, and the
     latest dead deliveries (how many there are is in `deliveries.dead`)."""
     dead = store.log.delivery_list(status="dead", limit=DEAD_SHOWN)
@@ -191,14 +208,14 @@ def status_extras(store: Any, running: bool) -> dict[str, Any]:
     }
 
 
-def in_use_only(sources: dict[str, Any], ruleset: Any) -> dict[str, Any]:
+def in_use_only(sources: dict[str, dict[str, Any]], ruleset: RuleSet) -> dict[str, dict[str, Any]]:
     """The sources with no error shown for a source no rule uses any more (nothing will
     poll it again, so its last error is no problem of today)."""
     used = sources_for(ruleset.kinds_used())
     return {name: s if name in used else {**s, "last_error": None} for name, s in sources.items()}
 
 
-def status_lines(report: dict[str, Any], db_path: Any) -> tuple[list[str], list[str]]:
+def status_lines(report: dict[str, Any], db_path: Path) -> tuple[list[str], list[str]]:
     """The text `status` prints about the store itself: a line to go first (whether a
     notifier runs on it), and lines to follow the delivery counts (the latest dead)."""
     head: list[str] = []

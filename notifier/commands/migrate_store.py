@@ -19,9 +19,9 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from notifier.obs.logs import redact, register_secrets
 from notifier.settings import ConfigError, load_settings
@@ -84,7 +84,7 @@ def _sqlite_tables(src: sqlite3.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _pg_columns(conn: Any) -> dict[str, list[str]]:
+def _pg_columns(conn: psycopg.Connection[TupleRow]) -> dict[str, list[str]]:
     columns: dict[str, list[str]] = {}
     for table, column in conn.execute(
         "SELECT table_name, column_name FROM information_schema.columns "
@@ -94,7 +94,9 @@ def _pg_columns(conn: Any) -> dict[str, list[str]]:
     return columns
 
 
-def _refusals(src: sqlite3.Connection, conn: Any, target: dict[str, list[str]]) -> list[str]:
+def _refusals(
+    src: sqlite3.Connection, conn: psycopg.Connection[TupleRow], target: dict[str, list[str]]
+) -> list[str]:
     problems = []
     held = []
     for table in target:
@@ -118,7 +120,9 @@ def _refusals(src: sqlite3.Connection, conn: Any, target: dict[str, list[str]]) 
     return problems
 
 
-def _copy_table(src: sqlite3.Connection, conn: Any, table: str, target_cols: list[str]) -> int:
+def _copy_table(
+    src: sqlite3.Connection, conn: psycopg.Connection[TupleRow], table: str, target_cols: list[str]
+) -> int:
     source_cols = [row[1] for row in src.execute(f'PRAGMA table_info("{table}")')]
     cols = [c for c in source_cols if c in target_cols]
     names = ", ".join(f'"{c}"' for c in cols)
@@ -140,7 +144,7 @@ def _copy_table(src: sqlite3.Connection, conn: Any, table: str, target_cols: lis
     return count
 
 
-def _advance_sequences(conn: Any, table: str, columns: list[str]) -> None:
+def _advance_sequences(conn: psycopg.Connection[TupleRow], table: str, columns: list[str]) -> None:
     """A serial column (the inbox's id) was copied with its values: move its sequence
     past them, or the next row the notifier adds would collide with a copied one."""
     for column in columns:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import io
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from notifier.drafts.period import SAMPLES, Preview, read_period
 from notifier.obs.logs import redact, register_secrets
@@ -77,10 +77,15 @@ def preview_command(
     out: TextIO,
     days: float,
     samples: int = SAMPLES,
-    **kwargs: Any,
+    *,
+    now: datetime | None = None,
+    sources: dict[str, Source] | None = None,
+    timezone: str = "Asia/Kolkata",
 ) -> int:
     """Run and print; 0 when every source was read, 1 when one could not be."""
-    result = run_preview(ruleset, client, days=days, samples=samples, **kwargs)
+    result = run_preview(
+        ruleset, client, days=days, samples=samples, now=now, sources=sources, timezone=timezone
+    )
     print_preview(result, ruleset, out)
     return 1 if result.errors else 0
 

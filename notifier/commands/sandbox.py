@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
@@ -28,6 +28,12 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifier.sandbox import Sandbox
 from notifier.settings import ConfigError
+
+if TYPE_CHECKING:  # the stand-ins need the demo extras: imported at run time only for --standins
+    from notifier.sandbox.smtp_standin import ReceivedMail
+    from notifier.sandbox.standins import SlackPost, WebhookRequest
+
+T = TypeVar("T")
 
 ENV_BEGIN = "# --- .env for `notifier run` against this sandbox (written by `notifier sandbox`)"
 ENV_END = "# --- end of .env"
@@ -144,7 +150,7 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def sandbox_env(sandbox: Any) -> dict[str, str]:
+def sandbox_env(sandbox: Sandbox) -> dict[str, str]:
     """The settings `notifier run` needs for this sandbox (and its push, if on)."""
     env = {
         "TESTPRESS_BASE_URL": sandbox.url,
@@ -161,7 +167,7 @@ def sandbox_env(sandbox: Any) -> dict[str, str]:
     return env
 
 
-def start_standins(stack: Any) -> dict[str, str]:
+def start_standins(stack: ExitStack) -> dict[str, str]:
     """Start the three stand-ins (stopped by `stack`), each printing what it receives;
     returns their settings. `LMS_WEBHOOK_URL` and `LMS_WEBHOOK_SECRET` are the names
     the repository's rules.yaml reads for its webhook channel."""
@@ -197,8 +203,8 @@ def env_lines(env: dict[str, str]) -> list[str]:
     return [ENV_BEGIN, *(f"{key}={value}" for key, value in env.items()), ENV_END]
 
 
-def _printer(line: Callable[[Any], str]) -> Callable[[Any], None]:
-    def receive(item: Any) -> None:
+def _printer(line: Callable[[T], str]) -> Callable[[T], None]:
+    def receive(item: T) -> None:
         try:
             text = line(item)
         except Exception as exc:  # a stand-in thread must never die of a strange body
@@ -208,22 +214,22 @@ def _printer(line: Callable[[Any], str]) -> Callable[[Any], None]:
     return receive
 
 
-def _slack_line(post: Any) -> str:
+def _slack_line(post: SlackPost) -> str:
     where = post.channel or "incoming webhook"
     return f"slack {where}: {post.text or '(blocks only)'}"
 
 
-def _mail_line(mail: Any) -> str:
+def _mail_line(mail: ReceivedMail) -> str:
     return f"email to {', '.join(mail.rcpt_tos)}: {mail.message['Subject']}"
 
 
-def _webhook_line(request: Any) -> str:
+def _webhook_line(request: WebhookRequest) -> str:
     body = request.json if isinstance(request.json, dict) else {}
     what = body.get("text") or request.body[:200].decode("utf-8", "replace")
     return f"webhook {request.path} ({_signature(request)}): {what}"
 
 
-def _signature(request: Any) -> str:
+def _signature(request: WebhookRequest) -> str:
     """Whether the Standard Webhooks signature checks out with LMS_WEBHOOK_SECRET. The
     receiver accepts every request either way, so rules without a secret work too."""
     if "webhook-signature" not in request.headers:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeAlias
 
 from notifier.channels import CHANNEL_TYPES
-from notifier.events import EVENT_KINDS, FieldSpec
+from notifier.events import EVENT_KINDS, FieldSpec, JSONValue
 from notifier.rules.hints import APPLIES_TO, COMBINATORS, COMPARISON_OPS, COUNT_OPS
 from notifier.rules.history_keys import NO_HISTORY_KINDS
 from notifier.rules.schema import (
@@ -28,8 +28,11 @@ from notifier.rules.schema import (
 )
 from notifier.rules.templates import EXTRA_NAMES, FILTERS
 
-VAR = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
-VALUE_TYPES: dict[str, dict[str, Any]] = {
+# A JSON Schema (or a part of one), as this module builds it.
+Schema: TypeAlias = dict[str, JSONValue]
+
+VAR: Schema = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
+VALUE_TYPES: dict[str, Schema] = {
     "number": {"anyOf": [{"type": "number"}, {"$ref": "#/$defs/var"}]},
     "string": {"type": ["string", "number", "boolean"]},  # an unquoted 133 is the text "133"
     "time": {"type": "string", "description": "ISO 8601 with an offset"},
@@ -38,8 +41,8 @@ VALUE_TYPES: dict[str, dict[str, Any]] = {
     "object": {},
     "any": {},
 }
-ANYTHING = {"type": ["string", "number", "boolean", "array", "null"]}
-RULE_DOCS = {
+ANYTHING: Schema = {"type": ["string", "number", "boolean", "array", "null"]}
+RULE_DOCS: dict[str, str] = {
     "name": "Unique; letters, digits, '-' and '_'.",
     "event": "The event kind this rule watches.",
     "when": "Field conditions, all of which must hold; empty matches every event.",
@@ -50,21 +53,21 @@ RULE_DOCS = {
 }
 
 
-_DURATION = {
+_DURATION: Schema = {
     "oneOf": [
         {"type": "number", "minimum": 0},
         {"type": "string", "pattern": r"^\d+(\.\d+)?(s|m|h|d)?$"},
     ]
 }
-_CLOCK = {"type": "string", "pattern": "^([01]?\\d|2[0-3]):[0-5]\\d$"}
-_QUIET = {
+_CLOCK: Schema = {"type": "string", "pattern": "^([01]?\\d|2[0-3]):[0-5]\\d$"}
+_QUIET: Schema = {
     "type": "object",
     "description": "Hold alerts in this window; they are sent, grouped, when it ends.",
     "properties": {"from": _CLOCK, "to": _CLOCK, "timezone": {"type": "string"}},
     "required": ["from", "to", "timezone"],
     "additionalProperties": False,
 }
-POLICY_PROPS: dict[str, Any] = {
+POLICY_PROPS: dict[str, Schema] = {
     "group_by": {
         "type": "array",
         "items": {"type": "string"},
@@ -98,8 +101,8 @@ POLICY_PROPS: dict[str, Any] = {
 }
 
 
-_FIELDS = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-HISTORY_PROPS: dict[str, Any] = {
+_FIELDS: Schema = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+HISTORY_PROPS: dict[str, Schema] = {
     "repeat": {
         "type": "object",
         "description": (
@@ -145,12 +148,12 @@ def _props(table: Mapping[str, bool]) -> list[str]:
     return [name for name, required in table.items() if required]
 
 
-def _condition(name: str, spec: FieldSpec, kind_id: str) -> dict[str, Any]:
+def _condition(name: str, spec: FieldSpec, kind_id: str) -> Schema:
     """A bare value (eq) or a mapping of the operators that fit this field's type."""
     value = VALUE_TYPES[spec.type]
     if spec.values is not None:  # a fixed set: any other value would never match
         value = {"enum": list(spec.values)}
-    ops: dict[str, Any] = {}
+    ops: Schema = {}
     for op in COMPARISON_OPS:
         if op in APPLIES_TO and spec.type not in APPLIES_TO[op]:
             continue
@@ -174,15 +177,15 @@ def _condition(name: str, spec: FieldSpec, kind_id: str) -> dict[str, Any]:
             "properties": {"where": item_when, **count},
             "additionalProperties": False,
         }
-    mapping = {"type": "object", "properties": ops, "additionalProperties": False}
+    mapping: Schema = {"type": "object", "properties": ops, "additionalProperties": False}
     bare = value or ANYTHING
     return {"anyOf": [bare, mapping]}
 
 
-def _when(kind_id: str, catalogue: Mapping[str, FieldSpec], defs: dict[str, Any]) -> str:
+def _when(kind_id: str, catalogue: Mapping[str, FieldSpec], defs: Schema) -> str:
     """Define `when_<kind_id>` (and its list items' `when`s); returns its $defs name."""
     ref = f"#/$defs/when_{kind_id}"
-    props: dict[str, Any] = {}
+    props: Schema = {}
     for name, spec in catalogue.items():
         props[name] = _condition(name, spec, kind_id)
         if spec.items is not None:
@@ -200,7 +203,7 @@ def _when(kind_id: str, catalogue: Mapping[str, FieldSpec], defs: dict[str, Any]
     return ref
 
 
-def _channel(type_: str) -> dict[str, Any]:
+def _channel(type_: str) -> Schema:
     schema = CHANNEL_TYPES[type_].config.model_json_schema()
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
@@ -211,19 +214,19 @@ def _channel(type_: str) -> dict[str, Any]:
     return schema
 
 
-def rules_schema() -> dict[str, Any]:
+def rules_schema() -> Schema:
     """The JSON Schema (draft 2020-12) of the rules file."""
-    defs: dict[str, Any] = {"var": VAR}
+    defs: Schema = {"var": VAR}
     for kind, catalogue in EVENT_KINDS.items():
         _when(kind, catalogue, defs)
-    template = {
+    template: Schema = {
         "type": "string",
         "description": "Jinja2 over the event's fields and "
         + ", ".join(EXTRA_NAMES)
         + "; filters: "
         + ", ".join(name for name in FILTERS if name not in ("safe", "e", "escape", "forceescape")),
     }
-    rule_props: dict[str, Any] = {
+    rule_props: dict[str, Schema] = {
         "name": {"type": "string", "pattern": RULE_NAME.pattern},
         "event": {"enum": list(EVENT_KINDS)},
         "when": {},
@@ -239,7 +242,7 @@ def rules_schema() -> dict[str, Any]:
     for name, prop in rule_props.items():
         if name in RULE_DOCS:
             prop.setdefault("description", RULE_DOCS[name])
-    rule = {
+    rule: Schema = {
         "type": "object",
         "properties": rule_props,
         "required": _props(RULE_KEYS),
@@ -260,7 +263,7 @@ def rules_schema() -> dict[str, Any]:
         ]
         + [{"not": {"required": ["repeat", "change"]}}],
     }
-    sources_props: dict[str, Any] = {
+    sources_props: Schema = {
         "conferences": {
             "type": "array",
             "items": {"type": "integer", "minimum": 1},
@@ -269,7 +272,7 @@ def rules_schema() -> dict[str, Any]:
     }
     for name in SOURCES_KEYS:
         sources_props.setdefault(name, {})
-    top_props: dict[str, Any] = {
+    top_props: Schema = {
         "channels": {
             "type": "object",
             "description": "Named destinations that rules notify.",

@@ -14,13 +14,13 @@ from notifier.obs.logs import redact
 from notifier.runtime.config import RulesError, load_rules
 from notifier.runtime.poison import status_lines as poison_lines
 from notifier.runtime.poison import status_of
-from notifier.settings import load_settings
+from notifier.settings import Settings, load_settings
 from notifier.state import iso, open_store
 from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
 
 
-def status_report(settings: Any) -> dict[str, Any]:
+def status_report(settings: Settings) -> dict[str, Any]:
     """The `status --json` object (contract section 2)."""
 
     store = open_store(settings.db)

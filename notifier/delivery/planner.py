@@ -4,8 +4,8 @@ the outbox row carries."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from notifier.events import JSONValue
+from notifier.rules.evaluate import Match
 from notifier.rules.history import earlier_dicts
 from notifier.rules.policy import Policy, plan
 from notifier.rules.schema import RuleSet
@@ -29,7 +29,7 @@ class Planner:
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None:
         return self.store.last_group_send(rule, channel, group)
 
-    def delivery(self, match: Any, channel: str) -> NewDelivery:
+    def delivery(self, match: Match, channel: str) -> NewDelivery:
         rule = match.rule
         policy = getattr(rule, "policy", None) or Policy()
         channel_def = self.ruleset.channels.get(channel)
@@ -52,8 +52,8 @@ class Planner:
         return NewDelivery(rule.name, channel, kind, key, alert, decided.group, decided.not_before)
 
 
-def _alert(match: Any) -> dict[str, Any]:
-    data = match.event.data
+def _alert(match: Match) -> dict[str, JSONValue]:
+    data: dict[str, JSONValue] = match.event.data
     if getattr(match.rule, "history", None) is not None:
         data = {**data, "history": earlier_dicts(match.history)}
     return {

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from notifier.delivery.history_text import history_reason_text
 from notifier.events import Reason
 from notifier.text import VALUE_MAX, duration_text, number_text, one_line
@@ -23,7 +21,7 @@ _OPS = {
 }
 
 
-def _value(field: str, value: Any) -> str:
+def _value(field: str, value: object) -> str:
     if value is None:
         return "missing"
     if field.split(".")[-1] in DURATION_FIELDS and isinstance(value, int | float):
@@ -69,7 +67,7 @@ def figure_text(reason: Reason) -> str:
 _COMPARE = frozenset({"lt", "lte", "gt", "gte", "ne"})
 
 
-def _plain_when(when: Any) -> str:
+def _plain_when(when: object) -> str:
     """A `when` as written, readably: `result Fail, percentile lt 30`."""
     if isinstance(when, dict):
         parts = []

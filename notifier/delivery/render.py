@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from notifier.channels.base import (
     Alert,
@@ -36,6 +35,7 @@ from notifier.delivery.describe import (
 )
 from notifier.delivery.slack_blocks import ZWJ as ZWJ  # re-exported: callers strip it
 from notifier.delivery.slack_blocks import slack_message as slack_message
+from notifier.events import JSONValue
 from notifier.rules.templates import RuleTemplates
 from notifier.text import one_line
 
@@ -161,11 +161,11 @@ def utc_z(when: datetime) -> str:
 
 def webhook_payload(
     n: Notification, templates: RuleTemplates | None = None, link: str | None = None
-) -> dict[str, Any]:
+) -> dict[str, JSONValue]:
     """The contract's JSON shape (section 6) but for `sent_at`, which comes last and is
     the time of the send; `text` uses the rule's `message` template, unescaped (JSON
     needs none); `console_url`, the alert's page, only with a console URL."""
-    payload = {
+    payload: dict[str, JSONValue] = {
         "type": "notifier.alert",
         "id": n.id,
         "rule": n.rule,
@@ -178,7 +178,7 @@ def webhook_payload(
 
 def webhook_body(
     n: Notification, sent_at: datetime, templates: RuleTemplates | None = None
-) -> dict[str, Any]:
+) -> dict[str, JSONValue]:
     """Exactly the contract's JSON shape (section 6), sent at `sent_at`."""
     return {**webhook_payload(n, templates), "sent_at": utc_z(sent_at)}
 

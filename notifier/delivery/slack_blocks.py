@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from typing import Any
 
-from notifier.channels.base import Alert, Notification
+from notifier.channels.base import Alert, Block, Notification
 from notifier.delivery.describe import (
     SLACK_MAX_TEXT,
     message_for,
@@ -80,11 +79,11 @@ def cut(text: str, limit: int) -> str:
     return kept + "…"
 
 
-def _plain(text: str, limit: int = SLACK_MAX_TEXT) -> dict[str, Any]:
+def _plain(text: str, limit: int = SLACK_MAX_TEXT) -> Block:
     return {"type": "plain_text", "text": cut(slack_escape(text), limit), "emoji": False}
 
 
-def _mrkdwn(escaped: str) -> dict[str, Any]:
+def _mrkdwn(escaped: str) -> Block:
     return {"type": "mrkdwn", "text": cut(escaped, SLACK_MAX_TEXT)}
 
 
@@ -93,7 +92,7 @@ def figures(alert: Alert) -> str:
     return FIGURES_SEP.join(figure_text(r) for r in alert.reasons)
 
 
-def _data(alert: Alert) -> dict[str, Any]:
+def _data(alert: Alert) -> Block:
     return alert.data if isinstance(alert.data, dict) else {}
 
 
@@ -160,7 +159,7 @@ def group_header(n: Notification) -> str | None:
     return None
 
 
-def _context(n: Notification) -> dict[str, Any] | None:
+def _context(n: Notification) -> Block | None:
     """Under a grouped header: the rule, and what it grouped by."""
     kind = group_kind(n)
     if kind is None:
@@ -173,7 +172,7 @@ def _context(n: Notification) -> dict[str, Any] | None:
 
 def alert_block(
     alert: Alert, rule: str, templates: RuleTemplates | None, count: int, in_exam: bool = False
-) -> dict[str, Any]:
+) -> Block:
     """One alert: `*Name* did (details)` and its figures on the next line (`in_exam`: a
     message grouped by exam, whose header names it: `*Name* (details)`); a rule's
     `message` template in plain text, with the figures under it."""
@@ -197,7 +196,7 @@ def _summary(alert: Alert, rule: str, templates: RuleTemplates | None, count: in
 
 def slack_message(
     n: Notification, templates: RuleTemplates | None = None, link: str | None = None
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[str, list[Block]]:
     """`text` (the notification/fallback text, always set) and Block Kit `blocks`: at
     most SLACK_MAX_BLOCKS blocks and SLACK_MAX_TEXT characters per text. A rule's
     `title` template is the header, its `message` template each alert's text (its own
@@ -208,7 +207,7 @@ def slack_message(
     title = title_text(n, t)
     grouped = group_header(n)
     header = title or grouped or (rule if total == 1 else f"{rule}: {total} alerts")
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(header, SLACK_MAX_HEADER)}]
+    blocks: list[Block] = [{"type": "header", "text": _plain(header, SLACK_MAX_HEADER)}]
     context = _context(n)
     if context is not None:
         blocks.append(context)
@@ -234,3 +233,14 @@ def slack_message(
     # Sent with mrkdwn off: escaping `&<>` is all it takes, and names stay as written.
     fallback = "\n".join(slack_escape(line) for line in lines) or slack_escape(header)
     return cut(fallback, SLACK_MAX_TEXT), blocks
+
+
+def block_texts(blocks: Sequence[Block]) -> list[str]:
+    """The text of each block that has one (header, sections), in order: what a person
+    reads of the message first, for previews."""
+    texts = []
+    for block in blocks:
+        text = block.get("text")
+        if isinstance(text, dict):
+            texts.append(str(text["text"]))
+    return texts

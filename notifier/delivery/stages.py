@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from notifier.channels.base import Alert, Channel, Message, Notification, Outcome, SlackMessage
 from notifier.channels.slack_buttons import with_buttons
 from notifier.delivery.render import render_message
-from notifier.events import Reason
+from notifier.events import JSONObject, Reason
 from notifier.rules.templates import TemplateTable
 from notifier.state import DeliveryStore, OutboxRow, is_outage
 
@@ -81,20 +82,28 @@ def into_units(rows: list[OutboxRow]) -> list[Unit]:
     return [tuple(members) for members in units.values()]
 
 
+def alert_of(raw: JSONObject) -> Alert:
+    """One alert of an outbox row, as the store keeps it (JSON the planner wrote), made
+    an Alert here, where it is read back."""
+    data = raw.get("data", {})
+    reasons = raw.get("reasons", [])
+    return Alert(
+        event=str(raw["event"]),
+        key=str(raw["key"]),
+        data=dict(data) if isinstance(data, Mapping) else {},
+        reasons=tuple(
+            Reason.from_dict(r)
+            for r in (reasons if isinstance(reasons, list) else [])
+            if isinstance(r, Mapping)
+        ),
+    )
+
+
 def to_notification(unit: Unit | OutboxRow) -> Notification:
     """The message for one row, or for a group of rows of one rule and channel (their
     alerts in order, under an id derived from the members, stable across retries)."""
     rows = unit if isinstance(unit, tuple) else (unit,)
-    alerts = tuple(
-        Alert(
-            event=a["event"],
-            key=str(a["key"]),
-            data=a.get("data", {}),
-            reasons=tuple(Reason.from_dict(r) for r in a.get("reasons", [])),
-        )
-        for row in rows
-        for a in row.alerts
-    )
+    alerts = tuple(alert_of(a) for row in rows for a in row.alerts)
     first = rows[0]
     if len(rows) == 1:
         id_ = first.id

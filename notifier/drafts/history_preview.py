@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.drafts.period import SAMPLES, Preview, empty_preview, tally_match
-from notifier.events import Activity, Event, Kept
+from notifier.events import Activity, Event, FieldValue, Kept
 from notifier.rules.evaluate import Step, evaluate_in_order
 from notifier.rules.history import (
     HISTORY_KINDS,
@@ -115,7 +115,7 @@ def warm_note(draft: RuleSet) -> str | None:
 
 
 def _event(kept: Kept, names: dict[str, Activity]) -> Event:
-    data: dict[str, Any] = dict(kept.fields)
+    data: dict[str, FieldValue] = dict(kept.fields)
     if kept.title is not None:
         data[TITLE_FIELD[kept.kind]] = kept.title
     who = names.get(str(data.get("user_id"))) if data.get("user_id") is not None else None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.render import email_message, plain_text, slack_message
+from notifier.delivery.slack_blocks import block_texts
 from notifier.drafts.ruletests import readable
 from notifier.rules.evaluate import Match, evaluate_in_order, steps_of, time_of
 from notifier.rules.history import HistoryBook, earlier_dicts, kept_fields
@@ -52,8 +53,7 @@ def sample_text(n: Notification, channel_type: str, t: RuleTemplates | None) -> 
     plain text elsewhere."""
     if channel_type == "slack":
         _, blocks = slack_message(n, t)
-        texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
-        return readable(" | ".join(texts))
+        return readable(" | ".join(block_texts(blocks)))
     if channel_type == "email":
         return email_message(n, t)[0]
     return plain_text(n, t)

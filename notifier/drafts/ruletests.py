@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from notifier.channels.base import Alert, Notification
 from notifier.delivery.render import (
@@ -29,7 +28,8 @@ from notifier.delivery.render import (
     slack_message,
     webhook_body,
 )
-from notifier.events import EVENT_KINDS, Event
+from notifier.delivery.slack_blocks import block_texts
+from notifier.events import EVENT_KINDS, Event, EventData
 from notifier.rules.compile import check_keys, unique_pairs
 from notifier.rules.evaluate import evaluate_in_order, step, time_of
 from notifier.rules.hints import did_you_mean
@@ -46,7 +46,7 @@ from notifier.rules.yamlpos import (
     YScalar,
     YSeq,
     parse,
-    to_plain,
+    plain_map,
     type_name,
 )
 from notifier.text import one_line
@@ -209,7 +209,7 @@ class _Reader:
             if name not in catalogue:
                 hint = did_you_mean(name, catalogue)
                 self.sink.add(key, f"unknown field '{name}' for {kind}{hint}")
-        data = to_plain(data_node)
+        data = plain_map(data_node)
         given = self.text(found["key"], "'key'") if "key" in found else None
         return Event(kind, given or _default_key(kind, data, number), data)
 
@@ -244,7 +244,7 @@ def _has_offset(text: str) -> bool:
     return text.endswith(("Z", "z")) or "+" in text[10:] or "-" in text[10:]
 
 
-def _default_key(kind: str, data: dict[str, Any], number: int) -> str:
+def _default_key(kind: str, data: EventData, number: int) -> str:
     if kind == "conference.attendance" and data.get("conference_id") is not None:
         return f"{data['conference_id']}:{str(data.get('email') or '').lower()}"
     if kind == "notifier.health" and data.get("problem") is not None:
@@ -281,7 +281,7 @@ def rendered(n: Notification, channel_type: str, t: RuleTemplates | None) -> str
     """What the channel would be sent, as a person reads it."""
     if channel_type == "slack":
         text, blocks = slack_message(n, t)
-        parts = [text] + [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
+        parts = [text, *block_texts(blocks)]
         return readable("\n".join(parts))
     if channel_type == "email":
         subject, body, _ = email_message(n, t)

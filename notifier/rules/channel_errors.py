@@ -3,10 +3,11 @@ first of the loader's two layers: each channel's model checks its own fields).""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from notifier.events import JSONValue
 from notifier.rules.hints import did_you_mean
 from notifier.rules.schema import CHANNEL_COMMON_KEYS
 from notifier.rules.yamlpos import Sink, YMap, YNode, YSeq
@@ -19,7 +20,7 @@ def config_problems(
     key: YNode,
     pairs: list[tuple[str, YNode, YNode]],
     model: type[BaseModel],
-    raw: dict[str, Any],
+    raw: Mapping[str, JSONValue],
     exc: ValidationError,
 ) -> None:
     """Map the channel model's errors back to positions in the file. Never echo an

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from notifier.events import EVENT_KINDS, Event, Kept, Reason, Stage
+from notifier.events import EVENT_KINDS, Event, EventData, Kept, Reason, Stage
 from notifier.rules.history import (
     HISTORY_KINDS,
     HistoryBook,
@@ -120,7 +119,7 @@ def time_of(event: Event, fallback: float) -> float:
     return fallback if at is None else at
 
 
-def prefilter(rule: Rule, data: Mapping[str, Any], available: Collection[Stage]) -> bool:
+def prefilter(rule: Rule, data: EventData, available: Collection[Stage]) -> bool:
     """Whether the rule may still match once costlier stages are fetched: False only
     when a top-level condition whose fields all come from `available` stages fails.
 

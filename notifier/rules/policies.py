@@ -5,7 +5,8 @@ rules file, with located problems. What the policy means lives in notifier.rules
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import time
+from typing import TypedDict, TypeVar
 
 from notifier.events import FieldSpec
 from notifier.rules.compile import check_keys
@@ -19,7 +20,18 @@ from notifier.rules.policy import (
     parse_duration,
     parse_zone,
 )
-from notifier.rules.yamlpos import Sink, YMap, YNode, YScalar, YSeq, is_broken, type_name
+from notifier.rules.yamlpos import (
+    Sink,
+    YAMLScalar,
+    YMap,
+    YNode,
+    YScalar,
+    YSeq,
+    is_broken,
+    type_name,
+)
+
+T = TypeVar("T")
 
 POLICY_KEYS = (
     "group_by",
@@ -32,6 +44,20 @@ POLICY_KEYS = (
 )
 QUIET_KEYS = {"from": True, "to": True, "timezone": True}
 DIGEST_KEYS = {"at": True, "timezone": True}
+
+
+class _PolicyFields(TypedDict, total=False):
+    """The policy keys the rule gives, read and checked (the rest keep Policy's defaults)."""
+
+    group_by: tuple[str, ...]
+    group_wait: float
+    group_interval: float
+    digest: Digest
+    quiet_hours: QuietHours
+    throttle: Throttle
+    urgent: bool
+
+
 THROTTLE_KEYS = {"by": True, "within": True}
 
 
@@ -43,18 +69,32 @@ def read_policy(
 ) -> Policy:
     """The rule's policy; problems go to `sink` (the caller drops the rule then)."""
     reader = _Reader(sink)
-    values: dict[str, Any] = {}
-    if "group_by" in found:
-        values["group_by"] = reader.fields(found["group_by"][1], catalogue, event, "group_by")
-    for key in ("group_wait", "group_interval"):
-        if key in found:
-            values[key] = reader.duration(found[key][1], key)
-    if "digest" in found:
-        values["digest"] = reader.digest(found["digest"][1])
-    if "quiet_hours" in found:
-        values["quiet_hours"] = reader.quiet_hours(found["quiet_hours"][1])
-    if "throttle" in found:
-        values["throttle"] = reader.throttle(found["throttle"][1], catalogue, event)
+    values: _PolicyFields = {}
+    given = {key: value for key, (_, value) in found.items()}
+    if "group_by" in given:
+        group_by = reader.fields(given["group_by"], catalogue, event, "group_by")
+        if group_by is not None:
+            values["group_by"] = group_by
+    if "group_wait" in given:
+        wait = reader.duration(given["group_wait"], "group_wait")
+        if wait is not None:
+            values["group_wait"] = wait
+    if "group_interval" in given:
+        every = reader.duration(given["group_interval"], "group_interval")
+        if every is not None:
+            values["group_interval"] = every
+    if "digest" in given:
+        digest = reader.digest(given["digest"])
+        if digest is not None:
+            values["digest"] = digest
+    if "quiet_hours" in given:
+        quiet = reader.quiet_hours(given["quiet_hours"])
+        if quiet is not None:
+            values["quiet_hours"] = quiet
+    if "throttle" in given:
+        throttle = reader.throttle(given["throttle"], catalogue, event)
+        if throttle is not None:
+            values["throttle"] = throttle
     if "urgent" in found:
         node = found["urgent"][1]
         if isinstance(node, YScalar) and isinstance(node.value, bool):
@@ -62,8 +102,7 @@ def read_policy(
         else:
             sink.add(node, f"'urgent' needs true or false, got {type_name(node)}")
     _exclusive(found, sink)
-    clean = {k: v for k, v in values.items() if v is not None}
-    return Policy(**clean)
+    return Policy(**values)
 
 
 def read_quiet_hours(node: YNode, sink: Sink) -> QuietHours | None:
@@ -98,7 +137,7 @@ class _Reader:
             return None
         return out
 
-    def scalar(self, node: YNode, what: str, parse: Callable[[Any], Any]) -> Any:
+    def scalar(self, node: YNode, what: str, parse: Callable[[YAMLScalar], T]) -> T | None:
         if not isinstance(node, YScalar) or node.broken:
             if not (isinstance(node, YScalar) and node.broken):
                 self.sink.add(node, f"'{what}' needs a single value, got {type_name(node)}")
@@ -110,8 +149,7 @@ class _Reader:
             return None
 
     def duration(self, node: YNode, what: str) -> float | None:
-        seconds: float | None = self.scalar(node, what, parse_duration)
-        return seconds
+        return self.scalar(node, what, parse_duration)
 
     def fields(
         self, node: YNode, catalogue: Mapping[str, FieldSpec], event: str, what: str
@@ -153,12 +191,13 @@ class _Reader:
         at = parts["at"]
         items = at.items if isinstance(at, YSeq) else [at]
         times = [self.scalar(item, "at", parse_clock) for item in items]
+        clocks: list[time] = [t for t in times if t is not None]
         zone = self.scalar(parts["timezone"], "timezone", parse_zone)
-        if not items or None in times or zone is None:
+        if not items or len(clocks) != len(times) or zone is None:
             if not items:
                 self.sink.add(at, "'at' needs at least one time of day")
             return None
-        return Digest(tuple(sorted(set(times))), zone)
+        return Digest(tuple(sorted(set(clocks))), zone)
 
     def throttle(
         self, node: YNode, catalogue: Mapping[str, FieldSpec], event: str

@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel
 
-from notifier.events import Stage
+from notifier.events import JSONValue, Stage
 from notifier.rules.conditions import AllOf, FieldOps
 from notifier.rules.history import HistorySpec
 from notifier.rules.policy import Policy, QuietHours
@@ -81,7 +80,7 @@ class Rule:
     history: HistorySpec | None = None  # `repeat` or `change`
     enabled: bool = True  # False: loaded and checked, never in RuleSet.rules
 
-    def pinned(self, name: str) -> Any:
+    def pinned(self, name: str) -> JSONValue:
         """The one value this rule requires top-level field `name` to equal (`exam_id:
         133` or `exam_id: {in: [133]}`), else None. Sources push it into the query."""
         for part in self.when.parts:

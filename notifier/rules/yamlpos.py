@@ -15,10 +15,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TypeAlias
 
 import yaml
 
+from notifier.events import JSONValue
 from notifier.rules.yamlerrors import plain_words
 
 try:  # libyaml is much faster; the pure-Python loader gives the same nodes
@@ -27,6 +28,8 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _FastLoader  # type: ignore[assignment]
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# A scalar as YAML types it: what the rules file (outside input) holds, before checks.
+YAMLScalar: TypeAlias = str | int | float | bool | None | date
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -52,7 +55,7 @@ class Pos:
 @dataclass
 class YScalar:
     pos: Pos
-    value: Any  # as YAML typed it (str, int, float, bool, None, date, datetime, ...)
+    value: YAMLScalar  # as YAML typed it (str, int, float, bool, None, date, datetime, ...)
     text: str  # the scalar's text after interpolation
     plain: bool  # unquoted: the text may be read as another type (a string field's `yes`)
     broken: bool = False  # an interpolation failed; the problem is already reported
@@ -106,7 +109,7 @@ def is_broken(node: YNode | None) -> bool:
     return any(is_broken(v) for _, v in node.pairs)
 
 
-def to_plain(node: YNode | None) -> Any:
+def to_plain(node: YNode | None) -> JSONValue:
     """The node as plain JSON-like Python (times and dates as their ISO text), for
     pydantic models and for the `expected` of a Reason."""
     if node is None:
@@ -117,6 +120,11 @@ def to_plain(node: YNode | None) -> Any:
         return node.value
     if isinstance(node, YSeq):
         return [to_plain(item) for item in node.items]
+    return plain_map(node)
+
+
+def plain_map(node: YMap) -> dict[str, JSONValue]:
+    """A mapping node as a plain dict (as `to_plain` gives it, typed as a dict)."""
     return {key_name(k): to_plain(v) for k, v in node.pairs}
 
 

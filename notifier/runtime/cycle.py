@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.delivery.deliverer import PassResult
 
@@ -41,7 +41,7 @@ class CycleResult:
             + (f"; {self.health} health events" if self.health else "")
         )
 
-    def fields(self, seconds: float) -> dict[str, Any]:
+    def fields(self, seconds: float) -> dict[str, object]:
         """The summary's numbers, as extra fields of the JSON log line."""
         d = self.delivery
         return {

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.events import Kept
 from notifier.obs.logs import redact
@@ -68,7 +68,8 @@ class PushCounts:
 
     def note(self, deliveries: list[NewDelivery]) -> None:
         for d in deliveries:
-            data = d.alerts[0].get("data", {}) if d.alerts else {}
+            first = d.alerts[0].get("data") if d.alerts else None
+            data = first if isinstance(first, Mapping) else {}
             who = data.get("student") or f"attempt {d.event_key}"
             what = data.get("exam_title") or data.get("title") or ""
             line = f"[{d.rule}] {who}" + (f", {what}" if what else "")
@@ -190,7 +191,7 @@ class Intake:
             deliveries, kept = self.plan(name, polled, now)
             queued += self.store.seen.record(name, polled.seen, deliveries, now=now, history=kept)
             self.counts.note(deliveries)
-        watch: Any = getattr(self.sources.get("attempts"), "watch", None)
+        watch: object = getattr(self.sources.get("attempts"), "watch", None)
         if batch.watch and callable(watch):
             watch(self.store, batch.watch, now)
         tries = {row.id: row.tries for row in rows}

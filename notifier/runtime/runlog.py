@@ -19,10 +19,15 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from notifier import __version__
+from notifier.obs.metrics import Metrics
+from notifier.runtime.app import App
+from notifier.settings import Settings
 from notifier.settings.dburl import redact_url
+from notifier.state import Store
 
 log = logging.getLogger("notifier.run")
 
@@ -48,7 +53,7 @@ class RunLog:
     def on_signal(self, signum: int) -> None:
         self.signal = signal.Signals(signum).name
 
-    def started(self, settings: Any, app: Any) -> str:
+    def started(self, settings: Settings, app: App) -> str:
         """The start line, from the settings and the App's rules and sources."""
         ruleset = app.ruleset
         sources = app.sources_in_use()
@@ -80,7 +85,7 @@ class RunLog:
         log.info(line, extra={"start": fields})
         return line
 
-    def finished(self, app: Any, store: Any, metrics: Any) -> Finished:
+    def finished(self, app: App, store: Store, metrics: Metrics) -> Finished:
         """What the run got through; flushes the push summary's last part first."""
         app.intake.summary.flush()
         return Finished(
@@ -115,7 +120,7 @@ class RunLog:
         return line
 
 
-def _sample(registry: Any, name: str, **labels: str) -> float:
+def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     """The sum of a metric's samples with these labels (0 when it has none)."""
     total = 0.0
     for family in registry.collect():

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -115,7 +115,7 @@ class SlackSocket:
                 return
             wait = min(MAX_RETRY, wait * 2)
 
-    def _on_request(self, client: Any, request: SocketModeRequest) -> None:
+    def _on_request(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
         # Acknowledge first: the work may take longer than Slack's 3 s.
         client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         self.acked += 1

@@ -18,11 +18,10 @@ added later gets those of the window once).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from notifier.events import Event
+from notifier.events import Event, FieldValue
 from notifier.rules.schema import Rule
-from notifier.sources.base import PollContext, PollResult
+from notifier.sources.base import Filters, PollContext, PollResult
 from notifier.state import iso
 from notifier.state.actions_base import FollowUpRecord, MuteRecord
 
@@ -33,7 +32,7 @@ WINDOW_SECONDS = 2 * 86400.0
 
 
 def followed_up_event(f: FollowUpRecord) -> Event:
-    data = {
+    data: dict[str, FieldValue] = {
         "delivery": f.delivery,
         "rule": f.rule,
         "channel": f.channel,
@@ -46,7 +45,7 @@ def followed_up_event(f: FollowUpRecord) -> Event:
     return Event(FOLLOWED_UP, f"{f.delivery}:followed_up", data)
 
 
-def mute_data(m: MuteRecord, now: float, *, ended: bool) -> dict[str, Any]:
+def mute_data(m: MuteRecord, now: float, *, ended: bool) -> dict[str, FieldValue]:
     end = m.end(now) if ended else None
     lifted = ended and m.ended_at is not None and m.ended_at < m.until
     return {
@@ -106,7 +105,7 @@ class ActionsSource:
         events = [e for e in events if e.key in new]
         return PollResult(events=events, seen=[e.key for e in events])
 
-    def query_filters(self, rules: Sequence[Rule]) -> dict[str, Any]:
+    def query_filters(self, rules: Sequence[Rule]) -> Filters:
         return {}
 
 

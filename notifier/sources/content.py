@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TypeAlias
 
-from notifier.events import Event, FieldValue, JSONValue, best_label
+from notifier.events import Event, FieldValue, JSONScalar, JSONValue, best_label
 from notifier.rules.schema import Rule
 from notifier.sources.base import Filters, PollContext, PollResult, Record
 from notifier.sources.counted import CountedList, ListCursor
@@ -230,7 +230,8 @@ def pinned_filters(rules: Sequence[Rule]) -> Filters:
     if len(types) == 1 and (only := types.pop()) in CONTENT_TYPE_CODES:
         filters["content_type"] = CONTENT_TYPE_CODES[only]
     courses = {rule.pinned("course_id") for rule in rules}
-    if len(courses) == 1 and (course := courses.pop()) is not None:
+    # a rule pins a field with one plain value (never a list or a mapping)
+    if len(courses) == 1 and isinstance(course := courses.pop(), JSONScalar) and course is not None:
         filters["course_ids"] = course
     return filters
 

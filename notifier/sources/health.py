@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypedDict
 
-from notifier.events import Event, Kept
+from notifier.events import Event, FieldValue, Kept
 from notifier.state import NewDelivery, Outbox, SeenMarks, SourceState
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class HealthMonitor:
 
 def health_event(problem: str, subject: str, detail: str, since: str, *, resolved: bool) -> Event:
     key = f"{problem}:{subject}:{since}" + (":resolved" if resolved else "")
-    data = {
+    data: dict[str, FieldValue] = {
         "problem": problem,
         "subject": subject,
         "detail": detail,

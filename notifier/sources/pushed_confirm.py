@@ -20,11 +20,12 @@ student), or `error` (the API could not be read: try again later).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from notifier.events import EventData, FieldValue
 from notifier.sources import attempts, content
 from notifier.sources.base import DETAIL_CONCURRENCY
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -38,7 +39,7 @@ Outcome = Literal["confirmed", "not_final", "gone", "error"]
 @dataclass
 class Confirmation:
     outcome: Outcome
-    data: dict[str, Any] = field(default_factory=dict)  # the API's, when confirmed
+    data: dict[str, FieldValue] = field(default_factory=dict)  # the API's, when confirmed
     error: str = ""
 
 
@@ -105,5 +106,5 @@ def confirm_content(client: TestpressClient, signed: Signed) -> Confirmation:
     return Confirmation("gone", error=f"content attempt {signed.attempt_id} not in the API")
 
 
-def _same_student(data: Mapping[str, Any], signed: Signed) -> bool:
+def _same_student(data: EventData, signed: Signed) -> bool:
     return signed.user_id is None or str(data.get("user_id")) == signed.user_id

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from notifier.events import JSONValue
+
 # What a mute row's columns are called (`made_by`: `by` is an SQL keyword).
 MUTE_COLUMNS = (
     "id, student, rule, channel, until, made_by, reason, source, created_at, ended_at, ended_by"
@@ -145,7 +147,7 @@ class DeliveryRecord:
     rule: str
     channel: str
     status: str
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, JSONValue]]
     message_ref: str | None
     mute_id: str | None
     created_at: float

@@ -31,12 +31,12 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
-from notifier.events import Activity, Kept
+from notifier.events import Activity, JSONValue, Kept
 
 STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -98,7 +98,7 @@ class OutboxRow:
     channel: str
     event: str
     event_key: str
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, JSONValue]]
     status: str
     attempts: int
     created_at: float
@@ -127,7 +127,7 @@ class NewDelivery:
     channel: str
     event: str
     event_key: str
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, JSONValue]]
     group: str | None = None  # see notifier.rules.policy
     not_before: float | None = None  # None: due at once
 
@@ -165,7 +165,7 @@ class SeenMarks(Protocol):
         deliveries: Iterable[NewDelivery],
         *,
         baseline: bool = False,
-        state: dict[str, Any] | None = None,
+        state: Mapping[str, object] | None = None,
         now: float | None = None,
         history: Iterable[Kept] = (),
     ) -> int:
@@ -232,7 +232,9 @@ class SourceState(Protocol):
 
     def get_state(self, scope: str, key: str) -> Any: ...
 
-    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None: ...
+    def put_state(
+        self, scope: str, items: Mapping[str, object], now: float | None = None
+    ) -> None: ...
 
 
 class History(Protocol):
@@ -337,7 +339,17 @@ def record_fault_of(row: dict[str, Any]) -> RecordFault:
     return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
 
 
-def poisoned_row(row: dict[str, Any]) -> dict[str, Any]:
+class PoisonedRow(TypedDict):
+    """A row set aside after failing in processing, as `notifier status` shows it."""
+
+    table: str  # a POISON_TABLES name
+    id: str
+    tries: int
+    error: str | None
+    at: str | None  # ISO 8601
+
+
+def poisoned_row(row: dict[str, Any]) -> PoisonedRow:
     """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
     return {
         "table": row["t"],
@@ -374,7 +386,7 @@ class Faults(Protocol):
         """Rows set aside as dead after failing in processing, per POISON_TABLES name."""
         ...
 
-    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+    def poisoned(self, limit: int = 20) -> list[PoisonedRow]:
         """The latest such rows: table, id, tries, error, at (ISO time)."""
         ...
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from notifier.settings.dburl import redact_url, url_secrets
 
@@ -32,7 +32,7 @@ class PostgresConnection:
     def __init__(self, url: str, replica: str):
         self.url = url
         self.replica = replica
-        self._conn: psycopg.Connection[Any] | None = None
+        self._conn: psycopg.Connection[TupleRow] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact_url(self.url)!r})"
@@ -42,7 +42,7 @@ class PostgresConnection:
             self._conn.close()
             self._conn = None
 
-    def db(self) -> psycopg.Connection[Any]:
+    def db(self) -> psycopg.Connection[TupleRow]:
         """The live connection, reconnecting when the last one broke."""
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
@@ -65,7 +65,7 @@ class PostgresConnection:
         return self._conn
 
     @contextmanager
-    def tx(self) -> Iterator[psycopg.Connection[Any]]:
+    def tx(self) -> Iterator[psycopg.Connection[TupleRow]]:
         """One transaction: everything inside commits together or not at all."""
         conn = self.db()
         with conn.transaction():

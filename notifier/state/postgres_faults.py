@@ -5,13 +5,13 @@ backoff and set aside as dead after FAULT_TRIES, without holding back their neig
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from notifier.state.base import (
     FAULT_FIRST_SECONDS,
     FAULT_TRIES,
     POISON_TABLES,
     POISONED_COUNTS,
+    PoisonedRow,
     RecordFault,
     fault_retry_at,
     poisoned_row,
@@ -97,7 +97,7 @@ class PostgresFaults(PostgresPart):
         assert one is not None
         return {table: int(one[table]) for table in POISON_TABLES}
 
-    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+    def poisoned(self, limit: int = 20) -> list[PoisonedRow]:
         rows = named(
             self.pg.db().execute(
                 "SELECT * FROM ("

@@ -3,21 +3,20 @@ the sources' baselines, and pruning what can no longer matter."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
+from psycopg.rows import TupleRow
 
 from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first
 from notifier.state.sqlite_history import INACTIVITY_SEEN
 
 
-def read_meta(conn: psycopg.Connection[Any], key: str) -> str | None:
+def read_meta(conn: psycopg.Connection[TupleRow], key: str) -> str | None:
     row = first(conn.execute("SELECT value FROM meta WHERE key = %s", [key]))
     return None if row is None else str(row["value"])
 
 
-def write_meta(conn: psycopg.Connection[Any], key: str, value: str) -> None:
+def write_meta(conn: psycopg.Connection[TupleRow], key: str, value: str) -> None:
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (%s, %s) "
         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -40,7 +39,7 @@ class PostgresMeta(PostgresPart):
         """Forget what can no longer matter (as the SQLite store does), in one transaction."""
         with self.pg.tx() as conn:
 
-            def delete(sql: str, *values: Any) -> int:
+            def delete(sql: str, *values: object) -> int:
                 return max(0, conn.execute(sql, list(values)).rowcount)
 
             for status, before in (("sent", sent_before), ("dead", dead_before)):

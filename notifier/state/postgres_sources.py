@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ from notifier.state.rows import first, named
 
 
 def write_state(
-    conn: psycopg.Connection[Any], scope: str, items: dict[str, Any], now: float
+    conn: psycopg.Connection[Any], scope: str, items: Mapping[str, object], now: float
 ) -> None:
     """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
     if not items:
@@ -64,6 +65,6 @@ class PostgresSourceState(PostgresPart):
         )
         return None if row is None else json.loads(row["value"])
 
-    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
+    def put_state(self, scope: str, items: Mapping[str, object], now: float | None = None) -> None:
         with self.pg.tx() as conn:
             write_state(conn, scope, items, time.time() if now is None else now)

@@ -12,16 +12,17 @@ class Cursor(Protocol):
     """What sqlite3's and psycopg's cursors share: the columns and the rows."""
 
     @property
-    def description(self) -> Sequence[Any] | None: ...
+    def description(self) -> Sequence[Sequence[object]] | None: ...
 
-    def fetchall(self) -> Iterable[Sequence[Any]]: ...
+    def fetchall(self) -> Iterable[Sequence[object]]: ...
 
 
 def named(cursor: Cursor) -> list[dict[str, Any]]:
-    """Every row of `cursor`, each a dict by column name."""
+    """Every row of `cursor`, each a dict by column name: the store's edge, where values
+    are as the driver gives them until a `*_of` function makes a record of the row."""
     if cursor.description is None:  # a statement that returns no rows
         return []
-    columns = [column[0] for column in cursor.description]
+    columns = [str(column[0]) for column in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 

@@ -5,13 +5,13 @@ without holding back the rows around them (notifier.state.base.Faults)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from notifier.state.base import (
     FAULT_FIRST_SECONDS,
     FAULT_TRIES,
     POISON_TABLES,
     POISONED_COUNTS,
+    PoisonedRow,
     RecordFault,
     fault_retry_at,
     poisoned_row,
@@ -103,7 +103,7 @@ class SqliteFaults(SqlitePart):
         assert one is not None
         return {table: one[table] for table in POISON_TABLES}
 
-    def poisoned(self, limit: int = 20) -> list[dict[str, Any]]:
+    def poisoned(self, limit: int = 20) -> list[PoisonedRow]:
         rows = named(
             self.db.execute(
                 "SELECT * FROM ("

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
 
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
@@ -61,7 +60,7 @@ class SqliteSeen(SqlitePart):
         deliveries: Iterable[NewDelivery],
         *,
         baseline: bool = False,
-        state: dict[str, Any] | None = None,
+        state: Mapping[str, object] | None = None,
         now: float | None = None,
         history: Iterable[Kept] = (),
     ) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from notifier.state.base import iso
@@ -41,12 +42,12 @@ class SqliteSourceState(SqlitePart):
         )
         return None if row is None else json.loads(row["value"])
 
-    def put_state(self, scope: str, items: dict[str, Any], now: float | None = None) -> None:
+    def put_state(self, scope: str, items: Mapping[str, object], now: float | None = None) -> None:
         with self.db.atomic():
             write_state(self.db, scope, items, time.time() if now is None else now)
 
 
-def write_state(db: ImmediateDatabase, scope: str, items: dict[str, Any], now: float) -> None:
+def write_state(db: ImmediateDatabase, scope: str, items: Mapping[str, object], now: float) -> None:
     """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
     db.conn.executemany(
         "INSERT INTO state(scope, key, value, updated_at) VALUES (?, ?, ?, ?) "

@@ -23,7 +23,7 @@ class Request:
     body: bytes
     client: str
 
-    def json(self) -> Any:
+    def json(self) -> Any:  # outside JSON enters here; its handler makes a model of it
         """The body parsed as JSON; ValueError when it is not (UTF-8) JSON."""
         return json.loads(self.body.decode("utf-8"))
 
@@ -36,7 +36,7 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, data: Any) -> Response:
+    def json(cls, status: int, data: object) -> Response:
         body = json.dumps(data, sort_keys=True).encode() + b"\n"
         return cls(status, body, "application/json")
 

@@ -18,11 +18,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from notifier.events import JSONValue
 from notifier.web.http import HttpServer, Request, Response
 from notifier.web.refusals import RefusalLog
 
@@ -43,7 +43,7 @@ class _Clock(Clock):
 
 def slack_actions_handler(
     signing_secret: str,
-    submit: Callable[[Any], None],
+    submit: Callable[[JSONValue], None],
     *,
     clock: Callable[[], float] = time.time,
     refusals: RefusalLog | None = None,
@@ -83,7 +83,7 @@ def slack_actions_handler(
 def add_slack_actions_route(
     server: HttpServer,
     signing_secret: str,
-    submit: Callable[[Any], None],
+    submit: Callable[[JSONValue], None],
     *,
     clock: Callable[[], float] = time.time,
 ) -> None:

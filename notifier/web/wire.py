@@ -79,7 +79,7 @@ class _Connection(h11.Connection):
         self.max_head = limits.max_head
         self.refusal = 400
 
-    def next_event(self) -> Any:
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         try:
             event = super().next_event()
         except h11.RemoteProtocolError as exc:
@@ -113,7 +113,9 @@ class _ClientNoise(logging.LoggerAdapter[logging.Logger]):
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         self.debug(msg, *args, **kwargs)
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+    def process(
+        self, msg: object, kwargs: MutableMapping[str, object]
+    ) -> tuple[object, MutableMapping[str, object]]:
         kwargs.pop("exc_info", None)  # never a traceback from a request
         return msg, kwargs
 
