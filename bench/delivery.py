@@ -93,6 +93,7 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
 def _bodies(app: Any, store: Any) -> list[bytes]:
     """The exact bytes the webhook channel will post for each queued row."""
     from notifier.delivery.deliverer import to_notification
+    from notifier.delivery.render import render_message
     from notifier.state import OutboxRow
 
     channel = app.channels["lms"]
@@ -102,7 +103,7 @@ def _bodies(app: Any, store: Any) -> list[bytes]:
             row["id"], row["rule"], row["channel"], row["event"], row["event_key"],
             json.loads(row["alerts"]), row["status"], row["attempts"], row["created_at"],
         )  # fmt: skip
-        body, _ = channel.request(to_notification(outbox))
+        body, _ = channel.request(render_message(channel.message_type, to_notification(outbox)))
         out.append(body)
     return out
 

@@ -76,22 +76,38 @@ def test_slack_post_carries_token_text_and_blocks(fake_slack: FakeSlack, slack: 
 
 
 @pytest.mark.parametrize(
-    ("answer", "retry_after", "reason"),
+    ("answer", "retry_after", "reason", "short"),
     [
-        ((429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}), 7.0, "ratelimited"),
-        ((200, {"ok": False, "error": "ratelimited"}), None, "ratelimited"),
-        ((500, "<html>oops</html>"), None, "HTTP 500"),
-        ((503, {"ok": False, "error": "service_unavailable"}), None, "service_unavailable"),
+        (
+            (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}),
+            7.0,
+            "ratelimited",
+            "ratelimited",
+        ),
+        ((200, {"ok": False, "error": "ratelimited"}), None, "ratelimited", "ratelimited"),
+        ((500, "<html>oops</html>"), None, "HTTP 500", "500"),
+        (
+            (503, {"ok": False, "error": "service_unavailable"}),
+            None,
+            "service_unavailable",
+            "service_unavailable",
+        ),
     ],
 )
 def test_slack_temporary_failures_are_retried(
-    fake_slack: FakeSlack, slack: Any, answer: tuple[Any, ...], retry_after: Any, reason: str
+    fake_slack: FakeSlack,
+    slack: Any,
+    answer: tuple[Any, ...],
+    retry_after: Any,
+    reason: str,
+    short: str,
 ) -> None:
     fake_slack.script([answer])
     outcome = slack.send(NOTE)
     assert outcome.retryable and not outcome.ok
     assert outcome.retry_after == retry_after
     assert reason in outcome.reason
+    assert outcome.answer == short  # what the console's alert page shows for the try
     assert_no_secret(outcome)
 
 
@@ -200,12 +216,13 @@ def test_email_has_subject_prefix_text_and_html(smtp_sink: SmtpSink) -> None:
 def test_email_login_and_a_wrong_password() -> None:
     with SmtpSink(username="notifier", password=SMTP_PASSWORD) as sink:
         good = email_settings(sink, SMTP_USERNAME="notifier", SMTP_PASSWORD=SMTP_PASSWORD)
-        assert build("email", TO, good).send(NOTE).ok
+        sent = build("email", TO, good).send(NOTE)
+        assert sent.ok and sent.answer == "250"
         assert [m.login for m in sink.received] == ["notifier"]
 
         bad = email_settings(sink, SMTP_USERNAME="notifier", SMTP_PASSWORD="wrong-" + TOKEN)
         outcome = build("email", TO, bad).send(NOTE)
-        assert not outcome.retryable and "535" in outcome.reason
+        assert not outcome.retryable and "535" in outcome.reason and outcome.answer == "535"
         assert "wrong-" not in outcome.reason
         assert_no_secret(outcome)
 
@@ -275,10 +292,13 @@ def test_webhook_is_signed_and_verified_by_the_receiver() -> None:
 def test_webhook_server_error_is_retried_then_accepted(webhook_receiver: WebhookReceiver) -> None:
     channel = build("webhook", {"url": webhook_receiver.url}, settings())
     webhook_receiver.script([(500, "boom"), (429, "", {"Retry-After": "30"})])
-    assert channel.send(NOTE).retryable
+    failed = channel.send(NOTE)
+    assert failed.retryable and failed.answer == "500"
     limited = channel.send(NOTE)
     assert limited.retryable and limited.retry_after == 30.0
-    assert channel.send(NOTE).ok
+    assert limited.answer == "429 Retry-After 30"  # the try's answer, in short
+    accepted = channel.send(NOTE)
+    assert accepted.ok and accepted.answer == "204"
     # The same delivery id every time: the receiver can de-duplicate.
     assert {r.json["id"] for r in webhook_receiver.received} == {"delivery-42"}
 

@@ -136,36 +136,41 @@ class MessageRef:
 @dataclass(frozen=True)
 class Outcome:
     """A channel's answer. `ref` (when the receiver gave the message an id) is not part
-    of what an outcome *is*: two sent outcomes are equal whatever their refs."""
+    of what an outcome *is*: two sent outcomes are equal whatever their refs. Nor is
+    `answer`, what the receiver said in short ("200", "429 Retry-After 30",
+    "ratelimited"; empty when it said nothing, a timeout), kept with each try for the
+    console's alert page."""
 
     ok: bool
     retryable: bool = False
     reason: str = ""
     retry_after: float | None = None  # seconds, when the far end said how long to wait
     ref: MessageRef | None = field(default=None, compare=False)
+    answer: str = field(default="", compare=False)
 
     @classmethod
-    def sent(cls, ref: MessageRef | None = None) -> Outcome:
-        return cls(ok=True, ref=ref)
+    def sent(cls, ref: MessageRef | None = None, answer: str = "") -> Outcome:
+        return cls(ok=True, ref=ref, answer=answer)
 
     @classmethod
-    def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
-        return cls(ok=False, retryable=True, reason=reason, retry_after=retry_after)
+    def retry(cls, reason: str, retry_after: float | None = None, answer: str = "") -> Outcome:
+        return cls(ok=False, retryable=True, reason=reason, retry_after=retry_after, answer=answer)
 
     @classmethod
-    def final(cls, reason: str) -> Outcome:
-        return cls(ok=False, retryable=False, reason=reason)
+    def final(cls, reason: str, answer: str = "") -> Outcome:
+        return cls(ok=False, retryable=False, reason=reason, answer=answer)
 
 
 def classify_status(status: int, headers: Mapping[str, str] | None = None) -> Outcome:
     """2xx is done; 408, 429 and 5xx are worth retrying (honouring Retry-After); every
     other status is final."""
     if 200 <= status < 300:
-        return Outcome.sent()
+        return Outcome.sent(answer=str(status))
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
+    answer = str(status) if retry_after is None else f"{status} Retry-After {retry_after:g}"
     if is_retryable_status(status):
-        return Outcome.retry(f"HTTP {status}", retry_after)
-    return Outcome.final(f"HTTP {status}")
+        return Outcome.retry(f"HTTP {status}", retry_after, answer)
+    return Outcome.final(f"HTTP {status}", answer)
 
 
 M = TypeVar("M", bound=Message, contravariant=True)

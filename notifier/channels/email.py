@@ -130,13 +130,13 @@ class EmailChannel:
             code, text = next(iter(exc.recipients.values()), (550, b""))
             reason = self._scrub("all recipients refused: " + _reply(code, text))
             if codes and all(400 <= c < 500 for c in codes):
-                return Outcome.retry(reason)
-            return Outcome.final(reason)
+                return Outcome.retry(reason, answer=str(code))
+            return Outcome.final(reason, str(code))
         except smtplib.SMTPResponseException as exc:  # sender refused, data, auth, helo
             reason = self._scrub(_reply(exc.smtp_code, exc.smtp_error))
             if 400 <= exc.smtp_code < 500:
-                return Outcome.retry(reason)
-            return Outcome.final(reason)
+                return Outcome.retry(reason, answer=str(exc.smtp_code))
+            return Outcome.final(reason, str(exc.smtp_code))
         except smtplib.SMTPNotSupportedError as exc:  # e.g. no STARTTLS, no AUTH
             return Outcome.final(self._scrub(f"SMTP server does not support it: {exc}"))
         except smtplib.SMTPServerDisconnected:
@@ -157,7 +157,7 @@ class EmailChannel:
                 len(refused),
                 len(self.config.to),
             )
-        return Outcome.sent(MessageRef("email", str(mail["Message-ID"])))
+        return Outcome.sent(MessageRef("email", str(mail["Message-ID"])), "250")
 
     def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         s = self.settings

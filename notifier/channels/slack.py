@@ -180,11 +180,12 @@ def classify_api_error(exc: SlackApiError) -> Outcome:
     headers = _lower(getattr(response, "headers", None))
     retry_after = _parse_retry_after(headers.get("retry-after"))
     if status == 429 or error == "ratelimited":
-        return Outcome.retry("slack: ratelimited", retry_after)
+        return Outcome.retry("slack: ratelimited", retry_after, "ratelimited")
     label = error or f"HTTP {status}"
+    answer = error or str(status)
     if status in (408,) or status >= 500 or error in RETRYABLE_ERRORS:
-        return Outcome.retry(f"slack: {label}", retry_after)
-    return Outcome.final(f"slack: {label}")
+        return Outcome.retry(f"slack: {label}", retry_after, answer)
+    return Outcome.final(f"slack: {label}", answer)
 
 
 class SlackChannel:
@@ -272,7 +273,7 @@ class SlackChannel:
             if isinstance(reason, TimeoutError):
                 return Outcome.retry("slack: timeout")
             return Outcome.retry(f"slack: connection failed ({type(exc).__name__})")
-        return Outcome.sent(_ref(answer))
+        return Outcome.sent(_ref(answer), "ok")
 
     def _classify_api_error(self, exc: SlackApiError) -> Outcome:
         return classify_api_error(exc)
@@ -311,9 +312,10 @@ class SlackChannel:
             return outcome
         code = _code(response.text.strip())
         reason = f"slack webhook: {outcome.reason}" + (f" {code}" if code else "")
+        answer = f"{outcome.answer} {code}" if code else outcome.answer
         if outcome.retryable:
-            return Outcome.retry(reason, outcome.retry_after)
-        return Outcome.final(reason)
+            return Outcome.retry(reason, outcome.retry_after, answer)
+        return Outcome.final(reason, answer)
 
     def close(self) -> None:
         with self._lock:

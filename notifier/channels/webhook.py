@@ -144,11 +144,11 @@ class WebhookChannel:
             return Outcome.retry(f"POST {self._target}: connection failed ({type(exc).__name__})")
         outcome = classify_status(response.status_code, response.headers)
         if outcome.ok:
-            return Outcome.sent(self._ref(message, headers, response.headers))
+            return Outcome.sent(self._ref(message, headers, response.headers), outcome.answer)
         reason = f"POST {self._target}: {outcome.reason}"
         if outcome.retryable:
-            return Outcome.retry(reason, outcome.retry_after)
-        return Outcome.final(reason)
+            return Outcome.retry(reason, outcome.retry_after, outcome.answer)
+        return Outcome.final(reason, outcome.answer)
 
     @staticmethod
     def _ref(

@@ -1,9 +1,9 @@
 """`/alerts/<delivery id>`: one alert: the event's fields, why the rule fired, what each
-channel of the rule was sent (the same event's delivery to every channel), the tries
-as the store keeps them (their count, the latest error, when it was sent or is due
-again), who followed up; and, for editors, the actions: follow up, mute the student or
-the rule, replay. Actions post to the page itself and go through `Actions` (source
-"console"), never to the store directly."""
+channel of the rule was sent (the same event's delivery to every channel), each try
+with its time, outcome, the receiver's answer and error (`outbox_tries`), who followed
+up; and, for editors, the actions: follow up, mute the student or the rule, replay.
+Actions post to the page itself and go through `Actions` (source "console"), never to
+the store directly."""
 
 from __future__ import annotations
 
@@ -59,7 +59,10 @@ def alert_page(ctx: Ctx) -> Response:
     if row is None:
         return _group(ctx, ctx.params["id"])
     ruleset = ctx.console.rules()
-    received = [(r, sent_text(r, ruleset, ctx.console.public_url)) for r in _siblings(ctx, row)]
+    received = [
+        (r, sent_text(r, ruleset, ctx.console.public_url), ctx.store.console.tries(r["id"]))
+        for r in _siblings(ctx, row)
+    ]
     return ctx.render(
         "alert.html",
         row=row,

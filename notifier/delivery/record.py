@@ -134,7 +134,8 @@ class RecordStage:
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
-            self._until_recorded(what, lambda: self._sent(store, unit, now, ref))
+            answer = clean(redact(outcome.answer))
+            self._until_recorded(what, lambda: self._sent(store, unit, now, ref, answer))
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -159,10 +160,11 @@ class RecordStage:
             return
         next_at = self.retry.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
+        answer = clean(redact(outcome.answer))
         self._until_recorded(
             what,
             lambda: store.outbox.mark_failed_many(
-                [row.id for row in unit], now=now, next_at=next_at, error=reason
+                [row.id for row in unit], now=now, next_at=next_at, error=reason, answer=answer
             ),
         )
         outcome_name = "dead" if next_at is None else "retry"
@@ -200,13 +202,13 @@ class RecordStage:
             )
 
     @staticmethod
-    def _sent(store: DeliveryStore, unit: Unit, now: float, ref: str | None) -> None:
-        """Mark the rows sent; a group's message id is kept with its rows, so an action
-        on the message (a click names it) finds them."""
+    def _sent(store: DeliveryStore, unit: Unit, now: float, ref: str | None, answer: str) -> None:
+        """Mark the rows sent (and keep the try); a group's message id is kept with its
+        rows, so an action on the message (a click names it) finds them."""
         ids = [row.id for row in unit]
         if len(unit) > 1:
             store.follow_ups.name_message(to_notification(unit).id, ids)
-        store.outbox.mark_sent(ids, now, ref=ref)
+        store.outbox.mark_sent(ids, now, ref=ref, answer=answer)
 
     def fault(self, job: Job, exc: Exception) -> None:
         """A processing failure of one message's rows: retried with backoff, dead at

@@ -188,21 +188,29 @@ class Outbox(Protocol):
 
     def last_group_send(self, rule: str, channel: str, group: str) -> float | None: ...
 
-    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
+    def mark_sent(
+        self, ids: Iterable[str], now: float, ref: str | None = None, answer: str = ""
+    ) -> None:
         """Mark rows sent; `ref` (JSON) is the receiver's id for the message they made
         (Slack's channel and ts, an email's Message-ID), kept so a later action can
-        update that message."""
+        update that message. The try (with the receiver's `answer` in short, "200") is
+        kept in `outbox_tries` in the same transaction."""
         ...
 
     def message_ref(self, id_: str) -> str | None:
         """The receiver's id for the message a sent row was part of (JSON), if any."""
         ...
 
-    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None: ...
+    def mark_failed(
+        self, id_: str, *, now: float, next_at: float | None, error: str, answer: str = ""
+    ) -> None: ...
 
     def mark_failed_many(
-        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
-    ) -> None: ...
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str, answer: str = ""
+    ) -> None:
+        """Record a failed try (retry at `next_at`, dead when None) and keep it, with
+        the receiver's answer ("503", "ratelimited"), in `outbox_tries`, at once."""
+        ...
 
     def release(self, ids: Iterable[str]) -> None: ...
 

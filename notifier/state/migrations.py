@@ -3,7 +3,19 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
+
+# Each try of a delivery (contract section 14, an alert's page): its number, time,
+# outcome (sent, retry, dead), the receiver's answer in short ("503", "429 Retry-After
+# 30", "ratelimited") and the redacted error; written in the transaction that records
+# the outcome on the outbox row, pruned with that row.
+_SCHEMA_V11 = """
+CREATE TABLE IF NOT EXISTS outbox_tries (
+    delivery TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
+    outcome TEXT NOT NULL, answer TEXT NOT NULL, error TEXT,
+    PRIMARY KEY (delivery, number)
+) WITHOUT ROWID
+"""
 
 # The rules kept as versions (contract section 14, NOTIFIER_RULES_IN_STORE): each with
 # its number, author, time, note and YAML text; exactly one active (the partial unique
@@ -169,6 +181,7 @@ _MIGRATIONS = (
     (8, _SCHEMA_V8),
     (9, _SCHEMA_V9),
     (10, _SCHEMA_V10),
+    (11, _SCHEMA_V11),
 )
 
 __all__ = [
@@ -184,4 +197,5 @@ __all__ = [
     "_SCHEMA_V8",
     "_SCHEMA_V9",
     "_SCHEMA_V10",
+    "_SCHEMA_V11",
 ]

@@ -104,6 +104,10 @@ class ConsoleReads(Protocol):
         """One outbox row (ALERT_COLUMNS), None when it does not exist."""
         ...
 
+    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
+        """The delivery's tries (number, at, outcome, answer, error), oldest first."""
+        ...
+
     def hourly(self, since: float) -> list[dict[str, Any]]:
         """Deliveries queued since `since` per rule and hour: rule, hour (Unix hours), n."""
         ...

@@ -146,6 +146,11 @@ class PostgresMutes(PostgresPart):
                 "DELETE FROM mutes WHERE LEAST(COALESCE(ended_at, until), until) < %s",
                 [before],
             ).rowcount
+            db.execute(  # a held row's earlier tries go with it
+                "DELETE FROM outbox_tries WHERE delivery IN (SELECT id FROM outbox "
+                "WHERE status = 'muted' AND updated_at < %s)",
+                [before],
+            )
             count += db.execute(
                 "DELETE FROM outbox WHERE status = 'muted' AND updated_at < %s", [before]
             ).rowcount

@@ -53,6 +53,15 @@ class PostgresConsoleReads:
             )
         )
 
+    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
+        return named(
+            self.conn.db().execute(
+                "SELECT number, at, outcome, answer, error FROM outbox_tries "
+                "WHERE delivery = %s ORDER BY number",
+                [delivery_id],
+            )
+        )
+
     def hourly(self, since: float) -> list[dict[str, Any]]:
         return named(
             self.conn.db().execute(

@@ -42,6 +42,13 @@ class PostgresMeta(PostgresPart):
             def delete(sql: str, *values: object) -> int:
                 return max(0, conn.execute(sql, list(values)).rowcount)
 
+            for status, before in (("sent", sent_before), ("dead", dead_before)):
+                delete(  # a delivery's tries go with it
+                    "DELETE FROM outbox_tries WHERE delivery IN (SELECT id FROM outbox "
+                    "WHERE status = %s AND updated_at < %s)",
+                    status,
+                    before,
+                )
             return {
                 "seen": delete(
                     "DELETE FROM seen WHERE seen_at < %s AND source <> %s",

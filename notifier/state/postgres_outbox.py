@@ -46,6 +46,15 @@ RETURNING id, rule, channel, event, event_key, alerts, status, attempts, created
 """
 
 
+# A try of each row an outcome statement changed (`done`), numbered after the tries kept
+# (a replay numbers on): one statement with the outcome's, so one transaction.
+_TRIES = """
+INSERT INTO outbox_tries (delivery, number, at, outcome, answer, error)
+SELECT done.id, COALESCE((SELECT MAX(number) FROM outbox_tries WHERE delivery = done.id), 0)
+    + 1, %(now)s, %(outcome)s, %(answer)s, %(error)s FROM done
+"""
+
+
 class PostgresOutbox(PostgresPart):
     """`store.outbox` (notifier.state.base.Outbox): claims shared by every replica."""
 
@@ -107,37 +116,53 @@ class PostgresOutbox(PostgresPart):
         )
         return None if row is None else row["at"]
 
-    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
+    def mark_sent(
+        self, ids: Iterable[str], now: float, ref: str | None = None, answer: str = ""
+    ) -> None:
         self.pg.db().execute(
-            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = %s, "
-            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = NULL, "
-            "message_ref = %s WHERE id = ANY(%s)",
-            [now, now, ref, list(ids)],
+            "WITH done AS (UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
+            "sent_at = %(now)s, updated_at = %(now)s, claimed_until = NULL, claimed_by = NULL, "
+            "last_error = NULL, message_ref = %(ref)s WHERE id = ANY(%(ids)s) RETURNING id)"
+            + _TRIES,
+            {
+                "now": now,
+                "ref": ref,
+                "ids": list(ids),
+                "outcome": "sent",
+                "answer": answer[:100],
+                "error": None,
+            },
         )
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.pg.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]))
         return None if row is None else row["message_ref"]
 
-    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
+    def mark_failed(
+        self, id_: str, *, now: float, next_at: float | None, error: str, answer: str = ""
+    ) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""
-        self.mark_failed_many([id_], now=now, next_at=next_at, error=error)
+        self.mark_failed_many([id_], now=now, next_at=next_at, error=error, answer=answer)
 
     def mark_failed_many(
-        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str, answer: str = ""
     ) -> None:
-        """Record a failed try of every row one message carried, in one statement."""
+        """Record a failed try of every row one message carried, and keep the try, in
+        one statement."""
         self.pg.db().execute(
-            "UPDATE outbox SET status = %s, attempts = attempts + 1, next_at = %s, "
-            "updated_at = %s, claimed_until = NULL, claimed_by = NULL, last_error = %s "
-            "WHERE id = ANY(%s)",
-            [
-                "dead" if next_at is None else "retrying",
-                now if next_at is None else next_at,
-                now,
-                error[:500],
-                list(ids),
-            ],
+            "WITH done AS (UPDATE outbox SET status = %(status)s, attempts = attempts + 1, "
+            "next_at = %(next_at)s, updated_at = %(now)s, claimed_until = NULL, "
+            "claimed_by = NULL, last_error = %(error)s WHERE id = ANY(%(ids)s) RETURNING id)"
+            + _TRIES,
+            {
+                "status": "dead" if next_at is None else "retrying",
+                "next_at": now if next_at is None else next_at,
+                "now": now,
+                "error": error[:500],
+                "ids": list(ids),
+                "outcome": "dead" if next_at is None else "retry",
+                "answer": answer[:100],
+            },
         )
 
     def release(self, ids: Iterable[str]) -> None:

@@ -163,6 +163,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS rules_versions_one_active ON rules_versions (a
     WHERE active = 1
 """
 
+# Each try of a delivery, as SQLite's version 11.
+_PG_V11 = """
+CREATE TABLE IF NOT EXISTS outbox_tries (
+    delivery TEXT NOT NULL, number INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL,
+    outcome TEXT NOT NULL, answer TEXT NOT NULL, error TEXT,
+    PRIMARY KEY (delivery, number)
+)
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -174,6 +183,7 @@ PG_MIGRATIONS = (
     (8, _PG_V8),
     (9, _PG_V9),
     (10, _PG_V10),
+    (11, _PG_V11),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

@@ -140,6 +140,11 @@ class SqliteMutes(SqlitePart):
                 "DELETE FROM mutes WHERE MIN(COALESCE(ended_at, until), until) < ?",
                 [before],
             ).rowcount
+            self.db.execute(  # a held row's earlier tries go with it
+                "DELETE FROM outbox_tries WHERE delivery IN (SELECT id FROM outbox "
+                "WHERE status = 'muted' AND updated_at < ?)",
+                [before],
+            )
             count += self.db.execute(
                 "DELETE FROM outbox WHERE status = 'muted' AND updated_at < ?", [before]
             ).rowcount

@@ -65,6 +65,15 @@ class SqliteConsoleReads:
             )
         )
 
+    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
+        return named(
+            self.db.execute(
+                "SELECT number, at, outcome, answer, error FROM outbox_tries "
+                "WHERE delivery = ? ORDER BY number",
+                [delivery_id],
+            )
+        )
+
     def hourly(self, since: float) -> list[dict[str, Any]]:
         return named(
             self.db.execute(

@@ -39,6 +39,12 @@ class SqliteMeta(SqlitePart):
         seen keys older than any poll can reach again, sent deliveries as old, dead
         deliveries never replayed (kept 30 days by the caller), stale cache entries."""
         with self.db.atomic():
+            for status, before in (("sent", sent_before), ("dead", dead_before)):
+                self.db.execute(  # a delivery's tries go with it
+                    "DELETE FROM outbox_tries WHERE delivery IN (SELECT id FROM outbox "
+                    "WHERE status = ? AND updated_at < ?)",
+                    [status, before],
+                )
             counts = {
                 "seen": self.db.execute(
                     "DELETE FROM seen WHERE seen_at < ? AND source != ?",

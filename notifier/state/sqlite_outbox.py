@@ -16,6 +16,12 @@ from notifier.state.base import STATUSES, OutboxRow, outbox_row
 from notifier.state.rows import first, named
 from notifier.state.sqlite_conn import SqlitePart
 
+# A try of a delivery, numbered after the ones kept (a replay numbers on, not from 1).
+TRY = (
+    "INSERT INTO outbox_tries (delivery, number, at, outcome, answer, error) VALUES "
+    "(?, (SELECT COALESCE(MAX(number), 0) + 1 FROM outbox_tries WHERE delivery = ?), ?, ?, ?, ?)"
+)
+
 
 class SqliteOutbox(SqlitePart):
     """`store.outbox` (notifier.state.base.Outbox)."""
@@ -73,7 +79,10 @@ class SqliteOutbox(SqlitePart):
         )
         return None if row is None else row["at"]
 
-    def mark_sent(self, ids: Iterable[str], now: float, ref: str | None = None) -> None:
+    def mark_sent(
+        self, ids: Iterable[str], now: float, ref: str | None = None, answer: str = ""
+    ) -> None:
+        ids = list(ids)
         with self.db.atomic():
             self.db.conn.executemany(
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
@@ -81,20 +90,29 @@ class SqliteOutbox(SqlitePart):
                 "WHERE id = ?",
                 [(now, now, ref, i) for i in ids],
             )
+            self.db.conn.executemany(TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]))
         return None if row is None else row["message_ref"]
 
-    def mark_failed(self, id_: str, *, now: float, next_at: float | None, error: str) -> None:
+    def mark_failed(
+        self, id_: str, *, now: float, next_at: float | None, error: str, answer: str = ""
+    ) -> None:
         """Record a failed try: retry at `next_at`, or dead when it is None."""
-        self.mark_failed_many([id_], now=now, next_at=next_at, error=error)
+        self.mark_failed_many([id_], now=now, next_at=next_at, error=error, answer=answer)
 
     def mark_failed_many(
-        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str
+        self, ids: Iterable[str], *, now: float, next_at: float | None, error: str, answer: str = ""
     ) -> None:
-        """Record a failed try of every row one message carried, in one transaction."""
+        """Record a failed try of every row one message carried, and keep the try, in
+        one transaction."""
+        ids = list(ids)
+        outcome = "dead" if next_at is None else "retry"
         with self.db.atomic():
+            self.db.conn.executemany(
+                TRY, [(i, i, now, outcome, answer[:100], error[:500]) for i in ids]
+            )
             self.db.conn.executemany(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, next_at = ?, "
                 "updated_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
