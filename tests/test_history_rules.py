@@ -97,6 +97,29 @@ def test_repeat_within_fires_on_the_third_fail_in_the_window_and_then_counts_aga
     assert feed.fired(12, result="Fail") == ["failing"]
 
 
+def test_an_event_recorded_twice_at_two_times_counts_once(tmp_path: Path) -> None:
+    """The read-back of a new store and the poll can both record one completion, a
+    moment apart: a repeat rule counts it once, and an event is never its own past
+    (a restart once alerted "failed 4 exams" on three)."""
+    rs = ruleset(tmp_path, FAILING)
+    fields = kept_fields(rs.rules)
+    book = HistoryBook()
+
+    def fail(key: str, day: float, title: str) -> list[Match]:
+        data = {"id": key, "user_id": 7, "student": "Asha Verma", "result": "Fail"}
+        event = Event("attempt.completed", key, {**data, "exam_title": title})
+        return evaluate_in_order(rs.rules, [step(event, T0 + day * DAY, fields)], book)[0]
+
+    assert fail("1", 0, "Algebra Mock 1") == []
+    assert fail("2", 1, "Algebra Mock 2") == []
+    assert fail("2", 1.00001, "Algebra Mock 2") == []  # the same completion, read again
+    [match] = fail("3", 2, "Algebra Mock 3")
+    assert text_of(match).startswith(
+        "[failing] Asha Verma failed 3 exams in 30 days: Algebra Mock 3, Algebra Mock 2, "
+        "Algebra Mock 1 because"
+    )
+
+
 def test_repeat_within_forgets_fails_older_than_the_window_and_other_students(
     tmp_path: Path,
 ) -> None:

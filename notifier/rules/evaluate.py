@@ -102,6 +102,8 @@ def evaluate_in_order(
         kept = s.kept
         if s.event is not None:
             past = book.past(kept.kind, kept.subject, wide[kept.kind]) if kept else None
+            if kept is not None and past and book.has(kept):  # an event is not its own past
+                past = [k for k in past if k.key != kept.key]
             got = evaluate(rules, s.event, past if past is not None else (), s.at)
             matches += got
             if kept is not None:

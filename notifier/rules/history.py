@@ -274,9 +274,23 @@ class HistoryBook:
     the students of a cycle; `notifier test` and `preview` fill it as they go."""
 
     by_subject: dict[tuple[str, str | None], list[Kept]] = field(default_factory=dict)
+    by_key: dict[tuple[str, str], Kept] = field(default_factory=dict)
 
     def add(self, kept: Kept) -> None:
+        """Keep an event once however often it is given: the read-back of a new store
+        and the poll can both record one completion, at times a second apart (the list's
+        time and the detail's), and a repeat would count it twice. The later record
+        stands in for the earlier."""
+        earlier = self.by_key.get((kept.kind, kept.key))
+        if earlier is not None:
+            rows = self.by_subject.get((earlier.kind, earlier.subject), [])
+            if earlier in rows:
+                rows.remove(earlier)
+        self.by_key[(kept.kind, kept.key)] = kept
         self.by_subject.setdefault((kept.kind, kept.subject), []).append(kept)
+
+    def has(self, kept: Kept) -> bool:
+        return (kept.kind, kept.key) in self.by_key
 
     def past(self, kind: str, subject: str | None, whole_kind: bool = False) -> list[Kept]:
         if not whole_kind:
