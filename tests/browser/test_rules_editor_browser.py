@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from notifier.console.passwords import hash_password
-from tests.browser.test_console_browser import CHROMIUM, _sign_in, browser  # noqa: F401
+from tests.browser.kit import require_browser, sign_in
+from tests.browser.test_console_browser import browser  # noqa: F401 - the fixture
 from tests.console_kit import PASSWORD
 from tests.inprocess import CHANNELS, Rig, rig
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+sync_api, CHROMIUM = require_browser()
 
 RULES = """
 rules:
@@ -58,7 +58,7 @@ def test_type_a_typo_see_it_at_its_line_fix_it_preview_and_save(
     page = browser.new_context().new_page()  # type: ignore[attr-defined]
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.location["url"]) if m.type == "error" else None)
-    _sign_in(page, url, "ann")
+    sign_in(page, url, "ann")
     page.wait_for_url(url + "/")
     page.goto(url + "/rules/edit")
     good = page.input_value("#draft")
@@ -94,7 +94,7 @@ def test_type_a_typo_see_it_at_its_line_fix_it_preview_and_save(
     assert set(errors) <= {url + "/favicon.ico"}
 
     viewer = browser.new_context().new_page()  # type: ignore[attr-defined]
-    _sign_in(viewer, url, "vera")
+    sign_in(viewer, url, "vera")
     viewer.wait_for_url(url + "/")
     assert viewer.goto(url + "/rules/edit").status == 403  # the YAML is for editors
     assert viewer.locator("button:has-text('Save as a new version')").count() == 0
