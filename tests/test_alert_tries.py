@@ -113,6 +113,7 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     [delivery] = _queued(store, 7)
     for sql in (
         "DROP TABLE outbox_tries",
+        "ALTER TABLE rules_versions DROP COLUMN tests",  # (12)
         "UPDATE meta SET value = '10' WHERE key = 'schema_version'",
     ):
         (store.db if isinstance(store, SqliteStore) else store.db()).execute(sql)  # type: ignore[attr-defined]
@@ -121,8 +122,8 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     store.close()
     store = open_store(db)
     try:
-        assert SCHEMA_VERSION == 11
-        assert store.meta.get_meta("schema_version") == "11"
+        assert SCHEMA_VERSION >= 11
+        assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.console.tries(delivery) == []  # the delivery is kept, with no tries
         store.outbox.mark_sent([delivery], 1001.0, answer="204")
         assert [t["answer"] for t in store.console.tries(delivery)] == ["204"]

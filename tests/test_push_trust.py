@@ -280,6 +280,7 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
     downgrade = [  # back to version 4: the console's tables and indexes (9), the
         # actions' (8), the received keys' table (5), the faults (6)
         "DROP TABLE IF EXISTS outbox_tries",  # each delivery's tries (11)
+        "ALTER TABLE rules_versions DROP COLUMN tests",  # the tests beside a version (12)
         "DROP TABLE IF EXISTS rules_versions",  # the rules' versions (10)
         *(f"DROP TABLE IF EXISTS {t}" for t in ("users", "sessions")),
         *(f"DROP TABLE IF EXISTS {t}" for t in ("mutes", "follow_ups", "message_rows", "audit")),

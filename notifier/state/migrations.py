@@ -3,7 +3,14 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
+
+# The rule tests kept beside a rules version (issue 21 part 4): the text of a tests file
+# (the format of rules.tests.yaml), or NULL for a version saved without tests. One
+# self-contained script (and its PostgreSQL twin `_PG_V12`): renumber both together.
+_SCHEMA_V12 = """
+ALTER TABLE rules_versions ADD COLUMN tests TEXT
+"""
 
 # Each try of a delivery (contract section 14, an alert's page): its number, time,
 # outcome (sent, retry, dead), the receiver's answer in short ("503", "429 Retry-After
@@ -182,6 +189,7 @@ _MIGRATIONS = (
     (9, _SCHEMA_V9),
     (10, _SCHEMA_V10),
     (11, _SCHEMA_V11),
+    (12, _SCHEMA_V12),
 )
 
 __all__ = [
@@ -198,4 +206,5 @@ __all__ = [
     "_SCHEMA_V9",
     "_SCHEMA_V10",
     "_SCHEMA_V11",
+    "_SCHEMA_V12",
 ]

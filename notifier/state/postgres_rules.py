@@ -53,6 +53,7 @@ class PostgresRules(PostgresPart):
         at: float,
         expected_active: int | None = None,
         first_only: bool = False,
+        tests: str | None = None,
     ) -> RulesVersion | None:
         with self.pg.tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", [RULES_LOCK])
@@ -70,11 +71,11 @@ class PostgresRules(PostgresPart):
             number = int(top["top"] or 0) + 1
             db.execute("UPDATE rules_versions SET active = 0 WHERE active = 1")
             db.execute(
-                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active) "
-                "VALUES (%s, %s, %s, %s, %s, 1)",
-                [number, author, at, note, yaml],
+                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active, tests) "
+                "VALUES (%s, %s, %s, %s, %s, 1, %s)",
+                [number, author, at, note, yaml, tests],
             )
-        return RulesVersion(number, author, at, note, yaml, True)
+        return RulesVersion(number, author, at, note, yaml, True, tests)
 
     def sent_counts(self, since: float) -> list[SentCount]:
         rows = named(

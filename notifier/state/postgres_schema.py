@@ -172,6 +172,11 @@ CREATE TABLE IF NOT EXISTS outbox_tries (
 )
 """
 
+# The rule tests kept beside a rules version, as SQLite's version 12.
+_PG_V12 = """
+ALTER TABLE rules_versions ADD COLUMN IF NOT EXISTS tests TEXT
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -184,6 +189,7 @@ PG_MIGRATIONS = (
     (9, _PG_V9),
     (10, _PG_V10),
     (11, _PG_V11),
+    (12, _PG_V12),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

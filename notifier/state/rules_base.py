@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-RULES_COLUMNS = "number, author, created_at, note, yaml, active"
+RULES_COLUMNS = "number, author, created_at, note, yaml, active, tests"
 # pg_advisory_xact_lock key: two editors saving at once get consecutive numbers, and
 # the second is told the active version changed under it.
 RULES_LOCK = 0x72756C65
@@ -35,7 +35,8 @@ class VersionChanged(Exception):
 
 @dataclass(frozen=True)
 class RulesVersion:
-    """One version of the rules. `created_at` is Unix seconds."""
+    """One version of the rules. `created_at` is Unix seconds; `tests` is the rule
+    tests kept beside it (a tests file's text, as rules.tests.yaml), None without."""
 
     number: int
     author: str
@@ -43,6 +44,7 @@ class RulesVersion:
     note: str
     yaml: str
     active: bool
+    tests: str | None = None
 
 
 def version_label(number: int) -> str:
@@ -58,6 +60,7 @@ def version_of(row: dict[str, Any]) -> RulesVersion:
         note=row["note"],
         yaml=row["yaml"],
         active=bool(row["active"]),
+        tests=row["tests"],
     )
 
 
@@ -99,8 +102,9 @@ class RulesVersions(Protocol):
         at: float,
         expected_active: int | None = None,
         first_only: bool = False,
+        tests: str | None = None,
     ) -> RulesVersion | None:
-        """Add a version with the next number and make it the active one, in one
+        """Add a version (with the rule `tests` kept beside it, if any) with the next number and make it the active one, in one
         transaction. With `expected_active`, raise VersionChanged (adding nothing) when
         another version is active now. With `first_only`, add only when the store has no
         version at all (the first start's import; two replicas starting together import

@@ -49,6 +49,7 @@ class SqliteRules(SqlitePart):
         at: float,
         expected_active: int | None = None,
         first_only: bool = False,
+        tests: str | None = None,
     ) -> RulesVersion | None:
         with self.db.atomic():  # the write lock: numbers and the check are one step
             top = first(
@@ -65,11 +66,11 @@ class SqliteRules(SqlitePart):
             number = int(top["top"] or 0) + 1
             self.db.execute("UPDATE rules_versions SET active = 0 WHERE active = 1")
             self.db.execute(
-                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active) "
-                "VALUES (?, ?, ?, ?, ?, 1)",
-                [number, author, at, note, yaml],
+                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active, tests) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?)",
+                [number, author, at, note, yaml, tests],
             )
-        return RulesVersion(number, author, at, note, yaml, True)
+        return RulesVersion(number, author, at, note, yaml, True, tests)
 
     def sent_counts(self, since: float) -> list[SentCount]:
         rows = named(
