@@ -139,9 +139,18 @@ def _add_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verbs = rules.add_subparsers(dest="verb", required=True, metavar="VERB")
     export = verbs.add_parser("export", help="print a version's YAML (default: the active one)")
     export.add_argument("--version", type=_version, metavar="N", help="the version's number")
+    export.add_argument(
+        "--tests", action="store_true", help="print the rule tests kept beside it instead"
+    )
     imported = verbs.add_parser("import", help="add FILE as a new version and make it active")
     imported.add_argument("file", type=Path, metavar="FILE", help="a rules file")
     imported.add_argument("--note", required=True, metavar="TEXT", help="what changed and why")
+    imported.add_argument(
+        "--tests",
+        type=Path,
+        metavar="FILE",
+        help="rule tests kept beside the version (default: rules.tests.yaml beside FILE, if any)",
+    )
 
 
 def _version(value: str) -> int:

@@ -250,3 +250,34 @@ def test_with_the_rules_in_the_file_the_editor_checks_previews_tests_and_downloa
     assert download.headers["content-disposition"] == 'attachment; filename="rules.yaml"'
     assert download.text == PASSES
     assert editor.get("/rules/versions").status_code == 200
+
+
+def test_the_editor_tests_a_draft_with_the_tests_kept_beside_the_version_and_keeps_them(
+    store: Store, tmp_path: Path
+) -> None:
+    """No rules.tests.yaml beside NOTIFIER_RULES: the tests are version 1's, run against
+    the draft (one fails: it blocks nothing), and saved with version 2; a revert takes
+    the reverted version's tests along."""
+    store.rules.add(RULES, author="ops", note="imported", at=1.0, tests=TESTS)
+    with console(store, tmp_path, env={"NOTIFIER_RULES_IN_STORE": "true"}) as rig:
+        assert not (tmp_path / "rules.tests.yaml").exists()
+        editor = signed_in(rig, "edna", "editor")
+        tested = _post(editor, "/rules/edit", {"action": "test", "draft": PASSES})
+        assert tested.status_code == 200
+        assert "Rule tests (the tests of version 1)" in tested.text
+        assert "2 tests, 1 failed" in tested.text
+        assert "FAIL the tests of version 1:" in tested.text
+        saved = _post(editor, "/rules/edit", {"action": "save", "draft": PASSES, "note": "p"})
+        assert saved.status_code == 303
+        two = store.rules.get(2)
+        assert two is not None and two.tests == TESTS
+        store.rules.add(RULES, author="ops", note="no tests", at=2.0)
+        assert (
+            "No rule tests to run: the active version keeps no tests"
+            in _post(editor, "/rules/edit", {"action": "test", "draft": PASSES}).text
+        )
+        page = editor.get("/rules/versions/2").text
+        reverted = editor.post("/rules/versions/2", data={"csrf": csrf_of(page), "base": "3"})
+        assert reverted.status_code == 303
+        four = store.rules.get(4)
+        assert four is not None and (four.yaml, four.tests) == (PASSES, TESTS)

@@ -133,6 +133,62 @@ def test_import_and_export_over_the_cli(db: str, tmp_path: Path) -> None:
         store.close()
 
 
+TESTS = """\
+tests:
+  - name: a fail alerts the hook
+    events:
+      - event: attempt.completed
+        data: {id: 1, result: Fail, percentage: 30, student: Asha Verma}
+    expect:
+      - {rule: failed-exam, channel: hook}
+"""
+
+
+def test_rule_tests_beside_the_file_are_imported_and_exported_with_the_version(
+    db: str, tmp_path: Path
+) -> None:
+    """`notifier rules import FILE` keeps the rules.tests.yaml beside FILE with the
+    version (or the file `--tests` names), once it reads as a tests file;
+    `notifier rules export --tests` prints them back."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HEAD % "https://lms.school.example/hook")
+    (tmp_path / "rules.tests.yaml").write_text(TESTS)
+    env = _env(db, rules, NOTIFIER_RULES_IN_STORE="true")
+
+    done = _cli(env, "rules", "import", str(rules), "--note", "from git", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"rules version 1 added and active (from {rules}, "
+        f"with the tests of {tmp_path / 'rules.tests.yaml'})"
+    )
+    assert _cli(env, "rules", "export", "--tests", cwd=tmp_path).stdout == TESTS
+
+    bad = tmp_path / "other.tests.yaml"
+    bad.write_text(TESTS.replace("expect:", "expekt:"))
+    refused = _cli(
+        env, "rules", "import", str(rules), "--note", "n", "--tests", str(bad), cwd=tmp_path
+    )
+    assert refused.returncode == 2
+    assert f"{bad}:6:5: unknown key 'expekt' in a test; did you mean 'expect'?" in (
+        refused.stderr.splitlines()
+    )
+    bad.write_text(TESTS.replace("30", "25"))
+    kept = _cli(
+        env, "rules", "import", str(rules), "--note", "n", "--tests", str(bad), cwd=tmp_path
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert _cli(env, "rules", "export", "--tests", cwd=tmp_path).stdout == bad.read_text()
+    old = _cli(env, "rules", "export", "--tests", "--version", "1", cwd=tmp_path)
+    assert old.stdout == TESTS
+
+    (tmp_path / "rules.tests.yaml").unlink()
+    bare = _cli(env, "rules", "import", str(rules), "--note", "no tests", cwd=tmp_path)
+    assert bare.returncode == 0 and "with the tests" not in bare.stdout
+    none = _cli(env, "rules", "export", "--tests", cwd=tmp_path)
+    assert none.returncode == 1
+    assert none.stderr.strip() == "notifier rules export: version 3 keeps no tests"
+
+
 @dataclass
 class Rig:
     sandbox: Sandbox
@@ -175,6 +231,7 @@ def test_the_first_start_imports_the_file_and_a_new_version_runs_at_the_next_cyc
         [first] = app.store.rules.listed()
         assert (first.number, first.author) == (1, getpass.getuser())
         assert first.yaml == (rig.tmp / "rules.yaml").read_text()
+        assert first.tests is None  # no rules.tests.yaml beside the file
         assert app.ruleset.path == "rules@v1"
         assert rig.cycle(app) == []  # the baseline
         complete_now(rig.sandbox.institute, rig.exam, "Ravi", "Pass")

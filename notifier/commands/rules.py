@@ -1,7 +1,9 @@
-"""`notifier rules export [--version N]` and `notifier rules import FILE --note TEXT`
-(contract section 14): the rules kept as versions in the state store, moved in and out
-as YAML. An import is read by the loader `notifier check` uses before anything is
-added (exit 2 with its `PATH:LINE:COL` problems); its author is the OS user."""
+"""`notifier rules export [--version N] [--tests]` and `notifier rules import FILE --note
+TEXT [--tests TESTS]` (contract section 14): the rules kept as versions in the state
+store, moved in and out as YAML, with the rule tests kept beside a version (by default
+the rules.tests.yaml beside FILE). An import is read by the loader `notifier check`
+uses, and its tests file by `notifier test`'s, before anything is added (exit 2 with
+their `PATH:LINE:COL` problems); its author is the OS user."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ import sys
 import time
 from typing import TextIO
 
-from notifier.drafts.versions import UnknownVersion, save_version, version
+from notifier.drafts.versions import (
+    UnknownVersion,
+    checked_tests,
+    save_version,
+    tests_beside,
+    version,
+)
 from notifier.runtime.config import load_rules
 from notifier.runtime.rules_source import os_user
 from notifier.settings import load_settings
@@ -39,9 +47,17 @@ def cmd_rules(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 )
                 print(f"notifier rules export: {which}", file=sys.stderr)
                 return 1
-            out.write(found.yaml if found.yaml.endswith("\n") else found.yaml + "\n")
+            text = found.tests if args.tests else found.yaml
+            if text is None:
+                print(
+                    f"notifier rules export: version {found.number} keeps no tests", file=sys.stderr
+                )
+                return 1
+            out.write(text if text.endswith("\n") else text + "\n")
             return 0
         load_rules(args.file, settings)  # the file's own problems, named by its path
+        tests_path = args.tests or tests_beside(args.file)
+        tests = None if tests_path is None else checked_tests(tests_path)
         made = save_version(
             store.rules,
             args.file.read_text(encoding="utf-8"),
@@ -50,13 +66,15 @@ def cmd_rules(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             at=time.time(),
             settings=settings,
             shown=str(args.file),
+            tests=tests,
         )
         store.audit.add(
             made.author, "cli", "rules.import", f"rules version {made.number}", made.note
         )
     finally:
         store.close()
-    print(f"rules version {made.number} added and active (from {args.file})", file=out)
+    kept = "" if tests_path is None else f", with the tests of {tests_path}"
+    print(f"rules version {made.number} added and active (from {args.file}{kept})", file=out)
     if not settings.rules_in_store:
         print(
             "note: NOTIFIER_RULES_IN_STORE is not true, so the notifier still reads "

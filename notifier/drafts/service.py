@@ -20,7 +20,7 @@ from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.drafts.check import Problem, check_draft, load_draft
 from notifier.drafts.preview import DraftPreview, TestpressPeriod, preview_draft
 from notifier.drafts.ruletests import CaseResult, load_tests_text, run_cases
-from notifier.drafts.versions import revert, save_version, version
+from notifier.drafts.versions import TESTS_FILE, revert, save_version, version
 from notifier.obs.logs import redact
 from notifier.rules.load import RulesError, load_ruleset
 from notifier.rules.schema import RuleSet
@@ -28,7 +28,6 @@ from notifier.settings import Settings
 from notifier.state.base import History
 from notifier.state.rules_base import SLOT_SECONDS, RulesVersion, RulesVersions, SentCount
 
-TESTS_FILE = "rules.tests.yaml"  # the institute's rule tests, beside NOTIFIER_RULES
 # Who, from where, what, to what, detail: `store.audit.add`'s arguments.
 Audit = Callable[[str, str, str, str, str], None]
 
@@ -51,7 +50,8 @@ class ReadOnly(Exception):
 
 
 class NoTests(LookupError):
-    """There is no rules.tests.yaml beside the rules file."""
+    """The active version keeps no tests and there is no rules.tests.yaml beside the
+    rules file."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,12 @@ class DraftService:
         return result
 
     def tests(self) -> tuple[str, str] | None:
-        """The institute's rule tests (name, text), or None when there are none."""
+        """The institute's rule tests (name, text): those kept beside the active
+        version, else rules.tests.yaml beside NOTIFIER_RULES; None when there are none."""
+        if self.editable:
+            active = self.store.rules.active()
+            if active is not None and active.tests is not None:
+                return f"the tests of version {active.number}", active.tests
         path = self.settings.rules_path.with_name(TESTS_FILE)
         try:
             return str(path), path.read_text(encoding="utf-8")
@@ -157,7 +162,8 @@ class DraftService:
     def test(self, yaml_text: str) -> list[CaseResult]:
         found = self.tests()
         if found is None:
-            raise NoTests(f"no {TESTS_FILE} beside {self.settings.rules_path}")
+            kept = "the active version keeps no tests and there is " if self.editable else ""
+            raise NoTests(f"{kept}no {TESTS_FILE} beside {self.settings.rules_path}")
         name, text = found
         results = test_draft(yaml_text, text, tests_name=name, base=Path("."))
         return [replace(r, diff=[redact(line) for line in r.diff]) for r in results]
@@ -187,10 +193,12 @@ class DraftService:
     def save(
         self, yaml_text: str, *, note: str, by: str, expected_active: int | None, source: str
     ) -> RulesVersion:
-        """A new active version (RulesError: the draft does not load, nothing saved;
-        VersionChanged: another was saved since `expected_active`)."""
+        """A new active version, keeping the rule tests the draft was tested with
+        (RulesError: the draft does not load, nothing saved; VersionChanged: another
+        was saved since `expected_active`)."""
         if not self.editable:
             raise ReadOnly()
+        found = self.tests()
         made = save_version(
             self.store.rules,
             yaml_text,
@@ -201,6 +209,7 @@ class DraftService:
             shown="draft",
             expected_active=expected_active,
             table=self.table,
+            tests=found[1] if found is not None else None,
         )
         self._audited(by, source, "rules.save", made)
         return made

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from notifier.drafts.versions import checked_tests, tests_beside
 from notifier.rules.load import Problem, RulesError
 from notifier.rules.schema import RuleSet
 from notifier.runtime.wiring import RulesWiring
@@ -88,15 +89,27 @@ class StoredRules:
     def import_file(self) -> None:
         self.wiring.load(self.file)  # RulesError: the file's problems, nothing imported
         text = self.file.read_text(encoding="utf-8")
+        tests_path = tests_beside(self.file)  # kept beside version 1 when valid
+        tests = None if tests_path is None else self._tests(tests_path)
         made = self.versions.add(
             text,
             author=os_user(),
             note=f"imported from {self.file} at the first start",
             at=self.clock(),
             first_only=True,  # replicas starting together import once
+            tests=tests,
         )
         if made is not None:
             log.info("rules file %s imported into the state store as version 1", self.file)
+
+    def _tests(self, path: Path) -> str | None:
+        """The tests file's text, or None (logged) when it does not read: the rules
+        still start; the tests are the console's, never the notifier's."""
+        try:
+            return checked_tests(path)
+        except (RulesError, OSError, UnicodeDecodeError) as exc:
+            log.warning("rule tests %s not kept beside version 1: %s", path, exc)
+            return None
 
     def mark(self) -> None:
         """Nothing to do: `load` remembers the number it loaded."""
