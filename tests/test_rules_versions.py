@@ -226,12 +226,13 @@ def test_the_first_start_imports_the_file_and_a_new_version_runs_at_the_next_cyc
     rig: Rig, db: str
 ) -> None:
     settings = rig.settings(db)
+    (rig.tmp / "rules.tests.yaml").write_text(TESTS)
     with build(settings) as parts:
         app = parts.app
         [first] = app.store.rules.listed()
         assert (first.number, first.author) == (1, getpass.getuser())
         assert first.yaml == (rig.tmp / "rules.yaml").read_text()
-        assert first.tests is None  # no rules.tests.yaml beside the file
+        assert first.tests == TESTS  # the rule tests beside the file, kept with it
         assert app.ruleset.path == "rules@v1"
         assert rig.cycle(app) == []  # the baseline
         complete_now(rig.sandbox.institute, rig.exam, "Ravi", "Pass")

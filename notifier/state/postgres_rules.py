@@ -71,7 +71,8 @@ class PostgresRules(PostgresPart):
             number = int(top["top"] or 0) + 1
             db.execute("UPDATE rules_versions SET active = 0 WHERE active = 1")
             db.execute(
-                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active, tests) "
+                "INSERT INTO rules_versions "
+                "(number, author, created_at, note, yaml, active, tests) "
                 "VALUES (%s, %s, %s, %s, %s, 1, %s)",
                 [number, author, at, note, yaml, tests],
             )

@@ -104,11 +104,12 @@ class RulesVersions(Protocol):
         first_only: bool = False,
         tests: str | None = None,
     ) -> RulesVersion | None:
-        """Add a version (with the rule `tests` kept beside it, if any) with the next number and make it the active one, in one
-        transaction. With `expected_active`, raise VersionChanged (adding nothing) when
-        another version is active now. With `first_only`, add only when the store has no
-        version at all (the first start's import; two replicas starting together import
-        once) and return None when it has."""
+        """Add a version (with the rule `tests` kept beside it, if any) with the next
+        number and make it the active one, in one transaction. With `expected_active`,
+        raise VersionChanged (adding nothing) when another version is active now. With
+        `first_only`, add only when the store has no version at all (the first start's
+        import; two replicas starting together import once) and return None when it
+        has."""
         ...
 
     def sent_counts(self, since: float) -> list[SentCount]:

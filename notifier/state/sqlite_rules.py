@@ -66,7 +66,8 @@ class SqliteRules(SqlitePart):
             number = int(top["top"] or 0) + 1
             self.db.execute("UPDATE rules_versions SET active = 0 WHERE active = 1")
             self.db.execute(
-                "INSERT INTO rules_versions (number, author, created_at, note, yaml, active, tests) "
+                "INSERT INTO rules_versions "
+                "(number, author, created_at, note, yaml, active, tests) "
                 "VALUES (?, ?, ?, ?, ?, 1, ?)",
                 [number, author, at, note, yaml, tests],
             )

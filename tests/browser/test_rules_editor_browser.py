@@ -115,8 +115,8 @@ def test_type_a_typo_see_it_at_its_line_fix_it_preview_and_save(
     assert viewer.locator("button:has-text('Save as a new version')").count() == 0
 
 
-def _page(browser: Any, url: str, name: str) -> Any:
-    page = browser.new_context().new_page()
+def _page(chromium: Any, url: str, name: str) -> Any:
+    page = chromium.new_context().new_page()
     sign_in(page, url, name)
     page.wait_for_url(url + "/")
     return page
