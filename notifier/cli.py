@@ -199,7 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from notifier.commands.check import cmd_check as check  # noqa: PLC0415 - start-up time
+    from notifier.commands.check import in_store  # noqa: PLC0415 - start-up time
 
+    if in_store(args):  # the store's drivers only when the rules are kept there
+        from notifier.commands.check_store import cmd_check_store  # noqa: PLC0415 - start-up time
+
+        return cmd_check_store(args)
     return check(args)
 
 

@@ -189,6 +189,42 @@ def test_rule_tests_beside_the_file_are_imported_and_exported_with_the_version(
     assert none.stderr.strip() == "notifier rules export: version 3 keeps no tests"
 
 
+def test_check_with_the_rules_in_the_store_checks_the_active_version(
+    db: str, tmp_path: Path
+) -> None:
+    """`notifier check` checks what runs: the store's active version, named; with a
+    FILE argument, that file; before any version, the file the first start imports."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HEAD % "https://lms.school.example/hook")
+    env = _env(db, rules, NOTIFIER_RULES_IN_STORE="true")
+    before = _cli(env, "check", cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    assert "checking the file" in before.stdout and "first start imports" in before.stdout
+    assert f"{rules}: OK, 1 rule" in before.stdout
+
+    assert _cli(env, "rules", "import", str(rules), "--note", "n", cwd=tmp_path).returncode == 0
+    store = open_store(db)
+    try:  # a version that does not load here (its variable is not set), then a good one
+        store.rules.add(HEAD % "${GONE_HOOK_URL}", author="x", note="gone", at=2.0)
+        broken = _cli(env, "check", cwd=tmp_path)
+        assert broken.returncode == 2
+        assert broken.stdout.startswith("checking rules version 2, active in the state store")
+        assert broken.stderr.startswith("rules@v2:2:")
+        assert "GONE_HOOK_URL" in broken.stderr
+        store.rules.add(HEAD % "https://h.example/" + PASSED, author="x", note="p", at=3.0)
+    finally:
+        store.close()
+    good = _cli(env, "check", cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.splitlines()[:2] == [
+        "checking rules version 3, active in the state store "
+        "(NOTIFIER_RULES_IN_STORE=true; `notifier check FILE` checks a file)",
+        "rules@v3: OK, 2 rules (attempt.completed: 2), 1 channel",
+    ]
+    named = _cli(env, "check", str(rules), cwd=tmp_path)
+    assert named.returncode == 0 and named.stdout.startswith(f"{rules}: OK, 1 rule")
+
+
 @dataclass
 class Rig:
     sandbox: Sandbox
