@@ -264,7 +264,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from notifier.commands.schema import schema_text  # noqa: PLC0415 - start-up time
+    from notifier.drafts.jsonschema import schema_text  # noqa: PLC0415 - start-up time
 
     sys.stdout.write(schema_text())
     return 0

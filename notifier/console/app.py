@@ -50,6 +50,8 @@ STYLESHEET = resources.files("notifier.console").joinpath("static/console.css").
 # The rules editor's script (a gutter, and the check as you type): a file of this origin,
 # the only script the Content-Security-Policy lets run.
 EDITOR_JS = resources.files("notifier.console").joinpath("static/rules_edit.js").read_bytes()
+# Its completion from the rules file's JSON Schema (`/rules/schema.json`).
+COMPLETE_JS = resources.files("notifier.console").joinpath("static/rules_complete.js").read_bytes()
 
 
 def templates() -> jinja2.Environment:
@@ -71,6 +73,10 @@ def _editor_js(request: Request) -> Response:
     return Response(EDITOR_JS, 200, media_type="text/javascript")
 
 
+def _complete_js(request: Request) -> Response:
+    return Response(COMPLETE_JS, 200, media_type="text/javascript")
+
+
 def _not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("not found", 404)
 
@@ -82,6 +88,7 @@ def console_app(console: Console) -> SecurityHeaders:
             *routes(console, pages),
             Route("/static/console.css", _stylesheet),
             Route("/static/rules_edit.js", _editor_js),
+            Route("/static/rules_complete.js", _complete_js),
         ],
         exception_handlers={404: _not_found},
     )

@@ -19,11 +19,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from notifier.console.context import Ctx, drafts
 from notifier.console.routing import Page
 from notifier.drafts.check import Problem
+from notifier.drafts.jsonschema import schema_text
 from notifier.drafts.service import DraftService, NoTests
 from notifier.drafts.versions import NoteMissing
 from notifier.rules.load import RulesError
 from notifier.state.rules_base import VersionChanged
 
+# The rules file's JSON Schema, as `notifier schema` prints it: the editor's completion
+# (`static/rules_complete.js`) offers the keys and values it allows where the cursor is.
+SCHEMA = schema_text().encode("utf-8")
 RULES_FORM = 1024 * 1024  # bytes: a rules file, form-encoded
 PREVIEW_DAYS = {"preview-1": 1.0, "preview-7": 7.0, "preview-30": 30.0}
 
@@ -143,10 +147,16 @@ def check_json(ctx: Ctx) -> Response:
     )
 
 
+def schema_json(ctx: Ctx) -> Response:
+    """The rules file's JSON Schema (nothing of this institute's: the same for all)."""
+    return Response(SCHEMA, 200, media_type="application/schema+json")
+
+
 # Editors and admins only: the YAML may hold what a viewer must not read (a Slack
 # incoming webhook's URL written in it), as `/rules` does not show the file either.
 PAGES = [
     Page("/rules/edit", edit_page, role="editor"),
     Page("/rules/edit", edit_post, ("POST",), role="editor", max_form=RULES_FORM),
     Page("/rules/check", check_json, ("POST",), role="editor", max_form=RULES_FORM),
+    Page("/rules/schema.json", schema_json, role="editor"),
 ]

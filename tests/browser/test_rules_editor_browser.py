@@ -211,3 +211,65 @@ def test_two_editors_race_and_the_second_is_told_with_the_diff(
     assert "+  - name: passed-exam" in ed.locator("pre.diff").inner_text()
     assert ed.input_value("#draft") == mine  # their draft is kept to merge by hand
     assert [v.number for v in running.store.rules.listed()] == [2, 1]
+
+
+def test_completion_from_the_json_schema_offers_keys_and_values_and_inserts_them(
+    running: Rig,
+    browser: Any,  # noqa: F811
+) -> None:
+    """Typed at the end of the draft, a new rule is written mostly by accepting what
+    the schema allows where the cursor is: a rule's keys, an event kind, the fields of
+    that event's `when` and their values, a field's operators (chosen with the arrow
+    key), with Enter or Tab."""
+    assert running.console_url
+    url = running.console_url
+    page = _page(browser, url, "ann")
+    schema = page.request.get(url + "/rules/schema.json")
+    assert schema.status == 200 and schema.json()["title"] == "testpress-notifier rules file"
+    page.goto(url + "/rules/edit")
+    before = page.input_value("#draft")
+    page.focus("#draft")
+    page.keyboard.press("Control+End")  # after the draft's last newline
+    offered = page.locator("#completions li")
+
+    def offers(typed: str) -> list[str]:
+        page.keyboard.type(typed)
+        offered.first.wait_for()
+        return offered.all_inner_texts()
+
+    assert offers("  - na") == ["name"]  # a rule's keys, at a new list item
+    page.keyboard.press("Enter")
+    page.keyboard.type("passed-exam\n")
+    assert offers("    ev") == ["event"]
+    page.keyboard.press("Tab")
+    assert "attempt.completed" in offers("att")  # the event kinds
+    page.keyboard.type("empt.c")
+    assert offered.all_inner_texts() == ["attempt.completed"]
+    page.keyboard.press("Enter")
+    page.keyboard.type("\n    when:\n")
+    assert offers("      resu") == ["result"]  # the fields of attempt.completed
+    page.keyboard.press("Enter")
+    assert offers("P") == ["Pass"]  # the values the field may hold
+    page.keyboard.press("Tab")
+    page.keyboard.type("\n      percentage:\n")
+    assert offers("        l") == ["lt", "lte"]  # the operators of a number
+    assert page.locator("#completions li.chosen").inner_text() == "lt"
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#completions li.chosen").inner_text() == "lte"
+    page.keyboard.press("Enter")
+    page.keyboard.type("40\n")
+    assert offers("    no") == ["notify"]  # `name` is there already: not offered again
+    page.keyboard.press("Escape")
+    assert page.locator("#completions").is_hidden()
+    page.keyboard.type("tify: [hook]\n")
+
+    assert page.input_value("#draft") == before + (
+        "  - name: passed-exam\n"
+        "    event: attempt.completed\n"
+        "    when:\n"
+        "      result: Pass\n"
+        "      percentage:\n"
+        "        lte: 40\n"
+        "    notify: [hook]\n"
+    )
+    page.locator("#problems p.ok").wait_for()  # and the draft written so loads

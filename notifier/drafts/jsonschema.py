@@ -1,4 +1,6 @@
-"""`notifier schema`: the JSON Schema of the rules file, for editors.
+"""The JSON Schema of the rules file, for editors: printed by `notifier schema`, served
+by the console at `/rules/schema.json` for the rules editor's completion (here, below
+both, since the console may not import a command).
 
 Generated from the tables the loader itself uses, never written by hand: the key tables
 in `notifier.rules.schema`, each channel type's config model (`CHANNEL_TYPES`), the
