@@ -123,7 +123,13 @@ def _rules_pages(page: Any, url: str) -> None:
     page.locator("p.ok:has-text('Saved as version 2')").wait_for()
     page.goto(url + "/rules/versions")
     page.screenshot(path=str(OUT / "console-rules-versions.png"), full_page=True)
-    for name in ("rules-edit", "rules-preview", "rules-versions"):
+    page.goto(url + "/rules/edit")  # completion from the JSON Schema, under the cursor
+    page.focus("#draft")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("  - name: good-score\n    event: attempt.completed\n    when:\n      p")
+    page.locator("#completions li").first.wait_for()
+    page.screenshot(path=str(OUT / "console-rules-complete.png"), full_page=True)
+    for name in ("rules-edit", "rules-preview", "rules-versions", "rules-complete"):
         print(f"docs/images/console-{name}.png")
 
 
