@@ -272,4 +272,30 @@ def test_completion_from_the_json_schema_offers_keys_and_values_and_inserts_them
         "        lte: 40\n"
         "    notify: [hook]\n"
     )
-    page.locator("#problems p.ok").wait_for()  # and the draft written so loads
+    with page.expect_navigation():  # the form posted: checked on the server
+        page.click("button:has-text('Check')")  # and the draft written so loads
+    assert page.locator("#problems").inner_text() == "No problems: the draft loads."
+    page.focus("#draft")
+    page.keyboard.press("Control+End")
+    assert offers("so") == ["sources"]  # a top-level key (channels, rules: there already)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    end_of_channels = before.index("\n\nrules:")
+    page.evaluate(f"document.getElementById('draft').setSelectionRange({end_of_channels}, "
+                  f"{end_of_channels})")  # fmt: skip
+    page.keyboard.type("\n  desk:\n")
+    assert offers("    ty") == ["type"]  # a channel's keys
+    page.keyboard.press("Enter")
+    assert offers("w") == ["webhook"]  # the channel types
+    page.keyboard.press("Enter")
+    page.keyboard.type("\n")
+    assert offers("    u") == ["url"]  # a webhook's keys (a Slack channel's are not offered)
+    page.keyboard.press("Tab")
+    page.keyboard.type("https://lms.example/desk")
+    assert "  desk:\n    type: webhook\n    url: https://lms.example/desk\n\nrules:" in (
+        page.input_value("#draft")
+    )
+    with page.expect_navigation():
+        page.click("button:has-text('Check')")
+    assert page.locator("#problems").inner_text() == "No problems: the draft loads."
