@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypedDict
 
 from notifier.events import Activity, JSONValue, Kept
+from notifier.state.rows import Row
 
 STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -105,7 +106,7 @@ class OutboxRow:
     group_key: str | None = None  # rows of one rule and channel in one group go out together
 
 
-def outbox_row(row: dict[str, Any]) -> OutboxRow:
+def outbox_row(row: Row) -> OutboxRow:
     """An outbox row read by name (its `alerts` JSON text decoded) as an OutboxRow."""
     return OutboxRow(
         id=row["id"],
@@ -222,7 +223,7 @@ class Outbox(Protocol):
         """Per channel with dead deliveries: how many, and the latest one's error."""
         ...
 
-    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]: ...
+    def deliveries(self, status: str | None = None) -> Iterator[Row]: ...
 
 
 class SourceState(Protocol):
@@ -334,7 +335,7 @@ class RecordFault:
     error: str | None
 
 
-def record_fault_of(row: dict[str, Any]) -> RecordFault:
+def record_fault_of(row: Row) -> RecordFault:
     """A `record_faults` row (tries, status, next_at, last_error) as a RecordFault."""
     return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
 
@@ -349,7 +350,7 @@ class PoisonedRow(TypedDict):
     at: str | None  # ISO 8601
 
 
-def poisoned_row(row: dict[str, Any]) -> PoisonedRow:
+def poisoned_row(row: Row) -> PoisonedRow:
     """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
     return {
         "table": row["t"],

@@ -26,7 +26,7 @@ class PostgresDeliveryLog(PostgresPart):
     ) -> list[dict[str, Any]]:
         """Deliveries newest first (by when they were queued, then queue order)."""
         parts: list[str] = []
-        args: list[Any] = []
+        args: list[object] = []
         for column, value in (("status", status), ("rule", rule), ("channel", channel)):
             if value is not None:
                 parts.append(f"{column} = %s")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from notifier.state.base import iso
 from notifier.state.postgres_conn import PostgresPart
@@ -16,7 +17,7 @@ from notifier.state.rows import first, named
 
 
 def write_state(
-    conn: psycopg.Connection[Any], scope: str, items: Mapping[str, object], now: float
+    conn: psycopg.Connection[TupleRow], scope: str, items: Mapping[str, object], now: float
 ) -> None:
     """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
     if not items:

@@ -65,9 +65,9 @@ class SqliteDeliveryLog(SqlitePart):
 
 def _filters(
     *, status: str | None, rule: str | None, channel: str | None, since: float | None
-) -> tuple[str, list[Any]]:
+) -> tuple[str, list[object]]:
     parts: list[str] = []
-    args: list[Any] = []
+    args: list[object] = []
     for column, value in (("status", status), ("rule", rule), ("channel", channel)):
         if value is not None:
             parts.append(f"{column} = ?")
