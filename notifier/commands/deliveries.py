@@ -26,8 +26,10 @@ from notifier.rules.schema import RuleSet
 from notifier.runtime.sources import sources_for
 from notifier.settings import load_settings
 from notifier.state import Store, iso, open_store
+from notifier.state.base import SourceStatus
 from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
+from notifier.state.rows import Row
 from notifier.text import one_line
 
 DEAD_SHOWN = 5  # in `status`: the latest few, then a pointer to `deliveries --status dead`
@@ -79,7 +81,7 @@ class DeliveryView(TypedDict):
     sent_at: str | None
 
 
-def delivery_view(row: dict[str, Any]) -> DeliveryView:
+def delivery_view(row: Row) -> DeliveryView:
     """A stored row (as the store reads it) as people read it: its student, times in
     ISO 8601."""
     return {
@@ -95,7 +97,7 @@ def delivery_view(row: dict[str, Any]) -> DeliveryView:
     }
 
 
-def _student(alerts: Any) -> str | None:  # the alerts column as read (JSON text)
+def _student(alerts: str | None) -> str | None:  # the alerts column as read (JSON text)
     """The best human label of the student the row's first alert is about."""
     try:
         first = (json.loads(alerts) if isinstance(alerts, str) else alerts or [])[0]
@@ -208,7 +210,7 @@ def status_extras(store: Store, running: bool) -> dict[str, object]:
     }
 
 
-def in_use_only(sources: dict[str, dict[str, Any]], ruleset: RuleSet) -> dict[str, dict[str, Any]]:
+def in_use_only(sources: dict[str, SourceStatus], ruleset: RuleSet) -> dict[str, SourceStatus]:
     """The sources with no error shown for a source no rule uses any more (nothing will
     poll it again, so its last error is no problem of today)."""
     used = sources_for(ruleset.kinds_used())

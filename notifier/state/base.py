@@ -226,11 +226,19 @@ class Outbox(Protocol):
     def deliveries(self, status: str | None = None) -> Iterator[Row]: ...
 
 
+class SourceStatus(TypedDict):
+    """A source's last poll, as `status` and the console show it."""
+
+    last_success: str | None  # ISO 8601
+    last_error: str | None
+
+
 class SourceState(Protocol):
     def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None: ...
 
-    def source_statuses(self) -> dict[str, dict[str, Any]]: ...
+    def source_statuses(self) -> dict[str, SourceStatus]: ...
 
+    # the JSON column as stored: each source makes its own cursor or cache of it
     def get_state(self, scope: str, key: str) -> Any: ...
 
     def put_state(
@@ -312,7 +320,7 @@ class DeliveryLog(Protocol):
         channel: str | None = None,
         since: float | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[Row]:
         """Rows (DELIVERY_COLUMNS) newest first: queued at or after `since`."""
         ...
 
