@@ -12,12 +12,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "notifier"
 
 ANY_EDGES = {
-    # Slack's interaction payloads and Web API answers (outside JSON), and the slack_sdk
-    # client, loaded only when a Slack channel is first used
-    "notifier/actions/slack_clicks.py": 4,  # a click's payload, before parse_click
-    "notifier/actions/slack_payload.py": 5,  # parse_click: the payload -> Click
-    "notifier/actions/slack_redraw.py": 3,  # a message's blocks as Slack sent them
-    "notifier/actions/slack_web.py": 10,  # the slack_sdk client and its answers
+    # Slack's interaction payloads (outside JSON): a message's blocks as Slack sent them,
+    # drawn again and sent back
+    "notifier/actions/slack_payload.py": 3,  # parse_click: the payload -> Click
+    "notifier/actions/slack_redraw.py": 3,
     # a push or webhook body (outside JSON), made a model by its handler
     "notifier/web/messages.py": 2,
     # uvicorn's and logging's own signatures, passed through as they are
