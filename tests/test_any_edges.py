@@ -25,9 +25,6 @@ ANY_EDGES = {
     "notifier/state/base.py": 2,  # get_state: the state JSON column
     "notifier/state/sqlite_sources.py": 2,  # get_state
     "notifier/state/postgres_sources.py": 2,  # get_state
-    # not yet typed: the demo's scenes (see issue 18)
-    "notifier/commands/demo.py": 9,
-    "notifier/commands/demo_clicks.py": 10,
 }
 
 
