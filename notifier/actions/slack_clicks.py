@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
 from notifier.actions.slack_payload import Click, PayloadRefused, parse_click
 from notifier.actions.slack_protocols import ActionsApi, DeliveryView
@@ -68,7 +67,7 @@ class SlackClicks:
         self._locks = [threading.Lock() for _ in range(LOCKS)]
         self._closed = False
 
-    def submit(self, payload: Any) -> None:
+    def submit(self, payload: object) -> None:
         """Do the click later, on a worker: the caller has answered Slack already."""
         if self._closed:
             log.warning("a Slack click arrived while stopping: not handled")
@@ -80,13 +79,13 @@ class SlackClicks:
         self._closed = True
         self._pool.shutdown(wait=True)
 
-    def _safely(self, payload: Any) -> None:
+    def _safely(self, payload: object) -> None:
         try:
             self.handle(payload)
         except Exception as exc:  # noqa: BLE001 - one click's failure is logged, not fatal
             log.error("a Slack click failed: %s", type(exc).__name__)
 
-    def handle(self, payload: Any) -> None:
+    def handle(self, payload: object) -> None:
         try:
             click = parse_click(payload)
         except PayloadRefused as exc:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from notifier.channels.slack_buttons import (
     ACTION_IDS,
@@ -114,11 +115,11 @@ class Click:
         return self.kind != "follow_up"
 
 
-def _where(error: Any) -> str:
+def _where(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "payload"
 
 
-def parse_click(raw: Any) -> Click:
+def parse_click(raw: object) -> Click:
     """The Click in a `block_actions` payload (a dict, or its JSON text); PayloadRefused
     when it is not one of ours or is malformed."""
     if not isinstance(raw, dict):

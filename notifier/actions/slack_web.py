@@ -15,12 +15,14 @@ import http.client
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from notifier.channels.base import Outcome
 from notifier.channels.slack import SlackPacer, classify_api_error, web_client
+from notifier.events import JSONValue
+from notifier.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +36,18 @@ class SlackWeb:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         stop: threading.Event | None = None,
         pacer: SlackPacer | None = None,
-        client_factory: Callable[[], Any] | None = None,
+        client_factory: Callable[[], WebClient] | None = None,
     ):
         self.settings = settings
         self.stop = stop or threading.Event()
         # Interval 0: no spacing between calls, only the waits Slack asks for (defer).
         self.pacer = pacer or SlackPacer(interval=0.0, sleep=self._wait)
         self._factory = client_factory or (lambda: web_client(settings))
-        self._client: Any = None
+        self._client: WebClient | None = None
         self._lock = threading.Lock()
 
     def _wait(self, seconds: float) -> None:
@@ -55,13 +57,15 @@ class SlackWeb:
     def _key(self) -> str:
         return f"actions|{self.settings.slack_api_url}"
 
-    def _web(self) -> Any:
+    def _web(self) -> WebClient:
         with self._lock:
             if self._client is None:
                 self._client = self._factory()
             return self._client
 
-    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> Outcome:
+    def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, JSONValue]]
+    ) -> Outcome:
         return self._call(
             "chat.update",
             lambda web: web.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
@@ -73,7 +77,7 @@ class SlackWeb:
             lambda web: web.chat_postEphemeral(channel=channel, user=user, text=text),
         )
 
-    def _call(self, method: str, call: Callable[[Any], Any]) -> Outcome:
+    def _call(self, method: str, call: Callable[[WebClient], object]) -> Outcome:
         outcome = Outcome.final(f"{method}: not tried")
         for attempt in range(TRIES):
             with self.pacer.turn(self._key):
@@ -88,7 +92,7 @@ class SlackWeb:
             log.warning("Slack %s failed: %s", method, outcome.reason)
         return outcome
 
-    def _once(self, call: Callable[[Any], Any]) -> Outcome:
+    def _once(self, call: Callable[[WebClient], object]) -> Outcome:
         try:
             call(self._web())
         except SlackApiError as exc:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel
 
-from notifier.channels.base import Channel, SendContext
+from notifier.channels.base import SendContext, SomeChannel
 from notifier.channels.console import ConsoleChannel, ConsoleConfig
 from notifier.channels.console import build as build_console
 from notifier.channels.email import EmailChannel, EmailConfig
@@ -32,10 +31,10 @@ class ChannelType:
     the class that sends, and how that class is made from its settings."""
 
     config: type[BaseModel]
-    sender: type[Channel[Any]]
-    factory: Callable[[str, Any, SendContext], Channel[Any]]
+    sender: type[SomeChannel]
+    factory: Callable[..., SomeChannel]  # (name, its `config`, SendContext): build checks
 
-    def build(self, name: str, config: BaseModel, ctx: SendContext) -> Channel[Any]:
+    def build(self, name: str, config: BaseModel, ctx: SendContext) -> SomeChannel:
         if not isinstance(config, self.config):
             raise TypeError(f"channel {name!r}: expected {self.config.__name__}")
         channel = self.factory(name, config, ctx)

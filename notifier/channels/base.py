@@ -16,7 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO, TypeAlias, TypedDict, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    ClassVar,
+    Never,
+    Protocol,
+    TextIO,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+)
 
 from notifier.events import FieldValue, JSONValue, Reason
 from notifier.httpstatus import is_retryable_status, parse_retry_after
@@ -187,6 +196,11 @@ class Channel(Protocol[M]):
     def send(self, message: M) -> Outcome: ...
 
     def close(self) -> None: ...
+
+
+# A channel of whichever message type, as a table of several holds it: each takes the
+# messages of its own `message_type` (what the render stage makes for it).
+SomeChannel: TypeAlias = Channel[Never]
 
 
 class ChannelExtras(TypedDict, total=False):

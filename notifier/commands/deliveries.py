@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from notifier.actions.service import Actions
@@ -26,8 +26,11 @@ from notifier.rules.schema import RuleSet
 from notifier.runtime.sources import sources_for
 from notifier.settings import load_settings
 from notifier.state import Store, iso, open_store
+from notifier.state.base import SourceStatus
 from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
+from notifier.state.postgres_replicas import ReplicasStatus
+from notifier.state.rows import Row
 from notifier.text import one_line
 
 DEAD_SHOWN = 5  # in `status`: the latest few, then a pointer to `deliveries --status dead`
@@ -79,7 +82,7 @@ class DeliveryView(TypedDict):
     sent_at: str | None
 
 
-def delivery_view(row: dict[str, Any]) -> DeliveryView:
+def delivery_view(row: Row) -> DeliveryView:
     """A stored row (as the store reads it) as people read it: its student, times in
     ISO 8601."""
     return {
@@ -95,7 +98,7 @@ def delivery_view(row: dict[str, Any]) -> DeliveryView:
     }
 
 
-def _student(alerts: Any) -> str | None:  # the alerts column as read (JSON text)
+def _student(alerts: str | None) -> str | None:  # the alerts column as read (JSON text)
     """The best human label of the student the row's first alert is about."""
     try:
         first = (json.loads(alerts) if isinstance(alerts, str) else alerts or [])[0]
@@ -195,27 +198,60 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- status --------------------------------------------------------------------------------
 
 
-def status_extras(store: Store, running: bool) -> dict[str, object]:
+class DeadDelivery(TypedDict):
+    """A dead delivery as `status` lists it (a DeliveryView without status, sent_at)."""
+
+    id: str
+    rule: str
+    channel: str
+    student: str | None
+    tries: int
+    last_error: str | None
+    created_at: str | None
+
+
+class RulesStatus(TypedDict):
+    path: str
+    loaded_at: str | None
+    error: str | None
+
+
+class StatusReport(TypedDict, total=False):
+    """The `status --json` object (contract section 2), in the order it is printed."""
+
+    sources: dict[str, SourceStatus]
+    deliveries: dict[str, int]
+    poisoned: dict[str, object]
+    replicas: ReplicasStatus  # on PostgreSQL
+    running: bool
+    dead_latest: list[DeadDelivery]
+    rules: RulesStatus
+
+
+def status_extras(store: Store, running: bool) -> StatusReport:
     """What `status` adds about the store: whether a notifier runs on it now, and the
     latest dead deliveries (how many there are is in `deliveries.dead`)."""
     dead = store.log.delivery_list(status="dead", limit=DEAD_SHOWN)
     return {
         "running": running,
         "dead_latest": [
-            {k: v for k, v in delivery_view(row).items() if k not in ("status", "sent_at")}
+            cast(
+                DeadDelivery,
+                {k: v for k, v in delivery_view(row).items() if k not in ("status", "sent_at")},
+            )
             for row in dead
         ],
     }
 
 
-def in_use_only(sources: dict[str, dict[str, Any]], ruleset: RuleSet) -> dict[str, dict[str, Any]]:
+def in_use_only(sources: dict[str, SourceStatus], ruleset: RuleSet) -> dict[str, SourceStatus]:
     """The sources with no error shown for a source no rule uses any more (nothing will
     poll it again, so its last error is no problem of today)."""
     used = sources_for(ruleset.kinds_used())
     return {name: s if name in used else {**s, "last_error": None} for name, s in sources.items()}
 
 
-def status_lines(report: dict[str, Any], db_path: Path) -> tuple[list[str], list[str]]:
+def status_lines(report: StatusReport, db_path: Path) -> tuple[list[str], list[str]]:
     """The text `status` prints about the store itself: a line to go first (whether a
     notifier runs on it), and lines to follow the delivery counts (the latest dead)."""
     head: list[str] = []

@@ -16,10 +16,9 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.channels.base import Alert, Notification
@@ -28,6 +27,7 @@ from notifier.console.passwords import hash_password
 from notifier.delivery.render import console_line, plain_text
 from notifier.events import Reason
 from notifier.obs.logs import setup_logging
+from notifier.rules.schema import Rule, RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.runtime.compose import build
 from notifier.runtime.config import load_rules
@@ -35,6 +35,8 @@ from notifier.sandbox import Sandbox, webhooks
 from notifier.sandbox.histories import finish_stories, seed_stories
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import load_settings
+from notifier.state import Store
+from notifier.state.rows import Row
 
 DEMO_SECONDS = 45.0
 WEBHOOK_SECRET = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5"  # demo only
@@ -56,7 +58,7 @@ def _after_baseline(db: Path, stop: threading.Event, then: Callable[[], None]) -
 SHOWN = 5  # lines shown per channel in the summary; the rest are counted
 
 
-def _notification(row: dict[str, Any], first_only: bool = False) -> Any:
+def _notification(row: Row, first_only: bool = False) -> Notification:
     """An outbox row as the Notification its channel was given."""
 
     alerts = []
@@ -66,22 +68,22 @@ def _notification(row: dict[str, Any], first_only: bool = False) -> Any:
     return Notification(row["id"], row["rule"], row["channel"], tuple(alerts))
 
 
-def print_one_per_rule(store: Any, rules: Any) -> None:
+def print_one_per_rule(store: Store, rules: Sequence[Rule]) -> None:
     """One alert of each rule that fired, as a person reads it (the history rules'
     wording names the events that made them fire)."""
-    first: dict[str, Any] = {}
+    first: dict[str, Row] = {}
     for row in store.outbox.deliveries():
         first.setdefault(row["rule"], row)
     print("\n=== one alert of each rule ===")
     for rule in rules:
-        row = first.get(rule.name)
-        if row is None:
+        found = first.get(rule.name)
+        if found is None:
             print(f"{rule.name}: nothing yet")
             continue
-        print(f"{rule.name}: {plain_text(_notification(row, first_only=True))}")
+        print(f"{rule.name}: {plain_text(_notification(found, first_only=True))}")
 
 
-def console_lines(store: Any, ruleset: Any) -> list[str]:
+def console_lines(store: Store, ruleset: RuleSet) -> list[str]:
     """What the console channels printed (above, among the log), from the store's sent
     deliveries: the console has no stand-in to ask."""
 
@@ -91,7 +93,7 @@ def console_lines(store: Any, ruleset: Any) -> list[str]:
     return [console_line(_notification(row), templates.get(row["rule"])) for row in rows]
 
 
-def _first_line(text: Any) -> str:
+def _first_line(text: object) -> str:
     """A grouped message's first line (a Slack post's says what it groups), and how
     many lines more: one line per message in the summary."""
     lines = str(text or "").splitlines() or [""]

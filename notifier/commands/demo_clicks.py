@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
+from notifier.actions.models import Mute
 from notifier.actions.service import Actions, UnknownDelivery
 from notifier.channels.slack_buttons import (
     ACTIONS_BLOCK,
@@ -27,13 +28,16 @@ from notifier.channels.slack_buttons import (
     STATUS_BLOCK,
 )
 from notifier.sandbox.histories import Stories
-from notifier.sandbox.standins import FakeSlack, channel_id
+from notifier.sandbox.standins import FakeSlack, SlackPost, channel_id
+from notifier.state.rows import Row
 
 TEACHER = "U0DEMOTEACH"  # a teacher in #exam-alerts
 ADMIN = "U0DEMOADMIN"  # in NOTIFIER_SLACK_ADMINS: may mute
 APP_TOKEN = "xapp-1-A0DEMO-demo-token"  # the fake Slack's Socket Mode answers any xapp-
 FOLLOWED_RULE = "failing-repeatedly"  # Asha's third fail
 MUTED_RULE = "score-dropped"  # Ravi's drop
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,11 +48,11 @@ class ClickScene:
     followed: str | None = None  # its status line after the redraw
     muted_post: str | None = None
     muted: str | None = None
-    mutes: list[Any] = field(default_factory=list)  # the mutes in force, from the store
-    held: dict[str, Any] | None = None  # the muted student's next alert, held (outbox row)
+    mutes: list[Mute] = field(default_factory=list)  # the mutes in force, from the store
+    held: Row | None = None  # the muted student's next alert, held (outbox row)
 
 
-def _delivery_of(post: Any) -> str | None:
+def _delivery_of(post: SlackPost) -> str | None:
     """The delivery id the post's Follow up button carries (None: no buttons)."""
     for block in post.blocks or []:
         if block.get("block_id") == ACTIONS_BLOCK:
@@ -58,7 +62,7 @@ def _delivery_of(post: Any) -> str | None:
     return None
 
 
-def _status(slack: FakeSlack, post: Any) -> str:
+def _status(slack: FakeSlack, post: SlackPost) -> str:
     """The message's status line as it reads now (empty: nobody acted on it)."""
     now = slack.api.message(channel_id(post.channel or ""), post.ts or "")
     return "\n".join(
@@ -73,7 +77,7 @@ class _Scene:
     def __init__(self, slack: FakeSlack, actions: Actions, db: Path, stop: threading.Event) -> None:
         self.slack, self.actions, self.db, self.stop = slack, actions, db, stop
 
-    def wait(self, found: Callable[[], Any]) -> Any:
+    def wait(self, found: Callable[[], T]) -> T | None:
         """`found()` once it is truthy; None when the demo stops first."""
         while not self.stop.is_set():
             value = found()
@@ -82,7 +86,8 @@ class _Scene:
             self.stop.wait(0.2)
         return None
 
-    def post_of(self, rule: str) -> Any:
+    def post_of(self, rule: str) -> SlackPost | None:
+        post: SlackPost  # what the fake Slack received: its posts
         for post in self.slack.received:
             delivery = _delivery_of(post)
             try:
@@ -92,7 +97,7 @@ class _Scene:
                 continue
         return None
 
-    def held_for(self, student: str) -> dict[str, Any] | None:
+    def held_for(self, student: str) -> Row | None:
         """The student's delivery held as muted, read from the demo's SQLite file (the
         store's own connection belongs to the loop's thread)."""
         try:
@@ -136,9 +141,7 @@ def play_clicks(
     scene.held = s.wait(lambda: s.held_for(str(stories.ravi)))
 
 
-def print_clicks(
-    scene: ClickScene, describe: Callable[[dict[str, Any]], str], zone: tzinfo
-) -> None:
+def print_clicks(scene: ClickScene, describe: Callable[[Row], str], zone: tzinfo) -> None:
     """The scene as a reader follows it; `describe` says what a held row's alert reads;
     times in `zone` (NOTIFIER_TIMEZONE, as the Slack messages show them)."""
     print("\n=== clicks in Slack (the sandbox plays a teacher and an admin) ===")

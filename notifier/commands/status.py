@@ -7,9 +7,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
-from notifier.commands.deliveries import in_use_only, status_extras, status_lines
+from notifier.commands.deliveries import StatusReport, in_use_only, status_extras, status_lines
 from notifier.obs.logs import redact
 from notifier.runtime.config import RulesError, load_rules
 from notifier.runtime.poison import status_lines as poison_lines
@@ -20,12 +19,12 @@ from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
 
 
-def status_report(settings: Settings) -> dict[str, Any]:
+def status_report(settings: Settings) -> StatusReport:
     """The `status --json` object (contract section 2)."""
 
     store = open_store(settings.db)
     try:
-        report: dict[str, Any] = {
+        report: StatusReport = {
             "sources": store.sources.source_statuses(),
             "deliveries": store.outbox.delivery_counts(),
             "poisoned": status_of(store.faults),

@@ -4,6 +4,7 @@ stacked colour per rule, with a legend. Colours and sizes are SVG attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -22,7 +23,7 @@ class Chart:
     total: int
 
 
-def hourly_chart(rows: list[dict[str, object]], first_hour: int, hours: int) -> Chart:
+def hourly_chart(rows: Sequence[Mapping[str, object]], first_hour: int, hours: int) -> Chart:
     """`rows` (rule, hour: Unix hours, n) as stacked bars from `first_hour` on."""
     per_rule: dict[str, dict[int, int]] = {}
     for row in rows:

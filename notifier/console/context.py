@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -131,7 +130,7 @@ class Ctx:
     def may(self, needed: str) -> bool:
         return self.session is not None and may(self.session.role, needed)
 
-    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    def render(self, template: str, status: int = 200, **values: object) -> HTMLResponse:
         page = self.console.templates.get_template(template).render(
             user=self.user,
             role=self.session.role if self.session else "",

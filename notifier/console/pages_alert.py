@@ -8,7 +8,7 @@ the store directly."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from starlette.responses import RedirectResponse, Response
 
@@ -17,6 +17,7 @@ from notifier.console.routing import Page, not_found
 from notifier.console.views import alert_views, sent_text
 from notifier.rules.policy import parse_duration
 from notifier.state.base import delivery_id
+from notifier.state.people import AlertRow
 
 STUDENT_MUTES = ("1d", "7d", "30d")
 RULE_MUTES = ("1d", "7d")
@@ -27,7 +28,7 @@ DONE = {
 }
 
 
-def _siblings(ctx: Ctx, row: dict[str, Any]) -> list[dict[str, Any]]:
+def _siblings(ctx: Ctx, row: AlertRow) -> list[AlertRow]:
     """The same event's delivery to each channel of its rule (this one first)."""
     rule = next((r for r in ctx.console.rules().rules if r.name == row["rule"]), None)
     channels = [row["channel"], *(c for c in (rule.notify if rule else ()) if c != row["channel"])]

@@ -4,7 +4,7 @@ SVG chart), and the notifier's own open `notifier.health` problems."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from markupsafe import Markup
 from starlette.responses import Response
@@ -12,16 +12,24 @@ from starlette.responses import Response
 from notifier.console.chart import hourly_chart
 from notifier.console.context import Ctx
 from notifier.console.routing import Page
+from notifier.events import JSONValue
 from notifier.sources.health import SCOPE as HEALTH_SCOPE
 
 DAYS = 7
 
 
-def health_problems(ctx: Ctx) -> list[dict[str, Any]]:
+class HealthProblem(TypedDict):
+    problem: str
+    subject: str
+    since: JSONValue  # ISO time, as the monitor keeps it
+    detail: JSONValue
+
+
+def health_problems(ctx: Ctx) -> list[HealthProblem]:
     """The open problems the health monitor keeps in the store (problem, subject,
     since, detail)."""
     state = ctx.store.sources.get_state(HEALTH_SCOPE, "monitor") or {}
-    problems = []
+    problems: list[HealthProblem] = []
     for key, value in sorted(dict(state.get("open", {})).items()):
         problem, _, subject = str(key).partition("\0")
         problems.append(

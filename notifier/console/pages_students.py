@@ -5,14 +5,15 @@ alerts about them, with who followed up each."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 from starlette.responses import Response
 
 from notifier.console.context import Ctx
 from notifier.console.routing import Page, not_found
 from notifier.console.views import alert_views
-from notifier.state.people import AlertFilter
+from notifier.events import JSONValue
+from notifier.state.people import AlertFilter, TimelineRow
 
 FOUND = 50
 TIMELINE = 200
@@ -25,9 +26,20 @@ def students(ctx: Ctx) -> Response:
     return ctx.render("students.html", q=text, found=found)
 
 
-def _events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class TimelineEvent(TypedDict):
+    """One kept event as the timeline shows it."""
+
+    at: float
+    kind: str
+    key: str
+    title: str
+    fields: JSONValue
+    fired: JSONValue  # the rules that fired on it ([] when the row keeps none)
+
+
+def _events(rows: list[TimelineRow]) -> list[TimelineEvent]:
     """History rows (data: [title, fields(, fired rules)]) as the timeline shows them."""
-    events = []
+    events: list[TimelineEvent] = []
     for row in rows:
         title, fields, *rest = json.loads(row["data"])
         events.append(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.channels import CHANNEL_TYPES
@@ -23,24 +22,25 @@ from notifier.channels.base import (
 from notifier.delivery.describe import said, student_label
 from notifier.delivery.render import render_message
 from notifier.delivery.stages import to_notification
-from notifier.events import Reason
+from notifier.events import FieldValue, Reason
 from notifier.rules.schema import RuleSet
 from notifier.rules.templates import TemplateTable
 from notifier.state.base import outbox_row
+from notifier.state.people import AlertRow
 
 
 @dataclass(frozen=True)
 class AlertView:
     event: str
     key: str
-    data: dict[str, Any]
+    data: dict[str, FieldValue]
     sentence: str
     why: tuple[str, ...]
     student: str
     user_id: str | None
 
 
-def alert_views(row: dict[str, Any], ruleset: RuleSet | None = None) -> list[AlertView]:
+def alert_views(row: AlertRow, ruleset: RuleSet | None = None) -> list[AlertView]:
     templates = TemplateTable.of(ruleset.rules).get(row["rule"]) if ruleset else None
     views = []
     for raw in json.loads(row["alerts"]):
@@ -66,7 +66,7 @@ def alert_views(row: dict[str, Any], ruleset: RuleSet | None = None) -> list[Ale
     return views
 
 
-def sent_text(row: dict[str, Any], ruleset: RuleSet, console_url: str | None) -> str | None:
+def sent_text(row: AlertRow, ruleset: RuleSet, console_url: str | None) -> str | None:
     """What the row's channel was sent (rendered again), or None when the channel is no
     longer in the rules."""
     channel = ruleset.channels.get(row["channel"])

@@ -25,9 +25,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
 
-from notifier.channels.base import Channel
+from notifier.channels.base import SomeChannel
 from notifier.delivery.chain import Chain, compose
 from notifier.delivery.record import RecordStage, RetryPolicy
 from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, to_notification
@@ -44,7 +43,7 @@ class Deliverer:
     def __init__(
         self,
         store: DeliveryStore,
-        channels: Mapping[str, Channel[Any]],
+        channels: Mapping[str, SomeChannel],
         *,
         templates: TemplateTable = NO_TEMPLATES,
         mutes: Mutes | None = None,
@@ -92,7 +91,7 @@ class Deliverer:
         )
 
     def set_channels(
-        self, channels: Mapping[str, Channel[Any]], templates: TemplateTable | None = None
+        self, channels: Mapping[str, SomeChannel], templates: TemplateTable | None = None
     ) -> None:
         """Send through these channels from now on, rendering with these rules'
         templates (a reload gives both; a message in flight finishes as it began)."""

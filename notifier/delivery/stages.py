@@ -18,9 +18,17 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, cast
 
-from notifier.channels.base import Alert, Channel, Message, Notification, Outcome, SlackMessage
+from notifier.channels.base import (
+    Alert,
+    Channel,
+    Message,
+    Notification,
+    Outcome,
+    SlackMessage,
+    SomeChannel,
+)
 from notifier.channels.slack_buttons import with_buttons
 from notifier.delivery.render import render_message
 from notifier.events import JSONObject, Reason
@@ -49,7 +57,7 @@ class Job:
     so far (the notification, the rendered message, the outcome)."""
 
     rows: Unit
-    channel: Channel[Any] | None  # None: the rules name no such channel (any longer)
+    channel: SomeChannel | None  # None: the rules name no such channel (any longer)
     store: DeliveryStore
     tally: PassResult
     notification: Notification | None = None
@@ -234,7 +242,8 @@ class SendStage:
     def __call__(self, job: Job) -> Job:
         if job.message is None or job.channel is None:
             raise RuntimeError("nothing rendered to send")  # a chain composed wrongly
-        job.outcome = job.channel.send(job.message)
+        # rendered for the channel's own message_type, so it is one the channel takes
+        job.outcome = cast(Channel[Message], job.channel).send(job.message)
         return job
 
 

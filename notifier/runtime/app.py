@@ -13,9 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
 
-from notifier.channels.base import Channel
+from notifier.channels.base import SomeChannel
 from notifier.delivery.deliverer import Deliverer
 from notifier.delivery.planner import Planner
 from notifier.events import Event, Kept
@@ -63,7 +62,7 @@ class App:
         client: TestpressClient,
         *,
         sources: dict[str, Source],
-        channels: dict[str, Channel[Any]],
+        channels: dict[str, SomeChannel],
         deliverer: Deliverer,
         health: HealthWatch,
         wiring: RulesWiring,

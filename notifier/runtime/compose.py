@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.routing import Mount
@@ -26,7 +25,7 @@ from notifier.actions.mutes import StoreMutes
 from notifier.actions.service import Actions
 from notifier.actions.slack_clicks import SlackClicks
 from notifier.channels import CHANNEL_TYPES
-from notifier.channels.base import Channel
+from notifier.channels.base import SomeChannel
 from notifier.console.app import console_app, templates
 from notifier.console.context import Console, ThreadStores
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
@@ -68,7 +67,7 @@ class Parts:
     store: Store
     client: TestpressClient
     sources: dict[str, Source]
-    channels: dict[str, Channel[Any]]
+    channels: dict[str, SomeChannel]
     deliverer: Deliverer
     metrics: Metrics
     liveness: Liveness
@@ -105,7 +104,7 @@ def build(
     ruleset: RuleSet | None = None,
     store: Store | None = None,
     client: TestpressClient | None = None,
-    channels: Mapping[str, Channel[Any]] | None = None,
+    channels: Mapping[str, SomeChannel] | None = None,
     channel_types: ChannelTable = CHANNEL_TYPES,
     clock: Clock = time.time,
     stop: threading.Event | None = None,

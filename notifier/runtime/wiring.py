@@ -13,11 +13,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from notifier.channels import CHANNEL_TYPES, ChannelType
-from notifier.channels.base import Channel, SendContext
+from notifier.channels.base import SendContext, SomeChannel
 from notifier.obs.metrics import Metrics
 from notifier.rules.schema import RuleSet
 from notifier.runtime.config import load_rules, load_rules_text
@@ -30,7 +29,7 @@ ChannelTable = Mapping[str, ChannelType]
 
 def build_channels(
     ruleset: RuleSet, settings: Settings, table: ChannelTable = CHANNEL_TYPES
-) -> dict[str, Channel[Any]]:
+) -> dict[str, SomeChannel]:
     """One sender per channel the rules file names, built by its type's row of `table`."""
     ctx = SendContext(settings=settings)
     return {
@@ -54,7 +53,7 @@ class RulesWiring:
         """A version kept in the store, read and built as the file would be."""
         return load_rules_text(text, shown, self.settings, channel_types=self.table)
 
-    def channels(self, ruleset: RuleSet) -> dict[str, Channel[Any]]:
+    def channels(self, ruleset: RuleSet) -> dict[str, SomeChannel]:
         return build_channels(ruleset, self.settings, self.table)
 
     def secrets(self, ruleset: RuleSet) -> list[str | None]:

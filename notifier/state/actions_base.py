@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from notifier.events import JSONValue
+from notifier.state.rows import Row
 
 # What a mute row's columns are called (`made_by`: `by` is an SQL keyword).
 MUTE_COLUMNS = (
@@ -56,7 +57,7 @@ class MuteRecord:
         return self.until if now >= self.until else None
 
 
-def mute_of(row: dict[str, Any]) -> MuteRecord:
+def mute_of(row: Row) -> MuteRecord:
     return MuteRecord(
         id=row["id"],
         student=row["student"],
@@ -72,7 +73,7 @@ def mute_of(row: dict[str, Any]) -> MuteRecord:
     )
 
 
-def mute_values(m: MuteRecord) -> list[Any]:
+def mute_values(m: MuteRecord) -> list[object]:
     """The row's values in MUTE_COLUMNS order."""
     return [
         m.id, m.student, m.rule, m.channel, m.until, m.by, m.reason, m.source,
@@ -96,7 +97,7 @@ class FollowUpRecord:
     user_id: str | None = None
 
 
-def follow_up_of(row: dict[str, Any]) -> FollowUpRecord:
+def follow_up_of(row: Row) -> FollowUpRecord:
     return FollowUpRecord(
         delivery=row["delivery"],
         by=row["followed_by"],
@@ -110,7 +111,7 @@ def follow_up_of(row: dict[str, Any]) -> FollowUpRecord:
     )
 
 
-def follow_up_values(f: FollowUpRecord) -> list[Any]:
+def follow_up_values(f: FollowUpRecord) -> list[object]:
     return [f.delivery, f.by, f.by_name, f.at, f.source, f.rule, f.channel, f.student, f.user_id]
 
 
@@ -127,7 +128,7 @@ class AuditEntry:
     detail: str
 
 
-def audit_of(row: dict[str, Any]) -> AuditEntry:
+def audit_of(row: Row) -> AuditEntry:
     return AuditEntry(
         id=int(row["id"]),
         at=datetime.fromtimestamp(float(row["at"]), UTC),
@@ -156,7 +157,7 @@ class DeliveryRecord:
 DELIVERY_RECORD_COLUMNS = "id, rule, channel, status, alerts, message_ref, mute_id, created_at"
 
 
-def delivery_of(row: dict[str, Any]) -> DeliveryRecord:
+def delivery_of(row: Row) -> DeliveryRecord:
     alerts = row["alerts"]
     return DeliveryRecord(
         id=row["id"],

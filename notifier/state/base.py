@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypedDict
 
 from notifier.events import Activity, JSONValue, Kept
+from notifier.state.rows import Row
 
 STATUSES = ("queued", "retrying", "sent", "dead", "muted")
 # What `DeliveryLog.delivery_list` gives of each row (`alerts` as stored: JSON text).
@@ -105,7 +106,7 @@ class OutboxRow:
     group_key: str | None = None  # rows of one rule and channel in one group go out together
 
 
-def outbox_row(row: dict[str, Any]) -> OutboxRow:
+def outbox_row(row: Row) -> OutboxRow:
     """An outbox row read by name (its `alerts` JSON text decoded) as an OutboxRow."""
     return OutboxRow(
         id=row["id"],
@@ -222,14 +223,22 @@ class Outbox(Protocol):
         """Per channel with dead deliveries: how many, and the latest one's error."""
         ...
 
-    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]: ...
+    def deliveries(self, status: str | None = None) -> Iterator[Row]: ...
+
+
+class SourceStatus(TypedDict):
+    """A source's last poll, as `status` and the console show it."""
+
+    last_success: str | None  # ISO 8601
+    last_error: str | None
 
 
 class SourceState(Protocol):
     def source_polled(self, source: str, *, ok: bool, error: str | None, now: float) -> None: ...
 
-    def source_statuses(self) -> dict[str, dict[str, Any]]: ...
+    def source_statuses(self) -> dict[str, SourceStatus]: ...
 
+    # the JSON column as stored: each source makes its own cursor or cache of it
     def get_state(self, scope: str, key: str) -> Any: ...
 
     def put_state(
@@ -311,7 +320,7 @@ class DeliveryLog(Protocol):
         channel: str | None = None,
         since: float | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[Row]:
         """Rows (DELIVERY_COLUMNS) newest first: queued at or after `since`."""
         ...
 
@@ -334,7 +343,7 @@ class RecordFault:
     error: str | None
 
 
-def record_fault_of(row: dict[str, Any]) -> RecordFault:
+def record_fault_of(row: Row) -> RecordFault:
     """A `record_faults` row (tries, status, next_at, last_error) as a RecordFault."""
     return RecordFault(row["tries"], row["status"], row["next_at"], row["last_error"])
 
@@ -349,7 +358,7 @@ class PoisonedRow(TypedDict):
     at: str | None  # ISO 8601
 
 
-def poisoned_row(row: dict[str, Any]) -> PoisonedRow:
+def poisoned_row(row: Row) -> PoisonedRow:
     """A row of the `poisoned` query (t, id, tries, last_error, at) as `poisoned` gives it."""
     return {
         "table": row["t"],

@@ -11,9 +11,9 @@ it, and a changed role applies at the next request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -93,22 +93,80 @@ class AlertFilter:
     until: float | None = None
 
 
+class AlertRow(TypedDict):
+    """An outbox row as the console reads it (ALERT_COLUMNS; `alerts` is JSON text)."""
+
+    id: str
+    rule: str
+    channel: str
+    event: str
+    event_key: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    sent_at: float | None
+    next_at: float
+    alerts: str
+    message_ref: str | None
+    group_key: str | None
+
+
+class TryRow(TypedDict):
+    """One try of a delivery (`outbox_tries`)."""
+
+    number: int
+    at: float
+    outcome: str
+    answer: str
+    error: str | None
+
+
+class HourRow(TypedDict):
+    """Deliveries of one rule queued in one hour (Unix hours)."""
+
+    rule: str
+    hour: int
+    n: int
+
+
+class StudentRow(TypedDict):
+    """A student's latest activity (`activity`)."""
+
+    user_id: str
+    student: str | None
+    email: str | None
+    at: float
+    kind: str
+    title: str | None
+
+
+class TimelineRow(TypedDict):
+    """One kept event of a student (`history`; `data` is JSON text)."""
+
+    kind: str
+    at: float
+    key: str
+    data: str
+
+
 class ConsoleReads(Protocol):
     """The read questions only the console asks (both backends alike)."""
 
-    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[AlertRow]:
         """Outbox rows (ALERT_COLUMNS), newest first."""
         ...
 
-    def alert(self, delivery_id: str) -> dict[str, Any] | None:
+    def alert(self, delivery_id: str) -> AlertRow | None:
         """One outbox row (ALERT_COLUMNS), None when it does not exist."""
         ...
 
-    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
+    def tries(self, delivery_id: str) -> list[TryRow]:
         """The delivery's tries (number, at, outcome, answer, error), oldest first."""
         ...
 
-    def hourly(self, since: float) -> list[dict[str, Any]]:
+    def hourly(self, since: float) -> list[HourRow]:
         """Deliveries queued since `since` per rule and hour: rule, hour (Unix hours), n."""
         ...
 
@@ -116,14 +174,14 @@ class ConsoleReads(Protocol):
         """Per rule since `since`: matches (events), deliveries, sent, dead."""
         ...
 
-    def students(self, text: str, limit: int) -> list[dict[str, Any]]:
+    def students(self, text: str, limit: int) -> list[StudentRow]:
         """Students (user_id, student, email, at, kind, title) whose id, name or email
         holds `text`, latest activity first."""
         ...
 
-    def student(self, user_id: str) -> dict[str, Any] | None: ...
+    def student(self, user_id: str) -> StudentRow | None: ...
 
-    def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+    def timeline(self, user_id: str, limit: int) -> list[TimelineRow]:
         """The student's kept events (kind, at, key, data as JSON text), newest first."""
         ...
 
@@ -134,7 +192,7 @@ ALERT_COLUMNS = (
 )  # fmt: skip
 
 
-def student_of(alerts: Sequence[dict[str, Any]]) -> str | None:
+def student_of(alerts: Sequence[Mapping[str, Mapping[str, object]]]) -> str | None:
     """The user id an outbox row's (first) alert is about, as text."""
     for alert in alerts:
         value = alert.get("data", {}).get("user_id")

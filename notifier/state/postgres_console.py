@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from notifier.state.people import ALERT_COLUMNS, AlertFilter
+from notifier.state.people import (
+    ALERT_COLUMNS,
+    AlertFilter,
+    AlertRow,
+    HourRow,
+    StudentRow,
+    TimelineRow,
+    TryRow,
+)
 from notifier.state.postgres_conn import PostgresConnection
-from notifier.state.rows import first, named
+from notifier.state.rows import first_as, named, named_as
 from notifier.state.sqlite_console import like
 
 # A student by user id or by email: each the expression of its index (schema 9).
@@ -19,9 +25,9 @@ class PostgresConsoleReads:
     def __init__(self, conn: PostgresConnection):
         self.conn = conn
 
-    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[AlertRow]:
         parts: list[str] = []
-        args: list[Any] = []
+        args: list[object] = []
         for column, value in (
             ("status", where.status),
             ("rule", where.rule),
@@ -44,31 +50,34 @@ class PostgresConsoleReads:
             + (" WHERE " + " AND ".join(parts) if parts else "")
             + " ORDER BY created_at DESC, seq DESC LIMIT %s OFFSET %s"
         )
-        return named(self.conn.db().execute(sql, [*args, limit, offset]))
+        return named_as(AlertRow, self.conn.db().execute(sql, [*args, limit, offset]))
 
-    def alert(self, delivery_id: str) -> dict[str, Any] | None:
-        return first(
+    def alert(self, delivery_id: str) -> AlertRow | None:
+        return first_as(
+            AlertRow,
             self.conn.db().execute(
                 f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox WHERE id = %s", [delivery_id]
-            )
+            ),
         )
 
-    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
-        return named(
+    def tries(self, delivery_id: str) -> list[TryRow]:
+        return named_as(
+            TryRow,
             self.conn.db().execute(
                 "SELECT number, at, outcome, answer, error FROM outbox_tries "
                 "WHERE delivery = %s ORDER BY number",
                 [delivery_id],
-            )
+            ),
         )
 
-    def hourly(self, since: float) -> list[dict[str, Any]]:
-        return named(
+    def hourly(self, since: float) -> list[HourRow]:
+        return named_as(
+            HourRow,
             self.conn.db().execute(
                 "SELECT rule, FLOOR(created_at / 3600)::BIGINT AS hour, COUNT(*) AS n "
                 "FROM outbox WHERE created_at >= %s GROUP BY rule, hour ORDER BY rule, hour",
                 [since],
-            )
+            ),
         )
 
     def rule_counts(self, since: float) -> dict[str, dict[str, int]]:
@@ -83,30 +92,33 @@ class PostgresConsoleReads:
         )
         return {r.pop("rule"): {k: int(v or 0) for k, v in r.items()} for r in rows}
 
-    def students(self, text: str, limit: int) -> list[dict[str, Any]]:
+    def students(self, text: str, limit: int) -> list[StudentRow]:
         pattern = like(text)
-        return named(
+        return named_as(
+            StudentRow,
             self.conn.db().execute(
                 "SELECT user_id, student, email, at, kind, title FROM activity "
                 "WHERE user_id = %s OR lower(COALESCE(student, '')) LIKE %s ESCAPE '\\' "
                 "OR lower(COALESCE(email, '')) LIKE %s ESCAPE '\\' ORDER BY at DESC LIMIT %s",
                 [text.strip(), pattern, pattern, limit],
-            )
+            ),
         )
 
-    def student(self, user_id: str) -> dict[str, Any] | None:
-        return first(
+    def student(self, user_id: str) -> StudentRow | None:
+        return first_as(
+            StudentRow,
             self.conn.db().execute(
                 "SELECT user_id, student, email, at, kind, title FROM activity WHERE user_id = %s",
                 [user_id],
-            )
+            ),
         )
 
-    def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        return named(
+    def timeline(self, user_id: str, limit: int) -> list[TimelineRow]:
+        return named_as(
+            TimelineRow,
             self.conn.db().execute(
                 "SELECT kind, at, key, data FROM history WHERE subject = %s "
                 "ORDER BY at DESC LIMIT %s",
                 [user_id, limit],
-            )
+            ),
         )

@@ -11,9 +11,9 @@ the same event replaces an earlier one), whatever a batch holds twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from notifier.events import Activity, Kept
 from notifier.state.postgres_conn import PostgresPart
@@ -21,7 +21,7 @@ from notifier.state.rows import first, named
 from notifier.state.sqlite_history import INACTIVITY_SEEN, _pack, _unpack
 
 
-def write_history(conn: psycopg.Connection[Any], kept: Iterable[Kept]) -> None:
+def write_history(conn: psycopg.Connection[TupleRow], kept: Iterable[Kept]) -> None:
     """Inside `record`'s transaction: the events, and the students' last activity."""
     rows = [k for k in kept if k.subject is not None]
     if not rows:
@@ -91,7 +91,7 @@ class PostgresHistory(PostgresPart):
         active for the longest time kept, and the inactivity marks as old."""
         with self.pg.tx() as conn:
 
-            def delete(sql: str, values: list[Any]) -> int:
+            def delete(sql: str, values: list[object]) -> int:
                 return max(0, conn.execute(sql, values).rowcount)
 
             return {

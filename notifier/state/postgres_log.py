@@ -4,12 +4,11 @@ of a source no rule uses any more; the twin of `sqlite_log`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from notifier.state.base import DELIVERY_COLUMNS
 from notifier.state.postgres_conn import PostgresPart
-from notifier.state.rows import named
+from notifier.state.rows import Row, named
 
 
 class PostgresDeliveryLog(PostgresPart):
@@ -23,10 +22,10 @@ class PostgresDeliveryLog(PostgresPart):
         channel: str | None = None,
         since: float | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[Row]:
         """Deliveries newest first (by when they were queued, then queue order)."""
         parts: list[str] = []
-        args: list[Any] = []
+        args: list[object] = []
         for column, value in (("status", status), ("rule", rule), ("channel", channel)):
             if value is not None:
                 parts.append(f"{column} = %s")

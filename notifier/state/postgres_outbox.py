@@ -15,13 +15,12 @@ being held by the first one to look.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from psycopg.rows import dict_row
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
 from notifier.state.postgres_conn import PostgresPart
-from notifier.state.rows import first, named
+from notifier.state.rows import Row, first, named
 
 CLAIM_BATCH = 32
 
@@ -205,7 +204,7 @@ class PostgresOutbox(PostgresPart):
         )
         return {r["channel"]: (int(r["n"]), r["error"]) for r in rows}
 
-    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+    def deliveries(self, status: str | None = None) -> Iterator[Row]:
         """Rows as the SQLite store gives them (without the PostgreSQL-only claimed_by)."""
         where = " WHERE status = %s" if status else ""
         sql = f"SELECT * FROM outbox{where} ORDER BY created_at, seq"

@@ -44,11 +44,12 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Protocol
+from typing import Protocol, TypedDict, cast
 
 from notifier.settings import ConfigError
 from notifier.state.postgres_conn import PostgresPart, StoreUnavailable
 from notifier.state.rows import first, named
+from notifier.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class PostgresReplicas(PostgresPart):
             )
             conn.execute("DELETE FROM replicas WHERE id = %s", [self.replica])
 
-    def replicas_status(self) -> dict[str, Any]:
+    def replicas_status(self) -> ReplicasStatus:
         """The live replicas and the poller, for `notifier status`."""
         conn = self.pg.db()
         live = named(
@@ -150,6 +151,17 @@ class PostgresReplicas(PostgresPart):
             "live": [{"id": r["id"], "host": r["host"], "pid": r["pid"]} for r in live],
             "poller": None if poller is None else poller["holder"],
         }
+
+
+class Replica(TypedDict):
+    id: str
+    host: str
+    pid: int
+
+
+class ReplicasStatus(TypedDict):
+    live: list[Replica]
+    poller: str | None  # the replica that holds the poller lease, if one does
 
 
 class _Beats(Protocol):
@@ -249,11 +261,12 @@ class Heartbeat:
         self.store.close()
 
 
-def join_replicas(store: Any, poll_interval: float) -> Heartbeat:
+def join_replicas(store: Store, poll_interval: float) -> Heartbeat:
     """`notifier run` on PostgreSQL: start this replica's heartbeat (and its bid for
     the poller lease) on a connection of its own; a database that cannot be reached
     now is a configuration problem (exit 2), as at open."""
     try:
-        return Heartbeat(store.for_thread(), poll_interval).start()
+        # on PostgreSQL the store is a PostgresStore: its handles have `replicas`
+        return Heartbeat(cast(_Beating, store.for_thread()), poll_interval).start()
     except StoreUnavailable as exc:
         raise ConfigError([f"NOTIFIER_DB: cannot open the state store: {exc}"]) from None

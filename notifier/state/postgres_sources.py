@@ -9,14 +9,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
-from notifier.state.base import iso
+from notifier.state.base import SourceStatus, iso
 from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import first, named
 
 
 def write_state(
-    conn: psycopg.Connection[Any], scope: str, items: Mapping[str, object], now: float
+    conn: psycopg.Connection[TupleRow], scope: str, items: Mapping[str, object], now: float
 ) -> None:
     """Inside the caller's transaction (`put_state`'s, or `record`'s for a cursor)."""
     if not items:
@@ -44,7 +45,7 @@ class PostgresSourceState(PostgresPart):
             [source, iso(now) if ok else None, error, iso(now)],
         )
 
-    def source_statuses(self) -> dict[str, dict[str, Any]]:
+    def source_statuses(self) -> dict[str, SourceStatus]:
         rows = named(
             self.pg.db().execute(
                 "SELECT source, last_success, last_error FROM source_status ORDER BY source"
@@ -57,7 +58,7 @@ class PostgresSourceState(PostgresPart):
 
     # -- small key/value state for sources (cursors, look-up caches) ------------------------
 
-    def get_state(self, scope: str, key: str) -> Any:
+    def get_state(self, scope: str, key: str) -> Any:  # the JSON column as stored
         row = first(
             self.pg.db().execute(
                 "SELECT value FROM state WHERE scope = %s AND key = %s", [scope, key]

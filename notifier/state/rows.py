@@ -4,8 +4,15 @@ column added or reordered cannot shift what another one is read as."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
+
+# A row read by column name: the store's edge, values as the database driver gives
+# them (JSON columns still text), until a `*_of` function makes a typed record of it.
+Row: TypeAlias = Mapping[str, Any]
+
+
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -30,3 +37,14 @@ def first(cursor: Cursor) -> dict[str, Any] | None:
     """The first row of `cursor` by column name, None when there is none."""
     rows = named(cursor)
     return rows[0] if rows else None
+
+
+def named_as(kind: type[T], cursor: Cursor) -> list[T]:
+    """Every row of `cursor` as the TypedDict `kind` its query's columns make (the
+    driver's values taken as they are: the type says what the SQL selects)."""
+    return cast(list[T], named(cursor))
+
+
+def first_as(kind: type[T], cursor: Cursor) -> T | None:
+    """The first row of `cursor` as the TypedDict `kind`, None when there is none."""
+    return cast(T | None, first(cursor))

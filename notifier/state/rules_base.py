@@ -12,7 +12,9 @@ indexed read) and loads the text only when it changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from notifier.state.rows import Row
 
 RULES_COLUMNS = "number, author, created_at, note, yaml, active, tests"
 # pg_advisory_xact_lock key: two editors saving at once get consecutive numbers, and
@@ -52,7 +54,7 @@ def version_label(number: int) -> str:
     return f"rules@v{number}"
 
 
-def version_of(row: dict[str, Any]) -> RulesVersion:
+def version_of(row: Row) -> RulesVersion:
     return RulesVersion(
         number=int(row["number"]),
         author=row["author"],

@@ -4,12 +4,18 @@ students with their timeline; the twin of `postgres_console`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlite_utils
 
-from notifier.state.people import ALERT_COLUMNS, AlertFilter
-from notifier.state.rows import first, named
+from notifier.state.people import (
+    ALERT_COLUMNS,
+    AlertFilter,
+    AlertRow,
+    HourRow,
+    StudentRow,
+    TimelineRow,
+    TryRow,
+)
+from notifier.state.rows import first_as, named, named_as
 
 # A student by user id or by email: each the expression of its index (schema 9).
 BY_ID = "CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT) = ?"
@@ -31,9 +37,9 @@ class SqliteConsoleReads:
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
 
-    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def alerts(self, where: AlertFilter, *, limit: int, offset: int) -> list[AlertRow]:
         parts: list[str] = []
-        args: list[Any] = []
+        args: list[object] = []
         for column, value in (
             ("status", where.status),
             ("rule", where.rule),
@@ -56,32 +62,35 @@ class SqliteConsoleReads:
             + (" WHERE " + " AND ".join(parts) if parts else "")
             + " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         )
-        return named(self.db.execute(sql, [*args, limit, offset]))
+        return named_as(AlertRow, self.db.execute(sql, [*args, limit, offset]))
 
-    def alert(self, delivery_id: str) -> dict[str, Any] | None:
-        return first(
+    def alert(self, delivery_id: str) -> AlertRow | None:
+        return first_as(
+            AlertRow,
             self.db.execute(
                 f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox WHERE id = ?", [delivery_id]
-            )
+            ),
         )
 
-    def tries(self, delivery_id: str) -> list[dict[str, Any]]:
-        return named(
+    def tries(self, delivery_id: str) -> list[TryRow]:
+        return named_as(
+            TryRow,
             self.db.execute(
                 "SELECT number, at, outcome, answer, error FROM outbox_tries "
                 "WHERE delivery = ? ORDER BY number",
                 [delivery_id],
-            )
+            ),
         )
 
-    def hourly(self, since: float) -> list[dict[str, Any]]:
-        return named(
+    def hourly(self, since: float) -> list[HourRow]:
+        return named_as(
+            HourRow,
             self.db.execute(
                 "SELECT rule, CAST(created_at / 3600 AS INTEGER) AS hour, COUNT(*) AS n "
                 "FROM outbox INDEXED BY outbox_created WHERE created_at >= ? "
                 "GROUP BY rule, hour ORDER BY rule, hour",
                 [since],
-            )
+            ),
         )
 
     def rule_counts(self, since: float) -> dict[str, dict[str, int]]:
@@ -96,30 +105,33 @@ class SqliteConsoleReads:
         )
         return {r.pop("rule"): {k: int(v or 0) for k, v in r.items()} for r in rows}
 
-    def students(self, text: str, limit: int) -> list[dict[str, Any]]:
+    def students(self, text: str, limit: int) -> list[StudentRow]:
         pattern = like(text)
-        return named(
+        return named_as(
+            StudentRow,
             self.db.execute(
                 "SELECT user_id, student, email, at, kind, title FROM activity "
                 "WHERE user_id = ? OR lower(COALESCE(student, '')) LIKE ? ESCAPE '\\' "
                 "OR lower(COALESCE(email, '')) LIKE ? ESCAPE '\\' ORDER BY at DESC LIMIT ?",
                 [text.strip(), pattern, pattern, limit],
-            )
+            ),
         )
 
-    def student(self, user_id: str) -> dict[str, Any] | None:
-        return first(
+    def student(self, user_id: str) -> StudentRow | None:
+        return first_as(
+            StudentRow,
             self.db.execute(
                 "SELECT user_id, student, email, at, kind, title FROM activity WHERE user_id = ?",
                 [user_id],
-            )
+            ),
         )
 
-    def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        return named(
+    def timeline(self, user_id: str, limit: int) -> list[TimelineRow]:
+        return named_as(
+            TimelineRow,
             self.db.execute(
                 "SELECT kind, at, key, data FROM history WHERE subject = ? "
                 "ORDER BY at DESC LIMIT ?",
                 [user_id, limit],
-            )
+            ),
         )

@@ -5,11 +5,10 @@ source no rule uses any more. New queries only: the outbox's own transitions sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from notifier.state.base import DELIVERY_COLUMNS
-from notifier.state.rows import named
+from notifier.state.rows import Row, named
 from notifier.state.sqlite_conn import SqlitePart
 
 
@@ -24,7 +23,7 @@ class SqliteDeliveryLog(SqlitePart):
         channel: str | None = None,
         since: float | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[Row]:
         """Deliveries newest first (by when they were queued), filtered."""
         where, args = _filters(status=status, rule=rule, channel=channel, since=since)
         sql = (
@@ -65,9 +64,9 @@ class SqliteDeliveryLog(SqlitePart):
 
 def _filters(
     *, status: str | None, rule: str | None, channel: str | None, since: float | None
-) -> tuple[str, list[Any]]:
+) -> tuple[str, list[object]]:
     parts: list[str] = []
-    args: list[Any] = []
+    args: list[object] = []
     for column, value in (("status", status), ("rule", rule), ("channel", channel)):
         if value is not None:
             parts.append(f"{column} = ?")

@@ -10,10 +10,9 @@ again at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
-from notifier.state.rows import first, named
+from notifier.state.rows import Row, first, named
 from notifier.state.sqlite_conn import SqlitePart
 
 # A try of a delivery, numbered after the ones kept (a replay numbers on, not from 1).
@@ -175,7 +174,7 @@ class SqliteOutbox(SqlitePart):
         )
         return {r["channel"]: (r["n"], r["error"]) for r in rows}
 
-    def deliveries(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+    def deliveries(self, status: str | None = None) -> Iterator[Row]:
         sql = (
             "SELECT * FROM outbox"
             + (" WHERE status = ?" if status else "")

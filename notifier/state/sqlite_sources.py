@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from notifier.state.base import iso
+from notifier.state.base import SourceStatus, iso
 from notifier.state.rows import first
 from notifier.state.sqlite_conn import ImmediateDatabase, SqlitePart
 
@@ -28,7 +28,7 @@ class SqliteSourceState(SqlitePart):
                 [source, iso(now) if ok else None, error, iso(now)],
             )
 
-    def source_statuses(self) -> dict[str, dict[str, Any]]:
+    def source_statuses(self) -> dict[str, SourceStatus]:
         return {
             row["source"]: {"last_success": row["last_success"], "last_error": row["last_error"]}
             for row in self.db.query("SELECT * FROM source_status ORDER BY source")
@@ -36,7 +36,7 @@ class SqliteSourceState(SqlitePart):
 
     # -- small key/value state for sources (cursors, look-up caches) ------------------------
 
-    def get_state(self, scope: str, key: str) -> Any:
+    def get_state(self, scope: str, key: str) -> Any:  # the JSON column as stored
         row = first(
             self.db.execute("SELECT value FROM state WHERE scope = ? AND key = ?", [scope, key])
         )
