@@ -10,9 +10,9 @@ from notifier.state.postgres_conn import PostgresConnection
 from notifier.state.rows import first, named
 from notifier.state.sqlite_console import like
 
-# A student by user id or by email: each the expression of its index (schema 9).
-BY_ID = "(alerts::jsonb -> 0 -> 'data' ->> 'user_id') = %s"
-BY_EMAIL = "lower(alerts::jsonb -> 0 -> 'data' ->> 'email') = lower(%s)"
+# A student by user id or by email: the first alert's, in indexed columns (schema 12).
+BY_ID = "user_id = %s"
+BY_EMAIL = "email = lower(%s)"
 
 
 class PostgresConsoleReads:

@@ -172,6 +172,19 @@ CREATE TABLE IF NOT EXISTS outbox_tries (
 )
 """
 
+# The outbox's student columns, as SQLite's version 12. `alerts` stays JSON text here:
+# PostgreSQL compresses a value of more than about 2 KB itself (TOAST).
+_PG_V12 = """
+DROP INDEX IF EXISTS outbox_student;
+DROP INDEX IF EXISTS outbox_email;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS user_id TEXT;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS email TEXT;
+UPDATE outbox SET user_id = alerts::jsonb -> 0 -> 'data' ->> 'user_id',
+    email = lower(alerts::jsonb -> 0 -> 'data' ->> 'email');
+CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_mail ON outbox (email) WHERE email IS NOT NULL
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -184,6 +197,7 @@ PG_MIGRATIONS = (
     (9, _PG_V9),
     (10, _PG_V10),
     (11, _PG_V11),
+    (12, _PG_V12),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

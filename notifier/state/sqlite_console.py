@@ -8,12 +8,14 @@ from typing import Any
 
 import sqlite_utils
 
+from notifier.state.packed import with_alerts_text
 from notifier.state.people import ALERT_COLUMNS, AlertFilter
 from notifier.state.rows import first, named
 
-# A student by user id or by email: each the expression of its index (schema 9).
-BY_ID = "CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT) = ?"
-BY_EMAIL = "lower(json_extract(alerts, '$[0].data.email')) = lower(?)"
+# A student by user id or by email: the first alert's, in columns of their own with an
+# index each (schema 12: the alerts themselves are packed).
+BY_ID = "user_id = ?"
+BY_EMAIL = "email = lower(?)"
 
 
 def like(text: str) -> str:
@@ -56,14 +58,15 @@ class SqliteConsoleReads:
             + (" WHERE " + " AND ".join(parts) if parts else "")
             + " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         )
-        return named(self.db.execute(sql, [*args, limit, offset]))
+        return [with_alerts_text(r) for r in named(self.db.execute(sql, [*args, limit, offset]))]
 
     def alert(self, delivery_id: str) -> dict[str, Any] | None:
-        return first(
+        row = first(
             self.db.execute(
                 f"SELECT {', '.join(ALERT_COLUMNS)} FROM outbox WHERE id = ?", [delivery_id]
             )
         )
+        return None if row is None else with_alerts_text(row)
 
     def tries(self, delivery_id: str) -> list[dict[str, Any]]:
         return named(

@@ -61,3 +61,14 @@ class SqliteMeta(SqlitePart):
                 ).rowcount,
             }
         return counts
+
+    def compact(self) -> int:
+        """The pages pruning freed, given back to the file system: incremental
+        auto-vacuum (schema 12) moves pages from the end of the file into free ones and
+        truncates it, a write like any other (readers carry on in WAL mode). A store
+        whose auto-vacuum is off (its one VACUUM at the migration failed) keeps reusing
+        its free pages instead, so it does not grow either."""
+        with self.db.atomic():
+            freed = int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+            self.db.execute("PRAGMA incremental_vacuum").fetchall()
+            return freed - int(self.db.execute("PRAGMA freelist_count").fetchone()[0])

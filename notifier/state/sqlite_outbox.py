@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
+from notifier.state.packed import with_alerts_text
 from notifier.state.rows import first, named
 from notifier.state.sqlite_conn import SqlitePart
 
@@ -181,4 +182,4 @@ class SqliteOutbox(SqlitePart):
             + (" WHERE status = ?" if status else "")
             + " ORDER BY created_at"
         )
-        yield from self.db.query(sql, [status] if status else [])
+        yield from (with_alerts_text(r) for r in self.db.query(sql, [status] if status else []))
