@@ -65,10 +65,15 @@ class SqliteMeta(SqlitePart):
     def compact(self) -> int:
         """The pages pruning freed, given back to the file system: incremental
         auto-vacuum (schema 12) moves pages from the end of the file into free ones and
-        truncates it, a write like any other (readers carry on in WAL mode). A store
-        whose auto-vacuum is off (its one VACUUM at the migration failed) keeps reusing
-        its free pages instead, so it does not grow either."""
-        with self.db.atomic():
-            freed = int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
-            self.db.execute("PRAGMA incremental_vacuum").fetchall()
-            return freed - int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+        truncates it, a write transaction of its own (readers carry on in WAL mode). A
+        store whose auto-vacuum is off (made before schema 12, if its one VACUUM did
+        not run) reuses its free pages instead, so it does not grow either. The pragma
+        frees one page per step, and only `executescript` steps a statement to its end
+        (it commits first, so it runs outside `atomic()`, in the write queue)."""
+        self.db.write_lock.acquire()
+        try:
+            free = int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+            self.db.conn.executescript("PRAGMA incremental_vacuum")
+            return free - int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+        finally:
+            self.db.write_lock.release()
