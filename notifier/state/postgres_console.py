@@ -8,7 +8,7 @@ from typing import Any
 from notifier.state.people import ALERT_COLUMNS, AlertFilter
 from notifier.state.postgres_conn import PostgresConnection
 from notifier.state.rows import first, named
-from notifier.state.sqlite_console import like
+from notifier.state.sqlite_console import TIMELINE, like
 
 # A student by user id or by email: the first alert's, in indexed columns (schema 12).
 BY_ID = "user_id = %s"
@@ -103,10 +103,4 @@ class PostgresConsoleReads:
         )
 
     def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        return named(
-            self.conn.db().execute(
-                "SELECT kind, at, key, data FROM history WHERE subject = %s "
-                "ORDER BY at DESC LIMIT %s",
-                [user_id, limit],
-            )
-        )
+        return named(self.conn.db().execute(TIMELINE.replace("?", "%s"), [user_id, limit]))

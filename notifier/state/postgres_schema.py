@@ -172,7 +172,8 @@ CREATE TABLE IF NOT EXISTS outbox_tries (
 )
 """
 
-# The outbox's student columns, as SQLite's version 12. `alerts` stays JSON text here:
+# The outbox's student columns, and history without its (subject, at) index, as
+# SQLite's version 12. `alerts` stays JSON text here:
 # PostgreSQL compresses a value of more than about 2 KB itself (TOAST).
 _PG_V12 = """
 DROP INDEX IF EXISTS outbox_student;
@@ -182,7 +183,8 @@ ALTER TABLE outbox ADD COLUMN IF NOT EXISTS email TEXT;
 UPDATE outbox SET user_id = alerts::jsonb -> 0 -> 'data' ->> 'user_id',
     email = lower(alerts::jsonb -> 0 -> 'data' ->> 'email');
 CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id) WHERE user_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_mail ON outbox (email) WHERE email IS NOT NULL
+CREATE INDEX IF NOT EXISTS outbox_mail ON outbox (email) WHERE email IS NOT NULL;
+DROP INDEX IF EXISTS history_subject
 """
 
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
