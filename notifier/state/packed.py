@@ -23,12 +23,16 @@ from notifier.events import JSONValue
 
 # The SQL function a migration packs old rows with (registered on every connection).
 PACK_SQL = "notifier_pack_alerts"
+# zlib's fastest level: an attempt's 3 KB of alerts become about 870 bytes in about
+# 0.1 ms of CPU (level 6: 780 bytes, half as fast again), written inside `record`'s
+# transaction, which the backlog figure times.
+LEVEL = 1
 
 
 def pack_alerts(alerts: Sequence[dict[str, JSONValue]] | Sequence[dict[str, Any]]) -> bytes:
     """The alerts as stored on SQLite: compact JSON, compressed."""
     text = json.dumps(list(alerts), separators=(",", ":"), default=str)
-    return zlib.compress(text.encode(), 6)
+    return zlib.compress(text.encode(), LEVEL)
 
 
 def alerts_text(value: str | bytes) -> str:
@@ -43,7 +47,7 @@ def pack_text(value: str | bytes | None) -> bytes | None:
     bytes are left as they are, so the migration can be run over any row."""
     if value is None or isinstance(value, bytes):
         return value
-    return zlib.compress(json.dumps(json.loads(value), separators=(",", ":")).encode(), 6)
+    return zlib.compress(json.dumps(json.loads(value), separators=(",", ":")).encode(), LEVEL)
 
 
 def with_alerts_text(row: dict[str, Any]) -> dict[str, Any]:
