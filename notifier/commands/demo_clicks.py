@@ -28,6 +28,7 @@ from notifier.channels.slack_buttons import (
 )
 from notifier.sandbox.histories import Stories
 from notifier.sandbox.standins import FakeSlack, channel_id
+from notifier.state.packed import with_alerts_text
 
 TEACHER = "U0DEMOTEACH"  # a teacher in #exam-alerts
 ADMIN = "U0DEMOADMIN"  # in NOTIFIER_SLACK_ADMINS: may mute
@@ -103,7 +104,7 @@ class _Scene:
             return None
         for row in rows:  # the same rule's alert, the one a teacher would have had
             if row["rule"] == MUTED_RULE and student in self.actions.delivery(row["id"]).students:
-                return dict(row)
+                return with_alerts_text(dict(row))  # read from the file: alerts still packed
         return None
 
 
