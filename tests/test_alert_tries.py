@@ -112,6 +112,9 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     store = open_store(db)
     [delivery] = _queued(store, 7)
     for sql in (
+        # the outbox's student columns (12)
+        *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
+        *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),
         "DROP TABLE outbox_tries",
         "UPDATE meta SET value = '10' WHERE key = 'schema_version'",
     ):
@@ -121,8 +124,7 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     store.close()
     store = open_store(db)
     try:
-        assert SCHEMA_VERSION == 11
-        assert store.meta.get_meta("schema_version") == "11"
+        assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.console.tries(delivery) == []  # the delivery is kept, with no tries
         store.outbox.mark_sent([delivery], 1001.0, answer="204")
         assert [t["answer"] for t in store.console.tries(delivery)] == ["204"]

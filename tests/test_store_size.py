@@ -138,7 +138,7 @@ def test_pruning_gives_the_pages_back_and_the_file_does_not_grow(tmp_path: Path)
     store = SqliteStore(tmp_path / "notifier.db")
     try:
         empty = _file_bytes(store)
-        _fill(store, range(2000), NOW)
+        _fill(store, range(1000, 3000), NOW)
         full = _file_bytes(store)
         assert full > empty + 500_000  # 2,000 sent deliveries and their seen marks
         later = NOW + 30 * 86400.0  # past the lookback window: all of it can go
@@ -146,7 +146,7 @@ def test_pruning_gives_the_pages_back_and_the_file_does_not_grow(tmp_path: Path)
         assert store.outbox.delivery_counts()["sent"] == 0
         pruned = _file_bytes(store)
         assert pruned < empty + (full - empty) / 10
-        _fill(store, range(2000, 4000), later)  # the same amount again
-        assert _file_bytes(store) <= full
+        _fill(store, range(3000, 5000), later)  # as much again, in the pages given back
+        assert _file_bytes(store) <= full * 1.01  # (packed sizes differ by a few bytes)
     finally:
         store.close()
