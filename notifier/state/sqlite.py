@@ -14,6 +14,7 @@ concern, each a class of its own on the handle's connection (`sqlite_seen`,
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -49,6 +50,8 @@ from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
 from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_seen import SqliteSeen
 from notifier.state.sqlite_sources import SqliteSourceState
+
+log = logging.getLogger(__name__)
 
 
 def open_store(path: Path | str) -> SqliteStore:
@@ -188,7 +191,9 @@ class SqliteStore:
         """Once, for a store made before schema 12 (auto-vacuum off): rewrite the file
         with incremental auto-vacuum, so pruning gives its pages back from now on, and
         with the outbox rows the migration has just packed taking their new size. In
-        WAL mode readers carry on meanwhile; the WAL is truncated after."""
+        WAL mode readers carry on meanwhile; the WAL is truncated after. The migration
+        is already committed: a VACUUM that fails (a full disk: it needs the file's size
+        again) is logged and the store used as it is, reusing its free pages."""
         mode = first(self.db.execute("PRAGMA auto_vacuum"))
         if mode is None or mode["auto_vacuum"] != 0 or str(self.path) == ":memory:":
             return
@@ -197,5 +202,9 @@ class SqliteStore:
             self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self.db.execute("VACUUM")
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            log.warning(
+                "could not compact %s after its migration (%s): it is used as it is", self.path, exc
+            )
         finally:
             self.db.write_lock.release()
