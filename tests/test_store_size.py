@@ -150,3 +150,28 @@ def test_pruning_gives_the_pages_back_and_the_file_does_not_grow(tmp_path: Path)
         assert _file_bytes(store) <= full * 1.01  # (packed sizes differ by a few bytes)
     finally:
         store.close()
+
+
+def test_the_console_finds_a_students_alerts_and_timeline_on_either_backend(store: Any) -> None:
+    """The student's columns (the first alert's user id and email) and the timeline
+    read through history's primary key, newest first, across the kinds kept."""
+    kept = [
+        Kept("attempt.completed", "41", NOW, "7", "Algebra Mock 3", {"result": "Fail"}, ()),
+        Kept("content_attempt.completed", "c9", NOW + 60, "7", "Video 2", {}, ()),
+        Kept("attempt.completed", "42", NOW + 120, "8", "Algebra Mock 3", {}, ()),
+        Kept("conference.attendance", "5:asha", NOW + 30, "7", "Live class", {}, ()),
+    ]
+    deliveries = [NewDelivery("failed-exam", "lms", "attempt.completed", "41", _alerts(41))]
+    store.seen.record("attempts", ["41"], deliveries, now=NOW, history=kept)
+    for student in ("7", "ASHA.VERMA@example.org"):
+        (row,) = store.console.alerts(AlertFilter(student=student), limit=10, offset=0)
+        assert json.loads(row["alerts"]) == _alerts(41)
+    assert store.console.alerts(AlertFilter(student="8"), limit=10, offset=0) == []
+    timeline = store.console.timeline("7", 10)
+    assert [(t["kind"], t["key"]) for t in timeline] == [
+        ("content_attempt.completed", "c9"),
+        ("conference.attendance", "5:asha"),
+        ("attempt.completed", "41"),
+    ]
+    assert [t["key"] for t in store.console.timeline("7", 2)] == ["c9", "5:asha"]
+    assert store.console.timeline("9", 10) == []
