@@ -18,7 +18,7 @@ from notifier.events import Kept
 from notifier.runtime.upkeep import prune_if_due
 from notifier.state import SqliteStore
 from notifier.state.base import NewDelivery, outbox_row
-from notifier.state.migrations import _MIGRATIONS
+from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
 from notifier.state.people import AlertFilter
 from notifier.state.sqlite_history import _pack
 
@@ -97,7 +97,7 @@ def test_a_store_of_schema_11_is_packed_in_place_and_its_rows_send_exactly_as_be
 
     store = SqliteStore(path)
     try:
-        assert store.meta.get_meta("schema_version") == "12"
+        assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)
         raw = store.db.execute("SELECT typeof(alerts), length(alerts) FROM outbox").fetchone()
         assert raw[0] == "blob" and raw[1] < len(old_row["alerts"]) / 2
         assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # vacuumed once
