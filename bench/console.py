@@ -28,6 +28,7 @@ from notifier.runtime.compose import console_server
 from notifier.runtime.config import load_rules
 from notifier.settings import Settings
 from notifier.state import open_store
+from notifier.state.packed import pack_alerts, student_columns
 
 STUDENTS = 10_000
 DELIVERIES = 60_000
@@ -64,14 +65,14 @@ def _fill(db: Any, now: float, rng: random.Random) -> None:
         }  # fmt: skip
         status = "dead" if i % 10 == 0 else "sent"
         outbox.append(
-            (f"msg_{i:028d}", rule, "teachers", "attempt.completed", str(i), json.dumps([alert]),
+            (f"msg_{i:028d}", rule, "teachers", "attempt.completed", str(i), pack_alerts([alert]),
              status, 1, at, at, at, None if status == "dead" else at,
-             "HTTP 410" if status == "dead" else None)
+             "HTTP 410" if status == "dead" else None, *student_columns([alert]))
         )  # fmt: skip
     db.conn.executemany(
         "INSERT INTO outbox(id, rule, channel, event, event_key, alerts, status, attempts, "
-        "next_at, created_at, updated_at, sent_at, last_error) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "next_at, created_at, updated_at, sent_at, last_error, user_id, email) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         outbox,
     )
     history = []

@@ -112,6 +112,9 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     store = open_store(db)
     [delivery] = _queued(store, 7)
     for sql in (
+        # the outbox's student columns (13)
+        *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
+        *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),
         "DROP TABLE outbox_tries",
         "ALTER TABLE rules_versions DROP COLUMN tests",  # (12)
         "UPDATE meta SET value = '10' WHERE key = 'schema_version'",

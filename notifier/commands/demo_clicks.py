@@ -29,6 +29,7 @@ from notifier.channels.slack_buttons import (
 )
 from notifier.sandbox.histories import Stories
 from notifier.sandbox.standins import FakeSlack, SlackPost, channel_id
+from notifier.state.packed import with_alerts_text
 from notifier.state.rows import Row
 
 TEACHER = "U0DEMOTEACH"  # a teacher in #exam-alerts
@@ -108,7 +109,7 @@ class _Scene:
             return None
         for row in rows:  # the same rule's alert, the one a teacher would have had
             if row["rule"] == MUTED_RULE and student in self.actions.delivery(row["id"]).students:
-                return dict(row)
+                return with_alerts_text(dict(row))  # read from the file: alerts still packed
         return None
 
 

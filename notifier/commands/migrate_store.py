@@ -28,6 +28,7 @@ from notifier.settings import ConfigError, load_settings
 from notifier.settings.dburl import is_postgres_url, redact_url, url_secrets
 from notifier.state import SqliteStore
 from notifier.state.lock import InstanceLock
+from notifier.state.packed import alerts_text
 from notifier.state.postgres import PostgresStore, StoreUnavailable
 from notifier.state.postgres_conn import reason
 
@@ -133,12 +134,15 @@ def _copy_table(
         select += " ORDER BY rowid"  # the queue order, which PostgreSQL's seq keeps
     rows = src.execute(select, list(SKIP_META) if table == "meta" else [])
     claimed = cols.index("claimed_until") if table == "outbox" and "claimed_until" in cols else -1
+    packed = cols.index("alerts") if table == "outbox" and "alerts" in cols else -1
     count = 0
     with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
         for row in rows:
             values = list(row)
             if claimed >= 0:
                 values[claimed] = None  # the notifier is stopped: no send is in flight
+            if packed >= 0:
+                values[packed] = alerts_text(values[packed])  # PostgreSQL keeps JSON text
             copy.write_row(values)
             count += 1
     return count

@@ -5,7 +5,7 @@ plus the day the date filters are widened by, plus a margin), dead deliveries (a
 rows set aside as poison, mutes that ended and muted deliveries) after 30 days, follow-ups as old as
 sent deliveries, processed pushed webhooks after a day (the
 keys of the webhooks received with the seen marks), and history past the longest
-window any rule uses.
+window any rule uses; then the pages freed are given back (`Meta.compact`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def prune_if_due(
             activity_before=now - HISTORY_MAX_DAYS * 86400.0,
         )
     )
+    counts["pages_freed"] = store.meta.compact()  # the file no larger than what is kept
     store.meta.set_meta("pruned_at", str(now))
     if any(counts.values()):
         log.info("pruned the state store: %s", counts)

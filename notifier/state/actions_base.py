@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from notifier.events import JSONValue
+from notifier.state.packed import alerts_text
 from notifier.state.rows import Row
 
 # What a mute row's columns are called (`made_by`: `by` is an SQL keyword).
@@ -164,7 +165,9 @@ def delivery_of(row: Row) -> DeliveryRecord:
         rule=row["rule"],
         channel=row["channel"],
         status=row["status"],
-        alerts=json.loads(alerts) if isinstance(alerts, str) else list(alerts or []),
+        alerts=json.loads(alerts_text(alerts))
+        if isinstance(alerts, str | bytes)
+        else list(alerts or []),
         message_ref=row["message_ref"],
         mute_id=row["mute_id"],
         created_at=float(row["created_at"]),

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypedDict
 
 from notifier.events import Activity, JSONValue, Kept
+from notifier.state.packed import alerts_text
 from notifier.state.rows import Row
 
 STATUSES = ("queued", "retrying", "sent", "dead", "muted")
@@ -107,14 +108,14 @@ class OutboxRow:
 
 
 def outbox_row(row: Row) -> OutboxRow:
-    """An outbox row read by name (its `alerts` JSON text decoded) as an OutboxRow."""
+    """An outbox row read by name (its `alerts` unpacked) as an OutboxRow."""
     return OutboxRow(
         id=row["id"],
         rule=row["rule"],
         channel=row["channel"],
         event=row["event"],
         event_key=row["event_key"],
-        alerts=json.loads(row["alerts"]),
+        alerts=json.loads(alerts_text(row["alerts"])),
         status=row["status"],
         attempts=row["attempts"],
         created_at=row["created_at"],
@@ -271,6 +272,11 @@ class Meta(Protocol):
     def prune(
         self, *, seen_before: float, sent_before: float, dead_before: float
     ) -> dict[str, int]: ...
+
+    def compact(self) -> int:
+        """After pruning: give the freed pages back (pages; 0 where the database does
+        it itself), so the store's file is no larger than what it keeps."""
+        ...
 
 
 class Inbox(Protocol):

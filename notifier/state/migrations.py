@@ -3,7 +3,7 @@ brought up to SCHEMA_VERSION by running the scripts after its version, in order,
 in its own transaction (notifier.state.sqlite.Store._migrate). Never edit a released script:
 add the next version."""
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # The rule tests kept beside a rules version (issue 21 part 4): the text of a tests file
 # (the format of rules.tests.yaml), or NULL for a version saved without tests. One
@@ -11,6 +11,30 @@ SCHEMA_VERSION = 12
 _SCHEMA_V12 = """
 ALTER TABLE rules_versions ADD COLUMN tests TEXT
 """
+
+# A smaller outbox (issue 22, schema 13): an alert carries all its event's fields, so `alerts` is
+# kept compact and zlib-compressed (a BLOB; notifier.state.packed), and the student a
+# row is about (its first alert's user id and lower-cased email, what the console's
+# indexes of schema 9 read out of the JSON) in columns of their own. The expression
+# indexes go first: they could not read a packed row. `notifier_pack_alerts` is the
+# store's own SQL function (registered on every connection). A store of an older
+# version is then vacuumed once into incremental auto-vacuum (sqlite.py), so pruning
+# gives its pages back. History's index on (subject, at) goes: a quarter of history's
+# bytes for the console's timeline, which reads through the primary key instead.
+_SCHEMA_V13 = """
+DROP INDEX IF EXISTS outbox_student;
+DROP INDEX IF EXISTS outbox_email;
+ALTER TABLE outbox ADD COLUMN user_id TEXT;
+ALTER TABLE outbox ADD COLUMN email TEXT;
+UPDATE outbox SET user_id = CAST(json_extract(alerts, '$[0].data.user_id') AS TEXT),
+    email = lower(json_extract(alerts, '$[0].data.email')),
+    alerts = notifier_pack_alerts(alerts)
+    WHERE typeof(alerts) = 'text';
+CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_mail ON outbox (email) WHERE email IS NOT NULL;
+DROP INDEX IF EXISTS history_subject
+"""
+COMPACT_SINCE = 13  # a store older than this is vacuumed once, after migrating
 
 # Each try of a delivery (contract section 14, an alert's page): its number, time,
 # outcome (sent, retry, dead), the receiver's answer in short ("503", "429 Retry-After
@@ -190,9 +214,11 @@ _MIGRATIONS = (
     (10, _SCHEMA_V10),
     (11, _SCHEMA_V11),
     (12, _SCHEMA_V12),
+    (13, _SCHEMA_V13),
 )
 
 __all__ = [
+    "COMPACT_SINCE",
     "SCHEMA_VERSION",
     "_MIGRATIONS",
     "_SCHEMA_V1",
@@ -207,4 +233,5 @@ __all__ = [
     "_SCHEMA_V10",
     "_SCHEMA_V11",
     "_SCHEMA_V12",
+    "_SCHEMA_V13",
 ]

@@ -14,11 +14,11 @@ from notifier.state.people import (
 )
 from notifier.state.postgres_conn import PostgresConnection
 from notifier.state.rows import first_as, named, named_as
-from notifier.state.sqlite_console import like
+from notifier.state.sqlite_console import TIMELINE, like
 
-# A student by user id or by email: each the expression of its index (schema 9).
-BY_ID = "(alerts::jsonb -> 0 -> 'data' ->> 'user_id') = %s"
-BY_EMAIL = "lower(alerts::jsonb -> 0 -> 'data' ->> 'email') = lower(%s)"
+# A student by user id or by email: the first alert's, in indexed columns (schema 13).
+BY_ID = "user_id = %s"
+BY_EMAIL = "email = lower(%s)"
 
 
 class PostgresConsoleReads:
@@ -115,10 +115,5 @@ class PostgresConsoleReads:
 
     def timeline(self, user_id: str, limit: int) -> list[TimelineRow]:
         return named_as(
-            TimelineRow,
-            self.conn.db().execute(
-                "SELECT kind, at, key, data FROM history WHERE subject = %s "
-                "ORDER BY at DESC LIMIT %s",
-                [user_id, limit],
-            ),
+            TimelineRow, self.conn.db().execute(TIMELINE.replace("?", "%s"), [user_id, limit])
         )

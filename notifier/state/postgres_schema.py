@@ -177,6 +177,21 @@ _PG_V12 = """
 ALTER TABLE rules_versions ADD COLUMN IF NOT EXISTS tests TEXT
 """
 
+# The outbox's student columns, and history without its (subject, at) index, as
+# SQLite's version 13. `alerts` stays JSON text here:
+# PostgreSQL compresses a value of more than about 2 KB itself (TOAST).
+_PG_V13 = """
+DROP INDEX IF EXISTS outbox_student;
+DROP INDEX IF EXISTS outbox_email;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS user_id TEXT;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS email TEXT;
+UPDATE outbox SET user_id = alerts::jsonb -> 0 -> 'data' ->> 'user_id',
+    email = lower(alerts::jsonb -> 0 -> 'data' ->> 'email');
+CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_mail ON outbox (email) WHERE email IS NOT NULL;
+DROP INDEX IF EXISTS history_subject
+"""
+
 # (version, script): applied in order to bring any older store up to SCHEMA_VERSION.
 PG_MIGRATIONS = (
     (2, _PG_V2),
@@ -190,6 +205,7 @@ PG_MIGRATIONS = (
     (10, _PG_V10),
     (11, _PG_V11),
     (12, _PG_V12),
+    (13, _PG_V13),
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

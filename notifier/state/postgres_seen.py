@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
+from notifier.state.packed import student_columns
 from notifier.state.postgres_conn import PostgresPart
 from notifier.state.postgres_history import write_history
 from notifier.state.postgres_meta import read_meta, write_meta
@@ -80,10 +81,11 @@ class PostgresSeen(PostgresPart):
             if rows:
                 cursor = conn.execute(
                     "INSERT INTO outbox (id, rule, channel, event, event_key, alerts, status, "
-                    "attempts, next_at, created_at, updated_at, group_key) "
-                    "SELECT i, r, c, e, k, a, 'queued', 0, n, %s, %s, g FROM unnest("
+                    "attempts, next_at, created_at, updated_at, group_key, user_id, email) "
+                    "SELECT i, r, c, e, k, a, 'queued', 0, n, %s, %s, g, u, m FROM unnest("
                     "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-                    "%s::float8[], %s::text[]) AS t(i, r, c, e, k, a, n, g) "
+                    "%s::float8[], %s::text[], %s::text[], %s::text[]) "
+                    "AS t(i, r, c, e, k, a, n, g, u, m) "
                     "ON CONFLICT (id) DO NOTHING",
                     [
                         now,
@@ -96,6 +98,8 @@ class PostgresSeen(PostgresPart):
                         [json.dumps(d.alerts, default=str) for d in rows],
                         [now if d.not_before is None else d.not_before for d in rows],
                         [d.group for d in rows],
+                        [student_columns(d.alerts)[0] for d in rows],
+                        [student_columns(d.alerts)[1] for d in rows],
                     ],
                 )
                 added = max(0, cursor.rowcount)

@@ -14,6 +14,7 @@ concern, each a class of its own on the handle's connection (`sqlite_seen`,
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -31,8 +32,10 @@ from notifier.state.base import (
     SeenMarks,
     SourceState,
 )
-from notifier.state.migrations import _MIGRATIONS, SCHEMA_VERSION
+from notifier.state.migrations import _MIGRATIONS, COMPACT_SINCE, SCHEMA_VERSION
+from notifier.state.packed import PACK_SQL, pack_text
 from notifier.state.people import ConsoleReads, Sessions, Users
+from notifier.state.rows import first
 from notifier.state.rules_base import RulesVersions
 from notifier.state.sqlite_actions import SqliteAudit, SqliteFollowUps, SqliteMutes
 from notifier.state.sqlite_conn import ImmediateDatabase, write_queue
@@ -47,6 +50,8 @@ from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
 from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_seen import SqliteSeen
 from notifier.state.sqlite_sources import SqliteSourceState
+
+log = logging.getLogger(__name__)
 
 
 def open_store(path: Path | str) -> SqliteStore:
@@ -84,6 +89,10 @@ class SqliteStore:
             self.db = ImmediateDatabase(self.path)
         self.db.write_lock = write_queue(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
+        # Set before the first table, so a new store gives pruned pages back
+        # (`Meta.compact`); on an existing file it changes nothing until a VACUUM.
+        self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        self.db.conn.create_function(PACK_SQL, 1, pack_text, deterministic=True)
         if str(path) != ":memory:":
             self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -163,7 +172,7 @@ class SqliteStore:
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            current = self._schema_version()
+            current = before = self._schema_version()
             for target, script in _MIGRATIONS:
                 if current < target:
                     for statement in script.split(";"):
@@ -175,3 +184,27 @@ class SqliteStore:
             self.db.conn.rollback()
             raise
         self.db.execute("COMMIT")
+        if 0 < before < COMPACT_SINCE:
+            self._vacuum_into_incremental()
+
+    def _vacuum_into_incremental(self) -> None:
+        """Once, for a store made before schema 13 (auto-vacuum off): rewrite the file
+        with incremental auto-vacuum, so pruning gives its pages back from now on, and
+        with the outbox rows the migration has just packed taking their new size. In
+        WAL mode readers carry on meanwhile; the WAL is truncated after. The migration
+        is already committed: a VACUUM that fails (a full disk: it needs the file's size
+        again) is logged and the store used as it is, reusing its free pages."""
+        mode = first(self.db.execute("PRAGMA auto_vacuum"))
+        if mode is None or mode["auto_vacuum"] != 0 or str(self.path) == ":memory:":
+            return
+        self.db.write_lock.acquire()
+        try:
+            self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            log.warning(
+                "could not compact %s after its migration (%s): it is used as it is", self.path, exc
+            )
+        finally:
+            self.db.write_lock.release()

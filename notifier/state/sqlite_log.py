@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from notifier.state.base import DELIVERY_COLUMNS
+from notifier.state.packed import with_alerts_text
 from notifier.state.rows import Row, named
 from notifier.state.sqlite_conn import SqlitePart
 
@@ -33,7 +34,7 @@ class SqliteDeliveryLog(SqlitePart):
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return named(self.db.execute(sql, args))
+        return [with_alerts_text(r) for r in named(self.db.execute(sql, args))]
 
     def delivery_statuses(self, ids: Iterable[str]) -> dict[str, str]:
         """The status of each of these deliveries that exists."""

@@ -61,3 +61,19 @@ class SqliteMeta(SqlitePart):
                 ).rowcount,
             }
         return counts
+
+    def compact(self) -> int:
+        """The pages pruning freed, given back to the file system: incremental
+        auto-vacuum (schema 13) moves pages from the end of the file into free ones and
+        truncates it, a write transaction of its own (readers carry on in WAL mode). A
+        store whose auto-vacuum is off (made before schema 13, if its one VACUUM did
+        not run) reuses its free pages instead, so it does not grow either. The pragma
+        frees one page per step, and only `executescript` steps a statement to its end
+        (it commits first, so it runs outside `atomic()`, in the write queue)."""
+        self.db.write_lock.acquire()
+        try:
+            free = int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+            self.db.conn.executescript("PRAGMA incremental_vacuum")
+            return free - int(self.db.execute("PRAGMA freelist_count").fetchone()[0])
+        finally:
+            self.db.write_lock.release()

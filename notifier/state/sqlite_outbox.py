@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
+from notifier.state.packed import with_alerts_text
 from notifier.state.rows import Row, first, named
 from notifier.state.sqlite_conn import SqlitePart
 
@@ -180,4 +181,4 @@ class SqliteOutbox(SqlitePart):
             + (" WHERE status = ?" if status else "")
             + " ORDER BY created_at"
         )
-        yield from self.db.query(sql, [status] if status else [])
+        yield from (with_alerts_text(r) for r in self.db.query(sql, [status] if status else []))

@@ -5,12 +5,12 @@ deliveries queued, nor queued twice."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 
 from notifier.events import Kept
 from notifier.state.base import NewDelivery, iso
+from notifier.state.packed import pack_alerts, student_columns
 from notifier.state.rows import first, named
 from notifier.state.sqlite_conn import SqlitePart
 from notifier.state.sqlite_history import write_history
@@ -79,8 +79,8 @@ class SqliteSeen(SqlitePart):
             before = self.db.conn.total_changes
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO outbox(id, rule, channel, event, event_key, alerts, "
-                "status, attempts, next_at, created_at, updated_at, group_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+                "status, attempts, next_at, created_at, updated_at, group_key, user_id, email) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         d.id,
@@ -88,11 +88,12 @@ class SqliteSeen(SqlitePart):
                         d.channel,
                         d.event,
                         d.event_key,
-                        json.dumps(d.alerts, default=str),
+                        pack_alerts(d.alerts),
                         now if d.not_before is None else d.not_before,
                         now,
                         now,
                         d.group,
+                        *student_columns(d.alerts),
                     )
                     for d in deliveries
                 ],
