@@ -70,18 +70,19 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
         store.seen.record("attempts", [], rows)
         bodies = _bodies(app, store)
         passes = sent = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while True:
             result = app.deliverer.run_pass()
             if not (result.sent or result.retrying or result.dead):
                 break
             passes += 1
             sent += result.sent
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         counts = store.outbox.delivery_counts()
         parts.close()
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "sent": sent,
         "passes": passes,
         "counts": counts,

@@ -3,11 +3,12 @@ its own thread pool so a failing or slow channel never holds up another, and eve
 outcome is written back as sent, retrying at a time, or dead.
 
 Each channel has up to NOTIFIER_DELIVERY_CONCURRENCY workers; a worker takes the next
-message of its channel, sends it, and writes its outcome on its own store connection
-before it takes another. So at most that many sends per channel can have reached the
-far end without being marked sent when the process dies (the only possible duplicates
-after a restart), and no send waits for another thread to do its bookkeeping. A send
-never sleeps for a retry: the next try time lives in the row.
+message of its channel, sends it, and hands its outcome to the group commit
+(`notifier.delivery.commit`: the outcomes handed in meanwhile, of any channel, go in one
+transaction), waiting until it has committed before it takes another. So at most that
+many sends per channel can have reached the far end without being marked sent when the
+process dies (the only possible duplicates after a restart): a send waiting in a batch
+is in flight. A send never sleeps for a retry: the next try time lives in the row.
 
 What a worker does with one message is the delivery chain (`notifier.delivery.chain`:
 mute, render, send, record, composed in one place); this module owns the claiming, the
