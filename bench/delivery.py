@@ -78,11 +78,14 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
             passes += 1
             sent += result.sent
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        commits = app.deliverer.record.commits
+        per_commit = commits.outcomes / max(1, commits.batches)
         counts = store.outbox.delivery_counts()
         parts.close()
     return {
         "seconds": seconds,
         "cpu": cpu,
+        "per_commit": per_commit,
         "sent": sent,
         "passes": passes,
         "counts": counts,
