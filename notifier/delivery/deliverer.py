@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from notifier.channels.base import Channel
@@ -117,15 +117,24 @@ class Deliverer:
         finish and the rest are given back."""
         result = PassResult()
         deadline = None if budget is None else self.timer() + budget
-        # Claim in batches until nothing is due (what fails is due later, not now).
-        while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
-            rows = self.store.outbox.claim_due(self.clock(), self.lease_seconds)
-            if not rows:
-                break
-            self._drain(rows, deadline, result)
+        # Claim in batches until nothing is due (what fails is due later, not now). The
+        # next batch is claimed while this one is sent: the claim (reading and decoding
+        # the rows) would otherwise leave every worker, and the far end, idle.
+        rows = self._claim(deadline)
+        while rows:
+            sending = self._start(rows, deadline, result)
+            rows = self._claim(deadline)
+            self._finish(*sending, result)
         return result
 
-    def _drain(self, rows: list[OutboxRow], deadline: float | None, result: PassResult) -> None:
+    def _claim(self, deadline: float | None) -> list[OutboxRow]:
+        if self.stop.is_set() or (deadline is not None and self.timer() >= deadline):
+            return []
+        return self.store.outbox.claim_due(self.clock(), self.lease_seconds)
+
+    def _start(
+        self, rows: list[OutboxRow], deadline: float | None, result: PassResult
+    ) -> tuple[list[Future[None]], dict[str, deque[Unit]]]:
         queues: dict[str, deque[Unit]] = {}
         chain = self.chain
         for unit in into_units(rows):
@@ -139,6 +148,11 @@ class Deliverer:
             for name, queue in queues.items()
             for _ in range(min(self.concurrency, len(queue)))
         ]
+        return workers, queues
+
+    def _finish(
+        self, workers: list[Future[None]], queues: dict[str, deque[Unit]], result: PassResult
+    ) -> None:
         while not all(worker.done() for worker in workers):
             wait(workers, timeout=0.5)  # wakes for signal handlers now and then
         for worker in workers:
