@@ -14,15 +14,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import pytest
+
 from notifier.channels.base import Notification, Outcome
+from notifier.delivery.commit import GroupCommit
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
-from notifier.state import NewDelivery, SqliteStore
+from notifier.state import DeliveryStore, NewDelivery, SqliteStore, Store
 from tests.kit import RecordingChannel
 from tests.waiting import wait_until
 
@@ -133,6 +137,65 @@ def test_a_kill_inside_a_batch_of_outcomes_makes_again_at_most_the_sends_in_flig
     duplicates = Counter(channel for (channel, _), n in arrivals.items() for _ in range(n - 1))
     assert all(n <= CONCURRENCY for n in duplicates.values()), duplicates
     assert sum(duplicates.values()) == sum(unrecorded.values())  # exactly those made again
+
+
+@pytest.mark.parametrize("third", ["3", "bad"])
+def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone(
+    store: Store, third: str
+) -> None:
+    """Three outcomes handed in while a fourth is written are written in one
+    transaction; when one of them cannot be written, the other two are still kept (each
+    written again alone) and only its own worker is told."""
+    store.seen.record(
+        "attempts",
+        [],
+        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "0123"],
+        now=time.time() - 1,
+    )
+    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+    commits = GroupCommit(threading.Lock())
+    first_written, errors = threading.Event(), {}
+
+    def sent(key: str) -> Callable[[DeliveryStore], None]:
+        def write(handle: DeliveryStore) -> None:
+            if key == "bad":
+                raise ValueError("this outcome cannot be stored")
+            handle.outbox.mark_sent([rows[key]], time.time(), answer="204")
+            if key == "0":  # hold the first transaction until the others are waiting
+                first_written.set()
+                wait_until(lambda: commits.waiting() == 3, message="three outcomes handed in")
+
+        return write
+
+    def worker(key: str) -> None:
+        handle = store.for_thread()
+        try:
+            commits.write(handle, sent(key))
+        except ValueError as exc:
+            errors[key] = str(exc)
+        finally:
+            handle.close()
+
+    first = threading.Thread(target=worker, args=("0",))
+    first.start()
+    first_written.wait(timeout=10)
+    others = [threading.Thread(target=worker, args=(key,)) for key in ("1", third, "2")]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(timeout=30)
+    sent_now = {row["event_key"] for row in store.outbox.deliveries("sent")}
+    tries = [t["outcome"] for key in sent_now for t in store.console.tries(rows[key])]
+    if third == "bad":
+        assert errors == {"bad": "this outcome cannot be stored"}
+        assert sent_now == {"0", "1", "2"}
+        # The first alone; the batch of three failed on "bad", so 1 and 2 went alone.
+        assert (commits.batches, commits.outcomes) == (3, 3)
+    else:
+        assert errors == {}
+        assert sent_now == {"0", "1", "2", "3"}
+        assert (commits.batches, commits.outcomes) == (2, 4)  # the first, then three as one
+    assert tries == ["sent"] * len(sent_now)  # each row's try kept with its outcome
 
 
 if __name__ == "__main__":
