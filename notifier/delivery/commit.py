@@ -43,9 +43,10 @@ class GroupCommit:
 
     def __init__(self, write_lock: threading.Lock):
         self._write_lock = write_lock  # also taken by the faults' own writes
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())  # not reentrant: cheaper
         self._waiting: list[_Handed] = []
         self._writing = False
+        self._asleep = 0  # workers waiting for a batch to commit (none: no wake-up)
         self.batches = 0  # transactions committed, for the figures (bench d)
         self.outcomes = 0
 
@@ -62,7 +63,9 @@ class GroupCommit:
         with self._cond:
             self._waiting.append(mine)
             while self._writing and not mine.done:
+                self._asleep += 1
                 self._cond.wait()
+                self._asleep -= 1
             if not mine.done:  # this worker leads: it takes everything handed in
                 self._writing = True
                 batch, self._waiting = self._waiting, []
@@ -74,7 +77,8 @@ class GroupCommit:
                     for handed in batch:
                         handed.done = True
                     self._writing = False
-                    self._cond.notify_all()
+                    if self._asleep:
+                        self._cond.notify_all()
         if mine.error is not None:
             raise mine.error
 
