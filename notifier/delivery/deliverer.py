@@ -122,9 +122,11 @@ class Deliverer:
         # the rows) would otherwise leave every worker, and the far end, idle.
         rows = self._claim(deadline)
         while rows:
-            sending = self._start(rows, deadline, result)
-            rows = self._claim(deadline)
-            self._finish(*sending, result)
+            workers, queues = self._start(rows, deadline, result)
+            try:
+                rows = self._claim(deadline)
+            finally:  # the store failing the claim: what this batch holds ends first
+                self._finish(workers, queues, result)
         return result
 
     def _claim(self, deadline: float | None) -> list[OutboxRow]:
