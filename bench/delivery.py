@@ -4,7 +4,9 @@ same bodies with the same concurrency (NOTIFIER_DELIVERY_CONCURRENCY, default 4)
 
 The notifier side is timed from the first pass to the last row sent: every pass
 claims, sends (signing each body) and records each outcome in the store. The bare
-side posts bodies rendered beforehand and records nothing.
+side posts bodies rendered beforehand and records nothing. The notifier's CPU per send
+(`time.process_time`, every thread) and the outcomes per commit (group commit) are
+kept in the JSON (`--json`) for the profile notes.
 """
 
 from __future__ import annotations
@@ -70,18 +72,22 @@ def _notifier(receiver_url: str) -> dict[str, Any]:
         store.seen.record("attempts", [], rows)
         bodies = _bodies(app, store)
         passes = sent = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while True:
             result = app.deliverer.run_pass()
             if not (result.sent or result.retrying or result.dead):
                 break
             passes += 1
             sent += result.sent
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        commits = app.deliverer.record.commits
+        per_commit = commits.outcomes / max(1, commits.batches)
         counts = store.outbox.delivery_counts()
         parts.close()
     return {
         "seconds": seconds,
+        "cpu": cpu,
+        "per_commit": per_commit,
         "sent": sent,
         "passes": passes,
         "counts": counts,
@@ -108,21 +114,22 @@ def _bodies(app: Any, store: Any) -> list[bytes]:
     return out
 
 
-def _bare(receiver_url: str, bodies: list[bytes], concurrency: int) -> float:
+def _bare(receiver_url: str, bodies: list[bytes], concurrency: int) -> tuple[float, float]:
+    """Seconds and CPU seconds (every thread) to post every body."""
     http = httpx.Client(timeout=10)
     headers = {"Content-Type": "application/json", "User-Agent": "bench"}
 
     def post(body: bytes) -> int:
         return http.post(receiver_url, content=body, headers=headers).status_code
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as pool:
         statuses = list(pool.map(post, bodies))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     http.close()
     if any(not 200 <= s < 300 for s in statuses):
         raise RuntimeError("the receiver refused a bare post")
-    return seconds
+    return seconds, cpu
 
 
 def measure(rounds: int = ROUNDS) -> dict[str, Any]:
@@ -130,13 +137,16 @@ def measure(rounds: int = ROUNDS) -> dict[str, Any]:
     median of the rounds' side-by-side ratios counts."""
     pairs: list[tuple[float, float]] = []
     info: dict[str, Any] = {}
+    cpu: list[tuple[float, float]] = []  # CPU per send (every thread), notifier and bare, µs
     with Child.start("receiver") as receiver:
         for _ in range(rounds):
             run = _notifier(receiver.url)
             if run["sent"] != DELIVERIES:
                 raise RuntimeError(f"the notifier sent {run['sent']} of {DELIVERIES}")
-            info = {k: run[k] for k in ("passes", "concurrency")}
-            pairs.append((run["seconds"], _bare(receiver.url, run["bodies"], run["concurrency"])))
+            info = {k: run[k] for k in ("passes", "concurrency", "per_commit")}
+            bare_s, bare_cpu = _bare(receiver.url, run["bodies"], run["concurrency"])
+            pairs.append((run["seconds"], bare_s))
+            cpu.append((run["cpu"] / DELIVERIES * 1e6, bare_cpu / DELIVERIES * 1e6))
     notifier_s, bare_s = sorted(pairs, key=lambda p: p[1] / p[0])[len(pairs) // 2]
     return {
         "deliveries": DELIVERIES,
@@ -144,5 +154,6 @@ def measure(rounds: int = ROUNDS) -> dict[str, Any]:
         "notifier_rate": DELIVERIES / notifier_s,
         "bare_rate": DELIVERIES / bare_s,
         "ratios": [b / n for n, b in pairs],
+        "cpu_us_per_send": cpu,
         **info,
     }

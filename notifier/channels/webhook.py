@@ -117,6 +117,9 @@ class WebhookChannel:
         self._client = httpx.Client(
             timeout=timeout, verify=tls_context(settings.ssl_verify), follow_redirects=False
         )
+        self._url = httpx.URL(config.url)
+        self._timeout = httpx.Timeout(timeout).as_dict()
+        self._transport = direct_transport(self._client, self._url)
         self._lock = threading.Lock()
 
     def request(self, message: WebhookMessage) -> tuple[bytes, dict[str, str]]:
@@ -137,7 +140,7 @@ class WebhookChannel:
 
         body, headers = self.request(message)
         try:
-            response = self._client.post(self.config.url, content=body, headers=headers)
+            response = self._post(body, headers)
         except httpx.TimeoutException:
             return Outcome.retry(f"POST {self._target}: timeout")
         except httpx.HTTPError as exc:
@@ -149,6 +152,23 @@ class WebhookChannel:
         if outcome.retryable:
             return Outcome.retry(reason, outcome.retry_after, outcome.answer)
         return Outcome.final(reason, outcome.answer)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """The POST, straight through the client's transport for the URL when it has
+        one (its connection pool, or the proxy the environment names): the client's
+        own layer (building and merging the request, cookies, redirects, hooks) was
+        about a third of a send's CPU, and a webhook needs none of it."""
+        if self._transport is None:
+            return self._client.post(self._url, content=body, headers=headers)
+        request = httpx.Request(
+            "POST", self._url, content=body, headers=headers, extensions={"timeout": self._timeout}
+        )
+        response = self._transport.handle_request(request)
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
 
     @staticmethod
     def _ref(
@@ -164,6 +184,14 @@ class WebhookChannel:
     def close(self) -> None:
         with self._lock:
             self._client.close()
+
+
+def direct_transport(client: httpx.Client, url: httpx.URL) -> httpx.BaseTransport | None:
+    """The transport `client` would use for `url` (a proxy from the environment
+    included), or None when this httpx does not say (then the client sends)."""
+    pick = getattr(client, "_transport_for_url", None)
+    transport = pick(url) if callable(pick) else None
+    return transport if isinstance(transport, httpx.BaseTransport) else None
 
 
 def build(name: str, config: WebhookConfig, ctx: SendContext) -> WebhookChannel:

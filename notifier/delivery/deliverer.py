@@ -3,11 +3,12 @@ its own thread pool so a failing or slow channel never holds up another, and eve
 outcome is written back as sent, retrying at a time, or dead.
 
 Each channel has up to NOTIFIER_DELIVERY_CONCURRENCY workers; a worker takes the next
-message of its channel, sends it, and writes its outcome on its own store connection
-before it takes another. So at most that many sends per channel can have reached the
-far end without being marked sent when the process dies (the only possible duplicates
-after a restart), and no send waits for another thread to do its bookkeeping. A send
-never sleeps for a retry: the next try time lives in the row.
+message of its channel, sends it, and hands its outcome to the group commit
+(`notifier.delivery.commit`: the outcomes handed in meanwhile, of any channel, go in one
+transaction), waiting until it has committed before it takes another. So at most that
+many sends per channel can have reached the far end without being marked sent when the
+process dies (the only possible duplicates after a restart): a send waiting in a batch
+is in flight. A send never sleeps for a retry: the next try time lives in the row.
 
 What a worker does with one message is the delivery chain (`notifier.delivery.chain`:
 mute, render, send, record, composed in one place); this module owns the claiming, the
@@ -24,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from notifier.channels.base import SomeChannel
 from notifier.delivery.chain import Chain, compose
@@ -115,15 +116,26 @@ class Deliverer:
         finish and the rest are given back."""
         result = PassResult()
         deadline = None if budget is None else self.timer() + budget
-        # Claim in batches until nothing is due (what fails is due later, not now).
-        while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
-            rows = self.store.outbox.claim_due(self.clock(), self.lease_seconds)
-            if not rows:
-                break
-            self._drain(rows, deadline, result)
+        # Claim in batches until nothing is due (what fails is due later, not now). The
+        # next batch is claimed while this one is sent: the claim (reading and decoding
+        # the rows) would otherwise leave every worker, and the far end, idle.
+        rows = self._claim(deadline)
+        while rows:
+            workers, queues = self._start(rows, deadline, result)
+            try:
+                rows = self._claim(deadline)
+            finally:  # the store failing the claim: what this batch holds ends first
+                self._finish(workers, queues, result)
         return result
 
-    def _drain(self, rows: list[OutboxRow], deadline: float | None, result: PassResult) -> None:
+    def _claim(self, deadline: float | None) -> list[OutboxRow]:
+        if self.stop.is_set() or (deadline is not None and self.timer() >= deadline):
+            return []
+        return self.store.outbox.claim_due(self.clock(), self.lease_seconds)
+
+    def _start(
+        self, rows: list[OutboxRow], deadline: float | None, result: PassResult
+    ) -> tuple[list[Future[None]], dict[str, deque[Unit]]]:
         queues: dict[str, deque[Unit]] = {}
         chain = self.chain
         for unit in into_units(rows):
@@ -137,6 +149,11 @@ class Deliverer:
             for name, queue in queues.items()
             for _ in range(min(self.concurrency, len(queue)))
         ]
+        return workers, queues
+
+    def _finish(
+        self, workers: list[Future[None]], queues: dict[str, deque[Unit]], result: PassResult
+    ) -> None:
         while not all(worker.done() for worker in workers):
             wait(workers, timeout=0.5)  # wakes for signal handlers now and then
         for worker in workers:

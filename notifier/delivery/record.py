@@ -3,7 +3,10 @@ the receiver's id for the message), retrying at a time, or dead; and a message w
 processing raised recorded as a fault (contract section 7, "No poison"): counted apart,
 retried with backoff, set aside as dead after FAULT_TRIES.
 
-Workers take turns to write (`write_lock`): SQLite would make a waiting writer sleep for
+Outcomes are written by group commit (`notifier.delivery.commit`): the outcomes workers
+hand in while another is writing go in one transaction, each worker waiting for its own
+to commit before it takes another message (so a send not yet recorded still counts as in
+flight). Writers take turns (`write_lock`): SQLite would make a waiting writer sleep for
 milliseconds; a Python lock hands over in microseconds.
 """
 
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
+from notifier.delivery.commit import GroupCommit, Write
 from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
@@ -68,6 +72,7 @@ class RecordStage:
         self.clock = clock
         self._write_lock = write_lock
         self._lock = tally_lock
+        self.commits = GroupCommit(write_lock)
 
     def __call__(self, job: Job) -> Job:
         """Write one message's outcome to every row it carried (with the receiver's id
@@ -84,7 +89,7 @@ class RecordStage:
         """Keep the rows a mute holds as `muted`: never sent by themselves."""
         held, now = job.muted, self.clock()
         what = ", ".join(sorted(held))
-        self._until_recorded(what, lambda: job.store.mutes.hold(held, now))
+        self._until_recorded(what, job.store, lambda store: store.mutes.hold(held, now))
         with self._lock:
             job.tally.muted += len(held)
         log.debug(  # one a delivery, as sends are; the cycle's summary counts them
@@ -96,17 +101,17 @@ class RecordStage:
             extra={"delivery": what, "outcome": "muted"},
         )
 
-    def _until_recorded(self, what: str, write: Callable[[], None]) -> None:
+    def _until_recorded(self, what: str, store: DeliveryStore, write: Write) -> None:
         """Write a send's outcome, trying again while the store is away (a PostgreSQL
         restart, a full disk): the message went out, and until that is recorded its row
         stays claimed by this replica, so no one sends it again (contract section 7: an
         outage is not a kill). A stop gives up after RECORD_TRIES_ON_STOP more tries;
-        the send is then in flight as at a kill."""
+        the send is then in flight as at a kill. The write goes in with the outcomes
+        other workers hand in meanwhile (group commit), and returns once committed."""
         delay, tries_on_stop, warned = 0.05, RECORD_TRIES_ON_STOP, False
         while True:
             try:
-                with self._write_lock:
-                    write()
+                self.commits.write(store, write)
                 if warned:
                     log.info("delivery %s: its outcome is recorded now", what)
                 return
@@ -135,7 +140,7 @@ class RecordStage:
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
             answer = clean(redact(outcome.answer))
-            self._until_recorded(what, lambda: self._sent(store, unit, now, ref, answer))
+            self._until_recorded(what, store, lambda s: self._sent(s, unit, now, ref, answer))
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -144,26 +149,28 @@ class RecordStage:
             self.metrics.delivered(
                 first.channel, "sent", len(unit), [now - row.created_at for row in unit]
             )
-            log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them at INFO
-                "delivery %s (%s -> %s) sent",
-                what,
-                first.rule,
-                first.channel,
-                extra={
-                    "delivery": first.id,
-                    "rule": first.rule,
-                    "channel": first.channel,
-                    "outcome": "sent",
-                    "rows": len(unit),
-                },
-            )
+            if log.isEnabledFor(logging.DEBUG):  # the dict below costs, sent or not
+                log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them
+                    "delivery %s (%s -> %s) sent",
+                    what,
+                    first.rule,
+                    first.channel,
+                    extra={
+                        "delivery": first.id,
+                        "rule": first.rule,
+                        "channel": first.channel,
+                        "outcome": "sent",
+                        "rows": len(unit),
+                    },
+                )
             return
         next_at = self.retry.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
         answer = clean(redact(outcome.answer))
         self._until_recorded(
             what,
-            lambda: store.outbox.mark_failed_many(
+            store,
+            lambda s: s.outbox.mark_failed_many(
                 [row.id for row in unit], now=now, next_at=next_at, error=reason, answer=answer
             ),
         )

@@ -33,6 +33,7 @@ class PostgresConnection:
         self.url = url
         self.replica = replica
         self._conn: psycopg.Connection[TupleRow] | None = None
+        self._joined = False  # inside together(): nested tx() blocks join the one transaction
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact_url(self.url)!r})"
@@ -68,8 +69,24 @@ class PostgresConnection:
     def tx(self) -> Iterator[psycopg.Connection[TupleRow]]:
         """One transaction: everything inside commits together or not at all."""
         conn = self.db()
+        if self._joined:
+            yield conn  # a block of together()'s transaction, without a savepoint
+            return
         with conn.transaction():
             yield conn
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """One transaction for several blocks (delivery outcomes written as a group):
+        the `tx()` blocks inside it join it without savepoints (a round trip each), so
+        they commit together or not at all; the caller writes each alone again when it
+        fails."""
+        with self.tx():
+            self._joined = True
+            try:
+                yield
+            finally:
+                self._joined = False
 
 
 def reason(exc: BaseException, url: str) -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from notifier.settings import ConfigError
@@ -115,6 +116,10 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def together(self) -> AbstractContextManager[None]:
+        """One transaction for the writes inside (store.DeliveryStore.together)."""
+        return self.db.together()
 
     def ping(self) -> str | None:
         """A read on a connection of its own (this one belongs to another thread)."""

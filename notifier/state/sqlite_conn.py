@@ -66,9 +66,25 @@ class ImmediateDatabase(sqlite_utils.Database):
     meet it through the busy timeout."""
 
     write_lock: _TicketLock
+    joined = False  # inside together(): nested blocks join the one transaction
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """One transaction for several blocks (delivery outcomes written as a group):
+        the `atomic()` blocks inside it join it without savepoints, so they commit
+        together or not at all; the caller writes each alone again when it fails."""
+        with self.atomic():
+            self.joined = True
+            try:
+                yield
+            finally:
+                self.joined = False
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction and self.joined:
+            yield self
+            return
         if self.conn.in_transaction:
             with super().atomic() as db:  # a savepoint inside the outer transaction
                 yield db

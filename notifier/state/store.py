@@ -12,6 +12,7 @@ one line in each backend's handle (`notifier/state/README.md`).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
@@ -39,6 +40,10 @@ class Handle(Protocol):
 
     def for_thread(self) -> Store:
         """Another handle on the same store for another thread (a delivery worker)."""
+        ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """One transaction for the writes made inside it (DeliveryStore.together)."""
         ...
 
     def close(self) -> None: ...
@@ -95,6 +100,11 @@ class DeliveryStore(WorkerHandle, Protocol):
     faults: Faults
     mutes: MuteStore
     follow_ups: FollowUpStore
+
+    def together(self) -> AbstractContextManager[None]:
+        """One transaction for the writes made inside it (several delivery outcomes,
+        each written as usual): they commit together or not at all."""
+        ...
 
 
 class InboxHandle(Protocol):

@@ -1,0 +1,117 @@
+"""Group commit of delivery outcomes: the outcomes that workers hand in while another
+worker is writing are written together, in one transaction, by the next worker whose
+turn it is (the leader), instead of one commit each.
+
+Why this keeps the contract's duplicate bound ("Once": at most
+NOTIFIER_DELIVERY_CONCURRENCY sends per channel made again after a kill): a worker
+that hands in its outcome waits until the transaction holding it has committed before
+it takes its next message. So a send whose outcome is waiting in a batch still holds
+its worker, and it counts as in flight exactly like a send on the wire; a channel's
+sends in flight or waiting to be recorded are never more than its workers. A kill
+before the batch's commit loses the whole batch's records (they commit together or
+not at all): those sends are made again, and they are among those in flight.
+
+Each outcome's own writes (its rows, the try kept in `outbox_tries`, a group's message
+id, the muted rows) stay one unit: when a batch fails on something other than an
+outage, each outcome is written again alone, so one outcome's failure is its own and
+the others are kept; an outage fails the batch and every worker tries again (the
+record stage's loop), as a single write did before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from notifier.state import DeliveryStore, is_outage
+
+Write = Callable[[DeliveryStore], None]  # one outcome's writes, on the store given
+
+
+@dataclass(eq=False)
+class _Handed:
+    """One outcome handed in: its writes, and how they went once the batch is done."""
+
+    write: Write
+    done: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Where workers hand in their outcomes; see the module's docstring."""
+
+    def __init__(self, write_lock: threading.Lock):
+        self._write_lock = write_lock  # also taken by the faults' own writes
+        self._cond = threading.Condition(threading.Lock())  # not reentrant: cheaper
+        self._waiting: list[_Handed] = []
+        self._writing = False
+        self._asleep = 0  # workers waiting for a batch to commit (none: no wake-up)
+        self.batches = 0  # transactions committed, for the figures (bench d)
+        self.outcomes = 0
+
+    def waiting(self) -> int:
+        """Outcomes handed in and not yet taken into a transaction."""
+        with self._cond:
+            return len(self._waiting)
+
+    def write(self, store: DeliveryStore, write: Write) -> None:
+        """Return once `write` has committed (with whatever others handed in meanwhile),
+        or raise what it raised. `store` is this worker's own handle: it writes the
+        batch when this worker leads."""
+        mine = _Handed(write)
+        with self._cond:
+            self._waiting.append(mine)
+            while self._writing and not mine.done:
+                self._asleep += 1
+                self._cond.wait()
+                self._asleep -= 1
+            if not mine.done:  # this worker leads: it takes everything handed in
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+        if not mine.done:
+            try:
+                self._commit(store, batch)
+            finally:
+                with self._cond:
+                    for handed in batch:
+                        handed.done = True
+                    self._writing = False
+                    if self._asleep:
+                        self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+
+    def _commit(self, store: DeliveryStore, batch: list[_Handed]) -> None:
+        with self._write_lock:
+            try:
+                with store.together():
+                    for handed in batch:
+                        handed.write(store)
+            except Exception as exc:
+                if len(batch) == 1 or is_outage(exc):
+                    for handed in batch:
+                        handed.error = exc
+                    return
+                self._one_by_one(store, batch)  # whose write failed is told; the rest kept
+                return
+            except BaseException as exc:
+                for handed in batch:
+                    handed.error = exc
+                raise
+            self.batches += 1
+            self.outcomes += len(batch)
+
+    def _one_by_one(self, store: DeliveryStore, batch: list[_Handed]) -> None:
+        for handed in batch:
+            try:
+                with store.together():
+                    handed.write(store)
+            except Exception as exc:  # noqa: BLE001 - given to the worker whose write it was
+                handed.error = exc
+            else:
+                self.batches += 1
+                self.outcomes += 1
+
+
+__all__ = ["GroupCommit", "Write"]

@@ -1,0 +1,202 @@
+"""Group commit of delivery outcomes (issue 22): the outcomes workers hand in while
+another is being written go in one transaction, and that does not widen the contract's
+duplicate bound ("Once": at most NOTIFIER_DELIVERY_CONCURRENCY sends per channel made
+again after a kill), because a send whose outcome waits in a batch still holds its
+worker.
+
+The kill test runs the real Deliverer in a child process (this file, run as a module)
+and SIGKILLs it from inside the transaction of a batch of several outcomes, after their
+rows were written and before the commit: the worst moment for batching."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from notifier.channels.base import Notification, Outcome
+from notifier.delivery.commit import GroupCommit
+from notifier.delivery.deliverer import Deliverer, RetryPolicy
+from notifier.state import DeliveryStore, NewDelivery, SqliteStore, Store
+from tests.kit import RecordingChannel
+from tests.waiting import wait_until
+
+CONCURRENCY = 4
+CHANNELS = ("lms", "archive")
+ROWS = 40  # per channel
+EVENT = "attempt.completed"
+
+
+def _logging_channel(name: str, log: Path) -> RecordingChannel:
+    """A channel whose every send is appended to `log` ("channel id") before it
+    answers: what the far end received, kept across a SIGKILL."""
+
+    def sent(n: Notification) -> Outcome:
+        with log.open("a") as out:
+            out.write(f"{name} {n.id}\n")
+        return Outcome.sent()
+
+    return RecordingChannel(name, outcome=sent)
+
+
+def _child(db: Path, log: Path, batch_file: Path) -> None:
+    """Deliver the queued rows; the first outcome's transaction waits until three more
+    outcomes are handed in, so the next one is a batch; SIGKILL inside that batch's
+    transaction, its rows written, before it commits."""
+    channels = {name: _logging_channel(name, log) for name in CHANNELS}
+    store = SqliteStore(db)
+    deliverer = Deliverer(store, channels, concurrency=CONCURRENCY, policy=RetryPolicy())
+    commits = deliverer.record.commits
+    real_together = SqliteStore.together
+
+    @contextmanager
+    def together(handle: SqliteStore) -> Iterator[None]:
+        if commits.batches == 0:  # hold the first write until others are waiting
+            wait_until(lambda: commits.waiting() >= 3, message="outcomes handed in")
+        with real_together(handle):
+            changes = handle.db.conn.total_changes
+            yield
+            outcomes = (handle.db.conn.total_changes - changes) // 2  # a row and its try
+            if outcomes >= 2:
+                batch_file.write_text(str(outcomes))
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def patched(handle: SqliteStore) -> AbstractContextManager[None]:
+        return together(handle)
+
+    SqliteStore.together = patched  # type: ignore[method-assign]
+    deliverer.run_pass()
+    sys.exit("no batch of several outcomes was written")
+
+
+def _sent_rows(db: Path) -> set[str]:
+    store = SqliteStore(db)
+    try:
+        return {row["id"] for row in store.outbox.deliveries("sent")}
+    finally:
+        store.close()
+
+
+def test_a_kill_inside_a_batch_of_outcomes_makes_again_at_most_the_sends_in_flight(
+    tmp_path: Path,
+) -> None:
+    db, log, batch_file = tmp_path / "n.db", tmp_path / "sent.log", tmp_path / "batch"
+    store = SqliteStore(db)
+    store.seen.record(
+        "attempts",
+        [],
+        [
+            NewDelivery("r", channel, EVENT, f"{channel}-{i}", [{"event": EVENT, "key": str(i)}])
+            for channel in CHANNELS
+            for i in range(ROWS)
+        ],
+        now=time.time() - 1,
+    )
+    store.close()
+
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.test_group_commit", str(db), str(log), str(batch_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    batch = int(batch_file.read_text())
+    assert batch >= 2  # the outcomes handed in while the first was written, together
+
+    made = [line.split() for line in log.read_text().splitlines()]
+    recorded = _sent_rows(db)
+    unrecorded = Counter(channel for channel, id_ in made if id_ not in recorded)
+    # The whole batch was lost with the kill (one transaction), and each channel's
+    # sends in flight or waiting in it were never more than its workers.
+    assert sum(unrecorded.values()) >= batch
+    assert all(n <= CONCURRENCY for n in unrecorded.values()), unrecorded
+
+    # A restart (`notifier run` releases the dead process's claims) sends the rest.
+    store = SqliteStore(db)
+    store.outbox.release_all_claims()
+    channels = {name: _logging_channel(name, log) for name in CHANNELS}
+    deliverer = Deliverer(store, channels, concurrency=CONCURRENCY, policy=RetryPolicy())
+    try:
+        deliverer.run_pass()
+    finally:
+        deliverer.close()
+    assert store.outbox.delivery_counts()["sent"] == ROWS * len(CHANNELS)
+    store.close()
+    arrivals = Counter(tuple(line.split()) for line in log.read_text().splitlines())
+    assert len(arrivals) == ROWS * len(CHANNELS)  # every delivery arrived
+    duplicates = Counter(channel for (channel, _), n in arrivals.items() for _ in range(n - 1))
+    assert all(n <= CONCURRENCY for n in duplicates.values()), duplicates
+    assert sum(duplicates.values()) == sum(unrecorded.values())  # exactly those made again
+
+
+@pytest.mark.parametrize("third", ["3", "bad"])
+def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone(
+    store: Store, third: str
+) -> None:
+    """Three outcomes handed in while a fourth is written are written in one
+    transaction; when one of them cannot be written, the other two are still kept (each
+    written again alone) and only its own worker is told."""
+    store.seen.record(
+        "attempts",
+        [],
+        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "0123"],
+        now=time.time() - 1,
+    )
+    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+    commits = GroupCommit(threading.Lock())
+    first_written, errors = threading.Event(), {}
+
+    def sent(key: str) -> Callable[[DeliveryStore], None]:
+        def write(handle: DeliveryStore) -> None:
+            if key == "bad":
+                raise ValueError("this outcome cannot be stored")
+            handle.outbox.mark_sent([rows[key]], time.time(), answer="204")
+            if key == "0":  # hold the first transaction until the others are waiting
+                first_written.set()
+                wait_until(lambda: commits.waiting() == 3, message="three outcomes handed in")
+
+        return write
+
+    def worker(key: str) -> None:
+        handle = store.for_thread()
+        try:
+            commits.write(handle, sent(key))
+        except ValueError as exc:
+            errors[key] = str(exc)
+        finally:
+            handle.close()
+
+    first = threading.Thread(target=worker, args=("0",))
+    first.start()
+    first_written.wait(timeout=10)
+    others = [threading.Thread(target=worker, args=(key,)) for key in ("1", third, "2")]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(timeout=30)
+    sent_now = {row["event_key"] for row in store.outbox.deliveries("sent")}
+    tries = [t["outcome"] for key in sent_now for t in store.console.tries(rows[key])]
+    if third == "bad":
+        assert errors == {"bad": "this outcome cannot be stored"}
+        assert sent_now == {"0", "1", "2"}
+        # The first alone; the batch of three failed on "bad", so 1 and 2 went alone.
+        assert (commits.batches, commits.outcomes) == (3, 3)
+    else:
+        assert errors == {}
+        assert sent_now == {"0", "1", "2", "3"}
+        assert (commits.batches, commits.outcomes) == (2, 4)  # the first, then three as one
+    assert tries == ["sent"] * len(sent_now)  # each row's try kept with its outcome
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
