@@ -206,7 +206,7 @@ class ExamScan:
         }
         running: dict[str, int | None] = {}
         for page in self._pages(params):
-            for a in parse_records(Attempt, page.results or [], where=LIST):
+            for a in parse_records(Attempt, page.results or [], where=LIST, cleaned=True):
                 running[str(a.id)] = a.exam_id
         kept = dict(running)
         for attempt_id in sorted(set(watch) - set(running)):
@@ -219,7 +219,9 @@ class ExamScan:
                 self.scan.errors.append(f"attempt {attempt_id}: {exc}")
                 continue
             self.scan.requests["detail"] += 1
-            parsed = parse_records(AttemptDetail, [raw], where=f"attempt {attempt_id}")
+            parsed = parse_records(
+                AttemptDetail, [raw], where=f"attempt {attempt_id}", cleaned=True
+            )
             if not parsed:
                 kept[attempt_id] = watch[attempt_id]
             elif parsed[0].state == "Completed":
@@ -260,7 +262,7 @@ class ExamScan:
             yield page
 
     def _take(self, results: JSONValue, *, member: bool) -> None:
-        rows = parse_records(Attempt, results or [], where=LIST)
+        rows = parse_records(Attempt, results or [], where=LIST, cleaned=True)
         keys: dict[str, tuple[str, str]] = {}
         for a in rows:
             aid = str(a.id)
