@@ -46,7 +46,7 @@ DETAIL = "/api/v2.5/admin/attempts/{}/"
 ANSWERS = "/api/v3/admin/attempts/{}/user_answers/"
 KIND = "attempt.completed"
 # New attempts enriched and evaluated at a time: bounds memory on a large backlog.
-CHUNK = 1000
+CHUNK = 250
 
 
 class AttemptsSource:
