@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,11 @@ def measure(rounds: int = 3) -> dict[str, Any]:
                 one[side]["served"] = control.total()
                 one[side]["sandbox_cpu"] = sandbox.cpu() - cpu
             one["ratio"] = one["notifier"]["seconds"] / one["bare"]["seconds"]
+            # CPU seconds per request, each side's own process: robust to the machine's
+            # load in a way the wall-clock ratio is not (other work shares the cores).
+            for side in ("bare", "notifier"):
+                one[side]["cpu_per_request"] = one[side]["cpu"] / max(1, one[side]["requests"])
+            one["cpu_ratio"] = one["notifier"]["cpu_per_request"] / one["bare"]["cpu_per_request"]
             rounds_out.append(one)
         control.close()
     middle = sorted(rounds_out, key=lambda r: r["ratio"])[len(rounds_out) // 2]
@@ -160,6 +166,8 @@ def measure(rounds: int = 3) -> dict[str, Any]:
         "bare": middle["bare"],
         "notifier": middle["notifier"],
         "ratios": [r["ratio"] for r in rounds_out],
+        "cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds_out),
+        "cpu_ratios": [r["cpu_ratio"] for r in rounds_out],
         "peak_rss": max(r["notifier"]["peak_rss"] for r in rounds_out),
         "attempts": ATTEMPTS,
     }

@@ -38,6 +38,17 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 a["ratio"] <= 1.4,
             )
         )
+        if "cpu_ratio" in a:
+            rows.append(
+                Row(
+                    "a. notifier-side CPU per detail request (load-robust)",
+                    f"{n['cpu_per_request'] * 1e3:.2f} ms vs bare "
+                    f"{b['cpu_per_request'] * 1e3:.2f} ms = {a['cpu_ratio']:.2f}x (rounds "
+                    f"{', '.join(f'{r:.2f}' for r in a['cpu_ratios'])})",
+                    "<= 1.15x bare",
+                    a["cpu_ratio"] <= 1.15,
+                )
+            )
     if "b" in raw:
         for what, b in raw["b"].items():
             rows += _idle_rows(what, b)

@@ -250,7 +250,7 @@ EVENT_KINDS: dict[str, dict[str, FieldSpec]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a backlog holds one per new attempt
 class Kept:
     """One event as the history keeps it (contract section 11): compact, so a year of a
     large institute stays small. `fields` holds only the fields rules compare (nulls

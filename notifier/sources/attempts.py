@@ -46,7 +46,7 @@ DETAIL = "/api/v2.5/admin/attempts/{}/"
 ANSWERS = "/api/v3/admin/attempts/{}/user_answers/"
 KIND = "attempt.completed"
 # New attempts enriched and evaluated at a time: bounds memory on a large backlog.
-CHUNK = 1000
+CHUNK = 250
 
 
 class AttemptsSource:
@@ -153,7 +153,7 @@ def pinned_filters(rules: Sequence[Rule]) -> Filters:
 def _fetchers(client: TestpressClient) -> dict[Stage, Fetcher]:
     def detail(data: Record) -> Record:
         raw = client.get(DETAIL.format(data["id"]))
-        parsed = parse_records(AttemptDetail, [raw], where=f"attempt {data['id']}")
+        parsed = parse_records(AttemptDetail, [raw], where=f"attempt {data['id']}", cleaned=True)
         if not parsed:
             raise TestpressError(f"attempt {data['id']}: malformed detail", retryable=True)
         return parsed[0].to_data()
@@ -171,8 +171,12 @@ def fetch_answers(client: TestpressClient, attempt_id: FieldValue) -> list[Field
     where = ANSWERS.format(attempt_id)
     for page in client.pages(where):
         body = page.results if isinstance(page.results, dict) else {}
-        answers += parse_records(UserAnswer, body.get("user_answers") or [], where=where)
-        for question in parse_records(ExamQuestion, body.get("exam_questions") or [], where=where):
+        answers += parse_records(
+            UserAnswer, body.get("user_answers") or [], where=where, cleaned=True
+        )
+        for question in parse_records(
+            ExamQuestion, body.get("exam_questions") or [], where=where, cleaned=True
+        ):
             questions[question.id] = question
     joined: list[FieldValue] = []
     for answer in answers:

@@ -96,6 +96,10 @@ def window_start(now: datetime, lookback_hours: float) -> date:
     return (now - timedelta(hours=lookback_hours, days=1)).date()
 
 
+# The fields of a list row whose text repeats across rows (per student, exam or state).
+_REPEATED = ("email", "name", "phone", "exam_url", "user_url", "result", "state")
+
+
 class ExamScan:
     """One cycle of the steps in the module docstring, for `AttemptsSource`."""
 
@@ -111,6 +115,7 @@ class ExamScan:
         self.prefix = ""
         self._stored: dict[str, int] = {}  # member-count cache per prefix, this cycle
         self._new_by_exam: Counter[str] = Counter()
+        self._strings: dict[str, str] = {}  # one copy of each repeated text (`_take`)
 
     # -- the cycle ------------------------------------------------------------------------
 
@@ -206,7 +211,7 @@ class ExamScan:
         }
         running: dict[str, int | None] = {}
         for page in self._pages(params):
-            for a in parse_records(Attempt, page.results or [], where=LIST):
+            for a in parse_records(Attempt, page.results or [], where=LIST, cleaned=True):
                 running[str(a.id)] = a.exam_id
         kept = dict(running)
         for attempt_id in sorted(set(watch) - set(running)):
@@ -219,7 +224,9 @@ class ExamScan:
                 self.scan.errors.append(f"attempt {attempt_id}: {exc}")
                 continue
             self.scan.requests["detail"] += 1
-            parsed = parse_records(AttemptDetail, [raw], where=f"attempt {attempt_id}")
+            parsed = parse_records(
+                AttemptDetail, [raw], where=f"attempt {attempt_id}", cleaned=True
+            )
             if not parsed:
                 kept[attempt_id] = watch[attempt_id]
             elif parsed[0].state == "Completed":
@@ -260,11 +267,21 @@ class ExamScan:
             yield page
 
     def _take(self, results: JSONValue, *, member: bool) -> None:
-        rows = parse_records(Attempt, results or [], where=LIST)
+        rows = parse_records(Attempt, results or [], where=LIST, cleaned=True)
         keys: dict[str, tuple[str, str]] = {}
+        share = self._strings
         for a in rows:
             aid = str(a.id)
-            self.scan.found.setdefault(aid, a.to_data())
+            if aid not in self.scan.found:
+                data = a.to_data()
+                # A backlog holds every row until it is enriched: a student's name,
+                # email and links, the exam's link, "Completed" and "Pass" are the same
+                # text in row after row, kept once (about a third of a row's size).
+                for name in _REPEATED:
+                    value = data.get(name)
+                    if type(value) is str:
+                        data[name] = share.setdefault(value, value)
+                self.scan.found[aid] = data
             if member:
                 keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
         fresh = [k for k in keys if k not in self.scan.members]

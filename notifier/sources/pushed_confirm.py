@@ -78,7 +78,7 @@ def confirm_all(
 def confirm_exam(client: TestpressClient, signed: Signed) -> Confirmation:
     raw = client.get(attempts.DETAIL.format(signed.attempt_id))
     where = f"attempt {signed.attempt_id}"
-    parsed = parse_records(AttemptDetail, [raw], where=where)
+    parsed = parse_records(AttemptDetail, [raw], where=where, cleaned=True)
     if not parsed:
         raise TestpressError(f"{where}: malformed detail", retryable=True)
     data = parsed[0].to_data()

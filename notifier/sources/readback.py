@@ -255,7 +255,10 @@ class ReadBack:
         the fields and titles the live source keeps."""
         result = PollResult()
         if name == "attempts":
-            rows = [a.to_data() for a in parse_records(Attempt, results or [], where=ATTEMPTS_PATH)]
+            rows = [
+                a.to_data()
+                for a in parse_records(Attempt, results or [], where=ATTEMPTS_PATH, cleaned=True)
+            ]
             rows = [r for r in rows if str(r.get("state") or "Completed") == "Completed"]
             fresh = self.store.seen.unseen("attempts", [str(r["id"]) for r in rows])
             keep_attempts(ctx, result, [r for r in rows if str(r["id"]) in fresh], lookups)

@@ -45,7 +45,7 @@ def write_history(db: ImmediateDatabase, kept: Iterable[Kept]) -> None:
     rows = [k for k in kept if k.subject is not None]
     db.conn.executemany(
         "INSERT OR REPLACE INTO history(kind, subject, at, key, data) VALUES (?, ?, ?, ?, ?)",
-        [(k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows],
+        ((k.kind, k.subject, k.at, k.key, _pack(k)) for k in rows),  # packed one at a time
     )
     by_user = [k for k in rows if not str(k.subject).startswith("email:")]
     db.conn.executemany(

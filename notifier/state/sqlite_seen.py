@@ -74,7 +74,8 @@ class SqliteSeen(SqlitePart):
             write_history(self.db, history)
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO seen(source, key, seen_at) VALUES (?, ?, ?)",
-                [(source, key, now) for key in seen_keys],
+                ((source, key, now) for key in seen_keys),  # a generator: a backlog's
+                # 40,000 marks (attempts and members) are never a list of tuples at once
             )
             before = self.db.conn.total_changes
             self.db.conn.executemany(

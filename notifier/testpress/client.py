@@ -34,7 +34,7 @@ from pydantic import SecretStr
 from notifier.events import JSONObject, JSONScalar, JSONValue
 from notifier.httpstatus import is_retryable_status, parse_retry_after
 from notifier.testpress.pacing import SharedPause, backoff_delay
-from notifier.testpress.safetext import clean_deep
+from notifier.testpress.safetext import loads
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,6 @@ class TestpressClient:
         """Send with retries. Returns a 2xx response with its parsed body, or a 401
         response (the caller decides about logging in). Raises TestpressError for any
         other failure."""
-        where = f"{method} {_clean(path)}"
         headers = {"Authorization": f"JWT {token}"} if token else {}
         slept_until = 0.0  # when this call's own last retry wait ends (monotonic)
         for attempt in range(1, self.max_attempts + 1):
@@ -293,7 +292,7 @@ class TestpressClient:
                 self._observe(path, "error")
                 if _certificate_refused(exc):
                     raise TestpressError(
-                        f"{where}: the server's TLS certificate was not trusted "
+                        f"{_where(method, path)}: the server's TLS certificate was not trusted "
                         "(see NOTIFIER_TLS_VERIFY)"
                     ) from None
                 reason = f"connection error ({type(exc).__name__})"
@@ -305,7 +304,7 @@ class TestpressClient:
                         # Invalid UTF-8 becomes U+FFFD (`text` decodes with
                         # "replace"), and so do NUL, controls and lone surrogates
                         # (notifier.testpress.safetext): the edge for everything polled.
-                        return response, clean_deep(json.loads(response.text))
+                        return response, loads(response.text)
                     except json.JSONDecodeError:
                         reason = f"HTTP {status} with a body that is not JSON"
                 elif is_retryable_status(status):
@@ -317,19 +316,20 @@ class TestpressClient:
                     return response, None
                 else:
                     raise TestpressError(
-                        f"{where}: HTTP {status}{_detail(response, self._secrets())}",
+                        f"{_where(method, path)}: HTTP {status}"
+                        f"{_detail(response, self._secrets())}",
                         status=status,
                     )
             if attempt == self.max_attempts:
                 raise TestpressError(
-                    f"{where}: {reason}; gave up after {attempt} attempts",
+                    f"{_where(method, path)}: {reason}; gave up after {attempt} attempts",
                     status=status,
                     retryable=True,
                 )
             delay = backoff_delay(attempt, retry_after, self.max_wait)
             log.warning(
                 "%s: %s; retry %d of %d in %.1f s",
-                where,
+                _where(method, path),
                 reason,
                 attempt,
                 self.max_attempts - 1,
@@ -355,6 +355,11 @@ def local_path(base_path: str, url: str) -> str:
     if base_path and path.startswith(base_path + "/"):
         path = path[len(base_path) :]
     return path + (f"?{parts.query}" if parts.query else "")
+
+
+def _where(method: str, path: str) -> str:
+    """`GET /path` for a message: made only when one is (parsing the path is not free)."""
+    return f"{method} {_clean(path)}"
 
 
 def _clean(path: str) -> str:

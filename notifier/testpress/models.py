@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -89,11 +90,12 @@ class TestpressModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _null_strings(cls, data: object) -> object:
+    def _null_strings(cls, data: object, info: ValidationInfo) -> object:
         # Runs for every record: copy the dict only when some value is a null string.
         # Odd text first, so a field made of control characters is not mistaken for
-        # text by the null check (and no field, declared or extra, escapes cleaning).
-        data = clean_deep(data)
+        # text by the null check (no field escapes), unless known clean (`parse_records`).
+        if info.context is not _CLEANED:
+            data = clean_deep(data)
         if isinstance(data, dict):
             for value in data.values():
                 if isinstance(value, str) and is_null(value):
@@ -107,12 +109,13 @@ class TestpressModel(BaseModel):
 
 
 M = TypeVar("M", bound=TestpressModel)
+_CLEANED: dict[str, bool] = {"cleaned": True}  # context: text safe already (client, parent)
 
 
-def parse_records(model: type[M], raw: object, *, where: str) -> list[M]:
+def parse_records(model: type[M], raw: object, *, where: str, cleaned: bool = False) -> list[M]:
     """Validate each record of `raw` (a list) as `model`. A malformed record is logged at
     WARNING (where, its index, its id if any, which fields were wrong and why) and
-    skipped; the others are returned in order."""
+    skipped; the others are returned in order. `cleaned`: its text is safe already."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -130,7 +133,7 @@ def parse_records(model: type[M], raw: object, *, where: str) -> list[M]:
             )
             continue
         try:
-            records.append(model.model_validate(item))
+            records.append(model.model_validate(item, context=_CLEANED if cleaned else None))
         except ValidationError as exc:
             log.warning(
                 "%s: skipped malformed %s record #%d (id %s): %s",
@@ -181,7 +184,7 @@ def _records_of(model: type[M], where: str) -> Callable[[object], list[M] | None
             return None
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {_kind(value)}")
-        return parse_records(model, value, where=where)
+        return parse_records(model, value, where=where, cleaned=True)  # its parent cleaned it
 
     return validate
 
