@@ -4,6 +4,8 @@ what it opens."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,24 @@ def test_build_starts_the_app_and_closes_what_it_opened(tmp_path: Path) -> None:
             build(settings, instance=True)
     with build(settings, instance=True) as again:  # the lock and the store were released
         assert again.app.sources_in_use() == ["attempts"]
+
+
+def test_the_notifier_on_sqlite_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
+    """psycopg is 13 MB of a process's memory: `notifier run` on SQLite (its parts built,
+    its heartbeat asked for) and `notifier status` go without it."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    code = f"""
+import sys
+from notifier.runtime.compose import build
+from notifier.settings import Settings
+settings = Settings(_env_file=None, NOTIFIER_DB={str(tmp_path / "state.db")!r},
+    NOTIFIER_RULES={str(rules)!r}, TESTPRESS_BASE_URL="http://127.0.0.1:9",
+    TESTPRESS_TOKEN="t")
+with build(settings, instance=True, replicas=True):
+    pass
+from notifier.commands import deliveries, status
+print("psycopg" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

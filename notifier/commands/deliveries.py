@@ -29,8 +29,8 @@ from notifier.state import Store, iso, open_store
 from notifier.state.base import SourceStatus
 from notifier.state.exists import missing_store
 from notifier.state.lock import InstanceLock
-from notifier.state.postgres_replicas import ReplicasStatus
 from notifier.state.rows import Row
+from notifier.state.store import ReplicasStatus
 from notifier.text import one_line
 
 DEAD_SHOWN = 5  # in `status`: the latest few, then a pointer to `deliveries --status dead`

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
-
 from notifier.settings import ConfigError
 from notifier.settings.dburl import is_postgres_url, redact_url
-from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason
 from notifier.state.rows import first
 
 
@@ -24,6 +21,12 @@ def missing_store(db: str) -> str | None:
         if str(db) == ":memory:" or path.exists():
             return None
         return f"no state store at {path}: no notifier has run on it yet (nothing was created)"
+
+    # A named exception to "imports at the top", as in `open_store`: the driver loads
+    # only for a PostgreSQL URL, so `status` and friends on SQLite start without it.
+    import psycopg  # noqa: PLC0415 - start-up time and memory on SQLite
+
+    from notifier.state.postgres_conn import CONNECT_TIMEOUT, reason  # noqa: PLC0415 - same
 
     url = db.strip()
     try:

@@ -44,12 +44,12 @@ import os
 import socket
 import threading
 import time
-from typing import Protocol, TypedDict, cast
+from typing import Protocol, cast
 
 from notifier.settings import ConfigError
 from notifier.state.postgres_conn import PostgresPart, StoreUnavailable
 from notifier.state.rows import first, named
-from notifier.state.store import Store
+from notifier.state.store import ReplicasStatus, Store
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +151,6 @@ class PostgresReplicas(PostgresPart):
             "live": [{"id": r["id"], "host": r["host"], "pid": r["pid"]} for r in live],
             "poller": None if poller is None else poller["holder"],
         }
-
-
-class Replica(TypedDict):
-    id: str
-    host: str
-    pid: int
-
-
-class ReplicasStatus(TypedDict):
-    live: list[Replica]
-    poller: str | None  # the replica that holds the poller lease, if one does
 
 
 class _Beats(Protocol):

@@ -13,7 +13,7 @@ one line in each backend's handle (`notifier/state/README.md`).
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from notifier.state.actions_base import AuditLog, FollowUpStore, MuteStore
 from notifier.state.base import (
@@ -28,6 +28,20 @@ from notifier.state.base import (
 )
 from notifier.state.people import ConsoleReads, Sessions, Users
 from notifier.state.rules_base import RulesVersions
+
+
+class Replica(TypedDict):
+    id: str
+    host: str
+    pid: int
+
+
+class ReplicasStatus(TypedDict):
+    """What `status` shows of the replicas on PostgreSQL (declared here, not beside
+    the heartbeat in `postgres_replicas`, so commands on SQLite load no driver)."""
+
+    live: list[Replica]
+    poller: str | None  # the replica that holds the poller lease, if one does
 
 
 class Handle(Protocol):
