@@ -9,8 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from notifier.channels import CHANNEL_TYPES
 from notifier.obs import logs
 from notifier.obs.logs import register_secrets, setup_logging
+from notifier.rules.load import load_ruleset_text
+from notifier.runtime.wiring import secrets_of
+from notifier.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +89,28 @@ def test_short_secrets_are_redacted_as_whole_tokens_and_urls_structurally(
     assert first.endswith("login [redacted] failed; Qz5x and aQz5 are other words")
     assert second.endswith("postgresql://u:[redacted]@db/x?sslpassword=[redacted]&sslmode=require")
     assert third.endswith("dsn host=db password=[redacted] user=u")
+
+
+def test_a_slack_incoming_webhook_url_is_a_secret_in_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hook = "https://hooks.slack.com/services/T0001/B0002/abcdefghijklmnopqrstuvwx"
+    rules = f"""
+channels:
+  team: {{type: slack, webhook_url: "{hook}"}}
+rules:
+  - name: failed
+    event: attempt.completed
+    when: {{result: Fail}}
+    notify: [team]
+"""
+    ruleset = load_ruleset_text(rules, "rules.yaml", None, {}, channel_types=CHANNEL_TYPES)
+    register_secrets(secrets_of(Settings(_env_file=None), ruleset))  # type: ignore[call-arg]
+    setup_logging("INFO", "text")
+    logging.getLogger("notifier.test").error(
+        "post failed: %s; retried %s", hook, "/services/T0001/B0002/abcdefghijklmnopqrstuvwx"
+    )
+    err = capsys.readouterr().err
+    assert "post failed:" in err and "retried" in err
+    assert "abcdefghijklmnopqrstuvwx" not in err and "hooks.slack.com/services" not in err
+    assert err.count("/") < 4  # other slashes are left alone: only the URL and path went

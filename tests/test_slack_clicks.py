@@ -25,6 +25,7 @@ from notifier.channels.slack_buttons import actions_block
 from notifier.runtime.slack_socket import wire_slack_actions
 from notifier.sandbox.standins import FakeSlack, SlackPost, channel_id
 from notifier.settings import Settings
+from notifier.state.postgres_conn import StoreUnavailable
 from notifier.web.http import HttpServer
 from tests.slack_kit import APP_TOKEN, SIGNING_SECRET, Facts, MemoryActions, signed_post
 from tests.waiting import wait_until
@@ -364,3 +365,30 @@ def test_a_hostile_name_in_the_status_line_is_text_not_a_mention() -> None:
     assert "rule r &lt;!here&gt;" in line and line.endswith("by <@U1> until 14 Dec 10:00")
     assert "<!" not in line and "<@U9" not in line
     assert who("console-admin <!channel>") == "console-admin &lt;!channel&gt;"
+
+
+def test_a_click_the_store_cannot_record_is_said_so_and_its_resend_is_done(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack = rig.slack
+    recorded = rig.actions.follow_up
+    outage = [True]
+
+    def follow_up(delivery_id: str, **kw: Any) -> Any:
+        if outage.pop() if outage else False:
+            raise StoreUnavailable("the state store did not answer")
+        return recorded(delivery_id, **kw)
+
+    monkeypatch.setattr(rig.actions, "follow_up", follow_up)
+    click = slack.api.click(rig.post, "notifier.follow_up", "U1")
+    envelope = slack.socket.send_envelope(click)
+    wait_until(lambda: slack.api.ephemerals, message="the ephemeral saying it was not done")
+    [told] = slack.api.ephemerals
+    assert told.user == "U1" and "could not record this click" in (told.text or "")
+    assert slack.api.updates == []  # nothing shown as done
+
+    # Slack's resend of the very same click (same action_ts) is done, not dropped.
+    slack.socket.send_envelope(click, envelope_id=envelope)
+    wait_until(lambda: slack.api.updates, message="chat.update after the resend")
+    assert re.search(r"Followed up by <@U1> at \d\d:\d\d", _texts(_now_reads(rig).blocks))
+    assert rig.actions.calls == [("follow_up", "U1")]

@@ -37,6 +37,10 @@ LOCKS = 64  # messages handled one at a time (striped by channel and ts)
 ADMINS_ONLY = "Only the notifier's Slack admins (NOTIFIER_SLACK_ADMINS) may mute or unmute alerts."
 UNKNOWN = "This alert is no longer in the notifier's records: nothing was changed."
 NO_STUDENT = "This alert names no student: there is no one to mute (mute the rule instead)."
+NOT_RECORDED = (
+    "The notifier could not record this click just now (its store did not answer): "
+    "nothing was changed. Please click again in a moment."
+)
 Now = Callable[[], datetime]
 
 
@@ -97,14 +101,22 @@ class SlackClicks:
             self._tell(click, ADMINS_ONLY)
             return
         key = f"{click.channel}|{click.message_ts or click.delivery}"
-        with self._locks[hash(key) % LOCKS]:
-            self._do(click)
+        try:
+            with self._locks[hash(key) % LOCKS]:
+                self._do(click)
+        except Exception:
+            # Not done (a store outage, most likely): forget the click, so Slack's resend
+            # of it is done rather than dropped as a repeat, and say so to whoever clicked.
+            self._forget(click)
+            with contextlib.suppress(Exception):
+                self._tell(click, NOT_RECORDED)
+            raise
 
     def _repeat(self, click: Click) -> bool:
         """Seen this very click (user, button, value, Slack's action_ts) before."""
         if click.action_ts is None:
             return False
-        key = (click.user, click.kind, click.delivery, click.duration_text or "", click.action_ts)
+        key = self._key(click)
         with self._seen_lock:
             if key in self._seen:
                 return True
@@ -112,6 +124,20 @@ class SlackClicks:
             while len(self._seen) > REMEMBERED:
                 self._seen.popitem(last=False)
         return False
+
+    def _forget(self, click: Click) -> None:
+        with self._seen_lock:
+            self._seen.pop(self._key(click), None)
+
+    @staticmethod
+    def _key(click: Click) -> tuple[str, ...]:
+        return (
+            click.user,
+            click.kind,
+            click.delivery,
+            click.duration_text or "",
+            str(click.action_ts),
+        )
 
     def _do(self, click: Click) -> None:
         try:

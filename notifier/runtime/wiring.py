@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from notifier.channels import CHANNEL_TYPES, ChannelType
 from notifier.channels.base import Channel, SendContext
@@ -80,6 +81,12 @@ def secrets_of(settings: Settings, ruleset: RuleSet | None = None) -> list[str |
             if secret is not None:
                 values.append(secret.get_secret_value())
                 values.append(secret.get_secret_value().removeprefix("whsec_"))
+            hook = getattr(ch.config, "webhook_url", None)  # a Slack incoming webhook:
+            if hook:  # whoever holds the URL may post, so it is a secret, path and all
+                values.append(hook)
+                path = urlsplit(hook).path  # as an error may quote it without the host
+                if len(path) >= 16:  # never a bare "/" that would hide every slash
+                    values.append(path)
     return values
 
 
