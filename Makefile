@@ -20,8 +20,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo
 	$(BIN)/notifier demo
 
+# The suite on several workers (pytest-xdist): most tests wait on subprocesses and
+# sockets, so 4 workers fit a 2-core machine; each test has its own temp dir, ports,
+# SQLite file and PostgreSQL database (tests/conftest.py). `make test TEST_WORKERS=0`
+# runs it in one process.
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.dev
-	$(BIN)/pytest -q --ignore=tests/replicas --ignore=tests/browser
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --ignore=tests/replicas --ignore=tests/browser
 
 $(VENV)/.browser: pyproject.toml $(VENV)/.dev
 	$(BIN)/pip install -q -e '.[demo,test,lint,browser]'

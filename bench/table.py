@@ -14,6 +14,14 @@ class Row:
     met: bool | None  # None: shown for comparison, no target
 
 
+# Issue 22's targets (the others are where their issues set them, beside their figure).
+A_RATIO = 1.2  # backlog: the notifier's time over a bare httpx client's
+D_RATIO = 0.85  # delivery: the notifier's rate over a bare httpx client's
+E_PEAK_RSS = 130e6  # bytes, the worst round of (a)
+E_STORE_PER_ATTEMPT = 450  # bytes of state store per attempt after (a), history included
+P_P95 = 0.2  # seconds from a push's receipt to its alert, the state confirmed from the API
+
+
 def _mb(n: float) -> str:
     return f"{n / 1e6:.0f} MB"
 
@@ -34,8 +42,8 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 f"{n['seconds']:.1f} s vs bare httpx {b['seconds']:.1f} s = {a['ratio']:.2f}x"
                 f" (rounds {', '.join(f'{r:.2f}' for r in a['ratios'])};"
                 f" {n['requests']:,} vs {b['requests']:,} requests)",
-                "<= 1.4x bare",
-                a["ratio"] <= 1.4,
+                f"<= {A_RATIO}x bare",
+                a["ratio"] <= A_RATIO,
             )
         )
         if "cpu_ratio" in a:
@@ -81,22 +89,27 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                 f"d. delivery: {d['deliveries']:,} webhooks, concurrency {d['concurrency']}",
                 f"{d['notifier_rate']:.0f}/s vs bare httpx {d['bare_rate']:.0f}/s = "
                 f"{d['ratio']:.2f} (rounds {', '.join(f'{r:.2f}' for r in d['ratios'])})",
-                ">= 0.7 of bare",
-                d["ratio"] >= 0.7,
+                f">= {D_RATIO} of bare",
+                d["ratio"] >= D_RATIO,
             )
         )
     if "a" in raw and "e" in parts:
         a = raw["a"]
         rows.append(
-            Row("e. peak RSS during (a)", _mb(a["peak_rss"]), "<= 150 MB", a["peak_rss"] <= 150e6)
+            Row(
+                "e. peak RSS during (a), the worst round",
+                _mb(a["peak_rss"]),
+                f"<= {_mb(E_PEAK_RSS)}",
+                a["peak_rss"] <= E_PEAK_RSS,
+            )
         )
         per = a["notifier"]["store_bytes"] / a["attempts"]
         rows.append(
             Row(
                 "e. state store per attempt after (a)",
                 f"{per:.0f} B ({_mb(a['notifier']['store_bytes'])})",
-                "<= 500 B",
-                per <= 500,
+                f"<= {E_STORE_PER_ATTEMPT} B",
+                per <= E_STORE_PER_ATTEMPT,
             )
         )
     if "f" in raw:
@@ -132,13 +145,18 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
     if "p" in raw:
         g = raw["p"]
         s, b = g["steady"], g["burst"]
+        confirmed = s.get("confirmations", 0)
         rows.append(
             Row(
                 f"p. push receipt -> alert, {s['alerts']}/{s['pushes']} webhooks at "
-                f"{s['rate']:.0f}/s, rule needs the detail, poll 1 h",
-                f"p50 {_s(s['p50'])}, p95 {_s(s['p95'])} (max {_s(s['max'])})",
-                "p95 <= 0.5 s",
-                s["p95"] <= 0.5 and s["alerts"] == s["pushes"] and s["duplicates"] == 0,
+                f"{s['rate']:.0f}/s, each confirmed from the API, poll 1 h",
+                f"p50 {_s(s['p50'])}, p95 {_s(s['p95'])} (max {_s(s['max'])}); "
+                f"{confirmed} detail reads",
+                f"p95 <= {_s(P_P95)}, a detail read per push",
+                s["p95"] <= P_P95
+                and s["alerts"] == s["pushes"]
+                and s["duplicates"] == 0
+                and confirmed >= s["pushes"],
             )
         )
         rows.append(
