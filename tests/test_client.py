@@ -104,6 +104,17 @@ def test_a_bare_list_body_is_one_page(api, sleeps):
     assert [p.results for p in pages] == [[{"id": 1}]]
 
 
+def test_nan_and_infinity_in_a_body_are_read_as_null(api, sleeps):
+    """Python's decoder takes them as floats, and json.dumps writes them back as
+    `Infinity`: no webhook receiver could parse that body, and SQL JSON refuses it."""
+    body = b'{"count": 1, "next": null, "results": [{"id": 1, "score": NaN, "x": -Infinity}]}'
+    api.get(LIST).mock(return_value=httpx.Response(200, content=body))
+    with make(sleeps) as client:
+        [only] = list(client.pages(LIST))
+    assert only.results == [{"id": 1, "score": None, "x": None}]
+    json.dumps(only.results, allow_nan=False)  # strict JSON again
+
+
 # -- auth -------------------------------------------------------------------------------------
 
 

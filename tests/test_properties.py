@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from notifier.cli import main
@@ -235,6 +235,9 @@ def _cycle(page: Any) -> RecordingChannel:
 
 @settings(max_examples=60, deadline=None, database=None)
 @given(st.lists(bad_record(), max_size=6))
+# Found by Hypothesis (1 run in 4): an extra field of Infinity, which json.dumps wrote
+# into the outbox as `Infinity`, and the cycle's commit failed on SQLite's json_extract.
+@example([{**_good(datetime.now(UTC) - timedelta(hours=1)), "id": 7, "": float("inf")}])
 def test_bad_records_never_stop_a_cycle_and_the_good_one_still_alerts(bad: list[Any]) -> None:
     page = {"count": len(bad) + 1, "next": None, "results": [_good(datetime.now(UTC)), *bad]}
     channel = _cycle(page)

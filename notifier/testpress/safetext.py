@@ -38,11 +38,18 @@ def clean(text: str) -> str:
     return _UNSAFE.sub(REPLACEMENT, text) if _UNSAFE.search(text) else text
 
 
+def no_constant(name: str) -> None:
+    """`parse_constant` for `json.loads`: NaN and Infinity are not JSON, but Python's
+    decoder reads them as floats, which `json.dumps` then writes back as `Infinity`:
+    a webhook body no receiver can parse, and SQL JSON functions refuse. Read as null."""
+    return None
+
+
 def loads(text: str) -> JSONValue:
     """`text` parsed as JSON with every string made safe. One scan of the text decides:
     the walk over the parsed value (a third of a detail's parsing) is made only when
     the text holds an unsafe character or an escape that could spell one."""
-    value: JSONValue = json.loads(text)
+    value: JSONValue = json.loads(text, parse_constant=no_constant)
     if clean(text) is text and not any(escape in text for escape in _UNSAFE_ESCAPES):
         return value
     return clean_deep(value)

@@ -46,6 +46,7 @@ from notifier.testpress.push import (
     received_key,
     verify,
 )
+from notifier.testpress.safetext import no_constant
 from notifier.web.http import HttpServer, Request, Response
 from notifier.web.refusals import RefusalLog
 
@@ -162,7 +163,7 @@ def push_handler(
             # Invalid UTF-8 inside a name becomes U+FFFD (contract section 7): the
             # hashed fields are numbers, so a genuine payload still verifies.
             text = request.body.decode("utf-8", "replace")
-            payload = json.loads(text)
+            payload = json.loads(text, parse_constant=no_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
             return refuse(request, 400, "the body is not JSON")
         if not isinstance(payload, dict):
