@@ -54,6 +54,8 @@ from notifier.state.sqlite_sources import SqliteSourceState
 
 log = logging.getLogger(__name__)
 
+AUTO_VACUUM_INCREMENTAL = 2  # what `PRAGMA auto_vacuum` reads for INCREMENTAL
+
 
 def open_store(path: Path | str) -> SqliteStore:
     """The store a command uses; a path that cannot be opened is a configuration
@@ -91,8 +93,12 @@ class SqliteStore:
         self.db.write_lock = write_queue(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
         # Set before the first table, so a new store gives pruned pages back
-        # (`Meta.compact`); on an existing file it changes nothing until a VACUUM.
-        self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # (`Meta.compact`); on an existing file it changes nothing until a VACUUM. Set
+        # only when it is not yet: setting it waits for the write lock, so a delivery
+        # worker's handle, opened while another worker's transaction is open, waited.
+        mode = first(self.db.execute("PRAGMA auto_vacuum"))
+        if mode is None or mode["auto_vacuum"] != AUTO_VACUUM_INCREMENTAL:
+            self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         self.db.conn.create_function(PACK_SQL, 1, pack_text, deterministic=True)
         if str(path) != ":memory:":
             self._enable_wal()

@@ -40,15 +40,21 @@ class SqliteOutbox(SqlitePart):
     ) -> list[OutboxRow]:
         """Claim every due delivery (queued or retrying with next_at <= now, not claimed
         by a live lease), oldest first, at most `limit_per_channel` per channel."""
+        # The window numbers the due rows by their rowid and sort keys alone; only the
+        # rows it keeps are then read whole. Numbering whole rows (`SELECT *`, alerts
+        # and all) sorted every due row's every column on each claim: about half of a
+        # webhook send's claim CPU with a backlog of thousands (bench d).
         with self.db.atomic():
             rows = named(
                 self.db.execute(
-                    "SELECT id, rule, channel, event, event_key, alerts, status, attempts, "
-                    "created_at, group_key "
-                    "FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY next_at, "
-                    "created_at) AS n FROM outbox WHERE status IN ('queued', 'retrying') "
-                    "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)) "
-                    "WHERE n <= ? ORDER BY next_at, created_at",
+                    "SELECT o.id, o.rule, o.channel, o.event, o.event_key, o.alerts, o.status, "
+                    "o.attempts, o.created_at, o.group_key "
+                    "FROM (SELECT rowid AS r, next_at, created_at, ROW_NUMBER() OVER "
+                    "(PARTITION BY channel ORDER BY next_at, created_at) AS n FROM outbox "
+                    "WHERE status IN ('queued', 'retrying') AND next_at <= ? "
+                    "AND (claimed_until IS NULL OR claimed_until < ?)) AS w "
+                    "JOIN outbox AS o ON o.rowid = w.r "
+                    "WHERE w.n <= ? ORDER BY w.next_at, w.created_at",
                     [now, now, limit_per_channel],
                 )
             )

@@ -94,8 +94,10 @@ def test_a_send_made_as_the_database_goes_away_is_recorded_once_it_is_back(
 
         def back() -> None:
             time.sleep(3)
-            pg_cluster.start()
+            # Set before the start: the worker's next try may record the send the moment
+            # the server is up, before this thread runs again (a race under load).
             restarted.set()
+            pg_cluster.start()
 
         threading.Thread(target=back).start()
         return Outcome.sent()
