@@ -100,7 +100,13 @@ def to_seconds(value: object) -> float | None:
     if kind is int or kind is float:
         number = to_float(value)
         return None if number is None else round(number, 2)
-    if is_null(value):
+    if (
+        isinstance(value, str)
+        and len(value) > 3
+        and not (value[0].isspace() or value[-1].isspace())
+    ):
+        pass  # not a null string (see `is_null`): the common case skips the call
+    elif is_null(value):
         return None
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -126,7 +132,9 @@ def to_time(value: object) -> str | None:
     would otherwise compare unpredictably with aware ones). A number is read as Unix
     seconds.
     """
-    if is_null(value):
+    if type(value) is str and len(value) > 3 and not (value[0].isspace() or value[-1].isspace()):
+        pass  # not a null string (see `is_null`): the common case skips the call
+    elif is_null(value):
         return None
     if isinstance(value, bool):
         raise ValueError("expected a time, got a boolean")
@@ -150,6 +158,8 @@ def to_time(value: object) -> str | None:
 def to_text(value: object) -> str | None:
     """A string; numbers become their text (a phone number sent as a number)."""
     if type(value) is str:
+        if len(value) > 3 and not value[0].isspace() and not value[-1].isspace():
+            return value  # not a null string (see `is_null`), without the call
         return None if is_null(value) else value
     if is_null(value):
         return None
