@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import cast
@@ -37,6 +38,20 @@ def is_null(value: object) -> bool:
     if len(value) > 3 and not value[0].isspace() and not value[-1].isspace():
         return False
     return value.strip().lower() in NULL_STRINGS
+
+
+def any_null_string(values: Iterable[object]) -> bool:
+    """Whether some value is a null string. `is_null`'s first test is made inline:
+    most values are not short strings, and a call per field was a quarter of a
+    detail's validation (this runs for every record)."""
+    for value in values:
+        if (
+            isinstance(value, str)
+            and (len(value) <= 3 or value[0].isspace() or value[-1].isspace())
+            and is_null(value)
+        ):
+            return True
+    return False
 
 
 def null_strings_to_none(value: object) -> object:
