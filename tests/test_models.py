@@ -20,6 +20,7 @@ from notifier.testpress.models import (
     parse_records,
     question_text,
 )
+from notifier.testpress.parse import to_count, to_float, to_seconds, to_text, to_time
 
 # The single-attempt sample of the docs, trimmed.
 DETAIL = {
@@ -125,7 +126,7 @@ def test_times_keep_their_offset(sent, iso):
     assert Attempt.model_validate({"id": 1, "date": sent}).to_data()["date"] == iso
 
 
-@pytest.mark.parametrize("null", ["NA", "N/A", "", "na"])
+@pytest.mark.parametrize("null", ["NA", "N/A", "", "na", "  ", "NA    ", "    n/a", " Na "])
 def test_na_and_empty_strings_are_null_in_every_field(null):
     data = AttemptDetail.model_validate(
         {"id": 1, "result": null, "percentile": null, "email": null, "brand_new": null}
@@ -243,3 +244,27 @@ def test_a_time_out_of_range_skips_only_its_record(caplog) -> None:
     parsed = parse_records(Attempt, [{"id": 1, "date": 67_768_036_191_676_800}, good], where="t")
     assert [a.id for a in parsed] == [2]
     assert "not a possible time" in caplog.text
+
+
+@pytest.mark.parametrize("null", ["NA", "N/A", "", "na", "   ", "NA    ", "    n/a", " Na "])
+@pytest.mark.parametrize("coerce", [to_text, to_time, to_seconds, to_float, to_count])
+def test_every_coercion_reads_padded_null_strings_as_null(coerce, null):
+    """Each coercion on its own (as a nested record's field sees it), not only after
+    the model's null pass: a short or padded text is checked for null, however long."""
+    assert coerce(null) is None
+
+
+@pytest.mark.parametrize(
+    ("coerce", "sent", "kept"),
+    [
+        (to_text, "NAME", "NAME"),
+        (to_text, " NAB", " NAB"),
+        (to_text, "Pass", "Pass"),
+        (to_time, "2024-06-10T16:20:26Z", "2024-06-10T16:20:26+00:00"),
+        (to_time, " 2024-06-10T16:20:26Z ", "2024-06-10T16:20:26+00:00"),
+        (to_seconds, "0:01:51", 111.0),
+        (to_seconds, " 0:01:51 ", 111.0),
+    ],
+)
+def test_texts_that_only_look_short_or_padded_are_kept(coerce, sent, kept):
+    assert coerce(sent) == kept

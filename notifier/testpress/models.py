@@ -28,6 +28,7 @@ from pydantic import (
 
 from notifier.events import FieldValue
 from notifier.testpress.parse import (
+    any_null_string,
     is_null,
     null_strings_to_none,
     question_text,
@@ -96,10 +97,8 @@ class TestpressModel(BaseModel):
         # text by the null check (no field escapes), unless known clean (`parse_records`).
         if info.context is not _CLEANED:
             data = clean_deep(data)
-        if isinstance(data, dict):
-            for value in data.values():
-                if isinstance(value, str) and is_null(value):
-                    return {key: null_strings_to_none(v) for key, v in data.items()}
+        if isinstance(data, dict) and any_null_string(data.values()):
+            return {key: null_strings_to_none(v) for key, v in data.items()}
         return data
 
     def to_data(self) -> dict[str, FieldValue]:

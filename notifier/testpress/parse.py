@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import cast
@@ -37,6 +38,20 @@ def is_null(value: object) -> bool:
     if len(value) > 3 and not value[0].isspace() and not value[-1].isspace():
         return False
     return value.strip().lower() in NULL_STRINGS
+
+
+def any_null_string(values: Iterable[object]) -> bool:
+    """Whether some value is a null string. `is_null`'s first test is made inline:
+    most values are not short strings, and a call per field was a quarter of a
+    detail's validation (this runs for every record)."""
+    for value in values:
+        if (
+            isinstance(value, str)
+            and (len(value) <= 3 or value[0].isspace() or value[-1].isspace())
+            and is_null(value)
+        ):
+            return True
+    return False
 
 
 def null_strings_to_none(value: object) -> object:
@@ -100,7 +115,13 @@ def to_seconds(value: object) -> float | None:
     if kind is int or kind is float:
         number = to_float(value)
         return None if number is None else round(number, 2)
-    if is_null(value):
+    if (
+        isinstance(value, str)
+        and len(value) > 3
+        and not (value[0].isspace() or value[-1].isspace())
+    ):
+        pass  # not a null string (see `is_null`): the common case skips the call
+    elif is_null(value):
         return None
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -126,7 +147,9 @@ def to_time(value: object) -> str | None:
     would otherwise compare unpredictably with aware ones). A number is read as Unix
     seconds.
     """
-    if is_null(value):
+    if type(value) is str and len(value) > 3 and not (value[0].isspace() or value[-1].isspace()):
+        pass  # not a null string (see `is_null`): the common case skips the call
+    elif is_null(value):
         return None
     if isinstance(value, bool):
         raise ValueError("expected a time, got a boolean")
@@ -150,6 +173,8 @@ def to_time(value: object) -> str | None:
 def to_text(value: object) -> str | None:
     """A string; numbers become their text (a phone number sent as a number)."""
     if type(value) is str:
+        if len(value) > 3 and not value[0].isspace() and not value[-1].isspace():
+            return value  # not a null string (see `is_null`), without the call
         return None if is_null(value) else value
     if is_null(value):
         return None

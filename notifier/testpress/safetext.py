@@ -50,7 +50,9 @@ def loads(text: str) -> JSONValue:
     the walk over the parsed value (a third of a detail's parsing) is made only when
     the text holds an unsafe character or an escape that could spell one."""
     value: JSONValue = json.loads(text, parse_constant=no_constant)
-    if clean(text) is text and not any(escape in text for escape in _UNSAFE_ESCAPES):
+    if clean(text) is text and (
+        "\\" not in text or not any(map(text.__contains__, _UNSAFE_ESCAPES))
+    ):
         return value
     return clean_deep(value)
 
