@@ -107,9 +107,25 @@ def _add_deliveries(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from notifier.commands import sandbox  # noqa: PLC0415 - start-up time (its parser only)
-
-    sandbox.add_parser(sub)
+    """`notifier sandbox` (its module, with the sandbox institute and standardwebhooks,
+    is imported only when it runs: parsing it took a third of `notifier check`)."""
+    sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--seed", type=int, default=1)
+    sandbox.add_argument(
+        "--push-to",
+        metavar="URL",
+        help="send the institute's signed webhooks to URL/webhooks/testpress/... "
+        "(the notifier's base URL)",
+    )
+    sandbox.add_argument(
+        "--standins",
+        action="store_true",
+        help="also start Slack, SMTP and webhook stand-ins that print what they receive",
+    )
+    sandbox.add_argument(
+        "--write-env", type=Path, metavar="PATH", help="also write the printed .env to PATH"
+    )
 
 
 def _add_users(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -128,9 +144,12 @@ def _add_users(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from notifier.commands import backup  # noqa: PLC0415 - start-up time (its parser only)
-
-    backup.add_parser(sub)
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite state store to PATH, safely while a notifier runs"
+    )
+    backup.add_argument(
+        "path", type=Path, metavar="PATH", help="the copy's file (a folder: a dated file in it)"
+    )
 
 
 def _add_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

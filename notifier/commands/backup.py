@@ -17,7 +17,6 @@ backup` nightly must not take that for a backup made.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sqlite3
@@ -29,15 +28,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from notifier.settings import ConfigError
 from notifier.settings.dburl import is_postgres_url, redact_url
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    backup = sub.add_parser(
-        "backup", help="copy the SQLite state store to PATH, safely while a notifier runs"
-    )
-    backup.add_argument(
-        "path", type=Path, metavar="PATH", help="the copy's file (a folder: a dated file in it)"
-    )
 
 
 def run_backup(db: str, target: Path, out: TextIO = sys.stdout) -> int:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from notifier.obs.logs import redact, setup_logging
 from notifier.rules.load import RulesError
 from notifier.settings import ConfigError
-from notifier.state.lock import AlreadyRunning
 
 
 def exit_status(
@@ -25,16 +24,13 @@ def exit_status(
     setup_logging("WARNING")
     try:
         return int(command(args) or 0)
-    except ConfigError as exc:
+    except ConfigError as exc:  # AlreadyRunning too (notifier.state.lock)
         for line in exc.lines:
             print(redact(line), file=sys.stderr)
         return 2
     except RulesError as exc:
         for problem in exc.problems:
             print(redact(str(problem)), file=sys.stderr)
-        return 2
-    except AlreadyRunning as exc:
-        print(redact(f"notifier: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

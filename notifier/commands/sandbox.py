@@ -41,26 +41,6 @@ STANDIN_SLACK_TOKEN = "xoxb-sandbox-standin"  # the stand-in only checks it is a
 STANDIN_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zdGFuZGluLXNpZ25pbmcta2V5LTAx"  # throwaway
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sandbox = sub.add_parser("sandbox", help="serve the sandbox institute alone")
-    sandbox.add_argument("--port", type=int, default=8765)
-    sandbox.add_argument("--seed", type=int, default=1)
-    sandbox.add_argument(
-        "--push-to",
-        metavar="URL",
-        help="send the institute's signed webhooks to URL/webhooks/testpress/... "
-        "(the notifier's base URL)",
-    )
-    sandbox.add_argument(
-        "--standins",
-        action="store_true",
-        help="also start Slack, SMTP and webhook stand-ins that print what they receive",
-    )
-    sandbox.add_argument(
-        "--write-env", type=Path, metavar="PATH", help="also write the printed .env to PATH"
-    )
-
-
 def run_sandbox(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 then. 2 when `--write-env` would overwrite a
     file the sandbox did not write (an admin's real .env); 1 when `--standins` lacks
@@ -242,4 +222,4 @@ def _signature(request: WebhookRequest) -> str:
     return "signature valid"
 
 
-__all__ = ["ENV_BEGIN", "ENV_END", "add_parser", "run_sandbox", "serve"]
+__all__ = ["ENV_BEGIN", "ENV_END", "run_sandbox", "serve"]

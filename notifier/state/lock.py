@@ -14,8 +14,13 @@ from typing import IO
 from notifier.settings import ConfigError
 
 
-class AlreadyRunning(Exception):
-    pass
+class AlreadyRunning(ConfigError):
+    """Another notifier holds the lock: exit status 2 like any configuration problem
+    (two copies pointed at one store), printed as `notifier: ...`. A ConfigError, so
+    `commands/exits.py` need not import the store to recognise it (start-up time)."""
+
+    def __init__(self, message: str):
+        super().__init__([f"notifier: {message}"])
 
 
 class InstanceLock:
