@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         ("v", "rules draft preview", "bench.drafts"),
         ("p", "push", "bench.push"),
         ("m", "mass exam ending", "bench.massend"),
-        ("r", "PostgreSQL: replicas and backlog", "bench.replicas"),
+        ("r", "delivery on PostgreSQL replicas", "bench.replicas"),
         ("s", "Slack clicks", "bench.clicks"),
     ]
     for part, label, module in steps:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -44,7 +45,15 @@ ATTEMPTS = 20_000
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's own peak resident set (VmHWM), in bytes. Not `ru_maxrss`: Linux
+    carries the parent's peak across exec into it, so a child of the big bench process
+    reported the parent's 176 MB (a 300 MB parent makes a bare interpreter report
+    313 MB; its VmHWM is 13 MB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB (no /proc)
 
 
 def _cpu() -> float:
@@ -121,24 +130,38 @@ def run_bare(url: str, token: str, since: date) -> dict[str, Any]:
     }
 
 
-def _child(side: str, url: str, token: str, since: date) -> dict[str, Any]:
+def _child(side: str, url: str, token: str, since: date, db: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
+        argv = [sys.executable, "-m", "bench.backlog", side, url, token, since.isoformat(), tmp]
         out = subprocess.run(
-            [sys.executable, "-m", "bench.backlog", side, url, token, since.isoformat(), tmp],
-            capture_output=True,
-            text=True,
-            timeout=600,
+            argv + (["--db", db] if db else []), capture_output=True, text=True, timeout=600
         )
     if out.returncode != 0:
-        raise RuntimeError(f"backlog {side} failed:\n{out.stderr[-3000:]}")
+        where = " on PostgreSQL" if db else ""
+        raise RuntimeError(f"backlog {side}{where} failed:\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(rounds: int = 3) -> dict[str, Any]:
-    """Seed a sandbox with 20,000 attempts completed today, then run both sides
-    `rounds` times, alternating. Each round's ratio is taken side by side; the median
-    ratio counts, so a burst of noise on the machine does not decide the result."""
+def _on_postgres(admin: str, url: str, token: str, since: date) -> dict[str, Any]:
+    """The notifier's side on a fresh PostgreSQL database (dropped after)."""
+    from tests import pg
+
+    db = pg.create_database(admin, prefix="bench")
+    try:
+        return _child("notifier", url, token, since, db)
+    finally:
+        pg.drop_database(admin, db)
+
+
+def measure(rounds: int = 3, postgres: bool = True) -> dict[str, Any]:
+    """Seed a sandbox with 20,000 attempts completed today, then run each side
+    `rounds` times, in turn within a round: bare httpx, the notifier on SQLite and (with
+    `postgres`) the notifier on PostgreSQL. Each round's ratios are taken side by side;
+    the median ratio counts, so a burst of noise on the machine does not decide the
+    result. PostgreSQL's side shares the rounds (and the seeded sandbox) with SQLite's
+    rather than running its own: the same comparison in two thirds of the time."""
     since = date.today() - timedelta(days=2)
+    admin = pg_admin_url() if postgres else None
     rounds_out: list[dict[str, Any]] = []
     with Child.start("sandbox") as sandbox:
         control = Control(sandbox.url)
@@ -146,13 +169,21 @@ def measure(rounds: int = 3) -> dict[str, Any]:
         control.history(ATTEMPTS, days_ago_min=0.2, days_ago_max=0.85)
         for _ in range(rounds):
             one: dict[str, Any] = {}
-            for side in ("bare", "notifier"):
+            for side in ("bare", "notifier", "pg"):
+                if side == "pg" and admin is None:
+                    continue
                 control.reset()
                 cpu = sandbox.cpu()
-                one[side] = _child(side, sandbox.url, sandbox.token, since)
+                if side == "pg":
+                    assert admin is not None
+                    one[side] = _on_postgres(admin, sandbox.url, sandbox.token, since)
+                else:
+                    one[side] = _child(side, sandbox.url, sandbox.token, since)
                 one[side]["served"] = control.total()
                 one[side]["sandbox_cpu"] = sandbox.cpu() - cpu
             one["ratio"] = one["notifier"]["seconds"] / one["bare"]["seconds"]
+            if "pg" in one:
+                one["pg_ratio"] = one["pg"]["seconds"] / one["notifier"]["seconds"]
             # CPU seconds per request, each side's own process: robust to the machine's
             # load in a way the wall-clock ratio is not (other work shares the cores).
             for side in ("bare", "notifier"):
@@ -161,7 +192,7 @@ def measure(rounds: int = 3) -> dict[str, Any]:
             rounds_out.append(one)
         control.close()
     middle = sorted(rounds_out, key=lambda r: r["ratio"])[len(rounds_out) // 2]
-    return {
+    out = {
         "ratio": middle["ratio"],
         "bare": middle["bare"],
         "notifier": middle["notifier"],
@@ -171,6 +202,26 @@ def measure(rounds: int = 3) -> dict[str, Any]:
         "peak_rss": max(r["notifier"]["peak_rss"] for r in rounds_out),
         "attempts": ATTEMPTS,
     }
+    if admin is not None:
+        pg_middle = sorted(rounds_out, key=lambda r: r["pg_ratio"])[len(rounds_out) // 2]
+        out["pg"] = {
+            "ratio": pg_middle["pg_ratio"],
+            "ratios": [r["pg_ratio"] for r in rounds_out],
+            "pg": pg_middle["pg"],
+            "sqlite": pg_middle["notifier"],
+        }
+    return out
+
+
+def pg_admin_url() -> str:
+    """PostgreSQL for the PostgreSQL side: NOTIFIER_TEST_PG_URL (`make bench` starts one
+    as the tests do), else a cluster started with tests/pg.py."""
+    url = os.environ.get("NOTIFIER_TEST_PG_URL")
+    if url:
+        return url
+    from tests import pg
+
+    return pg.Cluster(pg.default_root()).start().url()
 
 
 def main(argv: list[str] | None = None) -> None:

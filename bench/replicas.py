@@ -1,4 +1,4 @@
-"""Figures r (issue 14): the notifier on PostgreSQL.
+"""Figure r (issue 14): delivery on PostgreSQL replicas.
 
 - **d on replicas**: a backlog of webhook deliveries drained by 1, 2 and 3 replicas
   sharing one PostgreSQL database, beside 1 on SQLite. Each replica is its own
@@ -7,9 +7,7 @@
   seconds, as a remote endpoint does (its network and work), so what is measured is
   how the replicas share the claims, not how fast loopback is. Timed from the moment
   every replica is ready to the moment the last row is sent.
-- **a on PostgreSQL**: figure (a)'s first cycle over 20,000 completed attempts (every
-  detail fetched, about 10% queued), on PostgreSQL beside SQLite, side by side in each
-  round; the median round's ratio counts.
+- **a on PostgreSQL** is measured with figure (a), in its rounds (bench/backlog.py).
 
 PostgreSQL: NOTIFIER_TEST_PG_URL (`make bench` starts one as the tests do), else a
 cluster is started with tests/pg.py. `python -m bench.replicas deliver ...` is one
@@ -20,32 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import BACKLOG_RULES, Control, notifier_env, use_env
+from bench.backlog import pg_admin_url
+from bench.common import BACKLOG_RULES, notifier_env, use_env
 from bench.serve import Child
 
 DELIVERIES = 1_500
 RECEIVER_DELAY = 0.05
 CONCURRENCY = 4
-ATTEMPTS = 20_000
-ROUNDS = 3
-
-
-def pg_admin_url() -> str:
-    url = os.environ.get("NOTIFIER_TEST_PG_URL")
-    if url:
-        return url
-    from tests import pg
-
-    return pg.Cluster(pg.default_root()).start().url()
 
 
 # -- d on replicas ---------------------------------------------------------------------
@@ -138,51 +124,15 @@ def measure_delivery(admin: str) -> dict[str, Any]:
     }
 
 
-# -- a on PostgreSQL ---------------------------------------------------------------------
-
-
-def _backlog(url: str, token: str, since: date, db: str | None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
-        argv = [sys.executable, "-m", "bench.backlog", "notifier", url, token]
-        argv += [since.isoformat(), tmp] + (["--db", db] if db else [])
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(f"backlog on {'PostgreSQL' if db else 'SQLite'} failed:\n{out.stderr}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def measure_backlog(admin: str, rounds: int = ROUNDS) -> dict[str, Any]:
-    from tests import pg
-
-    since = date.today() - timedelta(days=2)
-    out: list[dict[str, Any]] = []
-    with Child.start("sandbox") as sandbox:
-        control = Control(sandbox.url)
-        control.history(ATTEMPTS, days_ago_min=0.2, days_ago_max=0.85)
-        for _ in range(rounds):
-            one: dict[str, Any] = {}
-            one["sqlite"] = _backlog(sandbox.url, sandbox.token, since, None)
-            url = pg.create_database(admin, prefix="bench")
-            try:
-                one["pg"] = _backlog(sandbox.url, sandbox.token, since, url)
-            finally:
-                pg.drop_database(admin, url)
-            one["ratio"] = one["pg"]["seconds"] / one["sqlite"]["seconds"]
-            out.append(one)
-        control.close()
-    middle = sorted(out, key=lambda r: r["ratio"])[len(out) // 2]
-    return {**middle, "ratios": [r["ratio"] for r in out], "attempts": ATTEMPTS}
-
-
 def measure() -> dict[str, Any]:
     admin = pg_admin_url()
-    return {"delivery": measure_delivery(admin), "backlog": measure_backlog(admin)}
+    return {"delivery": measure_delivery(admin)}
 
 
 def rows(raw: dict[str, Any]) -> list[Any]:
     from bench.table import Row
 
-    d, a = raw["delivery"], raw["backlog"]
+    d = raw["delivery"]
     r = d["runs"]
     rates = ", ".join(f"{n} {r[f'pg{n}']['rate']:.0f}/s" for n in (1, 2, 3))
     return [
@@ -193,14 +143,6 @@ def rows(raw: dict[str, Any]) -> list[Any]:
             f"{d['three_vs_one']:.2f}x one); SQLite 1 {r['sqlite']['rate']:.0f}/s",
             "2 replicas >= 1.6x one",
             d["two_vs_one"] >= 1.6,
-        ),
-        Row(
-            f"a. backlog on PostgreSQL: {a['attempts']:,} attempts, "
-            f"{a['pg']['queued']:,} deliveries queued",
-            f"{a['pg']['seconds']:.1f} s vs SQLite {a['sqlite']['seconds']:.1f} s = "
-            f"{a['ratio']:.2f}x (rounds {', '.join(f'{x:.2f}' for x in a['ratios'])})",
-            "<= 1.2x SQLite",  # issue 22
-            a["ratio"] <= 1.2,
         ),
     ]
 

@@ -57,6 +57,18 @@ def rows_for(raw: dict[str, Any], parts: set[str]) -> list[Row]:
                     a["cpu_ratio"] <= 1.15,
                 )
             )
+        if "pg" in a:
+            pg = a["pg"]
+            rows.append(
+                Row(
+                    f"a. backlog on PostgreSQL: {a['attempts']:,} attempts, "
+                    f"{pg['pg']['queued']:,} deliveries queued",
+                    f"{pg['pg']['seconds']:.1f} s vs SQLite {pg['sqlite']['seconds']:.1f} s = "
+                    f"{pg['ratio']:.2f}x (rounds {', '.join(f'{x:.2f}' for x in pg['ratios'])})",
+                    "<= 1.2x SQLite",  # issue 22
+                    pg["ratio"] <= 1.2,
+                )
+            )
     if "b" in raw:
         for what, b in raw["b"].items():
             rows += _idle_rows(what, b)

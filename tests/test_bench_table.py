@@ -106,3 +106,17 @@ def test_bench_exits_1_when_a_target_is_missed_and_0_when_all_are_met(
     assert row.rstrip(" |").endswith(met)
     assert "bench took" in out and "(f 0 s)" in out  # each part's seconds
     assert ("bench: target missed: f. start-up" in err) == (status == 1)
+
+
+@pytest.mark.parametrize(("pg_ratio", "met"), [(1.19, True), (1.21, False)])
+def test_the_postgresql_backlog_is_judged_from_figure_a_s_own_rounds(
+    pg_ratio: float, met: bool
+) -> None:
+    """PostgreSQL's side runs in (a)'s rounds, beside SQLite's: its row comes with (a)."""
+    a = _backlog(1.0, E_PEAK_RSS - 1e6, 1000)
+    sqlite = a["notifier"]
+    pg = {**sqlite, "seconds": sqlite["seconds"] * pg_ratio}
+    a["pg"] = {"ratio": pg_ratio, "ratios": [pg_ratio] * 3, "pg": pg, "sqlite": sqlite}
+    [row] = [r for r in rows_for({"a": a}, {"a"}) if r.figure.startswith("a. backlog on Postgre")]
+    assert row.met is met
+    assert f"= {pg_ratio:.2f}x" in row.measured and row.target == "<= 1.2x SQLite"
