@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from notifier.delivery.record import Pending, RecordStage
+from notifier.delivery.record import RecordStage
 from notifier.delivery.stages import (
     Job,
     Mutes,
@@ -38,39 +38,22 @@ class Chain:
     record: RecordStage
 
     def run(self, job: Job) -> None:
-        """One message through the chain, its outcome recorded before this returns."""
-        self.record.settle(self.step(job))
-
-    def step(self, job: Job, pending: Pending | None = None) -> Pending | None:
-        """One message through the chain, a sent outcome handed in and returned, not
-        waited for (`RecordStage.hand_in`): the caller settles it before its next send,
-        and passes it in here, where it is settled right before this message's send
-        stage (or its recording, when nothing is sent). So the message is prepared
-        (mute, render) while the last one's outcome waits in the group commit, and a
-        worker never has two sends not known recorded. A failure to settle is raised
-        to the pass, never counted against this message."""
-        for stage in self.stages:
-            if pending is not None and isinstance(stage, SendStage):
-                self.record.settle(pending)
-                pending = None
-            try:
-                job = stage(job)
-            except Exception as exc:
-                self.record.settle(pending)
-                if job.outcome is None and is_outage(exc):
-                    raise  # the store is out (the mute stage reads it): not this message's fault
-                self.record.fault(job, exc)  # a fault of this message, not the pass's
-                return None
-            if job.outcome is not None:  # decided (sent, failed, muted): record it
-                break
-        self.record.settle(pending)
         try:
-            return self.record.hand_in(job)
+            for stage in self.stages:
+                job = stage(job)
+                if job.outcome is not None:  # decided (sent, failed, muted): record it
+                    break
+        except Exception as exc:
+            if job.outcome is None and is_outage(exc):
+                raise  # the store is out (the mute stage reads it): not this message's fault
+            self.record.fault(job, exc)  # a fault of this message, not the pass's
+            return
+        try:
+            self.record(job)
         except Exception as exc:
             if job.outcome is None or job.outcome.ok or is_outage(exc):
                 raise  # never sent again for a failed write (see contract "Once")
             self.record.fault(job, exc)
-            return None
 
 
 def compose(

@@ -30,7 +30,7 @@ Write = Callable[[DeliveryStore], None]  # one outcome's writes, on the store gi
 
 
 @dataclass(eq=False)
-class Handed:
+class _Handed:
     """One outcome handed in: its writes, and how they went once the batch is done."""
 
     write: Write
@@ -44,7 +44,7 @@ class GroupCommit:
     def __init__(self, write_lock: threading.Lock):
         self._write_lock = write_lock  # also taken by the faults' own writes
         self._cond = threading.Condition(threading.Lock())  # not reentrant: cheaper
-        self._waiting: list[Handed] = []
+        self._waiting: list[_Handed] = []
         self._writing = False
         self._asleep = 0  # workers waiting for a batch to commit (none: no wake-up)
         self.batches = 0  # transactions committed, for the figures (bench d)
@@ -59,21 +59,9 @@ class GroupCommit:
         """Return once `write` has committed (with whatever others handed in meanwhile),
         or raise what it raised. `store` is this worker's own handle: it writes the
         batch when this worker leads."""
-        self.wait(store, self.hand_in(write))
-
-    def hand_in(self, write: Write) -> Handed:
-        """Hand `write` in without waiting: the next transaction any worker writes takes
-        it. Its worker must `wait` for it before it sends again (a send whose outcome
-        is handed in is in flight until then)."""
-        mine = Handed(write)
+        mine = _Handed(write)
         with self._cond:
             self._waiting.append(mine)
-        return mine
-
-    def wait(self, store: DeliveryStore, mine: Handed) -> None:
-        """Return once `mine` has committed, writing the batch (everything handed in)
-        on `store` when no other worker is writing; raise what its write raised."""
-        with self._cond:
             while self._writing and not mine.done:
                 self._asleep += 1
                 self._cond.wait()
@@ -94,7 +82,7 @@ class GroupCommit:
         if mine.error is not None:
             raise mine.error
 
-    def _commit(self, store: DeliveryStore, batch: list[Handed]) -> None:
+    def _commit(self, store: DeliveryStore, batch: list[_Handed]) -> None:
         with self._write_lock:
             try:
                 with store.together():
@@ -114,7 +102,7 @@ class GroupCommit:
             self.batches += 1
             self.outcomes += len(batch)
 
-    def _one_by_one(self, store: DeliveryStore, batch: list[Handed]) -> None:
+    def _one_by_one(self, store: DeliveryStore, batch: list[_Handed]) -> None:
         for handed in batch:
             try:
                 with store.together():
@@ -126,4 +114,4 @@ class GroupCommit:
                 self.outcomes += 1
 
 
-__all__ = ["GroupCommit", "Handed", "Write"]
+__all__ = ["GroupCommit", "Write"]

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from notifier.channels.base import SomeChannel
 from notifier.delivery.chain import Chain, compose
-from notifier.delivery.record import Pending, RecordStage, RetryPolicy
+from notifier.delivery.record import RecordStage, RetryPolicy
 from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, to_notification
 from notifier.obs.metrics import Metrics
 from notifier.rules.templates import NO_TEMPLATES, TemplateTable
@@ -176,16 +176,12 @@ class Deliverer:
         empty, the budget is spent or a stop is asked."""
         store = self._worker_store()
         channel = self.channels[name]
-        pending: Pending | None = None  # the last send's outcome, handed in (chain.step)
-        try:
-            while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
-                try:
-                    unit = queue.popleft()
-                except IndexError:
-                    return
-                pending = chain.step(Job(unit, channel, store, result), pending)
-        finally:
-            chain.record.settle(pending)
+        while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
+            try:
+                unit = queue.popleft()
+            except IndexError:
+                return
+            chain.run(Job(unit, channel, store, result))
 
     def _worker_store(self) -> DeliveryStore:
         store: DeliveryStore | None = getattr(self._local, "store", None)

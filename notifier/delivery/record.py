@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
-from notifier.delivery.commit import GroupCommit, Handed, Write
+from notifier.delivery.commit import GroupCommit, Write
 from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
@@ -54,18 +54,6 @@ class RetryPolicy:
         return now + min(delay, MAX_DELAY_SECONDS)
 
 
-@dataclass(eq=False)
-class Pending:
-    """A sent message's outcome handed in to the group commit and not yet known to be
-    committed: its send is in flight until `RecordStage.settle` has seen it commit."""
-
-    job: Job
-    handed: Handed
-    write: Write
-    now: float
-    settled: bool = False
-
-
 class RecordStage:
     """Writes outcomes and faults; counts them in the pass's tally and the metrics."""
 
@@ -97,36 +85,6 @@ class RecordStage:
             self.record(job.store, job.rows, job.outcome, job.tally)
         return job
 
-    def hand_in(self, job: Job) -> Pending | None:
-        """Record the outcome as `__call__` does, but a sent one (no member muted)
-        without waiting for its commit: it is handed in, and the worker settles it
-        (`settle`) before its next send, preparing that message meanwhile. So the
-        outcomes of the other workers' sends join the same transaction (bigger group
-        commits), and a worker still has at most one send not known recorded."""
-        outcome = job.outcome
-        if outcome is None or not outcome.ok or job.muted:
-            self(job)
-            return None
-        unit, now = job.rows, self.clock()
-        ref = outcome.ref.to_json() if outcome.ref else None
-        answer = clean(redact(outcome.answer))
-
-        def write(store: DeliveryStore) -> None:
-            self._sent(store, unit, now, ref, answer)
-
-        return Pending(job, self.commits.hand_in(write), write, now)
-
-    def settle(self, pending: Pending | None) -> None:
-        """Wait until a handed-in sent outcome has committed (writing the batch when no
-        other worker is), trying again as `__call__` does while the store is away;
-        then count it. Settling twice counts once."""
-        if pending is None or pending.settled:
-            return
-        job = pending.job
-        self._until_recorded(_what(job.rows), job.store, pending.write, pending.handed)
-        pending.settled = True
-        self._count_sent(job.rows, job.tally, pending.now)
-
     def hold(self, job: Job) -> None:
         """Keep the rows a mute holds as `muted`: never sent by themselves."""
         held, now = job.muted, self.clock()
@@ -143,24 +101,17 @@ class RecordStage:
             extra={"delivery": what, "outcome": "muted"},
         )
 
-    def _until_recorded(
-        self, what: str, store: DeliveryStore, write: Write, handed: Handed | None = None
-    ) -> None:
+    def _until_recorded(self, what: str, store: DeliveryStore, write: Write) -> None:
         """Write a send's outcome, trying again while the store is away (a PostgreSQL
         restart, a full disk): the message went out, and until that is recorded its row
         stays claimed by this replica, so no one sends it again (contract section 7: an
         outage is not a kill). A stop gives up after RECORD_TRIES_ON_STOP more tries;
         the send is then in flight as at a kill. The write goes in with the outcomes
-        other workers hand in meanwhile (group commit), and returns once committed;
-        `handed`: the write was handed in already (`hand_in`), its first try."""
+        other workers hand in meanwhile (group commit), and returns once committed."""
         delay, tries_on_stop, warned = 0.05, RECORD_TRIES_ON_STOP, False
         while True:
             try:
-                if handed is None:
-                    self.commits.write(store, write)
-                else:
-                    first, handed = handed, None  # tried once: a try again writes anew
-                    self.commits.wait(store, first)
+                self.commits.write(store, write)
                 if warned:
                     log.info("delivery %s: its outcome is recorded now", what)
                 return
@@ -185,12 +136,33 @@ class RecordStage:
     ) -> None:
         now = self.clock()
         first = unit[0]
-        what = _what(unit)
+        what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
             answer = clean(redact(outcome.answer))
             self._until_recorded(what, store, lambda s: self._sent(s, unit, now, ref, answer))
-            self._count_sent(unit, result, now)
+            with self._lock:
+                result.sent += len(unit)
+                result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
+                    unit
+                )
+            self.metrics.delivered(
+                first.channel, "sent", len(unit), [now - row.created_at for row in unit]
+            )
+            if log.isEnabledFor(logging.DEBUG):  # the dict below costs, sent or not
+                log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them
+                    "delivery %s (%s -> %s) sent",
+                    what,
+                    first.rule,
+                    first.channel,
+                    extra={
+                        "delivery": first.id,
+                        "rule": first.rule,
+                        "channel": first.channel,
+                        "outcome": "sent",
+                        "rows": len(unit),
+                    },
+                )
             return
         next_at = self.retry.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
@@ -234,30 +206,6 @@ class RecordStage:
                 next_at - now,
                 reason,
                 extra=extra,
-            )
-
-    def _count_sent(self, unit: Unit, result: PassResult, now: float) -> None:
-        """A sent message, committed: in the pass's tally, the metrics and the log."""
-        first = unit[0]
-        with self._lock:
-            result.sent += len(unit)
-            result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(unit)
-        self.metrics.delivered(
-            first.channel, "sent", len(unit), [now - row.created_at for row in unit]
-        )
-        if log.isEnabledFor(logging.DEBUG):  # the dict below costs, sent or not
-            log.debug(  # one a delivery: DEBUG; the cycle's summary line counts them
-                "delivery %s (%s -> %s) sent",
-                _what(unit),
-                first.rule,
-                first.channel,
-                extra={
-                    "delivery": first.id,
-                    "rule": first.rule,
-                    "channel": first.channel,
-                    "outcome": "sent",
-                    "rows": len(unit),
-                },
             )
 
     @staticmethod
@@ -310,10 +258,4 @@ class RecordStage:
             )
 
 
-def _what(unit: Unit) -> str:
-    """A message as the log names it: its row's id, or a group's first and how many."""
-    first = unit[0]
-    return first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
-
-
-__all__ = ["MAX_DELAY_SECONDS", "Pending", "RecordStage", "RetryPolicy"]
+__all__ = ["MAX_DELAY_SECONDS", "RecordStage", "RetryPolicy"]
