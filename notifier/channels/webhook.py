@@ -79,10 +79,14 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+# One encoder for every body: `json.dumps` with options builds a new one each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def encode_body(body: Mapping[str, JSONValue]) -> bytes:
     """The JSON bytes sent and signed (serialised once: the signature covers exactly
     these bytes). Values JSON cannot hold (dates) become strings."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return _ENCODER.encode(body).encode()
 
 
 class WebhookChannel:
