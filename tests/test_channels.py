@@ -296,8 +296,9 @@ def test_webhook_is_signed_and_verified_by_the_receiver() -> None:
 
 
 def test_webhook_signature_and_sent_at_follow_the_clock_for_any_body() -> None:
-    """Signed on the body's bytes as sent (a name outside ASCII included), and `sent_at` and `webhook-timestamp` moving on with the clock:
-    the standardwebhooks library verifies every send, however many a second."""
+    """Signed on the body's bytes as sent (a name outside ASCII included), `sent_at`
+    and `webhook-timestamp` moving on with the clock: the standardwebhooks library
+    verifies every send, however many a second."""
     secret = "whsec_c2lnbmluZy1rZXk="  # base64 of "signing-key"
     start = int(time.time())  # the library checks the timestamp against its own clock
     clock = ManualClock(start + 0.5)
