@@ -4,15 +4,21 @@ failure tells the outbox (retry, when, or give up). No secret ever shows in a re
 from __future__ import annotations
 
 import io
+import json
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
-from notifier.channels.base import Alert, Notification, Outcome, Reason
+from notifier.channels.base import Alert, Notification, Outcome, Reason, WebhookMessage
 from notifier.channels.slack import SlackPacer
+from notifier.channels.webhook import WebhookChannel, WebhookConfig
+from notifier.delivery.render import render_message
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
 from tests.rendering import Rendering, build_channel
@@ -287,6 +293,32 @@ def test_webhook_is_signed_and_verified_by_the_receiver() -> None:
         assert [r.verified for r in receiver.received] == [True, False, False]
         channel.close()
         wrong.close()
+
+
+def test_webhook_signature_and_sent_at_follow_the_clock_for_any_body() -> None:
+    """Signed on the body's bytes as sent (a name outside ASCII included), `sent_at`
+    and `webhook-timestamp` moving on with the clock: the standardwebhooks library
+    verifies every send, however many a second."""
+    secret = "whsec_c2lnbmluZy1rZXk="  # base64 of "signing-key"
+    start = int(time.time())  # the library checks the timestamp against its own clock
+    clock = ManualClock(start + 0.5)
+    config = WebhookConfig(type="webhook", url="http://127.0.0.1:9/hook", secret=secret)
+    channel = WebhookChannel("x", config, settings(), clock=clock)
+    alert = Alert("attempt.completed", "1", {"student": "Ådne Øyvind 学生"}, ())
+    note = Notification(id="d-1", rule="failed-exam", channel="x", alerts=(alert,))
+    stamps = []
+    for step in (0.0, 0.4, 0.7, 2.0):  # twice in one second, then the next, then later
+        clock.advance(step)
+        body, headers = channel.request(render_message(WebhookMessage, note))
+        Webhook(secret).verify(body, headers)  # raises when the signature does not hold
+        sent = json.loads(body)
+        assert sent["alerts"][0]["data"]["student"] == "Ådne Øyvind 学生"
+        assert "Ådne".encode() in body  # UTF-8 as sent, not escaped
+        stamp = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+        assert sent["sent_at"] == stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamps.append(headers["webhook-timestamp"])
+    assert stamps == [str(start + n) for n in (0, 0, 1, 3)]
+    channel.close()
 
 
 def test_webhook_server_error_is_retried_then_accepted(webhook_receiver: WebhookReceiver) -> None:

@@ -9,6 +9,7 @@ again at once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 
 from notifier.state.base import STATUSES, OutboxRow, outbox_row
@@ -21,6 +22,22 @@ TRY = (
     "INSERT INTO outbox_tries (delivery, number, at, outcome, answer, error) VALUES "
     "(?, (SELECT COALESCE(MAX(number), 0) + 1 FROM outbox_tries WHERE delivery = ?), ?, ?, ?, ?)"
 )
+
+
+SENT = (
+    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+    "updated_at = ?, claimed_until = NULL, last_error = NULL, message_ref = ? WHERE id = ?"
+)
+
+
+def _each(conn: sqlite3.Connection, sql: str, rows: list[tuple[object, ...]]) -> None:
+    """`sql` for each row: one `execute` when there is one (a message of one row, the
+    common case), which costs about 9 µs less than `executemany` of one (bench d
+    records one outcome a send)."""
+    if len(rows) == 1:
+        conn.execute(sql, rows[0])
+    else:
+        conn.executemany(sql, rows)
 
 
 class SqliteOutbox(SqlitePart):
@@ -90,13 +107,8 @@ class SqliteOutbox(SqlitePart):
     ) -> None:
         ids = list(ids)
         with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-                "updated_at = ?, claimed_until = NULL, last_error = NULL, message_ref = ? "
-                "WHERE id = ?",
-                [(now, now, ref, i) for i in ids],
-            )
-            self.db.conn.executemany(TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
+            _each(self.db.conn, SENT, [(now, now, ref, i) for i in ids])
+            _each(self.db.conn, TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]))
@@ -116,10 +128,9 @@ class SqliteOutbox(SqlitePart):
         ids = list(ids)
         outcome = "dead" if next_at is None else "retry"
         with self.db.atomic():
-            self.db.conn.executemany(
-                TRY, [(i, i, now, outcome, answer[:100], error[:500]) for i in ids]
-            )
-            self.db.conn.executemany(
+            _each(self.db.conn, TRY, [(i, i, now, outcome, answer[:100], error[:500]) for i in ids])
+            _each(
+                self.db.conn,
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, next_at = ?, "
                 "updated_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
                 [
