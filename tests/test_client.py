@@ -115,6 +115,45 @@ def test_nan_and_infinity_in_a_body_are_read_as_null(api, sleeps):
     json.dumps(only.results, allow_nan=False)  # strict JSON again
 
 
+def test_a_get_carries_the_clients_headers_the_token_and_the_query(sleeps):
+    """GETs go straight to the client's transport (issue 22): the request must still be
+    the one `httpx.Client` would have sent, on the transport the client was given."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 68701})
+
+    transport = httpx.MockTransport(answer)
+    client = TestpressClient(
+        "https://host.example/prefix/", token=TOKEN, sleep=sleeps, transport=transport
+    )
+    with client:
+        assert client.get(DETAIL, {"state": 1, "exams": None}) == {"id": 68701}
+        assert client.get(f"{LIST}?page=2") == {"id": 68701}
+        assert client.get("api/v2.5/admin/users/7/") == {"id": 68701}  # no leading slash
+    first, second, third = seen
+    assert str(first.url) == f"https://host.example/prefix{DETAIL}?state=1&exams="
+    assert str(second.url) == f"https://host.example/prefix{LIST}?page=2"
+    assert str(third.url) == "https://host.example/prefix/api/v2.5/admin/users/7/"
+    for request in seen:
+        assert request.headers["Authorization"] == f"JWT {TOKEN}"
+        assert request.headers["Accept"] == "application/json"
+        assert request.headers["User-Agent"].startswith("testpress-notifier/")
+        assert request.headers["Host"] == "host.example"
+
+
+def test_a_redirect_is_not_followed(api, sleeps):
+    """A 3xx is an answer, as before: the client never followed redirects (a token must
+    not be sent to wherever a Location points)."""
+    moved = api.get(DETAIL).mock(
+        return_value=httpx.Response(302, headers={"Location": "https://elsewhere.example/"})
+    )
+    with make(sleeps) as client, pytest.raises(TestpressError) as caught:
+        client.get(DETAIL)
+    assert caught.value.status == 302 and moved.call_count == 1
+
+
 # -- auth -------------------------------------------------------------------------------------
 
 

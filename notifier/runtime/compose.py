@@ -10,6 +10,7 @@ caller's to close... except that `App.close` closes the client, as it always has
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -55,6 +56,13 @@ from notifier.web.service import service_server
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+# Allocations between young collections (CPython's default is 700). A backlog's cycle
+# allocates a few hundred containers per detail, nearly all freed by reference counts;
+# at 700 the collector ran about once a detail and promoted enough to trigger repeated
+# full collections over every module and schema (issue 22: GC went from 1 s to 0.26 s
+# of a 31 s backlog, peak memory the same).
+GC_YOUNG_THRESHOLD = 10_000
 
 
 @dataclass
@@ -127,6 +135,9 @@ def build(
       lock), and claims a stopped process left released. `replicas`: join the other
       replicas of a PostgreSQL store (the poller lease).
     """
+    young, middle, old = gc.get_threshold()
+    if 0 < young < GC_YOUNG_THRESHOLD:  # process-wide; 0 means someone turned it off
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
     stop = stop if stop is not None else threading.Event()
     metrics = metrics if metrics is not None else Metrics()
     wiring = RulesWiring(settings, channel_types)

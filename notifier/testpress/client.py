@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from notifier.events import JSONObject, JSONScalar, JSONValue
 from notifier.httpstatus import is_retryable_status, parse_retry_after
+from notifier.testpress.direct import DirectGet
 from notifier.testpress.pacing import SharedPause, backoff_delay
 from notifier.testpress.safetext import loads
 
@@ -128,6 +129,7 @@ class TestpressClient:
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             follow_redirects=False,
         )
+        self._direct = DirectGet.for_client(self._http)  # GETs skip the client's layers
 
     # -- public -------------------------------------------------------------------------
 
@@ -273,7 +275,6 @@ class TestpressClient:
         """Send with retries. Returns a 2xx response with its parsed body, or a 401
         response (the caller decides about logging in). Raises TestpressError for any
         other failure."""
-        headers = {"Authorization": f"JWT {token}"} if token else {}
         slept_until = 0.0  # when this call's own last retry wait ends (monotonic)
         for attempt in range(1, self.max_attempts + 1):
             status: int | None = None
@@ -282,9 +283,13 @@ class TestpressClient:
             with self._count_lock:
                 self._requests += 1
             try:
-                response = self._http.request(
-                    method, path, params=params, json=json_body, headers=headers
-                )
+                if method == "GET" and self._direct is not None and path[:1] == "/":
+                    response = self._direct.get(path, params, token)
+                else:
+                    headers = {"Authorization": f"JWT {token}"} if token else {}
+                    response = self._http.request(
+                        method, path, params=params, json=json_body, headers=headers
+                    )
             except httpx.TimeoutException as exc:
                 self._observe(path, "timeout")
                 reason = f"timed out ({type(exc).__name__})"

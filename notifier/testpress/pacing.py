@@ -38,6 +38,8 @@ class SharedPause:
     def wait_out(self, slept_until: float) -> None:
         """Wait until a pause another call was told to make is over (what this call
         already waited for itself counts)."""
+        if self._until <= slept_until:  # no pause beyond this call's own (a float read
+            return  # is atomic): every request asks, and nearly always there is none
         with self._lock:
             remaining = self._until - max(time.monotonic(), slept_until)
         if remaining > 0:
