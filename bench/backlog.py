@@ -44,6 +44,15 @@ ATTEMPTS = 20_000
 
 
 def _peak_rss() -> int:
+    """This process's own peak RSS: VmHWM from /proc (ru_maxrss would count the parent's
+    peak too, inherited across exec); ru_maxrss where /proc has none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
@@ -134,8 +143,8 @@ def _child(side: str, url: str, token: str, since: date) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(rounds: int = 3) -> dict[str, Any]:
-    """Seed a sandbox with 20,000 attempts completed today, then run both sides
+def measure(rounds: int = 3, attempts: int = ATTEMPTS) -> dict[str, Any]:
+    """Seed a sandbox with `attempts` (20,000) completed today, then run both sides
     `rounds` times, alternating. Each round's ratio is taken side by side; the median
     ratio counts, so a burst of noise on the machine does not decide the result."""
     since = date.today() - timedelta(days=2)
@@ -143,7 +152,7 @@ def measure(rounds: int = 3) -> dict[str, Any]:
     with Child.start("sandbox") as sandbox:
         control = Control(sandbox.url)
         # Started 5 to 20 hours ago, so every one has completed by now.
-        control.history(ATTEMPTS, days_ago_min=0.2, days_ago_max=0.85)
+        control.history(attempts, days_ago_min=0.2, days_ago_max=0.85)
         for _ in range(rounds):
             one: dict[str, Any] = {}
             for side in ("bare", "notifier"):
@@ -169,19 +178,47 @@ def measure(rounds: int = 3) -> dict[str, Any]:
         "cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds_out),
         "cpu_ratios": [r["cpu_ratio"] for r in rounds_out],
         "peak_rss": max(r["notifier"]["peak_rss"] for r in rounds_out),
-        "attempts": ATTEMPTS,
+        "attempts": attempts,
     }
 
 
+def rss(sizes: list[int]) -> list[dict[str, Any]]:
+    """The notifier side alone, once per backlog size, each in a fresh sandbox: its
+    peak RSS (VmHWM) and time, to show how memory grows with the backlog."""
+    since = date.today() - timedelta(days=2)
+    out = []
+    for n in sizes:
+        with Child.start("sandbox") as sandbox:
+            control = Control(sandbox.url)
+            control.history(n, days_ago_min=0.2, days_ago_max=0.85)
+            one = _child("notifier", sandbox.url, sandbox.token, since)
+            control.close()
+        out.append({"attempts": n, **one})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.backlog")
-    parser.add_argument("side", choices=["notifier", "bare"])
-    parser.add_argument("url")
-    parser.add_argument("token")
-    parser.add_argument("since", type=date.fromisoformat)
-    parser.add_argument("workdir", type=Path)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.backlog",
+        epilog="python -m bench.backlog rss --attempts 20000 60000: the notifier side's "
+        "peak RSS at each backlog size",
+    )
+    parser.add_argument("side", choices=["notifier", "bare", "rss"])
+    parser.add_argument("url", nargs="?")
+    parser.add_argument("token", nargs="?")
+    parser.add_argument("since", type=date.fromisoformat, nargs="?")
+    parser.add_argument("workdir", type=Path, nargs="?")
     parser.add_argument("--db", help="NOTIFIER_DB for the notifier side (default: SQLite)")
+    parser.add_argument(
+        "--attempts", type=int, nargs="+", default=[ATTEMPTS], help="rss: the backlog sizes"
+    )
     args = parser.parse_args(argv)
+    if args.side == "rss":
+        for row in rss(args.attempts):
+            print(json.dumps(row), flush=True)
+        return
+    if None in (args.url, args.token, args.since, args.workdir):
+        parser.error(f"{args.side} needs url, token, since and workdir")
     if args.side == "notifier":
         result = run_notifier(args.url, args.token, args.since, args.workdir, args.db)
     else:
