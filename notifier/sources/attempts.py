@@ -12,7 +12,7 @@ it records, and alerts on nothing (unless `--since` was given).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import cast
 
@@ -26,10 +26,12 @@ from notifier.sources.base import (
     PollResult,
     Record,
     enrich,
+    merge_parts,
     stages_wanted,
 )
-from notifier.sources.exam_scan import ExamScan, member_ids
+from notifier.sources.exam_scan import ExamScan, Scan
 from notifier.sources.lookups import Lookups
+from notifier.sources.rows import Rows
 from notifier.state import PollStore
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import (
@@ -58,65 +60,88 @@ class AttemptsSource:
         return pinned_filters(rules)
 
     def poll(self, ctx: PollContext) -> PollResult:
-        result = PollResult()
+        """The whole poll as one result (the rules preview reads it so); the run loop
+        takes it in parts (`poll_parts`)."""
+        return merge_parts(self.poll_parts(ctx))
+
+    def poll_parts(self, ctx: PollContext) -> Iterator[PollResult]:
+        """The poll, a chunk of new attempts at a time: each part (its seen marks,
+        events and history) is recorded in its own transaction as soon as it is ready,
+        so a backlog of 60,000 attempts never holds more than a chunk's details, events
+        and history. The cursor goes with the last part only: a poll that dies half-way
+        is read again, and what its parts marked seen is skipped then."""
         client = ctx.client
         reconcile = timedelta(minutes=ctx.reconcile_minutes)
         scan = ExamScan(ctx, self.name, self.query_filters(ctx.rules), reconcile).run()
-        result.errors += scan.errors
-        result.state["cursor"] = scan.cursor
-        candidates = scan.found
-        new_keys = ctx.store.seen.unseen(self.name, candidates)
+        rows = scan.found
+        scan.found = Rows()
+        members = scan.member_keys()  # attempt id -> its member keys
+        new_keys = ctx.store.seen.unseen(self.name, rows)
+        for aid in set(rows) - new_keys:  # seen since the scan read it
+            rows.pop(aid)
+            scan.already.add(aid)
+        lookups = Lookups(ctx.store.sources, client)
         if ctx.baseline:
-            result.seen = sorted(new_keys)
-            if ctx.history_fields:
-                _keep_baseline(ctx, result, [candidates[k] for k in result.seen])
-            result.seen += list(scan.members)
-            return result
-        quiet: list[str] = []
+            for ids in _chunks(sorted(new_keys)):
+                part = PollResult(seen=[*ids, *_members_of(members, ids)], last=False)
+                records = [rows.pop(k) for k in ids]
+                if ctx.history_fields:
+                    keep_attempts(ctx, part, records, lookups)
+                yield part
+            yield _last(scan, members)
+            return
         if ctx.since is not None:  # the first cycle of `run --since`: older ones are history
             since = ctx.since.isoformat()
-            quiet = [k for k in new_keys if str(candidates[k].get("date") or "")[:10] < since]
+            quiet = [k for k in new_keys if str(rows.value(k, "date") or "")[:10] < since]
             new_keys -= set(quiet)
-        already = set(candidates) - new_keys
-
-        list_only = [candidates[k] for k in sorted(new_keys) if k not in scan.detailed]
-        with_detail = [candidates[k] for k in sorted(new_keys) if k in scan.detailed]
-        del candidates
-        scan.found = {}  # the lists above now hold the only references (peak memory)
-        lookups = Lookups(ctx.store.sources, client)
+            for ids in _chunks(sorted(quiet)):
+                for k in ids:
+                    rows.pop(k)
+                yield PollResult(seen=[*ids, *_members_of(members, ids)], last=False, read=0)
         fetchers = _fetchers(client)
-        result.read = 0
-        result.seen += quiet
-        for records, have in (
-            (list_only, {"list", "lookup"}),
-            (with_detail, {"list", "lookup", "detail"}),
-        ):
+        stages: tuple[tuple[list[str], set[Stage]], ...] = (
+            ([k for k in sorted(new_keys) if k not in scan.detailed], {"list", "lookup"}),
+            ([k for k in sorted(new_keys) if k in scan.detailed], {"list", "lookup", "detail"}),
+        )
+        for ids, have in stages:
             # A chunk at a time, keeping only what some rule matches: a backlog of
             # 20,000 attempts never holds 20,000 details at once.
-            while records:
-                chunk = records[:CHUNK]
-                del records[:CHUNK]
-                # Rules that read `student` or `exam_title` need them before the detail.
-                _label(
-                    [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
-                    lookups,
-                )
-                ready = enrich(chunk, ctx.rules, fetchers, have, result.errors)  # type: ignore[arg-type]
-                del chunk
-                result.read += len(ready)
-                result.seen += [str(data["id"]) for data in ready]
-                matched = [
-                    r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)
-                ]
-                # Every alert a person will read gets the readable names.
-                _label(matched, lookups)
-                if ctx.history_fields:
-                    keep_attempts(ctx, result, ready, lookups)
-                result.events += [Event(KIND, str(data["id"]), data) for data in matched]
+            for chunk_ids in _chunks(ids):
+                chunk = [rows.pop(k) for k in chunk_ids]
+                yield self._part(ctx, chunk, have, fetchers, lookups, members)
         # A member is recorded only with its attempt seen: one whose detail could not
         # be fetched keeps the count short, so the next cycle reads it again.
-        result.seen += member_ids(scan.members, [*already, *quiet, *result.seen])
-        return result
+        yield _last(scan, members)
+
+    def _part(
+        self,
+        ctx: PollContext,
+        chunk: list[Record],
+        have: set[Stage],
+        fetchers: dict[Stage, Fetcher],
+        lookups: Lookups,
+        members: dict[str, list[str]],
+    ) -> PollResult:
+        """One chunk of new attempts enriched, evaluated as far as the source goes
+        (the matching ones become events), with their seen marks and history."""
+        part = PollResult(last=False)
+        # Rules that read `student` or `exam_title` need them before the detail.
+        _label(
+            [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
+            lookups,
+        )
+        ready = enrich(chunk, ctx.rules, fetchers, have, part.errors)
+        del chunk
+        part.read = len(ready)
+        ids = [str(data["id"]) for data in ready]
+        part.seen = [*ids, *_members_of(members, ids)]
+        matched = [r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)]
+        # Every alert a person will read gets the readable names.
+        _label(matched, lookups)
+        if ctx.history_fields:
+            keep_attempts(ctx, part, ready, lookups)
+        part.events = [Event(KIND, str(data["id"]), data) for data in matched]
+        return part
 
     def watch(self, store: PollStore, attempt_ids: Iterable[str], now: float) -> None:
         """Attempts Testpress pushed as started join the watch, so the next poll checks
@@ -215,9 +240,23 @@ def _label(records: list[Record], lookups: Lookups) -> None:
         )
 
 
-def _keep_baseline(ctx: PollContext, result: PollResult, records: list[Record]) -> None:
-    """History from the baseline, so a new rule has it at once."""
-    keep_attempts(ctx, result, records, Lookups(ctx.store.sources, ctx.client))
+def _chunks(keys: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(keys), CHUNK):
+        yield keys[start : start + CHUNK]
+
+
+def _members_of(members: dict[str, list[str]], ids: Iterable[str]) -> list[str]:
+    """The member keys of attempts now seen, taken out of `members`: a member is
+    recorded only with its attempt seen."""
+    return [key for aid in ids for key in members.pop(aid, ())]
+
+
+def _last(scan: Scan, members: dict[str, list[str]]) -> PollResult:
+    """The poll's last part: the cursor, the scan's errors, and the members of attempts
+    seen before this poll (those of attempts not seen yet stay out: the count stays
+    short, so the next cycle reads them again)."""
+    seen = [key for aid in sorted(scan.already) for key in members.get(aid, ())]
+    return PollResult(seen=seen, state={"cursor": scan.cursor}, errors=scan.errors, read=0)
 
 
 def keep_attempts(
