@@ -249,8 +249,9 @@ class App:
         queued = read = seen = 0
         errors: list[str] = []
         parts = poll_parts(source, ctx)
-        while (part := self._next_part(name, parts, now)) is not None:
-            if isinstance(part, str):
+        while (part := _next_part(name, parts)) is not None:
+            if isinstance(part, str):  # the source failed: the parts before stay recorded
+                self._source_done(name, read=False, error=part, now=now)
                 return False, queued, read
             queued += commit_isolated(self.store, name, part, commit, now)
             errors += part.errors
@@ -274,22 +275,6 @@ class App:
         if not ctx.baseline and read:
             log.debug("%s: %d new events, %d deliveries queued", name, read, queued)
         return not errors, queued, read
-
-    def _next_part(
-        self, name: str, parts: Iterator[PollResult], now: float
-    ) -> PollResult | str | None:
-        """The source's next part (None after the last), or the error it failed with,
-        recorded (the parts before it stay recorded; the cursor did not move)."""
-        try:
-            return next(parts, None)
-        except TestpressError as exc:
-            message = redact(str(exc))
-            log.warning("source %s could not be read: %s", name, message, extra={"source": name})
-        except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
-            message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
-            log.exception("source %s failed", name, extra={"source": name})
-        self._source_done(name, read=False, error=message, now=now)
-        return message
 
     # -- pushed webhooks ---------------------------------------------------------------------
 
@@ -398,6 +383,20 @@ class App:
                 deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
                 poll_now=lambda: took_over(self.poller),
             )
+
+
+def _next_part(name: str, parts: Iterator[PollResult]) -> PollResult | str | None:
+    """The source's next part (None after the last), or the error it failed with (the
+    parts before it stay recorded; the cursor did not move)."""
+    try:
+        return next(parts, None)
+    except TestpressError as exc:
+        message = redact(str(exc))
+        log.warning("source %s could not be read: %s", name, message, extra={"source": name})
+    except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
+        message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
+        log.exception("source %s failed", name, extra={"source": name})
+    return message
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:
