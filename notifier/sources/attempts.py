@@ -31,7 +31,6 @@ from notifier.sources.base import (
 )
 from notifier.sources.exam_scan import ExamScan, Scan
 from notifier.sources.lookups import Lookups
-from notifier.sources.rows import Rows
 from notifier.state import PollStore
 from notifier.testpress.client import TestpressClient, TestpressError
 from notifier.testpress.models import (
@@ -65,66 +64,56 @@ class AttemptsSource:
         return merge_parts(self.poll_parts(ctx))
 
     def poll_parts(self, ctx: PollContext) -> Iterator[PollResult]:
-        """The poll, a chunk of new attempts at a time: each part (its seen marks,
-        events and history) is recorded in its own transaction as soon as it is ready,
-        so a backlog of 60,000 attempts never holds more than a chunk's details, events
-        and history. The cursor goes with the last part only: a poll that dies half-way
-        is read again, and what its parts marked seen is skipped then."""
-        client = ctx.client
+        """The poll, a chunk of new attempts at a time, oldest first: each part (its
+        seen marks, events and history) is recorded in its own transaction as soon as
+        it is ready, so a backlog of 60,000 attempts never holds more than a chunk's
+        details, events and history. The cursor and the member keys go with the last
+        part only: a poll that dies half-way is read again, and what its parts marked
+        seen is skipped then."""
         reconcile = timedelta(minutes=ctx.reconcile_minutes)
         scan = ExamScan(ctx, self.name, self.query_filters(ctx.rules), reconcile).run()
-        rows = scan.found
-        scan.found = Rows()
-        members = scan.member_keys()  # attempt id -> its member keys
-        new_keys = ctx.store.seen.unseen(self.name, rows)
-        for aid in set(rows) - new_keys:  # seen since the scan read it
-            rows.pop(aid)
-            scan.already.add(aid)
-        lookups = Lookups(ctx.store.sources, client)
-        if ctx.baseline:
-            for ids in _chunks(sorted(new_keys)):
-                part = PollResult(seen=[*ids, *_members_of(members, ids)], last=False)
-                records = [rows.pop(k) for k in ids]
-                if ctx.history_fields:
-                    keep_attempts(ctx, part, records, lookups)
-                yield part
-            yield _last(scan, members)
-            return
-        if ctx.since is not None:  # the first cycle of `run --since`: older ones are history
-            since = ctx.since.isoformat()
-            quiet = [k for k in new_keys if str(rows.value(k, "date") or "")[:10] < since]
-            new_keys -= set(quiet)
-            for ids in _chunks(sorted(quiet)):
-                for k in ids:
-                    rows.pop(k)
-                yield PollResult(seen=[*ids, *_members_of(members, ids)], last=False, read=0)
-        fetchers = _fetchers(client)
-        stages: tuple[tuple[list[str], set[Stage]], ...] = (
-            ([k for k in sorted(new_keys) if k not in scan.detailed], {"list", "lookup"}),
-            ([k for k in sorted(new_keys) if k in scan.detailed], {"list", "lookup", "detail"}),
-        )
-        for ids, have in stages:
-            # A chunk at a time, keeping only what some rule matches: a backlog of
-            # 20,000 attempts never holds 20,000 details at once.
-            for chunk_ids in _chunks(ids):
-                chunk = [rows.pop(k) for k in chunk_ids]
-                yield self._part(ctx, chunk, have, fetchers, lookups, members)
-        # A member is recorded only with its attempt seen: one whose detail could not
-        # be fetched keeps the count short, so the next cycle reads it again.
-        yield _last(scan, members)
+        lookups = Lookups(ctx.store.sources, ctx.client)
+        fetchers = _fetchers(ctx.client)
+        since = ctx.since.isoformat() if ctx.since is not None and not ctx.baseline else None
+        # Three queues, each handed over a chunk at a time: attempts to enrich from the
+        # list row, those whose detail is in hand (read alone), and the first cycle of
+        # `run --since`'s older ones (history: marked seen without alerting).
+        queues: dict[str, list[Record]] = {"list": [], "detail": [], "quiet": []}
+        for aid, record in scan.found.drain():
+            if since is not None and str(record.get("date") or "")[:10] < since:
+                queue = "quiet"
+            else:
+                queue = "detail" if aid in scan.detailed else "list"
+            queues[queue].append(record)
+            if len(queues[queue]) >= CHUNK:
+                yield self._part(ctx, queue, queues[queue], fetchers, lookups)
+                queues[queue] = []
+        for queue, records in queues.items():
+            if records:
+                yield self._part(ctx, queue, records, fetchers, lookups)
+        yield _last(ctx, self.name, scan)
 
     def _part(
         self,
         ctx: PollContext,
+        queue: str,
         chunk: list[Record],
-        have: set[Stage],
         fetchers: dict[Stage, Fetcher],
         lookups: Lookups,
-        members: dict[str, list[str]],
     ) -> PollResult:
         """One chunk of new attempts enriched, evaluated as far as the source goes
-        (the matching ones become events), with their seen marks and history."""
-        part = PollResult(last=False)
+        (the matching ones become events), with their seen marks and history; in a
+        baseline, or `quiet`, only marked seen (and kept in the history)."""
+        part = PollResult(last=False, read=0)
+        # Seen since the scan read them (a pushed completion, another replica): skipped.
+        fresh = ctx.store.seen.unseen(self.name, [str(r["id"]) for r in chunk])
+        chunk = [r for r in chunk if str(r["id"]) in fresh]
+        if ctx.baseline or queue == "quiet":
+            part.seen = [str(r["id"]) for r in chunk]
+            if ctx.baseline and ctx.history_fields:  # so a new rule has it at once
+                keep_attempts(ctx, part, chunk, lookups)
+            return part
+        have: set[Stage] = {"list", "lookup", "detail"} if queue == "detail" else {"list", "lookup"}
         # Rules that read `student` or `exam_title` need them before the detail.
         _label(
             [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
@@ -133,8 +122,7 @@ class AttemptsSource:
         ready = enrich(chunk, ctx.rules, fetchers, have, part.errors)
         del chunk
         part.read = len(ready)
-        ids = [str(data["id"]) for data in ready]
-        part.seen = [*ids, *_members_of(members, ids)]
+        part.seen = [str(data["id"]) for data in ready]
         matched = [r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)]
         # Every alert a person will read gets the readable names.
         _label(matched, lookups)
@@ -240,22 +228,13 @@ def _label(records: list[Record], lookups: Lookups) -> None:
         )
 
 
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), CHUNK):
-        yield keys[start : start + CHUNK]
-
-
-def _members_of(members: dict[str, list[str]], ids: Iterable[str]) -> list[str]:
-    """The member keys of attempts now seen, taken out of `members`: a member is
-    recorded only with its attempt seen."""
-    return [key for aid in ids for key in members.pop(aid, ())]
-
-
-def _last(scan: Scan, members: dict[str, list[str]]) -> PollResult:
-    """The poll's last part: the cursor, the scan's errors, and the members of attempts
-    seen before this poll (those of attempts not seen yet stay out: the count stays
-    short, so the next cycle reads them again)."""
-    seen = [key for aid in sorted(scan.already) for key in members.get(aid, ())]
+def _last(ctx: PollContext, source: str, scan: Scan) -> PollResult:
+    """The poll's last part: the cursor, the scan's errors, and the member keys of the
+    attempts now seen (a member is recorded only with its attempt seen: one whose
+    detail could not be fetched keeps the count short, so the next cycle reads it
+    again)."""
+    unseen = ctx.store.seen.unseen(source, set(scan.members.values()))
+    seen = [key for key, aid in scan.members.items() if aid not in unseen]
     return PollResult(seen=seen, state={"cursor": scan.cursor}, errors=scan.errors, read=0)
 
 

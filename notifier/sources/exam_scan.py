@@ -84,21 +84,13 @@ class Scan:
     only those of ids that end up seen may be recorded), the ids whose fields came from
     the detail endpoint, the cursor to save, errors."""
 
-    found: Rows = field(default_factory=Rows)
+    found: Rows = field(default_factory=lambda: Rows("attempt.completed"))
     already: set[str] = field(default_factory=set)
     members: dict[str, str] = field(default_factory=dict)
     detailed: set[str] = field(default_factory=set)
     cursor: ScanCursor = field(default_factory=lambda: ScanCursor())
     errors: list[str] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
-
-    def member_keys(self) -> dict[str, list[str]]:
-        """The member keys by attempt id (emptying `members`)."""
-        by_id: dict[str, list[str]] = {}
-        for key, aid in self.members.items():
-            by_id.setdefault(aid, []).append(key)
-        self.members = {}
-        return by_id
 
 
 def window_start(now: datetime, lookback_hours: float) -> date:
@@ -280,8 +272,9 @@ class ExamScan:
         if member:
             for aid, a in ids.items():
                 keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
-        # Only rows not seen yet are kept (compact, `Rows`) until they are enriched: a
-        # reconciliation of a window of 20,000 seen attempts holds their ids alone.
+        # Only rows not seen yet are kept (`Rows`: compact, on disk past a few thousand)
+        # until they are enriched: a reconciliation of a window of 20,000 seen attempts
+        # holds their ids alone.
         unknown = [aid for aid in ids if aid not in scan.already and aid not in scan.found]
         new_keys = [k for k in keys if k not in scan.members]
         unseen = self.ctx.store.seen.unseen(self.source, [*unknown, *new_keys])

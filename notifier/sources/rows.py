@@ -1,58 +1,106 @@
-"""List rows held compactly between the read of a window and their enrichment.
+"""List rows held between the read of a window and their enrichment, in bounded memory.
 
 A backlog's new attempts are read (every page of the window) before any is enriched:
 the counted window must be read whole to know what is new. Held as dicts, 20,000 rows
-take about 30 MB; here each row is one tuple of its values under a field-name tuple
-shared by every row of the same shape, with the text that repeats from row to row (a
-student's name, email and links, the exam's link, "Completed", "Pass") kept once.
+take about 30 MB, and 60,000 three times that. Here a row is one tuple of its values
+under a field-name tuple shared by every row of the same shape, the text that repeats
+from row to row (a student's name, email and links, "Completed", "Pass") kept once;
+past `SPILL_AFTER` rows they all go to a private temporary SQLite file (deleted when
+closed), so memory stays about the same however large the backlog. They are given
+back oldest first (`drain`), so a backlog's parts are evaluated in time order, as
+history rules ("the previous attempt") need.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 
 from notifier.events import FieldValue
+from notifier.rules.history import event_time
 from notifier.sources.base import Record
 
 # The fields of a list row whose text repeats across rows (per student, exam or state).
 REPEATED = frozenset({"email", "name", "phone", "exam_url", "user_url", "result", "state"})
+SPILL_AFTER = 5_000  # rows held in memory (about 3 MB) before they go to disk
+LATE = 1e18  # the order of a row without a time: last
+
+Row = tuple[float, tuple[str, ...], tuple[FieldValue, ...]]
 
 
 class Rows:
-    """Records by id, compact; `pop` gives a record back as the dict it was."""
+    """Records of one event kind by id; `drain` gives them back as dicts, oldest first."""
 
-    def __init__(self) -> None:
-        self._rows: dict[str, tuple[tuple[str, ...], tuple[FieldValue, ...]]] = {}
-        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+    def __init__(self, kind: str, spill_after: int | None = None) -> None:
+        self.kind = kind
+        self.spill_after = SPILL_AFTER if spill_after is None else spill_after
+        self._rows: dict[str, Row] = {}
+        self._shapes: dict[tuple[str, ...], int] = {}
+        self._names: list[tuple[str, ...]] = []
         self._strings: dict[str, str] = {}
+        self._disk: sqlite3.Connection | None = None
 
     def setdefault(self, key: str, data: Record) -> None:
         """Keep `data` under `key` unless a row is kept there already."""
-        if key in self._rows:
+        if key in self:
             return
         names = tuple(data)
-        shape = self._shapes.setdefault(names, names)
+        if names not in self._shapes:
+            self._shapes[names] = len(self._names)
+            self._names.append(names)
         share = self._strings
         values = tuple(
             share.setdefault(value, value) if type(value) is str and name in REPEATED else value
             for name, value in data.items()
         )
-        self._rows[key] = (shape, values)
-
-    def value(self, key: str, name: str) -> FieldValue:
-        """One field of a row (None when the row has no such field)."""
-        shape, values = self._rows[key]
-        return values[shape.index(name)] if name in shape else None
-
-    def pop(self, key: str) -> Record:
-        shape, values = self._rows.pop(key)
-        return dict(zip(shape, values, strict=True))
+        at = event_time(self.kind, data)
+        self._rows[key] = (LATE if at is None else at, self._names[self._shapes[names]], values)
+        if len(self._rows) > self.spill_after:
+            self._spill()
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        if key in self._rows:
+            return True
+        if self._disk is None:
+            return False
+        return self._disk.execute("SELECT 1 FROM rows WHERE key = ?", [key]).fetchone() is not None
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._rows))
+    def drain(self) -> Iterator[tuple[str, Record]]:
+        """Every row as (key, record), oldest first, each given once; then closed."""
+        try:
+            if self._disk is not None:
+                self._spill()
+                query = "SELECT key, shape, vals FROM rows ORDER BY at, key"
+                for key, shape, vals in self._disk.execute(query):
+                    yield key, dict(zip(self._names[shape], json.loads(vals), strict=True))
+            # Rows not written to disk (a value JSON cannot hold), or all when never spilled.
+            for key in sorted(self._rows, key=lambda k: (self._rows[k][0], k)):
+                _, names, values = self._rows.pop(key)
+                yield key, dict(zip(names, values, strict=True))
+        finally:
+            self.close()
 
-    def __len__(self) -> int:
-        return len(self._rows)
+    def close(self) -> None:
+        self._rows.clear()
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+
+    def _spill(self) -> None:
+        """Every row in memory to the temporary file (which an empty name gives)."""
+        if self._disk is None:
+            self._disk = sqlite3.connect("")
+            self._disk.execute(
+                "CREATE TABLE rows (key TEXT PRIMARY KEY, at REAL, shape INTEGER, vals TEXT)"
+            )
+        written = []
+        for key, (at, names, values) in self._rows.items():
+            try:
+                text = json.dumps(values)
+            except (TypeError, ValueError):
+                continue  # kept in memory: given back at the end of `drain`
+            written.append((key, at, self._shapes[names], text))
+        self._disk.executemany("INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?)", written)
+        for key, *_ in written:
+            del self._rows[key]
