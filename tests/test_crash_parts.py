@@ -10,12 +10,17 @@ from __future__ import annotations
 import signal
 import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from notifier.sources import attempts, rows
 from notifier.sources.attempts import CHUNK
 from notifier.state import delivery_id, open_store
 from tests.e2e import Harness, fail_attempts, open_harness, sqlite_rows
+from tests.inprocess import rig
 from tests.waiting import wait_until
 
 BACKLOG = 2 * CHUNK + 200  # three parts
@@ -137,3 +142,40 @@ def _run_until_sent(h: Harness) -> None:
         if counts["queued"] == counts["retrying"] == 0:
             return
     raise AssertionError(f"deliveries still pending: {counts}")
+
+
+CHANGE_RULES = """
+rules:
+  - name: score-dropped
+    event: attempt.completed
+    change: {field: percentage, drop: 20}
+    notify: [hook]
+"""
+
+
+def test_a_backlog_in_parts_is_evaluated_oldest_first_as_history_rules_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of two attempts, rows past three spilled to disk; the attempts' ids run
+    against their times, so only an oldest-first hand-over compares each with the one
+    before it."""
+    monkeypatch.setattr(attempts, "CHUNK", 2)
+    monkeypatch.setattr(rows, "SPILL_AFTER", 3)
+    with rig(tmp_path, CHANGE_RULES) as r:
+        inst = r.sandbox.institute
+        (student,) = r.students(1)
+        exam = inst.add_exam(title="Weekly Test")
+        assert r.cycle().sources_ok  # the baseline
+        now = datetime.now(UTC)
+        by_time = [80.0, 50.0, 60.0, 30.0, 90.0, 85.0]  # oldest first
+        ids = {}
+        for n, percentage in reversed(list(enumerate(by_time))):  # the newest made first
+            started = now - timedelta(hours=12 - n)
+            attempt = inst.start_attempt(exam, student, started_at=started)
+            inst.complete_attempt(
+                attempt, percentage=percentage, completed_at=started + timedelta(minutes=30)
+            )
+            ids[n] = str(attempt)
+        assert r.cycle().sources_ok
+        alerted = {alert["key"] for alert in r.alerts("score-dropped")}
+        assert alerted == {ids[1], ids[3]}  # 80 -> 50 and 60 -> 30
