@@ -154,14 +154,14 @@ rules:
 
 
 def test_a_backlog_in_parts_is_evaluated_oldest_first_as_history_rules_need(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Parts of two attempts, rows past three spilled to disk; the attempts' ids run
     against their times, so only an oldest-first hand-over compares each with the one
     before it."""
     monkeypatch.setattr(attempts, "CHUNK", 2)
     monkeypatch.setattr(rows, "SPILL_AFTER", 3)
-    with rig(tmp_path, CHANGE_RULES) as r:
+    with rig(tmp_path, CHANGE_RULES, db=db) as r:
         inst = r.sandbox.institute
         (student,) = r.students(1)
         exam = inst.add_exam(title="Weekly Test")
