@@ -275,12 +275,12 @@ class ExamScan:
         # Only rows not seen yet are kept (`Rows`: compact, on disk past a few thousand)
         # until they are enriched: a reconciliation of a window of 20,000 seen attempts
         # holds their ids alone.
-        unknown = [aid for aid in ids if aid not in scan.already and aid not in scan.found]
+        unknown = scan.found.missing([aid for aid in ids if aid not in scan.already])
         new_keys = [k for k in keys if k not in scan.members]
         unseen = self.ctx.store.seen.unseen(self.source, [*unknown, *new_keys])
         for aid in unknown:
             if aid in unseen:
-                scan.found.setdefault(aid, ids[aid].to_data())
+                scan.found.add(aid, ids[aid].to_data())
             else:
                 scan.already.add(aid)
         for key in new_keys:

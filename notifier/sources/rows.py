@@ -38,26 +38,43 @@ class Rows:
         self._rows: dict[str, Row] = {}
         self._shapes: dict[tuple[str, ...], int] = {}
         self._names: list[tuple[str, ...]] = []
+        self._repeated: list[tuple[int, ...]] = []  # per shape: where REPEATED fields are
         self._strings: dict[str, str] = {}
         self._disk: sqlite3.Connection | None = None
 
     def setdefault(self, key: str, data: Record) -> None:
         """Keep `data` under `key` unless a row is kept there already."""
-        if key in self:
-            return
+        if key not in self:
+            self.add(key, data)
+
+    def add(self, key: str, data: Record) -> None:
+        """Keep `data` under `key`, known not to be kept yet (`missing`)."""
         names = tuple(data)
-        if names not in self._shapes:
-            self._shapes[names] = len(self._names)
+        index = self._shapes.get(names)
+        if index is None:
+            index = self._shapes[names] = len(self._names)
             self._names.append(names)
+            self._repeated.append(tuple(i for i, n in enumerate(names) if n in REPEATED))
+        values = list(data.values())
         share = self._strings
-        values = tuple(
-            share.setdefault(value, value) if type(value) is str and name in REPEATED else value
-            for name, value in data.items()
-        )
+        for i in self._repeated[index]:
+            value = values[i]
+            if type(value) is str:
+                values[i] = share.setdefault(value, value)
         at = event_time(self.kind, data)
-        self._rows[key] = (LATE if at is None else at, self._names[self._shapes[names]], values)
+        self._rows[key] = (LATE if at is None else at, self._names[index], tuple(values))
         if len(self._rows) > self.spill_after:
             self._spill()
+
+    def missing(self, keys: list[str]) -> list[str]:
+        """Those of `keys` not kept (one query for all of them once rows are on disk)."""
+        keys = [k for k in keys if k not in self._rows]
+        if self._disk is None or not keys:
+            return keys
+        marks = ",".join("?" * len(keys))
+        query = f"SELECT key FROM rows WHERE key IN ({marks})"
+        kept = {key for (key,) in self._disk.execute(query, keys)}
+        return [k for k in keys if k not in kept]
 
     def __contains__(self, key: object) -> bool:
         if key in self._rows:
