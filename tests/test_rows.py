@@ -5,7 +5,11 @@ oldest first (the order history rules evaluate a backlog in)."""
 from __future__ import annotations
 
 import random
+import sqlite3
 
+import pytest
+
+from notifier.sources import rows
 from notifier.sources.rows import Rows
 
 KIND = "attempt.completed"
@@ -50,3 +54,16 @@ def test_a_row_without_a_time_comes_last_and_one_json_cannot_hold_is_still_given
     keys = [key for key, _ in kept.drain()]
     assert keys[:3] == ["3", "2", "1"]
     assert sorted(keys[3:]) == ["5", "9"]
+
+
+def test_without_a_temporary_file_the_rows_stay_in_memory_and_none_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_file(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(rows.sqlite3, "connect", no_file)
+    kept = Rows(KIND, spill_after=3)
+    for i in range(1, 11):
+        kept.setdefault(str(i), _row(i, 30 - i))
+    assert [key for key, _ in kept.drain()] == [str(i) for i in range(10, 0, -1)]

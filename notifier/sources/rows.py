@@ -14,12 +14,16 @@ history rules ("the previous attempt") need.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import sys
 from collections.abc import Iterator
 
 from notifier.events import FieldValue
 from notifier.rules.history import event_time
 from notifier.sources.base import Record
+
+log = logging.getLogger(__name__)
 
 # The fields of a list row whose text repeats across rows (per student, exam or state).
 REPEATED = frozenset({"email", "name", "phone", "exam_url", "user_url", "result", "state"})
@@ -41,6 +45,7 @@ class Rows:
         self._repeated: list[tuple[int, ...]] = []  # per shape: where REPEATED fields are
         self._strings: dict[str, str] = {}
         self._disk: sqlite3.Connection | None = None
+        self._on_disk = 0
 
     def setdefault(self, key: str, data: Record) -> None:
         """Keep `data` under `key` unless a row is kept there already."""
@@ -105,19 +110,31 @@ class Rows:
             self._disk = None
 
     def _spill(self) -> None:
-        """Every row in memory to the temporary file (which an empty name gives)."""
-        if self._disk is None:
-            self._disk = sqlite3.connect("")
-            self._disk.execute(
-                "CREATE TABLE rows (key TEXT PRIMARY KEY, at REAL, shape INTEGER, vals TEXT)"
-            )
-        written = []
-        for key, (at, names, values) in self._rows.items():
-            try:
-                text = json.dumps(values)
-            except (TypeError, ValueError):
-                continue  # kept in memory: given back at the end of `drain`
-            written.append((key, at, self._shapes[names], text))
-        self._disk.executemany("INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?)", written)
+        """Every row in memory to the temporary file (which an empty name gives). When
+        no temporary file can be written (no writable temporary directory, a full
+        disk), the rows stay in memory: a larger peak, nothing lost."""
+        try:
+            if self._disk is None:
+                self._disk = sqlite3.connect("")
+                self._disk.execute(
+                    "CREATE TABLE rows (key TEXT PRIMARY KEY, at REAL, shape INTEGER, vals TEXT)"
+                )
+            written = []
+            for key, (at, names, values) in self._rows.items():
+                try:
+                    text = json.dumps(values)
+                except (TypeError, ValueError):
+                    continue  # kept in memory: given back at the end of `drain`
+                written.append((key, at, self._shapes[names], text))
+            with self._disk:  # all or nothing: a row is either on disk or in memory
+                self._disk.executemany("INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?)", written)
+        except sqlite3.Error as exc:
+            log.warning("backlog rows kept in memory (no temporary file: %s)", exc)
+            self.spill_after = sys.maxsize
+            if not self._on_disk and self._disk is not None:
+                self._disk.close()
+                self._disk = None
+            return
+        self._on_disk += len(written)
         for key, *_ in written:
             del self._rows[key]
