@@ -48,12 +48,15 @@ def _peak_rss() -> int:
     """This process's own peak resident set (VmHWM), in bytes. Not `ru_maxrss`: Linux
     carries the parent's peak across exec into it, so a child of the big bench process
     reported the parent's 176 MB (a 300 MB parent makes a bare interpreter report
-    313 MB; its VmHWM is 13 MB)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB (no /proc)
+    313 MB; its VmHWM is 13 MB). ru_maxrss only where /proc has none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _cpu() -> float:
@@ -153,8 +156,8 @@ def _on_postgres(admin: str, url: str, token: str, since: date) -> dict[str, Any
         pg.drop_database(admin, db)
 
 
-def measure(rounds: int = 3, postgres: bool = True) -> dict[str, Any]:
-    """Seed a sandbox with 20,000 attempts completed today, then run each side
+def measure(rounds: int = 3, postgres: bool = True, attempts: int = ATTEMPTS) -> dict[str, Any]:
+    """Seed a sandbox with `attempts` (20,000) completed today, then run each side
     `rounds` times, in turn within a round: bare httpx, the notifier on SQLite and (with
     `postgres`) the notifier on PostgreSQL. Each round's ratios are taken side by side;
     the median ratio counts, so a burst of noise on the machine does not decide the
@@ -166,7 +169,7 @@ def measure(rounds: int = 3, postgres: bool = True) -> dict[str, Any]:
     with Child.start("sandbox") as sandbox:
         control = Control(sandbox.url)
         # Started 5 to 20 hours ago, so every one has completed by now.
-        control.history(ATTEMPTS, days_ago_min=0.2, days_ago_max=0.85)
+        control.history(attempts, days_ago_min=0.2, days_ago_max=0.85)
         for _ in range(rounds):
             one: dict[str, Any] = {}
             for side in ("bare", "notifier", "pg"):
@@ -200,7 +203,7 @@ def measure(rounds: int = 3, postgres: bool = True) -> dict[str, Any]:
         "cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds_out),
         "cpu_ratios": [r["cpu_ratio"] for r in rounds_out],
         "peak_rss": max(r["notifier"]["peak_rss"] for r in rounds_out),
-        "attempts": ATTEMPTS,
+        "attempts": attempts,
     }
     if admin is not None:
         pg_middle = sorted(rounds_out, key=lambda r: r["pg_ratio"])[len(rounds_out) // 2]
@@ -224,15 +227,43 @@ def pg_admin_url() -> str:
     return pg.Cluster(pg.default_root()).start().url()
 
 
+def rss(sizes: list[int]) -> list[dict[str, Any]]:
+    """The notifier side alone, once per backlog size, each in a fresh sandbox: its
+    peak RSS (VmHWM) and time, to show how memory grows with the backlog."""
+    since = date.today() - timedelta(days=2)
+    out = []
+    for n in sizes:
+        with Child.start("sandbox") as sandbox:
+            control = Control(sandbox.url)
+            control.history(n, days_ago_min=0.2, days_ago_max=0.85)
+            one = _child("notifier", sandbox.url, sandbox.token, since)
+            control.close()
+        out.append({"attempts": n, **one})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.backlog")
-    parser.add_argument("side", choices=["notifier", "bare"])
-    parser.add_argument("url")
-    parser.add_argument("token")
-    parser.add_argument("since", type=date.fromisoformat)
-    parser.add_argument("workdir", type=Path)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.backlog",
+        epilog="python -m bench.backlog rss --attempts 20000 60000: the notifier side's "
+        "peak RSS at each backlog size",
+    )
+    parser.add_argument("side", choices=["notifier", "bare", "rss"])
+    parser.add_argument("url", nargs="?")
+    parser.add_argument("token", nargs="?")
+    parser.add_argument("since", type=date.fromisoformat, nargs="?")
+    parser.add_argument("workdir", type=Path, nargs="?")
     parser.add_argument("--db", help="NOTIFIER_DB for the notifier side (default: SQLite)")
+    parser.add_argument(
+        "--attempts", type=int, nargs="+", default=[ATTEMPTS], help="rss: the backlog sizes"
+    )
     args = parser.parse_args(argv)
+    if args.side == "rss":
+        for row in rss(args.attempts):
+            print(json.dumps(row), flush=True)
+        return
+    if None in (args.url, args.token, args.since, args.workdir):
+        parser.error(f"{args.side} needs url, token, since and workdir")
     if args.side == "notifier":
         result = run_notifier(args.url, args.token, args.since, args.workdir, args.db)
     else:

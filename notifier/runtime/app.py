@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 
 from notifier.channels.base import SomeChannel
@@ -35,7 +35,7 @@ from notifier.runtime.sources import sources_for
 from notifier.runtime.upkeep import prune_if_due
 from notifier.runtime.wiring import RulesWiring
 from notifier.settings import Settings
-from notifier.sources.base import PollContext, PollResult, Source
+from notifier.sources.base import PollContext, PollResult, Source, poll_parts
 from notifier.sources.health import HealthWatch
 from notifier.sources.readback import ReadBack
 from notifier.state import NewDelivery, Store
@@ -197,8 +197,8 @@ class App:
     def poll_source(
         self, name: str, since: date | None, result: CycleResult | None = None
     ) -> tuple[bool, int, int]:
-        """Poll one source and record its events and deliveries in one transaction.
-        Returns (read without errors, deliveries queued, events seen)."""
+        """Poll one source and record its events and deliveries, a part at a time (one
+        transaction each). Returns (read without errors, deliveries queued, events seen)."""
         result = result if result is not None else CycleResult()
         source = self.sources[name]
         first = not self.store.seen.has_baseline(name)
@@ -226,18 +226,6 @@ class App:
             timezone=self.settings.timezone,
             reconcile_minutes=self.settings.reconcile_minutes,
         )
-        try:
-            polled = source.poll(ctx)
-        except TestpressError as exc:
-            message = redact(str(exc))
-            log.warning("source %s could not be read: %s", name, message, extra={"source": name})
-            self._source_done(name, read=False, error=message, now=now)
-            return False, 0, 0
-        except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
-            message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
-            log.exception("source %s failed", name, extra={"source": name})
-            self._source_done(name, read=False, error=message, now=now)
-            return False, 0, 0
 
         def commit(part: PollResult) -> int:
             matches, kept = evaluate_with_history(self.store, self.ruleset.rules, part, now)
@@ -247,30 +235,46 @@ class App:
                 seen += marks
             deliveries = self._deliveries(matches, now, result)
             return self.store.seen.record(
-                name, seen, deliveries, baseline=first, state=part.state, now=now, history=kept
+                name,
+                seen,
+                deliveries,
+                baseline=first and part.last,
+                state=part.state if part.last else None,
+                now=now,
+                history=kept,
             )
 
-        queued = commit_isolated(self.store, name, polled, commit, now)
+        # Each part in its own transaction as soon as it is ready; the cursor and the
+        # baseline mark with the last (a store error is not the source's: it is raised).
+        queued = read = seen = 0
+        errors: list[str] = []
+        parts = poll_parts(source, ctx)
+        while (part := _next_part(name, parts)) is not None:
+            if isinstance(part, str):  # the source failed: the parts before stay recorded
+                self._source_done(name, read=False, error=part, now=now)
+                return False, queued, read
+            queued += commit_isolated(self.store, name, part, commit, now)
+            errors += part.errors
+            seen += len(part.seen)
+            n = len(part.events) if part.read is None else part.read
+            read += n
+            if not ctx.baseline:
+                self.metrics.events_seen(_kinds(source, part.events, n))
         if previous != filters:
             self.store.meta.set_meta(f"filters:{name}", filters)
-        error = "; ".join(polled.errors[:3]) if polled.errors else None
-        if error and len(polled.errors) > 3:
-            error += f" (and {len(polled.errors) - 3} more)"
+        error = "; ".join(errors[:3]) if errors else None
+        if error and len(errors) > 3:
+            error += f" (and {len(errors) - 3} more)"
         if error:
             log.warning(
                 "source %s was read in part: %s", name, redact(error), extra={"source": name}
             )
         self._source_done(name, read=True, error=redact(error) if error else None, now=now)
         if ctx.baseline:
-            log.info(
-                "%s: baseline recorded (%d items); alerts start from now", name, len(polled.seen)
-            )
-        read = len(polled.events) if polled.read is None else polled.read
-        if not ctx.baseline:
-            self.metrics.events_seen(_kinds(source, polled.events, read))
+            log.info("%s: baseline recorded (%d items); alerts start from now", name, seen)
         if not ctx.baseline and read:
             log.debug("%s: %d new events, %d deliveries queued", name, read, queued)
-        return not polled.errors, queued, read
+        return not errors, queued, read
 
     # -- pushed webhooks ---------------------------------------------------------------------
 
@@ -379,6 +383,20 @@ class App:
                 deliver=lambda: self.deliverer.run_pass(MIN_PASS_BUDGET),
                 poll_now=lambda: took_over(self.poller),
             )
+
+
+def _next_part(name: str, parts: Iterator[PollResult]) -> PollResult | str | None:
+    """The source's next part (None after the last), or the error it failed with (the
+    parts before it stay recorded; the cursor did not move)."""
+    try:
+        return next(parts, None)
+    except TestpressError as exc:
+        message = redact(str(exc))
+        log.warning("source %s could not be read: %s", name, message, extra={"source": name})
+    except Exception as exc:  # noqa: BLE001 - one source's surprise never stops the rest
+        message = redact(f"unexpected {type(exc).__name__}: {exc}")[:500]
+        log.exception("source %s failed", name, extra={"source": name})
+    return message
 
 
 def _kinds(source: Source, events: list[Event], read: int) -> dict[str, int]:

@@ -1,12 +1,13 @@
 """A polled record that fails in processing never holds back its cycle (contract
 section 7, "No poison").
 
-A poll's events are evaluated, planned and recorded together (one transaction, with
-the source's cursor). When that raises, they are committed again one event at a time,
-so only the record that raises on its own fails: it is left unseen, counts a try in
-the store (`record_faults`), and is skipped until its backoff ends
-(notifier.state.base.fault_retry_at); the poll reads it again then. After FAULT_TRIES
-it is set aside as dead: marked seen without alerting, with its error kept for
+A poll's part (the whole poll for most sources; a chunk of a backlog for the exam
+attempts, notifier.sources.attempts) is evaluated, planned and recorded together (one
+transaction, with the source's cursor on the last part). When that raises, its events
+are committed again one at a time, so only the record that raises on its own fails:
+it is left unseen, counts a try in the store (`record_faults`), and is skipped until
+its backoff ends (notifier.state.base.fault_retry_at); the poll reads it again then.
+After FAULT_TRIES it is set aside as dead: marked seen without alerting, with its error kept for
 `notifier status` and `notifier_poisoned_rows{table="records"}`. The rest of the
 batch, its seen marks and cursor are recorded as they would have been.
 """
@@ -79,6 +80,7 @@ def _one_by_one(
             events=[event],
             seen=[event.key] if event.key in polled.seen else [],
             history=[h for h in polled.history if h.key == event.key],
+            last=False,  # the cursor and the baseline mark go with the rest
         )
         try:
             if len(polled.events) == 1:

@@ -38,6 +38,7 @@ class AdminApi(Endpoints):
         # Called with (endpoint name, page number) after each page of a list is
         # answered: lets a test change the institute between the pages a client reads.
         self.between_pages: Callable[[str, int], None] | None = None
+        self.before_answer: Callable[[str], None] | None = None
 
     def counts(self) -> dict[str, int]:
         with self._count_lock:
@@ -77,6 +78,9 @@ class AdminApi(Endpoints):
     def _dispatch(self, req: Request, name: str, fn: Callable[[Request], Response]) -> Response:
         arrived, status = time.monotonic(), 500
         try:
+            before = self.before_answer
+            if before is not None and name:
+                before(name)
             out = self._answer(req, name, fn)
             status = out.status
             return out

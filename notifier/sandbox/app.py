@@ -109,6 +109,17 @@ class Sandbox:
         self._api.between_pages = hook
 
     @property
+    def before_answer(self) -> Callable[[str], None] | None:
+        """Called with the endpoint name (`attempt`, `attempts`, ...) on the server's
+        thread before each request is answered: a test may hold requests there (a
+        client stuck half-way through a poll)."""
+        return self._api.before_answer
+
+    @before_answer.setter
+    def before_answer(self, hook: Callable[[str], None] | None) -> None:
+        self._api.before_answer = hook
+
+    @property
     def faults(self) -> FaultConfig:
         """The live fault configuration; change its fields in place, or assign a new one."""
         return self._api.faults.config

@@ -12,7 +12,7 @@ it records, and alerts on nothing (unless `--since` was given).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import cast
 
@@ -26,9 +26,10 @@ from notifier.sources.base import (
     PollResult,
     Record,
     enrich,
+    merge_parts,
     stages_wanted,
 )
-from notifier.sources.exam_scan import ExamScan, member_ids
+from notifier.sources.exam_scan import ExamScan, Scan
 from notifier.sources.lookups import Lookups
 from notifier.state import PollStore
 from notifier.testpress.client import TestpressClient, TestpressError
@@ -58,65 +59,77 @@ class AttemptsSource:
         return pinned_filters(rules)
 
     def poll(self, ctx: PollContext) -> PollResult:
-        result = PollResult()
-        client = ctx.client
+        """The whole poll as one result (the rules preview reads it so); the run loop
+        takes it in parts (`poll_parts`)."""
+        return merge_parts(self.poll_parts(ctx))
+
+    def poll_parts(self, ctx: PollContext) -> Iterator[PollResult]:
+        """The poll, a chunk of new attempts at a time, oldest first: each part (its
+        seen marks, events and history) is recorded in its own transaction as soon as
+        it is ready, so a backlog of 60,000 attempts never holds more than a chunk's
+        details, events and history. The cursor and the member keys go with the last
+        part only: a poll that dies half-way is read again, and what its parts marked
+        seen is skipped then."""
         reconcile = timedelta(minutes=ctx.reconcile_minutes)
         scan = ExamScan(ctx, self.name, self.query_filters(ctx.rules), reconcile).run()
-        result.errors += scan.errors
-        result.state["cursor"] = scan.cursor
-        candidates = scan.found
-        new_keys = ctx.store.seen.unseen(self.name, candidates)
-        if ctx.baseline:
-            result.seen = sorted(new_keys)
-            if ctx.history_fields:
-                _keep_baseline(ctx, result, [candidates[k] for k in result.seen])
-            result.seen += list(scan.members)
-            return result
-        quiet: list[str] = []
-        if ctx.since is not None:  # the first cycle of `run --since`: older ones are history
-            since = ctx.since.isoformat()
-            quiet = [k for k in new_keys if str(candidates[k].get("date") or "")[:10] < since]
-            new_keys -= set(quiet)
-        already = set(candidates) - new_keys
+        lookups = Lookups(ctx.store.sources, ctx.client)
+        fetchers = _fetchers(ctx.client)
+        since = ctx.since.isoformat() if ctx.since is not None and not ctx.baseline else None
+        # Three queues, each handed over a chunk at a time: attempts to enrich from the
+        # list row, those whose detail is in hand (read alone), and the first cycle of
+        # `run --since`'s older ones (history: marked seen without alerting).
+        queues: dict[str, list[Record]] = {"list": [], "detail": [], "quiet": []}
+        for aid, record in scan.found.drain():
+            if since is not None and str(record.get("date") or "")[:10] < since:
+                queue = "quiet"
+            else:
+                queue = "detail" if aid in scan.detailed else "list"
+            queues[queue].append(record)
+            if len(queues[queue]) >= CHUNK:
+                yield self._part(ctx, queue, queues[queue], fetchers, lookups)
+                queues[queue] = []
+        for queue, records in queues.items():
+            if records:
+                yield self._part(ctx, queue, records, fetchers, lookups)
+        yield _last(ctx, self.name, scan)
 
-        list_only = [candidates[k] for k in sorted(new_keys) if k not in scan.detailed]
-        with_detail = [candidates[k] for k in sorted(new_keys) if k in scan.detailed]
-        del candidates
-        scan.found = {}  # the lists above now hold the only references (peak memory)
-        lookups = Lookups(ctx.store.sources, client)
-        fetchers = _fetchers(client)
-        result.read = 0
-        result.seen += quiet
-        for records, have in (
-            (list_only, {"list", "lookup"}),
-            (with_detail, {"list", "lookup", "detail"}),
-        ):
-            # A chunk at a time, keeping only what some rule matches: a backlog of
-            # 20,000 attempts never holds 20,000 details at once.
-            while records:
-                chunk = records[:CHUNK]
-                del records[:CHUNK]
-                # Rules that read `student` or `exam_title` need them before the detail.
-                _label(
-                    [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
-                    lookups,
-                )
-                ready = enrich(chunk, ctx.rules, fetchers, have, result.errors)  # type: ignore[arg-type]
-                del chunk
-                result.read += len(ready)
-                result.seen += [str(data["id"]) for data in ready]
-                matched = [
-                    r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)
-                ]
-                # Every alert a person will read gets the readable names.
-                _label(matched, lookups)
-                if ctx.history_fields:
-                    keep_attempts(ctx, result, ready, lookups)
-                result.events += [Event(KIND, str(data["id"]), data) for data in matched]
-        # A member is recorded only with its attempt seen: one whose detail could not
-        # be fetched keeps the count short, so the next cycle reads it again.
-        result.seen += member_ids(scan.members, [*already, *quiet, *result.seen])
-        return result
+    def _part(
+        self,
+        ctx: PollContext,
+        queue: str,
+        chunk: list[Record],
+        fetchers: dict[Stage, Fetcher],
+        lookups: Lookups,
+    ) -> PollResult:
+        """One chunk of new attempts enriched, evaluated as far as the source goes
+        (the matching ones become events), with their seen marks and history; in a
+        baseline, or `quiet`, only marked seen (and kept in the history)."""
+        part = PollResult(last=False, read=0)
+        # Seen since the scan read them (a pushed completion, another replica): skipped.
+        fresh = ctx.store.seen.unseen(self.name, [str(r["id"]) for r in chunk])
+        chunk = [r for r in chunk if str(r["id"]) in fresh]
+        if ctx.baseline or queue == "quiet":
+            part.seen = [str(r["id"]) for r in chunk]
+            if ctx.baseline and ctx.history_fields:  # so a new rule has it at once
+                keep_attempts(ctx, part, chunk, lookups)
+            return part
+        have: set[Stage] = {"list", "lookup", "detail"} if queue == "detail" else {"list", "lookup"}
+        # Rules that read `student` or `exam_title` need them before the detail.
+        _label(
+            [r for r in chunk if "lookup" in stages_wanted(ctx.rules, r, {"list"})],
+            lookups,
+        )
+        ready = enrich(chunk, ctx.rules, fetchers, have, part.errors)
+        del chunk
+        part.read = len(ready)
+        part.seen = [str(data["id"]) for data in ready]
+        matched = [r for r in ready if any(match_rule(rule, _event(r)) for rule in ctx.rules)]
+        # Every alert a person will read gets the readable names.
+        _label(matched, lookups)
+        if ctx.history_fields:
+            keep_attempts(ctx, part, ready, lookups)
+        part.events = [Event(KIND, str(data["id"]), data) for data in matched]
+        return part
 
     def watch(self, store: PollStore, attempt_ids: Iterable[str], now: float) -> None:
         """Attempts Testpress pushed as started join the watch, so the next poll checks
@@ -215,9 +228,14 @@ def _label(records: list[Record], lookups: Lookups) -> None:
         )
 
 
-def _keep_baseline(ctx: PollContext, result: PollResult, records: list[Record]) -> None:
-    """History from the baseline, so a new rule has it at once."""
-    keep_attempts(ctx, result, records, Lookups(ctx.store.sources, ctx.client))
+def _last(ctx: PollContext, source: str, scan: Scan) -> PollResult:
+    """The poll's last part: the cursor, the scan's errors, and the member keys of the
+    attempts now seen (a member is recorded only with its attempt seen: one whose
+    detail could not be fetched keeps the count short, so the next cycle reads it
+    again)."""
+    unseen = ctx.store.seen.unseen(source, set(scan.members.values()))
+    seen = [key for key, aid in scan.members.items() if aid not in unseen]
+    return PollResult(seen=seen, state={"cursor": scan.cursor}, errors=scan.errors, read=0)
 
 
 def keep_attempts(

@@ -4,7 +4,7 @@ enrichment (fetch a costlier stage of fields only for events some rule still wan
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -57,6 +57,10 @@ class PollResult:
     # Every new item read (baseline included), as history keeps it: events no rule
     # matches too, since "3 in a row" and "the previous attempt" need them.
     history: list[Kept] = field(default_factory=list)
+    # False on every part of a poll handed over in parts (`Source.poll_parts`) but the
+    # last: such a part is recorded at once in its own transaction, without the
+    # source's `state` or the baseline mark, which go with the last part only.
+    last: bool = True
 
     def keep(self, ctx: PollContext, kind: str, key: str, data: Record) -> None:
         """Keep a new item in the history (when `ctx` says its kind keeps any)."""
@@ -76,6 +80,33 @@ class Source(Protocol):
     def poll(self, ctx: PollContext) -> PollResult: ...
 
     def query_filters(self, rules: Sequence[Rule]) -> Filters: ...
+
+
+def poll_parts(source: Source, ctx: PollContext) -> Iterator[PollResult]:
+    """A source's poll in parts, each recorded in its own transaction: its own
+    `poll_parts` where it has one (a large backlog, memory bounded), else `poll`
+    as one part."""
+    parts: Callable[[PollContext], Iterator[PollResult]] | None = getattr(
+        source, "poll_parts", None
+    )
+    if parts is None:
+        yield source.poll(ctx)
+    else:
+        yield from parts(ctx)
+
+
+def merge_parts(parts: Iterable[PollResult]) -> PollResult:
+    """The parts of a poll as one result (what `poll` returns for a source that
+    polls in parts)."""
+    whole = PollResult(read=0)
+    for part in parts:
+        whole.events += part.events
+        whole.seen += part.seen
+        whole.state.update(part.state)
+        whole.errors += part.errors
+        whole.history += part.history
+        whole.read = (whole.read or 0) + (len(part.events) if part.read is None else part.read)
+    return whole
 
 
 Fetcher = Callable[[Record], Record]

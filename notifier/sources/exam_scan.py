@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypedDict
 
 from notifier.events import JSONValue
-from notifier.sources.base import Filters, PollContext, Record
+from notifier.sources.base import Filters, PollContext
+from notifier.sources.rows import Rows
 from notifier.testpress.client import Page, Query, TestpressClient, TestpressError
 from notifier.testpress.models import Attempt, AttemptDetail, parse_records
 
@@ -78,11 +79,13 @@ class ScanCursor(TypedDict, total=False):
 
 @dataclass
 class Scan:
-    """What one cycle read: completed attempts (id -> fields), the member keys read in
-    the window (key -> id; only those of ids that end up seen may be recorded), the
-    ids whose fields came from the detail endpoint, the cursor to save, errors."""
+    """What one cycle read: completed attempts not seen yet (id -> fields, compact),
+    the ids read that were seen already, the member keys read in the window (key -> id;
+    only those of ids that end up seen may be recorded), the ids whose fields came from
+    the detail endpoint, the cursor to save, errors."""
 
-    found: dict[str, Record] = field(default_factory=dict)
+    found: Rows = field(default_factory=lambda: Rows("attempt.completed"))
+    already: set[str] = field(default_factory=set)
     members: dict[str, str] = field(default_factory=dict)
     detailed: set[str] = field(default_factory=set)
     cursor: ScanCursor = field(default_factory=lambda: ScanCursor())
@@ -94,10 +97,6 @@ def window_start(now: datetime, lookback_hours: float) -> date:
     """The first start date watched: the lookback window, a day early (the filter takes
     dates in the institute's time zone, and this machine's clock may be off)."""
     return (now - timedelta(hours=lookback_hours, days=1)).date()
-
-
-# The fields of a list row whose text repeats across rows (per student, exam or state).
-_REPEATED = ("email", "name", "phone", "exam_url", "user_url", "result", "state")
 
 
 class ExamScan:
@@ -115,7 +114,6 @@ class ExamScan:
         self.prefix = ""
         self._stored: dict[str, int] = {}  # member-count cache per prefix, this cycle
         self._new_by_exam: Counter[str] = Counter()
-        self._strings: dict[str, str] = {}  # one copy of each repeated text (`_take`)
 
     # -- the cycle ------------------------------------------------------------------------
 
@@ -268,27 +266,28 @@ class ExamScan:
 
     def _take(self, results: JSONValue, *, member: bool) -> None:
         rows = parse_records(Attempt, results or [], where=LIST, cleaned=True)
+        scan = self.scan
+        ids = {str(a.id): a for a in rows}
         keys: dict[str, tuple[str, str]] = {}
-        share = self._strings
-        for a in rows:
-            aid = str(a.id)
-            if aid not in self.scan.found:
-                data = a.to_data()
-                # A backlog holds every row until it is enriched: a student's name,
-                # email and links, the exam's link, "Completed" and "Pass" are the same
-                # text in row after row, kept once (about a third of a row's size).
-                for name in _REPEATED:
-                    value = data.get(name)
-                    if type(value) is str:
-                        data[name] = share.setdefault(value, value)
-                self.scan.found[aid] = data
-            if member:
+        if member:
+            for aid, a in ids.items():
                 keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
-        fresh = [k for k in keys if k not in self.scan.members]
-        for key in self.ctx.store.seen.unseen(self.source, fresh):
-            aid, exam = keys[key]
-            self.scan.members[key] = aid
-            self._new_by_exam[exam] += 1
+        # Only rows not seen yet are kept (`Rows`: compact, on disk past a few thousand)
+        # until they are enriched: a reconciliation of a window of 20,000 seen attempts
+        # holds their ids alone.
+        unknown = scan.found.missing([aid for aid in ids if aid not in scan.already])
+        new_keys = [k for k in keys if k not in scan.members]
+        unseen = self.ctx.store.seen.unseen(self.source, [*unknown, *new_keys])
+        for aid in unknown:
+            if aid in unseen:
+                scan.found.add(aid, ids[aid].to_data())
+            else:
+                scan.already.add(aid)
+        for key in new_keys:
+            if key in unseen:
+                aid, exam = keys[key]
+                scan.members[key] = aid
+                self._new_by_exam[exam] += 1
 
     def _known(self, exam_prefix: str = "") -> int:
         """Members under this cycle's prefix (of one exam with `"<exam>:"`), the ones
@@ -325,9 +324,3 @@ def _age(now: datetime, iso: str) -> timedelta:
         return now - datetime.fromisoformat(iso)
     except (TypeError, ValueError):
         return timedelta.max
-
-
-def member_ids(members: dict[str, str], seen: Iterable[str]) -> list[str]:
-    """The member keys that may be recorded: those of ids now seen."""
-    ok = set(seen)
-    return [key for key, aid in members.items() if aid in ok]
