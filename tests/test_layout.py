@@ -4,6 +4,7 @@ what it opens."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,38 @@ print("psycopg" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_notifier_check_loads_neither_the_http_client_nor_slack_sdk(tmp_path: Path) -> None:
+    """Start-up (figure f): `notifier check` validates every channel type from its
+    settings model and never loads httpx or slack_sdk (a quarter of its time), nor the
+    store or the sandbox; building the channels loads them, before any worker runs."""
+    (tmp_path / "rules.yaml").write_text(
+        "channels:\n"
+        "  team: {type: slack, channel: '#x'}\n"
+        "  hook: {type: webhook, url: 'http://127.0.0.1:9/h'}\n"
+        "rules:\n"
+        "  - {name: r, event: attempt.completed, when: {result: Fail}, notify: [team, hook]}\n"
+    )
+    code = """
+import sys
+from notifier.cli import main
+status = main(["check", "rules.yaml"])
+loaded = [m for m in ("httpx", "slack_sdk", "sqlite_utils", "notifier.sandbox")
+          if type(sys.modules.get(m)).__name__ == "module"]
+print(status, loaded)
+from notifier.channels import CHANNEL_TYPES
+from notifier.channels.base import SendContext
+from notifier.settings import load_settings
+types = CHANNEL_TYPES["slack"]
+types.build("team", types.config(type="slack", channel="#x"), SendContext(load_settings()))
+print([m for m in ("httpx", "slack_sdk") if type(sys.modules[m]).__name__ == "module"])
+"""
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-t", "TESTPRESS_BASE_URL": "http://127.0.0.1:9"}
+    env["TESTPRESS_TOKEN"] = "t"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("rules.yaml: OK"), out.stderr[-2000:]
+    assert lines[1:] == ["0 []", "['httpx', 'slack_sdk']"], out.stderr[-2000:]

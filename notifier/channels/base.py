@@ -13,9 +13,12 @@ next try time in the outbox row.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import (
     TYPE_CHECKING,
     ClassVar,
@@ -217,3 +220,31 @@ class SendContext:
 
     settings: Settings
     extra: ChannelExtras = field(default_factory=lambda: ChannelExtras())
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module `name`, loaded at its first attribute access (the stdlib's
+    `importlib.util.LazyLoader`): `notifier check` validates channels from their
+    settings models alone, and never pays for httpx or slack_sdk (about a quarter of its
+    start-up). A sender touches its module in its constructor, on the thread that builds
+    the channels, before any delivery worker runs: Python 3.11's lazy module is not
+    safe to load from two threads at once."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+def load_now(*modules: ModuleType) -> None:
+    """Load lazy modules (`lazy_module`) now, on this thread: a sender's constructor
+    calls it, so delivery workers never race to load one."""
+    for module in modules:
+        _ = module.__name__  # any attribute access loads a lazy module

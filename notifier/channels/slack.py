@@ -11,12 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, model_validator
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from notifier.channels.base import (
     Block,
@@ -26,10 +23,21 @@ from notifier.channels.base import (
     SendContext,
     SlackMessage,
     classify_status,
+    lazy_module,
+    load_now,
 )
 from notifier.channels.email import tls_context
 from notifier.httpstatus import parse_retry_after as _parse_retry_after
 from notifier.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+    import slack_sdk
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+else:  # loaded when the first Slack channel is built (`notifier check` never is)
+    httpx = lazy_module("httpx")
+    slack_sdk = lazy_module("slack_sdk")
 
 
 class SlackConfig(BaseModel):
@@ -160,7 +168,7 @@ def web_client(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> WebClien
     if not base_url.endswith("/"):
         base_url += "/"
     token = settings.slack_bot_token
-    return WebClient(
+    return slack_sdk.WebClient(
         token=token.get_secret_value() if token else None,
         base_url=base_url,
         timeout=timeout,  # type: ignore[arg-type]  # typed int; urllib takes floats
@@ -220,6 +228,7 @@ class SlackChannel:
         self._client: WebClient | None = None
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
+        load_now(slack_sdk, httpx)  # on the thread building the channels (lazy_module)
 
     @property
     def pace_key(self) -> str:
@@ -262,9 +271,9 @@ class SlackChannel:
                 unfurl_links=False,  # no previews of anything that looks like a URL
                 unfurl_media=False,
             )
-        except SlackApiError as exc:
+        except slack_sdk.errors.SlackApiError as exc:
             return self._classify_api_error(exc)
-        except SlackClientError as exc:  # a request slack_sdk refuses to make
+        except slack_sdk.errors.SlackClientError as exc:  # a request slack_sdk refuses to make
             return Outcome.final(f"slack: {type(exc).__name__}")
         except TimeoutError:
             return Outcome.retry("slack: timeout")

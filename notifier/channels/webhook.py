@@ -12,10 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from notifier.channels.base import (
@@ -25,10 +24,16 @@ from notifier.channels.base import (
     SendContext,
     WebhookMessage,
     classify_status,
+    lazy_module,
 )
 from notifier.channels.email import tls_context
 from notifier.events import JSONValue
 from notifier.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+else:  # loaded when the first webhook channel is built (`notifier check` never is)
+    httpx = lazy_module("httpx")
 
 
 class WebhookConfig(BaseModel):
