@@ -19,7 +19,7 @@ import pytest
 from notifier.sources import attempts, rows
 from notifier.sources.attempts import CHUNK
 from notifier.state import delivery_id, open_store
-from tests.e2e import Harness, fail_attempts, open_harness, sqlite_rows
+from tests.e2e import WEBHOOK_RULES, Harness, fail_attempts, open_harness, sqlite_rows
 from tests.inprocess import rig
 from tests.waiting import wait_until
 
@@ -27,25 +27,16 @@ BACKLOG = 2 * CHUNK + 200  # three parts
 
 # `result: Fail` alerts; the percentile rule makes the poll fetch every attempt's detail
 # (what the gate holds), and matches none of these.
-RULES = """\
-channels:
-  lms:
-    type: webhook
-    url: ${LMS_URL}
-    secret: ${LMS_SECRET}
-
-rules:
-  - name: failed-exam
-    event: attempt.completed
-    when:
-      result: Fail
-    notify: [lms]
+RULES = (
+    WEBHOOK_RULES
+    + """\
   - name: below-zero
     event: attempt.completed
     when:
       percentile: {lt: 0}
     notify: [lms]
 """
+)
 
 
 class DetailGate:
