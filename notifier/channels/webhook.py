@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from standardwebhooks import Webhook
 
 from notifier.channels.base import (
     Message,
@@ -121,9 +120,9 @@ class WebhookChannel:
         self.config = config
         self._clock = clock
         self._target = safe_url(config.url)
-        self._key: bytes | None = None
+        self._signer: Webhook | None = None
         if config.secret is not None:
-            self._key = signing_key(config.secret.get_secret_value())
+            self._signer = Webhook(config.secret.get_secret_value())
         self._stamped = (-1, "")  # (second, its `sent_at` text): one strftime a second
         self._client = httpx.Client(
             timeout=timeout, verify=tls_context(settings.ssl_verify), follow_redirects=False
@@ -143,10 +142,12 @@ class WebhookChannel:
             self._stamped = (now, stamp)
         body = encode_body({**message.body, "sent_at": stamp})
         headers = {"Content-Type": "application/json", "User-Agent": "testpress-notifier"}
-        if self._key is not None:
+        if self._signer is not None:
             headers["webhook-id"] = message.id
             headers["webhook-timestamp"] = str(now)
-            headers["webhook-signature"] = sign(self._key, message.id, now, body)
+            headers["webhook-signature"] = self._signer.sign(
+                msg_id=message.id, timestamp=datetime.fromtimestamp(now, UTC), data=body.decode()
+            )
         return body, headers
 
     def send(self, message: WebhookMessage) -> Outcome:
@@ -197,20 +198,6 @@ class WebhookChannel:
     def close(self) -> None:
         with self._lock:
             self._client.close()
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret (`whsec_` and base64), decoded once
-    per channel as the standardwebhooks library decodes it (padding added)."""
-    return base64.b64decode(secret.removeprefix("whsec_") + "==")
-
-
-def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header of Standard Webhooks: `v1,` and the base64 of
-    HMAC-SHA256 over `id.timestamp.body`. The same bytes as the library's `sign`, made
-    here on the body's bytes as sent (the library wants text, then encodes it again)."""
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.digest(key, to_sign, hashlib.sha256)).decode()
 
 
 def direct_transport(client: httpx.Client, url: httpx.URL) -> httpx.BaseTransport | None:
