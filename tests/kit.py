@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from notifier.channels.base import Alert, Message, Notification, Outcome, WebhookMessage
+from notifier.state import SqliteStore, Store
+
+
+def downgrade_and_close(store: Store, statements: Iterable[str]) -> None:
+    """Take the store's schema back (`statements`) and close the handle, as a store
+    of an older version would be found. On SQLite they run on a connection of their
+    own: the handle's own temporary trigger (`sqlite_outbox.SENT_VIEW`) names the
+    outbox's tables, and SQLite checks it against every change of the schema."""
+    if isinstance(store, SqliteStore):
+        store.close()
+        conn = sqlite3.connect(store.path)
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+        conn.close()
+        return
+    handle: Any = store  # PostgresStore: its connection
+    for sql in statements:
+        handle.db().execute(sql)
+    store.close()
 
 
 def _notification(message: WebhookMessage) -> Notification:

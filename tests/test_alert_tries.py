@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from notifier.console.passwords import hash_password
-from notifier.state import NewDelivery, SqliteStore, Store, open_store
+from notifier.state import NewDelivery, Store, open_store
 from notifier.state.migrations import SCHEMA_VERSION
 from tests.console_kit import PASSWORD, sign_in
 from tests.inprocess import Rig, rig
+from tests.kit import downgrade_and_close
 
 RULES = """
 rules:
@@ -111,18 +112,17 @@ def test_tries_are_numbered_on_across_a_replay_and_pruned_with_their_row(store: 
 def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     store = open_store(db)
     [delivery] = _queued(store, 7)
-    for sql in (
-        # the outbox's student columns (13)
-        *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
-        *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),
-        "DROP TABLE outbox_tries",
-        "ALTER TABLE rules_versions DROP COLUMN tests",  # (12)
-        "UPDATE meta SET value = '10' WHERE key = 'schema_version'",
-    ):
-        (store.db if isinstance(store, SqliteStore) else store.db()).execute(sql)  # type: ignore[attr-defined]
-    if isinstance(store, SqliteStore):
-        store.db.conn.commit()
-    store.close()
+    downgrade_and_close(
+        store,
+        [
+            # the outbox's student columns (13)
+            *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
+            *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),
+            "DROP TABLE outbox_tries",
+            "ALTER TABLE rules_versions DROP COLUMN tests",  # (12)
+            "UPDATE meta SET value = '10' WHERE key = 'schema_version'",
+        ],
+    )
     store = open_store(db)
     try:
         assert SCHEMA_VERSION >= 11

@@ -17,8 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,8 @@ import pytest
 from notifier.channels.base import Notification, Outcome
 from notifier.delivery.commit import GroupCommit
 from notifier.delivery.deliverer import Deliverer, RetryPolicy
-from notifier.state import DeliveryStore, NewDelivery, SqliteStore, Store
+from notifier.state import DeliveryStore, NewDelivery, SentRow, SqliteStore, Store, sqlite_outbox
+from notifier.state.sqlite_outbox import SqliteOutbox
 from tests.kit import RecordingChannel
 from tests.waiting import wait_until
 
@@ -49,31 +49,32 @@ def _logging_channel(name: str, log: Path) -> RecordingChannel:
 
 
 def _child(db: Path, log: Path, batch_file: Path) -> None:
-    """Deliver the queued rows; the first outcome's transaction waits until three more
+    """Deliver the queued rows; the first outcome's write waits until three more
     outcomes are handed in, so the next one is a batch; SIGKILL inside that batch's
-    transaction, its rows written, before it commits."""
+    statement (its sent outcomes are one, `Outbox.mark_sent_each`), some of its rows
+    already written, before it commits."""
     channels = {name: _logging_channel(name, log) for name in CHANNELS}
     store = SqliteStore(db)
     deliverer = Deliverer(store, channels, concurrency=CONCURRENCY, policy=RetryPolicy())
     commits = deliverer.record.commits
-    real_together = SqliteStore.together
+    real_mark = SqliteOutbox.mark_sent_each
 
-    @contextmanager
-    def together(handle: SqliteStore) -> Iterator[None]:
+    def mark_sent_each(outbox: SqliteOutbox, sent: Sequence[SentRow]) -> None:
         if commits.batches == 0:  # hold the first write until others are waiting
             wait_until(lambda: commits.waiting() >= 3, message="outcomes handed in")
-        with real_together(handle):
-            changes = handle.db.conn.total_changes
-            yield
-            outcomes = (handle.db.conn.total_changes - changes) // 2  # a row and its try
-            if outcomes >= 2:
-                batch_file.write_text(str(outcomes))
-                os.kill(os.getpid(), signal.SIGKILL)
+        if len(sent) >= 2:
+            conn, changes = outbox.db.conn, outbox.db.conn.total_changes
 
-    def patched(handle: SqliteStore) -> AbstractContextManager[None]:
-        return together(handle)
+            def kill_once_a_row_is_written() -> int:
+                if conn.total_changes - changes >= 2:  # a row and its try, uncommitted
+                    batch_file.write_text(str(len(sent)))
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return 0
 
-    SqliteStore.together = patched  # type: ignore[method-assign]
+            conn.set_progress_handler(kill_once_a_row_is_written, 10)
+        real_mark(outbox, sent)
+
+    SqliteOutbox.mark_sent_each = mark_sent_each  # type: ignore[method-assign]
     deliverer.run_pass()
     sys.exit("no batch of several outcomes was written")
 
@@ -200,3 +201,31 @@ def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone
 
 if __name__ == "__main__":
     _child(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+
+
+def test_sent_outcomes_written_together_keep_each_ones_time_ref_and_try(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group commit's usual batch (sent outcomes, one row each) is written by one
+    call: each row gets its own time, the receiver's id and its try, and a batch of
+    more rows than one statement takes is still written whole."""
+    monkeypatch.setattr(sqlite_outbox, "SENT_PER_STATEMENT", 2)  # 5 rows: 3 statements
+    store.seen.record(
+        "attempts",
+        [],
+        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "012345"],
+        now=time.time() - 1,
+    )
+    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+    sent = [(rows[k], 1000.0 + int(k), f'{{"id": "m{k}"}}', f"20{k}") for k in "01234"]
+    store.outbox.mark_sent_each(sent)
+    by_key = {row["event_key"]: row for row in store.outbox.deliveries()}
+    for k in "01234":
+        row = by_key[k]
+        assert (row["status"], row["sent_at"], row["attempts"]) == ("sent", 1000.0 + int(k), 1)
+        assert store.outbox.message_ref(rows[k]) == f'{{"id": "m{k}"}}'
+        assert [(t["outcome"], t["answer"]) for t in store.console.tries(rows[k])] == [
+            ("sent", f"20{k}")
+        ]
+    assert by_key["5"]["status"] == "queued"  # not in the batch: untouched
+    assert store.console.tries(rows["5"]) == []

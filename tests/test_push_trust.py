@@ -27,6 +27,7 @@ from notifier.web.http import HttpServer
 from notifier.web.push import InboxWriter, configure_push
 from tests import loopback
 from tests.inprocess import Rig, rig
+from tests.kit import downgrade_and_close
 
 EXAM = "/webhooks/testpress/exam"
 CONTENT = "/webhooks/testpress/chapter-content"
@@ -299,11 +300,7 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
         "ALTER TABLE outbox DROP COLUMN message_ref",  # and the message's id (7)
         "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
     ]
-    for sql in downgrade:
-        (store.db if isinstance(store, SqliteStore) else store.db()).execute(sql)
-    if isinstance(store, SqliteStore):
-        store.db.conn.commit()
-    store.close()
+    downgrade_and_close(store, downgrade)
     store = open_store(db)
     try:
         assert store.meta.get_meta("schema_version") == str(SCHEMA_VERSION)

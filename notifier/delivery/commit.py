@@ -24,9 +24,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notifier.state import DeliveryStore, is_outage
+from notifier.state import DeliveryStore, SentRow, is_outage
 
 Write = Callable[[DeliveryStore], None]  # one outcome's writes, on the store given
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The usual outcome: one row sent. A batch of nothing else is written by one call
+    (`Outbox.mark_sent_each`: one statement on SQLite) instead of a transaction of two
+    statements each; alone (a batch that failed, written one by one) it is a Write."""
+
+    row: SentRow
+
+    def __call__(self, store: DeliveryStore) -> None:
+        store.outbox.mark_sent_each([self.row])
 
 
 @dataclass(eq=False)
@@ -85,9 +97,7 @@ class GroupCommit:
     def _commit(self, store: DeliveryStore, batch: list[_Handed]) -> None:
         with self._write_lock:
             try:
-                with store.together():
-                    for handed in batch:
-                        handed.write(store)
+                _write_all(store, batch)
             except Exception as exc:
                 if len(batch) == 1 or is_outage(exc):
                     for handed in batch:
@@ -114,4 +124,15 @@ class GroupCommit:
                 self.outcomes += 1
 
 
-__all__ = ["GroupCommit", "Write"]
+def _write_all(store: DeliveryStore, batch: list[_Handed]) -> None:
+    """Every write of the batch, in one transaction."""
+    sent = [handed.write.row for handed in batch if isinstance(handed.write, Sent)]
+    if len(sent) == len(batch):
+        store.outbox.mark_sent_each(sent)
+        return
+    with store.together():
+        for handed in batch:
+            handed.write(store)
+
+
+__all__ = ["GroupCommit", "Sent", "Write"]

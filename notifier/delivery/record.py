@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
-from notifier.delivery.commit import GroupCommit, Write
+from notifier.delivery.commit import GroupCommit, Sent, Write
 from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
@@ -140,7 +140,12 @@ class RecordStage:
         if outcome.ok:
             ref = outcome.ref.to_json() if outcome.ref else None
             answer = clean(redact(outcome.answer))
-            self._until_recorded(what, store, lambda s: self._sent(s, unit, now, ref, answer))
+            write: Write = (
+                Sent((first.id, now, ref, answer))
+                if len(unit) == 1
+                else lambda s: self._sent(s, unit, now, ref, answer)
+            )
+            self._until_recorded(what, store, write)
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(

@@ -31,6 +31,7 @@ from notifier.state.base import (
     OutboxRow,
     RecordFault,
     SeenMarks,
+    SentRow,
     SourceState,
     delivery_id,
     fault_retry_at,
@@ -70,6 +71,7 @@ def open_store(db: Path | str) -> Store:
 
 __all__ = [
     "FAULT_TRIES",
+    "SentRow",
     "DeliveryLog",
     "DeliveryStore",
     "WorkerHandle",

@@ -177,6 +177,9 @@ class SeenMarks(Protocol):
         ...
 
 
+SentRow = tuple[str, float, str | None, str]  # a sent row: id, when, its ref, the answer
+
+
 class Outbox(Protocol):
     def release_all_claims(self) -> int: ...
 
@@ -197,6 +200,11 @@ class Outbox(Protocol):
         (Slack's channel and ts, an email's Message-ID), kept so a later action can
         update that message. The try (with the receiver's `answer` in short, "200") is
         kept in `outbox_tries` in the same transaction."""
+        ...
+
+    def mark_sent_each(self, sent: Sequence[SentRow]) -> None:
+        """`mark_sent` of one row each, (id, at, ref, answer), all in one transaction:
+        the group commit's usual batch (on SQLite, one statement)."""
         ...
 
     def message_ref(self, id_: str) -> str | None:

@@ -14,11 +14,11 @@ being held by the first one to look.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from psycopg.rows import dict_row
 
-from notifier.state.base import STATUSES, OutboxRow, outbox_row
+from notifier.state.base import STATUSES, OutboxRow, SentRow, outbox_row
 from notifier.state.postgres_conn import PostgresPart
 from notifier.state.rows import Row, first, named
 
@@ -132,6 +132,11 @@ class PostgresOutbox(PostgresPart):
                 "error": None,
             },
         )
+
+    def mark_sent_each(self, sent: Sequence[SentRow]) -> None:
+        with self.pg.tx():
+            for id_, at, ref, answer in sent:
+                self.mark_sent([id_], at, ref, answer)
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.pg.db().execute("SELECT message_ref FROM outbox WHERE id = %s", [id_]))

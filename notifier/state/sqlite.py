@@ -46,7 +46,7 @@ from notifier.state.sqlite_history import SqliteHistory
 from notifier.state.sqlite_inbox import SqliteInbox
 from notifier.state.sqlite_log import SqliteDeliveryLog
 from notifier.state.sqlite_meta import SqliteMeta, read_meta, write_meta
-from notifier.state.sqlite_outbox import SqliteOutbox
+from notifier.state.sqlite_outbox import SENT_VIEW, SqliteOutbox
 from notifier.state.sqlite_people import SqliteSessions, SqliteUsers
 from notifier.state.sqlite_rules import SqliteRules
 from notifier.state.sqlite_seen import SqliteSeen
@@ -104,6 +104,7 @@ class SqliteStore:
             self._enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+        self.db.conn.executescript(SENT_VIEW)  # this connection's own (TEMP)
         self.seen: SeenMarks = SqliteSeen(self.db)
         self.outbox: Outbox = SqliteOutbox(self.db)
         self.sources: SourceState = SqliteSourceState(self.db)

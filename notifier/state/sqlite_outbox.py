@@ -10,9 +10,9 @@ again at once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from notifier.state.base import STATUSES, OutboxRow, outbox_row
+from notifier.state.base import STATUSES, OutboxRow, SentRow, outbox_row
 from notifier.state.packed import with_alerts_text
 from notifier.state.rows import Row, first, named
 from notifier.state.sqlite_conn import SqlitePart
@@ -28,6 +28,37 @@ SENT = (
     "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
     "updated_at = ?, claimed_until = NULL, last_error = NULL, message_ref = ? WHERE id = ?"
 )
+
+
+# A sent outcome as a row inserted into this connection's temporary view, whose trigger
+# does what SENT and TRY do: so the group commit's usual batch (a few sent outcomes, one
+# row each) is one statement, which outside a transaction is its own (no BEGIN, no
+# COMMIT). Each statement is a step the sqlite3 module runs without the GIL, and with
+# four workers sending, every step handed the GIL to another thread and waited to get it
+# back: three steps fewer per batch made delivery about a tenth faster (bench d).
+# Temporary, so nothing of it is in the file: no migration, no other reader sees it.
+SENT_VIEW = """
+CREATE TEMP VIEW IF NOT EXISTS sent_outcome (id, at, ref, answer) AS
+    SELECT NULL, NULL, NULL, NULL WHERE 0;
+CREATE TEMP TRIGGER IF NOT EXISTS sent_outcome_write INSTEAD OF INSERT ON sent_outcome
+BEGIN
+    UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = NEW.at,
+        updated_at = NEW.at, claimed_until = NULL, last_error = NULL, message_ref = NEW.ref
+        WHERE id = NEW.id;
+    INSERT INTO outbox_tries (delivery, number, at, outcome, answer, error) VALUES (
+        NEW.id,
+        (SELECT COALESCE(MAX(number), 0) + 1 FROM outbox_tries WHERE delivery = NEW.id),
+        NEW.at, 'sent', NEW.answer, NULL
+    );
+END;
+"""
+SENT_PER_STATEMENT = 500  # rows of one INSERT (4 parameters each; SQLite allows 32,766)
+
+
+def _sent_rows(count: int) -> str:
+    return "INSERT INTO sent_outcome (id, at, ref, answer) VALUES " + ",".join(
+        ["(?, ?, ?, ?)"] * count
+    )
 
 
 def _each(conn: sqlite3.Connection, sql: str, rows: list[tuple[object, ...]]) -> None:
@@ -109,6 +140,27 @@ class SqliteOutbox(SqlitePart):
         with self.db.atomic():
             _each(self.db.conn, SENT, [(now, now, ref, i) for i in ids])
             _each(self.db.conn, TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
+
+    def mark_sent_each(self, sent: Sequence[SentRow]) -> None:
+        """One statement (`SENT_VIEW`), its own transaction unless one is open; more rows
+        than one statement takes go in one transaction."""
+        if len(sent) > SENT_PER_STATEMENT:
+            with self.db.atomic():
+                for start in range(0, len(sent), SENT_PER_STATEMENT):
+                    self.mark_sent_each(sent[start : start + SENT_PER_STATEMENT])
+            return
+        params = [v for id_, at, ref, answer in sent for v in (id_, at, ref, answer[:100])]
+        conn = self.db.conn
+        if conn.in_transaction:  # a block of a transaction: joins it
+            conn.execute(_sent_rows(len(sent)), params)
+            return
+        self.db.write_lock.acquire()  # this process's writers take turns, as atomic() does
+        level, conn.isolation_level = conn.isolation_level, None  # no implicit BEGIN
+        try:
+            conn.execute(_sent_rows(len(sent)), params)
+        finally:
+            conn.isolation_level = level
+            self.db.write_lock.release()
 
     def message_ref(self, id_: str) -> str | None:
         row = first(self.db.conn.execute("SELECT message_ref FROM outbox WHERE id = ?", [id_]))
