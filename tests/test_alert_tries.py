@@ -115,6 +115,9 @@ def test_a_store_of_schema_10_gains_the_tries_table_in_place(db: str) -> None:
     downgrade_and_close(
         store,
         [
+            # every row in `outbox_group` again (14)
+            "DROP INDEX outbox_group",
+            "CREATE INDEX outbox_group ON outbox (rule, channel, group_key, status)",
             # the outbox's student columns (13)
             *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
             *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),

@@ -280,6 +280,9 @@ def test_a_store_of_schema_4_gains_the_received_keys_in_place(db: str) -> None:
     (old,) = store.inbox.inbox_add([("exam", '{"attempt_id": 1}')], 100.0)
     downgrade = [  # back to version 4: the console's tables and indexes (9), the
         # actions' (8), the received keys' table (5), the faults (6)
+        # every row in `outbox_group` again (14)
+        "DROP INDEX outbox_group",
+        "CREATE INDEX outbox_group ON outbox (rule, channel, group_key, status)",
         # the outbox's student columns and their indexes (13)
         *(f"DROP INDEX IF EXISTS {i}" for i in ("outbox_user", "outbox_mail")),
         *(f"ALTER TABLE outbox DROP COLUMN {c}" for c in ("user_id", "email")),

@@ -175,3 +175,28 @@ def test_the_console_finds_a_students_alerts_and_timeline_on_either_backend(stor
     ]
     assert [t["key"] for t in store.console.timeline("7", 2)] == ["c9", "5:asha"]
     assert store.console.timeline("9", 10) == []
+
+
+def test_only_grouped_rows_are_in_the_group_index_and_group_questions_still_use_it(
+    tmp_path: Path,
+) -> None:
+    """Schema 14: rows without a group (most) have no entry in `outbox_group`, so
+    queueing and recording them writes less; a group's questions can still use it."""
+    store = SqliteStore(tmp_path / "notifier.db")
+    try:
+        alone = NewDelivery("r", "lms", "attempt.completed", "1", _alerts(1))
+        grouped = NewDelivery("r", "lms", "attempt.completed", "2", _alerts(2), group="g")
+        store.seen.record("attempts", ["1", "2"], [alone, grouped], now=NOW)
+        conn = store.db.conn
+        indexed = conn.execute("SELECT COUNT(*) FROM outbox INDEXED BY outbox_group "
+                               "WHERE group_key IS NOT NULL").fetchone()[0]  # fmt: skip
+        assert indexed == 1
+        at = conn.execute(  # a group's question can be answered from it alone
+            "SELECT MIN(next_at) FROM outbox INDEXED BY outbox_group WHERE rule = ? AND "
+            "channel = ? AND group_key = ? AND status = 'queued' AND attempts = 0",
+            ["r", "lms", "g"],
+        ).fetchone()[0]
+        assert at == store.outbox.pending_group("r", "lms", "g")
+        assert store.outbox.pending_group("r", "lms", "g") is not None
+    finally:
+        store.close()

@@ -14,7 +14,7 @@ given back as soon as its heartbeat stops instead of when their lease runs out),
 range is a range scan of the primary key whatever the database's locale.
 """
 
-from notifier.state.migrations import SCHEMA_VERSION
+from notifier.state.migrations import _SCHEMA_V14, SCHEMA_VERSION
 
 _PG_V2 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -206,6 +206,7 @@ PG_MIGRATIONS = (
     (11, _PG_V11),
     (12, _PG_V12),
     (13, _PG_V13),
+    (14, _SCHEMA_V14),  # the same script on both
 )
 
 __all__ = ["PG_MIGRATIONS", "SCHEMA_VERSION"]

@@ -9,7 +9,6 @@ again at once.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -107,12 +106,9 @@ class SqliteOutbox(SqlitePart):
                     [now, now, limit_per_channel],
                 )
             )
-            # One statement, not one per row: each is a step the sqlite3 module runs
-            # without the GIL, and the workers sending the last batch wait for it back.
-            self.db.conn.execute(
-                "UPDATE outbox SET claimed_until = ? "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                [now + lease_seconds, json.dumps([row["id"] for row in rows])],
+            self.db.conn.executemany(
+                "UPDATE outbox SET claimed_until = ? WHERE id = ?",
+                [(now + lease_seconds, row["id"]) for row in rows],
             )
         return [outbox_row(r) for r in rows]
 
