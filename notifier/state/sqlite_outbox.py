@@ -24,19 +24,14 @@ TRY = (
 )
 
 
-SENT = (
-    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-    "updated_at = ?, claimed_until = NULL, last_error = NULL, message_ref = ? WHERE id = ?"
-)
-
-
 # A sent outcome as a row inserted into this connection's temporary view, whose trigger
-# does what SENT and TRY do: so the group commit's usual batch (a few sent outcomes, one
-# row each) is one statement, which outside a transaction is its own (no BEGIN, no
-# COMMIT). Each statement is a step the sqlite3 module runs without the GIL, and with
-# four workers sending, every step handed the GIL to another thread and waited to get it
-# back: three steps fewer per batch made delivery about a tenth faster (bench d).
-# Temporary, so nothing of it is in the file: no migration, no other reader sees it.
+# marks the row sent and keeps its try (numbered as TRY does). So a batch of sent
+# outcomes (`mark_sent`, and the group commit's usual batch) is one statement, which
+# outside a transaction is its own (no BEGIN, no COMMIT). Each statement is a step the
+# sqlite3 module runs without the GIL, and with four workers sending, every step handed
+# the GIL to another thread and waited to get it back: three steps fewer per batch made
+# delivery about a tenth faster (bench d). Temporary, so nothing of it is in the file:
+# no migration, no other reader sees it.
 SENT_VIEW = """
 CREATE TEMP VIEW IF NOT EXISTS sent_outcome (id, at, ref, answer) AS
     SELECT NULL, NULL, NULL, NULL WHERE 0;
@@ -136,14 +131,13 @@ class SqliteOutbox(SqlitePart):
     def mark_sent(
         self, ids: Iterable[str], now: float, ref: str | None = None, answer: str = ""
     ) -> None:
-        ids = list(ids)
-        with self.db.atomic():
-            _each(self.db.conn, SENT, [(now, now, ref, i) for i in ids])
-            _each(self.db.conn, TRY, [(i, i, now, "sent", answer[:100], None) for i in ids])
+        self.mark_sent_each([(i, now, ref, answer) for i in ids])
 
     def mark_sent_each(self, sent: Sequence[SentRow]) -> None:
         """One statement (`SENT_VIEW`), its own transaction unless one is open; more rows
         than one statement takes go in one transaction."""
+        if not sent:
+            return
         if len(sent) > SENT_PER_STATEMENT:
             with self.db.atomic():
                 for start in range(0, len(sent), SENT_PER_STATEMENT):
