@@ -40,6 +40,7 @@ from notifier.testpress.models import (
     parse_records,
     question_text,
 )
+from notifier.testpress.plain import parse_data
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +167,10 @@ def pinned_filters(rules: Sequence[Rule]) -> Filters:
 def _fetchers(client: TestpressClient) -> dict[Stage, Fetcher]:
     def detail(data: Record) -> Record:
         raw = client.get(DETAIL.format(data["id"]))
-        parsed = parse_records(AttemptDetail, [raw], where=f"attempt {data['id']}", cleaned=True)
+        parsed = parse_data(AttemptDetail, [raw], where=f"attempt {data['id']}", cleaned=True)
         if not parsed:
             raise TestpressError(f"attempt {data['id']}: malformed detail", retryable=True)
-        return parsed[0].to_data()
+        return parsed[0]
 
     def answers(data: Record) -> Record:
         return {"answers": fetch_answers(client, data["id"])}

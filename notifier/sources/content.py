@@ -32,8 +32,8 @@ from notifier.testpress.models import (
     UserExam,
     UserVideo,
     UserVideoConference,
-    parse_records,
 )
+from notifier.testpress.plain import parse_data
 
 log = logging.getLogger(__name__)
 # The side-loaded lists of a content-attempts page, each joined by its `id`.
@@ -111,8 +111,8 @@ def read_page(results: JSONValue) -> tuple[list[Record], dict[str, dict[str, Rec
         "confs": _by_id(UserVideoConference, body, "user_video_conferences"),
     }
     joined = [
-        _join(attempt.to_data(), side)
-        for attempt in parse_records(ContentAttempt, body.get("content_attempts") or [], where=PATH)
+        _join(attempt, side)
+        for attempt in parse_data(ContentAttempt, body.get("content_attempts") or [], where=PATH)
     ]
     return joined, side
 
@@ -123,10 +123,7 @@ def _final_rows(results: JSONValue) -> list[tuple[str, Record]]:
 
 
 def _by_id(model: type[_Side], body: Mapping[str, JSONValue], key: str) -> dict[str, Record]:
-    return {
-        str(r.id): r.to_data()
-        for r in parse_records(model, body.get(key) or [], where=f"{PATH} {key}")
-    }
+    return {str(r["id"]): r for r in parse_data(model, body.get(key) or [], where=f"{PATH} {key}")}
 
 
 def _join(data: Record, side: dict[str, dict[str, Record]]) -> Record:

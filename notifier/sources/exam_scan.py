@@ -48,6 +48,7 @@ from notifier.sources.base import Filters, PollContext
 from notifier.sources.rows import Rows
 from notifier.testpress.client import Page, Query, TestpressClient, TestpressError
 from notifier.testpress.models import Attempt, AttemptDetail, parse_records
+from notifier.testpress.plain import parse_data
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +266,13 @@ class ExamScan:
             yield page
 
     def _take(self, results: JSONValue, *, member: bool) -> None:
-        rows = parse_records(Attempt, results or [], where=LIST, cleaned=True)
+        rows = parse_data(Attempt, results or [], where=LIST, cleaned=True)
         scan = self.scan
-        ids = {str(a.id): a for a in rows}
+        ids = {str(a["id"]): a for a in rows}
         keys: dict[str, tuple[str, str]] = {}
         if member:
             for aid, a in ids.items():
-                keys[f"{self.prefix}{a.exam_id}:{aid}"] = (aid, str(a.exam_id))
+                keys[f"{self.prefix}{a['exam_id']}:{aid}"] = (aid, str(a["exam_id"]))
         # Only rows not seen yet are kept (`Rows`: compact, on disk past a few thousand)
         # until they are enriched: a reconciliation of a window of 20,000 seen attempts
         # holds their ids alone.
@@ -280,7 +281,7 @@ class ExamScan:
         unseen = self.ctx.store.seen.unseen(self.source, [*unknown, *new_keys])
         for aid in unknown:
             if aid in unseen:
-                scan.found.add(aid, ids[aid].to_data())
+                scan.found.add(aid, ids[aid])
             else:
                 scan.already.add(aid)
         for key in new_keys:

@@ -29,7 +29,8 @@ from notifier.events import EventData, FieldValue
 from notifier.sources import attempts, content
 from notifier.sources.base import DETAIL_CONCURRENCY
 from notifier.testpress.client import TestpressClient, TestpressError
-from notifier.testpress.models import AttemptDetail, parse_records
+from notifier.testpress.models import AttemptDetail
+from notifier.testpress.plain import parse_data
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,10 @@ def confirm_all(
 def confirm_exam(client: TestpressClient, signed: Signed) -> Confirmation:
     raw = client.get(attempts.DETAIL.format(signed.attempt_id))
     where = f"attempt {signed.attempt_id}"
-    parsed = parse_records(AttemptDetail, [raw], where=where, cleaned=True)
+    parsed = parse_data(AttemptDetail, [raw], where=where, cleaned=True)
     if not parsed:
         raise TestpressError(f"{where}: malformed detail", retryable=True)
-    data = parsed[0].to_data()
+    data = parsed[0]
     if not _same_student(data, signed) or str(data.get("id")) != signed.attempt_id:
         return Confirmation("gone", error=f"{where}: not the attempt that was signed")
     if data.get("state") != "Completed":

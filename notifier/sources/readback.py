@@ -49,7 +49,8 @@ from notifier.sources.exam_scan import LIST as ATTEMPTS_PATH
 from notifier.sources.lookups import Lookups
 from notifier.state import PollStore
 from notifier.testpress.client import Page, Query, TestpressClient, TestpressError, local_path
-from notifier.testpress.models import Attempt, parse_records
+from notifier.testpress.models import Attempt
+from notifier.testpress.plain import parse_data
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +256,7 @@ class ReadBack:
         the fields and titles the live source keeps."""
         result = PollResult()
         if name == "attempts":
-            rows = [
-                a.to_data()
-                for a in parse_records(Attempt, results or [], where=ATTEMPTS_PATH, cleaned=True)
-            ]
+            rows = parse_data(Attempt, results or [], where=ATTEMPTS_PATH, cleaned=True)
             rows = [r for r in rows if str(r.get("state") or "Completed") == "Completed"]
             fresh = self.store.seen.unseen("attempts", [str(r["id"]) for r in rows])
             keep_attempts(ctx, result, [r for r in rows if str(r["id"]) in fresh], lookups)

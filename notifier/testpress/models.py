@@ -12,8 +12,7 @@ stops here, whether it came by poll or by push.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -29,12 +28,12 @@ from pydantic import (
 from notifier.events import FieldValue
 from notifier.testpress.parse import (
     any_null_string,
-    is_null,
     null_strings_to_none,
     question_text,
     to_count,
     to_float,
     to_id,
+    to_ref,
     to_seconds,
     to_text,
     to_time,
@@ -66,14 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _optional_id(value: object) -> int | None:
-    if type(value) is int:
-        return value
-    return None if is_null(value) else to_id(value)
-
-
 Id = Annotated[int, BeforeValidator(to_id)]
-Ref = Annotated[int | None, BeforeValidator(_optional_id)]  # an id pointing elsewhere
+Ref = Annotated[int | None, BeforeValidator(to_ref)]  # an id pointing elsewhere
 Count = Annotated[int | float | None, BeforeValidator(to_count)]
 Number = Annotated[float | None, BeforeValidator(to_float)]
 Seconds = Annotated[float | None, BeforeValidator(to_seconds)]
@@ -111,17 +104,20 @@ M = TypeVar("M", bound=TestpressModel)
 _CLEANED: dict[str, bool] = {"cleaned": True}  # context: text safe already (client, parent)
 
 
-def parse_records(model: type[M], raw: object, *, where: str, cleaned: bool = False) -> list[M]:
+def parse_records(
+    model: type[M], raw: object, *, where: str, cleaned: bool = False, start: int = 0
+) -> list[M]:
     """Validate each record of `raw` (a list) as `model`. A malformed record is logged at
     WARNING (where, its index, its id if any, which fields were wrong and why) and
-    skipped; the others are returned in order. `cleaned`: its text is safe already."""
+    skipped; the others are returned in order. `cleaned`: its text is safe already;
+    `start`: the first record's index in its page (for the warning)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
         log.warning("%s: expected a list of %s records, got %s", where, model.__name__, _kind(raw))
         return []
     records: list[M] = []
-    for index, item in enumerate(raw):
+    for index, item in enumerate(raw, start):
         if not isinstance(item, dict):
             log.warning(
                 "%s: skipped malformed %s record #%d: not an object (%s)",
@@ -174,18 +170,21 @@ def _summary(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
-def _records_of(model: type[M], where: str) -> Callable[[object], list[M] | None]:
+class Records(Generic[M]):
     """A nested list of records, validated item by item like a page: one bad section
-    does not lose the attempt."""
+    does not lose the attempt. (A class, so `notifier.testpress.plain` can tell it.)"""
 
-    def validate(value: object) -> list[M] | None:
+    def __init__(self, model: type[M], where: str) -> None:
+        self.model = model
+        self.where = where
+
+    def __call__(self, value: object) -> list[M] | None:
         if value is None:
             return None
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {_kind(value)}")
-        return parse_records(model, value, where=where, cleaned=True)  # its parent cleaned it
-
-    return validate
+        # Its parent cleaned it.
+        return parse_records(self.model, value, where=self.where, cleaned=True)
 
 
 # -- exam attempts ------------------------------------------------------------------------
@@ -247,11 +246,11 @@ class AttemptDetail(Attempt):
     percentile: Number = None
     username: Text = None
     sections: Annotated[
-        list[Section] | None, BeforeValidator(_records_of(Section, "attempt sections"))
+        list[Section] | None, BeforeValidator(Records(Section, "attempt sections"))
     ] = None
     subject_stats: Annotated[
         list[SubjectStat] | None,
-        BeforeValidator(_records_of(SubjectStat, "attempt subject_stats")),
+        BeforeValidator(Records(SubjectStat, "attempt subject_stats")),
     ] = None
     difficulty_level_stats: dict[str, object] | None = None  # as Testpress sends it
     institute_attempt_id: Ref = None

@@ -107,6 +107,13 @@ def to_id(value: object) -> int:
     return number
 
 
+def to_ref(value: object) -> int | None:
+    """An id pointing elsewhere (`exam_id`): as `to_id`, or null."""
+    if type(value) is int:
+        return value
+    return None if is_null(value) else to_id(value)
+
+
 def to_seconds(value: object) -> float | None:
     """A duration in seconds, rounded to 2 decimals: a timedelta string
     (`"2:47:53.076906"` -> 10073.08, `"1 day, 2:03:04"` -> 93784.0, Django's

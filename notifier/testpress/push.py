@@ -37,7 +37,7 @@ from urllib.parse import quote
 from pydantic import SecretStr
 
 from notifier.events import JSONObject, JSONScalar, JSONValue
-from notifier.testpress.models import _optional_id
+from notifier.testpress.parse import to_ref
 
 Kind = Literal["exam", "chapter-content"]
 KINDS: tuple[Kind, ...] = ("exam", "chapter-content")
@@ -162,7 +162,7 @@ def sign(kind: Kind, payload: JSONObject, keys: PushKeys) -> dict[str, JSONValue
 def attempt_id_of(payload: JSONObject) -> int | None:
     """The payload's `attempt_id` as an integer, or None when it has none usable."""
     try:
-        return _optional_id(payload.get("attempt_id"))
+        return to_ref(payload.get("attempt_id"))
     except ValueError:
         return None
 
