@@ -222,6 +222,33 @@ def test_a_mute_written_through_one_handle_is_honoured_by_another_at_once(db: st
         reader.close()
 
 
+def test_mutes_read_once_for_several_messages_still_end_at_until_exactly(db: str) -> None:
+    """The mutes read once (by the worker that recorded a batch) decide for each message
+    given them without reading again, and a mute in that read ends at `until` exactly."""
+    clock = Clock()
+    store = open_store(db)
+    try:
+        mute = Actions(store, clock=clock, per_thread=False).mute(
+            student="7",
+            rule=None,
+            channel=None,
+            duration=timedelta(minutes=30),
+            by="admin",
+            reason="",
+            source="slack",
+        )
+        mutes = StoreMutes(clock)
+        read = mutes.read(store)
+        assert [m.id for m in read] == [mute.id]
+        row = _row("msg_a", 7)
+        assert mutes.held((row, _row("msg_b", 8)), store, read) == {"msg_a": mute.id}
+        assert mutes.held((row,), store, []) == {}  # the read decides: none then
+        clock.now = T0 + 1800
+        assert mutes.held((row,), store, read) == {}
+    finally:
+        store.close()
+
+
 def test_mute_and_unmute_are_idempotent_and_audited(store: Any) -> None:
     clock, metrics = Clock(), Metrics()
     actions = Actions(store, metrics, clock=clock, per_thread=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -197,6 +198,59 @@ def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone
         assert sent_now == {"0", "1", "2", "3"}
         assert (commits.batches, commits.outcomes) == (2, 4)  # the first, then three as one
     assert tries == ["sent"] * len(sent_now)  # each row's try kept with its outcome
+
+
+def test_the_leader_reads_once_for_its_batch_after_writing_it(store: Store) -> None:
+    """Once a batch is written, its leader makes one read (the mutes, in the deliverer)
+    and every worker of the batch gets it back: a read that sees the batch's writes.
+    A failing read is no outcome's failure: the workers get None and read themselves."""
+    store.seen.record(
+        "attempts",
+        [],
+        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "01234"],
+        now=time.time() - 1,
+    )
+    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+    reads: list[int] = []
+
+    def read(handle: DeliveryStore) -> int:
+        if len(reads) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        reads.append(len(list(handle.outbox.deliveries("sent"))))
+        return reads[-1]
+
+    commits = GroupCommit(threading.Lock(), read)
+    first_written, got = threading.Event(), {}
+
+    def sent(key: str) -> Callable[[DeliveryStore], None]:
+        def write(handle: DeliveryStore) -> None:
+            handle.outbox.mark_sent([rows[key]], time.time(), answer="204")
+            if key == "0":  # hold the first transaction until the others are waiting
+                first_written.set()
+                wait_until(lambda: commits.waiting() == 3, message="three outcomes handed in")
+
+        return write
+
+    def worker(key: str) -> None:
+        handle = store.for_thread()
+        try:
+            got[key] = commits.write(handle, sent(key))
+        finally:
+            handle.close()
+
+    first = threading.Thread(target=worker, args=("0",))
+    first.start()
+    first_written.wait(timeout=10)
+    others = [threading.Thread(target=worker, args=(key,)) for key in "123"]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(timeout=30)
+    assert got == {"0": 1, "1": 4, "2": 4, "3": 4}  # each read after its batch was written
+    assert reads == [1, 4]  # one read a batch
+    worker("4")  # the read fails: the outcome is still written, nothing read for it
+    assert got["4"] is None
+    assert len(list(store.outbox.deliveries("sent"))) == 5
 
 
 if __name__ == "__main__":

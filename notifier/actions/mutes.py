@@ -1,10 +1,13 @@
 """The mute stage's decision (the `Mutes` seam of `notifier.delivery.stages`): which rows
 of a due unit an active mute holds.
 
-Mutes are read from the store each time a unit is checked (on the worker's own handle),
-never cached: on PostgreSQL every replica honours a mute the moment it is written, and
-a mute's end is exact (`until` compared with this clock), surviving restarts. A row a
-person released from a mute (`notifier replay ID`) is let by.
+Mutes are read from the store for each unit checked, never kept from one message to the
+next: on PostgreSQL every replica honours a mute the moment it is written, and a mute's
+end is exact (`until` compared with this clock when the unit is checked), surviving
+restarts. The read is made after the worker's previous send completed: by the worker
+(on its own handle), or, once that send's outcome is recorded, by the worker that
+wrote it with the others of its group commit (`notifier.delivery.commit`: one read for
+the batch). A row a person released from a mute (`notifier replay ID`) is let by.
 
 A group message with some members muted goes out without them: each row is matched on
 its own, the muted ones are kept as `muted` and the rest are sent together (a mute on
@@ -52,9 +55,24 @@ class StoreMutes:
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
 
-    def held(self, rows: Sequence[OutboxRow], store: MuteReader) -> dict[str, str]:
-        """Row id -> the id of the mute that holds it, for the rows a mute holds now."""
-        active = store.mutes.active(self.clock())
+    def read(self, store: MuteReader) -> list[MuteRecord]:
+        """The mutes in force now."""
+        return store.mutes.active(self.clock())
+
+    def held(
+        self,
+        rows: Sequence[OutboxRow],
+        store: MuteReader,
+        read: Sequence[MuteRecord] | None = None,
+    ) -> dict[str, str]:
+        """Row id -> the id of the mute that holds it, for the rows a mute holds now.
+        `read`: the mutes in force as read since the previous send completed (`read`);
+        None reads them now."""
+        if read is None:
+            active: Sequence[MuteRecord] = self.read(store)
+        else:
+            now = self.clock()
+            active = [m for m in read if m.until > now]  # a mute ends at `until` exactly
         if not active:
             return {}
         found: dict[str, str] = {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from notifier.channels.base import SomeChannel
@@ -34,6 +34,7 @@ from notifier.delivery.stages import Job, Mutes, PassResult, Unit, into_units, t
 from notifier.obs.metrics import Metrics
 from notifier.rules.templates import NO_TEMPLATES, TemplateTable
 from notifier.state import DeliveryStore, OutboxRow
+from notifier.state.actions_base import MuteRecord
 
 __all__ = ["Deliverer", "PassResult", "RetryPolicy", "into_units", "to_notification"]
 
@@ -78,7 +79,13 @@ class Deliverer:
         self.console_url = console_url  # NOTIFIER_CONSOLE_URL: messages link the console
         self.slack_buttons = slack_buttons
         self.record = RecordStage(
-            policy, self.metrics, lambda: self.clock(), self._write_lock, self._lock, self.stop
+            policy,
+            self.metrics,
+            lambda: self.clock(),
+            self._write_lock,
+            self._lock,
+            self.stop,
+            mutes=mutes,
         )
         self.chain = self._compose(templates)
 
@@ -176,12 +183,15 @@ class Deliverer:
         empty, the budget is spent or a stop is asked."""
         store = self._worker_store()
         channel = self.channels[name]
+        mutes: Sequence[MuteRecord] | None = None  # read after the previous send (`Job`)
         while not self.stop.is_set() and (deadline is None or self.timer() < deadline):
             try:
                 unit = queue.popleft()
             except IndexError:
                 return
-            chain.run(Job(unit, channel, store, result))
+            job = Job(unit, channel, store, result, mutes=mutes)
+            chain.run(job)
+            mutes = job.next_mutes
 
     def _worker_store(self) -> DeliveryStore:
         store: DeliveryStore | None = getattr(self._local, "store", None)

@@ -16,15 +16,16 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from notifier.channels.base import Outcome
 from notifier.delivery.commit import GroupCommit, Sent, Write
-from notifier.delivery.stages import MUTED, Job, PassResult, Unit, to_notification
+from notifier.delivery.stages import MUTED, Job, Mutes, PassResult, Unit, to_notification
 from notifier.obs.logs import redact
 from notifier.obs.metrics import Metrics
 from notifier.state import FAULT_TRIES, DeliveryStore
+from notifier.state.actions_base import MuteRecord
 from notifier.testpress.safetext import clean
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class RecordStage:
         write_lock: threading.Lock,
         tally_lock: threading.Lock,
         stop: threading.Event | None = None,
+        mutes: Mutes | None = None,
     ):
         self.retry = retry
         self.stop = stop or threading.Event()
@@ -72,7 +74,11 @@ class RecordStage:
         self.clock = clock
         self._write_lock = write_lock
         self._lock = tally_lock
-        self.commits = GroupCommit(write_lock)
+        # The mutes each worker's next message is checked against, read once a batch
+        # is written (`notifier.delivery.commit`).
+        self.commits: GroupCommit[Sequence[MuteRecord]] = GroupCommit(
+            write_lock, mutes.read if mutes is not None else None
+        )
 
     def __call__(self, job: Job) -> Job:
         """Write one message's outcome to every row it carried (with the receiver's id
@@ -80,16 +86,17 @@ class RecordStage:
         if job.outcome is None:
             raise RuntimeError("no outcome to record")  # a chain composed wrongly
         if job.muted:
-            self.hold(job)
+            job.next_mutes = self.hold(job)
         if job.outcome is not MUTED:
-            self.record(job.store, job.rows, job.outcome, job.tally)
+            job.next_mutes = self.record(job.store, job.rows, job.outcome, job.tally)
         return job
 
-    def hold(self, job: Job) -> None:
-        """Keep the rows a mute holds as `muted`: never sent by themselves."""
+    def hold(self, job: Job) -> Sequence[MuteRecord] | None:
+        """Keep the rows a mute holds as `muted`: never sent by themselves. Returns the
+        mutes read once that was written (`GroupCommit.write`)."""
         held, now = job.muted, self.clock()
         what = ", ".join(sorted(held))
-        self._until_recorded(what, job.store, lambda store: store.mutes.hold(held, now))
+        read = self._until_recorded(what, job.store, lambda store: store.mutes.hold(held, now))
         with self._lock:
             job.tally.muted += len(held)
         log.debug(  # one a delivery, as sends are; the cycle's summary counts them
@@ -100,21 +107,25 @@ class RecordStage:
             ", ".join(sorted(set(held.values()))),
             extra={"delivery": what, "outcome": "muted"},
         )
+        return read
 
-    def _until_recorded(self, what: str, store: DeliveryStore, write: Write) -> None:
+    def _until_recorded(
+        self, what: str, store: DeliveryStore, write: Write
+    ) -> Sequence[MuteRecord] | None:
         """Write a send's outcome, trying again while the store is away (a PostgreSQL
         restart, a full disk): the message went out, and until that is recorded its row
         stays claimed by this replica, so no one sends it again (contract section 7: an
         outage is not a kill). A stop gives up after RECORD_TRIES_ON_STOP more tries;
         the send is then in flight as at a kill. The write goes in with the outcomes
-        other workers hand in meanwhile (group commit), and returns once committed."""
+        other workers hand in meanwhile (group commit), and returns once committed, with
+        the mutes read then (`GroupCommit.write`)."""
         delay, tries_on_stop, warned = 0.05, RECORD_TRIES_ON_STOP, False
         while True:
             try:
-                self.commits.write(store, write)
+                read = self.commits.write(store, write)
                 if warned:
                     log.info("delivery %s: its outcome is recorded now", what)
-                return
+                return read
             except Exception as exc:  # noqa: BLE001 - the store's own errors vary by backend
                 if self.stop.is_set():
                     tries_on_stop -= 1
@@ -133,7 +144,8 @@ class RecordStage:
 
     def record(
         self, store: DeliveryStore, unit: Unit, outcome: Outcome, result: PassResult
-    ) -> None:
+    ) -> Sequence[MuteRecord] | None:
+        """Write the outcome; returns the mutes read once it was (`GroupCommit.write`)."""
         now = self.clock()
         first = unit[0]
         what = first.id if len(unit) == 1 else f"{first.id} and {len(unit) - 1} grouped"
@@ -145,7 +157,7 @@ class RecordStage:
                 if len(unit) == 1
                 else lambda s: self._sent(s, unit, now, ref, answer)
             )
-            self._until_recorded(what, store, write)
+            read = self._until_recorded(what, store, write)
             with self._lock:
                 result.sent += len(unit)
                 result.by_channel[first.channel] = result.by_channel.get(first.channel, 0) + len(
@@ -168,11 +180,11 @@ class RecordStage:
                         "rows": len(unit),
                     },
                 )
-            return
+            return read
         next_at = self.retry.next_try(outcome, first.attempts + 1, first.created_at, now)
         reason = clean(redact(outcome.reason))  # a far end's text, made storable
         answer = clean(redact(outcome.answer))
-        self._until_recorded(
+        read = self._until_recorded(
             what,
             store,
             lambda s: s.outbox.mark_failed_many(
@@ -212,6 +224,7 @@ class RecordStage:
                 reason,
                 extra=extra,
             )
+        return read
 
     @staticmethod
     def _sent(store: DeliveryStore, unit: Unit, now: float, ref: str | None, answer: str) -> None:
@@ -226,6 +239,7 @@ class RecordStage:
         """A processing failure of one message's rows: retried with backoff, dead at
         FAULT_TRIES. Reported by type and redacted text; the traceback only once. The
         members a mute holds are kept as `muted` first: the fault is the rest's."""
+        job.next_mutes = None  # written alone: the next message reads the mutes itself
         if job.muted:
             self.hold(job)
         store, unit, result = job.store, job.rows, job.tally

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
@@ -34,6 +34,7 @@ from notifier.delivery.render import render_message
 from notifier.events import JSONObject, Reason
 from notifier.rules.templates import TemplateTable
 from notifier.state import DeliveryStore, OutboxRow, is_outage
+from notifier.state.actions_base import MuteRecord
 
 Unit = tuple[OutboxRow, ...]  # the rows one message carries: one, or a whole group
 
@@ -64,6 +65,11 @@ class Job:
     message: Message | None = None
     outcome: Outcome | None = None
     muted: dict[str, str] = field(default_factory=dict)  # row id -> the mute holding it
+    # The mutes in force as read after the worker's previous send completed (by the
+    # leader of the group commit that recorded it), for this message's mute stage; None:
+    # the stage reads them. `next_mutes`: the same, once this message is recorded.
+    mutes: Sequence[MuteRecord] | None = None
+    next_mutes: Sequence[MuteRecord] | None = None
 
     def about(self) -> Notification:
         if self.notification is None:
@@ -152,15 +158,27 @@ class Mutes(Protocol):
     """Who decides which rows of a due unit are held, not sent (the mutes themselves
     are `notifier.actions.mutes.StoreMutes`, read on the worker's own store handle)."""
 
-    def held(self, rows: Unit, store: DeliveryStore) -> dict[str, str]:
-        """Row id -> the id of the mute holding it; {} lets every row through."""
+    def read(self, store: DeliveryStore) -> Sequence[MuteRecord]:
+        """The mutes in force now (what `held` is given back)."""
+        ...
+
+    def held(
+        self, rows: Unit, store: DeliveryStore, read: Sequence[MuteRecord] | None = None
+    ) -> dict[str, str]:
+        """Row id -> the id of the mute holding it; {} lets every row through. `read`:
+        the mutes read since the previous send completed (None: read them now)."""
         ...
 
 
 class NoMutes:
     """Nothing is muted."""
 
-    def held(self, rows: Unit, store: DeliveryStore) -> dict[str, str]:
+    def read(self, store: DeliveryStore) -> Sequence[MuteRecord]:
+        return ()
+
+    def held(
+        self, rows: Unit, store: DeliveryStore, read: Sequence[MuteRecord] | None = None
+    ) -> dict[str, str]:
         return {}
 
 
@@ -184,7 +202,7 @@ class MuteStage:
         wait = MUTE_READ_FIRST_WAIT
         for tries_left in range(MUTE_READ_TRIES - 1, -1, -1):
             try:
-                return self.mutes.held(job.rows, job.store)
+                return self.mutes.held(job.rows, job.store, job.mutes)
             except Exception as exc:
                 if not is_outage(exc) or not tries_left:
                     raise
