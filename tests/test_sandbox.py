@@ -233,6 +233,29 @@ def test_exam_and_user_lookups(sb: Sandbox) -> None:
                  "last_name": "Kumar", "username": "ravi", "email": None}  # fmt: skip
 
 
+def test_the_pages_of_a_query_share_one_scan_and_a_change_is_seen_at_once() -> None:
+    """Reading a query's pages one after another filters the attempts once; an attempt
+    that starts or completes between two pages is in the next page's answer."""
+    inst = Institute(seed=3)
+    inst.add_user(name="Ravi", email="ravi@school.example", username="ravi")
+    exam = inst.add_exam("Memo exam")
+    inst.seed_history(500, days_ago_min=1, days_ago_max=3)
+    since = (datetime.now(UTC) - timedelta(days=4)).date()
+    count, first = inst.query_attempts(state=1, date_0=since, ordering="date", limit=200)
+    memo = inst._attempts_memo
+    again, second = inst.query_attempts(
+        state=1, date_0=since, ordering="date", offset=200, limit=200
+    )
+    assert inst._attempts_memo is memo  # the second page reused the first one's scan
+    assert count == again == 500 and not {a.id for a in first} & {a.id for a in second}
+    running = inst.start_attempt(exam, 1)
+    assert inst.query_attempts(state=0)[0] == 1
+    assert inst.query_attempts(state=1, date_0=since, ordering="date")[0] == 500
+    inst.complete_attempt(running)
+    count, page = inst.query_attempts(state=1, date_0=since, ordering="date", offset=500)
+    assert count == 501 and [a.id for a in page] == [running]
+
+
 def test_100000_history_seeds_and_a_filtered_page_answers(sb: Sandbox) -> None:
     sb.institute.seed_history(100_000)
     since = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
