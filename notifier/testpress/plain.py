@@ -1,7 +1,9 @@
 """The Testpress models' common case in plain Python, pydantic for the rest.
 
-Every field of the models is a value our own coercions (`notifier.testpress.parse`)
-decide alone: pydantic calls the function, then checks that `int | None` holds an int.
+Nearly every field of the models is a value one of our own coercions
+(`notifier.testpress.parse`) decides alone: pydantic calls the function, then checks
+that `int | None` holds an int (the others pass through: booleans, nested records,
+values kept as sent).
 For a record whose values are all of the kinds the API really sends, that is a Python
 call per field made through pydantic-core, then `model_dump` to get a dict back: about
 120 µs of a detail's 150 (`docs/performance.md`, figure a), on the thread that holds
