@@ -17,7 +17,13 @@ from standardwebhooks import Webhook
 
 from notifier.channels.base import Alert, Notification, Outcome, Reason, WebhookMessage
 from notifier.channels.slack import SlackPacer
-from notifier.channels.webhook import WebhookChannel, WebhookConfig
+from notifier.channels.webhook import (
+    PerThread,
+    WebhookChannel,
+    WebhookConfig,
+    core_pool,
+    direct_transport,
+)
 from notifier.delivery.render import render_message
 from notifier.sandbox.standins import FakeSlack, SmtpSink, WebhookReceiver, free_port
 from notifier.settings import Settings
@@ -350,6 +356,27 @@ def test_webhook_that_hangs_or_refuses_is_retried(webhook_receiver: WebhookRecei
     url = f"http://127.0.0.1:{free_port()}/hook"
     refused = build("webhook", {"url": url}, settings()).send(NOTE)
     assert refused.retryable and "connection failed" in refused.reason
+
+
+def test_webhook_posts_on_httpx_own_pool_and_falls_back_for_other_transports(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    """httpx's own transport is passed by (its connection pool takes the POST); any other
+    transport (a mock, a proxy of a later httpx) is used as a transport."""
+    url = httpx.URL(webhook_receiver.url)
+    client = httpx.Client()
+    try:
+        assert core_pool(direct_transport(client, url)) is not None
+    finally:
+        client.close()
+    assert core_pool(httpx.MockTransport(lambda request: httpx.Response(204))) is None
+    assert core_pool(None) is None
+    mocked = build("webhook", {"url": webhook_receiver.url}, settings())
+    mocked.channel._clients = PerThread(  # every send through a transport not httpx's own
+        lambda: httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503))),
+        url,
+    )
+    assert mocked.send(NOTE) == Outcome.retry(f"POST {webhook_receiver.url}: HTTP 503", None, "503")
 
 
 def test_webhook_reason_hides_secret_and_query(webhook_receiver: WebhookReceiver) -> None:
