@@ -167,18 +167,23 @@ def test_a_group_message_goes_out_without_its_muted_members(tmp_path: Path, db: 
         assert r.actions.delivery(message).followed_up is not None
 
 
-def test_a_mute_ends_exactly_and_holds_across_a_reopened_store(db: str) -> None:
-    clock = Clock()
-    first = open_store(db)
-    mute = Actions(first, clock=clock, per_thread=False).mute(
+def _mute_student_7_for_30_minutes(store: Any, clock: Clock, source: str) -> Any:
+    """Student 7 muted everywhere from `clock`'s now for 30 minutes, by "admin"."""
+    return Actions(store, clock=clock, per_thread=False).mute(
         student="7",
         rule=None,
         channel=None,
         duration=timedelta(minutes=30),
         by="admin",
         reason="",
-        source="cli",
+        source=source,
     )
+
+
+def test_a_mute_ends_exactly_and_holds_across_a_reopened_store(db: str) -> None:
+    clock = Clock()
+    first = open_store(db)
+    mute = _mute_student_7_for_30_minutes(first, clock, "cli")
     first.close()
     again = open_store(db)  # a restart
     try:
@@ -228,15 +233,7 @@ def test_mutes_read_once_for_several_messages_still_end_at_until_exactly(db: str
     clock = Clock()
     store = open_store(db)
     try:
-        mute = Actions(store, clock=clock, per_thread=False).mute(
-            student="7",
-            rule=None,
-            channel=None,
-            duration=timedelta(minutes=30),
-            by="admin",
-            reason="",
-            source="slack",
-        )
+        mute = _mute_student_7_for_30_minutes(store, clock, "slack")
         mutes = StoreMutes(clock)
         read = mutes.read(store)
         assert [m.id for m in read] == [mute.id]

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,22 +142,24 @@ def test_a_kill_inside_a_batch_of_outcomes_makes_again_at_most_the_sends_in_flig
     assert sum(duplicates.values()) == sum(unrecorded.values())  # exactly those made again
 
 
-@pytest.mark.parametrize("third", ["3", "bad"])
-def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone(
-    store: Store, third: str
-) -> None:
-    """Three outcomes handed in while a fourth is written are written in one
-    transaction; when one of them cannot be written, the other two are still kept (each
-    written again alone) and only its own worker is told."""
+def _queued(store: Store, keys: str) -> dict[str, str]:
+    """One claimed row per key: event key -> row id."""
     store.seen.record(
         "attempts",
         [],
-        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "0123"],
+        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in keys],
         now=time.time() - 1,
     )
-    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
-    commits = GroupCommit(threading.Lock())
-    first_written, errors = threading.Event(), {}
+    return {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+
+
+def _three_while_one_is_written(
+    store: Store, commits: GroupCommit[Any], rows: dict[str, str], others: Sequence[str]
+) -> dict[str, object]:
+    """Worker "0" writes its outcome and holds its transaction until the three
+    `others` have handed theirs in (the worst moment for batching); a key "bad"
+    cannot be stored. Each key -> what `commits.write` returned, or its error's text."""
+    first_written, got = threading.Event(), {}
 
     def sent(key: str) -> Callable[[DeliveryStore], None]:
         def write(handle: DeliveryStore) -> None:
@@ -172,20 +175,34 @@ def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone
     def worker(key: str) -> None:
         handle = store.for_thread()
         try:
-            commits.write(handle, sent(key))
+            got[key] = commits.write(handle, sent(key))
         except ValueError as exc:
-            errors[key] = str(exc)
+            got[key] = str(exc)
         finally:
             handle.close()
 
     first = threading.Thread(target=worker, args=("0",))
     first.start()
     first_written.wait(timeout=10)
-    others = [threading.Thread(target=worker, args=(key,)) for key in ("1", third, "2")]
-    for thread in others:
+    threads = [threading.Thread(target=worker, args=(key,)) for key in others]
+    for thread in threads:
         thread.start()
-    for thread in [first, *others]:
+    for thread in [first, *threads]:
         thread.join(timeout=30)
+    return got
+
+
+@pytest.mark.parametrize("third", ["3", "bad"])
+def test_outcomes_handed_in_together_commit_as_one_and_a_failing_one_fails_alone(
+    store: Store, third: str
+) -> None:
+    """Three outcomes handed in while a fourth is written are written in one
+    transaction; when one of them cannot be written, the other two are still kept (each
+    written again alone) and only its own worker is told."""
+    rows = _queued(store, "0123")
+    commits: GroupCommit[Any] = GroupCommit(threading.Lock())
+    got = _three_while_one_is_written(store, commits, rows, ("1", third, "2"))
+    errors = {key: text for key, text in got.items() if isinstance(text, str)}
     sent_now = {row["event_key"] for row in store.outbox.deliveries("sent")}
     tries = [t["outcome"] for key in sent_now for t in store.console.tries(rows[key])]
     if third == "bad":
@@ -204,13 +221,7 @@ def test_the_leader_reads_once_for_its_batch_after_writing_it(store: Store) -> N
     """Once a batch is written, its leader makes one read (the mutes, in the deliverer)
     and every worker of the batch gets it back: a read that sees the batch's writes.
     A failing read is no outcome's failure: the workers get None and read themselves."""
-    store.seen.record(
-        "attempts",
-        [],
-        [NewDelivery("r", "lms", EVENT, k, [{"event": EVENT, "key": k}]) for k in "01234"],
-        now=time.time() - 1,
-    )
-    rows = {row.event_key: row.id for row in store.outbox.claim_due(time.time(), 300)}
+    rows = _queued(store, "01234")
     reads: list[int] = []
 
     def read(handle: DeliveryStore) -> int:
@@ -220,35 +231,14 @@ def test_the_leader_reads_once_for_its_batch_after_writing_it(store: Store) -> N
         return reads[-1]
 
     commits = GroupCommit(threading.Lock(), read)
-    first_written, got = threading.Event(), {}
-
-    def sent(key: str) -> Callable[[DeliveryStore], None]:
-        def write(handle: DeliveryStore) -> None:
-            handle.outbox.mark_sent([rows[key]], time.time(), answer="204")
-            if key == "0":  # hold the first transaction until the others are waiting
-                first_written.set()
-                wait_until(lambda: commits.waiting() == 3, message="three outcomes handed in")
-
-        return write
-
-    def worker(key: str) -> None:
-        handle = store.for_thread()
-        try:
-            got[key] = commits.write(handle, sent(key))
-        finally:
-            handle.close()
-
-    first = threading.Thread(target=worker, args=("0",))
-    first.start()
-    first_written.wait(timeout=10)
-    others = [threading.Thread(target=worker, args=(key,)) for key in "123"]
-    for thread in others:
-        thread.start()
-    for thread in [first, *others]:
-        thread.join(timeout=30)
+    got = _three_while_one_is_written(store, commits, rows, "123")
     assert got == {"0": 1, "1": 4, "2": 4, "3": 4}  # each read after its batch was written
     assert reads == [1, 4]  # one read a batch
-    worker("4")  # the read fails: the outcome is still written, nothing read for it
+    handle = store.for_thread()
+    try:  # the read fails: the outcome is still written, nothing read for it
+        got["4"] = commits.write(handle, lambda h: h.outbox.mark_sent([rows["4"]], time.time()))
+    finally:
+        handle.close()
     assert got["4"] is None
     assert len(list(store.outbox.deliveries("sent"))) == 5
 
